@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
@@ -31,18 +32,18 @@ def database_from_url(url: str) -> dict[str, object]:
 @dataclass(frozen=True)
 class Env:
     @staticmethod
-    def str(name: str, default: str) -> str:
+    def str(name: builtins.str, default: builtins.str) -> builtins.str:
         return os.environ.get(name, default)
 
     @staticmethod
-    def bool(name: str, default: bool) -> bool:
+    def bool(name: builtins.str, default: builtins.bool) -> builtins.bool:
         raw = os.environ.get(name)
         if raw is None:
             return default
         return raw.strip().lower() in {"1", "true", "yes", "on"}
 
     @staticmethod
-    def int(name: str, default: int) -> int:
+    def int(name: builtins.str, default: builtins.int) -> builtins.int:
         raw = os.environ.get(name)
         if raw is None or raw == "":
             return default

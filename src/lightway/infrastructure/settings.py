@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lightway.interfaces.web.middleware.RequestMetricsMiddleware",  # outermost: times all
+    "lightway.interfaces.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,9 +79,11 @@ X_FRAME_OPTIONS = "DENY"
 
 # Platform settings
 LIGHTWAY_LIMITS_POLICY = Env.str(
-    "LIGHTWAY_LIMITS_POLICY", "lightway.application.transactions.limits.NoLimits"
+    "LIGHTWAY_LIMITS_POLICY", "lightway.application.transactions.limits.PerTransactionCap"
 )
 LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
+# Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).
+LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 5)
 
 LOGGING = {
     "version": 1,
@@ -89,3 +93,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING")},
     "loggers": {"lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+
+# Runtime: web server, worker, jobs, metrics (lightway up / serve / worker)
+LIGHTWAY_HOST = Env.str("LIGHTWAY_HOST", "127.0.0.1")
+LIGHTWAY_PORT = Env.int("LIGHTWAY_PORT", 8000)
+LIGHTWAY_WEB_WORKERS = Env.int("LIGHTWAY_WEB_WORKERS", min(max(os.cpu_count() or 1, 2), 8))
+LIGHTWAY_WEB_THREADS = Env.int("LIGHTWAY_WEB_THREADS", 4)
+LIGHTWAY_WEB_TIMEOUT = Env.int("LIGHTWAY_WEB_TIMEOUT", 30)
+LIGHTWAY_WORKER_CONCURRENCY = Env.int("LIGHTWAY_WORKER_CONCURRENCY", 4)
+LIGHTWAY_AUDIT_LINK_INTERVAL_MS = Env.int("LIGHTWAY_AUDIT_LINK_INTERVAL_MS", 500)
+LIGHTWAY_JOBS_KEEP_HOURS = Env.int("LIGHTWAY_JOBS_KEEP_HOURS", 72)
+LIGHTWAY_STOP_TIMEOUT = Env.int("LIGHTWAY_STOP_TIMEOUT", 30)
+LIGHTWAY_SERVE_STATIC = Env.bool("LIGHTWAY_SERVE_STATIC", True)
+LIGHTWAY_METRICS_TOKEN = Env.str("LIGHTWAY_METRICS_TOKEN", "")
+PROCRASTINATE_IMPORT_PATHS = ["lightway.interfaces.tasks"]

@@ -143,7 +143,9 @@ class Hold(models.Model):
         db_table = "ledger_hold"
         indexes = [
             models.Index(
-                fields=["expires_at"], name="ledger_hold_active_expiry", condition=Q(status="active")
+                fields=["expires_at"],
+                name="ledger_hold_active_expiry",
+                condition=Q(status="active"),
             )
         ]
         constraints = [

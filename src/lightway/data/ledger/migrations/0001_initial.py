@@ -5,85 +5,304 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=120, unique=True)),
-                ('kind', models.CharField(choices=[('wallet', 'Customer wallet'), ('imto_prefund', 'IMTO prefund balance'), ('momo_float', 'MoMo float'), ('settlement_bank', 'Settlement bank account'), ('collection_in_flight', 'Collections in flight'), ('disbursement_in_flight', 'Disbursements in flight'), ('fee_revenue', 'Fee revenue'), ('fx_revenue', 'FX spread revenue'), ('commission_payable', 'Commission payable'), ('fx_position', 'FX position'), ('equity', 'Equity / opening balances')], max_length=32)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('owner_ref', models.CharField(blank=True, default='', max_length=64)),
-                ('allow_negative', models.BooleanField(default=False)),
-                ('derived_balance', models.BooleanField(default=False)),
-                ('balance', models.BigIntegerField(default=0)),
-                ('held', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('frozen', 'Frozen'), ('closed', 'Closed')], default='active', max_length=10)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=120, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("wallet", "Customer wallet"),
+                            ("imto_prefund", "IMTO prefund balance"),
+                            ("momo_float", "MoMo float"),
+                            ("settlement_bank", "Settlement bank account"),
+                            ("collection_in_flight", "Collections in flight"),
+                            ("disbursement_in_flight", "Disbursements in flight"),
+                            ("fee_revenue", "Fee revenue"),
+                            ("fx_revenue", "FX spread revenue"),
+                            ("commission_payable", "Commission payable"),
+                            ("fx_position", "FX position"),
+                            ("equity", "Equity / opening balances"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("owner_ref", models.CharField(blank=True, default="", max_length=64)),
+                ("allow_negative", models.BooleanField(default=False)),
+                ("derived_balance", models.BooleanField(default=False)),
+                ("balance", models.BigIntegerField(default=0)),
+                ("held", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("frozen", "Frozen"), ("closed", "Closed")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'ledger_account',
-                'constraints': [models.UniqueConstraint(fields=('id', 'currency'), name='ledger_account_id_currency'), models.CheckConstraint(condition=models.Q(('allow_negative', True), ('balance__gte', models.F('held')), _connector='OR'), name='ledger_account_no_overdraft'), models.CheckConstraint(condition=models.Q(('held__gte', 0)), name='ledger_account_held_nonneg'), models.CheckConstraint(condition=models.Q(('derived_balance', False), models.Q(('balance', 0), ('held', 0)), _connector='OR'), name='ledger_account_derived_has_no_stored_balance'), models.CheckConstraint(condition=models.Q(('currency__in', ('EUR', 'GBP', 'GHS', 'KES', 'NGN', 'RWF', 'TZS', 'UGX', 'USD', 'XAF', 'XOF', 'ZAR', 'ZMW'))), name='ledger_account_currency_iso'), models.CheckConstraint(condition=models.Q(('status__in', ['active', 'frozen', 'closed'])), name='ledger_account_status_valid')],
+                "db_table": "ledger_account",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("id", "currency"), name="ledger_account_id_currency"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("allow_negative", True),
+                            ("balance__gte", models.F("held")),
+                            _connector="OR",
+                        ),
+                        name="ledger_account_no_overdraft",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("held__gte", 0)), name="ledger_account_held_nonneg"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("derived_balance", False),
+                            models.Q(("balance", 0), ("held", 0)),
+                            _connector="OR",
+                        ),
+                        name="ledger_account_derived_has_no_stored_balance",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "currency__in",
+                                (
+                                    "EUR",
+                                    "GBP",
+                                    "GHS",
+                                    "KES",
+                                    "NGN",
+                                    "RWF",
+                                    "TZS",
+                                    "UGX",
+                                    "USD",
+                                    "XAF",
+                                    "XOF",
+                                    "ZAR",
+                                    "ZMW",
+                                ),
+                            )
+                        ),
+                        name="ledger_account_currency_iso",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["active", "frozen", "closed"])),
+                        name="ledger_account_status_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='JournalEntry',
+            name="JournalEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True, unique=True)),
-                ('reference', models.CharField(blank=True, default='', max_length=64)),
-                ('description', models.CharField(blank=True, default='', max_length=200)),
-                ('posting_count', models.PositiveSmallIntegerField()),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32)),
+                (
+                    "idempotency_key",
+                    models.CharField(blank=True, max_length=200, null=True, unique=True),
+                ),
+                ("reference", models.CharField(blank=True, default="", max_length=64)),
+                ("description", models.CharField(blank=True, default="", max_length=200)),
+                ("posting_count", models.PositiveSmallIntegerField()),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name_plural': 'journal entries',
-                'db_table': 'ledger_journal_entry',
-                'constraints': [models.CheckConstraint(condition=models.Q(('posting_count__gte', 2)), name='ledger_entry_two_postings')],
+                "verbose_name_plural": "journal entries",
+                "db_table": "ledger_journal_entry",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("posting_count__gte", 2)),
+                        name="ledger_entry_two_postings",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Hold',
+            name="Hold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.BigIntegerField()),
-                ('status', models.CharField(choices=[('active', 'Active'), ('committed', 'Committed'), ('voided', 'Voided'), ('expired', 'Expired')], default='active', max_length=10)),
-                ('reference', models.CharField(blank=True, default='', max_length=64)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True, unique=True)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='ledger.account')),
-                ('entry', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='ledger.journalentry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("committed", "Committed"),
+                            ("voided", "Voided"),
+                            ("expired", "Expired"),
+                        ],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "idempotency_key",
+                    models.CharField(blank=True, max_length=200, null=True, unique=True),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="holds",
+                        to="ledger.account",
+                    ),
+                ),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="ledger.journalentry",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'ledger_hold',
-                'indexes': [models.Index(condition=models.Q(('status', 'active')), fields=['expires_at'], name='ledger_hold_active_expiry')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='ledger_hold_positive'), models.CheckConstraint(condition=models.Q(('status__in', ['active', 'committed', 'voided', 'expired'])), name='ledger_hold_status_valid'), models.CheckConstraint(condition=models.Q(models.Q(('resolved_at__isnull', True), ('status', 'active')), models.Q(models.Q(('status', 'active'), _negated=True), ('resolved_at__isnull', False)), _connector='OR'), name='ledger_hold_resolved_at')],
+                "db_table": "ledger_hold",
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "active")),
+                        fields=["expires_at"],
+                        name="ledger_hold_active_expiry",
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", 0)), name="ledger_hold_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("status__in", ["active", "committed", "voided", "expired"])
+                        ),
+                        name="ledger_hold_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("resolved_at__isnull", True), ("status", "active")),
+                            models.Q(
+                                models.Q(("status", "active"), _negated=True),
+                                ("resolved_at__isnull", False),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="ledger_hold_resolved_at",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Posting',
+            name="Posting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('amount', models.BigIntegerField()),
-                ('leg', models.CharField(blank=True, default='', max_length=32)),
-                ('created_at', models.DateTimeField()),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='postings', to='ledger.account')),
-                ('entry', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='postings', to='ledger.journalentry')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("leg", models.CharField(blank=True, default="", max_length=32)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="postings",
+                        to="ledger.account",
+                    ),
+                ),
+                (
+                    "entry",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="postings",
+                        to="ledger.journalentry",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'ledger_posting',
-                'indexes': [models.Index(fields=['account', 'id'], name='ledger_posting_account_id')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='ledger_posting_nonzero')],
+                "db_table": "ledger_posting",
+                "indexes": [
+                    models.Index(fields=["account", "id"], name="ledger_posting_account_id")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount", 0), _negated=True),
+                        name="ledger_posting_nonzero",
+                    )
+                ],
             },
         ),
     ]

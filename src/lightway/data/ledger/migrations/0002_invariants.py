@@ -106,6 +106,10 @@ BEGIN
      OR NEW.idempotency_key IS DISTINCT FROM OLD.idempotency_key THEN
     RAISE EXCEPTION 'hold % : only status may change', OLD.id USING ERRCODE = 'restrict_violation';
   END IF;
+  IF OLD.status = 'committed' AND NEW.status = 'committed' AND OLD.entry_id IS NULL
+     AND NEW.entry_id IS NOT NULL AND NEW.resolved_at = OLD.resolved_at THEN
+    RETURN NEW;  -- linking the entry that spent a committed hold
+  END IF;
   IF OLD.status <> 'active' THEN
     RAISE EXCEPTION 'hold % is already %', OLD.id, OLD.status USING ERRCODE = 'restrict_violation';
   END IF;

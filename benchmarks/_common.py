@@ -1,0 +1,196 @@
+"""Shared benchmark plumbing: a throw-away database, a real server, a keep-alive load client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_database_url(name: str) -> str:
+    """A fresh, empty database ``name`` on the same server the platform uses."""
+    import psycopg
+
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        sys.path.insert(0, str(ROOT / "src"))
+        from lightway.infrastructure import embedded_pg
+
+        base = embedded_pg.ensure_url()
+    parsed = urlparse(base)
+    admin_url = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+@dataclass
+class LoadResult:
+    ok: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, float]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "p50_ms": round(percentile(lat, 50), 2),
+            "p95_ms": round(percentile(lat, 95), 2),
+            "p99_ms": round(percentile(lat, 99), 2),
+        }
+
+
+class Server:
+    """``lightway serve`` as a child process on a free port."""
+
+    def __init__(self, env: dict[str, str], workers: int, threads: int) -> None:
+        self.port = free_port()
+        self.env = env
+        self.args = [
+            str(Path(sys.executable).parent / "lightway"),
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--no-collectstatic",
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(
+                        b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                    )
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server did not become ready in 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+async def _client(
+    port: int,
+    make_request: Callable[[random.Random], bytes],
+    ok_status: bytes,
+    stop_at: float,
+    measure_from: float,
+    result: LoadResult,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                return
+            writer.write(make_request(rng))
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            close = False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                lname = name.strip().lower()
+                if lname == b"content-length":
+                    length = int(value.strip())
+                elif lname == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            body = await reader.readexactly(length) if length else b""
+            done = time.perf_counter()
+            if now >= measure_from:
+                if status_line.split(b" ", 2)[1:2] == [ok_status]:
+                    result.ok += 1
+                    result.latencies_ms.append((done - now) * 1000)
+                else:
+                    result.errors += 1
+                    if len(result.error_samples) < 5:
+                        result.error_samples.append(
+                            (status_line + body[:300]).decode(errors="replace")
+                        )
+            if close or not status_line:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+def http_load(
+    port: int,
+    make_request: Callable[[random.Random], bytes],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    ok_status: bytes = b"201",
+) -> LoadResult:
+    """``concurrency`` keep-alive clients send requests back to back for warmup + seconds."""
+    result = LoadResult(seconds=seconds)
+
+    async def run() -> None:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop_at = measure_from + seconds
+        await asyncio.gather(
+            *(
+                _client(port, make_request, ok_status, stop_at, measure_from, result, i)
+                for i in range(concurrency)
+            )
+        )
+
+    asyncio.run(run())
+    return result

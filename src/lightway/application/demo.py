@@ -1,0 +1,103 @@
+"""Demo data for ``make run``: customers with funded wallets, a staff user, fee schedules.
+
+Idempotent: running it again changes nothing. Logins and API tokens are fixed so the
+README's examples work; they are demo-only and printed by ``lightway up``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
+from lightway.application.transactions.wallets import wallet_open
+from lightway.data.ledger.models import AccountKind, JournalEntry
+from lightway.data.ledger.services import Leg, entry_post, house_account
+from lightway.data.money import Money
+from lightway.security.tokens import token_issue
+
+DEMO_PASSWORD = "lightway-demo-2026"
+
+# username, display name, API token, opening balances in minor units
+CUSTOMERS: tuple[tuple[str, str, str, dict[str, int]], ...] = (
+    ("amara", "Amara N.", "lw_demo_amara_4f9c2e", {"UGX": 2_500_000, "GHS": 150_000}),
+    ("kofi", "Kofi M.", "lw_demo_kofi_7b1d8a", {"UGX": 800_000, "GHS": 90_000}),
+    ("grace", "Grace A.", "lw_demo_grace_2a6e5c", {"UGX": 50_000, "XAF": 300_000}),
+)
+STAFF = ("admin", "lw_demo_admin_9e3f1b")
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    password: str
+    token: str
+    role: str
+    wallets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DemoSeedResult:
+    logins: list[DemoLogin] = field(default_factory=list)
+    created: int = 0
+
+
+def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:
+    say = progress or (lambda _msg: None)
+    result = DemoSeedResult()
+    users = get_user_model()
+    result.created += fee_schedules_seed_defaults(now=now)
+    say("fee schedules")
+
+    admin_name, admin_token = STAFF
+    admin, made = users.objects.get_or_create(
+        username=admin_name, defaults={"is_staff": True, "is_superuser": True}
+    )
+    if made:
+        admin.set_password(DEMO_PASSWORD)
+        admin.save(update_fields=["password"])
+        result.created += 1
+    token_issue(user_id=admin.pk, raw=admin_token, name="demo", now=now)
+    result.logins.append(
+        DemoLogin(admin_name, DEMO_PASSWORD, admin_token, "LightWay administrator")
+    )
+    say("staff administrator")
+
+    for username, display, token, balances in CUSTOMERS:
+        first, _, last = display.partition(" ")
+        user, made = users.objects.get_or_create(
+            username=username, defaults={"first_name": first, "last_name": last}
+        )
+        if made:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            result.created += 1
+        token_issue(user_id=user.pk, raw=token, name="demo", now=now)
+        login = DemoLogin(username, DEMO_PASSWORD, token, "customer")
+        for code, amount in balances.items():
+            wallet = wallet_open(owner_id=user.pk, currency_code=code, now=now)
+            login.wallets[code] = str(wallet.id)
+            key = f"demo:opening:{wallet.id}"
+            if JournalEntry.objects.filter(idempotency_key=key).exists():
+                continue
+            equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
+            try:
+                with transaction.atomic():
+                    entry_post(
+                        kind="opening_balance",
+                        currency=code,
+                        legs=[Leg(equity.pk, -amount), Leg(wallet.account_id, amount)],
+                        idempotency_key=key,
+                        description=f"Demo opening balance {Money.of(amount, code)}",
+                        now=now,
+                    )
+                result.created += 1
+            except IntegrityError:
+                pass  # funded concurrently by another seed run
+        result.logins.append(login)
+        say(f"customer {username}")
+    return result

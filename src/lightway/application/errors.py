@@ -1,0 +1,38 @@
+"""Typed domain errors. Interfaces map ``code`` to an HTTP status and one error shape."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationFailed(DomainError):
+    code = "validation_failed"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_key_reused"
+
+
+class PaymentRefused(DomainError):
+    """The request was valid but the payment cannot be made (funds, limits, account state)."""
+
+    code = "payment_refused"
+
+    def __init__(self, code: str, message: str, *, details: dict[str, object] | None = None):
+        super().__init__(message, details=details)
+        self.code = code

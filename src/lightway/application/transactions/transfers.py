@@ -1,0 +1,279 @@
+"""Wallet-to-wallet (P2P) transfers: validation, fee and commission, idempotency.
+
+``transfer_create`` is the use case behind ``POST /api/v1/transfers``. Request errors
+(unknown wallet, currency mismatch, bad amount) raise without recording anything. Payment
+refusals (insufficient funds, a limit, an inactive account) are recorded as a failed
+transfer, so a retry with the same Idempotency-Key returns the same answer. A success posts
+one journal entry: principal and fee from the sender, principal to the receiver, and one
+posting per fee split (LightWay revenue, MTN and partner commission payable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from lightway.application.errors import (
+    IdempotencyConflict,
+    NotFound,
+    PaymentRefused,
+    ValidationFailed,
+)
+from lightway.application.transactions.commission import (
+    FeeQuote,
+    commission_records_create,
+    fee_quote,
+)
+from lightway.application.transactions.limits import limits_policy
+from lightway.data.audit.services import audit_record
+from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
+from lightway.data.ledger.models import AccountKind, AccountStatus
+from lightway.data.ledger.services import Leg, entry_post, house_account_id
+from lightway.data.money import Money, MoneyError, currency
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus, Wallet
+from lightway.infrastructure.metrics import transfers_total
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    source_wallet_id: uuid.UUID
+    destination_wallet_id: uuid.UUID
+    amount: int
+    currency: str
+    description: str = ""
+
+    def digest(self) -> str:
+        body = json.dumps(
+            {
+                "source": str(self.source_wallet_id),
+                "destination": str(self.destination_wallet_id),
+                "amount": self.amount,
+                "currency": self.currency,
+                "description": self.description,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutcome:
+    transfer: Transfer
+    replayed: bool
+
+
+def transfer_create(
+    *, client_id: int, idempotency_key: str, request: TransferRequest, now: datetime
+) -> TransferOutcome:
+    """Create a P2P transfer once per (client, Idempotency-Key)."""
+    if (
+        not idempotency_key
+        or len(idempotency_key) > MAX_KEY_LENGTH
+        or not idempotency_key.isprintable()
+    ):
+        raise ValidationFailed(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            details={"header": "Idempotency-Key"},
+        )
+    digest = request.digest()
+    try:
+        transfer = _execute(client_id, idempotency_key, digest, request, now)
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) != "transfer_idempotency":
+            raise
+        transfer = _replay(client_id, idempotency_key, digest)
+        return TransferOutcome(transfer, replayed=True)
+    transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
+    return TransferOutcome(transfer, replayed=False)
+
+
+def _replay(client_id: int, key: str, digest: str) -> Transfer:
+    existing = Transfer.objects.get(client_id=client_id, idempotency_key=key)
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request",
+            details={"transfer_id": str(existing.id)},
+        )
+    return existing
+
+
+def _validate(client_id: int, request: TransferRequest) -> tuple[Wallet, Wallet, Money]:
+    try:
+        money = Money(request.amount, currency(request.currency))
+    except MoneyError as exc:
+        raise ValidationFailed(str(exc), details={"field": "currency"}) from None
+    if request.amount <= 0:
+        raise ValidationFailed("amount must be greater than zero", details={"field": "amount"})
+    if request.source_wallet_id == request.destination_wallet_id:
+        raise ValidationFailed(
+            "source and destination wallets are the same",
+            details={"field": "destination_wallet_id"},
+        )
+    wallets = {
+        w.id: w
+        for w in Wallet.objects.select_related("account").filter(
+            id__in=[request.source_wallet_id, request.destination_wallet_id]
+        )
+    }
+    source = wallets.get(request.source_wallet_id)
+    if source is None or source.owner_id != client_id:
+        raise NotFound("source wallet not found", details={"field": "source_wallet_id"})
+    destination = wallets.get(request.destination_wallet_id)
+    if destination is None:
+        raise NotFound("destination wallet not found", details={"field": "destination_wallet_id"})
+    for field, wallet in (("source_wallet_id", source), ("destination_wallet_id", destination)):
+        if wallet.currency != request.currency:
+            raise ValidationFailed(
+                f"{field.split('_')[0]} wallet holds {wallet.currency}, not {request.currency}",
+                details={"field": field, "wallet_currency": wallet.currency},
+            )
+    return source, destination, money
+
+
+def _refusal(
+    client_id: int,
+    source: Wallet,
+    destination: Wallet,
+    money: Money,
+    quote: FeeQuote,
+    now: datetime,
+) -> PaymentRefused | None:
+    try:
+        limits_policy().check(customer_id=client_id, kind=TransferKind.P2P, amount=money, now=now)
+    except PaymentRefused as refused:
+        return refused
+    for wallet in (source, destination):
+        if wallet.account.status != AccountStatus.ACTIVE:
+            return PaymentRefused(
+                "account_not_active", f"a wallet of this transfer is {wallet.account.status}"
+            )
+    available = source.account.balance - source.account.held
+    needed = money.amount + quote.fee.amount
+    if available < needed:
+        return _insufficient(needed)
+    return None
+
+
+def _insufficient(needed: int) -> PaymentRefused:
+    return PaymentRefused(
+        "insufficient_funds",
+        "the source wallet's available balance does not cover the amount and fee",
+        details={"needed": needed},
+    )
+
+
+def _party_account_id(party: str, party_ref: str, code: str, now: datetime) -> int:
+    if party == "lightway":
+        return house_account_id(kind=AccountKind.FEE_REVENUE, currency=code, now=now)
+    return house_account_id(
+        kind=AccountKind.COMMISSION_PAYABLE, currency=code, owner_ref=party_ref, now=now
+    )
+
+
+def _execute(
+    client_id: int, key: str, digest: str, request: TransferRequest, now: datetime
+) -> Transfer:
+    source, destination, money = _validate(client_id, request)
+    quote = fee_quote(kind=TransferKind.P2P, amount=money, now=now)
+    transfer_id = uuid.uuid4()
+    fields = {
+        "id": transfer_id,
+        "kind": TransferKind.P2P,
+        "client_id": client_id,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "source_wallet": source,
+        "destination_wallet": destination,
+        "currency": request.currency,
+        "amount": request.amount,
+        "fee": quote.fee.amount,
+        "description": request.description,
+        "created_at": now,
+        "updated_at": now,
+    }
+    refused = _refusal(client_id, source, destination, money, quote, now)
+    if refused is None:
+        legs = [
+            Leg(source.account_id, -money.amount, "principal"),
+            Leg(destination.account_id, money.amount, "principal"),
+        ]
+        if quote.fee.amount:
+            legs.append(Leg(source.account_id, -quote.fee.amount, "fee"))
+            legs.extend(
+                Leg(
+                    _party_account_id(s.party, s.party_ref, request.currency, now),
+                    s.amount,
+                    f"fee:{s.party}",
+                )
+                for s in quote.splits
+                if s.amount
+            )
+        try:
+            with transaction.atomic():
+                entry = entry_post(
+                    kind=TransferKind.P2P,
+                    currency=request.currency,
+                    legs=legs,
+                    now=now,
+                    reference=str(transfer_id),
+                )
+                transfer = Transfer.objects.create(
+                    status=TransferStatus.SUCCEEDED, entry=entry, **fields
+                )
+                if quote.fee.amount:
+                    commission_records_create(
+                        entry_id=entry.pk,
+                        reference=str(transfer_id),
+                        kind=TransferKind.P2P,
+                        quote=quote,
+                        now=now,
+                    )
+                _audit(transfer, now)
+                return transfer
+        except InsufficientFunds:
+            refused = _insufficient(money.amount + quote.fee.amount)
+        except AccountNotActive as exc:
+            refused = PaymentRefused("account_not_active", str(exc))
+    with transaction.atomic():
+        transfer = Transfer.objects.create(
+            status=TransferStatus.FAILED,
+            failure_code=refused.code,
+            failure_message=refused.message[:300],
+            **fields,
+        )
+        _audit(transfer, now)
+    return transfer
+
+
+def _audit(transfer: Transfer, now: datetime) -> None:
+    audit_record(
+        actor=f"user:{transfer.client_id}",
+        action=f"transfer.{transfer.status}",
+        object_type="transfer",
+        object_id=str(transfer.id),
+        data={
+            "kind": transfer.kind,
+            "currency": transfer.currency,
+            "amount": transfer.amount,
+            "fee": transfer.fee,
+            "entry": transfer.entry_id,
+            "failure_code": transfer.failure_code,
+        },
+        now=now,
+    )
+
+
+def transfer_get(*, client_id: int, transfer_id: uuid.UUID) -> Transfer:
+    transfer = Transfer.objects.filter(id=transfer_id, client_id=client_id).first()
+    if transfer is None:
+        raise NotFound("transfer not found", details={"transfer_id": str(transfer_id)})
+    return transfer

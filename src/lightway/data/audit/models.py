@@ -1,0 +1,78 @@
+"""The audit trail: one append-only, hash-chained table.
+
+Life of a record:
+
+1. A business transaction calls ``services.audit_record``: it INSERTs a row with ``seq``,
+   ``prev_hash`` and ``hash`` NULL. No shared row is locked, so writers never wait on each
+   other or on the sequencer.
+2. The sequencer (``services.audit_chain_link``) links committed rows into the chain in the
+   order it finds them (by id, among the committed ones, so roughly commit order): it sets
+   ``seq`` = head + 1, ``prev_hash`` = head's hash, ``hash`` per ``chain.py``. That is the only
+   UPDATE a row ever gets.
+3. ``selectors.audit_verify`` recomputes the chain.
+
+What PostgreSQL enforces (migrations/0002_append_only.py; each rule has a test):
+
+- INSERT: the link columns must be NULL (only the sequencer links);
+- UPDATE: only the one-time link (OLD.hash IS NULL, every other column unchanged, the three
+  link columns all set); any other UPDATE, every DELETE and TRUNCATE are refused;
+- a linked row's predecessor exists: seq 1 follows ``GENESIS_HASH``, seq n > 1 has
+  ``prev_hash`` = hash of seq n - 1 (so the linked chain is gap-free);
+- ``seq`` unique and >= 1; ``seq``, ``prev_hash`` and ``hash`` all set or all NULL; hashes are
+  64 lowercase hex characters.
+
+Never put personal data in ``actor``, ``object_id`` or ``data``: use opaque references
+(``user:12``), so erasure by key destruction elsewhere never touches a hashed byte.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+HEX64 = r"^[0-9a-f]{64}$"
+
+
+class AuditRecord(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    # Opaque actor reference: "user:12", "staff:3", "partner:7", "system". Never a name,
+    # e-mail or phone number.
+    actor = models.CharField(max_length=64)
+    action = models.CharField(max_length=100)  # e.g. "transfer.create"
+    object_type = models.CharField(max_length=100, blank=True, default="")
+    object_id = models.CharField(max_length=100, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)  # references and field names only
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_record"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(seq__isnull=True, prev_hash__isnull=True, hash__isnull=True)
+                    | Q(seq__isnull=False, prev_hash__isnull=False, hash__isnull=False)
+                ),
+                name="audit_record_linked_all_or_nothing",
+            ),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="audit_record_seq_positive"),
+            models.CheckConstraint(condition=Q(hash__regex=HEX64), name="audit_record_hash_hex"),
+            models.CheckConstraint(
+                condition=Q(prev_hash__regex=HEX64), name="audit_record_prev_hash_hex"
+            ),
+            models.CheckConstraint(condition=~Q(actor=""), name="audit_record_actor_set"),
+            models.CheckConstraint(condition=~Q(action=""), name="audit_record_action_set"),
+        ]
+        indexes = [
+            # The sequencer's work queue and the verifier's "unlinked" count stay small.
+            models.Index(
+                fields=["id"], condition=Q(seq__isnull=True), name="audit_record_unlinked"
+            ),
+            models.Index(fields=["object_type", "object_id"], name="audit_record_object"),
+        ]
+
+    def __str__(self) -> str:
+        where = f"#{self.seq}" if self.seq is not None else "unlinked"
+        return f"audit {self.id} ({where}) {self.action} by {self.actor}"

@@ -1,0 +1,156 @@
+"""Reads of the audit trail: the chain verifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+
+from lightway.data.audit.chain import CONTENT_FIELDS, GENESIS_HASH, RecordContent, record_hash
+from lightway.data.audit.models import AuditRecord
+
+# Records read per query while walking the chain (keyset pagination on the seq index).
+VERIFY_BATCH_SIZE = 5000
+# Problem messages kept in a result; further bad records are only counted.
+MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class AuditVerifyResult:
+    """Outcome of :func:`audit_verify`.
+
+    ``ok`` is True when no problem was found. ``checked`` counts the linked records walked,
+    ``unlinked`` the records not yet linked. ``problems`` lists, first, the bad records in
+    chain order (so ``problems[0]`` names the first bad record: its seq, id and what is
+    wrong), then a stalled-sequencer warning if any. ``first_bad_seq``/``first_bad_id``
+    repeat the first bad record for callers; ``head_seq``/``head_hash`` are the last linked
+    record as found (0 and the genesis hash for an empty chain), for external checkpoints.
+    """
+
+    ok: bool
+    checked: int
+    unlinked: int
+    problems: list[str]
+    first_bad_seq: int | None = None
+    first_bad_id: int | None = None
+    bad_records: int = 0
+    stale_unlinked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+
+
+def audit_verify(
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    stale_after: timedelta = timedelta(minutes=5),
+) -> AuditVerifyResult:
+    """Walk the whole chain by seq and recompute every hash.
+
+    For each linked record, in seq order, it checks that:
+
+    - its seq is the previous one + 1 (a gap means deleted records; a repeated or
+      out-of-range seq means an inserted one);
+    - its prev_hash equals the stored hash of the previous record (else a record before it
+      was deleted, replaced, or edited and re-hashed), or the genesis hash for seq 1;
+    - its hash equals the hash recomputed from its content, seq and prev_hash (else it was
+      edited after linking).
+
+    After a bad record the walk continues from that record's stored values, so each
+    independent break is reported once. Then it counts unlinked records and reports a
+    problem when any is older than ``stale_after`` at ``now`` (the sequencer has stalled).
+
+    It streams: keyset pages of ``VERIFY_BATCH_SIZE`` rows on the unique seq index, each a
+    short query (no long-lived snapshot), so it runs on millions of records with flat memory.
+    ``progress(checked)`` is called after each page. Records linked while it runs are
+    checked too if reached. A chain can only be trusted relative to a trusted head: cutting
+    records off the end is not visible here; compare ``head_seq``/``head_hash`` with a
+    checkpoint kept outside the database for that.
+    """
+    chain_problems: list[str] = []
+    bad_records = 0
+    first_bad_seq: int | None = None
+    first_bad_id: int | None = None
+    checked = 0
+    expected_seq = 1
+    expected_prev = GENESIS_HASH
+    last_seq: int | None = None
+    linked = AuditRecord.objects.filter(seq__isnull=False).order_by("seq")
+
+    while True:
+        page = linked if last_seq is None else linked.filter(seq__gt=last_seq)
+        rows = list(
+            page.values_list("seq", "prev_hash", "hash", *CONTENT_FIELDS)[:VERIFY_BATCH_SIZE]
+        )
+        for seq, prev_hash, stored_hash, *content_values in rows:
+            checked += 1
+            content = RecordContent(*content_values)
+            wrong: list[str] = []
+            if seq != expected_seq:
+                if seq > expected_seq:
+                    missing = (
+                        f"seq {expected_seq}"
+                        if seq == expected_seq + 1
+                        else f"seq {expected_seq}..{seq - 1}"
+                    )
+                    wrong.append(f"sequence gap: {missing} missing (deleted?)")
+                else:
+                    wrong.append(f"seq breaks the sequence (expected {expected_seq})")
+            if prev_hash != expected_prev:
+                before = "the genesis hash" if expected_seq == 1 else f"seq {expected_seq - 1}"
+                wrong.append(
+                    f"prev_hash does not match the hash of {before} (a record before it was "
+                    "deleted, inserted or re-hashed)"
+                )
+            recomputed = record_hash(prev_hash=prev_hash or "", seq=seq, content=content)
+            if stored_hash != recomputed:
+                wrong.append("hash mismatch: content, seq or prev_hash changed after linking")
+            if wrong:
+                bad_records += 1
+                if first_bad_seq is None:
+                    first_bad_seq, first_bad_id = seq, content.id
+                if len(chain_problems) < MAX_PROBLEMS:
+                    chain_problems.append(f"record seq={seq} id={content.id}: " + "; ".join(wrong))
+            expected_seq = seq + 1
+            expected_prev = stored_hash or ""
+        if progress is not None and rows:
+            progress(checked)
+        if len(rows) < VERIFY_BATCH_SIZE:
+            break
+        last_seq = rows[-1][0]
+
+    problems = list(chain_problems)
+    if bad_records > len(chain_problems):
+        problems.append(f"... and {bad_records - len(chain_problems)} more bad records")
+
+    cutoff = now - stale_after
+    counts = AuditRecord.objects.filter(seq__isnull=True).aggregate(
+        unlinked=Count("id"),
+        stale=Count("id", filter=Q(occurred_at__lt=cutoff)),
+        oldest=Min("occurred_at"),
+    )
+    unlinked = int(counts["unlinked"])
+    stale = int(counts["stale"])
+    if stale:
+        oldest = counts["oldest"]
+        problems.append(
+            f"{stale} unlinked record(s) older than {stale_after} (oldest occurred at "
+            f"{oldest.isoformat() if oldest else '?'}): is the sequencer (audit_chain_link) "
+            "running?"
+        )
+    head_seq = expected_seq - 1 if checked else 0
+    head_hash = expected_prev if checked else GENESIS_HASH
+    return AuditVerifyResult(
+        ok=not problems,
+        checked=checked,
+        unlinked=unlinked,
+        problems=problems,
+        first_bad_seq=first_bad_seq,
+        first_bad_id=first_bad_id,
+        bad_records=bad_records,
+        stale_unlinked=stale,
+        head_seq=head_seq,
+        head_hash=head_hash,
+    )

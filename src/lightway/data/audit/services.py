@@ -1,0 +1,176 @@
+"""Writes to the audit trail: record (in the caller's transaction) and link (the sequencer).
+
+Throughput design: a business transaction only INSERTs its record, unlinked, and takes no
+lock on any shared row, so audit writes never serialize business transactions. The chain
+is built afterwards by :func:`audit_chain_link`, which runs in its own short transactions
+under one advisory lock (see models.py for the full life of a record).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.db import connections, router, transaction
+
+from lightway.data.audit.chain import (
+    CONTENT_FIELDS,
+    GENESIS_HASH,
+    RecordContent,
+    normalize_data,
+    record_hash,
+)
+from lightway.data.audit.models import AuditRecord
+
+# Key of the transaction-level advisory lock that serializes linkers ("LWAUDIT1").
+CHAIN_LOCK_KEY = 0x4C57_4155_4449_5431
+
+_ACTOR_RE = re.compile(r"[a-z][a-z0-9_]*(:[A-Za-z0-9_.\-]+)?")
+_ACTION_RE = re.compile(r"[a-z0-9_\-]+(\.[a-z0-9_\-]+)*")
+_OBJECT_TYPE_RE = re.compile(r"([a-z0-9_\-]+(\.[a-z0-9_\-]+)*)?")
+_OBJECT_ID_RE = re.compile(r"[\x21-\x7e]*")  # printable ASCII, no spaces
+
+
+class AuditError(Exception):
+    """Base class of audit trail errors."""
+
+
+class AuditInputError(AuditError, ValueError):
+    """An audit record was asked for with invalid fields (message says which)."""
+
+
+class AuditOutsideTransaction(AuditError, RuntimeError):
+    """audit_record() was called outside transaction.atomic()."""
+
+
+def _check(value: str, pattern: re.Pattern[str], max_len: int, name: str, example: str) -> None:
+    if len(value) > max_len or not pattern.fullmatch(value):
+        raise AuditInputError(
+            f"audit {name} {value[:40]!r} is invalid: expected at most {max_len} characters "
+            f"like {example!r}"
+        )
+
+
+def audit_record(
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, object] | None = None,
+    now: datetime,
+) -> AuditRecord:
+    """Append one audit record, unlinked, in the caller's open transaction.
+
+    Must run inside ``transaction.atomic()`` (the transaction of the action it records), so
+    the record commits or rolls back with that action; raises :class:`AuditOutsideTransaction`
+    otherwise. ``actor`` is an opaque reference (``"user:12"``, ``"staff:3"``, ``"system"``:
+    ``kind`` or ``kind:ref``), ``action`` a dotted lower-case name (``"transfer.create"``),
+    ``object_type`` the same shape or empty (``"transfer"``, ``"auth.user"``), ``object_id``
+    printable ASCII without spaces, possibly empty; each up to 64/100/100/100 characters,
+    else :class:`AuditInputError`. ``data`` holds references and
+    field names, never personal data; it is normalized as described in ``chain.py`` (floats
+    and other ambiguous types are refused with :class:`AuditInputError`). ``now`` must be
+    timezone-aware. The record gets its ``seq`` and hash later, from :func:`audit_chain_link`.
+    """
+    alias = router.db_for_write(AuditRecord)
+    if not transaction.get_connection(alias).in_atomic_block:
+        raise AuditOutsideTransaction(
+            "audit_record() must run inside the transaction.atomic() block of the action it records"
+        )
+    _check(actor, _ACTOR_RE, 64, "actor", "user:12")
+    _check(action, _ACTION_RE, 100, "action", "transfer.create")
+    _check(object_type, _OBJECT_TYPE_RE, 100, "object_type", "transfer")
+    _check(object_id, _OBJECT_ID_RE, 100, "object_id", "42")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise AuditInputError("audit occurred_at (now) must be timezone-aware")
+    if data is not None and not isinstance(data, Mapping):
+        raise AuditInputError("audit data must be a dict")
+    try:
+        payload = normalize_data(data or {})
+    except (TypeError, ValueError) as exc:
+        raise AuditInputError(str(exc)) from exc
+    return AuditRecord.objects.using(alias).create(
+        occurred_at=now,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        data=payload,
+    )
+
+
+def _link_batch(alias: str, batch: int) -> int:
+    table = AuditRecord._meta.db_table
+    with transaction.atomic(using=alias, durable=True):
+        with connections[alias].cursor() as cursor:
+            # Waits for any other linker; released at commit. Writers never take it.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+        records = AuditRecord.objects.using(alias)
+        head = records.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash")
+        head_row = head.first()
+        seq, prev = (head_row[0], head_row[1]) if head_row else (0, GENESIS_HASH)
+        assert seq is not None and prev is not None
+        rows = list(
+            records.filter(seq__isnull=True)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list(*CONTENT_FIELDS)[:batch]
+        )
+        if not rows:
+            return 0
+        ids: list[int] = []
+        seqs: list[int] = []
+        prevs: list[str] = []
+        hashes: list[str] = []
+        for row in rows:
+            content = RecordContent(*row)
+            seq += 1
+            digest = record_hash(prev_hash=prev, seq=seq, content=content)
+            ids.append(content.id)
+            seqs.append(seq)
+            prevs.append(prev)
+            hashes.append(digest)
+            prev = digest
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {table} AS r
+                   SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+                  FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                       AS v(id, seq, prev_hash, hash)
+                 WHERE r.id = v.id AND r.seq IS NULL
+                """,
+                [ids, seqs, prevs, hashes],
+            )
+            if cursor.rowcount != len(ids):
+                raise AuditError(f"linked {cursor.rowcount} of {len(ids)} audit records")
+        return len(ids)
+
+
+def audit_chain_link(*, batch: int = 1000) -> int:
+    """Link committed, unlinked records into the chain; return how many were linked.
+
+    The sequencer. Each batch (up to ``batch`` records, oldest id first) is one short
+    transaction: take ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)``, read the chain head, lock
+    the unlinked rows (``FOR UPDATE SKIP LOCKED``), give them seq = head + 1, ..., their
+    prev_hash and hash, commit. It loops batch after batch and returns when a batch comes
+    back short (nothing left that is committed). Records whose transaction is still open
+    are invisible and are linked by a later call, so the chain follows commit order.
+
+    Safe to call concurrently from several processes or threads: linkers take turns on the
+    advisory lock, one batch at a time, and each re-reads the head under the lock. It must
+    not run inside another transaction (it opens durable ones; calling it inside
+    ``atomic()`` raises RuntimeError), because holding the lock across a business
+    transaction would serialize everything. Run it from a periodic task or worker loop.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    alias = router.db_for_write(AuditRecord)
+    total = 0
+    while True:
+        linked = _link_batch(alias, batch)
+        total += linked
+        if linked < batch:
+            return total

@@ -1,0 +1,271 @@
+"""Writes to the ledger. Callers pass ``now``; every function runs inside one transaction.
+
+``entry_post`` is the only way money moves. It inserts the entry and its postings ordered by
+account id (so concurrent entries lock account rows in one stable order); the database
+applies balances, refuses overdrafts and checks the entry balances at commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from lightway.data.ledger.errors import (
+    AccountNotActive,
+    HoldNotActive,
+    InsufficientFunds,
+    LedgerError,
+    UnbalancedEntry,
+)
+from lightway.data.ledger.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    Hold,
+    HoldStatus,
+    JournalEntry,
+    Posting,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One posting to be made: ``amount`` minor units (signed) on ``account_id``."""
+
+    account_id: int
+    amount: int
+    leg: str = ""
+
+
+def _translate(exc: IntegrityError) -> LedgerError:
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    if constraint == "ledger_account_no_overdraft":
+        return InsufficientFunds("insufficient funds")
+    if constraint == "ledger_account_closed":
+        return AccountNotActive("account is closed")
+    if constraint in {"ledger_entry_balanced", "ledger_entry_posting_count"}:
+        return UnbalancedEntry(str(exc.__cause__).splitlines()[0])
+    raise exc
+
+
+def account_open(
+    *,
+    code: str,
+    kind: str,
+    currency: str,
+    now: datetime,
+    owner_ref: str = "",
+    allow_negative: bool = False,
+    derived_balance: bool = False,
+) -> Account:
+    """Create an account, or return the existing one with that code (idempotent)."""
+    account, _ = Account.objects.get_or_create(
+        code=code,
+        defaults={
+            "kind": kind,
+            "currency": currency,
+            "owner_ref": owner_ref,
+            "allow_negative": allow_negative,
+            "derived_balance": derived_balance,
+            "created_at": now,
+        },
+    )
+    if account.currency != currency or account.kind != kind:
+        raise LedgerError(f"account {code} exists with another kind or currency")
+    return account
+
+
+# House accounts are touched by most transactions (fees, commission, floats, in-flight), so
+# none keeps a stored balance: each balance is the sum of its postings and posting to it
+# takes no row lock. Under the sign convention they may all go negative (assets and
+# revenue sit on opposite sides of zero); customer and partner balances keep the check.
+HOUSE_KINDS = frozenset(
+    {
+        AccountKind.FEE_REVENUE,
+        AccountKind.FX_REVENUE,
+        AccountKind.COMMISSION_PAYABLE,
+        AccountKind.FX_POSITION,
+        AccountKind.MOMO_FLOAT,
+        AccountKind.SETTLEMENT_BANK,
+        AccountKind.COLLECTION_IN_FLIGHT,
+        AccountKind.DISBURSEMENT_IN_FLIGHT,
+        AccountKind.EQUITY,
+    }
+)
+
+
+_house_ids: dict[str, int] = {}
+
+
+def house_account_id(*, kind: str, currency: str, now: datetime, owner_ref: str = "") -> int:
+    """Id of the house account, cached per process (accounts are never deleted)."""
+    suffix = f":{owner_ref}" if owner_ref else ""
+    code = f"house:{kind}:{currency}{suffix}"
+    account_id = _house_ids.get(code)
+    if account_id is None:
+        account_id = house_account(kind=kind, currency=currency, now=now, owner_ref=owner_ref).pk
+        _house_ids[code] = account_id
+    return account_id
+
+
+def house_account_cache_clear() -> None:
+    """Forget cached house account ids (tests that empty the database call this)."""
+    _house_ids.clear()
+
+
+def house_account(*, kind: str, currency: str, now: datetime, owner_ref: str = "") -> Account:
+    """The house account of ``kind`` for ``currency`` (and owner, e.g. "mtn"), created once."""
+    if AccountKind(kind) not in HOUSE_KINDS:
+        raise LedgerError(f"{kind} is not a house account kind")
+    suffix = f":{owner_ref}" if owner_ref else ""
+    return account_open(
+        code=f"house:{kind}:{currency}{suffix}",
+        kind=kind,
+        currency=currency,
+        owner_ref=owner_ref,
+        allow_negative=True,
+        derived_balance=True,
+        now=now,
+    )
+
+
+def entry_post(
+    *,
+    kind: str,
+    currency: str,
+    legs: Sequence[Leg],
+    now: datetime,
+    idempotency_key: str | None = None,
+    reference: str = "",
+    description: str = "",
+) -> JournalEntry:
+    """Post one balanced journal entry. Raises InsufficientFunds / AccountNotActive / ..."""
+    if len(legs) < 2:
+        raise UnbalancedEntry("an entry needs at least two postings")
+    if sum(leg.amount for leg in legs) != 0:
+        raise UnbalancedEntry("postings do not sum to zero")
+    if any(leg.amount == 0 for leg in legs):
+        raise UnbalancedEntry("a posting amount cannot be zero")
+    ordered = sorted(legs, key=lambda leg: leg.account_id)
+    try:
+        # No savepoint: on error the caller's transaction is rolled back as a whole.
+        with transaction.atomic(savepoint=False):
+            entry = JournalEntry.objects.create(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                reference=reference,
+                description=description,
+                posting_count=len(ordered),
+                created_at=now,
+            )
+            Posting.objects.bulk_create(
+                [
+                    Posting(
+                        entry=entry,
+                        account_id=leg.account_id,
+                        currency=currency,
+                        amount=leg.amount,
+                        leg=leg.leg,
+                        created_at=now,
+                    )
+                    for leg in ordered
+                ]
+            )
+    except IntegrityError as exc:
+        raise _translate(exc) from exc
+    return entry
+
+
+def hold_place(
+    *,
+    account_id: int,
+    amount: int,
+    now: datetime,
+    expires_at: datetime,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> Hold:
+    """Reserve ``amount`` on an account; the database refuses it beyond the available balance."""
+    if amount <= 0:
+        raise LedgerError("a hold amount must be positive")
+    try:
+        with transaction.atomic():
+            return Hold.objects.create(
+                account_id=account_id,
+                amount=amount,
+                reference=reference,
+                idempotency_key=idempotency_key,
+                created_at=now,
+                expires_at=expires_at,
+            )
+    except IntegrityError as exc:
+        raise _translate(exc) from exc
+
+
+def _hold_resolve(hold_id: int, status: str, now: datetime, entry_id: int | None = None) -> Hold:
+    updated = Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE).update(
+        status=status, resolved_at=now, entry_id=entry_id
+    )
+    if updated != 1:
+        raise HoldNotActive(f"hold {hold_id} is not active")
+    return Hold.objects.get(pk=hold_id)
+
+
+def hold_commit(
+    *,
+    hold_id: int,
+    kind: str,
+    currency: str,
+    legs: Sequence[Leg],
+    now: datetime,
+    idempotency_key: str | None = None,
+    reference: str = "",
+) -> JournalEntry:
+    """Release the hold and post the entry that spends it, atomically."""
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().get(pk=hold_id)
+        if hold.status != HoldStatus.ACTIVE:
+            raise HoldNotActive(f"hold {hold_id} is {hold.status}")
+        Hold.objects.filter(pk=hold_id).update(status=HoldStatus.COMMITTED, resolved_at=now)
+        entry = entry_post(
+            kind=kind,
+            currency=currency,
+            legs=legs,
+            now=now,
+            idempotency_key=idempotency_key,
+            reference=reference or hold.reference,
+        )
+        # Released first (the overdraft check counts held funds), linked once posted.
+        Hold.objects.filter(pk=hold_id).update(entry=entry)
+    return entry
+
+
+def hold_void(*, hold_id: int, now: datetime) -> Hold:
+    with transaction.atomic():
+        return _hold_resolve(hold_id, HoldStatus.VOIDED, now)
+
+
+def holds_expire(*, now: datetime, batch: int = 500) -> int:
+    """Expire active holds past their expiry (periodic task). Returns how many expired."""
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Hold.objects.select_for_update(skip_locked=True)
+                .filter(status=HoldStatus.ACTIVE, expires_at__lte=now)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch]
+            )
+            for hold_id in ids:
+                _hold_resolve(hold_id, HoldStatus.EXPIRED, now)
+        expired += len(ids)
+        if len(ids) < batch:
+            return expired
+
+
+def account_set_status(*, account_id: int, status: str) -> None:
+    AccountStatus(status)
+    Account.objects.filter(pk=account_id).update(status=status)

@@ -1,0 +1,123 @@
+"""Customer wallets and the transfers (payments) that move money between them.
+
+A transfer is a state machine; its allowed states and transitions are listed once in
+``TRANSITIONS`` and enforced by a PostgreSQL trigger (migration 0002).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from lightway.data.ledger.models import CURRENCY_CHOICES, Account, JournalEntry
+
+
+class Wallet(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallets"
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="wallet")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "wallets_wallet"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "currency"], name="wallet_one_per_currency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.id} ({self.currency})"
+
+
+class TransferKind(models.TextChoices):
+    P2P = "p2p", "Wallet to wallet"
+    DEPOSIT = "deposit", "Deposit from MoMo"
+    WITHDRAWAL = "withdrawal", "Withdrawal to MoMo"
+    PAYOUT = "payout", "Payout to a MoMo number"
+    REMITTANCE = "remittance", "Inbound remittance"
+    REVERSAL = "reversal", "Reversal"
+
+
+class TransferStatus(models.TextChoices):
+    CREATED = "created", "Created"
+    VALIDATED = "validated", "Validated"
+    HELD = "held", "Funds held"
+    SUBMITTED = "submitted", "Submitted"
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REVERSED = "reversed", "Reversed"
+
+
+TERMINAL = frozenset({TransferStatus.SUCCEEDED, TransferStatus.FAILED, TransferStatus.REVERSED})
+
+# The single list of allowed transitions (the database trigger is generated from it).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"validated", "held", "succeeded", "failed"}),
+    "validated": frozenset({"held", "submitted", "succeeded", "failed"}),
+    "held": frozenset({"submitted", "succeeded", "failed"}),
+    "submitted": frozenset({"pending", "succeeded", "failed"}),
+    "pending": frozenset({"succeeded", "failed"}),
+    "succeeded": frozenset({"reversed"}),
+    "failed": frozenset(),
+    "reversed": frozenset(),
+}
+# A transfer may also be created directly in any non-terminal state or, when validation
+# and posting happen in one transaction, directly as succeeded or failed.
+
+
+class Transfer(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=TransferKind.choices)
+    status = models.CharField(max_length=16, choices=TransferStatus.choices)
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    source_wallet = models.ForeignKey(
+        Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="outgoing"
+    )
+    destination_wallet = models.ForeignKey(
+        Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField()
+    fee = models.BigIntegerField(default=0)
+    description = models.CharField(max_length=140, blank=True, default="")
+    entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT)
+    failure_code = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "wallets_transfer"
+        indexes = [
+            models.Index(fields=["client", "-created_at"], name="transfer_client_recent"),
+            models.Index(fields=["status", "created_at"], name="transfer_status_age"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "idempotency_key"], name="transfer_idempotency"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
+            models.CheckConstraint(condition=Q(fee__gte=0), name="transfer_fee_nonneg"),
+            models.CheckConstraint(
+                condition=Q(status__in=TransferStatus.values), name="transfer_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(entry__isnull=False),
+                name="transfer_succeeded_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="failed") | ~Q(failure_code=""),
+                name="transfer_failed_has_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} {self.status}"

@@ -1,0 +1,133 @@
+"""Prometheus metrics shared by every layer.
+
+Import the metric objects from here and increment them where the event happens::
+
+    from lightway.infrastructure import metrics
+
+    metrics.transfers_total.labels(outcome="succeeded", currency="UGX").inc()
+
+Several processes serve one platform (gunicorn workers, the job worker), so
+``lightway up`` and ``lightway serve`` run prometheus_client in *multiprocess mode*: before
+any child starts they point ``PROMETHEUS_MULTIPROC_DIR`` at a directory and empty it
+(``var/prometheus/<port>`` unless set, so two instances on one host never mix); every
+process writes its samples to files there and ``/metrics`` merges them (:func:`exposition`).
+prometheus_client picks its storage when it is first imported, so the variable must be set
+before the process starts; a process without it (tests, a shell) keeps its metrics in
+memory and ``/metrics`` shows only that process. Labels must have small, fixed value sets:
+never put identifiers, phone numbers or amounts in a label.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# HTTP (incremented by lightway.interfaces.web.middleware)
+http_requests_total = Counter(
+    "lightway_http_requests_total",
+    "HTTP requests served, by method, route name and status class.",
+    ["method", "route", "status"],
+)
+http_request_duration_seconds = Histogram(
+    "lightway_http_request_duration_seconds",
+    "Time from request received to response returned, by method and route name.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# Money movement (incremented by the transaction use cases)
+transfers_total = Counter(
+    "lightway_transfers_total",
+    "Transfers that reached a final state, by outcome and ISO 4217 currency.",
+    ["outcome", "currency"],
+)
+
+# Background work (incremented by lightway.infrastructure.jobs and the worker)
+jobs_enqueued_total = Counter(
+    "lightway_jobs_enqueued_total",
+    "Jobs enqueued through job_enqueue, by task name.",
+    ["task"],
+)
+task_runs_total = Counter(
+    "lightway_task_runs_total",
+    "Jobs run by the worker, by task name and outcome (succeeded, failed).",
+    ["task", "outcome"],
+)
+task_duration_seconds = Histogram(
+    "lightway_task_duration_seconds",
+    "Job run time in the worker, by task name.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+audit_linked_total = Counter(
+    "lightway_audit_linked_total",
+    "Audit records linked into the hash chain.",
+)
+holds_expired_total = Counter(
+    "lightway_holds_expired_total",
+    "Ledger holds voided because they expired.",
+)
+
+
+def multiprocess_dir() -> Path | None:
+    """The multiprocess directory this process writes to, or None in single-process mode."""
+    raw = os.environ.get(MULTIPROC_ENV)
+    return Path(raw) if raw else None
+
+
+def multiprocess_dir_prepare(path: Path) -> Path:
+    """Create ``path`` and delete samples left by an earlier run (call before any child starts)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def process_dead(pid: int) -> None:
+    """Tell multiprocess mode that ``pid`` exited (gunicorn's ``child_exit`` hook)."""
+    if multiprocess_dir() is not None:
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def registry_for_exposition(*extra: Collector) -> CollectorRegistry:
+    """A registry holding every sample of this platform, plus ``extra`` collectors."""
+    if multiprocess_dir() is not None:
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY if not extra else _merged(REGISTRY)
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
+def _merged(base: CollectorRegistry) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(_Forward(base))
+    return registry
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        return self._registry.collect()
+
+
+def exposition(*extra: Collector) -> tuple[bytes, str]:
+    """Render every metric in the Prometheus text format: ``(body, content_type)``."""
+    return generate_latest(registry_for_exposition(*extra)), CONTENT_TYPE_LATEST

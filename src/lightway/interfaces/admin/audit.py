@@ -1,0 +1,67 @@
+"""Read-only admin for the audit trail: staff can look, nobody can add, change or delete.
+
+Importing this module registers it on ``django.contrib.admin.site``. Viewing needs the
+``audit.view_auditrecord`` permission. The database refuses changes anyway (see
+``lightway.data.audit.models``); this keeps the admin from offering them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from lightway.data.audit.models import AuditRecord
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[AuditRecord]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(_ModelAdmin):
+    list_display = (
+        "id",
+        "seq",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "short_hash",
+    )
+    list_display_links = ("id",)
+    # Exact / prefix matches only: they can use indexes on a table of millions of rows.
+    search_fields = ("=object_id", "=actor", "^action")
+    ordering = ("-id",)
+    show_full_result_count = False
+    list_per_page = 50
+    actions = None
+    readonly_fields = (
+        "id",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "data",
+        "seq",
+        "prev_hash",
+        "hash",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="hash")
+    def short_hash(self, obj: AuditRecord) -> str:
+        return f"{obj.hash[:12]}…" if obj.hash else "(unlinked)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

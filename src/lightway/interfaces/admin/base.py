@@ -1,0 +1,129 @@
+"""Admin base class that writes every staff change to the audit trail.
+
+Subclass :class:`AuditedModelAdmin` instead of ``admin.ModelAdmin`` for every admin page
+that can change data. Each create, update or delete made through the admin (change form,
+inlines, list_editable, the delete view and the "delete selected" action) writes one audit
+record per object, in the same database transaction as the change:
+
+- actor ``"staff:<user id>"``;
+- action ``"<app_label>.<model_name>.create|update|delete"``;
+- object_type ``"<app_label>.<model_name>"``, object_id the primary key;
+- data ``{"fields": [<changed field names>]}``: names only, never values, so personal
+  fields can be audited without copying personal data into the chain.
+
+Custom admin actions that change data (``queryset.update()`` and the like) are not seen by
+these hooks: call :meth:`AuditedModelAdmin.audit_staff_action` from them, inside their
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db import router, transaction
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from lightway.data.audit.services import audit_record
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+def staff_actor(request: HttpRequest) -> str:
+    """The audit actor for the signed-in staff user of ``request``."""
+    user_id = getattr(request.user, "pk", None)
+    if user_id is None:
+        raise PermissionError("admin changes need a signed-in staff user")
+    return f"staff:{user_id}"
+
+
+class AuditedModelAdmin(_ModelAdmin):
+    """A ModelAdmin whose saves and deletes are written to the audit trail atomically."""
+
+    def audit_staff_action(
+        self,
+        request: HttpRequest,
+        *,
+        model: type[Model],
+        object_id: object,
+        verb: str,
+        fields: Iterable[str] = (),
+    ) -> None:
+        """Write one audit record for a staff ``verb`` on one object (names, not values)."""
+        opts = model._meta
+        audit_record(
+            actor=staff_actor(request),
+            action=f"{opts.app_label}.{opts.model_name}.{verb}",
+            object_type=f"{opts.app_label}.{opts.model_name}",
+            object_id=str(object_id),
+            data={"fields": sorted(set(fields))},
+            now=timezone.now(),
+        )
+
+    def _atomic(self, model: type[Model]) -> transaction.Atomic:
+        return transaction.atomic(using=router.db_for_write(model))
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: Any) -> None:
+        with self._atomic(type(obj)):
+            super().save_model(request, obj, form, change)
+            changed = list(getattr(form, "changed_data", []) or [])
+            self.audit_staff_action(
+                request,
+                model=type(obj),
+                object_id=obj.pk,
+                verb="update" if change else "create",
+                fields=changed,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        object_id = obj.pk  # deleting clears it
+        with self._atomic(type(obj)):
+            super().delete_model(request, obj)
+            self.audit_staff_action(request, model=type(obj), object_id=object_id, verb="delete")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        model = queryset.model
+        with self._atomic(model):
+            selected = list(queryset.values_list("pk", flat=True))
+            # Lock what is about to go, in a stable order, so the audit names exactly the
+            # rows this transaction deletes.
+            locked = list(
+                model._base_manager.using(queryset.db)
+                .filter(pk__in=selected)
+                .order_by("pk")
+                .select_for_update()
+                .values_list("pk", flat=True)
+            )
+            super().delete_queryset(request, queryset)
+            for object_id in locked:
+                self.audit_staff_action(request, model=model, object_id=object_id, verb="delete")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: Any) -> None:
+        """Inline changes: one record per created, changed or deleted inline object."""
+        model = formset.model
+        deleted = [
+            f.instance.pk
+            for f in getattr(formset, "deleted_forms", [])
+            if f.instance.pk is not None
+        ]
+        with self._atomic(model):
+            super().save_formset(request, form, formset, change)
+            for obj in formset.new_objects:
+                fields = [
+                    name for f in formset.forms if f.instance is obj for name in f.changed_data
+                ]
+                self.audit_staff_action(
+                    request, model=model, object_id=obj.pk, verb="create", fields=fields
+                )
+            for obj, fields in formset.changed_objects:
+                self.audit_staff_action(
+                    request, model=model, object_id=obj.pk, verb="update", fields=fields
+                )
+            for object_id in deleted:
+                self.audit_staff_action(request, model=model, object_id=object_id, verb="delete")

@@ -1,0 +1,78 @@
+"""One error shape for every 4xx of the API: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+STATUS_BY_CODE = {
+    "validation_failed": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "idempotency_key_reused": 409,
+    "insufficient_funds": 422,
+    "limit_exceeded": 422,
+    "account_not_active": 422,
+}
+
+_DEFAULT_CODES = {
+    400: ("bad_request", "the request could not be understood"),
+    401: ("unauthenticated", "missing or invalid bearer token"),
+    403: ("forbidden", "you may not do this"),
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "this method is not allowed on this resource"),
+    406: ("not_acceptable", "only application/json is served"),
+    409: ("conflict", "conflict"),
+    413: ("payload_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "send application/json"),
+    422: ("validation_failed", "the request is not valid"),
+    429: ("too_many_requests", "slow down"),
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def validation_details(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pydantic/ninja errors as a list of {field, problem}; field is a dotted path."""
+    fields = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload")]
+        fields.append({"field": ".".join(loc) or "body", "problem": err.get("msg", "invalid")})
+    return {"fields": fields}
+
+
+class ApiErrorShapeMiddleware:
+    """Rewrites any 4xx under /api/ that is not already in the error shape (Django's 404,
+    405 from the router, CSRF, ...) so clients see one shape everywhere."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or not 400 <= response.status_code < 500:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            try:
+                body = json.loads(response.content or b"null")
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                return response
+        code, message = _DEFAULT_CODES.get(response.status_code, ("client_error", "client error"))
+        shaped = error_response(response.status_code, code, message)
+        for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+            if header in response:
+                shaped[header] = response[header]
+        return shaped

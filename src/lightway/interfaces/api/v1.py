@@ -1,0 +1,224 @@
+"""REST API v1 (django-ninja). Handlers translate HTTP and make one application call."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Annotated, Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Header, NinjaAPI, Query
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from lightway.application.errors import DomainError, ValidationFailed
+from lightway.application.transactions.transfers import (
+    TransferRequest,
+    transfer_create,
+    transfer_get,
+)
+from lightway.application.transactions.wallets import (
+    WalletView,
+    wallet_list,
+    wallet_statement,
+)
+from lightway.data.wallets.models import Transfer, TransferStatus
+from lightway.interfaces.api.errors import (
+    STATUS_BY_CODE,
+    error_response,
+    validation_details,
+)
+from lightway.interfaces.api.schemas import (
+    ErrorOut,
+    StatementOut,
+    TransferIn,
+    TransferOut,
+    WalletOut,
+)
+from lightway.security.tokens import token_user
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return token_user(raw=token)
+
+
+api = NinjaAPI(
+    title="LightWay MoMo API",
+    version="1.0.0",
+    description=(
+        "Wallets and transfers for the LightWay MoMo platform. Amounts are integers in the "
+        'currency\'s minor unit. Every error is `{"error": {"code", "message", "details"}}`.'
+    ),
+    auth=BearerToken(),
+    urls_namespace="api-v1",
+)
+
+ERRORS: dict[int, type[ErrorOut]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+}
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = list(exc.errors)
+    if any(e.get("type") == "json_invalid" or "JSON" in str(e.get("msg", "")) for e in errors):
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    return error_response(
+        422, "validation_failed", "the request is not valid", validation_details(errors)
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error_response(401, "unauthenticated", "missing or invalid bearer token")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and "parse request body" in str(exc):  # ninja's JSON parse error
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    return error_response(exc.status_code, "bad_request", str(exc))
+
+
+def _uid(request: HttpRequest) -> int:
+    """The authenticated customer's id (set by BearerToken as ``request.auth``)."""
+    return int(request.auth.pk)  # type: ignore[attr-defined]
+
+
+def _transfer_out(t: Transfer) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "kind": t.kind,
+        "status": t.status,
+        "source_wallet_id": t.source_wallet_id,
+        "destination_wallet_id": t.destination_wallet_id,
+        "currency": t.currency,
+        "amount": t.amount,
+        "fee": t.fee,
+        "description": t.description,
+        "failure_code": t.failure_code,
+        "created_at": t.created_at,
+    }
+
+
+def _wallet_out(view: WalletView) -> dict[str, Any]:
+    return {
+        "id": view.wallet.id,
+        "currency": view.wallet.currency,
+        "balance": view.balance,
+        "held": view.held,
+        "available": view.available,
+        "status": view.wallet.account.status,
+    }
+
+
+@api.post(
+    "/transfers",
+    response={201: TransferOut, 200: TransferOut, **ERRORS},
+    summary="Send money from one of your wallets to another wallet",
+    description=(
+        "Requires an `Idempotency-Key` header. Retrying with the same key and body returns the "
+        "first result (200, header `Idempotent-Replayed: true`); the same key with a different "
+        "body is a 409. A refused payment (insufficient funds, a limit) is recorded and returned "
+        "as a 422 whose details carry the transfer id."
+    ),
+)
+def create_transfer(
+    request: HttpRequest,
+    payload: TransferIn,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)],
+) -> Any:
+    outcome = transfer_create(
+        client_id=_uid(request),
+        idempotency_key=idempotency_key,
+        request=TransferRequest(
+            source_wallet_id=payload.source_wallet_id,
+            destination_wallet_id=payload.destination_wallet_id,
+            amount=payload.amount,
+            currency=payload.currency,
+            description=payload.description,
+        ),
+        now=timezone.now(),
+    )
+    transfer = outcome.transfer
+    response: HttpResponse
+    if transfer.status == TransferStatus.FAILED:
+        response = error_response(
+            STATUS_BY_CODE.get(transfer.failure_code, 422),
+            transfer.failure_code,
+            transfer.failure_message,
+            {"transfer_id": str(transfer.id)},
+        )
+    else:
+        response = api.create_response(
+            request, _transfer_out(transfer), status=200 if outcome.replayed else 201
+        )
+    if outcome.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+@api.get(
+    "/transfers/{transfer_id}", response={200: TransferOut, **ERRORS}, summary="Get a transfer"
+)
+def get_transfer(request: HttpRequest, transfer_id: uuid.UUID) -> Any:
+    return _transfer_out(transfer_get(client_id=_uid(request), transfer_id=transfer_id))
+
+
+@api.get("/wallets", response={200: list[WalletOut], **ERRORS}, summary="List your wallets")
+def list_wallets(request: HttpRequest) -> Any:
+    return [_wallet_out(v) for v in wallet_list(owner_id=_uid(request))]
+
+
+_BAD_CURSOR = "cursor is not valid; use next_cursor from a previous page"
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        value = 0
+    if value <= 0:
+        raise ValidationFailed(_BAD_CURSOR, details={"field": "cursor"})
+    return value
+
+
+def _encode_cursor(posting_id: int) -> str:
+    return base64.urlsafe_b64encode(str(posting_id).encode()).decode().rstrip("=")
+
+
+@api.get(
+    "/wallets/{wallet_id}/statement",
+    response={200: StatementOut, **ERRORS},
+    summary="Your wallet's postings, newest first, with the balance after each",
+)
+def get_statement(
+    request: HttpRequest,
+    wallet_id: uuid.UUID,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    view, lines = wallet_statement(
+        owner_id=_uid(request), wallet_id=wallet_id, before=_decode_cursor(cursor), limit=limit
+    )
+    return {
+        "wallet": _wallet_out(view),
+        "lines": lines,
+        "next_cursor": _encode_cursor(lines[-1].posting_id) if len(lines) == limit else None,
+    }

@@ -1,0 +1,186 @@
+"""`lightway check`: is every part the platform depends on reachable and healthy?
+
+Each check is a function returning a :class:`CheckResult`. To watch another external system,
+add its base-URL setting to ``EXTERNAL_SYSTEMS`` (it is probed over HTTP when configured)
+or append a function to the list returned by :func:`checks_all`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["OK", "WARN", "FAIL", "SKIP"]
+
+# A worker refreshes its heartbeat every 10 s; procrastinate calls it stalled after 30 s.
+WORKER_HEARTBEAT_MAX_AGE_S = 30
+# A due job waiting longer than this means the workers are missing or overloaded.
+JOB_WAIT_WARN_S = 60
+
+# (name shown, Django setting holding the base URL). A system whose setting is absent or
+# empty is skipped; any HTTP answer (even 4xx) counts as reachable.
+EXTERNAL_SYSTEMS: list[tuple[str, str]] = [
+    ("momo", "MOMO_BASE_URL"),
+    ("sumsub", "SUMSUB_BASE_URL"),
+    ("settlement", "SETTLEMENT_BASE_URL"),
+    ("notify", "NOTIFY_BASE_URL"),
+]
+HTTP_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+
+
+Check = Callable[[], CheckResult]
+
+
+def check_database() -> CheckResult:
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('server_version')")
+        version = cursor.fetchone()[0]
+    elapsed_ms = (time.monotonic() - started) * 1000
+    return CheckResult("database", "OK", f"PostgreSQL {version}, answered in {elapsed_ms:.0f} ms")
+
+
+def check_migrations() -> CheckResult:
+    from lightway.interfaces.cli.ops import migrations_pending
+
+    pending = migrations_pending()
+    if pending:
+        shown = ", ".join(pending[:3]) + (" ..." if len(pending) > 3 else "")
+        return CheckResult(
+            "migrations", "FAIL", f"{len(pending)} not applied ({shown}); run `lightway migrate`"
+        )
+    return CheckResult("migrations", "OK", "all applied")
+
+
+def check_worker() -> CheckResult:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE last_heartbeat > now() - make_interval(secs => %s)),"
+            " EXTRACT(EPOCH FROM now() - max(last_heartbeat))"
+            " FROM procrastinate_workers",
+            [WORKER_HEARTBEAT_MAX_AGE_S],
+        )
+        alive, last_age = cursor.fetchone()
+    if alive:
+        return CheckResult(
+            "worker", "OK", f"{alive} alive, last heartbeat {float(last_age):.0f} s ago"
+        )
+    if last_age is None:
+        return CheckResult("worker", "FAIL", "no worker has registered; start `lightway worker`")
+    return CheckResult(
+        "worker",
+        "FAIL",
+        f"no heartbeat for {float(last_age):.0f} s (limit {WORKER_HEARTBEAT_MAX_AGE_S} s);"
+        " start `lightway worker`",
+    )
+
+
+def check_jobs() -> CheckResult:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE status = 'todo'),"
+            " count(*) FILTER (WHERE status = 'doing')"
+            " FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+        )
+        waiting, running = cursor.fetchone()
+        cursor.execute(
+            "SELECT EXTRACT(EPOCH FROM now() - min(e.at)) FROM procrastinate_jobs j"
+            " JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'"
+            " WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())"
+        )
+        oldest = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM procrastinate_jobs j JOIN procrastinate_events e"
+            " ON e.job_id = j.id AND e.type = 'failed'"
+            " WHERE j.status = 'failed' AND e.at > now() - interval '24 hours'"
+        )
+        failed = cursor.fetchone()[0]
+    detail = f"{waiting} waiting, {running} running, {failed} failed in 24 h"
+    if oldest is not None and float(oldest) > JOB_WAIT_WARN_S:
+        return CheckResult("jobs", "WARN", f"{detail}; oldest due job waited {float(oldest):.0f} s")
+    return CheckResult("jobs", "OK", detail)
+
+
+def check_http(name: str, setting: str) -> Check:
+    def run() -> CheckResult:
+        import httpx
+        from django.conf import settings
+
+        url = str(getattr(settings, setting, "") or "")
+        if not url:
+            return CheckResult(name, "SKIP", f"{setting} not configured")
+        started = time.monotonic()
+        try:
+            response = httpx.get(url, timeout=HTTP_TIMEOUT_S, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            return CheckResult(name, "FAIL", f"{url} unreachable ({type(exc).__name__})")
+        elapsed_ms = (time.monotonic() - started) * 1000
+        return CheckResult(
+            name, "OK", f"{url} answered HTTP {response.status_code} in {elapsed_ms:.0f} ms"
+        )
+
+    run.__name__ = f"check_{name}"
+    return run
+
+
+def checks_all() -> list[Check]:
+    return [
+        check_database,
+        check_migrations,
+        check_worker,
+        check_jobs,
+        *(check_http(name, setting) for name, setting in EXTERNAL_SYSTEMS),
+    ]
+
+
+# Checks that only read the database: skipped (not repeated as failures) when it is down.
+NEEDS_DATABASE = frozenset({"migrations", "worker", "jobs"})
+
+
+def checks_run(checks: list[Check]) -> list[CheckResult]:
+    """Run every check; an exception becomes a FAIL with its one-line reason."""
+    results: list[CheckResult] = []
+    for check in checks:
+        name = check.__name__.removeprefix("check_")
+        database_down = any(r.name == "database" and r.status == "FAIL" for r in results)
+        if name in NEEDS_DATABASE and database_down:
+            results.append(CheckResult(name, "SKIP", "database unreachable"))
+            continue
+        try:
+            results.append(check())
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            results.append(CheckResult(name, "FAIL", f"{type(exc).__name__}: {reason}"[:200]))
+            _reset_connection()
+    return results
+
+
+def checks_table(results: list[CheckResult]) -> list[str]:
+    width = max([len("CHECK"), *(len(r.name) for r in results)])
+    lines = [f"{'CHECK'.ljust(width)}  STATUS  DETAIL"]
+    lines += [f"{r.name.ljust(width)}  {r.status.ljust(6)}  {r.detail}" for r in results]
+    return lines
+
+
+def _reset_connection() -> None:
+    from django.db import connection
+
+    try:
+        connection.close()
+    except Exception:  # noqa: S110 - best effort after a failed check
+        pass

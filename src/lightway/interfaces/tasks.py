@@ -1,0 +1,109 @@
+"""Background task entry points (procrastinate).
+
+A task is an interface, like a view: it takes identifiers (JSON values), calls one use case
+and returns. Tasks are idempotent and safe to retry. Enqueue them from application code
+with ``lightway.infrastructure.jobs.job_enqueue("<name>", ...)`` inside the transaction
+that makes them necessary; the names below are that contract, keep them stable.
+
+Periodic tasks are deferred by the worker's scheduler (``lightway worker``); a queueing
+lock keeps at most one of each waiting, so a slow worker never builds a backlog of them.
+The module is loaded by procrastinate's Django app through
+``PROCRASTINATE_IMPORT_PATHS`` in settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from procrastinate import JobContext, builtin_tasks
+from procrastinate.contrib.django import app
+
+from lightway.infrastructure import metrics
+
+logger = logging.getLogger(__name__)
+
+# procrastinate's cron accepts a sixth field for seconds: once a second is as often as
+# its scheduler defers anything. ``lightway worker`` also links the audit chain in-process
+# every ~0.5 s; this job is the fallback when only plain procrastinate workers run.
+AUDIT_LINK_CRON = "* * * * * *"
+HOLDS_EXPIRE_CRON = "* * * * *"
+JOBS_RETRY_STALLED_CRON = "*/5 * * * *"
+JOBS_PRUNE_CRON = "17 * * * *"
+# The periodic jobs run on their own queue so their history (one audit_link job a second)
+# can be pruned after an hour while other jobs are kept LIGHTWAY_JOBS_KEEP_HOURS.
+PERIODIC_QUEUE = "periodic"
+PERIODIC_KEEP_HOURS = 1
+
+
+@app.periodic(cron=AUDIT_LINK_CRON)
+@app.task(name="audit_link", queue=PERIODIC_QUEUE, queueing_lock="audit_link")
+def audit_link(timestamp: int | None = None) -> int:
+    """Link committed audit records into the hash chain (in commit order)."""
+    from lightway.data.audit.services import audit_chain_link
+
+    linked = audit_chain_link()
+    count = int(linked or 0)
+    if count:
+        metrics.audit_linked_total.inc(count)
+    return count
+
+
+@app.periodic(cron=HOLDS_EXPIRE_CRON)
+@app.task(name="holds_expire", queue=PERIODIC_QUEUE, queueing_lock="holds_expire")
+def holds_expire(timestamp: int | None = None) -> int:
+    """Void ledger holds whose expiry has passed."""
+    from lightway.data.ledger.services import holds_expire as ledger_holds_expire
+
+    expired = ledger_holds_expire(now=timezone.now())
+    if expired:
+        metrics.holds_expired_total.inc(expired)
+        logger.info("holds expired", extra={"count": expired})
+    return expired
+
+
+@app.periodic(cron=JOBS_RETRY_STALLED_CRON)
+@app.task(
+    name="jobs_retry_stalled",
+    queue=PERIODIC_QUEUE,
+    queueing_lock="jobs_retry_stalled",
+    pass_context=True,
+)
+async def jobs_retry_stalled(context: JobContext, timestamp: int | None = None) -> int:
+    """Requeue jobs left ``doing`` by a worker that died (no heartbeat for 30 s)."""
+    job_manager = context.app.job_manager
+    stalled = list(await job_manager.get_stalled_jobs())
+    for job in stalled:
+        await job_manager.retry_job(job)
+    if stalled:
+        logger.warning("stalled jobs requeued", extra={"count": len(stalled)})
+    return len(stalled)
+
+
+@app.periodic(cron=JOBS_PRUNE_CRON)
+@app.task(name="jobs_prune", queue=PERIODIC_QUEUE, queueing_lock="jobs_prune", pass_context=True)
+async def jobs_prune(context: JobContext, timestamp: int | None = None) -> None:
+    """Delete succeeded jobs: periodic ones after an hour, others after
+    LIGHTWAY_JOBS_KEEP_HOURS. Failed jobs stay until someone looks at them."""
+    await builtin_tasks.remove_old_jobs(
+        context, max_hours=PERIODIC_KEEP_HOURS, queue=PERIODIC_QUEUE
+    )
+    await builtin_tasks.remove_old_jobs(context, max_hours=settings.LIGHTWAY_JOBS_KEEP_HOURS)
+
+
+async def task_metrics_middleware(call_next: Any, context: JobContext, worker: Any) -> Any:
+    """Worker middleware: count every job run and time it, by task name and outcome."""
+    task_name = context.job.task_name
+    started = time.perf_counter()
+    try:
+        result = await call_next()
+    except BaseException:
+        metrics.task_runs_total.labels(task=task_name, outcome="failed").inc()
+        raise
+    finally:
+        metrics.task_duration_seconds.labels(task=task_name).observe(time.perf_counter() - started)
+    metrics.task_runs_total.labels(task=task_name, outcome="succeeded").inc()
+    return result

@@ -1,0 +1,152 @@
+"""Liveness, readiness and Prometheus metrics endpoints.
+
+- ``/healthz``: the process answers; touches nothing else (use as a liveness probe).
+- ``/readyz``: the database answers a query and every migration is applied (readiness
+  probe; ``lightway up`` waits for it). 503 with a JSON reason otherwise.
+- ``/metrics``: Prometheus text exposition of every process of this host (see
+  ``lightway.infrastructure.metrics``) plus job-queue gauges read from the database. When
+  ``LIGHTWAY_METRICS_TOKEN`` is set the scraper must send ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from lightway.infrastructure import metrics
+
+logger = logging.getLogger(__name__)
+
+_migrations_applied = False  # once true it stays true: this process's code does not change
+
+
+def migrations_pending() -> list[str]:
+    """Labels of migrations known to this code but not applied to the database."""
+    global _migrations_applied
+    if _migrations_applied:
+        return []
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    pending = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+    _migrations_applied = not pending
+    return pending
+
+
+def database_ping() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def readyz(request: HttpRequest) -> JsonResponse:
+    try:
+        database_ping()
+    except DatabaseError as exc:
+        logger.warning("readiness: database unreachable", extra={"error": type(exc).__name__})
+        return _unready("database unreachable", database="fail", migrations="unknown")
+    try:
+        pending = migrations_pending()
+    except DatabaseError as exc:
+        logger.warning("readiness: migration check failed", extra={"error": type(exc).__name__})
+        return _unready("could not read applied migrations", database="ok", migrations="fail")
+    if pending:
+        return _unready(
+            f"{len(pending)} migration(s) not applied, run `lightway migrate`",
+            database="ok",
+            migrations="fail",
+        )
+    return JsonResponse({"status": "ready", "checks": {"database": "ok", "migrations": "ok"}})
+
+
+def _unready(reason: str, **checks: str) -> JsonResponse:
+    return JsonResponse({"status": "unavailable", "reason": reason, "checks": checks}, status=503)
+
+
+@never_cache
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    token = settings.LIGHTWAY_METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            response = JsonResponse(
+                {"error": {"code": "unauthorized", "message": "metrics token required"}},
+                status=401,
+            )
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+    body, content_type = metrics.exposition(JobQueueCollector())
+    return HttpResponse(body, content_type=content_type)
+
+
+# The due job with the smallest id has waited longest; its age runs from when it became due.
+_OLDEST_WAITING_SQL = """
+WITH oldest AS (
+    SELECT id, scheduled_at FROM procrastinate_jobs
+    WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+    ORDER BY id LIMIT 1
+)
+SELECT EXTRACT(EPOCH FROM now() - COALESCE(
+    o.scheduled_at, (SELECT min(at) FROM procrastinate_events WHERE job_id = o.id)))
+FROM oldest o
+"""
+
+
+class JobQueueCollector(Collector):
+    """Job-queue gauges read from procrastinate's tables at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily(
+            "lightway_jobs",
+            "Jobs waiting or running, by queue and status.",
+            labels=["queue", "status"],
+        )
+        oldest = GaugeMetricFamily(
+            "lightway_jobs_oldest_waiting_seconds",
+            "Age of the oldest job waiting to run (0 when none is due).",
+        )
+        workers = GaugeMetricFamily(
+            "lightway_workers_alive", "Workers whose heartbeat is younger than 30 seconds."
+        )
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs"
+                    " WHERE status IN ('todo', 'doing') GROUP BY queue_name, status"
+                )
+                for queue, status, count in cursor.fetchall():
+                    jobs.add_metric([queue, status], count)
+                cursor.execute(_OLDEST_WAITING_SQL)
+                row = cursor.fetchone()
+                oldest.add_metric(
+                    [], max(float(row[0]), 0.0) if row and row[0] is not None else 0.0
+                )
+                cursor.execute(
+                    "SELECT count(*) FROM procrastinate_workers"
+                    " WHERE last_heartbeat > now() - interval '30 seconds'"
+                )
+                workers.add_metric([], cursor.fetchone()[0])
+        except DatabaseError as exc:
+            logger.warning("metrics: job queue gauges skipped", extra={"error": type(exc).__name__})
+            return
+        yield jobs
+        yield oldest
+        yield workers

@@ -1,0 +1,51 @@
+"""Bearer tokens: shown once, stored as SHA-256, looked up by hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from lightway.security.models import ApiToken
+
+TOKEN_PREFIX = "lw_"
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_issue(
+    *, user_id: int, now: datetime, name: str = "default", raw: str | None = None
+) -> str:
+    """Create a token and return it in clear (the only time it is visible).
+
+    ``raw`` lets the demo seed use a known token; it is ignored if that token already exists.
+    """
+    raw = raw or TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.get_or_create(
+        key_hash=_digest(raw),
+        defaults={"user_id": user_id, "name": name, "prefix": raw[:10], "created_at": now},
+    )
+    return raw
+
+
+def token_user(*, raw: str) -> AbstractBaseUser | None:
+    """The active user owning a live token, or None."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_digest(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    return token.user if token else None
+
+
+def token_revoke(*, raw: str, now: datetime) -> bool:
+    return (
+        ApiToken.objects.filter(key_hash=_digest(raw), revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        == 1
+    )

