@@ -27,13 +27,13 @@ from django.db import transaction
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.data.commission.models import (
     PARTY_ORDER,
-    CommissionRecord,
     FeeMethod,
     FeeSchedule,
     Party,
     TransactionKind,
 )
 from lightway.data.commission.selectors import fee_schedule_for
+from lightway.data.commission.services import commission_records_insert
 from lightway.data.money import Money, allocate
 
 PARTNER_REF_MAX = 64
@@ -160,21 +160,15 @@ def commission_records_create(
         return
     if quote.schedule_id is None:
         raise FeeError("a quote with splits needs its schedule_id")
-    rows = [
-        CommissionRecord(
-            entry_id=entry_id,
-            schedule_id=quote.schedule_id,
-            reference=reference,
-            transaction_kind=kind,
-            party=s.party,
-            party_ref=s.party_ref,
-            currency=quote.fee.currency.code,
-            amount=s.amount,
-            created_at=now,
-        )
-        for s in splits
-    ]
-    CommissionRecord.objects.bulk_create(rows)
+    commission_records_insert(
+        entry_id=entry_id,
+        schedule_id=quote.schedule_id,
+        reference=reference,
+        kind=kind,
+        currency=quote.fee.currency.code,
+        parties=[(s.party, s.party_ref, s.amount) for s in splits],
+        now=now,
+    )
 
 
 def fee_schedule_supersede(*, schedule_id: int, successor_from: datetime) -> FeeSchedule:

@@ -15,6 +15,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -35,7 +36,9 @@ from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
 from lightway.data.ledger.models import AccountKind, AccountStatus
 from lightway.data.ledger.services import Leg, entry_post, house_account_id
 from lightway.data.money import Money, MoneyError, currency
-from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus, Wallet
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
+from lightway.data.wallets.selectors import WalletState, wallet_states
+from lightway.data.wallets.services import transfer_insert
 from lightway.infrastructure.metrics import transfers_total
 
 MAX_KEY_LENGTH = 200
@@ -106,7 +109,7 @@ def _replay(client_id: int, key: str, digest: str) -> Transfer:
     return existing
 
 
-def _validate(client_id: int, request: TransferRequest) -> tuple[Wallet, Wallet, Money]:
+def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, WalletState, Money]:
     try:
         money = Money(request.amount, currency(request.currency))
     except MoneyError as exc:
@@ -118,12 +121,7 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[Wallet, Wallet,
             "source and destination wallets are the same",
             details={"field": "destination_wallet_id"},
         )
-    wallets = {
-        w.id: w
-        for w in Wallet.objects.select_related("account").filter(
-            id__in=[request.source_wallet_id, request.destination_wallet_id]
-        )
-    }
+    wallets = wallet_states(wallet_ids=[request.source_wallet_id, request.destination_wallet_id])
     source = wallets.get(request.source_wallet_id)
     if source is None or source.owner_id != client_id:
         raise NotFound("source wallet not found", details={"field": "source_wallet_id"})
@@ -141,8 +139,8 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[Wallet, Wallet,
 
 def _refusal(
     client_id: int,
-    source: Wallet,
-    destination: Wallet,
+    source: WalletState,
+    destination: WalletState,
     money: Money,
     quote: FeeQuote,
     now: datetime,
@@ -152,13 +150,12 @@ def _refusal(
     except PaymentRefused as refused:
         return refused
     for wallet in (source, destination):
-        if wallet.account.status != AccountStatus.ACTIVE:
+        if wallet.status != AccountStatus.ACTIVE:
             return PaymentRefused(
-                "account_not_active", f"a wallet of this transfer is {wallet.account.status}"
+                "account_not_active", f"a wallet of this transfer is {wallet.status}"
             )
-    available = source.account.balance - source.account.held
     needed = money.amount + quote.fee.amount
-    if available < needed:
+    if source.available < needed:
         return _insufficient(needed)
     return None
 
@@ -185,20 +182,19 @@ def _execute(
     source, destination, money = _validate(client_id, request)
     quote = fee_quote(kind=TransferKind.P2P, amount=money, now=now)
     transfer_id = uuid.uuid4()
-    fields = {
-        "id": transfer_id,
+    fields: dict[str, Any] = {
+        "transfer_id": transfer_id,
         "kind": TransferKind.P2P,
         "client_id": client_id,
         "idempotency_key": key,
         "request_hash": digest,
-        "source_wallet": source,
-        "destination_wallet": destination,
+        "source_wallet_id": source.id,
+        "destination_wallet_id": destination.id,
         "currency": request.currency,
         "amount": request.amount,
         "fee": quote.fee.amount,
         "description": request.description,
-        "created_at": now,
-        "updated_at": now,
+        "now": now,
     }
     refused = _refusal(client_id, source, destination, money, quote, now)
     if refused is None:
@@ -226,8 +222,8 @@ def _execute(
                     now=now,
                     reference=str(transfer_id),
                 )
-                transfer = Transfer.objects.create(
-                    status=TransferStatus.SUCCEEDED, entry=entry, **fields
+                transfer = transfer_insert(
+                    status=TransferStatus.SUCCEEDED, entry_id=entry.pk, **fields
                 )
                 if quote.fee.amount:
                     commission_records_create(
@@ -244,7 +240,7 @@ def _execute(
         except AccountNotActive as exc:
             refused = PaymentRefused("account_not_active", str(exc))
     with transaction.atomic():
-        transfer = Transfer.objects.create(
+        transfer = transfer_insert(
             status=TransferStatus.FAILED,
             failure_code=refused.code,
             failure_message=refused.message[:300],

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from django.db import connections, router, transaction
+from psycopg.types.json import Jsonb
 
 from lightway.data.audit.chain import (
     CONTENT_FIELDS,
@@ -91,7 +92,7 @@ def audit_record(
         payload = normalize_data(data or {})
     except (TypeError, ValueError) as exc:
         raise AuditInputError(str(exc)) from exc
-    return AuditRecord.objects.using(alias).create(
+    record = AuditRecord(
         occurred_at=now,
         actor=actor,
         action=action,
@@ -99,6 +100,19 @@ def audit_record(
         object_id=object_id,
         data=payload,
     )
+    # Plain SQL: this runs in every business transaction, so skip the ORM's compilation.
+    with transaction.get_connection(alias).cursor() as cur:
+        cur.execute(_INSERT_SQL, [now, actor, action, object_type, object_id, Jsonb(payload)])
+        record.pk = cur.fetchone()[0]
+    record._state.adding = False
+    record._state.db = alias
+    return record
+
+
+_INSERT_SQL = (
+    "INSERT INTO audit_record (occurred_at, actor, action, object_type, object_id, data)"
+    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+)
 
 
 def _link_batch(alias: str, batch: int) -> int:

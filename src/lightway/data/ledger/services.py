@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from lightway.data.ledger.errors import (
     AccountNotActive,
@@ -27,7 +27,6 @@ from lightway.data.ledger.models import (
     Hold,
     HoldStatus,
     JournalEntry,
-    Posting,
 )
 
 
@@ -152,31 +151,54 @@ def entry_post(
     ordered = sorted(legs, key=lambda leg: leg.account_id)
     try:
         # No savepoint: on error the caller's transaction is rolled back as a whole.
-        with transaction.atomic(savepoint=False):
-            entry = JournalEntry.objects.create(
-                kind=kind,
-                idempotency_key=idempotency_key,
-                reference=reference,
-                description=description,
-                posting_count=len(ordered),
-                created_at=now,
-            )
-            Posting.objects.bulk_create(
+        with transaction.atomic(savepoint=False), connection.cursor() as cur:
+            cur.execute(
+                _ENTRY_SQL,
                 [
-                    Posting(
-                        entry=entry,
-                        account_id=leg.account_id,
-                        currency=currency,
-                        amount=leg.amount,
-                        leg=leg.leg,
-                        created_at=now,
-                    )
-                    for leg in ordered
-                ]
+                    kind,
+                    idempotency_key,
+                    reference,
+                    description,
+                    len(ordered),
+                    now,
+                    [leg.account_id for leg in ordered],
+                    [leg.amount for leg in ordered],
+                    [leg.leg for leg in ordered],
+                    currency,
+                ],
             )
+            entry_id = cur.fetchone()[0]
     except IntegrityError as exc:
         raise _translate(exc) from exc
-    return entry
+    return JournalEntry(
+        id=entry_id,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        description=description,
+        posting_count=len(ordered),
+        created_at=now,
+    )
+
+
+# One round trip: the entry and its postings, inserted in account id order (the order of
+# the balance trigger's row locks). The database checks the balance at commit.
+_ENTRY_SQL = """
+WITH entry AS (
+  INSERT INTO ledger_journal_entry
+    (kind, idempotency_key, reference, description, posting_count, created_at)
+  VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, created_at
+), legs AS (
+  SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
+    WITH ORDINALITY AS l(account_id, amount, leg, n)
+), posted AS (
+  INSERT INTO ledger_posting (entry_id, account_id, currency, amount, leg, created_at)
+  SELECT entry.id, legs.account_id, %s, legs.amount, legs.leg, entry.created_at
+  FROM entry CROSS JOIN legs ORDER BY legs.n
+  RETURNING 1
+)
+SELECT id, (SELECT count(*) FROM posted) FROM entry
+"""
 
 
 def hold_place(

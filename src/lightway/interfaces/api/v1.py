@@ -37,12 +37,12 @@ from lightway.interfaces.api.schemas import (
     TransferOut,
     WalletOut,
 )
-from lightway.security.tokens import token_user
+from lightway.security.tokens import token_user_id
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return token_user(raw=token)
+        return token_user_id(raw=token)
 
 
 api = NinjaAPI(
@@ -96,7 +96,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _uid(request: HttpRequest) -> int:
     """The authenticated customer's id (set by BearerToken as ``request.auth``)."""
-    return int(request.auth.pk)  # type: ignore[attr-defined]
+    return int(request.auth)  # type: ignore[attr-defined]
 
 
 def _transfer_out(t: Transfer) -> dict[str, Any]:
