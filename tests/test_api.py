@@ -168,3 +168,28 @@ def test_openapi_document(client):
     assert doc["info"]["title"] == "LightWay MoMo API"
     assert "/api/v1/transfers" in doc["paths"]
     assert "/api/v1/wallets/{wallet_id}/statement" in doc["paths"]
+
+
+def test_unexpected_error_is_a_json_500(client, setup, monkeypatch):
+    from lightway.interfaces.api import v1
+
+    def boom(**_kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(v1, "transfer_get", boom)
+    token, _, _ = setup
+    resp = client.get(f"/api/v1/transfers/{uuid.uuid4()}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert resp.status_code == 500
+    assert resp.json()["error"]["code"] == "internal_error"
+
+
+def test_revoked_token_is_refused(client, setup, now):
+    from lightway.data.audit.models import AuditRecord
+    from lightway.security.tokens import token_revoke
+
+    token, _, _ = setup
+    assert token_revoke(raw=token, now=now)
+    assert not token_revoke(raw=token, now=now)
+    assert AuditRecord.objects.filter(action="token.revoke").count() == 1
+    resp = client.get("/api/v1/wallets", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_error(resp, 401, "unauthenticated")

@@ -225,3 +225,32 @@ def test_idempotency_under_concurrent_retries(now):
     assert Transfer.objects.count() == 1
     assert Account.objects.get(pk=wb.account_id).balance == 700
     connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deadlock_is_retried_not_returned(now, monkeypatch):
+    """A deadlock (the database rolls the loser back whole) is retried, so it never reaches
+    the client; the money moves exactly once."""
+    from lightway.application.transactions import transfers as module
+
+    a_id, _ = customer("alice", now)
+    b_id, _ = customer("bob", now)
+    wa = funded_wallet(a_id, "UGX", 10_000, now)
+    wb = funded_wallet(b_id, "UGX", 0, now)
+    real = module._execute
+    calls = {"n": 0}
+
+    def first_attempt_deadlocks(*args):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$"
+                )
+        return real(*args)
+
+    monkeypatch.setattr(module, "_execute", first_attempt_deadlocks)
+    out = transfer_create(client_id=a_id, idempotency_key="dl", request=_req(wa, wb, 100), now=now)
+    assert out.transfer.status == "succeeded" and calls["n"] == 2
+    assert Account.objects.get(pk=wb.account_id).balance == 100
+    connection.close()

@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
+from lightway.data.audit.services import audit_record
 from lightway.security.models import ApiToken
 
 TOKEN_PREFIX = "lw_"
@@ -25,10 +26,20 @@ def token_issue(
     ``raw`` lets the demo seed use a known token; it is ignored if that token already exists.
     """
     raw = raw or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.get_or_create(
-        key_hash=_digest(raw),
-        defaults={"user_id": user_id, "name": name, "prefix": raw[:10], "created_at": now},
-    )
+    with transaction.atomic():
+        token, created = ApiToken.objects.get_or_create(
+            key_hash=_digest(raw),
+            defaults={"user_id": user_id, "name": name, "prefix": raw[:10], "created_at": now},
+        )
+        if created:
+            audit_record(
+                actor=f"user:{user_id}",
+                action="token.issue",
+                object_type="security.api_token",
+                object_id=str(token.pk),
+                data={"name": name},
+                now=now,
+            )
     return raw
 
 
@@ -48,9 +59,21 @@ def token_user_id(*, raw: str) -> int | None:
 
 
 def token_revoke(*, raw: str, now: datetime) -> bool:
-    return (
-        ApiToken.objects.filter(key_hash=_digest(raw), revoked_at__isnull=True).update(
-            revoked_at=now
+    """Revoke a live token; True if one was revoked (audited)."""
+    with transaction.atomic():
+        token = (
+            ApiToken.objects.select_for_update()
+            .filter(key_hash=_digest(raw), revoked_at__isnull=True)
+            .first()
         )
-        == 1
-    )
+        if token is None:
+            return False
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=now)
+        audit_record(
+            actor=f"user:{token.user_id}",
+            action="token.revoke",
+            object_type="security.api_token",
+            object_id=str(token.pk),
+            now=now,
+        )
+    return True

@@ -39,6 +39,7 @@ from lightway.data.money import Money, MoneyError, currency
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.data.wallets.selectors import WalletState, wallet_states
 from lightway.data.wallets.services import transfer_insert
+from lightway.infrastructure.db import retry_transient
 from lightway.infrastructure.metrics import transfers_total
 
 MAX_KEY_LENGTH = 200
@@ -88,7 +89,9 @@ def transfer_create(
         )
     digest = request.digest()
     try:
-        transfer = _execute(client_id, idempotency_key, digest, request, now)
+        transfer = retry_transient(
+            lambda: _execute(client_id, idempotency_key, digest, request, now)
+        )
     except IntegrityError as exc:
         diag = getattr(exc.__cause__, "diag", None)
         if getattr(diag, "constraint_name", None) != "transfer_idempotency":

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
+from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import (
     AccountNotActive,
     HoldNotActive,
@@ -282,7 +283,15 @@ def holds_expire(*, now: datetime, batch: int = 500) -> int:
                 .values_list("id", flat=True)[:batch]
             )
             for hold_id in ids:
-                _hold_resolve(hold_id, HoldStatus.EXPIRED, now)
+                hold = _hold_resolve(hold_id, HoldStatus.EXPIRED, now)
+                audit_record(
+                    actor="system",
+                    action="hold.expire",
+                    object_type="hold",
+                    object_id=str(hold_id),
+                    data={"account": hold.account_id, "amount": hold.amount},
+                    now=now,
+                )
         expired += len(ids)
         if len(ids) < batch:
             return expired

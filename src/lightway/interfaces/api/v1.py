@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -38,6 +39,8 @@ from lightway.interfaces.api.schemas import (
     WalletOut,
 )
 from lightway.security.tokens import token_user_id
+
+log = logging.getLogger(__name__)
 
 
 class BearerToken(HttpBearer):
@@ -85,6 +88,14 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = error_response(401, "unauthenticated", "missing or invalid bearer token")
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # A bug, not bad input: log it (no request body: it may carry personal data) and answer
+    # in the API's error shape instead of Django's HTML page.
+    log.exception("unhandled API error", extra={"path": request.path, "method": request.method})
+    return error_response(500, "internal_error", "something went wrong on our side")
 
 
 @api.exception_handler(HttpError)

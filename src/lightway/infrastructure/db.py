@@ -1,0 +1,38 @@
+"""Database helpers shared by the layers above."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import DatabaseError, connection
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# deadlock_detected, serialization_failure: the transaction was rolled back as a whole and
+# running it again is safe.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def retry_transient(fn: Callable[[], T], *, attempts: int = 3, pause: float = 0.01) -> T:
+    """Run ``fn`` (which opens and closes its own transactions) again after a deadlock or a
+    serialization failure, so neither reaches a client. Not for use inside an open
+    transaction: the failed attempt must have been rolled back whole."""
+    if connection.in_atomic_block:
+        return fn()
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DatabaseError as exc:
+            if sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == attempts:
+                raise
+            log.warning("transient database conflict, retrying", extra={"attempt": attempt})
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")
