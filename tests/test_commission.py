@@ -116,11 +116,12 @@ def make_entry(now, currency="UGX") -> JournalEntry:
             created_at=now,
         )
         entry = JournalEntry.objects.create(kind="p2p", posting_count=2, created_at=now)
-        Posting.objects.create(
-            entry=entry, account=src, currency=currency, amount=-5, created_at=now
-        )
-        Posting.objects.create(
-            entry=entry, account=dst, currency=currency, amount=5, created_at=now
+        # all postings of an entry in one statement (the ledger's rule)
+        Posting.objects.bulk_create(
+            [
+                Posting(entry=entry, account=src, currency=currency, amount=-5, created_at=now),
+                Posting(entry=entry, account=dst, currency=currency, amount=5, created_at=now),
+            ]
         )
     return entry
 

@@ -58,11 +58,12 @@ def test_unbalanced_entry_refused_by_database(accounts, now):
     with pytest.raises(IntegrityError, match="does not balance"):
         with transaction.atomic():
             entry = JournalEntry.objects.create(kind="x", posting_count=2, created_at=now)
-            Posting.objects.create(
-                entry=entry, account=a, currency="UGX", amount=-5, created_at=now
+            Posting.objects.bulk_create(
+                [
+                    Posting(entry=entry, account=a, currency="UGX", amount=-5, created_at=now),
+                    Posting(entry=entry, account=b, currency="UGX", amount=4, created_at=now),
+                ]
             )
-            Posting.objects.create(entry=entry, account=b, currency="UGX", amount=4, created_at=now)
-            _sql("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def test_entry_with_missing_postings_refused(accounts, now):
@@ -78,12 +79,24 @@ def test_postings_cannot_be_added_to_an_old_entry(accounts, now):
     _, a, b = accounts
     entry = entry_post(kind="t", currency="UGX", legs=[Leg(a.pk, -1), Leg(b.pk, 1)], now=now)
     with pytest.raises(IntegrityError, match="has 4 postings, declared 2"):
-        with transaction.atomic():
-            Posting.objects.create(
-                entry=entry, account=a, currency="UGX", amount=-1, created_at=now
+        with transaction.atomic():  # a balanced pair, still refused
+            Posting.objects.bulk_create(
+                [
+                    Posting(entry=entry, account=a, currency="UGX", amount=-1, created_at=now),
+                    Posting(entry=entry, account=b, currency="UGX", amount=1, created_at=now),
+                ]
             )
-            Posting.objects.create(entry=entry, account=b, currency="UGX", amount=1, created_at=now)
-            _sql("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_postings_of_an_entry_arrive_in_one_statement(accounts, now):
+    _, a, b = accounts
+    with pytest.raises(IntegrityError, match="has 1 postings, declared 2"):
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(kind="x", posting_count=2, created_at=now)
+            Posting.objects.create(
+                entry=entry, account=a, currency="UGX", amount=-5, created_at=now
+            )
+            Posting.objects.create(entry=entry, account=b, currency="UGX", amount=5, created_at=now)
 
 
 def test_service_rejects_unbalanced_legs_before_the_database(accounts, now):
@@ -95,15 +108,38 @@ def test_service_rejects_unbalanced_legs_before_the_database(accounts, now):
 def test_posting_currency_must_match_account(accounts, now):
     _, a, _ = accounts
     ghs = account_open(code="wallet:g", kind=AccountKind.WALLET, currency="GHS", now=now)
-    with pytest.raises(IntegrityError, match="ledger_posting_account_currency_fk"):
+    with pytest.raises(IntegrityError, match="posting in UGX to account .* which holds GHS"):
         with transaction.atomic():
             entry = JournalEntry.objects.create(kind="x", posting_count=2, created_at=now)
-            Posting.objects.create(
-                entry=entry, account=a, currency="UGX", amount=-5, created_at=now
+            Posting.objects.bulk_create(
+                [
+                    Posting(entry=entry, account=a, currency="UGX", amount=-5, created_at=now),
+                    Posting(entry=entry, account=ghs, currency="UGX", amount=5, created_at=now),
+                ]
             )
-            Posting.objects.create(
-                entry=entry, account=ghs, currency="UGX", amount=5, created_at=now
+
+
+def test_posting_to_an_unknown_account_is_refused(accounts, now):
+    _, a, _ = accounts
+    with pytest.raises(IntegrityError, match="does not exist"):
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(kind="x", posting_count=2, created_at=now)
+            Posting.objects.bulk_create(
+                [
+                    Posting(entry=entry, account=a, currency="UGX", amount=-5, created_at=now),
+                    Posting(
+                        entry=entry, account_id=10**12, currency="UGX", amount=5, created_at=now
+                    ),
+                ]
             )
+
+
+def test_account_identity_is_fixed(accounts):
+    _, a, _ = accounts
+    with pytest.raises(DatabaseError, match="fixed"):
+        _sql("UPDATE ledger_account SET currency = 'GHS' WHERE id = %s", [a.pk])
+    with pytest.raises(DatabaseError, match="fixed"):
+        _sql("UPDATE ledger_account SET id = id + 1000000 WHERE id = %s", [a.pk])
 
 
 def test_no_overdraft_on_accounts_that_may_not_go_negative(accounts, now):

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
 
 
+TRUTHY = {"1", "true", "yes", "on"}
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Translate ``postgresql://user:pass@host:port/name?host=/socket`` into Django settings."""
     parsed = urlparse(url)
@@ -23,7 +26,9 @@ def database_from_url(url: str) -> dict[str, object]:
         "HOST": host,
         "PORT": str(parsed.port or ""),
         "CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        "CONN_HEALTH_CHECKS": True,
+        # A health check costs a round trip on every request; a broken pooled connection is
+        # instead discarded by Django when a query on it fails.
+        "CONN_HEALTH_CHECKS": os.environ.get("DB_CONN_HEALTH_CHECKS", "").lower() in TRUTHY,
         "ATOMIC_REQUESTS": False,
         "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME") or None},
     }
@@ -40,7 +45,7 @@ class Env:
         raw = os.environ.get(name)
         if raw is None:
             return default
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return raw.strip().lower() in TRUTHY
 
     @staticmethod
     def int(name: builtins.str, default: builtins.int) -> builtins.int:

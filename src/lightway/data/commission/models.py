@@ -311,9 +311,16 @@ class CommissionRecord(models.Model):
     entry = models.ForeignKey(
         JournalEntry, on_delete=models.PROTECT, related_name="commission_records"
     )
-    # Indexed by ("schedule", "created_at") below, which the versioning triggers use.
+    # Indexed by ("schedule", "created_at") below, which the versioning triggers use. No
+    # foreign-key constraint: its check would lock the schedule row (FOR KEY SHARE) in every
+    # priced transaction. Instead the record trigger refuses an unknown schedule, and a
+    # schedule with records can never be deleted (migrations/0002_invariants.py).
     schedule = models.ForeignKey(
-        FeeSchedule, on_delete=models.PROTECT, related_name="commission_records", db_index=False
+        FeeSchedule,
+        on_delete=models.PROTECT,
+        related_name="commission_records",
+        db_index=False,
+        db_constraint=False,
     )
     reference = models.CharField(max_length=64)
     transaction_kind = models.CharField(max_length=20, choices=TransactionKind.choices)

@@ -7,7 +7,7 @@ is at -5000 (asset accounts may go negative, liability accounts may not).
 
 What PostgreSQL enforces (see migrations/0002_invariants.py, each with a test):
 - postings of an entry sum to zero per currency and their count matches the entry;
-- a posting's currency is its account's currency (composite foreign key);
+- a posting's account exists and has the posting's currency (posting trigger);
 - ``balance - held >= 0`` unless the account ``allow_negative``;
 - entries and postings are append-only (UPDATE, DELETE, TRUNCATE refused);
 - idempotency keys are unique; holds only move from ``active`` to a terminal state.
@@ -107,7 +107,13 @@ class JournalEntry(models.Model):
 
 class Posting(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # No foreign-key constraint: its check would lock the account row (FOR KEY SHARE) in
+    # every transaction, and house accounts are in almost all of them. The posting trigger
+    # checks that the account exists and has the posting's currency; accounts are never
+    # deleted and their id and currency never change (ledger_account_guard).
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
     leg = models.CharField(max_length=32, blank=True, default="")

@@ -50,6 +50,7 @@ BEGIN
   IF TG_OP = 'UPDATE' AND to_jsonb(NEW) = to_jsonb(OLD) THEN
     RETURN NEW;
   END IF;
+  LOCK TABLE commission_record IN SHARE MODE;  -- see commission_schedule_assert_unused
   SELECT max(created_at) INTO last_use FROM commission_record WHERE schedule_id = OLD.id;
   IF last_use IS NULL THEN
     IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
@@ -77,13 +78,14 @@ END $$;
 CREATE TRIGGER commission_schedule_guard BEFORE UPDATE OR DELETE ON commission_fee_schedule
   FOR EACH ROW EXECUTE FUNCTION commission_schedule_guard();
 
--- Bands and splits of a used schedule can be neither added, changed nor removed. The row
--- lock on the schedule orders this against a concurrent first commission record (which
--- takes FOR SHARE on the schedule, see 3.).
+-- Bands and splits of a used schedule can be neither added, changed nor removed. The SHARE
+-- lock on commission_record waits for transactions writing records and holds new ones off
+-- until this one ends, so "unused" cannot change under it (see 3.: writing a record takes no
+-- lock on the schedule row, which every priced transaction would otherwise contend on).
 CREATE FUNCTION commission_schedule_assert_unused(p_schedule bigint, p_what text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM 1 FROM commission_fee_schedule WHERE id = p_schedule FOR NO KEY UPDATE;
+  LOCK TABLE commission_record IN SHARE MODE;
   IF EXISTS (SELECT 1 FROM commission_record WHERE schedule_id = p_schedule) THEN
     RAISE EXCEPTION 'fee schedule % is used by commission records: its % are frozen; add a '
       'new version instead', p_schedule, p_what
@@ -113,13 +115,14 @@ CREATE TRIGGER commission_split_guard BEFORE INSERT OR UPDATE OR DELETE ON commi
   FOR EACH ROW EXECUTE FUNCTION commission_schedule_part_guard();
 
 -- 3. A commission record is for a schedule in effect at its created_at, of the same kind and
---    currency, and for a party the schedule splits to. FOR SHARE keeps the schedule's period
---    from being ended under a record being written.
+--    currency, and for a party the schedule splits to. No row lock: a change to a used
+--    schedule first takes a SHARE lock on commission_record (2. above), which waits for this
+--    transaction, so a period cannot be ended under a record being written.
 CREATE FUNCTION commission_record_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   s commission_fee_schedule%ROWTYPE;
 BEGIN
-  SELECT * INTO s FROM commission_fee_schedule WHERE id = NEW.schedule_id FOR SHARE;
+  SELECT * INTO s FROM commission_fee_schedule WHERE id = NEW.schedule_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'fee schedule % does not exist', NEW.schedule_id
       USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'commission_rec_schedule';

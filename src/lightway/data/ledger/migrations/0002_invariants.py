@@ -3,11 +3,6 @@
 from django.db import migrations
 
 SQL = r"""
--- A posting's currency is its account's currency.
-ALTER TABLE ledger_posting
-  ADD CONSTRAINT ledger_posting_account_currency_fk
-  FOREIGN KEY (account_id, currency) REFERENCES ledger_account (id, currency);
-
 -- Entries and postings are append-only: a correction is a new reversing entry.
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -26,21 +21,29 @@ CREATE TRIGGER ledger_posting_no_truncate BEFORE TRUNCATE ON ledger_posting
 
 -- Balances move with postings in the same transaction. Postings of one entry are inserted
 -- ordered by account id, so the row locks taken here come in a stable order. Accounts with
--- a derived balance (house accounts) are not updated: no lock, no hot spot.
+-- a derived balance (house accounts) are not updated: no lock, no hot spot. This trigger is
+-- also the posting's account check (there is no foreign key, whose check would lock the
+-- account row): the account must exist, have the posting's currency and not be closed.
 CREATE FUNCTION ledger_posting_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  acc_status text;
-  acc_derived boolean;
+  acc record;
 BEGIN
   UPDATE ledger_account SET balance = balance + NEW.amount
-   WHERE id = NEW.account_id AND NOT derived_balance AND status <> 'closed';
+   WHERE id = NEW.account_id AND currency = NEW.currency AND NOT derived_balance
+     AND status <> 'closed';
+  IF FOUND THEN
+    RETURN NULL;
+  END IF;
+  SELECT currency, status, derived_balance INTO acc FROM ledger_account WHERE id = NEW.account_id;
   IF NOT FOUND THEN
-    SELECT status, derived_balance INTO acc_status, acc_derived
-      FROM ledger_account WHERE id = NEW.account_id;
-    IF acc_status = 'closed' THEN
-      RAISE EXCEPTION 'account % is closed', NEW.account_id USING ERRCODE = 'check_violation',
-        CONSTRAINT = 'ledger_account_closed';
-    END IF;
+    RAISE EXCEPTION 'posting to account % which does not exist', NEW.account_id
+      USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_posting_account';
+  ELSIF acc.currency <> NEW.currency THEN
+    RAISE EXCEPTION 'posting in % to account % which holds %', NEW.currency, NEW.account_id,
+      acc.currency USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_posting_currency';
+  ELSIF acc.status = 'closed' THEN
+    RAISE EXCEPTION 'account % is closed', NEW.account_id USING ERRCODE = 'check_violation',
+      CONSTRAINT = 'ledger_account_closed';
   END IF;
   RETURN NULL;
 END $$;
@@ -48,8 +51,12 @@ END $$;
 CREATE TRIGGER ledger_posting_apply AFTER INSERT ON ledger_posting
   FOR EACH ROW EXECUTE FUNCTION ledger_posting_apply();
 
--- Postings of an entry sum to zero per currency and are exactly the entry's posting_count
--- (so no posting can be added to an entry later). Checked at commit.
+-- Postings of an entry sum to zero per currency and are exactly the entry's posting_count.
+-- All postings of an entry arrive in ONE statement: a statement-level check (one per
+-- INSERT, not one per row) refuses a statement that leaves any entry it touched unbalanced
+-- or with another number of postings than declared, so no posting can be added to an entry
+-- later either. A deferred check per entry, at commit, refuses an entry left without
+-- postings.
 CREATE FUNCTION ledger_check_entry(p_entry bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   expected integer;
@@ -76,16 +83,21 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE FUNCTION ledger_posting_deferred_check() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger_postings_statement_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  e bigint;
 BEGIN
-  PERFORM ledger_check_entry(NEW.entry_id);
+  FOR e IN SELECT DISTINCT entry_id FROM new_postings LOOP
+    PERFORM ledger_check_entry(e);
+  END LOOP;
   RETURN NULL;
 END $$;
 
 CREATE CONSTRAINT TRIGGER ledger_entry_balanced AFTER INSERT ON ledger_journal_entry
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_deferred_check();
-CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_posting_deferred_check();
+CREATE TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
+  REFERENCING NEW TABLE AS new_postings
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_postings_statement_check();
 
 -- Holds reserve funds: an active hold adds to account.held; it can only move once, from
 -- active to committed, voided or expired, which releases it. Amount and account never change.
@@ -133,8 +145,8 @@ BEGIN
     RAISE EXCEPTION 'account % balance can only change through postings and holds', OLD.id
       USING ERRCODE = 'restrict_violation';
   END IF;
-  IF NEW.currency <> OLD.currency OR NEW.derived_balance <> OLD.derived_balance THEN
-    RAISE EXCEPTION 'account % currency and balance mode are fixed', OLD.id
+  IF NEW.id <> OLD.id OR NEW.currency <> OLD.currency OR NEW.derived_balance <> OLD.derived_balance THEN
+    RAISE EXCEPTION 'account % id, currency and balance mode are fixed', OLD.id
       USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
@@ -165,7 +177,7 @@ DROP TRIGGER ledger_hold_apply ON ledger_hold;
 DROP FUNCTION ledger_hold_apply();
 DROP TRIGGER ledger_posting_balanced ON ledger_posting;
 DROP TRIGGER ledger_entry_balanced ON ledger_journal_entry;
-DROP FUNCTION ledger_posting_deferred_check();
+DROP FUNCTION ledger_postings_statement_check();
 DROP FUNCTION ledger_entry_deferred_check();
 DROP FUNCTION ledger_check_entry(bigint);
 DROP TRIGGER ledger_posting_apply ON ledger_posting;
@@ -175,7 +187,6 @@ DROP TRIGGER ledger_posting_append_only ON ledger_posting;
 DROP TRIGGER ledger_entry_no_truncate ON ledger_journal_entry;
 DROP TRIGGER ledger_entry_append_only ON ledger_journal_entry;
 DROP FUNCTION ledger_refuse_change();
-ALTER TABLE ledger_posting DROP CONSTRAINT ledger_posting_account_currency_fk;
 """
 
 
