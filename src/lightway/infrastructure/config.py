@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlparse
 
-
 TRUTHY = {"1", "true", "yes", "on"}
 
 

@@ -124,7 +124,7 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, Wa
             "source and destination wallets are the same",
             details={"field": "destination_wallet_id"},
         )
-    wallets = wallet_states(wallet_ids=[request.source_wallet_id, request.destination_wallet_id])
+    wallets = wallet_states(first=request.source_wallet_id, second=request.destination_wallet_id)
     source = wallets.get(request.source_wallet_id)
     if source is None or source.owner_id != client_id:
         raise NotFound("source wallet not found", details={"field": "source_wallet_id"})

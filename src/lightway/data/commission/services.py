@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,8 +12,8 @@ _INSERT_SQL = """
 INSERT INTO commission_record
   (entry_id, schedule_id, reference, transaction_kind, party, party_ref, currency, amount,
    created_at)
-SELECT %s, %s, %s, %s, p.party, p.party_ref, %s, p.amount, %s
-FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS p(party, party_ref, amount)
+SELECT %s, %s, %s, %s, p.v->>0, p.v->>1, %s, (p.v->>2)::bigint, %s
+FROM jsonb_array_elements(%s::jsonb) AS p(v)
 """
 
 
@@ -37,8 +38,6 @@ def commission_records_insert(
                 kind,
                 currency,
                 now,
-                [p[0] for p in parties],
-                [p[1] for p in parties],
-                [p[2] for p in parties],
+                json.dumps([list(p) for p in parties]),
             ],
         )

@@ -7,6 +7,7 @@ applies balances, refuses overdrafts and checks the entry balances at commit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -162,9 +163,7 @@ def entry_post(
                     description,
                     len(ordered),
                     now,
-                    [leg.account_id for leg in ordered],
-                    [leg.amount for leg in ordered],
-                    [leg.leg for leg in ordered],
+                    json.dumps([[leg.account_id, leg.amount, leg.leg] for leg in ordered]),
                     currency,
                 ],
             )
@@ -190,8 +189,8 @@ WITH entry AS (
     (kind, idempotency_key, reference, description, posting_count, created_at)
   VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, created_at
 ), legs AS (
-  SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
-    WITH ORDINALITY AS l(account_id, amount, leg, n)
+  SELECT (l.v->>0)::bigint AS account_id, (l.v->>1)::bigint AS amount, l.v->>2 AS leg, l.n
+  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS l(v, n)
 ), posted AS (
   INSERT INTO ledger_posting (entry_id, account_id, currency, amount, leg, created_at)
   SELECT entry.id, legs.account_id, %s, legs.amount, legs.leg, entry.created_at

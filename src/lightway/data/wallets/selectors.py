@@ -26,12 +26,12 @@ class WalletState:
 _WALLETS_SQL = """
 SELECT w.id, w.owner_id, w.currency, w.account_id, a.status, a.balance, a.held
 FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
-WHERE w.id = ANY(%s)
+WHERE w.id IN (%s, %s)
 """
 
 
-def wallet_states(*, wallet_ids: list[uuid.UUID]) -> dict[uuid.UUID, WalletState]:
-    """The wallets with their account state (unlocked read), keyed by wallet id."""
+def wallet_states(*, first: uuid.UUID, second: uuid.UUID) -> dict[uuid.UUID, WalletState]:
+    """Two wallets with their account state (unlocked read), keyed by wallet id."""
     with connection.cursor() as cur:
-        cur.execute(_WALLETS_SQL, [wallet_ids])
+        cur.execute(_WALLETS_SQL, [first, second])
         return {row[0]: WalletState(*row) for row in cur.fetchall()}

@@ -160,22 +160,58 @@ def seed_run() -> Any:
     return result
 
 
+# Column headers of the table a mapping field of a record becomes: (key header, value header).
+_MAPPING_HEADERS = {"wallets": ("currency", "wallet id")}
+
+
 def seed_result_lines(result: Any) -> list[str]:
-    """Readable lines for what demo_seed returned: scalars, and lists of records as tables."""
+    """Readable lines for what demo_seed returned: scalars, and lists of records as tables.
+
+    A mapping field of the records (a login's ``wallets``: currency -> wallet id) is not
+    squeezed into one cell: it becomes its own table below, one row per entry, keyed by the
+    record's first column, so each id stands alone on a line that fits a terminal.
+    """
     if result is None:
         return []
     lines: list[str] = []
     for key, value in _fields(result):
         title = key.replace("_", " ").capitalize()
         if isinstance(value, list | tuple) and value and all(_is_record(v) for v in value):
+            rows = [dict(_fields(v)) for v in value]
+            mapping_fields = [
+                name
+                for name in dict.fromkeys(k for row in rows for k in row)
+                if all(isinstance(row.get(name, {}), dict) for row in rows)
+            ]
             lines.append(f"{title}:")
-            lines.extend("  " + row for row in _table([dict(_fields(v)) for v in value]))
+            lines.extend(
+                "  " + row
+                for row in _table(
+                    [{k: v for k, v in r.items() if k not in mapping_fields} for r in rows]
+                )
+            )
+            for name in mapping_fields:
+                lines.extend(_mapping_table(name, rows))
         elif isinstance(value, list | tuple | set):
             lines.append(f"{title}:")
             lines.extend(f"  - {_cell(item)}" for item in value)
         else:
             lines.append(f"{title}: {_cell(value)}")
     return lines
+
+
+def _mapping_table(name: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The ``name`` mapping of every row as one table: first column, key, value."""
+    owner = next(iter(rows[0]), "record")
+    key_header, value_header = _MAPPING_HEADERS.get(name, ("key", "value"))
+    flat = [
+        {owner: row.get(owner, ""), key_header: k, value_header: v}
+        for row in rows
+        for k, v in (row.get(name) or {}).items()
+    ]
+    if not flat:
+        return []
+    return [f"{name.replace('_', ' ').capitalize()}:", *("  " + line for line in _table(flat))]
 
 
 def _is_record(obj: Any) -> bool:
