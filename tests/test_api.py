@@ -193,3 +193,35 @@ def test_revoked_token_is_refused(client, setup, now):
     assert AuditRecord.objects.filter(action="token.revoke").count() == 1
     resp = client.get("/api/v1/wallets", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert_error(resp, 401, "unauthenticated")
+
+
+def test_recipient_sees_the_transfer_and_its_description(client, setup, now):
+    from lightway.security.tokens import token_issue
+
+    token, wa, wb = setup
+    created = post(client, token, {**body(wa, wb, 700), "description": "lunch"}).json()
+    bob_token = token_issue(user_id=wb.owner_id, now=now)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {bob_token}"}
+    got = client.get(f"/api/v1/transfers/{created['id']}", **auth)
+    assert got.status_code == 200 and got.json()["description"] == "lunch"
+    lines = client.get(f"/api/v1/wallets/{wb.id}/statement", **auth).json()["lines"]
+    assert lines[0]["amount"] == 700 and lines[0]["description"] == "lunch"
+
+
+def test_use_case_validation_errors_have_the_schema_error_shape(client, setup):
+    token, wa, wb = setup
+    err = assert_error(post(client, token, body(wa, wb, currency="XXX")), 422, "validation_failed")
+    assert err["details"]["fields"][0]["field"] == "currency"
+
+
+def test_frozen_destination_is_not_described(client, setup):
+    from lightway.data.ledger.models import Account
+
+    token, wa, wb = setup
+    Account.objects.filter(pk=wb.account_id).update(status="frozen")
+    err = assert_error(post(client, token, body(wa, wb)), 422, "account_not_active")
+    assert "frozen" not in err["message"]
+
+
+def test_probes_refuse_post_with_405(client):
+    assert client.post("/healthz").status_code == 405

@@ -949,8 +949,9 @@ def test_admin_save_as_new_version_of_a_used_schedule(admin_client, now):
         _change_url(v1.pk),
         _post_data(start="2026-11-24", pct="0.02", _saveasnew="Save as new", **common),
     )
-    assert "priced transactions until 2026-11-24 09:00; the new version must start after that" in (
-        response.content.decode()
+    assert (
+        "was last used for a transaction at 2026-11-24 09:00; the new version must start after that"
+        in response.content.decode()
     )
     assert FeeSchedule.objects.count() == 1
 

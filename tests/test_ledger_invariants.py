@@ -108,7 +108,7 @@ def test_service_rejects_unbalanced_legs_before_the_database(accounts, now):
 def test_posting_currency_must_match_account(accounts, now):
     _, a, _ = accounts
     ghs = account_open(code="wallet:g", kind=AccountKind.WALLET, currency="GHS", now=now)
-    with pytest.raises(IntegrityError, match="posting in UGX to account .* which holds GHS"):
+    with pytest.raises(IntegrityError, match=r"posting in UGX to account .* which holds GHS"):
         with transaction.atomic():
             entry = JournalEntry.objects.create(kind="x", posting_count=2, created_at=now)
             Posting.objects.bulk_create(

@@ -16,8 +16,14 @@ DB_NAME = "lightway"
 
 
 def var_dir() -> Path:
-    default = Path(__file__).resolve().parents[3] / "var"
-    return Path(os.environ.get("LIGHTWAY_VAR_DIR", default)).resolve()
+    """``LIGHTWAY_VAR_DIR``, else ``var/`` in the source checkout, else ``var/`` in the
+    current directory (an installed package must not write into site-packages)."""
+    if os.environ.get("LIGHTWAY_VAR_DIR"):
+        return Path(os.environ["LIGHTWAY_VAR_DIR"]).resolve()
+    checkout = Path(__file__).resolve().parents[3]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "var"
+    return Path.cwd().resolve() / "var"
 
 
 def ensure_url() -> str:

@@ -75,6 +75,15 @@ STATIC_ROOT = str(embedded_pg.var_dir() / "static")
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS-terminating proxy: the origins browsers use (https://admin.example.com,...)
+# and whether to trust the proxy's X-Forwarded-Proto header.
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in Env.str("LIGHTWAY_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+if Env.bool("LIGHTWAY_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
 # Platform settings
@@ -90,8 +99,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING")},
-    "loggers": {"lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO"), "propagate": True}},
+    "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING").upper()},
+    "loggers": {
+        "lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO").upper(), "propagate": True}
+    },
 }
 
 # Runtime: web server, worker, jobs, metrics (lightway up / serve / worker)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from lightway.application.errors import (
     IdempotencyConflict,
@@ -152,11 +153,13 @@ def _refusal(
         limits_policy().check(customer_id=client_id, kind=TransferKind.P2P, amount=money, now=now)
     except PaymentRefused as refused:
         return refused
-    for wallet in (source, destination):
-        if wallet.status != AccountStatus.ACTIVE:
-            return PaymentRefused(
-                "account_not_active", f"a wallet of this transfer is {wallet.status}"
-            )
+    if source.status != AccountStatus.ACTIVE:
+        return PaymentRefused("account_not_active", f"your wallet is {source.status}")
+    if destination.status != AccountStatus.ACTIVE:
+        # Say no more than that: the sender is not told the state of someone else's wallet.
+        return PaymentRefused(
+            "account_not_active", "the destination wallet cannot receive payments"
+        )
     needed = money.amount + quote.fee.amount
     if source.available < needed:
         return _insufficient(needed)
@@ -224,6 +227,7 @@ def _execute(
                     legs=legs,
                     now=now,
                     reference=str(transfer_id),
+                    description=request.description,
                 )
                 transfer = transfer_insert(
                     status=TransferStatus.SUCCEEDED, entry_id=entry.pk, **fields
@@ -272,7 +276,12 @@ def _audit(transfer: Transfer, now: datetime) -> None:
 
 
 def transfer_get(*, client_id: int, transfer_id: uuid.UUID) -> Transfer:
-    transfer = Transfer.objects.filter(id=transfer_id, client_id=client_id).first()
+    """A transfer the customer sent, or received into one of their wallets."""
+    transfer = (
+        Transfer.objects.filter(id=transfer_id)
+        .filter(Q(client_id=client_id) | Q(destination_wallet__owner_id=client_id))
+        .first()
+    )
     if transfer is None:
         raise NotFound("transfer not found", details={"transfer_id": str(transfer_id)})
     return transfer

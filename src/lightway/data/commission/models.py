@@ -89,7 +89,7 @@ class FeeSchedule(models.Model):
         help_text='Sending-receiving country codes, e.g. "GB-UG". Blank applies to any corridor.',
     )
     kyc_tier = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Blank applies to every KYC tier."
+        "KYC tier", null=True, blank=True, help_text="Blank applies to every KYC tier."
     )
     effective_from = models.DateTimeField()
     effective_to = models.DateTimeField(

@@ -177,7 +177,7 @@ class FeeScheduleForm(_ModelForm):
         changed = set(self.changed_data) - {"effective_to"}
         if changed:
             raise ValidationError(
-                f"This schedule priced transactions until {_when(last_use)}, so it can no "
+                f"This schedule was last used for a transaction at {_when(last_use)}, so it can no "
                 f"longer change (changed: {', '.join(sorted(changed))}). {SAVE_AS_NEW_HINT}"
             )
         if "effective_to" not in self.changed_data:
@@ -225,7 +225,7 @@ class FeeScheduleForm(_ModelForm):
         if last_use is not None and last_use >= start:
             self.add_error(
                 "effective_from",
-                f"{_describe(source)} priced transactions until {_when(last_use)}; "
+                f"{_describe(source)} was last used for a transaction at {_when(last_use)}; "
                 "the new version must start after that.",
             )
             return
@@ -281,7 +281,8 @@ def _refuse_changes_if_used(formset: _InlineFormSet, what: str) -> None:
     last_use = fee_schedule_last_use(schedule_id=schedule.pk)
     if last_use is not None:
         raise ValidationError(
-            f"This schedule priced transactions until {_when(last_use)}: its {what} can no "
+            f"This schedule was last used for a transaction at {_when(last_use)}: "
+            f"its {what} can no "
             f"longer change. {SAVE_AS_NEW_HINT}"
         )
 
@@ -399,7 +400,8 @@ class FeeScheduleAdmin(AuditedModelAdmin):
             last_use = fee_schedule_last_use(schedule_id=obj.pk)
             if last_use is not None:
                 frozen = (
-                    f"In use: this schedule priced transactions until {_when(last_use)}. Only "
+                    "In use: this schedule was last used for a transaction at "
+                    f"{_when(last_use)}. Only "
                     f"“effective to” can still be set (to end it). {SAVE_AS_NEW_HINT}"
                 )
         return (

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from lightway.data.ledger.models import Account, AccountStatus, Hold, JournalEntry, Posting
+from lightway.data.ledger.selectors import account_balance
 from lightway.data.ledger.services import account_set_status
 from lightway.data.wallets.models import Transfer, Wallet
 from lightway.interfaces.admin.base import AuditedModelAdmin
@@ -51,7 +52,7 @@ def _set_status(
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("code", "kind", "currency", "balance", "held", "derived_balance", "status")
+    list_display = ("code", "kind", "currency", "current_balance", "held", "status")
     list_filter = ("kind", "currency", "status", "derived_balance")
     search_fields = ("=code", "=owner_ref")
     actions = ("freeze", "unfreeze")
@@ -62,6 +63,11 @@ class AccountAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Account._meta.fields]
+
+    @admin.display(description="balance (minor units)")
+    def current_balance(self, obj: Account) -> int:
+        # House accounts keep no stored balance: theirs is the sum of their postings.
+        return account_balance(account=obj)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         return None  # nothing on the form is editable

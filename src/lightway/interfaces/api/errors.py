@@ -16,6 +16,7 @@ STATUS_BY_CODE = {
     "insufficient_funds": 422,
     "limit_exceeded": 422,
     "account_not_active": 422,
+    "fee_unavailable": 503,  # our fee configuration is incomplete: not the client's fault
 }
 
 _DEFAULT_CODES = {

@@ -70,7 +70,12 @@ ERRORS: dict[int, type[ErrorOut]] = {
 
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return error_response(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.message, exc.details)
+    details = dict(exc.details)
+    if isinstance(exc, ValidationFailed):
+        # the same shape as schema errors: {"fields": [{"field", "problem"}]}
+        field = details.pop("field", None) or details.pop("header", None) or "body"
+        details["fields"] = [{"field": field, "problem": exc.message}]
+    return error_response(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.message, details)
 
 
 @api.exception_handler(ValidationError)

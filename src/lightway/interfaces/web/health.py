@@ -19,6 +19,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -48,12 +49,14 @@ def database_ping() -> None:
         cursor.fetchone()
 
 
+@csrf_exempt  # so a POST gets 405 from require_safe, not the CSRF page
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt  # so a POST gets 405 from require_safe, not the CSRF page
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -80,6 +83,7 @@ def _unready(reason: str, **checks: str) -> JsonResponse:
     return JsonResponse({"status": "unavailable", "reason": reason, "checks": checks}, status=503)
 
 
+@csrf_exempt  # so a POST gets 405 from require_safe, not the CSRF page
 @never_cache
 @require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -88,7 +92,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             response = JsonResponse(
-                {"error": {"code": "unauthorized", "message": "metrics token required"}},
+                {
+                    "error": {
+                        "code": "unauthenticated",
+                        "message": "metrics token required",
+                        "details": {},
+                    }
+                },
                 status=401,
             )
             response["WWW-Authenticate"] = "Bearer"
