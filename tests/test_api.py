@@ -225,3 +225,18 @@ def test_frozen_destination_is_not_described(client, setup):
 
 def test_probes_refuse_post_with_405(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_control_characters_in_description_are_a_422(client, setup):
+    token, wa, wb = setup
+    err = assert_error(
+        post(client, token, {**body(wa, wb), "description": "a\u0000b"}), 422, "validation_failed"
+    )
+    assert err["details"]["fields"][0]["field"] == "description"
+
+
+def test_oversized_body_is_a_413(client, setup, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    token, wa, wb = setup
+    resp = post(client, token, {**body(wa, wb), "description": "x" * 2000})
+    assert_error(resp, 413, "payload_too_large")

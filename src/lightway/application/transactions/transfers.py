@@ -244,8 +244,11 @@ def _execute(
                 return transfer
         except InsufficientFunds:
             refused = _insufficient(money.amount + quote.fee.amount)
-        except AccountNotActive as exc:
-            refused = PaymentRefused("account_not_active", str(exc))
+        except AccountNotActive:
+            # frozen or closed between the read and the posting (the database refused it)
+            refused = PaymentRefused(
+                "account_not_active", "a wallet of this transfer cannot take part in payments"
+            )
     with transaction.atomic():
         transfer = transfer_insert(
             status=TransferStatus.FAILED,

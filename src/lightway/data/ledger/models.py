@@ -37,6 +37,10 @@ class AccountKind(models.TextChoices):
     EQUITY = "equity", "Equity / opening balances"
 
 
+# Accounts holding customers' and partners' money.
+CUSTOMER_KINDS = (AccountKind.WALLET, AccountKind.IMTO_PREFUND)
+
+
 class AccountStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     FROZEN = "frozen", "Frozen"
@@ -77,6 +81,12 @@ class Account(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=AccountStatus.values), name="ledger_account_status_valid"
+            ),
+            # Money owed to customers and partners: stored balance, never below zero.
+            models.CheckConstraint(
+                condition=~Q(kind__in=CUSTOMER_KINDS)
+                | (Q(allow_negative=False) & Q(derived_balance=False)),
+                name="ledger_account_customer_policy",
             ),
         ]
 

@@ -33,33 +33,38 @@ class StatementLine:
     created_at: datetime
 
 
+_NO_BOUND = 2**63 - 1
+
+# One statement, so the balance and the page come from one snapshot even while postings
+# land concurrently (READ COMMITTED gives each statement its own snapshot).
+_STATEMENT_SQL = """
+SELECT p.id, p.entry_id, e.kind, p.leg, e.reference, e.description, p.amount, p.created_at,
+  (SELECT CASE WHEN a.derived_balance
+            THEN (SELECT COALESCE(sum(amount), 0) FROM ledger_posting WHERE account_id = a.id)
+            ELSE a.balance END
+     FROM ledger_account a WHERE a.id = %(account)s)
+  - (SELECT COALESCE(sum(amount), 0) FROM ledger_posting
+      WHERE account_id = %(account)s AND id >= %(before)s) AS balance_before_page
+FROM ledger_posting p JOIN ledger_journal_entry e ON e.id = p.entry_id
+WHERE p.account_id = %(account)s AND p.id < %(before)s
+ORDER BY p.id DESC LIMIT %(limit)s
+"""
+
+
 def account_statement(
     *, account: Account, before_id: int | None = None, limit: int = 50
 ) -> list[StatementLine]:
     """Postings newest first, each with the balance after it; page with ``before_id``."""
-    balance = account_balance(account=account)
+    params = {"account": account.pk, "before": before_id or _NO_BOUND, "limit": limit}
     with connection.cursor() as cur:
-        if before_id is not None:
-            cur.execute(
-                "SELECT COALESCE(sum(amount), 0) FROM ledger_posting"
-                " WHERE account_id = %s AND id >= %s",
-                [account.pk, before_id],
-            )
-            balance -= int(cur.fetchone()[0])
-            bound, params = "AND p.id < %s", [account.pk, before_id, limit]
-        else:
-            bound, params = "", [account.pk, limit]
-        cur.execute(
-            "SELECT p.id, p.entry_id, e.kind, p.leg, e.reference, e.description, p.amount,"
-            " p.created_at FROM ledger_posting p JOIN ledger_journal_entry e ON e.id = p.entry_id"
-            f" WHERE p.account_id = %s {bound} ORDER BY p.id DESC LIMIT %s",
-            params,
-        )
+        cur.execute(_STATEMENT_SQL, params)
         rows = cur.fetchall()
     lines: list[StatementLine] = []
-    for pid, eid, kind, leg, ref, desc, amount, created in rows:
+    for pid, eid, kind, leg, ref, desc, amount, created, balance_before_page in rows:
+        balance = (
+            int(balance_before_page) if not lines else lines[-1].balance_after - lines[-1].amount
+        )
         lines.append(StatementLine(pid, eid, kind, leg, ref, desc, amount, balance, created))
-        balance -= amount
     return lines
 
 
@@ -73,14 +78,26 @@ class LedgerVerifyResult:
         return not self.problems
 
 
+# Every trigger that carries a ledger or transfer invariant: verify reports any that is
+# missing or disabled.
 _TRIGGERS = (
     ("ledger_journal_entry", "ledger_entry_append_only"),
+    ("ledger_journal_entry", "ledger_entry_no_truncate"),
     ("ledger_journal_entry", "ledger_entry_balanced"),
     ("ledger_posting", "ledger_posting_append_only"),
+    ("ledger_posting", "ledger_posting_no_truncate"),
     ("ledger_posting", "ledger_posting_apply"),
     ("ledger_posting", "ledger_posting_balanced"),
     ("ledger_hold", "ledger_hold_apply"),
+    ("ledger_hold", "ledger_hold_no_truncate"),
     ("ledger_account", "ledger_account_guard"),
+    ("ledger_account", "ledger_account_insert_guard"),
+    ("ledger_account", "ledger_account_no_truncate"),
+    ("wallets_transfer", "wallets_transfer_transition"),
+    ("wallets_transfer", "wallets_transfer_entry_check"),
+    ("wallets_transfer", "wallets_transfer_no_truncate"),
+    ("wallets_wallet", "wallets_wallet_guard"),
+    ("wallets_wallet", "wallets_wallet_no_truncate"),
 )
 
 # (name, query returning offending rows, how to describe a row)
@@ -132,6 +149,39 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[object, ...]], str]], ...] = (
         lambda r: f"account {r[0]}: balance {r[1]} with {r[2]} held is overdrawn",
     ),
     (
+        "postings point at existing accounts",
+        """SELECT p.id, p.account_id FROM ledger_posting p
+           LEFT JOIN ledger_account a ON a.id = p.account_id WHERE a.id IS NULL""",
+        lambda r: f"posting {r[0]}: account {r[1]} does not exist",
+    ),
+    (
+        "customer accounts keep stored, non-negative balances",
+        """SELECT code FROM ledger_account WHERE kind IN ('wallet', 'imto_prefund')
+           AND (allow_negative OR derived_balance)""",
+        lambda r: f"account {r[0]}: a customer account that may go negative or has no balance",
+    ),
+    (
+        "commission records cite existing fee schedules",
+        """SELECT c.id, c.schedule_id FROM commission_record c
+           LEFT JOIN commission_fee_schedule s ON s.id = c.schedule_id WHERE s.id IS NULL""",
+        lambda r: f"commission record {r[0]}: fee schedule {r[1]} does not exist",
+    ),
+    (
+        "succeeded wallet-to-wallet transfers match their entries",
+        """SELECT t.id, t.amount, t.fee, p.src, p.dst FROM wallets_transfer t
+           JOIN wallets_wallet s ON s.id = t.source_wallet_id
+           JOIN wallets_wallet d ON d.id = t.destination_wallet_id
+           CROSS JOIN LATERAL (
+             SELECT COALESCE(sum(amount) FILTER (WHERE account_id = s.account_id), 0) AS src,
+                    COALESCE(sum(amount) FILTER (WHERE account_id = d.account_id), 0) AS dst
+             FROM ledger_posting WHERE entry_id = t.entry_id) p
+           WHERE t.kind = 'p2p' AND t.status = 'succeeded'
+             AND (p.src <> -(t.amount + t.fee) OR p.dst <> t.amount)""",
+        lambda r: (
+            f"transfer {r[0]}: amount {r[1]} + fee {r[2]}, but its entry moved {r[3]} / {r[4]}"
+        ),
+    ),
+    (
         "all balances of a currency sum to zero",
         """SELECT currency, sum(amount) FROM ledger_posting
            GROUP BY currency HAVING sum(amount) <> 0""",
@@ -146,7 +196,7 @@ def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVer
     with connection.cursor() as cur:
         cur.execute(
             "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t"
-            " JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'ledger_%%'"
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
         )
         present = {(rel, name): enabled for rel, name, enabled in cur.fetchall()}
         for table, trigger in _TRIGGERS:

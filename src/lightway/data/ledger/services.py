@@ -45,8 +45,8 @@ def _translate(exc: IntegrityError) -> LedgerError:
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
     if constraint == "ledger_account_no_overdraft":
         return InsufficientFunds("insufficient funds")
-    if constraint == "ledger_account_closed":
-        return AccountNotActive("account is closed")
+    if constraint == "ledger_account_not_active":
+        return AccountNotActive(str(exc.__cause__).splitlines()[0])
     if constraint in {"ledger_entry_balanced", "ledger_entry_posting_count"}:
         return UnbalancedEntry(str(exc.__cause__).splitlines()[0])
     raise exc
@@ -107,8 +107,11 @@ def house_account_id(*, kind: str, currency: str, now: datetime, owner_ref: str 
     code = f"house:{kind}:{currency}{suffix}"
     account_id = _house_ids.get(code)
     if account_id is None:
-        account_id = house_account(kind=kind, currency=currency, now=now, owner_ref=owner_ref).pk
-        _house_ids[code] = account_id
+        found = house_account(kind=kind, currency=currency, now=now, owner_ref=owner_ref).pk
+        # Cache only once committed: an account created in a transaction that rolls back
+        # must not stay cached (on_commit runs at once outside a transaction).
+        transaction.on_commit(lambda: _house_ids.setdefault(code, found))
+        account_id = found
     return account_id
 
 
@@ -201,6 +204,18 @@ SELECT id, (SELECT count(*) FROM posted) FROM entry
 """
 
 
+def _audit_hold(hold: Hold, action: str, now: datetime, **extra: object) -> None:
+    audit_record(
+        actor="system",
+        action=f"hold.{action}",
+        object_type="hold",
+        object_id=str(hold.pk),
+        data={"account": hold.account_id, "amount": hold.amount, "reference": hold.reference}
+        | extra,
+        now=now,
+    )
+
+
 def hold_place(
     *,
     account_id: int,
@@ -210,12 +225,15 @@ def hold_place(
     reference: str = "",
     idempotency_key: str | None = None,
 ) -> Hold:
-    """Reserve ``amount`` on an account; the database refuses it beyond the available balance."""
+    """Reserve ``amount`` on an active account; the database refuses it beyond the available
+    balance (InsufficientFunds) or on an account that is not active (AccountNotActive)."""
     if amount <= 0:
         raise LedgerError("a hold amount must be positive")
+    if expires_at <= now:
+        raise LedgerError("a hold must expire in the future")
     try:
         with transaction.atomic():
-            return Hold.objects.create(
+            hold = Hold.objects.create(
                 account_id=account_id,
                 amount=amount,
                 reference=reference,
@@ -223,17 +241,21 @@ def hold_place(
                 created_at=now,
                 expires_at=expires_at,
             )
+            _audit_hold(hold, "place", now, expires_at=expires_at)
+            return hold
     except IntegrityError as exc:
         raise _translate(exc) from exc
 
 
-def _hold_resolve(hold_id: int, status: str, now: datetime, entry_id: int | None = None) -> Hold:
+def _hold_resolve(hold_id: int, status: str, now: datetime) -> Hold:
     updated = Hold.objects.filter(pk=hold_id, status=HoldStatus.ACTIVE).update(
-        status=status, resolved_at=now, entry_id=entry_id
+        status=status, resolved_at=now
     )
     if updated != 1:
         raise HoldNotActive(f"hold {hold_id} is not active")
-    return Hold.objects.get(pk=hold_id)
+    hold = Hold.objects.get(pk=hold_id)
+    _audit_hold(hold, str(status), now)
+    return hold
 
 
 def hold_commit(
@@ -246,11 +268,23 @@ def hold_commit(
     idempotency_key: str | None = None,
     reference: str = "",
 ) -> JournalEntry:
-    """Release the hold and post the entry that spends it, atomically."""
+    """Release the hold and post the entry that spends it, atomically.
+
+    The entry must debit the held account by exactly the held amount, and the hold must not
+    have expired (an expired hold is released by ``holds_expire``, never spent)."""
     with transaction.atomic():
         hold = Hold.objects.select_for_update().get(pk=hold_id)
         if hold.status != HoldStatus.ACTIVE:
             raise HoldNotActive(f"hold {hold_id} is {hold.status}")
+        if hold.expires_at <= now:
+            raise HoldNotActive(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+        spent = sum(leg.amount for leg in legs if leg.account_id == hold.account_id)
+        if spent != -hold.amount:
+            raise LedgerError(
+                f"hold {hold_id} reserves {hold.amount}; the entry must debit exactly that "
+                f"from account {hold.account_id}, not {-spent}"
+            )
+        # Released first (the overdraft check counts held funds), linked once posted.
         Hold.objects.filter(pk=hold_id).update(status=HoldStatus.COMMITTED, resolved_at=now)
         entry = entry_post(
             kind=kind,
@@ -260,8 +294,8 @@ def hold_commit(
             idempotency_key=idempotency_key,
             reference=reference or hold.reference,
         )
-        # Released first (the overdraft check counts held funds), linked once posted.
         Hold.objects.filter(pk=hold_id).update(entry=entry)
+        _audit_hold(hold, "commit", now, entry=entry.pk)
     return entry
 
 
@@ -282,15 +316,7 @@ def holds_expire(*, now: datetime, batch: int = 500) -> int:
                 .values_list("id", flat=True)[:batch]
             )
             for hold_id in ids:
-                hold = _hold_resolve(hold_id, HoldStatus.EXPIRED, now)
-                audit_record(
-                    actor="system",
-                    action="hold.expire",
-                    object_type="hold",
-                    object_id=str(hold_id),
-                    data={"account": hold.account_id, "amount": hold.amount},
-                    now=now,
-                )
+                _hold_resolve(hold_id, HoldStatus.EXPIRED, now)
         expired += len(ids)
         if len(ids) < batch:
             return expired

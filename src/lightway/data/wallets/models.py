@@ -89,6 +89,10 @@ class Transfer(models.Model):
     fee = models.BigIntegerField(default=0)
     description = models.CharField(max_length=140, blank=True, default="")
     entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT)
+    # The entry that undid this transfer (maker-checker reversal): required for "reversed".
+    reversal_entry = models.ForeignKey(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField()
@@ -116,6 +120,11 @@ class Transfer(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="failed") | ~Q(failure_code=""),
                 name="transfer_failed_has_code",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="reversed", reversal_entry__isnull=False)
+                | (~Q(status="reversed") & Q(reversal_entry__isnull=True)),
+                name="transfer_reversed_has_reversal_entry",
             ),
         ]
 

@@ -40,7 +40,8 @@ def _set_status(
     modeladmin: AccountAdmin, request: HttpRequest, queryset: QuerySet[Account], status: str
 ) -> None:
     with transaction.atomic():
-        for account in queryset.select_for_update():
+        # ascending id: the order in which transfers lock accounts, so no deadlock
+        for account in queryset.order_by("pk").select_for_update():
             if account.status == AccountStatus.CLOSED or account.status == status:
                 continue
             account_set_status(account_id=account.pk, status=status)

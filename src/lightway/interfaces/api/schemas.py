@@ -30,7 +30,12 @@ class TransferIn(Schema):
         gt=0, le=MAX_AMOUNT, description="Integer amount in the currency's minor unit"
     )
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["UGX"])
-    description: str = Field(default="", max_length=140)
+    description: str = Field(
+        default="",
+        max_length=140,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="No control characters",
+    )
 
 
 class TransferOut(Schema):

@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, NinjaAPI, Query
@@ -93,6 +94,11 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = error_response(401, "unauthenticated", "missing or invalid bearer token")
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(413, "payload_too_large", "the request body is too large")
 
 
 @api.exception_handler(Exception)

@@ -18,19 +18,25 @@ CREATE TRIGGER ledger_posting_append_only BEFORE UPDATE OR DELETE ON ledger_post
   FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
 CREATE TRIGGER ledger_posting_no_truncate BEFORE TRUNCATE ON ledger_posting
   FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_account_no_truncate BEFORE TRUNCATE ON ledger_account
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_hold_no_truncate BEFORE TRUNCATE ON ledger_hold
+  FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
 -- Balances move with postings in the same transaction. Postings of one entry are inserted
 -- ordered by account id, so the row locks taken here come in a stable order. Accounts with
 -- a derived balance (house accounts) are not updated: no lock, no hot spot. This trigger is
 -- also the posting's account check (there is no foreign key, whose check would lock the
--- account row): the account must exist, have the posting's currency and not be closed.
+-- account row): the account must exist, have the posting's currency and be active (a
+-- frozen or closed account neither sends nor receives). The check and the balance update
+-- are one statement on the locked row, so freezing cannot race a posting.
 CREATE FUNCTION ledger_posting_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   acc record;
 BEGIN
   UPDATE ledger_account SET balance = balance + NEW.amount
    WHERE id = NEW.account_id AND currency = NEW.currency AND NOT derived_balance
-     AND status <> 'closed';
+     AND status = 'active';
   IF FOUND THEN
     RETURN NULL;
   END IF;
@@ -41,9 +47,9 @@ BEGIN
   ELSIF acc.currency <> NEW.currency THEN
     RAISE EXCEPTION 'posting in % to account % which holds %', NEW.currency, NEW.account_id,
       acc.currency USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_posting_currency';
-  ELSIF acc.status = 'closed' THEN
-    RAISE EXCEPTION 'account % is closed', NEW.account_id USING ERRCODE = 'check_violation',
-      CONSTRAINT = 'ledger_account_closed';
+  ELSIF acc.status <> 'active' THEN
+    RAISE EXCEPTION 'account % is %', NEW.account_id, acc.status
+      USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_account_not_active';
   END IF;
   RETURN NULL;
 END $$;
@@ -107,16 +113,27 @@ BEGIN
     RAISE EXCEPTION 'holds are never deleted' USING ERRCODE = 'restrict_violation';
   END IF;
   IF TG_OP = 'INSERT' THEN
-    IF NEW.status <> 'active' THEN
-      RAISE EXCEPTION 'a hold starts active' USING ERRCODE = 'check_violation';
+    IF NEW.status <> 'active' OR NEW.entry_id IS NOT NULL THEN
+      RAISE EXCEPTION 'a hold starts active, with no entry' USING ERRCODE = 'check_violation';
     END IF;
-    UPDATE ledger_account SET held = held + NEW.amount WHERE id = NEW.account_id;
+    UPDATE ledger_account SET held = held + NEW.amount
+     WHERE id = NEW.account_id AND status = 'active';
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'account % is missing or not active: no hold on it', NEW.account_id
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'ledger_account_not_active';
+    END IF;
     RETURN NEW;
   END IF;
   IF NEW.account_id <> OLD.account_id OR NEW.amount <> OLD.amount
      OR NEW.created_at <> OLD.created_at OR NEW.reference <> OLD.reference
-     OR NEW.idempotency_key IS DISTINCT FROM OLD.idempotency_key THEN
+     OR NEW.idempotency_key IS DISTINCT FROM OLD.idempotency_key
+     OR NEW.expires_at <> OLD.expires_at THEN
     RAISE EXCEPTION 'hold % : only status may change', OLD.id USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF NEW.entry_id IS DISTINCT FROM OLD.entry_id
+     AND NOT (OLD.status = 'committed' AND NEW.status = 'committed' AND OLD.entry_id IS NULL) THEN
+    RAISE EXCEPTION 'hold % : its entry is set once, after it is committed', OLD.id
+      USING ERRCODE = 'restrict_violation';
   END IF;
   IF OLD.status = 'committed' AND NEW.status = 'committed' AND OLD.entry_id IS NULL
      AND NEW.entry_id IS NOT NULL AND NEW.resolved_at = OLD.resolved_at THEN
@@ -145,9 +162,15 @@ BEGIN
     RAISE EXCEPTION 'account % balance can only change through postings and holds', OLD.id
       USING ERRCODE = 'restrict_violation';
   END IF;
-  IF NEW.id <> OLD.id OR NEW.currency <> OLD.currency OR NEW.derived_balance <> OLD.derived_balance THEN
-    RAISE EXCEPTION 'account % id, currency and balance mode are fixed', OLD.id
-      USING ERRCODE = 'restrict_violation';
+  IF NEW.id <> OLD.id OR NEW.code <> OLD.code OR NEW.kind <> OLD.kind
+     OR NEW.currency <> OLD.currency OR NEW.owner_ref <> OLD.owner_ref
+     OR NEW.derived_balance <> OLD.derived_balance OR NEW.allow_negative <> OLD.allow_negative
+     OR NEW.created_at <> OLD.created_at THEN
+    RAISE EXCEPTION 'account %: id, code, kind, currency, owner and balance policy are fixed',
+      OLD.id USING ERRCODE = 'restrict_violation';
+  END IF;
+  IF OLD.status = 'closed' AND NEW.status <> 'closed' THEN
+    RAISE EXCEPTION 'account % is closed for good', OLD.id USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
 END $$;
@@ -182,6 +205,8 @@ DROP FUNCTION ledger_entry_deferred_check();
 DROP FUNCTION ledger_check_entry(bigint);
 DROP TRIGGER ledger_posting_apply ON ledger_posting;
 DROP FUNCTION ledger_posting_apply();
+DROP TRIGGER ledger_hold_no_truncate ON ledger_hold;
+DROP TRIGGER ledger_account_no_truncate ON ledger_account;
 DROP TRIGGER ledger_posting_no_truncate ON ledger_posting;
 DROP TRIGGER ledger_posting_append_only ON ledger_posting;
 DROP TRIGGER ledger_entry_no_truncate ON ledger_journal_entry;
