@@ -1,7 +1,8 @@
 """The limits hook: transaction validation asks the configured policy before money moves.
 
-The foundation ships ``PerTransactionCap`` (a per-currency maximum per transaction read
-from settings). The identity issue replaces it with KYC-tier limits (per transaction,
+The foundation ships ``PerTransactionCap``: one maximum per transaction, in minor units of
+whatever currency is paid (``LIGHTWAY_MAX_AMOUNT_MINOR``; the same number is a larger amount
+in a currency with two decimals than in one with none). The identity issue replaces it with KYC-tier limits (per transaction,
 daily, monthly, maximum balance) by pointing ``LIGHTWAY_LIMITS_POLICY`` at its class.
 """
 
