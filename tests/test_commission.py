@@ -37,7 +37,29 @@ from lightway.data.money import Money
 pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 _codes = itertools.count()
+
+
+@pytest.fixture
+def live_now():
+    """The real time (whole seconds), for rules judged against the database clock: a schedule
+    is frozen once its period has started, and a period cannot be ended in the past."""
+    return timezone.now().replace(microsecond=0)
+
+
+def _as_committed() -> None:
+    """Treat the schedules this test created as committed by an earlier transaction.
+
+    Each test runs in one transaction, and the database lets the transaction that created a
+    schedule finish it (bands, splits, corrections) whatever its period, since nobody else
+    can see it yet. This forgets that mark, so the rules for schedules others may be using
+    apply, as they do to every schedule once it is committed (tested for real, across
+    commits, in test_a_cached_schedule_in_effect_cannot_be_repriced_under_a_transaction).
+    """
+    with connection.cursor() as cur:
+        cur.execute("SELECT set_config('lightway.commission_schedules_created', '', true)")
 
 
 def _check_complete() -> None:
@@ -360,11 +382,13 @@ def test_most_specific_schedule_wins(now):
     any_any = make_schedule(now, kind="remittance", flat=1, name="any")
     corridor = make_schedule(now, kind="remittance", flat=2, corridor="GB-UG", name="corridor")
     tier = make_schedule(now, kind="remittance", flat=3, kyc_tier=2, name="tier")
-    both = make_schedule(now, kind="remittance", flat=4, corridor="GB-UG", kyc_tier=2)
+    both = make_schedule(
+        now, kind="remittance", flat=4, corridor="GB-UG", kyc_tier=2, end=now + DAY
+    )
 
-    def pick(corridor_="", tier_=None):
+    def pick(corridor_="", tier_=None, at=now):
         return fee_schedule_for(
-            kind="remittance", currency="UGX", corridor=corridor_, kyc_tier=tier_, now=now
+            kind="remittance", currency="UGX", corridor=corridor_, kyc_tier=tier_, now=at
         )
 
     assert pick("GB-UG", 2) == both
@@ -378,8 +402,7 @@ def test_most_specific_schedule_wins(now):
     assert fee_schedule_for(kind="remittance", currency="GHS", now=now) is None
     assert fee_schedule_for(kind="p2p", currency="UGX", now=now) is None
     # corridor outranks tier: without the exact pair, exact corridor + any tier beats the tier
-    both.delete()
-    assert pick("GB-UG", 2) == corridor
+    assert pick("GB-UG", 2, at=both.effective_to) == corridor
 
 
 def test_selector_is_one_query_and_compute_none(now, django_assert_num_queries):
@@ -398,8 +421,10 @@ def test_selector_is_one_query_and_compute_none(now, django_assert_num_queries):
 # --- effective dating and versions -------------------------------------------------------
 
 
-def test_new_version_applies_from_its_start_only(now):
+def test_new_version_applies_from_its_start_only(live_now):
+    now = live_now  # the switch is ahead of the database clock, as the database requires
     v1 = make_schedule(now, method="flat", flat=100, start=now - 10 * DAY)
+    _as_committed()
     old_quote = fee_quote(kind="p2p", amount=ugx(10_000), now=now)
     commission_records_create(
         entry_id=make_entry(now).pk, reference="t-1", kind="p2p", quote=old_quote, now=now
@@ -557,16 +582,109 @@ def test_record_must_match_a_schedule_in_effect(now):
     _record(now, schedule, created_at=now + DAY - timedelta(microseconds=1))
 
 
+def _record_late(quote, now, reference):
+    """Write a transaction's commission records in its own atomic block, as transfers do."""
+    entry = make_entry(now)
+    with transaction.atomic():
+        commission_records_create(
+            entry_id=entry.pk, reference=reference, kind="p2p", quote=quote, now=now
+        )
+
+
+def test_records_refused_because_the_period_ended_meanwhile_raise_fee_error(live_now):
+    schedule = make_schedule(live_now, flat=100, start=live_now - DAY)
+    _as_committed()
+    later = live_now + 2 * MINUTE  # the transaction's clock, as it quoted the fee
+    with override_settings(LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS=60):
+        quote = fee_quote(kind="p2p", amount=ugx(10_000), now=later)  # cached from here on
+        # staff end the schedule between the quote and the records (allowed: not in the past)
+        FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=live_now + MINUTE)
+        with pytest.raises(FeeError, match="stopped applying") as info:
+            _record_late(quote, later, "late")
+        assert fee_quote(kind="p2p", amount=ugx(10_000), now=later).schedule_id is None
+    assert info.value.code == "fee_unavailable"  # the API answers 503
+    assert info.value.details == {
+        "schedule_id": schedule.pk,
+        "rule": "commission_rec_schedule_in_effect",
+    }
+    assert isinstance(info.value.__cause__, IntegrityError)
+    assert "its period ended at" in str(info.value.__cause__)
+    # the caller's transaction was rolled back whole; the connection goes on
+    assert not CommissionRecord.objects.filter(reference="late").exists()
+
+
+def test_records_of_a_schedule_removed_meanwhile_raise_fee_error(live_now):
+    start = live_now + HOUR
+    schedule = make_schedule(live_now, flat=100, start=start)
+    _as_committed()
+    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=start)  # a clock an hour ahead
+    FeeSchedule.objects.filter(pk=schedule.pk).delete()  # not in effect yet: allowed
+    with pytest.raises(FeeError, match="was removed") as info:
+        _record_late(quote, start, "gone")
+    assert info.value.details == {"schedule_id": schedule.pk, "rule": "commission_rec_schedule"}
+    # any other refused record is a FeeError too, never a raw IntegrityError
+    other = make_schedule(live_now, kind="deposit", flat=100, splits=[("lightway", 1)])
+    wrong = FeeQuote(ugx(5), other.pk, (FeeSplitQuote("lightway", "lightway", 5),))
+    with pytest.raises(FeeError, match="were refused") as info:
+        _record_late(wrong, live_now, "wrong-kind")  # a deposit schedule for a p2p record
+    assert info.value.details["rule"] == "commission_rec_matches_schedule"
+
+
+def test_a_fee_error_marks_the_callers_transaction_for_rollback(live_now):
+    schedule = make_schedule(live_now, flat=100, end=live_now + MINUTE)
+    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=live_now)
+    entry = make_entry(live_now)
+    with transaction.atomic():
+        with pytest.raises(FeeError):
+            commission_records_create(
+                entry_id=entry.pk, reference="x", kind="p2p", quote=quote, now=live_now + MINUTE
+            )
+        assert transaction.get_rollback()  # no query can run on the aborted transaction
+    assert FeeSchedule.objects.filter(pk=schedule.pk).exists()
+
+
 # --- versioning trigger: a used schedule is frozen ---------------------------------------
 
 
-def test_unused_schedule_can_still_be_edited(now):
-    schedule = make_schedule(now, method="tiered", bands=TIERED_UGX)
-    FeeSchedule.objects.filter(pk=schedule.pk).update(max_fee=9_000)
+def test_schedule_not_yet_in_effect_can_still_be_edited_and_deleted(live_now):
+    start = live_now + DAY
+    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=start)
+    _as_committed()
+    FeeSchedule.objects.filter(pk=schedule.pk).update(max_fee=9_000, name="renamed")
     FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
     FeeSplit.objects.filter(schedule=schedule, party="mtn").update(weight=30)
+    FeeSplit.objects.create(schedule=schedule, party="partner", weight=10)
+    FeeSplit.objects.filter(schedule=schedule, party="partner").delete()
     _check_complete()
-    assert fee_quote(kind="p2p", amount=ugx(100), now=now).fee == ugx(120)
+    assert fee_quote(kind="p2p", amount=ugx(100), now=start).fee == ugx(120)
+    later = make_schedule(live_now, flat=5, start=start + DAY, kind="deposit")
+    _as_committed()
+    with connection.cursor() as cur:  # bands and splits first, as Django's delete() does
+        cur.execute("DELETE FROM commission_fee_split WHERE schedule_id = %s", [later.pk])
+        cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [later.pk])
+    schedule.delete()
+    assert not FeeSchedule.objects.exists()
+
+
+def test_schedule_created_by_this_transaction_can_be_finished_until_it_commits(live_now):
+    """Seeding and the admin create back-dated schedules, then their bands and splits."""
+    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
+    FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
+    FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
+    FeeSchedule.objects.filter(pk=schedule.pk).update(name="fixed")
+    _check_complete()
+    _as_committed()  # as seen by every other transaction once it commits
+    with _refused("has been in effect since .*: its bands are frozen", "23001"):
+        FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=130)
+    with _refused("add a new version instead of changing it", "23001"):
+        FeeSchedule.objects.filter(pk=schedule.pk).update(name="again")
+    # a mark rolled back with its savepoint does not linger
+    with contextlib.suppress(_Rollback), transaction.atomic():
+        rolled_back = make_schedule(live_now, kind="deposit", flat=1, start=live_now - DAY)
+        raise _Rollback
+    with connection.cursor() as cur:
+        cur.execute("SELECT commission_schedule_created_here(%s)", [rolled_back.pk])
+        assert cur.fetchone() == (False,)
 
 
 def test_used_schedule_is_frozen(now):
@@ -601,26 +719,140 @@ def test_used_schedule_is_frozen(now):
     assert schedule.max_fee is None
 
 
-def test_used_schedule_period_can_only_be_ended_after_its_last_use(now):
-    schedule = make_schedule(now, flat=10)
+def test_used_schedule_period_can_only_be_ended_after_its_last_use(live_now):
+    now = live_now
+    schedule = make_schedule(now, flat=10, start=now - 2 * DAY)
     _record(now, schedule, created_at=now - DAY)
-    _record(now, schedule, created_at=now)
+    _record(now, schedule, created_at=now + HOUR)  # a transaction whose clock is ahead
 
     def end_at(when):
         FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=when)
 
     with _refused("can only be ended, after that time", "23001"):
-        end_at(now)  # the record at ``now`` would fall outside the period
+        end_at(now + HOUR)  # the record at ``now + HOUR`` would fall outside the period
     with _refused("can only be ended, after that time", "23001"):
-        end_at(now - DAY)
+        end_at(now + 30 * MINUTE)
+    with _refused("cannot end in the past", "23001"):
+        end_at(now - MINUTE)
     end_at(now + 2 * DAY)
-    with _refused("can only be ended, after that time", "23001"):
+    with _refused("can only be ended .*, not reopened or extended", "23001"):
         end_at(now + 3 * DAY)  # extending
-    with _refused("can only be ended, after that time", "23001"):
+    with _refused("can only be ended .*, not reopened or extended", "23001"):
         end_at(None)  # reopening
     end_at(now + DAY)
     schedule.refresh_from_db()
     assert schedule.effective_to == now + DAY
+
+
+# --- versioning trigger: a schedule in effect is frozen, used or not -----------------------
+
+
+def test_schedule_in_effect_is_frozen_even_if_unused(live_now):
+    """A process may hold it in its cache, or have quoted with it, without a record yet."""
+    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
+    _as_committed()
+    band = schedule.bands.get(lower_bound=0)
+    split = schedule.splits.get(party="mtn")
+    frozen = "has been in effect since .*: add a new version instead of changing it"
+
+    for change in (
+        {"max_fee": 9_000},  # pricing
+        {"rounding": "HALF_EVEN"},
+        {"corridor": "GB-UG"},  # scope
+        {"kyc_tier": 1},
+        {"effective_from": live_now - 2 * DAY},  # its start, earlier or later
+        {"effective_from": live_now + DAY},
+        {"name": "renamed"},
+    ):
+        with _refused(frozen, "23001"):
+            FeeSchedule.objects.filter(pk=schedule.pk).update(**change)
+    with _refused("has been in effect since .* and cannot be deleted", "23001"):
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [schedule.pk])
+    with _refused("has been in effect since .*: its (bands|splits) are frozen", "23001"):
+        schedule.delete()  # Django deletes the bands and splits first
+    with _refused("its bands are frozen", "23001"):
+        FeeBand.objects.filter(pk=band.pk).update(flat_amount=120)
+    with _refused("its bands are frozen", "23001"):
+        FeeBand.objects.filter(pk=band.pk).delete()
+    with _refused("its bands are frozen", "23001"):
+        FeeBand.objects.create(schedule=schedule, lower_bound=1, upper_bound=2)
+    with _refused("its splits are frozen", "23001"):
+        FeeSplit.objects.filter(pk=split.pk).update(weight=30)
+    with _refused("its splits are frozen", "23001"):
+        FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
+    with _refused("its splits are frozen", "23001"):
+        FeeSplit.objects.filter(pk=split.pk).delete()
+    # another schedule's band cannot be moved onto it either
+    other = make_schedule(live_now, kind="deposit", method="tiered", bands=TIERED_UGX)
+    with _refused("its bands are frozen", "23001"):
+        FeeBand.objects.filter(schedule=other, lower_bound=0).update(schedule=schedule)
+
+    # a plain save with nothing changed is harmless and allowed
+    FeeSchedule.objects.get(pk=schedule.pk).save()
+    schedule.refresh_from_db()
+    assert (schedule.max_fee, schedule.effective_from) == (None, live_now - DAY)
+
+
+def test_schedule_in_effect_can_only_be_ended_and_not_in_the_past(live_now):
+    schedule = make_schedule(live_now, flat=10, start=live_now - DAY)
+    ended = make_schedule(
+        live_now, flat=10, kind="deposit", start=live_now - 2 * DAY, end=live_now - DAY
+    )
+    _as_committed()
+
+    def end(s, when):
+        FeeSchedule.objects.filter(pk=s.pk).update(effective_to=when)
+
+    with _refused("has been in effect since .*: its period cannot end in the past", "23001"):
+        end(schedule, live_now - MINUTE)
+    end(schedule, live_now + DAY)  # ending it ahead is what "Save as new" does
+    end(schedule, live_now + HOUR)  # and moving the end earlier, still ahead
+    with _refused("can only be ended .*, not reopened or extended", "23001"):
+        end(schedule, live_now + 2 * HOUR)
+    with _refused("can only be ended .*, not reopened or extended", "23001"):
+        end(schedule, None)
+    # a period that is over stays over
+    with _refused("cannot end in the past", "23001"):
+        end(ended, live_now - 2 * DAY + HOUR)
+    with _refused("not reopened or extended", "23001"):
+        end(ended, live_now + DAY)
+    schedule.refresh_from_db()
+    assert schedule.effective_to == live_now + HOUR
+
+
+def test_a_cached_schedule_in_effect_cannot_be_repriced_under_a_transaction(tx_db):
+    """The reviewer's case, across real commits: a 1 % schedule is cached, staff try to make
+    it 5 %, a transfer is charged from the cache; its records must cite a schedule that
+    still says 1 %. Deleting the schedule must not fail the next transfer either."""
+    start = timezone.now() - HOUR
+    with transaction.atomic():
+        schedule = make_schedule(start, method="percentage", pct="0.01", start=start)
+    with override_settings(LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS=60):
+        assert fee_quote(kind="p2p", amount=ugx(100_000), now=timezone.now()).fee == ugx(1_000)
+        # staff, each change its own committed transaction
+        with pytest.raises(IntegrityError, match="has been in effect since"):
+            FeeSchedule.objects.filter(pk=schedule.pk).update(percentage=Decimal("0.05"))
+        with pytest.raises(IntegrityError, match="its splits are frozen"):
+            FeeSplit.objects.filter(schedule=schedule, party="mtn").update(weight=10)
+        with pytest.raises(IntegrityError, match="cannot be deleted"):
+            with connection.cursor() as cur:
+                cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [schedule.pk])
+        # the next transfer, priced from the cache
+        now = timezone.now()
+        quote = fee_quote(kind="p2p", amount=ugx(100_000), now=now)
+        entry = make_entry(now)
+        with transaction.atomic():
+            commission_records_create(
+                entry_id=entry.pk, reference="cached", kind="p2p", quote=quote, now=now
+            )
+    fresh = fee_quote(kind="p2p", amount=ugx(100_000), now=now)
+    assert quote == fresh and quote.fee == ugx(1_000)
+    schedule.refresh_from_db()
+    assert (schedule.percentage, schedule.splits.count()) == (Decimal("0.01"), 2)
+    records = CommissionRecord.objects.filter(reference="cached")
+    assert {r.schedule_id for r in records} == {schedule.pk}
+    assert sum(r.amount for r in records) == 1_000
 
 
 # --- overlapping periods -----------------------------------------------------------------
@@ -778,6 +1010,8 @@ def test_concurrent_overlapping_inserts_are_serialised(now):
     first, second = _raw_connection(), _raw_connection()
     outcome: dict[str, object] = {}
     created = None
+    # not yet in effect by the database clock, so that the cleanup below may delete it
+    now = max(now, timezone.now()) + 365 * DAY
     try:
         with first.cursor() as cur:
             cur.execute(_RACE_INSERT, {"start": now})
@@ -1004,6 +1238,7 @@ def test_admin_ends_a_schedule_in_effect_only_ahead_of_the_cache(admin_client):
         start=real_now - 2 * DAY,
     )
     ids = {
+        "name": v1.name,
         "schedule_id": v1.pk,
         "split_ids": list(v1.splits.order_by("party").values_list("id", flat=True)),
         "max_fee": "",
@@ -1031,3 +1266,174 @@ def test_admin_ends_a_schedule_in_effect_only_ahead_of_the_cache(admin_client):
     assert response.status_code == 302, response.content.decode()[:3000]
     v1.refresh_from_db()
     assert v1.effective_to == later
+
+
+def _change_form(schedule, **extra):
+    """POST data that leaves ``schedule`` (made by make_schedule, GHS percentage) as it is."""
+    start = timezone.localtime(schedule.effective_from)
+    data = {
+        "name": schedule.name,
+        "schedule_id": schedule.pk,
+        "split_ids": list(schedule.splits.order_by("party").values_list("id", flat=True)),
+        "pct": str(schedule.percentage),
+        "min_fee": str(schedule.min_fee),
+        "max_fee": "" if schedule.max_fee is None else str(schedule.max_fee),
+        "start": start.strftime("%Y-%m-%d"),
+        "start_time": start.strftime("%H:%M:%S"),
+    }
+    data.update(extra)
+    return _post_data(**data)
+
+
+def _ghs_schedule(start, **kw):
+    return make_schedule(start, currency="GHS", method="percentage", pct="0.01", start=start, **kw)
+
+
+def _at(when):
+    return {"end": when.strftime("%Y-%m-%d"), "end_time": when.strftime("%H:%M:%S")}
+
+
+@pytest.mark.urls(__name__)
+def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_now):
+    v1 = _ghs_schedule(live_now - 2 * DAY)
+    _as_committed()
+    url = _change_url(v1.pk)
+
+    page = admin_client.get(url).content.decode()
+    assert "Frozen: this schedule has been in effect since" in page
+    assert "it cannot be deleted" in page
+    assert f'href="/admin/commission/feeschedule/{v1.pk}/delete/"' not in page
+
+    response = admin_client.post(url, _change_form(v1, pct="0.05"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "has been in effect since" in page
+    assert "so it can no longer change (changed: percentage)" in page
+    assert "Save as new" in page
+
+    response = admin_client.post(url, _change_form(v1, splits=(("lightway", "50"), ("mtn", "50"))))
+    assert response.status_code == 200
+    assert "its splits can no longer change" in response.content.decode()
+
+    response = admin_client.post(url, _change_form(v1, **_at(live_now - HOUR)))
+    assert response.status_code == 200
+    assert "at the earliest, so that every server picks up the change first" in (
+        response.content.decode()
+    )
+
+    # deleting it explains why instead of failing
+    response = admin_client.post(url.replace("/change/", "/delete/"), {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert "This fee schedule cannot be deleted: it has been in effect since" in (
+        response.content.decode()
+    )
+    response = admin_client.post(
+        "/admin/commission/feeschedule/",
+        {"action": "delete_selected", "_selected_action": [str(v1.pk)], "post": "yes"},
+    )
+    assert response.status_code == 200
+    assert "so it cannot be deleted (set its “effective to” to end it)" in (
+        response.content.decode()
+    )
+
+    # ending it ahead of the cache is what is left
+    response = admin_client.post(url, _change_form(v1, **_at(live_now + DAY)))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    v1.refresh_from_db()
+    assert (v1.percentage, v1.effective_to, v1.splits.count()) == (
+        Decimal("0.01"),
+        live_now + DAY,
+        2,
+    )
+    response = admin_client.post(url, _change_form(v1, **_at(live_now + 2 * DAY)))
+    assert "its period can be ended earlier, not extended" in response.content.decode()
+    response = admin_client.post(url, _change_form(v1, end=""))
+    assert "its period can be ended, not reopened" in response.content.decode()
+
+    over = _ghs_schedule(live_now - 9 * DAY, end=live_now - 8 * DAY)
+    _as_committed()
+    response = admin_client.post(_change_url(over.pk), _change_form(over, **_at(live_now + DAY)))
+    assert response.status_code == 200
+    assert "was in effect from" in response.content.decode()
+    assert "its period is over and cannot change" in response.content.decode()
+
+
+@pytest.mark.urls(__name__)
+def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(admin_client, live_now):
+    v1 = _ghs_schedule(live_now - 2 * DAY)
+    _as_committed()
+    switch = live_now + DAY
+    response = admin_client.post(
+        _change_url(v1.pk),
+        _change_form(
+            v1,
+            pct="0.02",
+            start=switch.strftime("%Y-%m-%d"),
+            start_time=switch.strftime("%H:%M:%S"),
+            _saveasnew="Save as new",
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    v1.refresh_from_db()
+    v2 = FeeSchedule.objects.exclude(pk=v1.pk).get()
+    assert (v1.effective_to, v2.effective_from, v2.version) == (switch, switch, 2)
+    assert (v1.percentage, v2.percentage) == (Decimal("0.01"), Decimal("0.02"))
+    assert fee_quote(kind="p2p", amount=ghs(10_000), now=live_now).fee == ghs(100)
+    assert fee_quote(kind="p2p", amount=ghs(10_000), now=switch).fee == ghs(200)
+
+
+@pytest.mark.urls(__name__)
+def test_admin_freezes_a_schedule_that_starts_within_the_lead_time(admin_client, live_now):
+    """Servers may already hold it in their cache, ready for when it starts."""
+    soon = _ghs_schedule(live_now + 30 * timedelta(seconds=1))
+    _as_committed()
+    response = admin_client.post(_change_url(soon.pk), _change_form(soon, pct="0.05"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "takes effect at" in page and "too soon for a change to reach every server" in page
+    assert "so it can no longer change (changed: percentage)" in page
+    response = admin_client.post(_change_url(soon.pk).replace("/change/", "/delete/"), follow=True)
+    assert "This fee schedule cannot be deleted: it takes effect at" in response.content.decode()
+    assert FeeSchedule.objects.filter(pk=soon.pk, percentage=Decimal("0.01")).exists()
+
+
+@pytest.mark.urls(__name__)
+def test_admin_edits_and_deletes_a_schedule_not_yet_in_effect(admin_client, live_now):
+    later = _ghs_schedule(live_now + 2 * DAY)
+    _as_committed()
+    page = admin_client.get(_change_url(later.pk)).content.decode()
+    assert "Frozen:" not in page
+    response = admin_client.post(_change_url(later.pk), _change_form(later, pct="0.05"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    later.refresh_from_db()
+    assert later.percentage == Decimal("0.05")
+    response = admin_client.post(
+        _change_url(later.pk).replace("/change/", "/delete/"), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not FeeSchedule.objects.exists()
+
+
+@pytest.mark.urls(__name__)
+def test_admin_shows_a_database_refusal_instead_of_a_server_error(
+    admin_client, live_now, monkeypatch
+):
+    """Should the form let a change through (a race, clocks apart), the database refuses it
+    and the page says so."""
+    import lightway.interfaces.admin.commission as commission_admin
+
+    v1 = _ghs_schedule(live_now - 2 * DAY)
+    _as_committed()
+    monkeypatch.setattr(commission_admin, "_frozen", lambda schedule_id: None)
+    response = admin_client.post(_change_url(v1.pk), _change_form(v1, pct="0.05"), follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Nothing was saved: the database refused the change: fee schedule" in page
+    assert "has been in effect since" in page
+    response = admin_client.post(
+        _change_url(v1.pk).replace("/change/", "/delete/"), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Nothing was saved: the database refused the change" in response.content.decode()
+    v1.refresh_from_db()
+    assert v1.percentage == Decimal("0.01")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.data.commission.models import (
@@ -32,8 +32,8 @@ from lightway.data.commission.models import (
     Party,
     TransactionKind,
 )
-from lightway.data.commission.selectors import fee_schedule_for
-from lightway.data.commission.services import commission_records_insert
+from lightway.data.commission.selectors import fee_schedule_cache_clear, fee_schedule_for
+from lightway.data.commission.services import commission_records_insert, commission_refusal
 from lightway.data.money import Money, allocate
 
 PARTNER_REF_MAX = 64
@@ -145,47 +145,88 @@ def fee_quote(
     return fee_compute(schedule=schedule, amount=amount, partner_ref=partner_ref)
 
 
+# FeeError messages for records the database refused (API clients see them, with a 503).
+_RECORD_REFUSED = {
+    "commission_rec_schedule_in_effect": (
+        "fee schedule {} stopped applying while this transaction was being made; try again"
+    ),
+    "commission_rec_schedule": (
+        "fee schedule {} was removed while this transaction was being made; try again"
+    ),
+}
+_RECORD_REFUSED_OTHER = "the commission records of this transaction were refused (schedule {})"
+
+
 def commission_records_create(
     *, entry_id: int, reference: str, kind: str, quote: FeeQuote, now: datetime
 ) -> None:
     """Record each non-zero split of ``quote`` against journal entry ``entry_id``.
 
     One bulk insert. Call it in the transaction that posts the entry. The database refuses a
-    record whose schedule is not in effect at ``now`` or does not match kind and currency.
+    record whose schedule is not in effect at ``now`` (its period ended, or it was deleted,
+    after the quote: a cached or just-changed schedule) or does not match kind and currency;
+    such a refusal raises :class:`FeeError` (``fee_unavailable``), chained to the database
+    error, after dropping this process's cached schedules so that a retry sees the change.
+    The transaction cannot go on after it: the error must leave the caller's
+    ``transaction.atomic()`` block, which is marked for rollback.
     """
     if sum(s.amount for s in quote.splits) != quote.fee.amount:
         raise FeeError("the quote's splits do not add up to its fee")
     splits = [s for s in quote.splits if s.amount]
     if not splits:
         return
-    if quote.schedule_id is None:
+    schedule_id = quote.schedule_id
+    if schedule_id is None:
         raise FeeError("a quote with splits needs its schedule_id")
-    commission_records_insert(
-        entry_id=entry_id,
-        schedule_id=quote.schedule_id,
-        reference=reference,
-        kind=kind,
-        currency=quote.fee.currency.code,
-        parties=[(s.party, s.party_ref, s.amount) for s in splits],
-        now=now,
-    )
+    try:
+        commission_records_insert(
+            entry_id=entry_id,
+            schedule_id=schedule_id,
+            reference=reference,
+            kind=kind,
+            currency=quote.fee.currency.code,
+            parties=[(s.party, s.party_ref, s.amount) for s in splits],
+            now=now,
+        )
+    except IntegrityError as exc:
+        refusal = commission_refusal(exc)
+        if refusal is None or not refusal.constraint.startswith("commission_rec_"):
+            raise
+        if connection.in_atomic_block:
+            transaction.set_rollback(True)
+        if refusal.constraint in _RECORD_REFUSED:  # the schedule changed: drop cached ones
+            fee_schedule_cache_clear()
+        raise FeeError(
+            _RECORD_REFUSED.get(refusal.constraint, _RECORD_REFUSED_OTHER).format(schedule_id),
+            details={"schedule_id": schedule_id, "rule": refusal.constraint},
+        ) from exc
 
 
 def fee_schedule_supersede(*, schedule_id: int, successor_from: datetime) -> FeeSchedule:
     """End schedule ``schedule_id`` at ``successor_from`` so a new version can start then.
 
     Used when staff save a schedule as a new version. A period already ending at or before
-    ``successor_from`` is left alone. The database refuses to end a period at or before the
-    schedule's last recorded use.
+    ``successor_from`` is left alone. The database refuses to end the period of a schedule in
+    effect or in use at a time in the past, or at or before its last recorded use: that is
+    raised as :class:`ValidationFailed` (this function's savepoint is rolled back, the
+    caller's transaction can go on).
     """
-    with transaction.atomic():
-        schedule = FeeSchedule.objects.select_for_update(no_key=True).get(pk=schedule_id)
-        if successor_from <= schedule.effective_from:
-            raise ValidationFailed(
-                f"a new version must start after {schedule.effective_from.isoformat()}",
-                details={"schedule_id": schedule_id},
-            )
-        if schedule.effective_to is None or schedule.effective_to > successor_from:
-            schedule.effective_to = successor_from
-            schedule.save(update_fields=["effective_to"])
-        return schedule
+    try:
+        with transaction.atomic():
+            schedule = FeeSchedule.objects.select_for_update(no_key=True).get(pk=schedule_id)
+            if successor_from <= schedule.effective_from:
+                raise ValidationFailed(
+                    f"a new version must start after {schedule.effective_from.isoformat()}",
+                    details={"schedule_id": schedule_id},
+                )
+            if schedule.effective_to is None or schedule.effective_to > successor_from:
+                schedule.effective_to = successor_from
+                schedule.save(update_fields=["effective_to"])
+            return schedule
+    except IntegrityError as exc:
+        refusal = commission_refusal(exc)
+        if refusal is None:
+            raise
+        raise ValidationFailed(
+            refusal.message, details={"schedule_id": schedule_id, "rule": refusal.constraint}
+        ) from exc

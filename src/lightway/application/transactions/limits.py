@@ -2,8 +2,9 @@
 
 The foundation ships ``PerTransactionCap``: one maximum per transaction, in minor units of
 whatever currency is paid (``LIGHTWAY_MAX_AMOUNT_MINOR``; the same number is a larger amount
-in a currency with two decimals than in one with none). The identity issue replaces it with KYC-tier limits (per transaction,
-daily, monthly, maximum balance) by pointing ``LIGHTWAY_LIMITS_POLICY`` at its class.
+in a currency with two decimals than in one with none). The identity issue replaces it with
+KYC-tier limits (per transaction, daily, monthly, maximum balance) by pointing
+``LIGHTWAY_LIMITS_POLICY`` at its class.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 A ``FeeSchedule`` prices one scope: transaction kind + currency, optionally narrowed to a
 corridor ("GB-UG") and/or a KYC tier. It is versioned by its effective period
 ``[effective_from, effective_to)``; a change of pricing is a new schedule with a later
-``effective_from``, never an edit of one that has been used.
+``effective_from``, never an edit of one that has started or been used.
 
-What PostgreSQL enforces (check constraints below, triggers in
-``migrations/0002_invariants.py``; each rule has a test in ``tests/test_commission.py``):
+What PostgreSQL enforces (check constraints below, triggers in ``migrations/0002_invariants.py``
+and ``0005_freeze_schedules_in_effect.py``; each rule has a test in
+``tests/test_commission.py``):
 
 - amounts are non-negative minor units, percentages lie in [0, 1], ``min_fee <= max_fee``,
   ``effective_from < effective_to``, choices are valid, split weights are positive and a
@@ -16,9 +17,13 @@ What PostgreSQL enforces (check constraints below, triggers in
 - at commit, every schedule has at least one split, and a tiered schedule's bands cover
   ``[0, infinity)`` without gap or overlap (any other schedule has no bands);
 - two schedules of the same scope never have overlapping effective periods;
-- once a ``CommissionRecord`` references a schedule, the schedule, its bands and its splits
-  are frozen; the only change left is to end an open (or later) period after the last
-  recorded use, so that a successor version can start;
+- once a schedule's period has started (``effective_from`` at or before the database clock)
+  or a ``CommissionRecord`` references it, the schedule, its bands and its splits are frozen
+  and it cannot be deleted; the only change left is to end its period (set
+  ``effective_to``, or move it earlier) at a time not in the past and after its last
+  recorded use, so that a successor version can start. A schedule created by the current
+  transaction is exempt until the transaction commits (nobody else can have seen it), so a
+  back-dated schedule can still be given its bands and splits;
 - a commission record is written only for a schedule in effect at its ``created_at``, of the
   same kind and currency, for a party that the schedule splits to; records are append-only.
 """

@@ -13,9 +13,13 @@ versions included, and the schedule in effect is chosen from them on every call 
 call for a ``now`` earlier than the fill bypasses the cache). What the cache can delay, by at
 most its lifetime, is seeing a schedule added, or an end date set, after it was filled. A
 commission record against a schedule that is no longer in effect is refused by the
-database, so a stale entry can fail a transaction but never misprice its records; the admin
-therefore only lets a schedule in effect be ended (or replaced) a minute or more ahead.
-Cached schedules are shared between threads: treat them as read-only.
+database, so a stale entry can fail a transaction (``commission_records_create`` then raises
+``FeeError`` and clears this cache) but never misprice its records: the database freezes a
+schedule's pricing, splits and bands once its period has started, so what a cache holds for
+a schedule in effect is what the schedule says. The admin also treats a schedule starting
+within a minute (or twice the cache lifetime) as frozen, and only lets a schedule in effect
+be ended (or replaced) that far ahead. Cached schedules are shared between threads: treat
+them as read-only.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Writes of commission records (plain SQL: every priced transaction runs this)."""
+"""Writes of commission records (plain SQL: every priced transaction runs this), and how to
+read which commission rule the database refused a write for."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -41,3 +43,22 @@ def commission_records_insert(
                 json.dumps([list(p) for p in parties]),
             ],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionRefusal:
+    """A commission rule the database refused a statement for."""
+
+    constraint: str  # e.g. "commission_rec_schedule_in_effect", "commission_schedule_frozen"
+    message: str  # the database's message, naming the schedule and the times involved
+
+
+def commission_refusal(exc: BaseException) -> CommissionRefusal | None:
+    """The commission rule (a constraint or trigger named ``commission_*``) behind a database
+    error, or None when the error is about something else."""
+    diag = getattr(exc.__cause__, "diag", None) or getattr(exc, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if not isinstance(name, str) or not name.startswith("commission_"):
+        return None
+    message = getattr(diag, "message_primary", None)
+    return CommissionRefusal(name, message if isinstance(message, str) else str(exc))

@@ -78,8 +78,8 @@ class LedgerVerifyResult:
         return not self.problems
 
 
-# Every trigger that carries a ledger or transfer invariant: verify reports any that is
-# missing or disabled.
+# Every trigger that carries a ledger, transfer or commission invariant: verify reports any
+# that is missing or disabled.
 _TRIGGERS = (
     ("ledger_journal_entry", "ledger_entry_append_only"),
     ("ledger_journal_entry", "ledger_entry_no_truncate"),
@@ -98,6 +98,12 @@ _TRIGGERS = (
     ("wallets_transfer", "wallets_transfer_no_truncate"),
     ("wallets_wallet", "wallets_wallet_guard"),
     ("wallets_wallet", "wallets_wallet_no_truncate"),
+    ("commission_record", "commission_record_append_only"),
+    ("commission_record", "commission_record_no_truncate"),
+    ("commission_record", "commission_record_check"),
+    ("commission_fee_schedule", "commission_schedule_guard"),
+    ("commission_fee_split", "commission_split_guard"),
+    ("commission_fee_band", "commission_band_guard"),
 )
 
 # (name, query returning offending rows, how to describe a row)

@@ -2,31 +2,41 @@
 
 Importing this module registers both on ``django.contrib.admin.site``.
 
-Versioning: once a schedule has priced a transaction its pricing is frozen (the database
-refuses changes, see ``lightway.data.commission.models``). To change pricing, staff open
-the schedule, edit the values, set a later "effective from" and press "Save as new": that
-creates the next version with copies of the bands and splits and ends the old version when
-the new one starts. The forms explain every rule the database would refuse, so a staff
-mistake shows as a form error rather than a server error.
+Versioning: once a schedule's period has started, or it has priced a transaction, it is
+frozen: the database refuses any change to its pricing, scope, splits or bands and its
+deletion (see ``lightway.data.commission.models``); all that is left is to end its period,
+at a time not in the past (after its last use, if used). Processes cache schedules for a few
+seconds, so the admin is stricter by a lead time (a minute, or twice the cache lifetime):
+it also treats a schedule starting within that time as frozen, and ends a schedule in
+effect that far ahead at the earliest. To change pricing, staff open the schedule, edit the
+values, set a later "effective from" and press "Save as new": that creates the next version
+with copies of the bands and splits and ends the old version when the new one starts. The
+forms explain every rule the database would refuse, so a staff mistake shows as a form
+error rather than a server error; should the database still refuse (a race), the page
+comes back with its message.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
+from lightway.application.errors import ValidationFailed
 from lightway.application.transactions.commission import fee_schedule_supersede
 from lightway.data.commission.models import (
     CORRIDOR_PATTERN,
@@ -41,6 +51,7 @@ from lightway.data.commission.selectors import (
     fee_schedule_next_version,
     fee_schedules_overlapping,
 )
+from lightway.data.commission.services import commission_refusal
 from lightway.data.money import Money, MoneyError, currency
 from lightway.interfaces.admin.base import AuditedModelAdmin
 
@@ -58,23 +69,73 @@ SAVE_AS_NEW_HINT = (
     "To change its pricing, edit the values, set a later “effective from” and press "
     "“Save as new”: that creates the next version and ends this one when it starts."
 )
+FROZEN_WHY = (
+    "a transaction may be priced with it at any moment, and its commission records must keep "
+    "citing what it was charged"
+)
 
 
 def _switch_lead() -> timedelta:
-    """How far ahead a schedule in effect may be ended: well beyond the selector's cache."""
+    """How far ahead of a switch the admin must be: well beyond the selector's cache."""
     cache_seconds = float(getattr(settings, "LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 0) or 0)
     return timedelta(seconds=max(60.0, 2 * cache_seconds))
 
 
-def _in_effect_now(schedule: FeeSchedule) -> bool:
-    now = timezone.now()
-    return schedule.effective_from <= now and (
-        schedule.effective_to is None or now < schedule.effective_to
+def _earliest_switch() -> datetime:
+    """The earliest time a schedule in effect may end (or be replaced), on a whole minute so
+    that the time shown to staff is exactly the one accepted."""
+    at = timezone.now() + _switch_lead()
+    whole = at.replace(second=0, microsecond=0)
+    return whole if whole == at else whole + timedelta(minutes=1)
+
+
+def _when(value: datetime | None, *, seconds: bool = False) -> str:
+    if value is None:
+        return "open-ended"
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    """Why a stored schedule can no longer change, beyond ending its period."""
+
+    why: str  # completes "This schedule ..."
+    last_use: datetime | None
+    earliest_end: datetime  # the earliest "effective to" accepted (also after last_use)
+    over: bool  # its period has ended: nothing at all can change
+
+
+def _frozen(schedule_id: int | None) -> _Frozen | None:
+    """None when the stored schedule may still be edited or deleted: unused, and starting
+    later than the lead time from now. The database freezes it from its start; the lead
+    covers servers that cached it and the clocks of this server and the database."""
+    if schedule_id is None:
+        return None
+    stored = (
+        FeeSchedule.objects.filter(pk=schedule_id)
+        .values_list("effective_from", "effective_to")
+        .first()
     )
-
-
-def _when(value: datetime | None) -> str:
-    return "open-ended" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if stored is None:
+        return None
+    start, end = stored
+    last_use = fee_schedule_last_use(schedule_id=schedule_id)
+    now, earliest = timezone.now(), _earliest_switch()
+    if last_use is not None:
+        why = f"was last used for a transaction at {_when(last_use)}"
+    elif end is not None and end <= now:
+        why = f"was in effect from {_when(start)} to {_when(end)}"
+    elif start <= now:
+        why = f"has been in effect since {_when(start)}"
+    elif start < earliest:
+        why = (
+            f"takes effect at {_when(start, seconds=True)}, too soon for a change to reach "
+            "every server first"
+        )
+    else:
+        return None
+    over = end is not None and end <= now
+    return _Frozen(why=why, last_use=last_use, earliest_end=earliest, over=over)
 
 
 def _describe(schedule: FeeSchedule) -> str:
@@ -136,7 +197,6 @@ class FeeScheduleForm(_ModelForm):
         self._check_period(cleaned)
         if self.instance.pk is not None:
             self._check_frozen(cleaned)
-            self._check_end_lead(cleaned)
         elif self.saveasnew_source_id is not None:
             self._check_new_version(cleaned)
         self._check_overlap(cleaned)
@@ -171,39 +231,40 @@ class FeeScheduleForm(_ModelForm):
             self.add_error("effective_to", "“Effective to” must be later than “effective from”.")
 
     def _check_frozen(self, cleaned: dict[str, Any]) -> None:
-        last_use = fee_schedule_last_use(schedule_id=self.instance.pk)
-        if last_use is None:
+        frozen = _frozen(self.instance.pk)
+        if frozen is None:
             return
-        changed = set(self.changed_data) - {"effective_to"}
+        changed = [name for name in self.changed_data if name != "effective_to"]
         if changed:
+            labels = sorted(str(self.fields[name].label or name).lower() for name in changed)
             raise ValidationError(
-                f"This schedule was last used for a transaction at {_when(last_use)}, so it can no "
-                f"longer change (changed: {', '.join(sorted(changed))}). {SAVE_AS_NEW_HINT}"
+                f"This schedule {frozen.why}, so it can no longer change (changed: "
+                f"{', '.join(labels)}): {FROZEN_WHY}. Only “effective to” can still be set, "
+                f"to end it. {SAVE_AS_NEW_HINT}"
             )
-        if "effective_to" not in self.changed_data:
-            return
-        old_end, new_end = self.instance.effective_to, cleaned.get("effective_to")
-        if new_end is None:
-            self.add_error("effective_to", "A schedule in use cannot be reopened.")
-        elif old_end is not None and new_end > old_end:
-            self.add_error("effective_to", "The period of a schedule in use cannot be extended.")
-        elif new_end <= last_use:
-            self.add_error(
-                "effective_to",
-                f"This schedule priced a transaction at {_when(last_use)}; end it after that.",
-            )
-
-    def _check_end_lead(self, cleaned: dict[str, Any]) -> None:
         if "effective_to" not in self.changed_data or "effective_to" in self.errors:
             return
-        new_end = cleaned.get("effective_to")
-        earliest = timezone.now() + _switch_lead()
-        if new_end is not None and new_end < earliest and _in_effect_now(self.instance):
-            self.add_error(
-                "effective_to",
-                f"A schedule in effect can be ended from {_when(earliest)} at the earliest, so "
-                "that every server picks up the change first.",
+        old_end, new_end = self.instance.effective_to, cleaned.get("effective_to")
+        if frozen.over:
+            problem = f"This schedule {frozen.why}: its period is over and cannot change."
+        elif new_end is None:
+            problem = f"This schedule {frozen.why}: its period can be ended, not reopened."
+        elif old_end is not None and new_end > old_end:
+            problem = f"This schedule {frozen.why}: its period can be ended earlier, not extended."
+        elif frozen.last_use is not None and new_end <= frozen.last_use:
+            problem = (
+                f"This schedule priced a transaction at {_when(frozen.last_use, seconds=True)}; "
+                "end it after that."
             )
+        elif new_end < frozen.earliest_end:
+            problem = (
+                f"This schedule {frozen.why}: it can be ended from "
+                f"{_when(frozen.earliest_end)} at the earliest, so that every server picks up "
+                "the change first."
+            )
+        else:
+            return
+        self.add_error("effective_to", problem)
 
     def _check_new_version(self, cleaned: dict[str, Any]) -> None:
         source_id = self.saveasnew_source_id
@@ -229,12 +290,13 @@ class FeeScheduleForm(_ModelForm):
                 "the new version must start after that.",
             )
             return
-        earliest = timezone.now() + _switch_lead()
-        if start < earliest and _in_effect_now(source):
+        frozen = _frozen(source.pk)
+        if frozen is not None and start < frozen.earliest_end:
             self.add_error(
                 "effective_from",
-                f"{_describe(source)} is in effect: a new version can start from "
-                f"{_when(earliest)} at the earliest, so that every server picks it up first.",
+                f"{_describe(source)} {frozen.why}: a new version can start from "
+                f"{_when(frozen.earliest_end)} at the earliest, so that every server picks it "
+                "up first.",
             )
             return
         self.superseded = source
@@ -274,16 +336,14 @@ def _live_forms(formset: _InlineFormSet) -> list[Any]:
     ]
 
 
-def _refuse_changes_if_used(formset: _InlineFormSet, what: str) -> None:
+def _refuse_changes_if_frozen(formset: _InlineFormSet, what: str) -> None:
     schedule = formset.instance
     if formset.save_as_new or schedule.pk is None or not formset.has_changed():
         return
-    last_use = fee_schedule_last_use(schedule_id=schedule.pk)
-    if last_use is not None:
+    frozen = _frozen(schedule.pk)  # the stored schedule, not the values posted with it
+    if frozen is not None:
         raise ValidationError(
-            f"This schedule was last used for a transaction at {_when(last_use)}: "
-            f"its {what} can no "
-            f"longer change. {SAVE_AS_NEW_HINT}"
+            f"This schedule {frozen.why}: its {what} can no longer change. {SAVE_AS_NEW_HINT}"
         )
 
 
@@ -292,7 +352,7 @@ class FeeSplitFormSet(_InlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        _refuse_changes_if_used(self, "splits")
+        _refuse_changes_if_frozen(self, "splits")
         live = _live_forms(self)
         if not live:
             raise ValidationError(
@@ -309,7 +369,7 @@ class FeeBandFormSet(_InlineFormSet):
         super().clean()
         if any(self.errors):
             return
-        _refuse_changes_if_used(self, "bands")
+        _refuse_changes_if_frozen(self, "bands")
         live = _live_forms(self)
         method = self.instance.method
         if method != FeeMethod.TIERED:
@@ -395,17 +455,18 @@ class FeeScheduleAdmin(AuditedModelAdmin):
     readonly_fields = ("version", "created_at", "last_used")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        frozen = ""
-        if obj is not None and obj.pk is not None:
-            last_use = fee_schedule_last_use(schedule_id=obj.pk)
-            if last_use is not None:
-                frozen = (
-                    "In use: this schedule was last used for a transaction at "
-                    f"{_when(last_use)}. Only "
-                    f"“effective to” can still be set (to end it). {SAVE_AS_NEW_HINT}"
-                )
+        banner = ""
+        frozen = _frozen(getattr(obj, "pk", None))
+        if frozen is not None:
+            after_use = "" if frozen.last_use is None else ", and after its last use"
+            banner = (
+                f"Frozen: this schedule {frozen.why}, so its pricing, scope, splits and bands "
+                f"can no longer change and it cannot be deleted: {FROZEN_WHY}. Only “effective "
+                f"to” can still be set, to end it from {_when(frozen.earliest_end)} at the "
+                f"earliest{after_use}. {SAVE_AS_NEW_HINT}"
+            )
         return (
-            (None, {"fields": ("name", "version", "notes"), "description": frozen}),
+            (None, {"fields": ("name", "version", "notes"), "description": banner}),
             (
                 "Scope",
                 {
@@ -456,10 +517,81 @@ class FeeScheduleAdmin(AuditedModelAdmin):
         return form
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.pk is not None:
-            if fee_schedule_last_use(schedule_id=obj.pk) is not None:
-                return False
+        if obj is not None and _frozen(obj.pk) is not None:
+            return False
         return super().has_delete_permission(request, obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        frozen = _frozen(int(object_id)) if str(object_id).isdigit() else None
+        if frozen is not None and super().has_delete_permission(request):
+            self.message_user(
+                request,
+                f"This fee schedule cannot be deleted: it {frozen.why}, and a transaction may "
+                "be priced with it at any moment. To stop it applying, set its “effective "
+                "to”; to change its pricing, use “Save as new”.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                reverse(f"{self.admin_site.name}:commission_feeschedule_change", args=[object_id])
+            )
+        return self._explain_refusals(
+            request,
+            lambda: super(FeeScheduleAdmin, self).delete_view(request, object_id, extra_context),
+        )
+
+    def get_deleted_objects(
+        self, objs: Sequence[Any] | QuerySet[Any], request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
+        """The "delete selected" action: list each frozen schedule as protected, with why."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refused = [
+            f"{obj}: it {frozen.why}, so it cannot be deleted (set its “effective to” to end it)"
+            for obj in objs
+            if (frozen := _frozen(obj.pk)) is not None
+        ]
+        if refused and super().has_delete_permission(request):
+            perms_needed.discard(str(FeeSchedule._meta.verbose_name))
+            protected = [*refused, *protected]
+        return deleted, counts, perms_needed, protected
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return self._explain_refusals(
+            request,
+            lambda: super(FeeScheduleAdmin, self).changeform_view(
+                request, object_id, form_url, extra_context
+            ),
+        )
+
+    def _explain_refusals(
+        self, request: HttpRequest, view: Callable[[], HttpResponse]
+    ) -> HttpResponse:
+        """Should the database refuse a change the form let through (a race with a
+        transaction, or clocks apart by more than the lead time), the view's transaction is
+        rolled back; show its reason on the page instead of a server error."""
+        try:
+            return view()
+        except (IntegrityError, ValidationFailed) as exc:
+            if isinstance(exc, ValidationFailed):
+                reason = exc.message
+            else:
+                refusal = commission_refusal(exc)
+                if refusal is None:
+                    raise
+                reason = refusal.message
+            self.message_user(
+                request,
+                f"Nothing was saved: the database refused the change: {reason}.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: Any) -> None:
         with transaction.atomic():

@@ -5,6 +5,9 @@ PostgreSQL used by ``make run``/``make test`` ships without the btree_gist exten
 exclusion constraint mixing ``=`` on text with ``&&`` on ranges needs. The trigger takes a
 transaction-level advisory lock per scope, so two concurrent writers of one scope are
 serialised and the second one sees the first one's row (READ COMMITTED, Django's default).
+
+0005_freeze_schedules_in_effect replaces rule 2 (a schedule is also frozen once its period
+has started) and the record check of rule 3 (clearer messages).
 """
 
 from django.db import migrations
