@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+
+# Tests never append audit checkpoints to the checkout's var/ (tests of checkpoints point
+# LIGHTWAY_AUDIT_CHECKPOINT_FILE at a temporary file themselves).
+os.environ.setdefault("LIGHTWAY_AUDIT_CHECKPOINT_FILE", "")
 
 from lightway.data.commission.selectors import fee_schedule_cache_clear
 from lightway.data.ledger.services import house_account_cache_clear

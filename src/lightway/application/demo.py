@@ -1,5 +1,8 @@
 """Demo data for ``make run``: customers with funded wallets, a staff user, fee schedules.
 
+Each opening balance is money created from the house equity account: its journal entry and
+an audit record (``ledger.opening_balance`` by ``system`` on the wallet) commit together.
+
 Idempotent: running it again changes nothing. Logins and API tokens are fixed so the
 README's examples work; they are demo-only and printed by ``lightway up``.
 """
@@ -15,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
 from lightway.application.transactions.wallets import wallet_open
+from lightway.data.audit.services import audit_record
 from lightway.data.ledger.models import AccountKind, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.money import Money
@@ -87,12 +91,22 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
             equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
             try:
                 with transaction.atomic():
-                    entry_post(
+                    entry = entry_post(
                         kind="opening_balance",
                         currency=code,
                         legs=[Leg(equity.pk, -amount), Leg(wallet.account_id, amount)],
                         idempotency_key=key,
                         description=f"Demo opening balance {Money.of(amount, code)}",
+                        now=now,
+                    )
+                    # Money created from the equity account: audited with the entry, in
+                    # its transaction (references and amounts only, no personal data).
+                    audit_record(
+                        actor="system",
+                        action="ledger.opening_balance",
+                        object_type="wallet",
+                        object_id=str(wallet.id),
+                        data={"entry": entry.id, "currency": code, "amount": amount},
                         now=now,
                     )
                 result.created += 1

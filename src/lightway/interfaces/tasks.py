@@ -39,17 +39,36 @@ PERIODIC_QUEUE = "periodic"
 PERIODIC_KEEP_HOURS = 1
 
 
-@app.periodic(cron=AUDIT_LINK_CRON)
-@app.task(name="audit_link", queue=PERIODIC_QUEUE, queueing_lock="audit_link")
-def audit_link(timestamp: int | None = None) -> int:
-    """Link committed audit records into the hash chain (in commit order)."""
-    from lightway.data.audit.services import audit_chain_link
+def audit_link_once() -> int:
+    """Link committed audit records, checkpointing each new head; return how many.
 
-    linked = audit_chain_link()
-    count = int(linked or 0)
+    The one linking entry point of the worker (its in-process linker thread) and of the
+    ``audit_link`` task. Each batch's new head is appended to the checkpoint file
+    (``LIGHTWAY_AUDIT_CHECKPOINT_FILE``, see ``infrastructure/audit_checkpoints.py``) after
+    the batch committed and while the chain lock is still held, so the file lists committed
+    heads in chain order even with several workers on one host. A failed write raises
+    (the batch stays linked; the caller logs and retries).
+    """
+    from lightway.data.audit.services import ChainHead, audit_chain_link
+    from lightway.infrastructure.audit_checkpoints import checkpoint_append, checkpoint_path
+
+    path = checkpoint_path()
+
+    def checkpoint(head: ChainHead) -> None:
+        assert path is not None
+        checkpoint_append(path, seq=head.seq, hash=head.hash, linked_at=head.linked_at)
+
+    count = int(audit_chain_link(on_linked=checkpoint if path is not None else None) or 0)
     if count:
         metrics.audit_linked_total.inc(count)
     return count
+
+
+@app.periodic(cron=AUDIT_LINK_CRON)
+@app.task(name="audit_link", queue=PERIODIC_QUEUE, queueing_lock="audit_link")
+def audit_link(timestamp: int | None = None) -> int:
+    """Link committed audit records into the hash chain (in commit order), checkpointed."""
+    return audit_link_once()
 
 
 @app.periodic(cron=HOLDS_EXPIRE_CRON)

@@ -1,12 +1,12 @@
-"""Reads of the audit trail: the chain verifier."""
+"""Reads of the audit trail: the chain verifier and the checkpoint comparison."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 
 from lightway.data.audit.chain import CONTENT_FIELDS, GENESIS_HASH, RecordContent, record_hash
 from lightway.data.audit.models import AuditRecord
@@ -65,9 +65,11 @@ def audit_verify(
     It streams: keyset pages of ``VERIFY_BATCH_SIZE`` rows on the unique seq index, each a
     short query (no long-lived snapshot), so it runs on millions of records with flat memory.
     ``progress(checked)`` is called after each page. Records linked while it runs are
-    checked too if reached. A chain can only be trusted relative to a trusted head: cutting
-    records off the end is not visible here; compare ``head_seq``/``head_hash`` with a
-    checkpoint kept outside the database for that.
+    checked too if reached. A chain can only be trusted relative to a trusted head: someone
+    who can write the table with triggers off can edit a record, re-hash every later one
+    with the public formula and cut records off the end, and this walk still passes. Compare
+    the chain with checkpoints kept outside the database (:func:`audit_checkpoints_check`,
+    ``lightway audit verify --checkpoints``) for that.
     """
     chain_problems: list[str] = []
     bad_records = 0
@@ -153,4 +155,101 @@ def audit_verify(
         stale_unlinked=stale,
         head_seq=head_seq,
         head_hash=head_hash,
+    )
+
+
+# Checkpoints compared per query (one ``seq IN (...)`` lookup on the unique seq index).
+CHECKPOINT_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class AuditCheckpointResult:
+    """Outcome of :func:`audit_checkpoints_check`.
+
+    ``ok`` is True when every checkpoint matched. ``checked`` counts the checkpoints
+    compared; ``problems`` names the bad ones (at most ``MAX_PROBLEMS``, then a count);
+    ``first_bad_seq`` is the lowest seq whose checkpoint did not match; ``head_seq`` is the
+    chain head (highest linked seq) the checkpoints were compared with.
+    """
+
+    ok: bool
+    checked: int
+    problems: list[str]
+    first_bad_seq: int | None = None
+    bad_checkpoints: int = 0
+    head_seq: int = 0
+
+
+def audit_checkpoints_check(
+    checkpoints: Iterable[tuple[int, str, str]],
+) -> AuditCheckpointResult:
+    """Compare checkpoints kept outside the database with the chain.
+
+    Each checkpoint is ``(seq, hash, where)``: the hash the record at ``seq`` had when the
+    checkpoint was taken, and a label for messages (``"checkpoints.log line 12"``). Every
+    checkpoint must match the record now at that seq. A checkpoint beyond the current chain
+    head means records were cut off the end (or the chain was rebuilt); a different hash
+    means the record at that seq, or one before it, was rewritten and the rest re-hashed.
+    Neither is visible to :func:`audit_verify` alone.
+
+    Checkpoints may come in any order; they are looked up ``CHECKPOINT_BATCH_SIZE`` at a
+    time, so memory stays flat on a long file. A checkpoint is only ever written after its
+    head committed, and each page is looked up after it was read, so a chain that grows
+    meanwhile never causes a false alarm.
+    """
+    checked = 0
+    bad = 0
+    first_bad_seq: int | None = None
+    found: list[tuple[int, str]] = []
+    head_seq = 0
+    linked = AuditRecord.objects.filter(seq__isnull=False)
+
+    def compare(page: list[tuple[int, str, str]]) -> None:
+        nonlocal checked, bad, first_bad_seq, head_seq
+        stored = dict(
+            linked.filter(seq__in={seq for seq, _h, _w in page}).values_list("seq", "hash")
+        )
+        # The head after the lookup: any record found above is at or below it.
+        head_seq = int(linked.aggregate(head=Max("seq"))["head"] or 0)
+        for seq, expected, where in page:
+            checked += 1
+            actual = stored.get(seq)
+            if actual == expected:
+                continue
+            if actual is None and seq > head_seq:
+                wrong = (
+                    f"it is beyond the chain head seq={head_seq}: records were deleted from "
+                    "the end of the chain (or the chain was rebuilt)"
+                )
+            elif actual is None:
+                wrong = "the chain has no record with this seq (deleted?)"
+            else:
+                wrong = (
+                    f"the chain has hash {actual}: the record at seq {seq} or one before it "
+                    "was rewritten after the checkpoint was taken"
+                )
+            bad += 1
+            if first_bad_seq is None or seq < first_bad_seq:
+                first_bad_seq = seq
+            found.append((seq, f"checkpoint seq={seq} hash={expected} ({where}): {wrong}"))
+
+    page: list[tuple[int, str, str]] = []
+    for seq, expected, where in checkpoints:
+        page.append((int(seq), str(expected), str(where)))
+        if len(page) >= CHECKPOINT_BATCH_SIZE:
+            compare(page)
+            page = []
+            found = sorted(found)[:MAX_PROBLEMS]
+    if page or not checked:
+        compare(page)
+    problems = [message for _seq, message in sorted(found)[:MAX_PROBLEMS]]
+    if bad > len(problems):
+        problems.append(f"... and {bad - len(problems)} more bad checkpoints")
+    return AuditCheckpointResult(
+        ok=bad == 0,
+        checked=checked,
+        problems=problems,
+        first_bad_seq=first_bad_seq,
+        bad_checkpoints=bad,
+        head_seq=head_seq,
     )

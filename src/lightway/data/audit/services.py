@@ -4,15 +4,21 @@ Throughput design: a business transaction only INSERTs its record, unlinked, and
 lock on any shared row, so audit writes never serialize business transactions. The chain
 is built afterwards by :func:`audit_chain_link`, which runs in its own short transactions
 under one advisory lock (see models.py for the full life of a record).
+
+This module does no file I/O: a caller that anchors the chain outside the database (the
+worker's checkpoint file) passes ``on_linked``, which is called with each new head while the
+chain lock is still held.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
+from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from lightway.data.audit.chain import (
@@ -24,8 +30,22 @@ from lightway.data.audit.chain import (
 )
 from lightway.data.audit.models import AuditRecord
 
-# Key of the transaction-level advisory lock that serializes linkers ("LWAUDIT1").
+# Key of the advisory lock that serializes linkers ("LWAUDIT1"). The linker holds it at
+# session level from before its batch until after ``on_linked`` has run (see
+# :func:`audit_chain_link`); a transaction-level lock on the same key conflicts with it.
 CHAIN_LOCK_KEY = 0x4C57_4155_4449_5431
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The last linked record after a batch: what an external checkpoint records."""
+
+    seq: int
+    hash: str
+    linked_at: datetime
+
+
+OnLinked = Callable[[ChainHead], None]
 
 _ACTOR_RE = re.compile(r"[a-z][a-z0-9_]*(:[A-Za-z0-9_.\-]+)?")
 _ACTION_RE = re.compile(r"[a-z0-9_\-]+(\.[a-z0-9_\-]+)*")
@@ -115,76 +135,115 @@ _INSERT_SQL = (
 )
 
 
-def _link_batch(alias: str, batch: int) -> int:
+def _link_batch(alias: str, batch: int, on_linked: OnLinked | None) -> int:
+    """Link one batch; return how many records it linked."""
+    locked = False
+    try:
+        with transaction.atomic(using=alias, durable=True):
+            with connections[alias].cursor() as cursor:
+                # Waits for any other linker. Session level: the lock outlives the commit,
+                # so on_linked runs before the next linker can move the head. Business
+                # transactions never take it.
+                cursor.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_KEY])
+            locked = True
+            linked, head = _link_locked(alias, batch)
+        # Committed: the head is durable in the database. Still under the lock, hand it to
+        # the caller, so external checkpoints are written in chain order and only for heads
+        # that really committed.
+        if head is not None and on_linked is not None:
+            on_linked(head)
+        return linked
+    finally:
+        if locked:
+            _unlock(alias)
+
+
+def _unlock(alias: str) -> None:
+    connection = connections[alias]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK_KEY])
+    except DatabaseError:
+        # A broken connection: closing it ends the session, and that releases the lock.
+        connection.close()
+
+
+def _link_locked(alias: str, batch: int) -> tuple[int, ChainHead | None]:
+    """Under the chain lock, in the batch's transaction: link up to ``batch`` records."""
     table = AuditRecord._meta.db_table
-    with transaction.atomic(using=alias, durable=True):
-        with connections[alias].cursor() as cursor:
-            # Waits for any other linker; released at commit. Writers never take it.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-        records = AuditRecord.objects.using(alias)
-        head = records.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash")
-        head_row = head.first()
-        seq, prev = (head_row[0], head_row[1]) if head_row else (0, GENESIS_HASH)
-        assert seq is not None and prev is not None
-        rows = list(
-            records.filter(seq__isnull=True)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list(*CONTENT_FIELDS)[:batch]
+    records = AuditRecord.objects.using(alias)
+    head = records.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash")
+    head_row = head.first()
+    seq, prev = (head_row[0], head_row[1]) if head_row else (0, GENESIS_HASH)
+    assert seq is not None and prev is not None
+    rows = list(
+        records.filter(seq__isnull=True)
+        .order_by("id")
+        .select_for_update(skip_locked=True)
+        .values_list(*CONTENT_FIELDS)[:batch]
+    )
+    if not rows:
+        return 0, None
+    ids: list[int] = []
+    seqs: list[int] = []
+    prevs: list[str] = []
+    hashes: list[str] = []
+    for row in rows:
+        content = RecordContent(*row)
+        seq += 1
+        digest = record_hash(prev_hash=prev, seq=seq, content=content)
+        ids.append(content.id)
+        seqs.append(seq)
+        prevs.append(prev)
+        hashes.append(digest)
+        prev = digest
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS r
+               SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
+              FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                   AS v(id, seq, prev_hash, hash)
+             WHERE r.id = v.id AND r.seq IS NULL
+            """,
+            [ids, seqs, prevs, hashes],
         )
-        if not rows:
-            return 0
-        ids: list[int] = []
-        seqs: list[int] = []
-        prevs: list[str] = []
-        hashes: list[str] = []
-        for row in rows:
-            content = RecordContent(*row)
-            seq += 1
-            digest = record_hash(prev_hash=prev, seq=seq, content=content)
-            ids.append(content.id)
-            seqs.append(seq)
-            prevs.append(prev)
-            hashes.append(digest)
-            prev = digest
-        with connections[alias].cursor() as cursor:
-            cursor.execute(
-                f"""
-                UPDATE {table} AS r
-                   SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-                  FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
-                       AS v(id, seq, prev_hash, hash)
-                 WHERE r.id = v.id AND r.seq IS NULL
-                """,
-                [ids, seqs, prevs, hashes],
-            )
-            if cursor.rowcount != len(ids):
-                raise AuditError(f"linked {cursor.rowcount} of {len(ids)} audit records")
-        return len(ids)
+        if cursor.rowcount != len(ids):
+            raise AuditError(f"linked {cursor.rowcount} of {len(ids)} audit records")
+    return len(ids), ChainHead(seq=seq, hash=prev, linked_at=timezone.now())
 
 
-def audit_chain_link(*, batch: int = 1000) -> int:
+def audit_chain_link(*, batch: int = 1000, on_linked: OnLinked | None = None) -> int:
     """Link committed, unlinked records into the chain; return how many were linked.
 
     The sequencer. Each batch (up to ``batch`` records, oldest id first) is one short
-    transaction: take ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)``, read the chain head, lock
-    the unlinked rows (``FOR UPDATE SKIP LOCKED``), give them seq = head + 1, ..., their
+    transaction: take the advisory lock ``CHAIN_LOCK_KEY``, read the chain head, lock the
+    unlinked rows (``FOR UPDATE SKIP LOCKED``), give them seq = head + 1, ..., their
     prev_hash and hash, commit. It loops batch after batch and returns when a batch comes
     back short (nothing left that is committed). Records whose transaction is still open
     are invisible and are linked by a later call, so the chain follows commit order.
 
+    ``on_linked(head)``, when given, is called once per non-empty batch with the new chain
+    head (:class:`ChainHead`), after that batch has committed and before the lock is
+    released: the worker appends it to its checkpoint file there. So checkpoints name only
+    committed heads, in chain order, even with several linkers. If ``on_linked`` raises, the
+    batch stays linked and the error propagates (no further batch is linked in this call).
+
     Safe to call concurrently from several processes or threads: linkers take turns on the
-    advisory lock, one batch at a time, and each re-reads the head under the lock. It must
-    not run inside another transaction (it opens durable ones; calling it inside
-    ``atomic()`` raises RuntimeError), because holding the lock across a business
-    transaction would serialize everything. Run it from a periodic task or worker loop.
+    advisory lock, one batch at a time, and each re-reads the head under it. The lock is
+    session-level (taken inside the batch's transaction, released after ``on_linked``; a
+    broken connection is closed, which releases it), so the linker needs a session of its
+    own: not a transaction-pooling proxy. It must not run inside another transaction (it
+    opens durable ones; calling it inside ``atomic()`` raises RuntimeError), because holding
+    the lock across a business transaction would serialize everything. Run it from a
+    periodic task or worker loop.
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
     alias = router.db_for_write(AuditRecord)
     total = 0
     while True:
-        linked = _link_batch(alias, batch)
+        linked = _link_batch(alias, batch, on_linked)
         total += linked
         if linked < batch:
             return total

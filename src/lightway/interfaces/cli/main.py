@@ -7,7 +7,8 @@
     lightway seed-demo                                         demo users, wallets, tokens
     lightway check                                             is everything reachable?
     lightway ledger verify                                     ledger invariants hold?
-    lightway audit verify                                      audit hash chain intact?
+    lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH]
+                                                               audit hash chain intact?
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -16,13 +17,18 @@ line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lightway.interfaces.cli import ops
 from lightway.interfaces.cli.ops import CommandError
 from lightway.interfaces.cli.progress import Progress, error, note, say
+
+if TYPE_CHECKING:
+    from lightway.infrastructure.audit_checkpoints import Checkpoint
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,6 +51,15 @@ def _positive(raw: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def _expected_head(raw: str) -> Checkpoint:
+    from lightway.infrastructure.audit_checkpoints import CheckpointFileError, head_parse
+
+    try:
+        return head_parse(raw)
+    except CheckpointFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(raw: str) -> float:
@@ -134,23 +149,69 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
-    from lightway.data.audit.selectors import audit_verify
+    from lightway.data.audit.selectors import audit_checkpoints_check, audit_verify
+    from lightway.infrastructure.audit_checkpoints import (
+        CheckpointFileError,
+        checkpoint_path,
+        checkpoints_read,
+    )
 
+    checkpoint_file = _checkpoint_file(args.checkpoints, checkpoint_path())
     progress = Progress("Verifying audit chain")
     result = audit_verify(now=timezone.now(), progress=progress)
     progress.finish(f"{result.checked} checked")
+    say(f"Chain head: seq {result.head_seq} hash {result.head_hash}")
     if result.unlinked:
         say(f"{result.unlinked} record(s) not linked into the chain yet (the worker links them)")
-    return _verify_report("audit chain", result.ok, result.checked, list(result.problems))
+
+    anchors: list[Iterable[Checkpoint]] = []
+    if checkpoint_file is not None:
+        anchors.append(checkpoints_read(checkpoint_file))
+    if args.expect_head is not None:
+        anchors.append([args.expect_head])
+    problems = list(result.problems)
+    first_bad = result.first_bad_seq
+    if anchors:
+        try:
+            anchored = audit_checkpoints_check(itertools.chain.from_iterable(anchors))
+        except (CheckpointFileError, OSError) as exc:
+            raise CommandError(f"cannot read the checkpoints: {exc}") from exc
+        source = ", ".join(
+            ([str(checkpoint_file)] if checkpoint_file else [])
+            + (["--expect-head"] if args.expect_head else [])
+        )
+        say(f"Checkpoints: {anchored.checked} compared ({source})")
+        problems += anchored.problems
+        bad_seqs = [seq for seq in (first_bad, anchored.first_bad_seq) if seq is not None]
+        first_bad = min(bad_seqs) if bad_seqs else None
+    else:
+        say(
+            "Checkpoints: none compared (no checkpoint file): an edited and re-hashed chain, or"
+            " one cut short, is only caught against checkpoints kept outside the database"
+        )
+    detail = f"; first bad seq {first_bad}" if first_bad is not None else ""
+    return _verify_report("audit chain", not problems, result.checked, problems, detail)
 
 
-def _verify_report(what: str, ok: bool, checked: int, problems: list[Any]) -> int:
+def _checkpoint_file(given: str | None, configured: Path | None) -> Path | None:
+    """--checkpoints FILE (must exist), else the configured file when it exists."""
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise CommandError(f"checkpoint file {given} does not exist")
+        return path
+    if configured is not None and configured.is_file():
+        return configured
+    return None
+
+
+def _verify_report(what: str, ok: bool, checked: int, problems: list[Any], detail: str = "") -> int:
     for problem in problems:
         say(f"  problem: {problem}")
     if ok and not problems:
         say(f"OK: {what} verified ({checked} checked)")
         return 0
-    error(f"{what} verification failed: {len(problems)} problem(s) in {checked} checked")
+    error(f"{what} verification failed: {len(problems)} problem(s) in {checked} checked{detail}")
     return 1
 
 
@@ -241,9 +302,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="audit log operations")
     audit = p.add_subparsers(dest="audit_command", metavar="<action>", parser_class=_Parser)
     audit.required = True
-    audit.add_parser("verify", help="check the audit hash chain").set_defaults(
-        handler=cmd_audit_verify
+    p = audit.add_parser(
+        "verify",
+        help="check the audit hash chain (and its checkpoints)",
+        description="Recompute the audit hash chain, print its head, and compare it with"
+        " checkpoints kept outside the database: every checkpoint must match the record"
+        " with its seq.",
     )
+    p.add_argument(
+        "--checkpoints",
+        metavar="FILE",
+        help="checkpoint file to compare with (default: LIGHTWAY_AUDIT_CHECKPOINT_FILE,"
+        " var/audit/checkpoints.log, when it exists)",
+    )
+    p.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        type=_expected_head,
+        help="a head recorded earlier (as `Chain head:` prints it): the record with that seq"
+        " must still have that hash",
+    )
+    p.set_defaults(handler=cmd_audit_verify)
     return parser
 
 

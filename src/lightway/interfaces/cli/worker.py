@@ -1,7 +1,8 @@
 """`lightway worker`: the procrastinate worker plus the in-process audit-chain linker.
 
 The procrastinate worker runs every task in ``lightway.interfaces.tasks`` and defers the
-periodic ones. Beside it, a thread calls ``audit_chain_link()`` every
+periodic ones. Beside it, a thread calls ``tasks.audit_link_once()`` (``audit_chain_link()``
+plus a checkpoint line per new chain head in LIGHTWAY_AUDIT_CHECKPOINT_FILE) every
 LIGHTWAY_AUDIT_LINK_INTERVAL_MS (0.5 s by default) so the audit chain trails commits by less
 than a second; procrastinate's own scheduler cannot go below one second.
 
@@ -24,7 +25,7 @@ _MAX_BACKOFF_S = 10.0
 
 
 class AuditLinker(threading.Thread):
-    """Calls ``audit_chain_link()`` every ``interval`` seconds until ``stop()``."""
+    """Calls ``tasks.audit_link_once()`` every ``interval`` seconds until ``stop()``."""
 
     def __init__(self, interval: float) -> None:
         super().__init__(name="audit-linker", daemon=True)
@@ -39,7 +40,7 @@ class AuditLinker(threading.Thread):
         from django.db import close_old_connections, connection
 
         try:
-            from lightway.data.audit.services import audit_chain_link
+            from lightway.interfaces.tasks import audit_link_once
         except ImportError as exc:
             logger.warning("audit linker disabled", extra={"reason": f"import failed: {exc.name}"})
             return
@@ -48,7 +49,7 @@ class AuditLinker(threading.Thread):
             while not self._stop_event.is_set():
                 started = time.monotonic()
                 try:
-                    linked = int(audit_chain_link() or 0)
+                    audit_link_once()  # counts lightway_audit_linked_total itself
                 except Exception:
                     failures += 1
                     if failures == 1 or failures % 100 == 0:
@@ -59,8 +60,6 @@ class AuditLinker(threading.Thread):
                 else:
                     failures = 0
                     self.runs += 1
-                    if linked:
-                        metrics.audit_linked_total.inc(linked)
                     delay = self.interval - (time.monotonic() - started)
                 self._stop_event.wait(max(delay, 0.0))
         finally:

@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from django.views.static import serve as static_serve
 
 from lightway.interfaces.admin import audit as _audit_admin  # noqa: F401 - registers pages
+from lightway.interfaces.admin import auth as _auth_admin  # noqa: F401 - audited auth/jobs
 from lightway.interfaces.admin import commission as _commission_admin  # noqa: F401
 from lightway.interfaces.admin import ledger as _ledger_admin  # noqa: F401
 from lightway.interfaces.api.v1 import api

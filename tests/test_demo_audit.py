@@ -1,0 +1,58 @@
+"""Demo seeding creates money (opening balances from equity): each entry is audited with it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from lightway.application import demo
+from lightway.data.audit.models import AuditRecord
+from lightway.data.audit.services import AuditInputError
+from lightway.data.ledger.models import JournalEntry
+from lightway.data.wallets.models import Wallet
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_opening_balance_entry_has_one_audit_record(now: datetime) -> None:
+    demo.demo_seed(now=now)
+    records = list(AuditRecord.objects.filter(action="ledger.opening_balance").order_by("id"))
+    expected = {
+        (username, code): amount
+        for username, _d, _t, per in demo.CUSTOMERS
+        for code, amount in per.items()
+    }
+    assert len(records) == len(expected) == 6
+    seen = set()
+    for record in records:
+        wallet = Wallet.objects.select_related("owner").get(pk=record.object_id)
+        entry = JournalEntry.objects.get(idempotency_key=f"demo:opening:{wallet.id}")
+        assert entry.kind == "opening_balance"
+        assert (record.actor, record.object_type) == ("system", "wallet")
+        assert record.data == {
+            "entry": entry.id,
+            "currency": wallet.currency,
+            "amount": expected[(wallet.owner.username, wallet.currency)],
+        }
+        seen.add((wallet.owner.username, wallet.currency))
+    assert seen == set(expected)
+    # No personal data: no usernames or display names anywhere in the records.
+    stored = repr([(r.actor, r.object_id, r.data) for r in records]).lower()
+    assert not any(name in stored for name, *_rest in demo.CUSTOMERS)
+
+    # Seeding again creates no money and writes no further record.
+    demo.demo_seed(now=now)
+    assert AuditRecord.objects.filter(action="ledger.opening_balance").count() == 6
+
+
+def test_an_opening_balance_that_cannot_be_audited_is_not_posted(
+    now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(**kwargs: object) -> None:
+        raise AuditInputError("audit refused")
+
+    monkeypatch.setattr(demo, "audit_record", refuse)
+    with pytest.raises(AuditInputError):
+        demo.demo_seed(now=now)
+    assert not JournalEntry.objects.filter(kind="opening_balance").exists()
