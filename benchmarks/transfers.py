@@ -136,7 +136,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 3)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", 4)))
     args = parser.parse_args()
     if args.wallets < 2 or args.concurrency < 1 or args.seconds <= 0:
