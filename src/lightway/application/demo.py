@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
@@ -50,22 +51,36 @@ class DemoSeedResult:
     created: int = 0
 
 
+def _demo_user(
+    result: DemoSeedResult, username: str, token: str, now: datetime, defaults: dict[str, object]
+) -> AbstractBaseUser:
+    """The demo user with its fixed password and API token, created once (audited)."""
+    with transaction.atomic():
+        user, made = get_user_model().objects.get_or_create(username=username, defaults=defaults)
+        if made:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            audit_record(
+                actor="system",
+                action="auth.user.create",
+                object_type="auth.user",
+                object_id=str(user.pk),
+                data={"fields": sorted([*defaults, "password", "username"]), "demo": True},
+                now=now,
+            )
+            result.created += 1
+    token_issue(user_id=user.pk, raw=token, name="demo", now=now)
+    return user
+
+
 def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:
     say = progress or (lambda _msg: None)
     result = DemoSeedResult()
-    users = get_user_model()
     result.created += fee_schedules_seed_defaults(now=now)
     say("fee schedules")
 
     admin_name, admin_token = STAFF
-    admin, made = users.objects.get_or_create(
-        username=admin_name, defaults={"is_staff": True, "is_superuser": True}
-    )
-    if made:
-        admin.set_password(DEMO_PASSWORD)
-        admin.save(update_fields=["password"])
-        result.created += 1
-    token_issue(user_id=admin.pk, raw=admin_token, name="demo", now=now)
+    _demo_user(result, admin_name, admin_token, now, {"is_staff": True, "is_superuser": True})
     result.logins.append(
         DemoLogin(admin_name, DEMO_PASSWORD, admin_token, "LightWay administrator")
     )
@@ -73,14 +88,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
 
     for username, display, token, balances in CUSTOMERS:
         first, _, last = display.partition(" ")
-        user, made = users.objects.get_or_create(
-            username=username, defaults={"first_name": first, "last_name": last}
-        )
-        if made:
-            user.set_password(DEMO_PASSWORD)
-            user.save(update_fields=["password"])
-            result.created += 1
-        token_issue(user_id=user.pk, raw=token, name="demo", now=now)
+        user = _demo_user(result, username, token, now, {"first_name": first, "last_name": last})
         login = DemoLogin(username, DEMO_PASSWORD, token, "customer")
         for code, amount in balances.items():
             wallet = wallet_open(owner_id=user.pk, currency_code=code, now=now)
