@@ -254,3 +254,22 @@ def test_deadlock_is_retried_not_returned(now, monkeypatch):
     assert out.transfer.status == "succeeded" and calls["n"] == 2
     assert Account.objects.get(pk=wb.account_id).balance == 100
     connection.close()
+
+
+def test_retry_of_an_answered_request_gets_the_first_answer_even_if_it_would_now_fail(
+    pair, now, monkeypatch
+):
+    from lightway.application.transactions import transfers as module
+    from lightway.application.transactions.commission import FeeError
+
+    a_id, wa, _, wb = pair
+    first = transfer_create(client_id=a_id, idempotency_key="r", request=_req(wa, wb, 900), now=now)
+
+    def broken_fees(**_kwargs):
+        raise FeeError("fee schedule misconfigured")
+
+    monkeypatch.setattr(module, "fee_quote", broken_fees)
+    again = transfer_create(client_id=a_id, idempotency_key="r", request=_req(wa, wb, 900), now=now)
+    assert again.replayed and again.transfer.id == first.transfer.id
+    with pytest.raises(FeeError):  # a new key still gets the error
+        transfer_create(client_id=a_id, idempotency_key="new", request=_req(wa, wb, 900), now=now)

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from lightway.application.errors import (
+    DomainError,
     IdempotencyConflict,
     NotFound,
     PaymentRefused,
@@ -99,6 +100,14 @@ def transfer_create(
             raise
         transfer = _replay(client_id, idempotency_key, digest)
         return TransferOutcome(transfer, replayed=True)
+    except DomainError:
+        # A retry of a request that was already answered gets the first answer, even if
+        # validating it again would now fail (the wallets or the fee schedule changed).
+        if not Transfer.objects.filter(
+            client_id=client_id, idempotency_key=idempotency_key
+        ).exists():
+            raise
+        return TransferOutcome(_replay(client_id, idempotency_key, digest), replayed=True)
     transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
     return TransferOutcome(transfer, replayed=False)
 
