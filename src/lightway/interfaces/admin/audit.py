@@ -7,12 +7,12 @@ Importing this module registers it on ``django.contrib.admin.site``. Viewing nee
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from lightway.data.audit.models import AuditRecord
+from lightway.interfaces.admin.base import ReadOnlyAdminMixin
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[AuditRecord]
@@ -21,7 +21,7 @@ else:
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(_ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdminMixin, _ModelAdmin):
     list_display = (
         "id",
         "seq",
@@ -56,12 +56,3 @@ class AuditRecordAdmin(_ModelAdmin):
     @admin.display(description="hash")
     def short_hash(self, obj: AuditRecord) -> str:
         return f"{obj.hash[:12]}…" if obj.hash else "(unlinked)"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -127,3 +127,17 @@ class AuditedModelAdmin(_ModelAdmin):
                 )
             for object_id in deleted:
                 self.audit_staff_action(request, model=model, object_id=object_id, verb="delete")
+
+
+class ReadOnlyAdminMixin:
+    """For pages that show records and change nothing (ledger, commission records, the
+    audit trail): no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -53,7 +53,7 @@ from lightway.data.commission.selectors import (
 )
 from lightway.data.commission.services import commission_refusal
 from lightway.data.money import Money, MoneyError, currency
-from lightway.interfaces.admin.base import AuditedModelAdmin
+from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin
 
 if TYPE_CHECKING:
     _TabularInline = admin.TabularInline[Any, Any]
@@ -642,7 +642,7 @@ class FeeScheduleAdmin(AuditedModelAdmin):
 
 
 @admin.register(CommissionRecord)
-class CommissionRecordAdmin(AuditedModelAdmin):
+class CommissionRecordAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     """Read-only: records are written by transactions and the database refuses changes."""
 
     list_display = (
@@ -683,12 +683,3 @@ class CommissionRecordAdmin(AuditedModelAdmin):
             return Money(obj.amount, currency(obj.currency)).format()
         except MoneyError:
             return f"{obj.currency} {obj.amount} (minor units)"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

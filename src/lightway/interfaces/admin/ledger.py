@@ -17,7 +17,7 @@ from lightway.data.ledger.models import Account, AccountStatus, Hold, JournalEnt
 from lightway.data.ledger.selectors import account_balance
 from lightway.data.ledger.services import account_set_status
 from lightway.data.wallets.models import Transfer, Wallet
-from lightway.interfaces.admin.base import AuditedModelAdmin
+from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin
 
 if TYPE_CHECKING:
     _TabularInline = admin.TabularInline[Posting, JournalEntry]
@@ -25,15 +25,8 @@ else:
     _TabularInline = admin.TabularInline
 
 
-class ReadOnlyAdmin(AuditedModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
+    """Ledger pages: read-only; staff actions that do change something are audited."""
 
 
 def _set_status(
