@@ -28,7 +28,11 @@ INSTALLED_APPS = [
     "lightway.data.audit",
     "lightway.data.commission",
     "lightway.data.wallets",
+    "lightway.data.identity",
     "lightway.security",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -61,8 +65,15 @@ TEMPLATES = [
     }
 ]
 
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # verifies hashes made before Argon2
+]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
@@ -85,6 +96,11 @@ if Env.bool("LIGHTWAY_BEHIND_TLS_PROXY", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+
+# Personal data protection (docs/security.md). Unset = development keys, refused by
+# `lightway check --production`.
+LIGHTWAY_DATA_KEYS = Env.str("LIGHTWAY_DATA_KEYS", "")
+LIGHTWAY_BLIND_INDEX_KEY = Env.str("LIGHTWAY_BLIND_INDEX_KEY", "")
 
 # Platform settings
 LIGHTWAY_LIMITS_POLICY = Env.str(

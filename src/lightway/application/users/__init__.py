@@ -1,0 +1,1 @@
+"""Use cases for people: registration, onboarding, profiles, roles, KYC, notifications."""

@@ -1,0 +1,1 @@
+"""People and organisations: profiles (personal data encrypted), partners, KYC tier limits."""

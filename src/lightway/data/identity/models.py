@@ -1,0 +1,141 @@
+"""Profiles, partners and KYC tier limits.
+
+Personal data never sits in clear in the database: each personal field is a ciphertext
+(``*_ct``, sealed by ``lightway.security.crypto`` with the field and user as associated
+data) and, where the platform looks people up by it, a keyed blind index (``*_bidx``).
+Django's ``auth_user`` keeps only an opaque username (customers: their ``subject``), no
+names and no email address.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Realm(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    LIGHTWAY = "lightway", "LightWay staff"
+    MTN = "mtn", "MTN staff"
+    PARTNER = "partner", "Partner (IMTO)"
+
+
+class KycTier(models.IntegerChoices):
+    REGISTERED = 0, "Registered (phone not verified)"
+    PHONE_VERIFIED = 1, "Phone verified"
+    BASIC_IDENTITY = 2, "Basic identity"
+    SUMSUB_VERIFIED = 3, "Sumsub verified"
+
+
+class Partner(models.Model):
+    """An IMTO (international money transfer operator) that uses the partner API."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "identity_partner"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="profile"
+    )
+    realm = models.CharField(max_length=12, choices=Realm.choices)
+    # Opaque reference for logs, ledger descriptions and analytics ("sub_<hex>").
+    subject = models.CharField(max_length=40, unique=True)
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2")
+    language = models.CharField(
+        max_length=2, default="en", choices=[("en", "English"), ("fr", "Français")]
+    )
+
+    phone_ct = models.BinaryField(null=True, blank=True)
+    phone_bidx = models.CharField(max_length=64, null=True, blank=True)
+    email_ct = models.BinaryField(null=True, blank=True)
+    email_bidx = models.CharField(max_length=64, null=True, blank=True)
+    name_ct = models.BinaryField(null=True, blank=True)
+    id_type = models.CharField(max_length=24, blank=True)
+    id_number_ct = models.BinaryField(null=True, blank=True)
+    id_number_bidx = models.CharField(max_length=64, null=True, blank=True)
+    birth_date_ct = models.BinaryField(null=True, blank=True)
+
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    terms_version = models.CharField(max_length=20, blank=True)
+    terms_accepted_at = models.DateTimeField(null=True, blank=True)
+    kyc_tier = models.PositiveSmallIntegerField(choices=KycTier.choices, default=KycTier.REGISTERED)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "identity_profile"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(realm__in=[r.value for r in Realm]), name="profile_realm_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(kyc_tier__lte=max(t.value for t in KycTier)),
+                name="profile_kyc_tier_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(realm=Realm.PARTNER) | Q(partner__isnull=False),
+                name="profile_partner_realm_has_partner",
+            ),
+            # One account per phone number / email / ID number (by blind index).
+            models.UniqueConstraint(fields=["phone_bidx"], name="profile_phone_unique"),
+            models.UniqueConstraint(fields=["email_bidx"], name="profile_email_unique"),
+            models.UniqueConstraint(fields=["id_number_bidx"], name="profile_id_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_realm_display()} {self.subject}"
+
+
+class KycTierLimit(models.Model):
+    """What a customer of a tier may do in one country and currency, from a date on.
+
+    The row with the latest ``effective_from`` not after now applies. ``None`` means no
+    limit. Rows in effect are frozen by trigger; a change is a new row with a later date.
+    """
+
+    country = models.CharField(max_length=2, help_text="ISO 3166 alpha-2")
+    tier = models.PositiveSmallIntegerField(choices=KycTier.choices)
+    currency = models.CharField(max_length=3)
+    effective_from = models.DateTimeField()
+    per_transaction = models.BigIntegerField(null=True, blank=True, help_text="minor units")
+    daily = models.BigIntegerField(null=True, blank=True, help_text="minor units")
+    monthly = models.BigIntegerField(null=True, blank=True, help_text="minor units")
+    max_balance = models.BigIntegerField(null=True, blank=True, help_text="minor units")
+    source = models.CharField(max_length=200, blank=True, help_text="regulator reference")
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=40, default="system")
+
+    class Meta:
+        db_table = "identity_kyc_tier_limit"
+        ordering = ["country", "currency", "tier", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "tier", "currency", "effective_from"],
+                name="kyc_limit_one_per_start",
+            ),
+            models.CheckConstraint(
+                condition=(Q(per_transaction__isnull=True) | Q(per_transaction__gte=0))
+                & (Q(daily__isnull=True) | Q(daily__gte=0))
+                & (Q(monthly__isnull=True) | Q(monthly__gte=0))
+                & (Q(max_balance__isnull=True) | Q(max_balance__gte=0)),
+                name="kyc_limit_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.country} {self.currency} tier {self.tier} from {self.effective_from:%Y-%m-%d}"
+        )
