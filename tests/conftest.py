@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+import django.test
 import pytest
 from django.db import connection
 
@@ -57,3 +58,94 @@ def _flush_past_append_only(request):
 @pytest.fixture
 def tx_db(transactional_db):
     """A transactional database for thread and multi-connection tests (flushed as above)."""
+
+
+# --- notifications: the SMS/SMTP simulator and the outbox (docs/notifications.md) -----------
+
+
+@pytest.fixture(scope="session")
+def notify_simulator():
+    """One notify simulator (SMS HTTP API + SMTP sink) per test process, on free ports."""
+    from lightway.integration.notify.simulator import NotifySimulator
+
+    simulator = NotifySimulator(host="127.0.0.1", http_port=0, smtp_port=0).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def outbox(settings, notify_simulator):
+    """Deliver notifications for real (HTTP to the SMS simulator, SMTP to its sink) and read
+    what arrived: ``outbox.latest_code(phone)``, ``outbox.latest_link(address)``...
+
+    Works with ``db`` and ``transactional_db`` tests (it uses whichever the test has):
+    ``deliver_pending()`` runs the delivery of every queued notification synchronously in
+    the test's thread and connection, as the worker's ``notification_deliver`` job would.
+    """
+    from tests.notify_outbox import Outbox
+
+    notify_simulator.reset()
+    settings.NOTIFY_BASE_URL = notify_simulator.base_url
+    settings.NOTIFY_SMS_API_KEY = notify_simulator.api_key
+    settings.NOTIFY_SMS_SENDER = "LightWay"
+    settings.LIGHTWAY_SMTP_HOST = "127.0.0.1"
+    settings.LIGHTWAY_SMTP_PORT = notify_simulator.smtp_port
+    settings.LIGHTWAY_SMTP_USER = ""
+    settings.LIGHTWAY_SMTP_PASSWORD = ""
+    settings.LIGHTWAY_SMTP_STARTTLS = False
+    yield Outbox(notify_simulator)
+    notify_simulator.reset()
+
+
+# --- staff second factor: force_login means "fully signed in" (docs/panels.md) -------------
+
+
+def _verify_staff_session(client, user) -> None:
+    """Mark ``client``'s session as verified by a second factor when ``user`` is staff:
+    staff sessions reach nothing but /staff/mfa/ until then, and /admin/ refuses them.
+    The device is an empty backup-code device: it never accepts a code."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    from lightway.application.users.login import realm_is_staff, user_realm
+
+    if not realm_is_staff(user_realm(user)):
+        return
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name="test: force_login", defaults={"confirmed": True}
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+class VerifiedClient(django.test.Client):
+    """Django's test client whose ``force_login`` also passes the staff second factor."""
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        _verify_staff_session(self, user)
+
+
+@pytest.fixture
+def client():
+    return VerifiedClient()
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's superuser as a LightWay administrator: the role (the policy grants a
+    superuser nothing by itself) and a session past the second factor."""
+    from django.utils import timezone
+
+    from lightway.security.models import RoleAssignment
+    from lightway.security.policy import Role
+
+    RoleAssignment.objects.get_or_create(
+        user=admin_user,
+        role=Role.LW_ADMIN,
+        defaults={"granted_by": "test", "granted_at": timezone.now()},
+    )
+    client = VerifiedClient()
+    client.force_login(admin_user)
+    return client

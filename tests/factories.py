@@ -1,4 +1,4 @@
-"""Small builders for tests: customers with funded wallets."""
+"""Small builders for tests: customers (with profiles and KYC tiers) and funded wallets."""
 
 from __future__ import annotations
 
@@ -7,14 +7,30 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 
 from lightway.application.transactions.wallets import wallet_open
+from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+from lightway.application.users.profiles import profile_create
+from lightway.data.identity.models import Realm
 from lightway.data.ledger.models import AccountKind
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.wallets.models import Wallet
 from lightway.security.tokens import token_issue
 
 
-def customer(username: str, now: datetime) -> tuple[int, str]:
+def customer(
+    username: str, now: datetime, *, tier: int = 3, country: str = "UG"
+) -> tuple[int, str]:
+    """A customer (with a profile of ``tier`` in ``country``) and a bearer token.
+
+    The regulator's default KYC tier limits are seeded too (idempotent), so payments are
+    checked against them as in production.
+    """
     user = get_user_model().objects.create_user(username=username, password="x-Unused-123")
+    profile = profile_create(user_id=user.pk, realm=Realm.CUSTOMER, now=now, country=country)
+    if tier:
+        profile.kyc_tier = tier
+        profile.phone_verified_at = now
+        profile.save(update_fields=["kyc_tier", "phone_verified_at"])
+    kyc_limits_seed_defaults(now=now)
     return user.pk, token_issue(user_id=user.pk, now=now)
 
 
@@ -29,3 +45,16 @@ def funded_wallet(owner_id: int, currency: str, amount: int, now: datetime) -> W
             now=now,
         )
     return wallet
+
+
+def staff(
+    username: str, roles: tuple[str, ...] | list[str], now: datetime, *, realm: str | None = None
+) -> int:
+    """A staff account holding ``roles`` (its realm is the roles' realm unless given)."""
+    from lightway.application.users.staff import staff_create
+    from lightway.security.policy import ROLE_REALM
+
+    realm = realm or (ROLE_REALM[roles[0]] if roles else Realm.LIGHTWAY)
+    return staff_create(
+        username=username, realm=realm, roles=list(roles), actor="system:test", now=now
+    )

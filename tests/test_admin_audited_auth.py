@@ -262,6 +262,15 @@ def test_job_actions_are_audited(admin_client, admin_user) -> None:
 def test_job_pages_stay_read_only_and_actions_need_change_permission(client) -> None:
     job = _job("failed")
     viewer = User.objects.create_user("viewer", password="x", is_staff=True)
+    # The admin site needs a role allowing it (docs/security.md); finance's own permissions
+    # include nothing about jobs, so what follows is the explicit permissions' doing.
+    from django.utils import timezone
+
+    from lightway.security.models import RoleAssignment
+
+    RoleAssignment.objects.create(
+        user=viewer, role="lw_finance", granted_by="test", granted_at=timezone.now()
+    )
     viewer.user_permissions.add(Permission.objects.get(codename="view_procrastinatejob"))
     client.force_login(viewer)
     listing = client.get(JOBS_URL)

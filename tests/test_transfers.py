@@ -139,13 +139,33 @@ def test_request_errors(pair, now):
     assert Transfer.objects.count() == 0
 
 
-def test_limits_hook_refuses_and_records(pair, now, settings):
+def test_limits_hook_refuses_and_records(pair, now):
+    """The default policy (KYC tier limits): a customer whose phone is not verified yet
+    (tier 0) cannot pay; the refusal is recorded and no money moves."""
+    from lightway.data.identity.models import Profile
+
+    a_id, wa, _, wb = pair
+    Profile.objects.filter(user_id=a_id).update(kyc_tier=0)
+    out = transfer_create(
+        client_id=a_id, idempotency_key="lim", request=_req(wa, wb, 5_001), now=now
+    )
+    assert (out.transfer.status, out.transfer.failure_code) == ("failed", "limit_exceeded")
+    assert "verify your phone number" in out.transfer.failure_message
+    assert Account.objects.get(pk=wb.account_id).balance == 0
+    assert Account.objects.get(pk=wa.account_id).balance == 100_000
+
+
+def test_per_transaction_cap_policy(pair, now, settings):
+    """The foundation's simple policy is still selectable."""
+    settings.LIGHTWAY_LIMITS_POLICY = "lightway.application.transactions.limits.PerTransactionCap"
     settings.LIGHTWAY_MAX_AMOUNT_MINOR = 5_000
     a_id, wa, _, wb = pair
     out = transfer_create(
         client_id=a_id, idempotency_key="lim", request=_req(wa, wb, 5_001), now=now
     )
     assert (out.transfer.status, out.transfer.failure_code) == ("failed", "limit_exceeded")
+    ok = transfer_create(client_id=a_id, idempotency_key="ok", request=_req(wa, wb, 5_000), now=now)
+    assert ok.transfer.status == "succeeded"
 
 
 def test_frozen_wallet_refused(pair, now):

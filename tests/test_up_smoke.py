@@ -83,7 +83,12 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         LIGHTWAY_WEB_WORKERS="2",
         LIGHTWAY_WEB_THREADS="2",
         LIGHTWAY_STOP_TIMEOUT="20",
+        LIGHTWAY_SIM_NOTIFY_PORT=str(_free_port()),
+        LIGHTWAY_SIM_SMTP_PORT=str(_free_port()),
+        LIGHTWAY_SIM_SUMSUB_PORT=str(_free_port()),
     )
+    for provider in ("NOTIFY_BASE_URL", "SUMSUB_BASE_URL", "MOMO_BASE_URL"):
+        env.pop(provider, None)
     log_path = var_dir / "up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
@@ -103,6 +108,10 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         banner = log_path.read_text()
         for path in ("/api/v1/openapi.json", "/api/v1/docs", "/admin/", "/metrics"):
             assert f"{base}{path}" in banner
+        inbox = f"127.0.0.1:{env['LIGHTWAY_SIM_NOTIFY_PORT']}/inbox"
+        assert inbox in banner  # the simulators run and the banner says where the inbox is
+        status, body = _get(f"http://{inbox}")
+        assert status == 200, body
 
         status, body = _get(f"{base}/readyz")
         assert status == 200, body

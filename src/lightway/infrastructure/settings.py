@@ -24,12 +24,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "procrastinate.contrib.django",
+    "ninja",  # serves Swagger UI from static files (the CSP allows no CDN)
     "lightway.data.ledger",
     "lightway.data.audit",
     "lightway.data.commission",
     "lightway.data.wallets",
     "lightway.data.identity",
+    "lightway.data.kyc",
+    "lightway.data.notify",
     "lightway.security",
+    "lightway.security.apiauth",
+    "lightway.security.mfa",
+    "lightway.interfaces.panels",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -39,11 +45,15 @@ MIDDLEWARE = [
     "lightway.interfaces.web.middleware.RequestMetricsMiddleware",  # outermost: times all
     "lightway.interfaces.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lightway.interfaces.web.security_headers.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "lightway.interfaces.panels.middleware.IdleTimeoutMiddleware",
+    "lightway.interfaces.panels.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -60,9 +70,17 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lightway.interfaces.panels.context.panel_context",
             ]
         },
     }
+]
+
+# Sign-in by username/password (ModelBackend); Django model permissions also come from the
+# authorization policy's roles (docs/security.md), so the admin needs no Django groups.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "lightway.security.backends.PolicyPermissionBackend",
 ]
 
 PASSWORD_HASHERS = [
@@ -96,15 +114,70 @@ if Env.bool("LIGHTWAY_BEHIND_TLS_PROXY", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+# Web panel sessions (docs/panels.md): Lax cookies, CSRF cookie out of reach of scripts,
+# sessions end after 12 h at most and after an idle time (staff 15 min, customers 30 min).
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = Env.int("LIGHTWAY_SESSION_MAX_SECONDS", 12 * 3600)
+LIGHTWAY_STAFF_IDLE_SECONDS = Env.int("LIGHTWAY_STAFF_IDLE_SECONDS", 900)
+LIGHTWAY_CUSTOMER_IDLE_SECONDS = Env.int("LIGHTWAY_CUSTOMER_IDLE_SECONDS", 1800)
+# The address customers use (email links, WebAuthn origin) and the WebAuthn relying party
+# id ("" = the host of LIGHTWAY_PUBLIC_URL).
+LIGHTWAY_PUBLIC_URL = Env.str("LIGHTWAY_PUBLIC_URL", "http://localhost:8000")
+LIGHTWAY_WEBAUTHN_RP_ID = Env.str("LIGHTWAY_WEBAUTHN_RP_ID", "")
+LIGHTWAY_TERMS_VERSION = Env.str("LIGHTWAY_TERMS_VERSION", "2026-01")
+LIGHTWAY_HSTS_SECONDS = Env.int("LIGHTWAY_HSTS_SECONDS", 31536000)
+OTP_TOTP_ISSUER = "LightWay MoMo"
 
 # Personal data protection (docs/security.md). Unset = development keys, refused by
 # `lightway check --production`.
 LIGHTWAY_DATA_KEYS = Env.str("LIGHTWAY_DATA_KEYS", "")
 LIGHTWAY_BLIND_INDEX_KEY = Env.str("LIGHTWAY_BLIND_INDEX_KEY", "")
+# Lockout with backoff (passwords, SMS codes, TOTP, backup codes) and one-time codes.
+LIGHTWAY_LOCKOUT_FREE_ATTEMPTS = Env.int("LIGHTWAY_LOCKOUT_FREE_ATTEMPTS", 5)
+LIGHTWAY_LOCKOUT_BASE_SECONDS = Env.int("LIGHTWAY_LOCKOUT_BASE_SECONDS", 30)
+LIGHTWAY_LOCKOUT_MAX_SECONDS = Env.int("LIGHTWAY_LOCKOUT_MAX_SECONDS", 3600)
+LIGHTWAY_OTP_TTL_SECONDS = Env.int("LIGHTWAY_OTP_TTL_SECONDS", 300)
+LIGHTWAY_OTP_MAX_ATTEMPTS = Env.int("LIGHTWAY_OTP_MAX_ATTEMPTS", 5)
+LIGHTWAY_EMAIL_LINK_TTL_SECONDS = Env.int("LIGHTWAY_EMAIL_LINK_TTL_SECONDS", 86400)
+
+# Notifications (docs/notifications.md). SMS go to the HTTP provider at NOTIFY_BASE_URL
+# ("" = not configured: SMS deliveries fail with "SMS gateway not configured"; the demo
+# points it at the notify simulator). https:// is required except for loopback hosts.
+# Email goes over SMTP to LIGHTWAY_SMTP_HOST ("" = not configured).
+NOTIFY_BASE_URL = Env.str("NOTIFY_BASE_URL", "")
+NOTIFY_SMS_API_KEY = Env.str("NOTIFY_SMS_API_KEY", "lightway-demo-sms-key")  # simulator's key
+NOTIFY_SMS_SENDER = Env.str("NOTIFY_SMS_SENDER", "LightWay")
+NOTIFY_SMS_TIMEOUT_SECONDS = Env.int("NOTIFY_SMS_TIMEOUT_SECONDS", 10)
+LIGHTWAY_SMTP_HOST = Env.str("LIGHTWAY_SMTP_HOST", "")
+LIGHTWAY_SMTP_PORT = Env.int("LIGHTWAY_SMTP_PORT", 1025)  # the simulator's SMTP port
+LIGHTWAY_SMTP_USER = Env.str("LIGHTWAY_SMTP_USER", "")
+LIGHTWAY_SMTP_PASSWORD = Env.str("LIGHTWAY_SMTP_PASSWORD", "")
+LIGHTWAY_SMTP_STARTTLS = Env.bool("LIGHTWAY_SMTP_STARTTLS", False)
+LIGHTWAY_SMTP_TIMEOUT_SECONDS = Env.int("LIGHTWAY_SMTP_TIMEOUT_SECONDS", 10)
+LIGHTWAY_EMAIL_FROM = Env.str("LIGHTWAY_EMAIL_FROM", "LightWay <no-reply@lightway.example>")
+# Retries: exponential backoff with jitter from BASE seconds up to MAX seconds between
+# attempts, at most MAX_ATTEMPTS attempts; a delivery left "sending" longer than
+# SENDING_TIMEOUT seconds (its worker died) is tried again.
+LIGHTWAY_NOTIFY_MAX_ATTEMPTS = Env.int("LIGHTWAY_NOTIFY_MAX_ATTEMPTS", 6)
+LIGHTWAY_NOTIFY_RETRY_BASE_SECONDS = Env.int("LIGHTWAY_NOTIFY_RETRY_BASE_SECONDS", 10)
+LIGHTWAY_NOTIFY_RETRY_MAX_SECONDS = Env.int("LIGHTWAY_NOTIFY_RETRY_MAX_SECONDS", 600)
+LIGHTWAY_NOTIFY_SENDING_TIMEOUT_SECONDS = Env.int("LIGHTWAY_NOTIFY_SENDING_TIMEOUT_SECONDS", 120)
+
+# API authentication (docs/api.md "Authentication"). Access tokens are HMAC-SHA256 signed
+# with LIGHTWAY_ACCESS_TOKEN_KEY (base64, >= 32 bytes; "" = derived from SECRET_KEY).
+LIGHTWAY_ACCESS_TOKEN_SECONDS = Env.int("LIGHTWAY_ACCESS_TOKEN_SECONDS", 300)
+LIGHTWAY_ACCESS_TOKEN_KEY = Env.str("LIGHTWAY_ACCESS_TOKEN_KEY", "")
+LIGHTWAY_REFRESH_TOKEN_SECONDS = Env.int("LIGHTWAY_REFRESH_TOKEN_SECONDS", 30 * 86400)
+LIGHTWAY_SIGNATURE_WINDOW_SECONDS = Env.int("LIGHTWAY_SIGNATURE_WINDOW_SECONDS", 300)
+# Step-up (SMS code) above these amounts, in minor units, per currency ("" = the defaults
+# in lightway.application.users.risk: UGX 1,000,000, GHS 2,000.00, ...).
+LIGHTWAY_STEP_UP_AMOUNT_MINOR = Env.str("LIGHTWAY_STEP_UP_AMOUNT_MINOR", "")
 
 # Platform settings
+# Checked on every payment (docs/security.md "KYC tiers and limits").
 LIGHTWAY_LIMITS_POLICY = Env.str(
-    "LIGHTWAY_LIMITS_POLICY", "lightway.application.transactions.limits.PerTransactionCap"
+    "LIGHTWAY_LIMITS_POLICY", "lightway.application.users.kyc_tiers.KycTierLimits"
 )
 LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
 # Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).
@@ -134,3 +207,16 @@ LIGHTWAY_STOP_TIMEOUT = Env.int("LIGHTWAY_STOP_TIMEOUT", 30)
 LIGHTWAY_SERVE_STATIC = Env.bool("LIGHTWAY_SERVE_STATIC", True)
 LIGHTWAY_METRICS_TOKEN = Env.str("LIGHTWAY_METRICS_TOKEN", "")
 PROCRASTINATE_IMPORT_PATHS = ["lightway.interfaces.tasks"]
+
+# Sumsub KYC (docs/kyc.md). Unset SUMSUB_BASE_URL = not configured (identity checks are
+# unavailable, `lightway check` skips it); `lightway up` points it at the local simulator
+# (python -m lightway.integration.sumsub.simulator, http://127.0.0.1:8092). The token and
+# secrets default to demo values the simulator also uses, never valid at Sumsub.
+# Production: https://api.sumsub.com, the app token and secret key from the Sumsub
+# dashboard, and the webhook's own secret key.
+SUMSUB_BASE_URL = Env.str("SUMSUB_BASE_URL", "")
+SUMSUB_APP_TOKEN = Env.str("SUMSUB_APP_TOKEN", "sbx:lightway-demo-app-token")
+SUMSUB_SECRET_KEY = Env.str("SUMSUB_SECRET_KEY", "lightway-demo-sumsub-secret-key")
+SUMSUB_LEVEL_NAME = Env.str("SUMSUB_LEVEL_NAME", "basic-kyc-level")
+SUMSUB_WEBHOOK_SECRET = Env.str("SUMSUB_WEBHOOK_SECRET", "lightway-demo-sumsub-webhook-secret")
+SUMSUB_SDK_TOKEN_TTL = Env.int("SUMSUB_SDK_TOKEN_TTL", 600)

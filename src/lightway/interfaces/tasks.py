@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from procrastinate import JobContext, builtin_tasks
+from procrastinate import JobContext, RetryStrategy, builtin_tasks
 from procrastinate.contrib.django import app
 
 from lightway.infrastructure import metrics
@@ -84,6 +84,18 @@ def holds_expire(timestamp: int | None = None) -> int:
     return expired
 
 
+REQUEST_NONCES_PRUNE_CRON = "*/10 * * * *"
+
+
+@app.periodic(cron=REQUEST_NONCES_PRUNE_CRON)
+@app.task(name="request_nonces_prune", queue=PERIODIC_QUEUE, queueing_lock="request_nonces_prune")
+def request_nonces_prune(timestamp: int | None = None) -> int:
+    """Forget partner request nonces older than twice the signature window."""
+    from lightway.security.signatures import request_nonces_prune as prune
+
+    return prune(now=timezone.now())
+
+
 @app.periodic(cron=JOBS_RETRY_STALLED_CRON)
 @app.task(
     name="jobs_retry_stalled",
@@ -111,6 +123,41 @@ async def jobs_prune(context: JobContext, timestamp: int | None = None) -> None:
         context, max_hours=PERIODIC_KEEP_HOURS, queue=PERIODIC_QUEUE
     )
     await builtin_tasks.remove_old_jobs(context, max_hours=settings.LIGHTWAY_JOBS_KEEP_HOURS)
+
+
+# Notifications (docs/notifications.md). The delivery row is the source of truth: the sweep
+# re-enqueues every queued delivery that is due (retries after backoff, and any job that was
+# lost) and takes back deliveries left "sending" by a worker that died.
+NOTIFICATIONS_RETRY_DUE_CRON = "*/10 * * * * *"
+
+
+@app.task(name="notification_deliver")
+def notification_deliver(delivery_id: int) -> str:
+    """Send one SMS or email delivery (idempotent: a sent delivery is never sent again)."""
+    from lightway.application.users.notifications import notification_deliver as deliver
+
+    return deliver(delivery_id=delivery_id, now=timezone.now())
+
+
+@app.periodic(cron=NOTIFICATIONS_RETRY_DUE_CRON)
+@app.task(
+    name="notifications_retry_due", queue=PERIODIC_QUEUE, queueing_lock="notifications_retry_due"
+)
+def notifications_retry_due(timestamp: int | None = None) -> int:
+    """Enqueue due notification retries; recover deliveries stuck in "sending"."""
+    from lightway.application.users.notifications import notifications_retry_due as sweep
+
+    return sweep(now=timezone.now())
+
+
+# KYC (docs/kyc.md): apply one stored Sumsub webhook event. Retried with back-off when
+# Sumsub's status API is unreachable or throttles (the event stays "received" meanwhile).
+@app.task(name="kyc_event_process", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
+def kyc_event_process(event_id: int) -> str:
+    """Apply a Sumsub webhook event (idempotent: a processed event is left alone)."""
+    from lightway.application.users.kyc import kyc_event_process as process
+
+    return process(event_id=event_id, now=timezone.now())
 
 
 async def task_metrics_middleware(call_next: Any, context: JobContext, worker: Any) -> Any:

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -34,6 +35,11 @@ class IssuedCode:
     id: int
     code: str  # in clear: hand it to the SMS/email template, never log or store it
     expires_at: datetime
+
+
+def _owner(user_id: int | None) -> dict[str, Any]:
+    """Lookup for the code's owner (``user_id=None`` matches codes sent before an account)."""
+    return {"user_id": user_id} if user_id is not None else {"user__isnull": True}
 
 
 def _hash(code: str) -> str:
@@ -58,7 +64,7 @@ def code_issue(
     )
     with transaction.atomic():
         # A new code replaces any live one for the same purpose and user.
-        OneTimeCode.objects.filter(purpose=purpose, user_id=user_id, used_at__isnull=True).update(
+        OneTimeCode.objects.filter(purpose=purpose, used_at__isnull=True, **_owner(user_id)).update(
             used_at=now
         )
         row = OneTimeCode.objects.create(
@@ -86,7 +92,7 @@ def code_verify(
     with transaction.atomic():
         row = (
             OneTimeCode.objects.select_for_update()
-            .filter(purpose=purpose, user_id=user_id, used_at__isnull=True)
+            .filter(purpose=purpose, used_at__isnull=True, **_owner(user_id))
             .order_by("-created_at")
             .first()
         )

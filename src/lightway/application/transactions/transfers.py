@@ -151,17 +151,10 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, Wa
 
 
 def _refusal(
-    client_id: int,
-    source: WalletState,
-    destination: WalletState,
-    money: Money,
-    quote: FeeQuote,
-    now: datetime,
+    source: WalletState, destination: WalletState, money: Money, quote: FeeQuote
 ) -> PaymentRefused | None:
-    try:
-        limits_policy().check(customer_id=client_id, kind=TransferKind.P2P, amount=money, now=now)
-    except PaymentRefused as refused:
-        return refused
+    """What can be refused before posting. Limits are checked after the postings, in
+    their transaction (see ``limits``): that is where concurrent payments are ordered."""
     if source.status != AccountStatus.ACTIVE:
         return PaymentRefused("account_not_active", f"your wallet is {source.status}")
     if destination.status != AccountStatus.ACTIVE:
@@ -211,7 +204,7 @@ def _execute(
         "description": request.description,
         "now": now,
     }
-    refused = _refusal(client_id, source, destination, money, quote, now)
+    refused = _refusal(source, destination, money, quote)
     if refused is None:
         legs = [
             Leg(source.account_id, -money.amount, "principal"),
@@ -238,6 +231,14 @@ def _execute(
                     reference=str(transfer_id),
                     description=request.description,
                 )
+                limits_policy().check(
+                    customer_id=client_id,
+                    kind=TransferKind.P2P,
+                    amount=money,
+                    now=now,
+                    recipient_id=destination.owner_id,
+                    transfer_id=transfer_id,
+                )
                 transfer = transfer_insert(
                     status=TransferStatus.SUCCEEDED, entry_id=entry.pk, **fields
                 )
@@ -258,6 +259,8 @@ def _execute(
             refused = PaymentRefused(
                 "account_not_active", "a wallet of this transfer cannot take part in payments"
             )
+        except PaymentRefused as limit:
+            refused = limit  # a limit (the postings were rolled back)
     with transaction.atomic():
         transfer = transfer_insert(
             status=TransferStatus.FAILED,

@@ -76,6 +76,7 @@ def profile_create(
     country: str = "",
     language: str = "en",
     partner_id: int | None = None,
+    id_type: str = "",
     **pii: str | None,
 ) -> Profile:
     """Create the profile of a user (call inside the transaction that creates the user)."""
@@ -86,6 +87,7 @@ def profile_create(
         country=country,
         language=language,
         partner_id=partner_id,
+        id_type=id_type,
         created_at=now,
         updated_at=now,
     )

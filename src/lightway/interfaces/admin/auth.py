@@ -57,7 +57,15 @@ _PASSWORD_FORM_FIELDS = {"password1", "password2", "usable_password"}
 
 
 class AuditedUserAdmin(AuditedModelAdmin, _UserAdmin):
-    """Django's user admin; every change, and every password change, is audited."""
+    """Django's user admin; every change, and every password change, is audited.
+
+    No personal data in the list: ``auth_user`` keeps none (customers are listed by their
+    opaque subject; staff email and name live encrypted in the profile), so neither the
+    columns nor the search offer email or names.
+    """
+
+    list_display = ("username", "is_active", "is_staff", "last_login", "date_joined")
+    search_fields = ("=username",)
 
     def audit_staff_action(
         self,

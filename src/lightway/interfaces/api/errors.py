@@ -17,6 +17,31 @@ STATUS_BY_CODE = {
     "limit_exceeded": 422,
     "account_not_active": 422,
     "fee_unavailable": 503,  # our fee configuration is incomplete: not the client's fault
+    "forbidden": 403,  # authenticated, but the policy does not allow it (web/authz.py)
+    # authentication (interfaces/api/auth.py, partner.py) and step-up
+    "login_failed": 401,
+    "totp_required": 401,
+    "totp_invalid": 401,
+    "challenge_invalid": 401,
+    "code_invalid": 401,
+    "refresh_invalid": 401,
+    "unauthenticated": 401,
+    "token_expired": 401,
+    "session_revoked": 401,
+    "signature_malformed": 401,
+    "signature_algorithm_unsupported": 401,
+    "signature_invalid": 401,
+    "key_unknown": 401,
+    "key_revoked": 401,
+    "key_expired": 401,
+    "timestamp_stale": 401,
+    "nonce_replayed": 401,
+    "staff_not_allowed": 403,
+    "login_not_allowed": 403,
+    "session_required": 400,
+    "step_up_required": 403,
+    "step_up_invalid": 403,
+    "too_many_attempts": 429,  # with Retry-After
 }
 
 _DEFAULT_CODES = {

@@ -18,7 +18,6 @@ from ninja.security import HttpBearer
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.application.transactions.transfers import (
     TransferRequest,
-    transfer_create,
     transfer_get,
 )
 from lightway.application.transactions.wallets import (
@@ -26,12 +25,15 @@ from lightway.application.transactions.wallets import (
     wallet_list,
     wallet_statement,
 )
+from lightway.application.users.risk import StepUpProof, transfer_create_with_step_up
 from lightway.data.wallets.models import Transfer, TransferStatus
+from lightway.interfaces.api.auth import router as auth_router
 from lightway.interfaces.api.errors import (
     STATUS_BY_CODE,
     error_response,
     validation_details,
 )
+from lightway.interfaces.api.partner import router as partner_router
 from lightway.interfaces.api.schemas import (
     ErrorOut,
     StatementOut,
@@ -39,14 +41,27 @@ from lightway.interfaces.api.schemas import (
     TransferOut,
     WalletOut,
 )
+from lightway.interfaces.web.authz import api_action, api_requires
+from lightway.security.apiauth.access import (
+    ApiPrincipal,
+    TokenInvalid,
+    access_principal,
+    is_access_token,
+)
+from lightway.security.signatures import SignatureRejected
 from lightway.security.tokens import token_user_id
 
 log = logging.getLogger(__name__)
 
 
 class BearerToken(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return token_user_id(raw=token)
+    """A mobile access token (``lwa1.``, from /auth/login) or a legacy API token (``lw_``)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiPrincipal | None:
+        if is_access_token(token):
+            return access_principal(raw=token, now=timezone.now())  # raises TokenInvalid
+        user_id = token_user_id(raw=token)
+        return ApiPrincipal(user_id=user_id, kind="api_token") if user_id is not None else None
 
 
 api = NinjaAPI(
@@ -64,9 +79,12 @@ ERRORS: dict[int, type[ErrorOut]] = {
     400: ErrorOut,
     401: ErrorOut,
     404: ErrorOut,
+    403: ErrorOut,
     409: ErrorOut,
     422: ErrorOut,
 }
+api.add_router("/auth", auth_router)
+api.add_router("/partner", partner_router)
 
 
 @api.exception_handler(DomainError)
@@ -76,7 +94,25 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
         # the same shape as schema errors: {"fields": [{"field", "problem"}]}
         field = details.pop("field", None) or details.pop("header", None) or "body"
         details["fields"] = [{"field": field, "problem": exc.message}]
-    return error_response(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.message, details)
+    response = error_response(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.message, details)
+    retry_after = details.get("retry_after_seconds")
+    if response.status_code == 429 and isinstance(retry_after, int):
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@api.exception_handler(TokenInvalid)
+def _token_invalid(request: HttpRequest, exc: TokenInvalid) -> HttpResponse:
+    response = error_response(401, exc.code, exc.message)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+@api.exception_handler(SignatureRejected)
+def _signature_rejected(request: HttpRequest, exc: SignatureRejected) -> HttpResponse:
+    response = error_response(401, exc.code, exc.message, dict(exc.details))
+    response["WWW-Authenticate"] = "LW-HMAC-SHA256"
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -117,8 +153,9 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _uid(request: HttpRequest) -> int:
-    """The authenticated customer's id (set by BearerToken as ``request.auth``)."""
-    return int(request.auth)  # type: ignore[attr-defined]
+    """The authenticated customer's id (BearerToken sets ``request.auth``)."""
+    principal: ApiPrincipal = request.auth  # type: ignore[attr-defined]
+    return principal.user_id
 
 
 def _transfer_out(t: Transfer) -> dict[str, Any]:
@@ -150,22 +187,32 @@ def _wallet_out(view: WalletView) -> dict[str, Any]:
 
 @api.post(
     "/transfers",
-    response={201: TransferOut, 200: TransferOut, **ERRORS},
+    response={201: TransferOut, 200: TransferOut, **ERRORS, 429: ErrorOut},
     summary="Send money from one of your wallets to another wallet",
+    **api_action("self.transfer"),
     description=(
         "Requires an `Idempotency-Key` header. Retrying with the same key and body returns the "
         "first result (200, header `Idempotent-Replayed: true`); the same key with a different "
         "body is a 409. A refused payment (insufficient funds, a limit) is recorded and returned "
-        "as a 422 whose details carry the transfer id."
+        "as a 422 whose details carry the transfer id. With a mobile access token, a large "
+        "amount or a first payment to a wallet needs an SMS code: 403 `step_up_required` "
+        "(details.challenge_id), then the same request again with `X-Step-Up-Challenge` and "
+        "`X-Step-Up-Code`."
     ),
 )
 def create_transfer(
     request: HttpRequest,
     payload: TransferIn,
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)],
+    step_up_challenge: Annotated[
+        str | None, Header(alias="X-Step-Up-Challenge", max_length=1024)
+    ] = None,
+    step_up_code: Annotated[str | None, Header(alias="X-Step-Up-Code", max_length=12)] = None,
 ) -> Any:
-    outcome = transfer_create(
-        client_id=_uid(request),
+    api_requires(request, "self.transfer")
+    principal: ApiPrincipal = request.auth  # type: ignore[attr-defined]
+    outcome = transfer_create_with_step_up(
+        client_id=principal.user_id,
         idempotency_key=idempotency_key,
         request=TransferRequest(
             source_wallet_id=payload.source_wallet_id,
@@ -173,6 +220,12 @@ def create_transfer(
             amount=payload.amount,
             currency=payload.currency,
             description=payload.description,
+        ),
+        interactive=principal.kind == "session",
+        proof=(
+            StepUpProof(challenge_id=step_up_challenge, code=step_up_code)
+            if step_up_challenge and step_up_code
+            else None
         ),
         now=timezone.now(),
     )
@@ -195,14 +248,24 @@ def create_transfer(
 
 
 @api.get(
-    "/transfers/{transfer_id}", response={200: TransferOut, **ERRORS}, summary="Get a transfer"
+    "/transfers/{transfer_id}",
+    response={200: TransferOut, **ERRORS},
+    summary="Get a transfer",
+    **api_action("self.transfer"),
 )
 def get_transfer(request: HttpRequest, transfer_id: uuid.UUID) -> Any:
+    api_requires(request, "self.transfer")
     return _transfer_out(transfer_get(client_id=_uid(request), transfer_id=transfer_id))
 
 
-@api.get("/wallets", response={200: list[WalletOut], **ERRORS}, summary="List your wallets")
+@api.get(
+    "/wallets",
+    response={200: list[WalletOut], **ERRORS},
+    summary="List your wallets",
+    **api_action("self.wallets"),
+)
 def list_wallets(request: HttpRequest) -> Any:
+    api_requires(request, "self.wallets")
     return [_wallet_out(v) for v in wallet_list(owner_id=_uid(request))]
 
 
@@ -229,6 +292,7 @@ def _encode_cursor(posting_id: int) -> str:
     "/wallets/{wallet_id}/statement",
     response={200: StatementOut, **ERRORS},
     summary="Your wallet's postings, newest first, with the balance after each",
+    **api_action("self.wallets"),
 )
 def get_statement(
     request: HttpRequest,
@@ -236,6 +300,7 @@ def get_statement(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    api_requires(request, "self.wallets")
     view, lines = wallet_statement(
         owner_id=_uid(request), wallet_id=wallet_id, before=_decode_cursor(cursor), limit=limit
     )

@@ -138,10 +138,29 @@ def check_http(name: str, setting: str) -> Check:
     return run
 
 
+def check_data_keys() -> CheckResult:
+    """Personal data must be sealed with configured keys, not the built-in development ones."""
+    from lightway.security.crypto import CryptoError, blind_key, keyring, using_development_keys
+
+    try:
+        ring = keyring()
+        blind_key()
+    except CryptoError as exc:
+        return CheckResult("data_keys", "FAIL", str(exc))
+    if using_development_keys():
+        return CheckResult(
+            "data_keys",
+            "WARN",
+            "development keys in use: set LIGHTWAY_DATA_KEYS and LIGHTWAY_BLIND_INDEX_KEY",
+        )
+    return CheckResult("data_keys", "OK", f"sealing with {ring.current}; {len(ring.keys)} key(s)")
+
+
 def checks_all() -> list[Check]:
     return [
         check_database,
         check_migrations,
+        check_data_keys,
         check_worker,
         check_jobs,
         *(check_http(name, setting) for name, setting in EXTERNAL_SYSTEMS),

@@ -9,6 +9,12 @@
     lightway ledger verify                                     ledger invariants hold?
     lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH]
                                                                audit hash chain intact?
+    lightway simulators [--only NAME] [--port P]               local MoMo/Sumsub/SMS/email stand-ins
+    lightway demo-totp USER                                    a demo staff user's current 2FA code
+    lightway keys status                                       values per data-key version
+    lightway keys rotate [--batch N]                           re-seal data under the current key
+    lightway partner-key create|list --partner CODE            partner API keys (secret shown once)
+    lightway partner-key rotate|revoke --key KEY_ID [--overlap-hours H]
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -193,6 +199,68 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return _verify_report("audit chain", not problems, result.checked, problems, detail)
 
 
+def cmd_simulators(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from lightway.interfaces.cli.simulators import simulators_run
+
+    only = [n.strip() for item in (args.only or []) for n in item.split(",") if n.strip()]
+    return simulators_run(
+        only=only or None,
+        host=args.host,
+        port=args.port,
+        web_base=args.web_base,
+        env_file=args.env_file,
+    )
+
+
+def cmd_demo_totp(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from lightway.application.demo import demo_totp_key
+
+    # Only the seeded demo devices, and only while they still hold the demo secret.
+    key = demo_totp_key(args.username)
+    device = TOTPDevice.objects.filter(
+        user__username=args.username, name="demo", key=key, confirmed=True
+    ).first()
+    if device is None:
+        raise CommandError(f"{args.username!r} is not a demo staff user with the demo 2FA device")
+    say(f"{totp(device.bin_key, step=device.step, digits=device.digits):0{device.digits}d}")
+    return 0
+
+
+def cmd_keys_status(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from lightway.application.users.keys import keys_status
+    from lightway.security.crypto import keyring
+
+    ring = keyring()
+    say(f"Current key: {ring.current} (configured: {', '.join(ring.keys)})")
+    for column, counts in keys_status().items():
+        versions = ", ".join(f"{v}: {n}" for v, n in sorted(counts.items())) or "no values"
+        say(f"  {column:<40} {versions}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.users.keys import keys_rotate
+    from lightway.security.crypto import CryptoError, keyring
+
+    progress = Progress(f"Re-sealing under key {keyring().current}")
+    try:
+        result = keys_rotate(now=timezone.now(), batch=args.batch, progress=progress)
+    except CryptoError as exc:
+        raise CommandError(f"cannot rotate: {exc}") from exc
+    progress.finish(f"{result.examined} values examined")
+    say(f"Re-sealed {result.resealed} of {result.examined} values under key {keyring().current}")
+    return 0
+
+
 def _checkpoint_file(given: str | None, configured: Path | None) -> Path | None:
     """--checkpoints FILE (must exist), else the configured file when it exists."""
     if given is not None:
@@ -323,7 +391,165 @@ def build_parser() -> argparse.ArgumentParser:
         " must still have that hash",
     )
     p.set_defaults(handler=cmd_audit_verify)
+    _add_keys_commands(sub)
+    _add_partner_key_commands(sub)
+    p = sub.add_parser(
+        "simulators", help="run the simulators of the external systems and print their URLs"
+    )
+    p.add_argument(
+        "--only", action="append", metavar="NAME", help="only this simulator (repeatable)"
+    )
+    p.add_argument("--port", type=_port, help="port (with exactly one --only)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    p.add_argument(
+        "--web-base",
+        default="http://127.0.0.1:8000",
+        help="base URL of the platform, for webhooks and callbacks",
+    )
+    p.add_argument("--env-file", help=argparse.SUPPRESS)  # used by `lightway up`
+    p.set_defaults(handler=cmd_simulators)
+
+    p = sub.add_parser("demo-totp", help="print a demo staff user's current 2FA (TOTP) code")
+    p.add_argument("username", help="a demo staff user, e.g. admin")
+    p.set_defaults(handler=cmd_demo_totp)
     return parser
+
+
+def _add_keys_commands(sub: Any) -> None:
+    p = sub.add_parser("keys", help="data-encryption keys (personal data at rest)")
+    keys = p.add_subparsers(dest="keys_command", metavar="<action>", parser_class=_Parser)
+    keys.required = True
+    keys.add_parser("status", help="count encrypted values per key version").set_defaults(
+        handler=cmd_keys_status
+    )
+    rotate = keys.add_parser("rotate", help="re-seal every encrypted value under the current key")
+    rotate.add_argument("--batch", type=_positive, default=500, help="rows per transaction")
+    rotate.set_defaults(handler=cmd_keys_rotate)
+
+
+# --- partner API keys (docs/api.md, "Partner signatures") ---------------------------------
+
+
+def _partner_key_call(action: Callable[[], Any]) -> Any:
+    from lightway.application.errors import DomainError
+
+    try:
+        return action()
+    except DomainError as exc:
+        raise CommandError(exc.message) from exc
+
+
+def cmd_partner_key_create(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.partners.keys import partner_key_create
+    from lightway.data.identity.models import Partner
+
+    partner = Partner.objects.filter(code=args.partner).first()
+    if partner is None:
+        raise CommandError(f"no partner with code {args.partner!r}")
+    key_id, secret = _partner_key_call(
+        lambda: partner_key_create(partner_id=partner.pk, actor="system:cli", now=timezone.now())
+    )
+    say(f"Key id:  {key_id}")
+    say(f"Secret:  {secret}")
+    note("The secret is shown only now: hand it to the partner over a secure channel.")
+    return 0
+
+
+def cmd_partner_key_rotate(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.partners.keys import partner_key_rotate
+
+    now = timezone.now()
+    overlap = int(args.overlap_hours * 3600)
+    key_id, secret = _partner_key_call(
+        lambda: partner_key_rotate(
+            key_id=args.key, overlap_seconds=overlap, actor="system:cli", now=now
+        )
+    )
+    say(f"Key id:  {key_id}")
+    say(f"Secret:  {secret}")
+    note(
+        f"{args.key} keeps working for {args.overlap_hours:g} h more. The secret is shown "
+        "only now: hand it to the partner over a secure channel."
+    )
+    return 0
+
+
+def cmd_partner_key_revoke(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.partners.keys import partner_key_revoke
+
+    revoked = _partner_key_call(
+        lambda: partner_key_revoke(key_id=args.key, actor="system:cli", now=timezone.now())
+    )
+    say(f"Revoked {args.key}" if revoked else f"{args.key} was already revoked")
+    return 0
+
+
+def cmd_partner_key_list(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.partners.keys import partner_key_list
+    from lightway.data.identity.models import Partner
+
+    partner = Partner.objects.filter(code=args.partner).first()
+    if partner is None:
+        raise CommandError(f"no partner with code {args.partner!r}")
+    now = timezone.now()
+    for key in partner_key_list(partner_id=partner.pk):
+        if key.revoked_at is not None:
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        elif key.expires_at is not None:
+            verb = "expires" if key.live(now) else "expired"
+            state = f"{verb} {key.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "live"
+        say(f"{key.key_id}  created {key.created_at:%Y-%m-%d %H:%M}  {state}")
+    return 0
+
+
+def _overlap_hours(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of hours") from None
+    if not 0 <= value <= 720:
+        raise argparse.ArgumentTypeError(f"{value:g} must be from 0 to 720 hours")
+    return value
+
+
+def _add_partner_key_commands(sub: Any) -> None:
+    p = sub.add_parser("partner-key", help="partner API keys (create, rotate, revoke, list)")
+    keys = p.add_subparsers(dest="partner_key_command", metavar="<action>", parser_class=_Parser)
+    keys.required = True
+    create = keys.add_parser("create", help="a new API key for a partner (secret shown once)")
+    create.add_argument("--partner", required=True, metavar="CODE", help="the partner's code")
+    create.set_defaults(handler=cmd_partner_key_create)
+    rotate = keys.add_parser(
+        "rotate", help="replace a key; the old one works during the overlap (secret shown once)"
+    )
+    rotate.add_argument("--key", required=True, metavar="KEY_ID", help="the key to replace")
+    rotate.add_argument(
+        "--overlap-hours",
+        type=_overlap_hours,
+        default=24.0,
+        help="hours the old key keeps working (0 to 720, default 24)",
+    )
+    rotate.set_defaults(handler=cmd_partner_key_rotate)
+    revoke = keys.add_parser("revoke", help="stop a key at once")
+    revoke.add_argument("--key", required=True, metavar="KEY_ID", help="the key to revoke")
+    revoke.set_defaults(handler=cmd_partner_key_revoke)
+    listing = keys.add_parser("list", help="a partner's keys and their state (no secrets)")
+    listing.add_argument("--partner", required=True, metavar="CODE", help="the partner's code")
+    listing.set_defaults(handler=cmd_partner_key_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -261,17 +261,19 @@ def up(args: Any) -> int:
         note(f"  Metrics directory: {prom_dir}")
         connections.close_all()  # the supervisor holds no database connection while it waits
 
+        base_url = f"http://{_display_host(options.host)}:{options.port}"
+        simulator_lines = simulators_start(children, base_url)
+
         graceful = max(int(stop_timeout) - 5, 5)
         children.append(child_start("web", gunicorn_argv(options, graceful_timeout=graceful)))
         children.append(
             child_start("worker", [sys.executable, "-m", "lightway.interfaces.cli", "worker"])
         )
-        base_url = f"http://{_display_host(options.host)}:{options.port}"
         ready_wait(base_url, children, timeout=args.ready_timeout)
 
         signal.signal(signal.SIGINT, on_signal_running)
         signal.signal(signal.SIGTERM, on_signal_running)
-        _banner(base_url, seed_lines)
+        _banner(base_url, seed_lines, simulator_lines)
 
         while not stop_signals:
             dead = next((c for c in children if c.proc.poll() is not None), None)
@@ -306,6 +308,48 @@ def up(args: Any) -> int:
     return exit_code
 
 
+def simulators_start(children: list[Child], base_url: str) -> list[str]:
+    """Run the simulators of the providers that are not configured (one child process) and
+    point the web server and worker at them through the environment; returns banner lines."""
+    from django.conf import settings
+
+    from lightway.interfaces.cli.simulators import PROVIDER_URL_SETTING
+
+    wanted = [name for name, setting in PROVIDER_URL_SETTING.items() if not os.environ.get(setting)]
+    configured = [n for n in PROVIDER_URL_SETTING if n not in wanted]
+    lines = [
+        f"{name:<8} real provider at {getattr(settings, PROVIDER_URL_SETTING[name])}"
+        for name in configured
+    ]
+    if not wanted:
+        return lines
+    env_file = embedded_pg.var_dir() / "simulators.env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "lightway.interfaces.cli", "simulators", "--web-base", base_url]
+    argv += [arg for name in wanted for arg in ("--only", name)]
+    child = child_start("simulators", [*argv, "--env-file", str(env_file)])
+    children.append(child)
+    deadline = time.monotonic() + 20
+    while not env_file.exists():
+        code = child.proc.poll()
+        if code is not None:
+            raise CommandError(f"simulators {_exit_reason(code)} during startup")
+        if time.monotonic() > deadline:
+            raise CommandError("simulators did not start within 20 s")
+        time.sleep(0.1)
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition("=")
+        if key:
+            os.environ[key] = value
+    notify = os.environ.get("NOTIFY_BASE_URL", "")
+    if "notify" in wanted:
+        lines.append(f"SMS + email inbox  {notify}/inbox   (codes and links sent by the demo)")
+    if "sumsub" in wanted:
+        lines.append(f"Sumsub sandbox     {os.environ.get('SUMSUB_BASE_URL', '')}")
+    return lines
+
+
 def _exit_reason(code: int) -> str:
     if code < 0:
         try:
@@ -315,10 +359,14 @@ def _exit_reason(code: int) -> str:
     return f"exited unexpectedly with code {code}"
 
 
-def _banner(base_url: str, seed_lines: list[str]) -> None:
+def _banner(base_url: str, seed_lines: list[str], simulator_lines: list[str]) -> None:
     say("")
     say("LightWay MoMo is running")
     for label, path in [
+        ("Customer app", "/app/"),
+        ("Register", "/app/register/"),
+        ("Staff login", "/staff/login/"),
+        ("MTN panel", "/mtn/"),
         ("API", "/api/v1/"),
         ("OpenAPI", "/api/v1/openapi.json"),
         ("API docs", "/api/v1/docs"),
@@ -328,6 +376,11 @@ def _banner(base_url: str, seed_lines: list[str]) -> None:
         ("Readiness", "/readyz"),
     ]:
         say(f"  {label:<13} {base_url}{path}")
+    if simulator_lines:
+        say("")
+        say("Simulators (external systems)")
+        for line in simulator_lines:
+            say(f"  {line}")
     if seed_lines:
         say("")
         say("Demo data")

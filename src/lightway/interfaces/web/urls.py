@@ -2,23 +2,39 @@ import re
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve as static_serve
 
 from lightway.interfaces.admin import audit as _audit_admin  # noqa: F401 - registers pages
 from lightway.interfaces.admin import auth as _auth_admin  # noqa: F401 - audited auth/jobs
 from lightway.interfaces.admin import commission as _commission_admin  # noqa: F401
+from lightway.interfaces.admin import identity as _identity_admin  # noqa: F401
 from lightway.interfaces.admin import ledger as _ledger_admin  # noqa: F401
 from lightway.interfaces.api.v1 import api
-from lightway.interfaces.web import health
+from lightway.interfaces.panels import urls as panel_urls
+from lightway.interfaces.panels.customer_kyc import kyc_urlpatterns
+from lightway.interfaces.panels.lightway import urls as policy_urls
+from lightway.interfaces.web import health, webhooks
+from lightway.interfaces.web.authz import public
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     # Runtime: probes and Prometheus (lightway.interfaces.web.health)
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("metrics", health.metrics_view, name="metrics"),
+    path("healthz", public(health.healthz), name="healthz"),
+    path("readyz", public(health.readyz), name="readyz"),
+    path("metrics", public(health.metrics_view), name="metrics"),  # own token, if set
+    path("webhooks/sumsub", webhooks.sumsub_webhook, name="webhook-sumsub"),
+    # Web panels (lightway.interfaces.panels): customers, LightWay staff, MTN staff
+    path("", panel_urls.root, name="root"),
+    path("app/kyc/", include(kyc_urlpatterns)),  # Sumsub KYC page (customer_kyc.py)
+    path("app/", include(panel_urls.customer_patterns)),
+    # Policy pages (lightway.interfaces.panels.lightway): before the panels' staff/ include
+    path("staff/roles/", include(policy_urls.roles_patterns)),
+    path("staff/customers/", include(policy_urls.customers_patterns)),
+    path("staff/", include(panel_urls.staff_patterns)),
+    path("mtn/", include(panel_urls.mtn_patterns)),
+    path("favicon.ico", panel_urls.favicon, name="favicon"),
 ]
 
 if settings.LIGHTWAY_SERVE_STATIC:
@@ -27,7 +43,7 @@ if settings.LIGHTWAY_SERVE_STATIC:
     urlpatterns += [
         re_path(
             rf"^{re.escape(settings.STATIC_URL.lstrip('/'))}(?P<path>.*)$",
-            static_serve,
+            public(static_serve),
             {"document_root": settings.STATIC_ROOT},
             name="static",
         )

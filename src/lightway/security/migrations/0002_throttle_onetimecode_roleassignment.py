@@ -6,56 +6,126 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('security', '0001_initial'),
+        ("security", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Throttle',
+            name="Throttle",
             fields=[
-                ('key', models.CharField(max_length=120, primary_key=True, serialize=False)),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('last_failure_at', models.DateTimeField(blank=True, null=True)),
+                ("key", models.CharField(max_length=120, primary_key=True, serialize=False)),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                ("last_failure_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'security_throttle',
+                "db_table": "security_throttle",
             },
         ),
         migrations.CreateModel(
-            name='OneTimeCode',
+            name="OneTimeCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(max_length=32)),
-                ('target_bidx', models.CharField(blank=True, max_length=64)),
-                ('code_hash', models.CharField(max_length=64)),
-                ('context', models.CharField(blank=True, max_length=200)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("purpose", models.CharField(max_length=32)),
+                ("target_bidx", models.CharField(blank=True, max_length=64)),
+                ("code_hash", models.CharField(max_length=64)),
+                ("context", models.CharField(blank=True, max_length=200)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'security_one_time_code',
-                'indexes': [models.Index(fields=['purpose', 'user', '-created_at'], name='security_on_purpose_dd1c7b_idx')],
+                "db_table": "security_one_time_code",
+                "indexes": [
+                    models.Index(
+                        fields=["purpose", "user", "-created_at"],
+                        name="security_on_purpose_dd1c7b_idx",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RoleAssignment',
+            name="RoleAssignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('customer', 'Customer'), ('lw_admin', 'LightWay administrator'), ('lw_operations', 'Operations'), ('lw_finance', 'Finance'), ('lw_compliance', 'Compliance officer'), ('lw_support', 'Support agent'), ('lw_kyc_reviewer', 'KYC reviewer'), ('mtn_admin', 'MTN administrator'), ('mtn_monitoring', 'MTN monitoring analyst'), ('mtn_finance', 'MTN finance'), ('partner', 'Partner API client (IMTO)')], max_length=24)),
-                ('granted_by', models.CharField(max_length=40)),
-                ('granted_at', models.DateTimeField()),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("lw_admin", "LightWay administrator"),
+                            ("lw_operations", "Operations"),
+                            ("lw_finance", "Finance"),
+                            ("lw_compliance", "Compliance officer"),
+                            ("lw_support", "Support agent"),
+                            ("lw_kyc_reviewer", "KYC reviewer"),
+                            ("mtn_admin", "MTN administrator"),
+                            ("mtn_monitoring", "MTN monitoring analyst"),
+                            ("mtn_finance", "MTN finance"),
+                            ("partner", "Partner API client (IMTO)"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("granted_by", models.CharField(max_length=40)),
+                ("granted_at", models.DateTimeField()),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'security_role_assignment',
-                'constraints': [models.UniqueConstraint(fields=('user', 'role'), name='role_assignment_once'), models.CheckConstraint(condition=models.Q(('role__in', ['customer', 'lw_admin', 'lw_operations', 'lw_finance', 'lw_compliance', 'lw_support', 'lw_kyc_reviewer', 'mtn_admin', 'mtn_monitoring', 'mtn_finance', 'partner'])), name='role_assignment_known_role')],
+                "db_table": "security_role_assignment",
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "role"), name="role_assignment_once"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "role__in",
+                                [
+                                    "customer",
+                                    "lw_admin",
+                                    "lw_operations",
+                                    "lw_finance",
+                                    "lw_compliance",
+                                    "lw_support",
+                                    "lw_kyc_reviewer",
+                                    "mtn_admin",
+                                    "mtn_monitoring",
+                                    "mtn_finance",
+                                    "partner",
+                                ],
+                            )
+                        ),
+                        name="role_assignment_known_role",
+                    ),
+                ],
             },
         ),
     ]

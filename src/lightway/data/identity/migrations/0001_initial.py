@@ -6,79 +6,201 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'identity_partner',
-                'ordering': ['code'],
+                "db_table": "identity_partner",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='KycTierLimit',
+            name="KycTierLimit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('country', models.CharField(help_text='ISO 3166 alpha-2', max_length=2)),
-                ('tier', models.PositiveSmallIntegerField(choices=[(0, 'Registered (phone not verified)'), (1, 'Phone verified'), (2, 'Basic identity'), (3, 'Sumsub verified')])),
-                ('currency', models.CharField(max_length=3)),
-                ('effective_from', models.DateTimeField()),
-                ('per_transaction', models.BigIntegerField(blank=True, help_text='minor units', null=True)),
-                ('daily', models.BigIntegerField(blank=True, help_text='minor units', null=True)),
-                ('monthly', models.BigIntegerField(blank=True, help_text='minor units', null=True)),
-                ('max_balance', models.BigIntegerField(blank=True, help_text='minor units', null=True)),
-                ('source', models.CharField(blank=True, help_text='regulator reference', max_length=200)),
-                ('created_at', models.DateTimeField()),
-                ('created_by', models.CharField(default='system', max_length=40)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("country", models.CharField(help_text="ISO 3166 alpha-2", max_length=2)),
+                (
+                    "tier",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Registered (phone not verified)"),
+                            (1, "Phone verified"),
+                            (2, "Basic identity"),
+                            (3, "Sumsub verified"),
+                        ]
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("effective_from", models.DateTimeField()),
+                (
+                    "per_transaction",
+                    models.BigIntegerField(blank=True, help_text="minor units", null=True),
+                ),
+                ("daily", models.BigIntegerField(blank=True, help_text="minor units", null=True)),
+                ("monthly", models.BigIntegerField(blank=True, help_text="minor units", null=True)),
+                (
+                    "max_balance",
+                    models.BigIntegerField(blank=True, help_text="minor units", null=True),
+                ),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="regulator reference", max_length=200),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("created_by", models.CharField(default="system", max_length=40)),
             ],
             options={
-                'db_table': 'identity_kyc_tier_limit',
-                'ordering': ['country', 'currency', 'tier', '-effective_from'],
-                'constraints': [models.UniqueConstraint(fields=('country', 'tier', 'currency', 'effective_from'), name='kyc_limit_one_per_start'), models.CheckConstraint(condition=models.Q(models.Q(('per_transaction__isnull', True), ('per_transaction__gte', 0), _connector='OR'), models.Q(('daily__isnull', True), ('daily__gte', 0), _connector='OR'), models.Q(('monthly__isnull', True), ('monthly__gte', 0), _connector='OR'), models.Q(('max_balance__isnull', True), ('max_balance__gte', 0), _connector='OR')), name='kyc_limit_non_negative')],
+                "db_table": "identity_kyc_tier_limit",
+                "ordering": ["country", "currency", "tier", "-effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("country", "tier", "currency", "effective_from"),
+                        name="kyc_limit_one_per_start",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("per_transaction__isnull", True),
+                                ("per_transaction__gte", 0),
+                                _connector="OR",
+                            ),
+                            models.Q(("daily__isnull", True), ("daily__gte", 0), _connector="OR"),
+                            models.Q(
+                                ("monthly__isnull", True), ("monthly__gte", 0), _connector="OR"
+                            ),
+                            models.Q(
+                                ("max_balance__isnull", True),
+                                ("max_balance__gte", 0),
+                                _connector="OR",
+                            ),
+                        ),
+                        name="kyc_limit_non_negative",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Profile',
+            name="Profile",
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='profile', serialize=False, to=settings.AUTH_USER_MODEL)),
-                ('realm', models.CharField(choices=[('customer', 'Customer'), ('lightway', 'LightWay staff'), ('mtn', 'MTN staff'), ('partner', 'Partner (IMTO)')], max_length=12)),
-                ('subject', models.CharField(max_length=40, unique=True)),
-                ('country', models.CharField(blank=True, help_text='ISO 3166 alpha-2', max_length=2)),
-                ('language', models.CharField(choices=[('en', 'English'), ('fr', 'Français')], default='en', max_length=2)),
-                ('phone_ct', models.BinaryField(blank=True, null=True)),
-                ('phone_bidx', models.CharField(blank=True, max_length=64, null=True)),
-                ('email_ct', models.BinaryField(blank=True, null=True)),
-                ('email_bidx', models.CharField(blank=True, max_length=64, null=True)),
-                ('name_ct', models.BinaryField(blank=True, null=True)),
-                ('id_type', models.CharField(blank=True, max_length=24)),
-                ('id_number_ct', models.BinaryField(blank=True, null=True)),
-                ('id_number_bidx', models.CharField(blank=True, max_length=64, null=True)),
-                ('birth_date_ct', models.BinaryField(blank=True, null=True)),
-                ('phone_verified_at', models.DateTimeField(blank=True, null=True)),
-                ('email_verified_at', models.DateTimeField(blank=True, null=True)),
-                ('terms_version', models.CharField(blank=True, max_length=20)),
-                ('terms_accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('kyc_tier', models.PositiveSmallIntegerField(choices=[(0, 'Registered (phone not verified)'), (1, 'Phone verified'), (2, 'Basic identity'), (3, 'Sumsub verified')], default=0)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('partner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='identity.partner')),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        primary_key=True,
+                        related_name="profile",
+                        serialize=False,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "realm",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("lightway", "LightWay staff"),
+                            ("mtn", "MTN staff"),
+                            ("partner", "Partner (IMTO)"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=40, unique=True)),
+                (
+                    "country",
+                    models.CharField(blank=True, help_text="ISO 3166 alpha-2", max_length=2),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("en", "English"), ("fr", "Français")], default="en", max_length=2
+                    ),
+                ),
+                ("phone_ct", models.BinaryField(blank=True, null=True)),
+                ("phone_bidx", models.CharField(blank=True, max_length=64, null=True)),
+                ("email_ct", models.BinaryField(blank=True, null=True)),
+                ("email_bidx", models.CharField(blank=True, max_length=64, null=True)),
+                ("name_ct", models.BinaryField(blank=True, null=True)),
+                ("id_type", models.CharField(blank=True, max_length=24)),
+                ("id_number_ct", models.BinaryField(blank=True, null=True)),
+                ("id_number_bidx", models.CharField(blank=True, max_length=64, null=True)),
+                ("birth_date_ct", models.BinaryField(blank=True, null=True)),
+                ("phone_verified_at", models.DateTimeField(blank=True, null=True)),
+                ("email_verified_at", models.DateTimeField(blank=True, null=True)),
+                ("terms_version", models.CharField(blank=True, max_length=20)),
+                ("terms_accepted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "kyc_tier",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Registered (phone not verified)"),
+                            (1, "Phone verified"),
+                            (2, "Basic identity"),
+                            (3, "Sumsub verified"),
+                        ],
+                        default=0,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="identity.partner",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'identity_profile',
-                'constraints': [models.CheckConstraint(condition=models.Q(('realm__in', ['customer', 'lightway', 'mtn', 'partner'])), name='profile_realm_known'), models.CheckConstraint(condition=models.Q(('kyc_tier__lte', 3)), name='profile_kyc_tier_known'), models.CheckConstraint(condition=models.Q(models.Q(('realm', 'partner'), _negated=True), ('partner__isnull', False), _connector='OR'), name='profile_partner_realm_has_partner'), models.UniqueConstraint(fields=('phone_bidx',), name='profile_phone_unique'), models.UniqueConstraint(fields=('email_bidx',), name='profile_email_unique'), models.UniqueConstraint(fields=('id_number_bidx',), name='profile_id_number_unique')],
+                "db_table": "identity_profile",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("realm__in", ["customer", "lightway", "mtn", "partner"])
+                        ),
+                        name="profile_realm_known",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("kyc_tier__lte", 3)), name="profile_kyc_tier_known"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("realm", "partner"), _negated=True),
+                            ("partner__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="profile_partner_realm_has_partner",
+                    ),
+                    models.UniqueConstraint(fields=("phone_bidx",), name="profile_phone_unique"),
+                    models.UniqueConstraint(fields=("email_bidx",), name="profile_email_unique"),
+                    models.UniqueConstraint(
+                        fields=("id_number_bidx",), name="profile_id_number_unique"
+                    ),
+                ],
             },
         ),
     ]

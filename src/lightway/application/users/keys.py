@@ -1,0 +1,139 @@
+"""Data-key rotation: re-seal every encrypted column under the current key.
+
+Each encrypted column is registered once below with the function that gives its
+associated data (context) from the row. ``keys_rotate`` walks each table in primary-key
+batches; a batch's rows are locked (``FOR UPDATE``), re-sealed and written back in one
+transaction, so a concurrent writer never loses an update and an interrupted rotation can
+simply be run again (values already under the current key are skipped). ``keys_status``
+counts values per key version, which tells when an old key can leave the configuration.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+
+from lightway.application.users.profiles import PII_FIELDS, pii_context
+from lightway.data.audit.services import audit_record
+from lightway.security.crypto import key_version, keyring, reencrypt
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    model: str  # "app_label.Model"
+    column: str
+    context: Callable[[Any], str]
+
+
+def _profile_column(field: str) -> EncryptedColumn:
+    def context(row: Any) -> str:
+        return pii_context(field, row.user_id)
+
+    return EncryptedColumn("identity.Profile", f"{field}_ct", context)
+
+
+ENCRYPTED_COLUMNS: list[EncryptedColumn] = [_profile_column(f) for f in PII_FIELDS]
+
+
+def encrypted_column_register(column: EncryptedColumn) -> None:
+    """Other packages register their encrypted columns here (at import time)."""
+    if all((c.model, c.column) != (column.model, column.column) for c in ENCRYPTED_COLUMNS):
+        ENCRYPTED_COLUMNS.append(column)
+
+
+# Modules that register encrypted columns when imported (they import this module, so they
+# are loaded lazily here rather than imported at the top).
+_REGISTERING_MODULES = (
+    "lightway.application.users.notifications",
+    "lightway.application.users.sessions",
+    "lightway.application.partners.keys",
+)
+
+
+def encrypted_columns() -> list[EncryptedColumn]:
+    """Every registered encrypted column (importing the modules that register theirs)."""
+    import importlib
+
+    for name in _REGISTERING_MODULES:
+        importlib.import_module(name)
+    return list(ENCRYPTED_COLUMNS)
+
+
+@dataclass
+class RotationResult:
+    examined: int = 0
+    resealed: int = 0
+    by_column: dict[str, int] | None = None
+
+
+def keys_status() -> dict[str, Counter[str]]:
+    """Per column ("identity.Profile.phone_ct"), the number of values per key version."""
+    out: dict[str, Counter[str]] = {}
+    for col in encrypted_columns():
+        model = apps.get_model(col.model)
+        counts: Counter[str] = Counter()
+        rows = model.objects.exclude(**{f"{col.column}__isnull": True}).values_list(
+            col.column, flat=True
+        )
+        for blob in rows.iterator(chunk_size=2000):
+            counts[key_version(bytes(blob))] += 1
+        out[f"{col.model}.{col.column}"] = counts
+    return out
+
+
+def keys_rotate(
+    *,
+    now: datetime,
+    batch: int = 500,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> RotationResult:
+    result = RotationResult(by_column={})
+    current = keyring().current
+    for col in encrypted_columns():
+        model = apps.get_model(col.model)
+        pk = model._meta.pk.attname
+        base = model.objects.exclude(**{f"{col.column}__isnull": True})
+        total = base.count()
+        done = resealed = 0
+        last: Any = None
+        while True:
+            with transaction.atomic():
+                qs = base.order_by(pk)
+                if last is not None:
+                    qs = qs.filter(**{f"{pk}__gt": last})
+                rows = list(qs.select_for_update()[:batch])
+                if not rows:
+                    break
+                changed = []
+                for row in rows:
+                    new = reencrypt(bytes(getattr(row, col.column)), context=col.context(row))
+                    if new is not None:
+                        setattr(row, col.column, new)
+                        changed.append(row)
+                if changed:
+                    model.objects.bulk_update(changed, [col.column])
+                last = getattr(rows[-1], pk)
+            done += len(rows)
+            resealed += len(changed)
+            if progress:
+                progress(done, total, f"{col.model}.{col.column}")
+        result.examined += done
+        result.resealed += resealed
+        assert result.by_column is not None
+        result.by_column[f"{col.model}.{col.column}"] = resealed
+    with transaction.atomic():
+        audit_record(
+            actor="system",
+            action="keys.rotate",
+            object_type="security.data_key",
+            object_id=current,
+            data={"examined": result.examined, "resealed": result.resealed},
+            now=now,
+        )
+    return result

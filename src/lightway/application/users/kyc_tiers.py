@@ -1,0 +1,777 @@
+"""KYC tiers and their limits: what a customer may send, per country, currency and date.
+
+Tiers (``KycTier``): 0 registered (phone not verified: no payments at all), 1 phone verified,
+2 basic identity, 3 Sumsub verified. Each (country, tier, currency) has effective-dated
+limits (``KycTierLimit``): per transaction, daily and monthly sums of what the customer
+sends, and the largest balance a wallet may hold. The row with the latest
+``effective_from`` not after ``now`` applies; rows in effect are frozen by the database
+(identity migration 0002): a change is a new row with a later date.
+
+Which row: the customer's own country first; a currency that is not their country's (a
+Ugandan customer's GHS wallet) falls back to the limits of that currency's home market for
+the same tier (GH for GHS, CM for XAF, CI for XOF). No row at all: payments in that currency
+are refused with a message saying so.
+
+Days and months are calendar days and months in the customer's country's time zone.
+What counts as "sent": the customer's P2P transfers, withdrawals and payouts that succeeded
+or are still in flight (not failed, not reversed); amounts, not fees.
+
+``KycTierLimits`` is the ``LIGHTWAY_LIMITS_POLICY`` that transaction validation calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+
+from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
+from lightway.application.users.phones import MARKETS
+from lightway.data.audit.services import audit_record
+from lightway.data.identity.models import KycTier, KycTierLimit, Profile, Realm
+from lightway.data.money import Money, MoneyError, currency
+from lightway.data.wallets.models import TransferKind, TransferStatus, Wallet
+
+log = logging.getLogger(__name__)
+
+# Each market's currency and its home market (for wallets in another market's currency).
+CURRENCY_HOME: dict[str, str] = {code: country for country, code in MARKETS.items()}
+MARKET_TIME_ZONES: dict[str, str] = {
+    "UG": "Africa/Kampala",
+    "GH": "Africa/Accra",
+    "RW": "Africa/Kigali",
+    "ZM": "Africa/Lusaka",
+    "CI": "Africa/Abidjan",
+    "CM": "Africa/Douala",
+}
+OUTGOING_KINDS = (TransferKind.P2P.value, TransferKind.WITHDRAWAL.value, TransferKind.PAYOUT.value)
+COUNTED_STATUSES = tuple(
+    s.value for s in TransferStatus if s not in (TransferStatus.FAILED, TransferStatus.REVERSED)
+)
+LIMIT_FIELDS = ("per_transaction", "daily", "monthly", "max_balance")
+LIMIT_NAMES = {
+    "per_transaction": "per-transaction limit",
+    "daily": "daily limit",
+    "monthly": "monthly limit",
+    "max_balance": "maximum balance",
+}
+MIN_REASON = 3
+
+
+def _fmt(amount: int | None, code: str) -> str:
+    if amount is None:
+        return "no limit"
+    try:
+        return Money(amount, currency(code)).format()
+    except MoneyError:
+        return f"{code} {amount} (minor units)"
+
+
+def _is_staff(actor: str) -> bool:
+    return actor.startswith("staff:")
+
+
+# --- looking limits up ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """One customer's limits in one currency at one time, and what they already sent."""
+
+    tier: int
+    country: str
+    limit_id: int | None
+    limit_country: str
+    per_transaction: int | None
+    daily: int | None
+    monthly: int | None
+    max_balance: int | None
+    effective_from: datetime | None
+    source: str
+    spent_today: int
+    spent_month: int
+    balance: int
+
+
+_TZ_CASE = " ".join(
+    f"WHEN '{country}' THEN '{zone}'"
+    for country, zone in MARKET_TIME_ZONES.items()
+    if country.isalpha() and all(c.isalnum() or c in "/_" for c in zone)
+)
+
+# One statement: the customer's tier and country, the limit row that applies (own country
+# first, else the currency's home market), what they sent today and this month (calendar
+# periods in their country's time zone; the sum reads the transfer_client_recent index on
+# (client, created_at)) and their balance in that currency.
+_LOOKUP_SQL = f"""
+WITH p AS (
+  SELECT kyc_tier, country, CASE country {_TZ_CASE} ELSE 'UTC' END AS tz
+  FROM identity_profile WHERE user_id = %(user)s AND realm = %(realm)s
+),
+lim AS (
+  SELECT l.id, l.country, l.per_transaction, l.daily, l.monthly, l.max_balance,
+         l.effective_from, l.source
+  FROM identity_kyc_tier_limit l JOIN p ON l.tier = p.kyc_tier
+  WHERE l.currency = %(currency)s AND l.country IN (p.country, %(home)s)
+    AND l.effective_from <= %(now)s
+  ORDER BY (l.country = p.country) DESC, l.effective_from DESC
+  LIMIT 1
+),
+b AS (
+  SELECT timezone(p.tz, date_trunc('day', timezone(p.tz, %(now)s::timestamptz))) AS day_start,
+         timezone(p.tz, date_trunc('month', timezone(p.tz, %(now)s::timestamptz))) AS month_start
+  FROM p
+),
+spent AS (
+  SELECT coalesce(sum(t.amount) FILTER (WHERE t.created_at >= (SELECT day_start FROM b)), 0)
+           AS today,
+         coalesce(sum(t.amount), 0) AS month
+  FROM wallets_transfer t
+  WHERE t.client_id = %(user)s AND t.currency = %(currency)s
+    AND t.created_at >= (SELECT month_start FROM b) AND t.created_at <= %(now)s
+    AND t.kind = ANY(%(kinds)s) AND t.status = ANY(%(statuses)s)
+    AND (%(exclude)s::uuid IS NULL OR t.id <> %(exclude)s::uuid)
+)
+SELECT p.kyc_tier, p.country, lim.id, lim.country, lim.per_transaction, lim.daily,
+       lim.monthly, lim.max_balance, lim.effective_from, lim.source, spent.today, spent.month,
+       (SELECT a.balance FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
+         WHERE w.owner_id = %(user)s AND w.currency = %(currency)s)
+FROM p LEFT JOIN lim ON true LEFT JOIN spent ON true
+"""
+
+
+def _lookup(
+    *, user_id: int, code: str, now: datetime, exclude: uuid.UUID | None = None
+) -> _Lookup | None:
+    """None when the user has no customer profile."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LOOKUP_SQL,
+            {
+                "user": user_id,
+                "realm": Realm.CUSTOMER.value,
+                "currency": code,
+                "home": CURRENCY_HOME.get(code, ""),
+                "now": now,
+                "kinds": list(OUTGOING_KINDS),
+                "statuses": list(COUNTED_STATUSES),
+                "exclude": exclude,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (tier, country, limit_id, limit_country, per_tx, daily, monthly, max_balance) = row[:8]
+    effective_from, source, today, month, balance = row[8:]
+    return _Lookup(
+        tier=int(tier),
+        country=str(country or ""),
+        limit_id=limit_id,
+        limit_country=str(limit_country or ""),
+        per_transaction=per_tx,
+        daily=daily,
+        monthly=monthly,
+        max_balance=max_balance,
+        effective_from=effective_from,
+        source=str(source or ""),
+        spent_today=int(today or 0),
+        spent_month=int(month or 0),
+        balance=int(balance or 0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitView:
+    """A customer's limits in one currency, for display (amounts in minor units; ``None``
+    is "no limit"; ``defined`` False when no limits exist, so no payments in it)."""
+
+    currency: str
+    tier: int
+    country: str  # the market whose limits apply
+    defined: bool
+    per_transaction: int | None
+    daily: int | None
+    monthly: int | None
+    max_balance: int | None
+    effective_from: datetime | None
+    source: str
+    spent_today: int
+    spent_month: int
+    balance: int
+
+    @property
+    def tier_label(self) -> str:
+        return str(KycTier(self.tier).label)
+
+    @property
+    def remaining_today(self) -> int | None:
+        return None if self.daily is None else max(self.daily - self.spent_today, 0)
+
+    @property
+    def remaining_month(self) -> int | None:
+        return None if self.monthly is None else max(self.monthly - self.spent_month, 0)
+
+    @property
+    def text(self) -> dict[str, str]:
+        """Every amount formatted in the currency ("UGX 5,000,000", "no limit")."""
+        return {
+            "per_transaction": _fmt(self.per_transaction, self.currency),
+            "daily": _fmt(self.daily, self.currency),
+            "monthly": _fmt(self.monthly, self.currency),
+            "max_balance": _fmt(self.max_balance, self.currency),
+            "spent_today": _fmt(self.spent_today, self.currency),
+            "spent_month": _fmt(self.spent_month, self.currency),
+            "remaining_today": _fmt(self.remaining_today, self.currency),
+            "remaining_month": _fmt(self.remaining_month, self.currency),
+            "balance": _fmt(self.balance, self.currency),
+        }
+
+
+def kyc_limits_for(*, user_id: int, now: datetime) -> list[LimitView]:
+    """The limits of a customer in their country's currency and every wallet currency."""
+    profile = Profile.objects.filter(user_id=user_id, realm=Realm.CUSTOMER).first()
+    if profile is None:
+        raise NotFound("customer not found", details={"user_id": user_id})
+    codes = [MARKETS[profile.country]] if profile.country in MARKETS else []
+    for code in (
+        Wallet.objects.filter(owner_id=user_id)
+        .order_by("currency")
+        .values_list("currency", flat=True)
+    ):
+        if code not in codes:
+            codes.append(code)
+    views = []
+    for code in codes:
+        found = _lookup(user_id=user_id, code=code, now=now)
+        if found is None:
+            continue
+        views.append(
+            LimitView(
+                currency=code,
+                tier=found.tier,
+                country=found.limit_country or found.country,
+                defined=found.limit_id is not None,
+                per_transaction=found.per_transaction,
+                daily=found.daily,
+                monthly=found.monthly,
+                max_balance=found.max_balance,
+                effective_from=found.effective_from,
+                source=found.source,
+                spent_today=found.spent_today,
+                spent_month=found.spent_month,
+                balance=found.balance,
+            )
+        )
+    return views
+
+
+# --- the limits policy ------------------------------------------------------------------
+
+
+def _refuse(limit: str, message: str, **details: object) -> PaymentRefused:
+    return PaymentRefused("limit_exceeded", message, details={"limit": limit, **details})
+
+
+class KycTierLimits:
+    """``LIGHTWAY_LIMITS_POLICY``: the KYC tier limits of the paying customer (per
+    transaction, daily, monthly) and of the recipient (maximum balance).
+
+    Called inside the transaction that posts the payment, after its postings: this
+    transaction then holds the row locks on both wallets, so concurrent payments from the
+    same wallet are checked one after the other against committed sums, and the recipient's
+    balance already includes the amount.
+    """
+
+    def check(
+        self,
+        *,
+        customer_id: int,
+        kind: str,
+        amount: Money,
+        now: datetime,
+        recipient_id: int | None = None,
+        transfer_id: uuid.UUID | None = None,
+    ) -> None:
+        code = amount.currency.code
+        payer = _lookup(user_id=customer_id, code=code, now=now, exclude=transfer_id)
+        if payer is None:
+            raise _refuse(
+                "no_profile", "this account has no verified customer profile: it cannot pay"
+            )
+        if payer.limit_id is None:
+            raise _refuse(
+                "undefined",
+                f"no limits are defined for {code} in {payer.country or 'your country'} for "
+                f"KYC tier {payer.tier}: payments in {code} are not available",
+                currency=code,
+                tier=payer.tier,
+            )
+        self._check_payer(payer, kind, amount)
+        recipient = customer_id if kind == TransferKind.DEPOSIT else recipient_id
+        if recipient is not None:
+            self._check_recipient(recipient, recipient == customer_id, amount, now)
+
+    @staticmethod
+    def _check_payer(payer: _Lookup, kind: str, amount: Money) -> None:
+        code = amount.currency.code
+        value = amount.amount
+        common: dict[str, object] = {"currency": code, "tier": payer.tier}
+        if payer.per_transaction == 0 and payer.daily == 0:
+            raise _refuse(
+                "per_transaction",
+                f"your account cannot make payments in {code} yet (KYC tier {payer.tier}): "
+                "verify your phone number first",
+                limit_amount=0,
+                remaining=0,
+                **common,
+            )
+        if payer.per_transaction is not None and value > payer.per_transaction:
+            raise _refuse(
+                "per_transaction",
+                f"{_fmt(value, code)} is above your per-transaction limit of "
+                f"{_fmt(payer.per_transaction, code)} (KYC tier {payer.tier}): you can send up "
+                f"to {_fmt(payer.per_transaction, code)} in one payment",
+                limit_amount=payer.per_transaction,
+                remaining=payer.per_transaction,
+                **common,
+            )
+        if kind not in OUTGOING_KINDS:
+            return
+        for name, limit, spent, period in (
+            ("daily", payer.daily, payer.spent_today, "today"),
+            ("monthly", payer.monthly, payer.spent_month, "this month"),
+        ):
+            if limit is not None and spent + value > limit:
+                remaining = max(limit - spent, 0)
+                raise _refuse(
+                    name,
+                    f"this payment would go over your {LIMIT_NAMES[name]} of {_fmt(limit, code)} "
+                    f"(KYC tier {payer.tier}): you can send {_fmt(remaining, code)} more "
+                    f"{period}",
+                    limit_amount=limit,
+                    remaining=remaining,
+                    **common,
+                )
+
+    @staticmethod
+    def _check_recipient(user_id: int, own: bool, amount: Money, now: datetime) -> None:
+        code = amount.currency.code
+        found = _lookup(user_id=user_id, code=code, now=now)
+        if found is None:
+            return  # not a customer (a house or partner account): no balance limit
+        if found.limit_id is None:
+            if own:
+                raise _refuse(
+                    "undefined",
+                    f"no limits are defined for {code} in {found.country} for KYC tier "
+                    f"{found.tier}: your wallet cannot receive {code}",
+                    currency=code,
+                    tier=found.tier,
+                )
+            raise _refuse("recipient", f"the destination wallet cannot receive {code}")
+        if found.max_balance is None or found.balance <= found.max_balance:
+            return
+        if own:
+            before = found.balance - amount.amount
+            remaining = max(found.max_balance - before, 0)
+            raise _refuse(
+                "max_balance",
+                f"this would take your balance above your maximum balance of "
+                f"{_fmt(found.max_balance, code)} (KYC tier {found.tier}): you can receive "
+                f"{_fmt(remaining, code)} more",
+                currency=code,
+                tier=found.tier,
+                limit_amount=found.max_balance,
+                remaining=remaining,
+            )
+        # The payer is not told the recipient's balance, limit or tier.
+        raise _refuse(
+            "recipient_max_balance",
+            "the destination wallet cannot receive this amount: it would go over the "
+            "recipient's maximum balance",
+            currency=code,
+        )
+
+
+# --- changing a customer's tier ---------------------------------------------------------
+
+
+def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datetime) -> bool:
+    """Set a customer's KYC tier; True when it changed.
+
+    Raising is for everyone (phone verification, Sumsub approval...); lowering only for
+    staff (``actor`` ``"staff:<id>"``): any other actor asking for a lower tier changes
+    nothing (False). Audited as ``kyc.tier.set`` with the old and new tier and the reason;
+    a raise notifies the customer (``limits_raised``).
+    """
+    try:
+        new = KycTier(int(tier))
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            f"tier must be one of {', '.join(str(t.value) for t in KycTier)}",
+            details={"field": "tier"},
+        ) from None
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise ValidationFailed("a reason is required", details={"field": "reason"})
+    with transaction.atomic():
+        profile = Profile.objects.select_for_update().filter(user_id=user_id).first()
+        if profile is None or profile.realm != Realm.CUSTOMER:
+            raise NotFound("customer not found", details={"user_id": user_id})
+        old = int(profile.kyc_tier)
+        if new == old:
+            return False
+        if new < old and not _is_staff(actor):
+            log.info(
+                "kyc tier not lowered: only staff may lower a tier",
+                extra={"subject": profile.subject, "actor": actor, "tier": old, "asked": int(new)},
+            )
+            return False
+        profile.kyc_tier = new
+        profile.updated_at = now
+        profile.save(update_fields=["kyc_tier", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="kyc.tier.set",
+            object_type="identity.profile",
+            object_id=str(user_id),
+            data={"from": old, "to": int(new), "reason": reason[:200]},
+            now=now,
+        )
+        if new > old:
+            from lightway.application.users.notifications import notify
+
+            notify(template="limits_raised", context={"tier": int(new)}, user_id=user_id, now=now)
+    log.info(
+        "kyc tier set",
+        extra={"subject": profile.subject, "actor": actor, "from": old, "to": int(new)},
+    )
+    return True
+
+
+# --- staff edits and the regulator defaults ---------------------------------------------
+
+
+def kyc_limit_add(
+    *,
+    country: str,
+    tier: int,
+    currency_code: str,
+    effective_from: datetime,
+    actor: str,
+    now: datetime,
+    source: str = "",
+    **limits: int | None,
+) -> KycTierLimit:
+    """A new limits row for later (``effective_from`` after ``now``); audited.
+
+    Rows in effect never change: to change limits, add a row that starts later.
+    """
+    unknown = set(limits) - set(LIMIT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown limit fields {sorted(unknown)}")
+    if country not in MARKETS:
+        raise ValidationFailed(
+            f"country must be one of {', '.join(sorted(MARKETS))}", details={"field": "country"}
+        )
+    try:
+        currency(currency_code)
+        KycTier(int(tier))
+    except (MoneyError, ValueError):
+        raise ValidationFailed("unknown currency or tier", details={"field": "currency"}) from None
+    if effective_from <= now:
+        raise ValidationFailed(
+            "limits in effect cannot change: the new row must start after now",
+            details={"field": "effective_from"},
+        )
+    for name, value in limits.items():
+        if value is not None and value < 0:
+            raise ValidationFailed(f"{name} cannot be negative", details={"field": name})
+    with transaction.atomic():
+        row = KycTierLimit.objects.create(
+            country=country,
+            tier=int(tier),
+            currency=currency_code,
+            effective_from=effective_from,
+            source=source[:200],
+            created_at=now,
+            created_by=actor[:40],
+            **limits,
+        )
+        audit_record(
+            actor=actor,
+            action="identity.kyctierlimit.create",
+            object_type="identity.kyctierlimit",
+            object_id=str(row.pk),
+            data={"fields": sorted(["country", "tier", "currency", "effective_from", *limits])},
+            now=now,
+        )
+    return row
+
+
+def _at(country: str, year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=ZoneInfo(MARKET_TIME_ZONES[country]))
+
+
+def _major(country: str, value: int | None) -> int | None:
+    """Major units (the regulator's figures) to minor units of the market's currency."""
+    if value is None:
+        return None
+    return int(value * 10 ** currency(MARKETS[country]).exponent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seed:
+    country: str
+    tier: int
+    date: tuple[int, int, int]
+    # major units: per transaction, daily, monthly, max balance (None = no limit)
+    figures: tuple[int | None, int | None, int | None, int | None]
+    source: str
+
+
+_TIER0 = "LightWay policy: no payments before the phone number is verified (tier 0)"
+
+# The regulator figures of docs/security.md "KYC tiers and limits" (from the reference
+# note on MoMo markets). Missing figures are derived conservatively, and the source says
+# which: per transaction = the daily cap; daily = 2 x per transaction (Rwanda); monthly =
+# 5 x daily; maximum balance = the daily cap.
+DEFAULT_LIMITS: tuple[_Seed, ...] = (
+    # Ghana: Bank of Ghana Minimum / Medium / Enhanced KYC = tiers 1 / 2 / 3.
+    _Seed("GH", 0, (2020, 3, 20), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "GH",
+        1,
+        (2020, 3, 20),
+        (1_000, 1_000, 6_000, 2_000),
+        "BoG COVID revision 20 Mar 2020, Minimum KYC: balance GHS 2,000, daily 1,000, monthly "
+        "6,000; per-transaction derived = daily",
+    ),
+    _Seed(
+        "GH",
+        2,
+        (2020, 3, 20),
+        (5_000, 5_000, None, 15_000),
+        "BoG COVID revision 20 Mar 2020, Medium KYC: balance GHS 15,000, daily 5,000, no "
+        "monthly limit; per-transaction derived = daily",
+    ),
+    _Seed(
+        "GH",
+        3,
+        (2020, 3, 20),
+        (10_000, 10_000, None, 30_000),
+        "BoG COVID revision 20 Mar 2020, Enhanced KYC: balance GHS 30,000, daily 10,000, no "
+        "monthly limit; per-transaction derived = daily",
+    ),
+    _Seed(
+        "GH",
+        1,
+        (2024, 3, 1),
+        (3_000, 3_000, 10_000, 5_000),
+        "BoG limits from 1 Mar 2024, Minimum KYC: balance GHS 5,000, daily 3,000, monthly "
+        "10,000; per-transaction derived = daily",
+    ),
+    _Seed(
+        "GH",
+        2,
+        (2024, 3, 1),
+        (15_000, 15_000, None, 40_000),
+        "BoG limits from 1 Mar 2024, Medium KYC: balance GHS 40,000, daily 15,000, no monthly "
+        "limit; per-transaction derived = daily",
+    ),
+    _Seed(
+        "GH",
+        3,
+        (2024, 3, 1),
+        (25_000, 25_000, None, 75_000),
+        "BoG limits from 1 Mar 2024, Enhanced KYC: balance GHS 75,000, daily 25,000, no "
+        "monthly limit; per-transaction derived = daily",
+    ),
+    # Uganda: one published cap set (BoU directive of 1 Mar 2022), no tier table.
+    _Seed("UG", 0, (2022, 3, 1), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "UG",
+        1,
+        (2022, 3, 1),
+        (1_000_000, 1_000_000, 5_000_000, 2_000_000),
+        "Derived: BoU requires ID above UGX 1 million (Apr 2024), so no-ID tier capped at 1M "
+        "per payment and day; monthly 5 x daily; balance 2M (conservative)",
+    ),
+    _Seed(
+        "UG",
+        2,
+        (2022, 3, 1),
+        (2_500_000, 10_000_000, 50_000_000, 10_000_000),
+        "Derived: half of the BoU caps of 1 Mar 2022 (balance and daily UGX 20M, single "
+        "withdrawal 5M); monthly 5 x daily (conservative)",
+    ),
+    _Seed(
+        "UG",
+        3,
+        (2022, 3, 1),
+        (5_000_000, 20_000_000, 100_000_000, 20_000_000),
+        "BoU directive 1 Mar 2022: balance and daily UGX 20M, single withdrawal 5M; monthly "
+        "derived = 5 x daily",
+    ),
+    # Rwanda: BNR per-transfer limits of 18 Mar 2020 (Tier 1 1.5M, Tier 2 4M).
+    _Seed("RW", 0, (2020, 3, 18), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "RW",
+        1,
+        (2020, 3, 18),
+        (500_000, 1_000_000, 5_000_000, 1_000_000),
+        "BNR Tier 1 per-transfer RWF 500,000 (before Mar 2020), kept for phone-only wallets; "
+        "derived: daily 2 x, monthly 5 x daily, balance = daily",
+    ),
+    _Seed(
+        "RW",
+        2,
+        (2020, 3, 18),
+        (1_500_000, 3_000_000, 15_000_000, 3_000_000),
+        "BNR Tier 1 per-transfer RWF 1,500,000 (18 Mar 2020); derived: daily 2 x, monthly "
+        "5 x daily, balance = daily",
+    ),
+    _Seed(
+        "RW",
+        3,
+        (2020, 3, 18),
+        (4_000_000, 8_000_000, 40_000_000, 8_000_000),
+        "BNR Tier 2 per-transfer RWF 4,000,000 (18 Mar 2020); derived: daily 2 x, monthly "
+        "5 x daily, balance = daily",
+    ),
+    # Zambia: BoZ daily limits of 20 Mar 2020 (tier-1 K20,000; tier-2 K100,000, balance same).
+    _Seed("ZM", 0, (2020, 3, 20), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "ZM",
+        1,
+        (2020, 3, 20),
+        (10_000, 10_000, 50_000, 10_000),
+        "BoZ tier-1 daily ZMW 10,000 (before Mar 2020), kept for phone-only wallets; derived: "
+        "per-transaction and balance = daily, monthly 5 x daily",
+    ),
+    _Seed(
+        "ZM",
+        2,
+        (2020, 3, 20),
+        (20_000, 20_000, 100_000, 20_000),
+        "BoZ tier-1 individuals daily ZMW 20,000 (20 Mar 2020); derived: per-transaction and "
+        "balance = daily, monthly 5 x daily",
+    ),
+    _Seed(
+        "ZM",
+        3,
+        (2020, 3, 20),
+        (100_000, 100_000, 500_000, 100_000),
+        "BoZ tier-2 individuals daily ZMW 100,000, balance 100,000 (20 Mar 2020); derived: "
+        "per-transaction = daily, monthly 5 x daily",
+    ),
+    # Côte d'Ivoire: BCEAO Instruction 008-05-2015 (21 May 2015).
+    _Seed("CI", 0, (2015, 5, 21), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "CI",
+        1,
+        (2015, 5, 21),
+        (200_000, 200_000, 1_000_000, 200_000),
+        "BCEAO: accounts without ID capped at XOF 200,000; derived: per-transaction and daily "
+        "= cap, monthly 5 x daily",
+    ),
+    _Seed(
+        "CI",
+        2,
+        (2015, 5, 21),
+        (1_000_000, 1_000_000, 5_000_000, 1_000_000),
+        "Derived: half of the BCEAO Instr. 008-05-2015 identified-client caps (balance XOF 2M, "
+        "monthly 10M) until Sumsub verification",
+    ),
+    _Seed(
+        "CI",
+        3,
+        (2015, 5, 21),
+        (2_000_000, 2_000_000, 10_000_000, 2_000_000),
+        "BCEAO Instr. 008-05-2015 art. 31: balance XOF 2M, monthly reloads 10M; derived: "
+        "per-transaction and daily = balance cap",
+    ),
+    # Cameroon: BEAC/COBAC withdrawal caps (30 Mar 2018): 500,000 per transaction, 750,000/day.
+    _Seed("CM", 0, (2018, 3, 30), (0, 0, 0, 0), _TIER0),
+    _Seed(
+        "CM",
+        1,
+        (2018, 3, 30),
+        (100_000, 150_000, 750_000, 150_000),
+        "Derived: one fifth of the BEAC caps of 30 Mar 2018 (XAF 500,000 per transaction, "
+        "750,000 a day) for phone-only wallets; monthly 5 x daily",
+    ),
+    _Seed(
+        "CM",
+        2,
+        (2018, 3, 30),
+        (250_000, 375_000, 1_875_000, 375_000),
+        "Derived: half of the BEAC caps of 30 Mar 2018 (XAF 500,000 per transaction, 750,000 "
+        "a day); monthly 5 x daily, balance = daily",
+    ),
+    _Seed(
+        "CM",
+        3,
+        (2018, 3, 30),
+        (500_000, 750_000, 3_750_000, 750_000),
+        "BEAC/COBAC caps 30 Mar 2018: XAF 500,000 per transaction, 750,000 a day; derived: "
+        "monthly 5 x daily, balance = daily",
+    ),
+)
+
+
+def kyc_limits_seed_defaults(*, now: datetime) -> int:
+    """Insert the regulator defaults that are missing; the number of rows added.
+
+    Idempotent (a row is identified by country, tier, currency and start date). Rows start
+    at the regulator's date, so they apply at once; the database allows such back-dated
+    rows only while no older row of theirs is in effect (a first seeding).
+    """
+    rows = [
+        KycTierLimit(
+            country=s.country,
+            tier=s.tier,
+            currency=MARKETS[s.country],
+            effective_from=_at(s.country, *s.date),
+            per_transaction=_major(s.country, s.figures[0]),
+            daily=_major(s.country, s.figures[1]),
+            monthly=_major(s.country, s.figures[2]),
+            max_balance=_major(s.country, s.figures[3]),
+            source=s.source[:200],
+            created_at=now,
+            created_by="system:seed",
+        )
+        for s in DEFAULT_LIMITS
+    ]
+    with transaction.atomic():
+        existing = set(
+            KycTierLimit.objects.values_list("country", "tier", "currency", "effective_from")
+        )
+        missing = [
+            r for r in rows if (r.country, r.tier, r.currency, r.effective_from) not in existing
+        ]
+        if not missing:
+            return 0
+        created = KycTierLimit.objects.bulk_create(missing, ignore_conflicts=True)
+        audit_record(
+            actor="system",
+            action="identity.kyctierlimit.seed",
+            object_type="identity.kyctierlimit",
+            object_id="",
+            data={
+                "rows": len(created),
+                "markets": sorted({r.country for r in missing}),
+            },
+            now=now,
+        )
+    return len(missing)
+
+
+def limit_row_summary(row: KycTierLimit) -> dict[str, Any]:
+    """A row's amounts formatted in its currency (admin and staff pages)."""
+    return {name: _fmt(getattr(row, name), row.currency) for name in LIMIT_FIELDS}

@@ -1,0 +1,547 @@
+"""Customer registration: phone number, one-time SMS code, email link, basic identity.
+
+Each service validates its input and raises :class:`ValidationFailed` with
+``details={"field": <first bad field>, "errors": {field: message, ...}}`` so a form can
+show every problem beside its field. Personal data goes through ``profiles`` (encrypted,
+blind-indexed); ``auth_user`` gets only the profile's opaque subject as username. Codes go
+out through ``notifications.notify`` in the same transaction as the state they belong to.
+Audit records name fields, never values.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.users.login import TooManyAttempts
+from lightway.application.users.phones import phone_normalise
+from lightway.application.users.profiles import (
+    profile_create,
+    profile_find,
+    profile_pii,
+    profile_set_pii,
+)
+from lightway.data.audit.services import audit_record
+from lightway.data.identity.models import KycTier, Profile, Realm
+from lightway.security.codes import CodeRejected, code_issue, code_verify, code_verify_link
+from lightway.security.crypto import blind_index
+from lightway.security.models import OneTimeCode
+from lightway.security.throttle import Locked
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"en": "English", "fr": "Français"}
+ID_TYPES = {
+    "national_id": "National ID card",
+    "passport": "Passport",
+    "driving_licence": "Driving licence",
+    "voter_card": "Voter card",
+}
+NEUTRAL_PHONE = (
+    "This phone number cannot be registered. If you already have an account, log in instead."
+)
+NEUTRAL_EMAIL = "This email address cannot be added. Use another address."
+NEUTRAL_ID = "This ID number cannot be used. Contact support if you think this is a mistake."
+MIN_AGE_YEARS = 18
+_NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?")
+
+
+def _fail(errors: dict[str, str]) -> ValidationFailed:
+    field, message = next(iter(errors.items()))
+    return ValidationFailed(message, details={"field": field, "errors": errors})
+
+
+def terms_version() -> str:
+    return str(getattr(settings, "LIGHTWAY_TERMS_VERSION", "2026-01"))
+
+
+def _otp_minutes() -> int:
+    return max(1, int(getattr(settings, "LIGHTWAY_OTP_TTL_SECONDS", 300)) // 60)
+
+
+def _notify(**kwargs: object) -> list[int]:
+    from lightway.application.users.notifications import notify  # the notify helper's
+
+    return notify(**kwargs)  # type: ignore[arg-type]
+
+
+def _tier_set(*, user_id: int, tier: int, reason: str, now: datetime) -> bool:
+    """Raise the customer's KYC tier through ``kyc_tiers.kyc_tier_set`` (audited there)."""
+    from lightway.application.users.kyc_tiers import kyc_tier_set
+
+    return bool(
+        kyc_tier_set(user_id=user_id, tier=tier, actor=f"user:{user_id}", reason=reason, now=now)
+    )
+
+
+def _password_problems(password: str) -> str | None:
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        return " ".join(str(m) for m in exc.messages)
+    return None
+
+
+def _send_phone_code(*, profile: Profile, phone: str, now: datetime) -> None:
+    issued = code_issue(
+        purpose="phone_verify",
+        user_id=profile.user_id,
+        now=now,
+        target_bidx=profile.phone_bidx or "",
+    )
+    _notify(
+        template="phone_code",
+        context={"code": issued.code, "minutes": _otp_minutes()},
+        now=now,
+        user_id=profile.user_id,
+        phone=phone,
+        language=profile.language,
+        critical=True,
+    )
+
+
+def registration_start(
+    *,
+    phone: str,
+    country: str,
+    password: str,
+    language: str,
+    accept_terms: bool,
+    now: datetime,
+) -> int:
+    """Create a customer (tier 0) and text them a code; returns the new user id."""
+    errors: dict[str, str] = {}
+    e164 = ""
+    try:
+        e164 = phone_normalise(phone, country=country)
+    except ValidationFailed as exc:
+        errors[str(exc.details.get("field", "phone"))] = exc.message[:1].upper() + exc.message[1:]
+    if language not in LANGUAGES:
+        errors["language"] = "Choose English or French."
+    problems = _password_problems(password or "")
+    if not password:
+        errors["password"] = "Choose a password."
+    elif problems:
+        errors["password"] = problems
+    if not accept_terms:
+        errors["accept_terms"] = "You need to accept the terms to open an account."
+    if errors:
+        raise _fail(errors)
+    if profile_find(kind="phone", value=e164) is not None:
+        raise _fail({"phone": NEUTRAL_PHONE})
+    User = get_user_model()
+    try:
+        with transaction.atomic():
+            user = User(username=f"pending_{blind_index('phone', e164)[:24]}")
+            user.set_password(password)
+            user.save()
+            profile = profile_create(
+                user_id=user.pk,
+                realm=Realm.CUSTOMER,
+                now=now,
+                country=country.upper(),
+                language=language,
+                phone=e164,
+            )
+            profile.terms_version = terms_version()
+            profile.terms_accepted_at = now
+            profile.save(update_fields=["terms_version", "terms_accepted_at"])
+            user.username = profile.subject  # opaque: no personal data in auth_user
+            user.save(update_fields=["username"])
+            audit_record(
+                actor=f"user:{user.pk}",
+                action="user.register",
+                object_type="identity.profile",
+                object_id=str(user.pk),
+                data={
+                    "country": profile.country,
+                    "language": language,
+                    "terms_version": profile.terms_version,
+                    "fields": ["phone", "password"],
+                },
+                now=now,
+            )
+            _send_phone_code(profile=profile, phone=e164, now=now)
+    except IntegrityError:
+        # The same number registered concurrently: the unique blind index refused it.
+        raise _fail({"phone": NEUTRAL_PHONE}) from None
+    log.info("customer registered", extra={"subject": profile.subject})
+    return int(user.pk)
+
+
+def _profile(user_id: int, *, lock: bool = False) -> Profile:
+    rows = Profile.objects.select_for_update() if lock else Profile.objects
+    profile = rows.filter(user_id=user_id).first()
+    if profile is None:
+        raise NotFound("no such account")
+    return profile
+
+
+def _check_code(*, purpose: str, user_id: int, code: str, now: datetime) -> None:
+    if not (code or "").strip():
+        raise _fail({"code": "Enter the code we sent you."})
+    try:
+        code_verify(purpose=purpose, user_id=user_id, code=code, now=now)
+    except Locked as exc:
+        raise TooManyAttempts(exc.retry_after) from None
+    except CodeRejected:
+        raise _fail(
+            {"code": "That code is wrong or has expired. Check it, or ask for a new one."}
+        ) from None
+
+
+def phone_verify(*, user_id: int, code: str, now: datetime) -> int:
+    """Check the SMS code; the phone is then verified and the tier rises to 1. Returns the tier."""
+    profile = _profile(user_id)
+    if profile.phone_verified_at is not None:
+        return int(profile.kyc_tier)
+    _check_code(purpose="phone_verify", user_id=user_id, code=code, now=now)
+    with transaction.atomic():
+        profile = _profile(user_id, lock=True)
+        profile.phone_verified_at = now
+        profile.updated_at = now
+        profile.save(update_fields=["phone_verified_at", "updated_at"])
+        audit_record(
+            actor=f"user:{user_id}",
+            action="user.phone_verify",
+            object_type="identity.profile",
+            object_id=str(user_id),
+            data={},
+            now=now,
+        )
+        _tier_set(user_id=user_id, tier=KycTier.PHONE_VERIFIED, reason="phone verified", now=now)
+    return int(_profile(user_id).kyc_tier)
+
+
+def phone_code_resend(*, user_id: int, now: datetime) -> None:
+    """Text a new code; at most one per ``LIGHTWAY_OTP_RESEND_SECONDS`` and a few an hour."""
+    profile = _profile(user_id)
+    if profile.phone_verified_at is not None:
+        raise _fail({"code": "Your phone number is already verified."})
+    cooldown = int(getattr(settings, "LIGHTWAY_OTP_RESEND_SECONDS", 60))
+    per_hour = int(getattr(settings, "LIGHTWAY_OTP_RESEND_PER_HOUR", 5))
+    sent = list(
+        OneTimeCode.objects.filter(
+            purpose="phone_verify", user_id=user_id, created_at__gt=now - timedelta(hours=1)
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+    )
+    if sent and (now - sent[0]).total_seconds() < cooldown:
+        raise TooManyAttempts(int(cooldown - (now - sent[0]).total_seconds()) + 1)
+    if len(sent) >= per_hour:
+        raise TooManyAttempts(int((sent[-1] + timedelta(hours=1) - now).total_seconds()) + 1)
+    phone = profile_pii(profile).phone
+    if not phone:
+        raise NotFound("no phone number on this account")
+    with transaction.atomic():
+        audit_record(
+            actor=f"user:{user_id}",
+            action="user.phone_code_resend",
+            object_type="identity.profile",
+            object_id=str(user_id),
+            data={},
+            now=now,
+        )
+        _send_phone_code(profile=profile, phone=phone, now=now)
+
+
+def email_link(token: str) -> str:
+    base = str(getattr(settings, "LIGHTWAY_PUBLIC_URL", "http://localhost:8000")).rstrip("/")
+    return f"{base}/app/email/verify/{token}"
+
+
+def email_add(*, user_id: int, email: str, now: datetime) -> None:
+    """Set the account's email address (unverified) and send it a verification link."""
+    address = (email or "").strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise _fail({"email": "Enter a valid email address, like name@example.com."}) from None
+    if len(address) > 254:
+        raise _fail({"email": "That email address is too long."})
+    owner = profile_find(kind="email", value=address)
+    if owner is not None and owner.user_id != user_id:
+        raise _fail({"email": NEUTRAL_EMAIL})
+    try:
+        with transaction.atomic():
+            profile = _profile(user_id, lock=True)
+            profile = profile_set_pii(user_id=user_id, now=now, email=address)
+            profile.email_verified_at = None
+            profile.save(update_fields=["email_verified_at"])
+            issued = code_issue(
+                purpose="email_verify",
+                user_id=user_id,
+                now=now,
+                target_bidx=profile.email_bidx or "",
+                link=True,
+            )
+            audit_record(
+                actor=f"user:{user_id}",
+                action="user.email_add",
+                object_type="identity.profile",
+                object_id=str(user_id),
+                data={"fields": ["email"]},
+                now=now,
+            )
+            _notify(
+                template="email_verify",
+                context={"link": email_link(issued.code)},
+                now=now,
+                user_id=user_id,
+                email=address,
+                language=profile.language,
+                channels=("email",),
+                critical=True,
+            )
+    except IntegrityError:
+        raise _fail({"email": NEUTRAL_EMAIL}) from None
+
+
+def email_verify(*, token: str, now: datetime) -> int:
+    """Consume an email link; returns the user id whose address is now verified."""
+    try:
+        row = code_verify_link(purpose="email_verify", token=token, now=now)
+    except CodeRejected as exc:
+        raise ValidationFailed(
+            "This link is not valid or has expired. Add your email address again to get a new one.",
+            details={"field": "token", "reason": str(exc)},
+        ) from None
+    if row.user_id is None:
+        raise ValidationFailed("This link is not valid.", details={"field": "token"})
+    with transaction.atomic():
+        profile = _profile(row.user_id, lock=True)
+        if not profile.email_bidx or profile.email_bidx != row.target_bidx:
+            raise ValidationFailed(
+                "This link is for an email address that is no longer on the account.",
+                details={"field": "token"},
+            )
+        profile.email_verified_at = now
+        profile.updated_at = now
+        profile.save(update_fields=["email_verified_at", "updated_at"])
+        audit_record(
+            actor=f"user:{row.user_id}",
+            action="user.email_verify",
+            object_type="identity.profile",
+            object_id=str(row.user_id),
+            data={},
+            now=now,
+        )
+    return int(row.user_id)
+
+
+def _birth_date(value: date | str | None, now: datetime) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        born = value
+    else:
+        try:
+            born = date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise _fail({"birth_date": "Enter the date as YYYY-MM-DD."}) from None
+    today = now.date()
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if born.year < 1900 or born > today:
+        raise _fail({"birth_date": "Enter your real date of birth."})
+    if years < MIN_AGE_YEARS:
+        raise _fail({"birth_date": f"You must be at least {MIN_AGE_YEARS} years old."})
+    return born
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    name: str
+    birth_date: str
+    id_type: str
+    id_number_masked: str
+    complete: bool
+
+
+def identity_get(*, user_id: int) -> IdentityView:
+    profile = _profile(user_id)
+    pii = profile_pii(profile)
+    complete = bool(pii.name and pii.birth_date and profile.id_type and pii.id_number)
+    return IdentityView(
+        name=pii.name or "",
+        birth_date=pii.birth_date or "",
+        id_type=profile.id_type,
+        id_number_masked=pii.masked()["id_number"],
+        complete=complete,
+    )
+
+
+def profile_update(
+    *,
+    user_id: int,
+    name: str,
+    birth_date: date | str | None,
+    id_type: str,
+    id_number: str,
+    now: datetime,
+) -> int:
+    """Save basic identity (blank = unchanged); all four + a verified phone = tier 2.
+
+    Returns the tier afterwards.
+    """
+    errors: dict[str, str] = {}
+    clean_name = " ".join((name or "").split())
+    if clean_name and (len(clean_name) < 2 or len(clean_name) > 120):
+        errors["name"] = "Enter your full name (2 to 120 characters)."
+    elif clean_name and not _NAME_RE.fullmatch(clean_name):
+        errors["name"] = "Use letters, spaces, hyphens and apostrophes only."
+    born: date | None = None
+    try:
+        born = _birth_date(birth_date, now)
+    except ValidationFailed as exc:
+        errors.update({str(k): str(v) for k, v in dict(exc.details.get("errors") or {}).items()})  # type: ignore[call-overload]
+    if id_type and id_type not in ID_TYPES:
+        errors["id_type"] = "Choose one of the listed ID types."
+    clean_id = "".join(ch for ch in (id_number or "").upper() if ch.isalnum())
+    if id_number and not 5 <= len(clean_id) <= 30:
+        errors["id_number"] = "Enter the number as printed on the document (5 to 30 characters)."
+    if errors:
+        raise _fail(errors)
+    profile = _profile(user_id)
+    if profile.kyc_tier >= KycTier.SUMSUB_VERIFIED:
+        raise _fail({"name": "Your identity is verified; contact support to change these details."})
+    if clean_id:
+        owner = profile_find(kind="id_number", value=clean_id)
+        if owner is not None and owner.user_id != user_id:
+            raise _fail({"id_number": NEUTRAL_ID})
+    pii: dict[str, str | None] = {}
+    if clean_name:
+        pii["name"] = clean_name
+    if born is not None:
+        pii["birth_date"] = born.isoformat()
+    if clean_id:
+        pii["id_number"] = clean_id
+    try:
+        with transaction.atomic():
+            profile = _profile(user_id, lock=True)
+            if pii:
+                profile = profile_set_pii(user_id=user_id, now=now, **pii)
+            changed = sorted(pii)
+            if id_type and id_type != profile.id_type:
+                profile.id_type = id_type
+                profile.updated_at = now
+                profile.save(update_fields=["id_type", "updated_at"])
+                changed.append("id_type")
+            audit_record(
+                actor=f"user:{user_id}",
+                action="user.profile_update",
+                object_type="identity.profile",
+                object_id=str(user_id),
+                data={"fields": sorted(changed)},
+                now=now,
+            )
+            current = profile_pii(profile)
+            complete = bool(
+                current.name and current.birth_date and profile.id_type and current.id_number
+            )
+            if (
+                complete
+                and profile.phone_verified_at is not None
+                and profile.kyc_tier < KycTier.BASIC_IDENTITY
+            ):
+                _tier_set(
+                    user_id=user_id,
+                    tier=KycTier.BASIC_IDENTITY,
+                    reason="basic identity given",
+                    now=now,
+                )
+    except IntegrityError:
+        raise _fail({"id_number": NEUTRAL_ID}) from None
+    return int(_profile(user_id).kyc_tier)
+
+
+def password_change(*, user_id: int, old_password: str, new_password: str, now: datetime) -> None:
+    """Change the password after checking the current one (throttled like sign-in)."""
+    from lightway.security.throttle import throttle_check, throttle_clear, throttle_fail
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("no such account")
+    key = f"password:{user_id}"
+    try:
+        throttle_check(key=key, now=now)
+    except Locked as exc:
+        raise TooManyAttempts(exc.retry_after) from None
+    if not user.check_password(old_password or ""):
+        throttle_fail(key=key, now=now)
+        raise _fail({"old_password": "Your current password is not right."})
+    throttle_clear(key=key)
+    problems = _password_problems(new_password or "")
+    if not new_password:
+        raise _fail({"new_password": "Choose a new password."})
+    if problems:
+        raise _fail({"new_password": problems})
+    if new_password == old_password:
+        raise _fail({"new_password": "Choose a password different from the current one."})
+    profile = Profile.objects.filter(user_id=user_id).first()
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        audit_record(
+            actor=f"user:{user_id}",
+            action="auth.password_change",
+            object_type="auth.user",
+            object_id=str(user_id),
+            data={"fields": ["password"]},
+            now=now,
+        )
+        if profile is not None and profile.realm == Realm.CUSTOMER:
+            _notify(
+                template="password_changed",
+                context={},
+                now=now,
+                user_id=user_id,
+                language=profile.language,
+                critical=True,
+            )
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the customer panel shows about an account (personal data masked)."""
+
+    user_id: int
+    subject: str
+    country: str
+    language: str
+    phone_masked: str
+    phone_verified: bool
+    email_masked: str
+    email_verified: bool
+    tier: int
+    tier_label: str
+    identity_complete: bool
+
+
+def account_overview(*, user_id: int) -> AccountView:
+    profile = _profile(user_id)
+    pii = profile_pii(profile)
+    masked = pii.masked()
+    return AccountView(
+        user_id=user_id,
+        subject=profile.subject,
+        country=profile.country,
+        language=profile.language,
+        phone_masked=masked["phone"],
+        phone_verified=profile.phone_verified_at is not None,
+        email_masked=masked["email"],
+        email_verified=profile.email_verified_at is not None,
+        tier=int(profile.kyc_tier),
+        tier_label=KycTier(profile.kyc_tier).label,
+        identity_complete=bool(pii.name and pii.birth_date and profile.id_type and pii.id_number),
+    )

@@ -1,0 +1,1 @@
+"""Notification deliveries (the delivery log) and per-user notification preferences."""

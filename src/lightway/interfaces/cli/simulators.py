@@ -1,0 +1,143 @@
+"""`lightway simulators`: the local stand-ins for every external system, in one process.
+
+Each simulator is a small HTTP server (the notify simulator also speaks SMTP) that behaves
+like the real provider. ``lightway up`` runs them as one child process when the provider's
+base URL is not configured, and points the web server and worker at them through the
+environment; ``lightway simulators`` runs them alone (``--only NAME --port P``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lightway.infrastructure.config import Env
+from lightway.interfaces.cli.ops import CommandError
+from lightway.interfaces.cli.progress import note, say
+
+
+@dataclass(frozen=True)
+class SimulatorSpec:
+    name: str
+    port_env: str
+    default_port: int
+    description: str
+    # (host, port, web_base_url) -> started simulator with .base_url and .stop()
+    start: Callable[[str, int, str], Any]
+    # started simulator -> environment the web server and worker need to use it
+    environment: Callable[[Any], dict[str, str]]
+
+
+def _notify_start(host: str, port: int, web_base: str) -> Any:
+    from django.conf import settings
+
+    from lightway.integration.notify.simulator import NotifySimulator
+
+    smtp_port = Env.int("LIGHTWAY_SIM_SMTP_PORT", port + 1 if port else 0)
+    return NotifySimulator(
+        host=host, http_port=port, smtp_port=smtp_port, api_key=settings.NOTIFY_SMS_API_KEY
+    ).start()
+
+
+def _notify_env(sim: Any) -> dict[str, str]:
+    return {
+        "NOTIFY_BASE_URL": sim.base_url,
+        "LIGHTWAY_SMTP_HOST": "127.0.0.1",
+        "LIGHTWAY_SMTP_PORT": str(sim.smtp_port),
+    }
+
+
+def _sumsub_start(host: str, port: int, web_base: str) -> Any:
+    from django.conf import settings
+
+    from lightway.integration.sumsub.simulator import SumsubSimulator
+
+    return SumsubSimulator(
+        host=host,
+        port=port,
+        app_token=settings.SUMSUB_APP_TOKEN,
+        secret_key=settings.SUMSUB_SECRET_KEY,
+        webhook_url=f"{web_base}/webhooks/sumsub" if web_base else None,
+        webhook_secret=settings.SUMSUB_WEBHOOK_SECRET,
+    ).start()
+
+
+def _sumsub_env(sim: Any) -> dict[str, str]:
+    return {"SUMSUB_BASE_URL": sim.base_url}
+
+
+SIMULATORS: dict[str, SimulatorSpec] = {
+    "notify": SimulatorSpec(
+        "notify",
+        "LIGHTWAY_SIM_NOTIFY_PORT",
+        8101,
+        "SMS gateway + SMTP server, inbox at /inbox",
+        _notify_start,
+        _notify_env,
+    ),
+    "sumsub": SimulatorSpec(
+        "sumsub",
+        "LIGHTWAY_SIM_SUMSUB_PORT",
+        8103,
+        "Sumsub KYC API (sandbox), WebSDK page, webhooks",
+        _sumsub_start,
+        _sumsub_env,
+    ),
+}
+
+# The setting that, when set, means "use the real provider": up then skips the simulator.
+PROVIDER_URL_SETTING = {"notify": "NOTIFY_BASE_URL", "sumsub": "SUMSUB_BASE_URL"}
+
+
+def simulators_select(only: list[str] | None) -> list[SimulatorSpec]:
+    names = only or list(SIMULATORS)
+    unknown = [n for n in names if n not in SIMULATORS]
+    if unknown:
+        raise CommandError(
+            f"unknown simulator {', '.join(unknown)}; choose from {', '.join(SIMULATORS)}"
+        )
+    return [SIMULATORS[n] for n in names]
+
+
+def simulators_run(
+    *, only: list[str] | None, host: str, port: int | None, web_base: str, env_file: str | None
+) -> int:
+    """Start the chosen simulators, print their URLs, wait for Ctrl-C / SIGTERM."""
+    specs = simulators_select(only)
+    if port is not None and len(specs) != 1:
+        raise CommandError("--port needs exactly one simulator (use --only NAME)")
+    started: list[tuple[SimulatorSpec, Any]] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for spec in specs:
+            chosen = port if port is not None else Env.int(spec.port_env, spec.default_port)
+            try:
+                sim = spec.start(host, chosen, web_base)
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot start the {spec.name} simulator on {host}:{chosen}"
+                    f" ({exc.strerror or exc}); choose another port with {spec.port_env}"
+                ) from exc
+            started.append((spec, sim))
+            say(f"{spec.name:<8} {sim.base_url}  {spec.description}")
+        environment: dict[str, str] = {}
+        for spec, sim in started:
+            environment.update(spec.environment(sim))
+        if env_file:
+            with open(env_file, "w", encoding="utf-8") as fh:
+                fh.writelines(f"{k}={v}\n" for k, v in environment.items())
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for spec, sim in reversed(started):
+            try:
+                sim.stop()
+            except Exception as exc:  # a simulator that fails to stop must not hide others
+                note(f"  {spec.name} simulator did not stop cleanly: {exc}")
+    return 0

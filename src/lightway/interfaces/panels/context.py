@@ -1,0 +1,36 @@
+"""Template context for panel pages: who is signed in, shown masked (computed lazily, only
+when a page uses it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from lightway.application.errors import NotFound
+from lightway.application.users.login import realm_is_staff, user_realm
+
+
+def _panel(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"signed_in": False}
+    realm = user_realm(user)
+    info: dict[str, Any] = {"signed_in": True, "realm": realm, "staff": realm_is_staff(realm)}
+    if realm_is_staff(realm):
+        info["name"] = user.get_username()
+    else:
+        from lightway.application.users.registration import account_overview
+
+        try:
+            account = account_overview(user_id=int(user.pk))
+        except NotFound:  # no profile (an API-only account): show no phone
+            account = None
+        info["phone"] = account.phone_masked if account else ""
+        info["tier"] = account.tier if account else 0
+    return info
+
+
+def panel_context(request: HttpRequest) -> dict[str, Any]:
+    return {"panel": SimpleLazyObject(lambda: _panel(request))}

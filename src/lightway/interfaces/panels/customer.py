@@ -1,0 +1,469 @@
+"""The customer panel (/app/): registration, phone and email verification, sign-in with
+an optional second factor, dashboard, wallets, basic identity, security, notifications.
+
+Each view parses the form, makes one application call and renders or redirects; domain
+errors are shown beside the fields they concern.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from lightway.application.errors import DomainError, ValidationFailed
+from lightway.application.transactions.wallets import wallet_list
+from lightway.application.users import mfa, registration
+from lightway.application.users.login import TooManyAttempts, password_login, user_realm
+from lightway.application.users.sessions import device_list
+from lightway.data.identity.models import KycTier, Realm
+from lightway.data.money import Money
+from lightway.interfaces.panels.access import public, requires
+from lightway.interfaces.panels.common import SESSION_MFA_REQUIRED, apply_errors, now, safe_next
+from lightway.interfaces.panels.forms import (
+    CodeForm,
+    EmailForm,
+    LoginForm,
+    PasswordChangeForm,
+    ProfileForm,
+    RegisterForm,
+    SecondFactorForm,
+    TotpCodeForm,
+)
+from lightway.interfaces.panels.sessions import session_end, session_start, session_verified
+
+log = logging.getLogger(__name__)
+
+HOME = "/app/"
+
+
+def _uid(request: HttpRequest) -> int:
+    return int(request.user.pk or 0)
+
+
+# --- registration and phone verification ---------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("public")
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and user_realm(request.user) == Realm.CUSTOMER:
+        return HttpResponseRedirect(HOME)
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user_id = registration.registration_start(
+                phone=data["phone"],
+                country=data["country"],
+                password=data["password"],
+                language=data["language"],
+                accept_terms=bool(data["accept_terms"]),
+                now=now(),
+            )
+        except DomainError as exc:
+            apply_errors(form, exc)
+        else:
+            session_start(request, get_user_model().objects.get(pk=user_id))
+            messages.success(request, "Your account is open. We sent a code to your phone.")
+            return HttpResponseRedirect("/app/verify-phone/")
+    return render(
+        request,
+        "panels/customer/register.html",
+        {"form": form, "terms_version": registration.terms_version()},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.profile")
+def verify_phone(request: HttpRequest) -> HttpResponse:
+    account = registration.account_overview(user_id=_uid(request))
+    if account.phone_verified:
+        return HttpResponseRedirect(HOME)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tier = registration.phone_verify(
+                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
+            )
+        except TooManyAttempts as exc:
+            form.add_error("code", exc.message)
+        except DomainError as exc:
+            apply_errors(form, exc, default_field="code")
+        else:
+            messages.success(
+                request, f"Your phone number is verified. Your account is now at tier {tier}."
+            )
+            return HttpResponseRedirect(HOME)
+    return render(
+        request,
+        "panels/customer/verify_phone.html",
+        {"form": form, "account": account},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@requires("self.profile")
+def verify_phone_resend(request: HttpRequest) -> HttpResponse:
+    try:
+        registration.phone_code_resend(user_id=_uid(request), now=now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "We sent you a new code.")
+    return HttpResponseRedirect("/app/verify-phone/")
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("public")
+def login(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = password_login(
+                login=data["phone"], password=data["password"], country=data["country"], now=now()
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc, default_field="phone")
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            target = safe_next(request, HOME)
+            if session_start(request, user):
+                return HttpResponseRedirect("/app/login/2fa/?next=" + target)
+            return HttpResponseRedirect(target)
+    return render(
+        request, "panels/customer/login.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def login_second_factor(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect("/app/login/")
+    verified = getattr(request.user, "is_verified", lambda: False)()
+    if verified or not request.session.get(SESSION_MFA_REQUIRED):
+        return HttpResponseRedirect(safe_next(request, HOME))
+    form = SecondFactorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = mfa.second_factor_verify(
+                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
+            )
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            session_verified(request, device)
+            return HttpResponseRedirect(safe_next(request, HOME))
+    return render(
+        request,
+        "panels/customer/login_2fa.html",
+        {"form": form, "next": safe_next(request, HOME)},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def logout(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        session_end(request, reason="user")
+        messages.info(request, "You are signed out.")
+        return HttpResponseRedirect("/app/login/")
+    return render(request, "panels/customer/logout.html")
+
+
+# --- dashboard and wallets -------------------------------------------------------------------
+
+
+def _limits(user_id: int) -> tuple[list[object], str]:
+    try:
+        from lightway.application.users.kyc_tiers import kyc_limits_for
+    except ImportError:
+        return [], "Limits are not available yet."
+    return list(kyc_limits_for(user_id=user_id, now=now())), ""
+
+
+def _wallet_rows(user_id: int) -> list[dict[str, object]]:
+    return [
+        {
+            "currency": w.wallet.currency,
+            "balance": Money.of(w.balance, w.wallet.currency).format(),
+            "available": Money.of(w.available, w.wallet.currency).format(),
+            "held": w.held,
+            "held_text": Money.of(w.held, w.wallet.currency).format(),
+        }
+        for w in wallet_list(owner_id=user_id)
+    ]
+
+
+@requires("self.wallets")
+def home(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    account = registration.account_overview(user_id=uid)
+    limits, limits_note = _limits(uid)
+    return render(
+        request,
+        "panels/customer/home.html",
+        {
+            "account": account,
+            "wallets": _wallet_rows(uid),
+            "limits": limits,
+            "limits_note": limits_note,
+            "next_tier": KycTier(account.tier + 1).label if account.tier < 3 else "",
+        },
+    )
+
+
+@requires("self.wallets")
+def wallets(request: HttpRequest) -> HttpResponse:
+    return render(request, "panels/customer/wallets.html", {"wallets": _wallet_rows(_uid(request))})
+
+
+# --- identity and email ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.profile")
+def profile(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    identity = registration.identity_get(user_id=uid)
+    initial = {
+        "name": identity.name,
+        "birth_date": identity.birth_date,
+        "id_type": identity.id_type,
+    }
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        before = registration.account_overview(user_id=uid).tier
+        try:
+            tier = registration.profile_update(
+                user_id=uid,
+                name=data["name"],
+                birth_date=data["birth_date"] or None,
+                id_type=data["id_type"],
+                id_number=data["id_number"],
+                now=now(),
+            )
+        except DomainError as exc:
+            apply_errors(form, exc)
+        else:
+            if tier > before:
+                messages.success(request, f"Thank you. Your account is now at tier {tier}.")
+            else:
+                messages.success(request, "Your details are saved.")
+            return HttpResponseRedirect("/app/profile/")
+    return render(
+        request,
+        "panels/customer/profile.html",
+        {
+            "form": form,
+            "identity": identity,
+            "account": registration.account_overview(user_id=uid),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.profile")
+def email(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    form = EmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            registration.email_add(user_id=uid, email=form.cleaned_data["email"], now=now())
+        except DomainError as exc:
+            apply_errors(form, exc, default_field="email")
+        else:
+            messages.success(request, "We sent a link to your email address. Open it to confirm.")
+            return HttpResponseRedirect("/app/email/")
+    return render(
+        request,
+        "panels/customer/email.html",
+        {"form": form, "account": registration.account_overview(user_id=uid)},
+        status=400 if form.errors else 200,
+    )
+
+
+@requires("public")
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            registration.email_verify(token=token, now=now())
+        except DomainError as exc:
+            return render(
+                request, "panels/customer/email_verified.html", {"error": exc.message}, status=400
+            )
+        return render(request, "panels/customer/email_verified.html", {"ok": True})
+    # A GET only shows a button: mail scanners that open links do not use the token up.
+    return render(request, "panels/customer/email_verified.html", {"confirm": True})
+
+
+# --- security ---------------------------------------------------------------------------------
+
+
+def _security_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
+    uid = _uid(request)
+    context: dict[str, object] = {
+        "mfa": mfa.mfa_status(user_id=uid),
+        "pending": mfa.totp_pending(user_id=uid),
+        "code_form": TotpCodeForm(),
+        "disable_form": SecondFactorForm(),
+        "password_form": PasswordChangeForm(),
+        "devices": _devices(uid),
+        **extra,
+    }
+    return render(request, "panels/customer/security.html", context, status=status)
+
+
+def _devices(user_id: int) -> list[object]:
+    return list(device_list(user_id=user_id))
+
+
+@requires("self.security")
+def security(request: HttpRequest) -> HttpResponse:
+    return _security_page(request)
+
+
+@require_POST
+@requires("self.security")
+def totp_start(request: HttpRequest) -> HttpResponse:
+    try:
+        mfa.totp_enrol_start(user_id=_uid(request), now=now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return HttpResponseRedirect("/app/security/#totp")
+
+
+@require_POST
+@requires("self.security")
+def totp_confirm(request: HttpRequest) -> HttpResponse:
+    form = TotpCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            device, codes = mfa.totp_enrol_confirm(
+                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
+            )
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            session_verified(request, device)
+            return render(request, "panels/backup_codes.html", {"codes": codes, "next": HOME})
+    return _security_page(request, status=400, code_form=form)
+
+
+@require_POST
+@requires("self.security")
+def totp_disable(request: HttpRequest) -> HttpResponse:
+    form = SecondFactorForm(request.POST)
+    if form.is_valid():
+        try:
+            mfa.totp_disable(user_id=_uid(request), code=form.cleaned_data["code"], now=now())
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            request.session[SESSION_MFA_REQUIRED] = False
+            messages.success(request, "Two-step sign-in is off.")
+            return HttpResponseRedirect("/app/security/")
+    return _security_page(request, status=400, disable_form=form)
+
+
+@require_POST
+@requires("self.security")
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    try:
+        codes = mfa.backup_codes_regenerate(user_id=_uid(request), now=now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect("/app/security/")
+    return render(request, "panels/backup_codes.html", {"codes": codes, "next": "/app/security/"})
+
+
+@require_POST
+@requires("self.security")
+def password(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            registration.password_change(
+                user_id=_uid(request),
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password"],
+                now=now(),
+            )
+        except DomainError as exc:
+            apply_errors(form, exc, default_field="old_password")
+        else:
+            user = get_user_model().objects.get(pk=_uid(request))
+            update_session_auth_hash(request, user)
+            messages.success(request, "Your password is changed.")
+            return HttpResponseRedirect("/app/security/")
+    return _security_page(request, status=400, password_form=form)
+
+
+# --- notification preferences -------------------------------------------------------------------
+
+CATEGORY_LABELS = {
+    "security": "Security (codes and alerts)",
+    "transactions": "Payments",
+    "kyc": "Identity checks and limits",
+    "marketing": "News and offers",
+}
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.security")
+def notifications(request: HttpRequest) -> HttpResponse:
+    from lightway.application.users.notifications import (
+        notification_preference_set,
+        notification_preferences,
+    )
+
+    uid = _uid(request)
+    prefs = notification_preferences(user_id=uid)
+    if request.method == "POST":
+        changed = 0
+        for pref in prefs:
+            wanted = request.POST.get(f"{pref.channel}:{pref.category}") == "on"
+            if wanted != pref.enabled:
+                try:
+                    notification_preference_set(
+                        user_id=uid,
+                        channel=pref.channel,
+                        category=pref.category,
+                        enabled=wanted,
+                        now=now(),
+                    )
+                except DomainError as exc:
+                    messages.error(request, exc.message)
+                    break
+                changed += 1
+        messages.success(request, "Your choices are saved." if changed else "Nothing changed.")
+        return HttpResponseRedirect("/app/notifications/")
+    channels = sorted({p.channel for p in prefs}, key=lambda c: (c != "sms", c))
+    rows = []
+    for category in dict.fromkeys(p.category for p in prefs):
+        cells = {p.channel: p for p in prefs if p.category == category}
+        rows.append(
+            {
+                "category": category,
+                "label": CATEGORY_LABELS.get(category, category.title()),
+                "cells": [cells[c] for c in channels if c in cells],
+            }
+        )
+    return render(
+        request, "panels/customer/notifications.html", {"channels": channels, "rows": rows}
+    )

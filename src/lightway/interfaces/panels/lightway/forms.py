@@ -1,0 +1,96 @@
+"""Forms of the staff administration and customer pages (shapes only; rules are in the
+application layer)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from lightway.application.users.pii import MIN_REASON_LENGTH, REVEALABLE
+from lightway.data.identity.models import KycTier, Realm
+from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm
+from lightway.security.policy import ROLE_REALM, STAFF_REALMS, Role
+
+STAFF_ROLE_CHOICES = [(r.value, r.label) for r in Role if ROLE_REALM[r.value] in STAFF_REALMS]
+REALM_CHOICES = [(r.value, r.label) for r in Realm if r.value in STAFF_REALMS]
+FIELD_LABELS = {
+    "phone": "Phone number",
+    "email": "Email address",
+    "name": "Name",
+    "id_number": "ID number",
+    "birth_date": "Date of birth",
+}
+
+
+def _input(**extra: str) -> dict[str, str]:
+    return {"class": "input", **extra}
+
+
+class StaffCreateForm(AccessibleForm):
+    username = forms.CharField(
+        max_length=40, widget=forms.TextInput(attrs=_input(autocomplete="off"))
+    )
+    realm = forms.ChoiceField(choices=REALM_CHOICES, widget=forms.Select(attrs=_input()))
+    roles = forms.MultipleChoiceField(
+        choices=STAFF_ROLE_CHOICES, widget=forms.CheckboxSelectMultiple, required=False
+    )
+    email = forms.EmailField(
+        required=False, widget=forms.EmailInput(attrs=_input(autocomplete="off"))
+    )
+    name = forms.CharField(
+        required=False, max_length=120, widget=forms.TextInput(attrs=_input(autocomplete="off"))
+    )
+
+
+class RoleChangeForm(AccessibleForm):
+    user_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    role = forms.ChoiceField(choices=STAFF_ROLE_CHOICES, widget=forms.Select(attrs=_input()))
+
+
+class StaffDeactivateForm(AccessibleForm):
+    user_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class CustomerSearchForm(AccessibleForm):
+    q = forms.CharField(
+        label="Phone number, email or subject",
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs=_input(autocomplete="off", inputmode="search")),
+    )
+    country = forms.ChoiceField(
+        label="Country (for a national phone number)",
+        choices=[("", "Any"), *COUNTRIES],
+        required=False,
+        widget=forms.Select(attrs=_input()),
+    )
+
+
+class RevealForm(AccessibleForm):
+    fields_wanted = forms.MultipleChoiceField(
+        label="Fields to reveal",
+        choices=[(f, FIELD_LABELS[f]) for f in REVEALABLE],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    reason = forms.CharField(
+        label="Reason",
+        help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and why you need it. "
+        "It is written to the audit trail.",
+        min_length=MIN_REASON_LENGTH,
+        max_length=300,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+
+
+class TierForm(AccessibleForm):
+    tier = forms.TypedChoiceField(
+        label="KYC tier",
+        coerce=int,
+        choices=[(t.value, f"{t.value}: {t.label}") for t in KycTier],
+        widget=forms.Select(attrs=_input()),
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=200,
+        min_length=3,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )

@@ -1,0 +1,23 @@
+"""URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
+under ``staff/roles/`` and ``staff/customers/`` (before the panels' ``staff/``)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from lightway.interfaces.panels.lightway import views
+
+roles_patterns = [
+    path("", views.roles, name="staff-roles"),
+    path("create/", views.staff_new, name="staff-roles-create"),
+    path("grant/", views.role_grant_view, name="staff-roles-grant"),
+    path("revoke/", views.role_revoke_view, name="staff-roles-revoke"),
+    path("deactivate/", views.staff_deactivate_view, name="staff-roles-deactivate"),
+]
+
+customers_patterns = [
+    path("", views.customers, name="staff-customers"),
+    path("<str:subject>/", views.customer, name="staff-customer"),
+    path("<str:subject>/reveal/", views.customer_reveal, name="staff-customer-reveal"),
+    path("<str:subject>/tier/", views.customer_tier, name="staff-customer-tier"),
+]

@@ -1,0 +1,272 @@
+"""Staff and roles (/staff/roles/), customers (/staff/customers/). Thin: each view checks
+its action (``requires``), reads the form and makes one application call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from lightway.application.errors import DomainError, NotFound
+from lightway.application.users.kyc_tiers import kyc_limits_for, kyc_tier_set
+from lightway.application.users.pii import customer_get, customer_search, pii_reveal
+from lightway.application.users.staff import (
+    role_grant,
+    role_revoke,
+    staff_create,
+    staff_deactivate,
+    staff_list,
+)
+from lightway.interfaces.panels.common import apply_errors
+from lightway.interfaces.panels.lightway.forms import (
+    FIELD_LABELS,
+    CustomerSearchForm,
+    RevealForm,
+    RoleChangeForm,
+    StaffCreateForm,
+    StaffDeactivateForm,
+    TierForm,
+)
+from lightway.interfaces.web.authz import requires
+from lightway.security.policy import (
+    ROLE_REALM,
+    Action,
+    Role,
+    allows,
+    user_roles,
+    user_roles_clear,
+)
+
+ROLES_URL = "/staff/roles/"
+ROLE_LABELS = {r.value: r.label for r in Role}
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"staff:{request.user.pk}"
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- staff and roles ----------------------------------------------------------------------
+
+
+def _roles_page(
+    request: HttpRequest, create_form: StaffCreateForm | None = None, status: int = 200
+) -> HttpResponse:
+    staff = staff_list()
+    rows = [
+        {
+            "member": member,
+            "roles": [(r, ROLE_LABELS.get(r, r)) for r in member.roles],
+            "grantable": [
+                (r, label)
+                for r, label in ROLE_LABELS.items()
+                if ROLE_REALM.get(r) == member.realm and r not in member.roles
+            ],
+        }
+        for member in staff
+    ]
+    return _no_store(
+        render(
+            request,
+            "panels/staff/roles.html",
+            {"rows": rows, "create_form": create_form or StaffCreateForm()},
+            status=status,
+        )
+    )
+
+
+@requires(Action.STAFF_ROLES)
+@require_GET
+def roles(request: HttpRequest) -> HttpResponse:
+    return _roles_page(request)
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def staff_new(request: HttpRequest) -> HttpResponse:
+    form = StaffCreateForm(request.POST)
+    if not form.is_valid():
+        return _roles_page(request, form, status=422)
+    data = form.cleaned_data
+    try:
+        staff_create(
+            username=data["username"],
+            realm=data["realm"],
+            roles=data["roles"],
+            actor=_actor(request),
+            now=timezone.now(),
+            email=data["email"] or None,
+            name=data["name"] or None,
+        )
+    except DomainError as exc:
+        apply_errors(form, exc, default_field="username")
+        return _roles_page(request, form, status=422)
+    messages.success(
+        request,
+        f"Staff account {data['username']} created. It signs in once a password is set in "
+        "the administration site.",
+    )
+    return HttpResponseRedirect(ROLES_URL)
+
+
+def _role_change(request: HttpRequest, verb: str) -> HttpResponse:
+    form = RoleChangeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a staff member and a role.")
+        return HttpResponseRedirect(ROLES_URL)
+    user_id, role = form.cleaned_data["user_id"], form.cleaned_data["role"]
+    change = role_grant if verb == "grant" else role_revoke
+    try:
+        changed = change(user_id=user_id, role=role, actor=_actor(request), now=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(ROLES_URL)
+    user_roles_refresh(request)
+    label = ROLE_LABELS.get(role, role)
+    if not changed:
+        messages.info(request, f"Nothing to do: the role {label} was already so.")
+    elif verb == "grant":
+        messages.success(request, f"Role {label} granted.")
+    else:
+        messages.success(request, f"Role {label} revoked.")
+    return HttpResponseRedirect(ROLES_URL)
+
+
+def user_roles_refresh(request: HttpRequest) -> None:
+    """The signed-in user may have changed their own roles: forget the cached ones."""
+    user_roles_clear(request.user)
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def role_grant_view(request: HttpRequest) -> HttpResponse:
+    return _role_change(request, "grant")
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def role_revoke_view(request: HttpRequest) -> HttpResponse:
+    return _role_change(request, "revoke")
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def staff_deactivate_view(request: HttpRequest) -> HttpResponse:
+    form = StaffDeactivateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a staff member.")
+        return HttpResponseRedirect(ROLES_URL)
+    try:
+        changed = staff_deactivate(
+            user_id=form.cleaned_data["user_id"], actor=_actor(request), now=timezone.now()
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(ROLES_URL)
+    messages.success(request, "Account deactivated." if changed else "Already inactive.")
+    return HttpResponseRedirect(ROLES_URL)
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+@requires(Action.CUSTOMERS_VIEW)
+@require_GET
+def customers(request: HttpRequest) -> HttpResponse:
+    form = CustomerSearchForm(request.GET or None)
+    results = None
+    if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
+        results = customer_search(
+            query=form.cleaned_data["q"], country=form.cleaned_data["country"] or ""
+        )
+    return _no_store(
+        render(request, "panels/staff/customers.html", {"form": form, "results": results})
+    )
+
+
+def _customer_page(
+    request: HttpRequest,
+    subject: str,
+    *,
+    reveal_form: RevealForm | None = None,
+    tier_form: TierForm | None = None,
+    revealed: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    try:
+        customer = customer_get(subject=subject)
+    except NotFound:
+        return _no_store(
+            render(request, "panels/staff/customer.html", {"missing": subject}, status=404)
+        )
+    roles = user_roles(request.user)
+    context: dict[str, Any] = {
+        "customer": customer,
+        "fields": [
+            (name, label, customer.masked.get(name, "")) for name, label in FIELD_LABELS.items()
+        ],
+        "limits": kyc_limits_for(user_id=customer.user_id, now=timezone.now()),
+        "can_reveal": allows(roles, Action.PII_REVEAL),
+        "can_set_tier": allows(roles, Action.KYC_REVIEW),
+        "reveal_form": reveal_form or RevealForm(),
+        "tier_form": tier_form or TierForm(initial={"tier": customer.kyc_tier}),
+        "revealed": [(FIELD_LABELS[k], v) for k, v in (revealed or {}).items()],
+    }
+    return _no_store(render(request, "panels/staff/customer.html", context, status=status))
+
+
+@requires(Action.CUSTOMERS_VIEW)
+@require_GET
+def customer(request: HttpRequest, subject: str) -> HttpResponse:
+    return _customer_page(request, subject)
+
+
+@requires(Action.PII_REVEAL)
+@require_POST
+def customer_reveal(request: HttpRequest, subject: str) -> HttpResponse:
+    """Clear values on this response only (never stored in the session, never cached)."""
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        return _customer_page(request, subject, reveal_form=form, status=422)
+    try:
+        values = pii_reveal(
+            subject=subject,
+            fields=form.cleaned_data["fields_wanted"],
+            reason=form.cleaned_data["reason"],
+            actor=_actor(request),
+            now=timezone.now(),
+        )
+    except DomainError as exc:
+        apply_errors(form, exc, default_field="reason")
+        return _customer_page(request, subject, reveal_form=form, status=422)
+    return _customer_page(request, subject, revealed=values)
+
+
+@requires(Action.KYC_REVIEW)
+@require_POST
+def customer_tier(request: HttpRequest, subject: str) -> HttpResponse:
+    form = TierForm(request.POST)
+    if not form.is_valid():
+        return _customer_page(request, subject, tier_form=form, status=422)
+    try:
+        target = customer_get(subject=subject)
+        changed = kyc_tier_set(
+            user_id=target.user_id,
+            tier=form.cleaned_data["tier"],
+            actor=_actor(request),
+            reason=form.cleaned_data["reason"],
+            now=timezone.now(),
+        )
+    except DomainError as exc:
+        apply_errors(form, exc, default_field="reason")
+        return _customer_page(request, subject, tier_form=form, status=422)
+    messages.success(request, "KYC tier changed." if changed else "The tier was already so.")
+    return HttpResponseRedirect(f"/staff/customers/{subject}/")

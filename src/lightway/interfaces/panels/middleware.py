@@ -1,0 +1,127 @@
+"""Session rules of the panels: idle timeout and the second-factor gate.
+
+``IdleTimeoutMiddleware`` signs out a session idle for longer than
+``LIGHTWAY_STAFF_IDLE_SECONDS`` (staff, default 15 minutes) or
+``LIGHTWAY_CUSTOMER_IDLE_SECONDS`` (customers, default 30 minutes) and sends the browser to
+its login page.
+
+``SecondFactorMiddleware`` (after django-otp's ``OTPMiddleware``): a signed-in user who
+needs a second factor (every staff member; customers who turned one on) and whose session
+is not verified yet reaches only the enrolment / verification pages and logout;
+everything else redirects there.
+
+Machine endpoints (API, webhooks, probes, static files) have their own authentication and
+are left alone by both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+
+from lightway.application.users.login import realm_is_staff, user_realm
+from lightway.application.users.mfa import mfa_required
+from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_MFA_REQUIRED, SESSION_REALM
+from lightway.interfaces.panels.sessions import session_end
+
+EXEMPT_PREFIXES = (
+    "/static/",
+    "/api/",
+    "/webhooks/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/favicon.ico",
+    "/app/manifest.webmanifest",
+    "/app/sw.js",
+    "/app/icons/",
+)
+STAFF_OPEN = ("/staff/login/", "/staff/mfa/", "/staff/logout/")
+CUSTOMER_OPEN = ("/app/login/", "/app/logout/")
+# Write the "last seen" time at most this often (each write saves the session).
+TOUCH_EVERY_SECONDS = 10
+
+Handler = Callable[[HttpRequest], HttpResponseBase]
+
+
+def _exempt(path: str) -> bool:
+    return path.startswith(EXEMPT_PREFIXES)
+
+
+def _realm(request: HttpRequest) -> str:
+    realm = request.session.get(SESSION_REALM)
+    if not realm:
+        realm = user_realm(request.user)
+        request.session[SESSION_REALM] = realm
+    return str(realm)
+
+
+def idle_limit_seconds(realm: str) -> int:
+    if realm_is_staff(realm):
+        return int(getattr(settings, "LIGHTWAY_STAFF_IDLE_SECONDS", 900))
+    return int(getattr(settings, "LIGHTWAY_CUSTOMER_IDLE_SECONDS", 1800))
+
+
+def _login_page(realm: str) -> str:
+    return "/staff/login/" if realm_is_staff(realm) else "/app/login/"
+
+
+class IdleTimeoutMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if _exempt(request.path) or not request.user.is_authenticated:
+            return self.get_response(request)
+        realm = _realm(request)
+        clock = int(time.time())
+        last = request.session.get(SESSION_LAST_SEEN)
+        limit = idle_limit_seconds(realm)
+        if isinstance(last, int) and clock - last > limit:
+            session_end(request, reason="idle")
+            messages.info(
+                request,
+                f"You were signed out after {max(1, limit // 60)} minutes without activity.",
+            )
+            target = request.get_full_path() if request.method == "GET" else ""
+            query = "?" + urlencode({"next": target}) if target else ""
+            return HttpResponseRedirect(_login_page(realm) + query)
+        if not isinstance(last, int) or clock - last >= TOUCH_EVERY_SECONDS:
+            request.session[SESSION_LAST_SEEN] = clock
+        return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if _exempt(request.path) or not request.user.is_authenticated:
+            return self.get_response(request)
+        required = request.session.get(SESSION_MFA_REQUIRED)
+        if required is None:
+            required = mfa_required(user=request.user)
+            request.session[SESSION_MFA_REQUIRED] = required
+        is_verified = getattr(request.user, "is_verified", None)
+        if not required or (is_verified is not None and is_verified()):
+            return self.get_response(request)
+        realm = _realm(request)
+        if realm_is_staff(realm):
+            if request.path.startswith(STAFF_OPEN):
+                return self.get_response(request)
+            target = "/staff/mfa/"
+        else:
+            if request.path.startswith(CUSTOMER_OPEN):
+                return self.get_response(request)
+            target = "/app/login/2fa/"
+        query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
+        return _redirect(target + ("?" + query if query else ""))
+
+
+def _redirect(url: str) -> HttpResponse:
+    return HttpResponseRedirect(url)

@@ -1,0 +1,379 @@
+"""Staff sign-in (/staff/login/) with a mandatory second factor, staff landings (/staff/,
+/mtn/), staff security settings and the passkey (WebAuthn) endpoints.
+
+A staff member without a confirmed device is sent to TOTP enrolment first and shown
+backup codes once; until the session is verified (TOTP, backup code or passkey) the
+``SecondFactorMiddleware`` lets them reach only /staff/login/, /staff/mfa/... and
+/staff/logout/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from lightway.application.errors import DomainError
+from lightway.application.users import mfa
+from lightway.application.users.login import password_login, realm_is_staff, user_realm
+from lightway.data.identity.models import Realm
+from lightway.data.money import Money
+from lightway.data.wallets.models import Transfer, TransferKind
+from lightway.interfaces.panels.access import public, requires
+from lightway.interfaces.panels.common import (
+    SESSION_WEBAUTHN,
+    now,
+    safe_next,
+)
+from lightway.interfaces.panels.forms import (
+    PasskeyNameForm,
+    SecondFactorForm,
+    StaffLoginForm,
+    TotpCodeForm,
+)
+from lightway.interfaces.panels.middleware import idle_limit_seconds
+from lightway.interfaces.panels.sessions import session_end, session_start, session_verified
+from lightway.security.policy import scope_transfers, user_roles
+
+CHALLENGE_TTL_SECONDS = 300
+MOMO_KINDS = (
+    TransferKind.DEPOSIT,
+    TransferKind.WITHDRAWAL,
+    TransferKind.PAYOUT,
+    TransferKind.REMITTANCE,
+)
+
+
+def _uid(request: HttpRequest) -> int:
+    return int(request.user.pk or 0)
+
+
+def landing_for(request: HttpRequest) -> str:
+    return "/mtn/" if user_realm(request.user) == Realm.MTN else "/staff/"
+
+
+def _is_staff_session(request: HttpRequest) -> bool:
+    return request.user.is_authenticated and realm_is_staff(user_realm(request.user))
+
+
+def _verified(request: HttpRequest) -> bool:
+    check = getattr(request.user, "is_verified", None)
+    return bool(check and check())
+
+
+# --- sign-in ------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("public")
+def staff_login(request: HttpRequest) -> HttpResponse:
+    if _is_staff_session(request):
+        target = safe_next(request, landing_for(request))
+        return HttpResponseRedirect(target if _verified(request) else "/staff/mfa/?next=" + target)
+    form = StaffLoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = password_login(
+                login=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                now=now(),
+                staff=True,
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            session_start(request, user)
+            target = safe_next(request, "")
+            has_device = mfa.mfa_status(user_id=int(user.pk)).any
+            step = "/staff/mfa/" if has_device else "/staff/mfa/enrol/"
+            return HttpResponseRedirect(step + ("?next=" + target if target else ""))
+    return render(
+        request, "panels/staff/login.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _needs_staff_session(request: HttpRequest) -> HttpResponse | None:
+    """The sign-in steps are for a staff session after its password: anyone else is sent
+    to their own start (these pages are public as far as the policy goes)."""
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect("/staff/login/")
+    if not realm_is_staff(user_realm(request.user)):
+        return HttpResponseRedirect("/app/")
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def staff_mfa(request: HttpRequest) -> HttpResponse:
+    """The second step: a TOTP code, a backup code or a passkey."""
+    refused = _needs_staff_session(request)
+    if refused:
+        return refused
+    target = safe_next(request, landing_for(request))
+    if _verified(request):
+        return HttpResponseRedirect(target)
+    status = mfa.mfa_status(user_id=_uid(request))
+    if not status.any:
+        return HttpResponseRedirect("/staff/mfa/enrol/?next=" + target)
+    form = SecondFactorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = mfa.second_factor_verify(
+                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
+            )
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            session_verified(request, device)
+            return HttpResponseRedirect(target)
+    return render(
+        request,
+        "panels/staff/mfa.html",
+        {"form": form, "next": target, "status": status},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def staff_mfa_enrol(request: HttpRequest) -> HttpResponse:
+    """First sign-in: set up an authenticator app (QR code), then see the backup codes."""
+    refused = _needs_staff_session(request)
+    if refused:
+        return refused
+    target = safe_next(request, landing_for(request))
+    status = mfa.mfa_status(user_id=_uid(request))
+    if status.any:
+        # A device exists: prove it first (a password alone must not add a new one).
+        return HttpResponseRedirect(
+            "/staff/security/" if _verified(request) else "/staff/mfa/?next=" + target
+        )
+    form = TotpCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device, codes = mfa.totp_enrol_confirm(
+                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
+            )
+        except DomainError as exc:
+            form.add_error("code", exc.message)
+        else:
+            session_verified(request, device)
+            return render(request, "panels/backup_codes.html", {"codes": codes, "next": target})
+    enrolment = mfa.totp_pending(user_id=_uid(request))
+    if enrolment is None:
+        enrolment = mfa.totp_enrol_start(user_id=_uid(request), now=now())
+    return render(
+        request,
+        "panels/staff/enrol.html",
+        {"form": form, "enrolment": enrolment, "next": target},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@public
+def staff_logout(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        session_end(request, reason="user")
+        messages.info(request, "You are signed out.")
+        return HttpResponseRedirect("/staff/login/")
+    return render(request, "panels/staff/logout.html")
+
+
+# --- landings ------------------------------------------------------------------------------------
+
+
+@requires("staff.panel")
+def staff_home(request: HttpRequest) -> HttpResponse:
+    if user_realm(request.user) == Realm.MTN:
+        return HttpResponseRedirect("/mtn/")
+    return render(
+        request,
+        "panels/staff/home.html",
+        {
+            "is_admin_user": request.user.is_staff,
+            "idle_minutes": max(1, idle_limit_seconds(Realm.LIGHTWAY) // 60),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class MomoTransferRow:
+    reference: str
+    kind: str
+    status: str
+    amount: str
+    fee: str
+    client: str
+    created_at: datetime
+
+
+def momo_transfers_recent(
+    *, roles: frozenset[str], user_id: int, limit: int = 100
+) -> list[MomoTransferRow]:
+    """MoMo-routed transfers (deposits, withdrawals, payouts, remittances) the holder of
+    ``roles`` may see, newest first, with nothing personal: a short reference and the
+    client's opaque subject."""
+    momo = Transfer.objects.filter(kind__in=[k.value for k in MOMO_KINDS])
+    rows = (
+        scope_transfers(momo, roles=roles, user_id=user_id)
+        .select_related("client__profile")
+        .order_by("-created_at")[:limit]
+    )
+    out = []
+    for t in rows:
+        profile = getattr(t.client, "profile", None)
+        out.append(
+            MomoTransferRow(
+                reference=str(t.id)[:8],
+                kind=t.get_kind_display(),
+                status=t.get_status_display(),
+                amount=Money.of(t.amount, t.currency).format(),
+                fee=Money.of(t.fee, t.currency).format(),
+                client=profile.subject if profile is not None else f"user {t.client_id}",
+                created_at=t.created_at,
+            )
+        )
+    return out
+
+
+@requires("transactions.view_momo")
+def mtn_home(request: HttpRequest) -> HttpResponse:
+    transfers = momo_transfers_recent(
+        roles=user_roles(request.user), user_id=_uid(request), limit=100
+    )
+    return render(request, "panels/staff/mtn.html", {"transfers": transfers})
+
+
+# --- security: backup codes and passkeys --------------------------------------------------------
+
+
+@requires("staff.panel")
+def staff_security(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "panels/staff/security.html",
+        {"status": mfa.mfa_status(user_id=_uid(request)), "name_form": PasskeyNameForm()},
+    )
+
+
+@require_POST
+@requires("staff.panel")
+def staff_backup_codes(request: HttpRequest) -> HttpResponse:
+    try:
+        codes = mfa.backup_codes_regenerate(user_id=_uid(request), now=now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect("/staff/security/")
+    return render(request, "panels/backup_codes.html", {"codes": codes, "next": "/staff/security/"})
+
+
+@require_POST
+@requires("staff.panel")
+def staff_passkey_remove(request: HttpRequest, passkey_id: int) -> HttpResponse:
+    try:
+        mfa.passkey_remove(user_id=_uid(request), passkey_id=passkey_id, now=now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The passkey is removed.")
+    return HttpResponseRedirect("/staff/security/")
+
+
+def _challenge_put(request: HttpRequest, kind: str, challenge: str) -> None:
+    request.session[SESSION_WEBAUTHN] = {"kind": kind, "challenge": challenge, "at": time.time()}
+
+
+def _challenge_take(request: HttpRequest, kind: str) -> str | None:
+    """The pending challenge of this kind, used once and only while fresh."""
+    value = request.session.pop(SESSION_WEBAUTHN, None)
+    if not isinstance(value, dict) or value.get("kind") != kind:
+        return None
+    if time.time() - float(value.get("at", 0)) > CHALLENGE_TTL_SECONDS:
+        return None
+    challenge = value.get("challenge")
+    return challenge if isinstance(challenge, str) else None
+
+
+def _json_error(message: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": {"message": message}}, status=status)
+
+
+@require_POST
+@requires("staff.panel")
+def passkey_register_options(request: HttpRequest) -> HttpResponse:
+    ceremony = mfa.passkey_register_begin(user_id=_uid(request))
+    _challenge_put(request, "register", ceremony.challenge)
+    return HttpResponse(ceremony.options_json, content_type="application/json")
+
+
+@require_POST
+@requires("staff.panel")
+def passkey_register(request: HttpRequest) -> HttpResponse:
+    challenge = _challenge_take(request, "register")
+    if challenge is None:
+        return _json_error("The request expired. Try again.")
+    try:
+        body = json.loads(request.body or b"{}")
+        credential = mfa.passkey_register_finish(
+            user_id=_uid(request),
+            response_json=json.dumps(body.get("credential") or {}),
+            challenge=challenge,
+            name=str(body.get("name") or ""),
+            now=now(),
+        )
+    except (ValueError, AttributeError):
+        return _json_error("The browser's answer was not understood.")
+    except DomainError as exc:
+        return _json_error(exc.message)
+    messages.success(request, f"Passkey “{credential.name}” added.")
+    return JsonResponse({"ok": True, "redirect": "/staff/security/"})
+
+
+@require_POST
+@public
+def passkey_auth_options(request: HttpRequest) -> HttpResponse:
+    refused = _needs_staff_session(request)
+    if refused:
+        return _json_error("Sign in with your staff password first.", 401)
+    try:
+        ceremony = mfa.passkey_auth_begin(user_id=_uid(request))
+    except DomainError as exc:
+        return _json_error(exc.message)
+    _challenge_put(request, "auth", ceremony.challenge)
+    return HttpResponse(ceremony.options_json, content_type="application/json")
+
+
+@require_POST
+@public
+def passkey_auth(request: HttpRequest) -> HttpResponse:
+    refused = _needs_staff_session(request)
+    if refused:
+        return _json_error("Sign in with your staff password first.", 401)
+    challenge = _challenge_take(request, "auth")
+    if challenge is None:
+        return _json_error("The request expired. Try again.")
+    try:
+        body = json.loads(request.body or b"{}")
+        device = mfa.passkey_auth_finish(
+            user_id=_uid(request),
+            response_json=json.dumps(body.get("credential") or {}),
+            challenge=challenge,
+            now=now(),
+        )
+    except (ValueError, AttributeError):
+        return _json_error("The browser's answer was not understood.")
+    except DomainError as exc:
+        return _json_error(exc.message)
+    session_verified(request, device)
+    target = safe_next(request, landing_for(request))
+    nxt = body.get("next")
+    if isinstance(nxt, str) and nxt.startswith("/") and not nxt.startswith("//"):
+        target = nxt
+    return JsonResponse({"ok": True, "redirect": target})

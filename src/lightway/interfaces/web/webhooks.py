@@ -1,0 +1,49 @@
+"""Inbound webhooks. ``/webhooks/sumsub``: Sumsub KYC events (docs/kyc.md).
+
+The view hands the raw bytes and headers to one use case, which verifies the digest,
+stores the delivery first (also a rejected one) and queues its processing. Answers:
+200 ``{"ok": true}`` for an accepted, duplicate or out-of-order event (Sumsub must not
+re-send it); 401 for a missing or wrong digest or an unknown algorithm; 400 for an
+authentic body that is not a usable event; 413 for a body over the size limit.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from lightway.application.users.kyc import WebhookOutcome, kyc_webhook_receive
+from lightway.interfaces.api.errors import error_response
+from lightway.interfaces.web.authz import public
+
+# Sumsub's payloads are a few kilobytes (no personal data, no documents).
+SUMSUB_WEBHOOK_MAX_BYTES = 256 * 1024
+
+
+@public
+@csrf_exempt
+@require_POST
+def sumsub_webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > SUMSUB_WEBHOOK_MAX_BYTES:
+        return error_response(413, "payload_too_large", "the webhook body is too large")
+    raw_body = request.body
+    if len(raw_body) > SUMSUB_WEBHOOK_MAX_BYTES:
+        return error_response(413, "payload_too_large", "the webhook body is too large")
+    receipt = kyc_webhook_receive(
+        raw_body=raw_body, headers=dict(request.headers), now=timezone.now()
+    )
+    if receipt.outcome == WebhookOutcome.REJECTED:
+        return error_response(
+            401,
+            "invalid_signature",
+            "X-Payload-Digest does not match the body under X-Payload-Digest-Alg",
+        )
+    if receipt.outcome == WebhookOutcome.INVALID:
+        return error_response(400, "bad_request", "the body is not a usable Sumsub event")
+    return JsonResponse({"ok": True})

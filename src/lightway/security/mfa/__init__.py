@@ -1,0 +1,1 @@
+"""Second factors: passkeys (WebAuthn credentials) beside django-otp's TOTP and backup codes."""

@@ -1,0 +1,343 @@
+"""The panels in real headless Chromium (Playwright) against a live server.
+
+- A newcomer registers, reads the SMS code in the notify simulator's inbox page, verifies
+  their phone and sees tier 1 and its limits; basic identity then raises them to tier 2.
+- A staff member's first sign-in is forced into TOTP enrolment; the admin works afterwards.
+- A passkey is registered and used to sign in, with a CDP virtual authenticator.
+- No page breaks the Content-Security-Policy (no console violation on any panel page).
+
+Screenshots go to var/screenshots/ (docs/screenshots/ keeps a chosen set).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run
+# in such a thread unless told it is fine (the test's own queries are synchronous).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from django.contrib.auth.models import User
+from django_otp.oath import totp
+
+from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+from lightway.application.users.profiles import profile_create
+from lightway.application.users.staff import role_grant
+from lightway.data.identity.models import Profile, Realm
+from lightway.security.policy import Role
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+PASSWORD = "Browser-test-password-26"
+PHONE_NATIONAL = "0772 345 678"
+PHONE = "+256772345678"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+class Watch:
+    """A page plus every CSP violation and console error it reports."""
+
+    def __init__(self, context: object) -> None:
+        self.context = context
+        self.page = context.new_page()  # type: ignore[attr-defined]
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        # securitypolicyviolation events are reported to the console as well; this also
+        # catches those that Chromium reports only as events.
+        self.page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+        )
+
+    def _console(self, message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        kind = message.type  # type: ignore[attr-defined]
+        if "Content Security Policy" in text or "CSP violation" in text:
+            self.problems.append(text)
+        elif kind == "error" and "status of 400" not in text:
+            # (a form with mistakes answers 400 on purpose; anything else is a problem)
+            where = (message.location or {}).get("url", "")  # type: ignore[attr-defined]
+            self.problems.append(f"console error: {text} ({where} on {self.page.url})")
+
+    def visit(self, url: str) -> None:
+        response = self.page.goto(url)
+        assert response is not None and response.status < 400, (url, response and response.status)
+        self.page.wait_for_load_state("networkidle")
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def clean(self) -> None:
+        assert self.problems == [], self.problems
+
+
+@pytest.fixture
+def mobile(browser: object) -> Iterator[Watch]:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    yield Watch(context)
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser: object) -> Iterator[Watch]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    yield Watch(context)
+    context.close()
+
+
+@pytest.fixture
+def site(live_server, settings) -> str:
+    settings.LIGHTWAY_PUBLIC_URL = live_server.url
+    settings.LIGHTWAY_WEBAUTHN_RP_ID = ""
+    return str(live_server.url)
+
+
+def code_from_secret(secret: str, ahead: int = 0) -> str:
+    raw = secret.replace(" ", "")
+    key = base64.b32decode(raw + "=" * (-len(raw) % 8))
+    return f"{totp(key, drift=ahead):06d}"
+
+
+def _tier_limits(page: object) -> dict[str, str]:
+    """Currency -> the limits text shown on the dashboard."""
+    cards = page.locator("[data-testid=limits] .limit-card")  # type: ignore[attr-defined]
+    return {
+        cards.nth(i).get_attribute("data-currency"): " ".join(cards.nth(i).inner_text().split())
+        for i in range(cards.count())
+    }
+
+
+def test_newcomer_registers_verifies_the_phone_and_sees_limits_rise(
+    site, mobile, outbox, notify_simulator
+):
+    kyc_limits_seed_defaults(now=datetime.now(UTC))
+    w = mobile
+    page = w.page
+    w.visit(f"{site}/")
+    assert "/app/login/" in page.url
+    w.visit(f"{site}/app/register/")
+    w.shot("customer-register")
+
+    # Mistakes first: every field says what is wrong.
+    page.select_option("#id_country", "UG")
+    page.fill("#id_phone", "0414 123 456")  # a landline
+    page.fill("#id_password", "password123")
+    page.click("main form button[type=submit] >> nth=0")
+    assert page.locator(".error-summary").is_visible()
+    assert "mobile number" in page.locator("#id_phone_error").inner_text()
+    assert "too common" in page.locator("#id_password_error").inner_text()
+    assert "accept the terms" in page.locator("#id_accept_terms_error").inner_text()
+    assert page.get_attribute("#id_phone", "aria-invalid") == "true"
+    assert "id_phone_error" in (page.get_attribute("#id_phone", "aria-describedby") or "")
+    w.shot("customer-register-errors")
+
+    page.fill("#id_phone", PHONE_NATIONAL)
+    page.fill("#id_password", PASSWORD)
+    page.check("#id_accept_terms")
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(f"{site}/app/verify-phone/")
+    assert "+256 77" in page.locator(".who").inner_text()  # masked phone in the header
+    w.shot("customer-verify-phone")
+
+    w.visit(f"{site}/app/")
+    assert page.locator("[data-testid=tier]").inner_text() == "Tier 0"
+    tier0 = _tier_limits(page)
+
+    # The SMS, as the simulator's inbox page shows it.
+    assert outbox.deliver_pending() >= 1
+    inbox = w.context.new_page()
+    inbox.goto(f"{notify_simulator.inbox_url}?{urlencode({'to': PHONE})}")
+    sms = inbox.locator("article.sms pre").first.inner_text()
+    match = re.search(r"(?<!\d)(\d{6})(?!\d)", sms)
+    assert match, "no code in the simulator inbox"
+    inbox.screenshot(path=str(SHOTS / "notify-inbox.png"))
+    inbox.close()
+
+    w.visit(f"{site}/app/verify-phone/")
+    page.fill("#id_code", match.group(1))
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(f"{site}/app/")
+    assert "tier 1" in page.locator(".messages").inner_text().lower()
+    assert page.locator("[data-testid=tier]").inner_text() == "Tier 1"
+    tier1 = _tier_limits(page)
+    assert "UGX" in tier1 and tier1["UGX"] != tier0.get("UGX"), (tier0, tier1)
+    w.shot("customer-dashboard")
+
+    w.visit(f"{site}/app/profile/")
+    page.fill("#id_name", "Amara Nakato")
+    page.fill("#id_birth_date", "1990-05-17")
+    page.select_option("#id_id_type", "national_id")
+    page.fill("#id_id_number", "CM12345678")
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(f"{site}/app/profile/")
+    assert "tier 2" in page.locator(".messages").inner_text().lower()
+    w.visit(f"{site}/app/")
+    assert page.locator("[data-testid=tier]").inner_text() == "Tier 2"
+    assert _tier_limits(page)["UGX"] != tier1["UGX"]
+    assert Profile.objects.get(user__username__startswith="sub_").kyc_tier == 2
+
+    # The other customer pages render under the CSP.
+    for path in ("/app/wallets/", "/app/email/", "/app/notifications/", "/app/security/"):
+        w.visit(f"{site}{path}")
+    page.click("text=Set up an authenticator app")
+    page.wait_for_url(re.compile(r".*/app/security/.*"))
+    assert page.locator("img.qr").evaluate("img => img.naturalWidth > 0")
+    w.shot("customer-security-totp")
+    secret = page.locator("[data-testid=totp-secret]").inner_text()
+    page.fill("#id_code", code_from_secret(secret))
+    page.click("text=Turn on")
+    assert page.locator("ol.codes li").count() == 10
+    w.shot("customer-backup-codes")
+
+    # Installable: manifest, service worker, icons.
+    manifest = page.request.get(f"{site}/app/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/app/" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        assert page.request.get(f"{site}{icon['src']}").ok
+    w.visit(f"{site}/app/")
+    registered = page.evaluate(
+        "navigator.serviceWorker.ready.then(r => r.active !== null && r.scope)"
+    )
+    assert registered == f"{site}/app/"
+    w.clean()
+
+
+def _staff(username: str, realm: str = Realm.LIGHTWAY) -> User:
+    user = User.objects.create_user(
+        username, password=PASSWORD, is_staff=realm == Realm.LIGHTWAY, is_superuser=False
+    )
+    now = datetime.now(UTC)
+    profile_create(user_id=user.pk, realm=realm, now=now)
+    role = Role.LW_ADMIN if realm == Realm.LIGHTWAY else Role.MTN_MONITORING
+    role_grant(user_id=user.pk, role=role, actor="system", now=now)
+    return user
+
+
+def _staff_enrol(w: Watch, site: str, username: str) -> str:
+    page = w.page
+    w.visit(f"{site}/staff/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(re.compile(r".*/staff/mfa/enrol/.*"))
+    w.shot("staff-2fa-enrol")
+    # Nothing else is reachable before the second factor.
+    for path in ("/admin/", "/staff/", "/mtn/"):
+        page.goto(f"{site}{path}")
+        assert "/staff/mfa/" in page.url, path
+    w.visit(f"{site}/staff/mfa/enrol/")
+    secret = page.locator("[data-testid=totp-secret]").inner_text()
+    page.fill("#id_code", code_from_secret(secret))
+    page.click("main form button[type=submit] >> nth=0")
+    assert page.locator("ol.codes li").count() == 10
+    w.shot("staff-backup-codes")
+    page.click("text=I have saved them")
+    page.wait_for_load_state("networkidle")
+    return secret
+
+
+def test_staff_first_sign_in_is_forced_into_totp_enrolment_and_the_admin_works(site, desktop):
+    _staff("ops.lead")
+    w = desktop
+    page = w.page
+    w.visit(f"{site}/staff/login/")
+    w.shot("staff-login")
+    secret = _staff_enrol(w, site, "ops.lead")
+    assert page.url == f"{site}/staff/"
+    w.shot("staff-home")
+
+    # The Django admin under the CSP: its own JS loads and runs.
+    w.visit(f"{site}/admin/")
+    assert page.locator("#site-name").is_visible()
+    w.shot("admin-index-after-2fa")
+    w.visit(f"{site}/admin/auth/user/")
+    assert page.evaluate("typeof window.django === 'object' && typeof django.jQuery") == "function"
+    w.visit(f"{site}/admin/auth/user/add/")
+
+    # Sign out, sign in again: the second step asks for a code.
+    page.click("#logout-form button") if page.locator("#logout-form").count() else None
+    page.context.clear_cookies()
+    w.visit(f"{site}/staff/login/")
+    page.fill("#id_username", "ops.lead")
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(re.compile(r".*/staff/mfa/.*"))
+    w.shot("staff-2fa-verify")
+    page.fill("#id_code", code_from_secret(secret, ahead=1))
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(f"{site}/staff/")
+    w.clean()
+
+
+def test_mtn_staff_see_the_momo_transfers_page(site, desktop):
+    _staff("mtn.analyst", realm=Realm.MTN)
+    w = desktop
+    _staff_enrol(w, site, "mtn.analyst")
+    assert w.page.url == f"{site}/mtn/"
+    assert "No MoMo transfers yet" in w.page.locator("[data-testid=empty]").inner_text()
+    w.shot("mtn-transfers")
+    w.clean()
+
+
+def test_a_passkey_is_registered_and_signs_in(site, desktop):
+    _staff("key.holder")
+    w = desktop
+    page = w.page
+    cdp = w.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    _staff_enrol(w, site, "key.holder")
+    w.visit(f"{site}/staff/security/")
+    page.fill("#id_name", "Virtual key")
+    page.click("text=Add a passkey")
+    page.wait_for_selector("[data-testid=passkeys]")
+    assert "Virtual key" in page.locator("[data-testid=passkeys]").inner_text()
+    w.shot("staff-security-passkey")
+
+    page.context.clear_cookies()
+    w.visit(f"{site}/staff/login/")
+    page.fill("#id_username", "key.holder")
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(re.compile(r".*/staff/mfa/.*"))
+    page.click("text=Use a passkey")
+    page.wait_for_url(f"{site}/staff/")
+    assert page.locator("nav").is_visible()
+    w.clean()
