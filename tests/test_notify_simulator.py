@@ -196,10 +196,12 @@ def test_inbox_page_lists_newest_first_with_clickable_links_and_escaped_text(sim
 def test_inbox_link_opens_in_chromium(sim):
     from playwright.sync_api import sync_playwright
 
+    from tests.browser_support import chromium_launch
+
     target = f"{sim.base_url}/_sim/messages?to=nobody"
     _smtp(sim).send(to="ama@example.com", subject="Verify", text=f"Go: {target}", reference="r")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = chromium_launch(p)
         try:
             page = browser.new_page()
             page.goto(sim.inbox_url)

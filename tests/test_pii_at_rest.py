@@ -79,3 +79,47 @@ def test_demo_seed_leaves_no_personal_data_in_clear_in_a_dump(tx_db, now):
         if form in dump
     ]
     assert leaks == []
+
+
+def test_a_registration_leaves_no_personal_data_or_code_in_clear_in_a_dump(tx_db, now, outbox):
+    """The whole onboarding path: profile, one-time codes, notification deliveries (recipient
+    and body), queued jobs and audit records all stay free of the person's data."""
+    from lightway.application.users.registration import (
+        email_add,
+        phone_verify,
+        profile_update,
+        registration_start,
+    )
+
+    phone, email, id_number = "+256772987654", "newcomer.person@example.org", "CF77665544XYZA"
+    user_id = registration_start(
+        phone="0772 987654",
+        country="UG",
+        password="a-long-passphrase-2026",
+        language="en",
+        accept_terms=True,
+        now=now,
+    )
+    code = outbox.latest_code(phone)
+    phone_verify(user_id=user_id, code=code, now=now)
+    email_add(user_id=user_id, email=email, now=now)
+    link = outbox.latest_link(email)
+    profile_update(
+        user_id=user_id,
+        name="Newcomer Person",
+        birth_date="1990-04-01",
+        id_type="national_id",
+        id_number=id_number,
+        now=now,
+    )
+    assert Profile.objects.get(pk=user_id).kyc_tier == 2
+
+    dump = _dump()
+    assert "COPY public.notify_delivery" in dump
+    secrets = (
+        _forms("phone", phone)
+        | _forms("email", email)
+        | _forms("id_number", id_number)
+        | {code, link.rsplit("/", 2)[-2] if link.endswith("/") else link.rsplit("/", 1)[-1]}
+    )
+    assert sorted(s for s in secrets if s in dump) == []

@@ -12,10 +12,10 @@ from django.test import Client
 from lightway.data.identity.models import KycTier, Profile
 from lightway.infrastructure import embedded_pg
 from lightway.integration.sumsub.simulator import SumsubSimulator
+from tests.browser_support import chromium_launch
 from tests.sumsub_support import clear_kyc_jobs, make_customer, run_kyc_jobs, sim_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test still uses the ORM.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = chromium_launch(p)
         yield browser
         browser.close()
         # ORM calls made while Playwright runs use their own connection: close it here, or

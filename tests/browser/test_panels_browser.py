@@ -33,10 +33,10 @@ from lightway.application.users.profiles import profile_create
 from lightway.application.users.staff import role_grant
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.policy import Role
+from tests.browser_support import chromium_launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "Browser-test-password-26"
 PHONE_NATIONAL = "0772 345 678"
@@ -45,12 +45,10 @@ PHONE = "+256772345678"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        chromium = chromium_launch(p)
         yield chromium
         chromium.close()
 

@@ -44,9 +44,16 @@ STAFF = ("admin", "lw_demo_admin_9e3f1b")
 # username -> (country, phone, email, ID type, ID number, KYC tier). Stored encrypted in the
 # profile (tests check that a database dump holds none of these in clear).
 IDENTITIES: dict[str, tuple[str, str, str, str, str, int]] = {
-    "amara": ("UG", "+256772123401", "amara.nakato@example.com", "NIN", "CM90012345ABCD", 3),
-    "kofi": ("GH", "+233241234567", "kofi.mensah@example.com", "GHANA_CARD", "GHA7123456789", 3),
-    "grace": ("CM", "+237670123456", "grace.atangana@example.com", "CNI", "CM112233445", 2),
+    "amara": (
+        "UG",
+        "+256772123401",
+        "amara.nakato@example.com",
+        "national_id",
+        "CM90012345ABCD",
+        3,
+    ),
+    "kofi": ("GH", "+233241234567", "kofi.mensah@example.com", "national_id", "GHA7123456789", 3),
+    "grace": ("CM", "+237670123456", "grace.atangana@example.com", "national_id", "CM112233445", 2),
 }
 
 # Staff of both realms, one per role (username, role); "admin" above is the LightWay admin.

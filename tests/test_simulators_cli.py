@@ -1,0 +1,86 @@
+"""`lightway simulators`: runs the simulators, prints their URLs, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(*args: str, **kw) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lightway.interfaces.cli", "simulators", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **kw},
+    )
+
+
+def test_one_simulator_on_a_chosen_port_serves_and_stops_on_sigterm():
+    port = _free_port()
+    proc = _run("--only", "notify", "--port", str(port), LIGHTWAY_SIM_SMTP_PORT=str(_free_port()))
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("notify ") and f"http://127.0.0.1:{port}" in line, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/inbox", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
+    env_file = tmp_path / "sim.env"
+    ports = {
+        "LIGHTWAY_SIM_NOTIFY_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_SMTP_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_SUMSUB_PORT": str(_free_port()),
+    }
+    proc = _run("--env-file", str(env_file), **ports)
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert env["NOTIFY_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_NOTIFY_PORT']}"
+        assert env["SUMSUB_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_SUMSUB_PORT']}"
+        assert env["LIGHTWAY_SMTP_PORT"] == ports["LIGHTWAY_SIM_SMTP_PORT"]
+        # The Sumsub simulator answers, and like Sumsub refuses an unsigned request.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{env['SUMSUB_BASE_URL']}/resources/status/api", timeout=5)
+        assert refused.value.code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub"),
+        (("--port", "9"), "--port needs exactly one simulator"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(args, message):
+    proc = _run(*args)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert f"lightway: error: {message}" in err
