@@ -21,7 +21,7 @@ from lightway.application.users.profiles import profile_create
 from lightway.application.users.staff import role_grant
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Realm
-from lightway.interfaces.panels.common import SESSION_LAST_SEEN
+from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_STARTED
 from lightway.security.policy import Role
 
 pytestmark = pytest.mark.django_db
@@ -222,6 +222,25 @@ def test_staff_sessions_end_after_the_idle_time(settings):
     assert client.get("/staff/").status_code == 302  # signed out for good
     record = AuditRecord.objects.filter(action="auth.logout").latest("id")
     assert record.data == {"reason": "idle"} and record.actor == f"user:{user.pk}"
+
+
+def test_sessions_end_after_their_maximum_age_even_when_active(settings):
+    settings.SESSION_COOKIE_AGE = 12 * 3600
+    user = staff()
+    client = Client()
+    enrol(client, user)
+    session = client.session
+    session[SESSION_STARTED] = int(time.time()) - 11 * 3600  # active, 11 h old: still in
+    session.save()
+    assert client.get("/staff/").status_code == 200
+    session = client.session
+    session[SESSION_STARTED] = int(time.time()) - 12 * 3600 - 1
+    session.save()
+    response = client.get("/staff/")
+    assert (response.status_code, response["Location"]) == (302, "/staff/login/")
+    assert client.get("/staff/").status_code == 302  # signed out for good
+    record = AuditRecord.objects.filter(action="auth.logout").latest("id")
+    assert record.data == {"reason": "max_age"}
 
 
 def test_customer_sessions_get_a_longer_idle_time(settings):

@@ -115,7 +115,8 @@ if Env.bool("LIGHTWAY_BEHIND_TLS_PROXY", False):
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 # Web panel sessions (docs/panels.md): Lax cookies, CSRF cookie out of reach of scripts,
-# sessions end after 12 h at most and after an idle time (staff 15 min, customers 30 min).
+# sessions end 12 h after sign-in however active (the panels' middleware enforces it) and
+# after an idle time (staff 15 min, customers 30 min); the worker prunes expired ones hourly.
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = Env.int("LIGHTWAY_SESSION_MAX_SECONDS", 12 * 3600)
@@ -129,8 +130,8 @@ LIGHTWAY_TERMS_VERSION = Env.str("LIGHTWAY_TERMS_VERSION", "2026-01")
 LIGHTWAY_HSTS_SECONDS = Env.int("LIGHTWAY_HSTS_SECONDS", 31536000)
 OTP_TOTP_ISSUER = "LightWay MoMo"
 
-# Personal data protection (docs/security.md). Unset = development keys, refused by
-# `lightway check --production`.
+# Personal data protection (docs/security.md). Unset = fixed development keys, which
+# `lightway check` reports as a warning; production must set both.
 LIGHTWAY_DATA_KEYS = Env.str("LIGHTWAY_DATA_KEYS", "")
 LIGHTWAY_BLIND_INDEX_KEY = Env.str("LIGHTWAY_BLIND_INDEX_KEY", "")
 # Lockout with backoff (passwords, SMS codes, TOTP, backup codes) and one-time codes.
@@ -210,7 +211,7 @@ PROCRASTINATE_IMPORT_PATHS = ["lightway.interfaces.tasks"]
 
 # Sumsub KYC (docs/kyc.md). Unset SUMSUB_BASE_URL = not configured (identity checks are
 # unavailable, `lightway check` skips it); `lightway up` points it at the local simulator
-# (python -m lightway.integration.sumsub.simulator, http://127.0.0.1:8092). The token and
+# (`lightway simulators`, http://127.0.0.1:8103 by default). The token and
 # secrets default to demo values the simulator also uses, never valid at Sumsub.
 # Production: https://api.sumsub.com, the app token and secret key from the Sumsub
 # dashboard, and the webhook's own secret key.

@@ -96,6 +96,20 @@ def request_nonces_prune(timestamp: int | None = None) -> int:
     return prune(now=timezone.now())
 
 
+SESSIONS_PRUNE_CRON = "23 * * * *"
+
+
+@app.periodic(cron=SESSIONS_PRUNE_CRON)
+@app.task(name="sessions_prune", queue=PERIODIC_QUEUE, queueing_lock="sessions_prune")
+def sessions_prune(timestamp: int | None = None) -> None:
+    """Delete expired web sessions (Django's ``clearsessions``), hourly."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
 @app.periodic(cron=JOBS_RETRY_STALLED_CRON)
 @app.task(
     name="jobs_retry_stalled",

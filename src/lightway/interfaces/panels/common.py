@@ -18,6 +18,7 @@ from lightway.application.errors import DomainError
 SESSION_REALM = "lw_realm"
 SESSION_MFA_REQUIRED = "lw_mfa_required"
 SESSION_LAST_SEEN = "lw_last_seen"
+SESSION_STARTED = "lw_started_at"  # absolute session lifetime (LIGHTWAY_SESSION_MAX_SECONDS)
 SESSION_WEBAUTHN = "lw_webauthn"
 SESSION_PHONE_USER = "lw_verify_user"  # a registration waiting for its SMS code
 

@@ -26,7 +26,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 
 from lightway.application.users.login import realm_is_staff, user_realm
 from lightway.application.users.mfa import mfa_required
-from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_MFA_REQUIRED, SESSION_REALM
+from lightway.interfaces.panels.common import (
+    SESSION_LAST_SEEN,
+    SESSION_MFA_REQUIRED,
+    SESSION_REALM,
+    SESSION_STARTED,
+)
 from lightway.interfaces.panels.sessions import session_end
 
 EXEMPT_PREFIXES = (
@@ -81,6 +86,19 @@ class IdleTimeoutMiddleware:
         realm = _realm(request)
         clock = int(time.time())
         last = request.session.get(SESSION_LAST_SEEN)
+        started = request.session.get(SESSION_STARTED)
+        if not isinstance(started, int):
+            request.session[SESSION_STARTED] = started = clock
+        max_age = int(settings.SESSION_COOKIE_AGE)
+        if clock - started > max_age:
+            # An absolute lifetime: activity does not extend it (Django's cookie age counts
+            # from the last save, which the idle stamp below renews).
+            session_end(request, reason="max_age")
+            messages.info(
+                request,
+                f"You were signed out after {max(1, max_age // 3600)} hours; sign in again.",
+            )
+            return HttpResponseRedirect(_login_page(realm))
         limit = idle_limit_seconds(realm)
         if isinstance(last, int) and clock - last > limit:
             session_end(request, reason="idle")
