@@ -9,7 +9,9 @@ slowed down just the same whether or not the account exists.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -20,9 +22,9 @@ from lightway.application.errors import DomainError
 from lightway.application.users.phones import phone_normalise
 from lightway.application.users.profiles import profile_find
 from lightway.data.audit.services import audit_record
-from lightway.data.identity.models import Profile, Realm
+from lightway.data.identity.models import Realm
 from lightway.security.crypto import blind_index
-from lightway.security.policy import STAFF_REALMS
+from lightway.security.policy import STAFF_REALMS, user_realm_of
 from lightway.security.throttle import Locked, throttle_check, throttle_clear, throttle_fail
 
 log = logging.getLogger(__name__)
@@ -51,17 +53,7 @@ class TooManyAttempts(DomainError):
 def user_realm(user: AbstractBaseUser | AnonymousUser | object) -> str:
     """The realm of a user: its profile's, else LightWay staff for Django staff accounts
     without a profile (the bootstrap administrator), else customer."""
-    if not getattr(user, "is_authenticated", False):
-        return ""
-    try:
-        profile = user.profile  # type: ignore[union-attr]
-    except (Profile.DoesNotExist, AttributeError):
-        profile = None
-    if profile is not None:
-        return str(profile.realm)
-    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
-        return str(Realm.LIGHTWAY)
-    return str(Realm.CUSTOMER)
+    return user_realm_of(user)
 
 
 def realm_is_staff(realm: str) -> bool:
@@ -81,6 +73,43 @@ def _find(login: str, *, country: str, staff: bool) -> AbstractBaseUser | None:
     return User.objects.filter(pk=profile.user_id).first()
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What :func:`password_verify` found: ``ok``, or a counted failure (and the lock it
+    started, if any)."""
+
+    ok: bool
+    locked_until: datetime | None = None
+
+
+def password_verify(
+    *, user: AbstractBaseUser | None, login_key: str, password: str, now: datetime
+) -> PasswordCheck:
+    """Check a password against its lockout key, for the web panels and the API alike.
+
+    The key is ``password:<user id>``, or for an unknown account (``user`` None) a keyed
+    hash of ``login_key`` (what was typed, normalised); an unknown account costs the same
+    hashing work as a real check, so timing does not tell whether it exists. A failure
+    (wrong password, inactive or unknown account) is counted; a success clears the key.
+    Raises :class:`~lightway.security.throttle.Locked` while the key is locked out.
+    """
+    key = (
+        f"password:{user.pk}"
+        if user is not None
+        else f"password:unknown:{blind_index('login', login_key)[:40]}"
+    )
+    throttle_check(key=key, now=now)
+    if user is None:
+        make_password(password)  # the same work as a real check: no timing oracle
+        ok = False
+    else:
+        ok = user.check_password(password) and bool(getattr(user, "is_active", False))
+    if not ok:
+        return PasswordCheck(ok=False, locked_until=throttle_fail(key=key, now=now))
+    throttle_clear(key=key)
+    return PasswordCheck(ok=True)
+
+
 def password_login(
     *, login: str, password: str, country: str = "", now: datetime, staff: bool = False
 ) -> AbstractBaseUser:
@@ -96,60 +125,45 @@ def password_login(
         key_login = phone_normalise(login, country=country)
         wrong = WRONG_CUSTOMER
     user = _find(key_login, country=country, staff=staff)
-    key = (
-        f"password:{user.pk}"
-        if user is not None
-        else f"password:unknown:{blind_index('login', key_login)[:40]}"
-    )
     try:
-        throttle_check(key=key, now=now)
+        check = password_verify(user=user, login_key=key_login, password=password, now=now)
     except Locked as exc:
         raise TooManyAttempts(exc.retry_after) from None
-    if user is None:
-        make_password(password)  # the same work as a real check: no timing oracle
-        ok = False
-    else:
-        ok = user.check_password(password) and bool(getattr(user, "is_active", False))
-    if not ok:
-        throttle_fail(key=key, now=now)
+    if not check.ok or user is None:
         if user is not None:
-            with transaction.atomic():
-                audit_record(
-                    actor=f"user:{user.pk}",
-                    action="auth.login_failed",
-                    object_type="auth.user",
-                    object_id=str(user.pk),
-                    data={"factor": "password"},
-                    now=now,
-                )
+            auth_event_record(
+                user_id=user.pk, action="auth.login_failed", data={"factor": "password"}, now=now
+            )
         log.info("login refused", extra={"staff": staff})
         raise LoginRefused(wrong, details={"field": "password"})
-    throttle_clear(key=key)
-    assert user is not None
     return user
+
+
+def auth_event_record(*, user_id: int, action: str, data: dict[str, Any], now: datetime) -> None:
+    """Audit a sign-in event of an account (object ``auth.user``, the user as actor): a
+    refused factor (``auth.login_failed`` from the panels, ``session.login_failed`` from
+    the API), a sign-in or a sign-out."""
+    with transaction.atomic():
+        audit_record(
+            actor=f"user:{user_id}",
+            action=action,
+            object_type="auth.user",
+            object_id=str(user_id),
+            data=data,
+            now=now,
+        )
 
 
 def login_record(*, user_id: int, realm: str, second_factor: bool, now: datetime) -> None:
     """Audit a password sign-in (``auth.login``); the second factor is audited as ``mfa.*``."""
-    with transaction.atomic():
-        audit_record(
-            actor=f"user:{user_id}",
-            action="auth.login",
-            object_type="auth.user",
-            object_id=str(user_id),
-            data={"realm": realm, "second_factor_required": second_factor},
-            now=now,
-        )
+    auth_event_record(
+        user_id=user_id,
+        action="auth.login",
+        data={"realm": realm, "second_factor_required": second_factor},
+        now=now,
+    )
 
 
 def logout_record(*, user_id: int, reason: str, now: datetime) -> None:
     """Audit a sign-out (``auth.logout``; reason ``user`` or ``idle``)."""
-    with transaction.atomic():
-        audit_record(
-            actor=f"user:{user_id}",
-            action="auth.logout",
-            object_type="auth.user",
-            object_id=str(user_id),
-            data={"reason": reason},
-            now=now,
-        )
+    auth_event_record(user_id=user_id, action="auth.logout", data={"reason": reason}, now=now)

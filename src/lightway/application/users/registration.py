@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,7 +24,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from lightway.application.errors import NotFound, ValidationFailed
-from lightway.application.users.login import TooManyAttempts
+from lightway.application.users.login import TooManyAttempts, password_verify
 from lightway.application.users.phones import phone_normalise
 from lightway.application.users.profiles import (
     profile_create,
@@ -158,18 +159,14 @@ def registration_start(
             profile.save(update_fields=["terms_version", "terms_accepted_at"])
             user.username = profile.subject  # opaque: no personal data in auth_user
             user.save(update_fields=["username"])
-            audit_record(
-                actor=f"user:{user.pk}",
-                action="user.register",
-                object_type="identity.profile",
-                object_id=str(user.pk),
-                data={
-                    "country": profile.country,
-                    "language": language,
-                    "terms_version": profile.terms_version,
-                    "fields": ["phone", "password"],
-                },
-                now=now,
+            _audit(
+                user.pk,
+                "user.register",
+                now,
+                country=profile.country,
+                language=language,
+                terms_version=profile.terms_version,
+                fields=["phone", "password"],
             )
             _send_phone_code(profile=profile, phone=e164, now=now)
     except IntegrityError:
@@ -177,6 +174,18 @@ def registration_start(
         raise _fail({"phone": NEUTRAL_PHONE}) from None
     log.info("customer registered", extra={"subject": profile.subject})
     return int(user.pk)
+
+
+def _audit(user_id: int, action: str, now: datetime, **data: Any) -> None:
+    """Audit what a customer did to their own profile (``user.*``)."""
+    audit_record(
+        actor=f"user:{user_id}",
+        action=action,
+        object_type="identity.profile",
+        object_id=str(user_id),
+        data=data,
+        now=now,
+    )
 
 
 def _profile(user_id: int, *, lock: bool = False) -> Profile:
@@ -211,14 +220,7 @@ def phone_verify(*, user_id: int, code: str, now: datetime) -> int:
         profile.phone_verified_at = now
         profile.updated_at = now
         profile.save(update_fields=["phone_verified_at", "updated_at"])
-        audit_record(
-            actor=f"user:{user_id}",
-            action="user.phone_verify",
-            object_type="identity.profile",
-            object_id=str(user_id),
-            data={},
-            now=now,
-        )
+        _audit(user_id, "user.phone_verify", now)
         _tier_set(user_id=user_id, tier=KycTier.PHONE_VERIFIED, reason="phone verified", now=now)
     return int(_profile(user_id).kyc_tier)
 
@@ -245,14 +247,7 @@ def phone_code_resend(*, user_id: int, now: datetime) -> None:
     if not phone:
         raise NotFound("no phone number on this account")
     with transaction.atomic():
-        audit_record(
-            actor=f"user:{user_id}",
-            action="user.phone_code_resend",
-            object_type="identity.profile",
-            object_id=str(user_id),
-            data={},
-            now=now,
-        )
+        _audit(user_id, "user.phone_code_resend", now)
         _send_phone_code(profile=profile, phone=phone, now=now)
 
 
@@ -286,14 +281,7 @@ def email_add(*, user_id: int, email: str, now: datetime) -> None:
                 target_bidx=profile.email_bidx or "",
                 link=True,
             )
-            audit_record(
-                actor=f"user:{user_id}",
-                action="user.email_add",
-                object_type="identity.profile",
-                object_id=str(user_id),
-                data={"fields": ["email"]},
-                now=now,
-            )
+            _audit(user_id, "user.email_add", now, fields=["email"])
             _notify(
                 template="email_verify",
                 context={"link": email_link(issued.code)},
@@ -329,14 +317,7 @@ def email_verify(*, token: str, now: datetime) -> int:
         profile.email_verified_at = now
         profile.updated_at = now
         profile.save(update_fields=["email_verified_at", "updated_at"])
-        audit_record(
-            actor=f"user:{row.user_id}",
-            action="user.email_verify",
-            object_type="identity.profile",
-            object_id=str(row.user_id),
-            data={},
-            now=now,
-        )
+        _audit(row.user_id, "user.email_verify", now)
     return int(row.user_id)
 
 
@@ -437,14 +418,7 @@ def profile_update(
                 profile.updated_at = now
                 profile.save(update_fields=["id_type", "updated_at"])
                 changed.append("id_type")
-            audit_record(
-                actor=f"user:{user_id}",
-                action="user.profile_update",
-                object_type="identity.profile",
-                object_id=str(user_id),
-                data={"fields": sorted(changed)},
-                now=now,
-            )
+            _audit(user_id, "user.profile_update", now, fields=sorted(changed))
             current = profile_pii(profile)
             complete = bool(
                 current.name and current.birth_date and profile.id_type and current.id_number
@@ -467,20 +441,17 @@ def profile_update(
 
 def password_change(*, user_id: int, old_password: str, new_password: str, now: datetime) -> None:
     """Change the password after checking the current one (throttled like sign-in)."""
-    from lightway.security.throttle import throttle_check, throttle_clear, throttle_fail
-
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise NotFound("no such account")
-    key = f"password:{user_id}"
     try:
-        throttle_check(key=key, now=now)
+        check = password_verify(
+            user=user, login_key=str(user_id), password=old_password or "", now=now
+        )
     except Locked as exc:
         raise TooManyAttempts(exc.retry_after) from None
-    if not user.check_password(old_password or ""):
-        throttle_fail(key=key, now=now)
+    if not check.ok:
         raise _fail({"old_password": "Your current password is not right."})
-    throttle_clear(key=key)
     problems = _password_problems(new_password or "")
     if not new_password:
         raise _fail({"new_password": "Choose a new password."})

@@ -28,7 +28,6 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -46,6 +45,7 @@ from lightway.application.users.auth_errors import (
     TotpRequired,
 )
 from lightway.application.users.keys import EncryptedColumn, encrypted_column_register
+from lightway.application.users.login import auth_event_record, password_verify
 from lightway.application.users.notifications import notify
 from lightway.application.users.phones import MARKETS, phone_normalise
 from lightway.application.users.profiles import profile_find, profile_pii
@@ -63,7 +63,7 @@ from lightway.security.apiauth.access import (
 )
 from lightway.security.apiauth.models import Device, RefreshToken
 from lightway.security.codes import CodeRejected, code_issue, code_verify
-from lightway.security.crypto import blind_index, decrypt_optional, encrypt_optional
+from lightway.security.crypto import decrypt_optional, encrypt_optional
 from lightway.security.masking import mask_phone
 from lightway.security.mfa.totp import totp_check
 from lightway.security.models import OneTimeCode
@@ -197,36 +197,20 @@ def _refuse_non_customers(user: AbstractBaseUser, profile: Profile | None) -> No
 
 def _check_password(kind: str, value: str, password: str, now: datetime) -> AbstractBaseUser:
     user = _find_user(kind, value)
-    key = (
-        f"password:{user.pk}"
-        if user is not None
-        else f"password:unknown:{blind_index('login', value)[:40]}"
-    )
     try:
-        throttle_check(key=key, now=now)
+        check = password_verify(user=user, login_key=value, password=password, now=now)
     except Locked as exc:
         raise _locked(exc) from None
-    if user is None:
-        make_password(password)  # the same work as a real check: no timing oracle
-        ok = False
-    else:
-        ok = user.check_password(password) and bool(getattr(user, "is_active", False))
-    if not ok:
-        locked_until = throttle_fail(key=key, now=now)
+    if not check.ok or user is None:
         if user is not None:
-            with transaction.atomic():
-                audit_record(
-                    actor=f"user:{user.pk}",
-                    action="session.login_failed",
-                    object_type="auth.user",
-                    object_id=str(user.pk),
-                    data={"factor": "password", "channel": "api", "locked": bool(locked_until)},
-                    now=now,
-                )
+            auth_event_record(
+                user_id=user.pk,
+                action="session.login_failed",
+                data={"factor": "password", "channel": "api", "locked": bool(check.locked_until)},
+                now=now,
+            )
         log.info("api login refused", extra={"factor": "password", "known": user is not None})
         raise LoginFailed()
-    throttle_clear(key=key)
-    assert user is not None
     return user
 
 
@@ -246,15 +230,12 @@ def _check_totp(user: AbstractBaseUser, totp: str | None, now: datetime) -> bool
         ok = any(totp_check(device, totp, now=now) for device in devices)
     if not ok:
         locked_until = throttle_fail(key=key, now=now)
-        with transaction.atomic():
-            audit_record(
-                actor=f"user:{user.pk}",
-                action="session.login_failed",
-                object_type="auth.user",
-                object_id=str(user.pk),
-                data={"factor": "totp", "channel": "api", "locked": bool(locked_until)},
-                now=now,
-            )
+        auth_event_record(
+            user_id=user.pk,
+            action="session.login_failed",
+            data={"factor": "totp", "channel": "api", "locked": bool(locked_until)},
+            now=now,
+        )
         raise TotpInvalid()
     throttle_clear(key=key)
     return True

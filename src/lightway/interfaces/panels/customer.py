@@ -34,7 +34,13 @@ from lightway.interfaces.panels.forms import (
     SecondFactorForm,
     TotpCodeForm,
 )
-from lightway.interfaces.panels.sessions import session_end, session_start, session_verified
+from lightway.interfaces.panels.sessions import session_start
+from lightway.interfaces.panels.shared_views import (
+    backup_codes_page,
+    logout_page,
+    second_factor_page,
+    totp_enrol_confirmed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,36 +158,17 @@ def login(request: HttpRequest) -> HttpResponse:
 def login_second_factor(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return HttpResponseRedirect("/app/login/")
+    target = safe_next(request, HOME)
     verified = getattr(request.user, "is_verified", lambda: False)()
     if verified or not request.session.get(SESSION_MFA_REQUIRED):
-        return HttpResponseRedirect(safe_next(request, HOME))
-    form = SecondFactorForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            device = mfa.second_factor_verify(
-                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
-            )
-        except DomainError as exc:
-            form.add_error("code", exc.message)
-        else:
-            session_verified(request, device)
-            return HttpResponseRedirect(safe_next(request, HOME))
-    return render(
-        request,
-        "panels/customer/login_2fa.html",
-        {"form": form, "next": safe_next(request, HOME)},
-        status=400 if form.errors else 200,
-    )
+        return HttpResponseRedirect(target)
+    return second_factor_page(request, target=target, template="panels/customer/login_2fa.html")
 
 
 @require_http_methods(["GET", "POST"])
 @public
 def logout(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        session_end(request, reason="user")
-        messages.info(request, "You are signed out.")
-        return HttpResponseRedirect("/app/login/")
-    return render(request, "panels/customer/logout.html")
+    return logout_page(request, login_url="/app/login/", template="panels/customer/logout.html")
 
 
 # --- dashboard and wallets -------------------------------------------------------------------
@@ -353,15 +340,9 @@ def totp_start(request: HttpRequest) -> HttpResponse:
 def totp_confirm(request: HttpRequest) -> HttpResponse:
     form = TotpCodeForm(request.POST)
     if form.is_valid():
-        try:
-            device, codes = mfa.totp_enrol_confirm(
-                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
-            )
-        except DomainError as exc:
-            form.add_error("code", exc.message)
-        else:
-            session_verified(request, device)
-            return render(request, "panels/backup_codes.html", {"codes": codes, "next": HOME})
+        shown = totp_enrol_confirmed(request, form, then=HOME)
+        if shown is not None:
+            return shown
     return _security_page(request, status=400, code_form=form)
 
 
@@ -384,12 +365,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("self.security")
 def backup_codes(request: HttpRequest) -> HttpResponse:
-    try:
-        codes = mfa.backup_codes_regenerate(user_id=_uid(request), now=now())
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return HttpResponseRedirect("/app/security/")
-    return render(request, "panels/backup_codes.html", {"codes": codes, "next": "/app/security/"})
+    return backup_codes_page(request, back="/app/security/")
 
 
 @require_POST

@@ -48,25 +48,54 @@ class AccessibleForm(forms.Form):
             field.widget.attrs["aria-describedby"] = " ".join(ids)
 
 
-class RegisterForm(AccessibleForm):
-    country = forms.ChoiceField(
+def _country_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
         label="Country", choices=COUNTRIES, widget=forms.Select(attrs=_attrs())
     )
-    phone = forms.CharField(
+
+
+def _phone_field(**attrs: str) -> forms.CharField:
+    return forms.CharField(
         label="Mobile number",
         max_length=32,
         error_messages={"required": "Enter your mobile number."},
-        widget=forms.TextInput(
-            attrs=_attrs(autocomplete="tel", inputmode="tel", placeholder="0772 123 456")
-        ),
+        widget=forms.TextInput(attrs=_attrs(autocomplete="tel", inputmode="tel", **attrs)),
     )
-    password = forms.CharField(
-        label="Password",
+
+
+def _password_field(
+    label: str, required: str, *, autocomplete: str, help_text: str = ""
+) -> forms.CharField:
+    """A password input (never stripped); ``autocomplete`` is ``current-password`` or
+    ``new-password`` so password managers fill or suggest the right one."""
+    return forms.CharField(
+        label=label,
         max_length=256,
         strip=False,
-        help_text="At least 10 characters. Avoid common passwords.",
-        error_messages={"required": "Choose a password."},
-        widget=forms.PasswordInput(attrs=_attrs(autocomplete="new-password")),
+        help_text=help_text,
+        error_messages={"required": required},
+        widget=forms.PasswordInput(attrs=_attrs(autocomplete=autocomplete)),
+    )
+
+
+def _code_field(label: str, required: str, **attrs: str) -> forms.CharField:
+    """A one-time code input (SMS, authenticator app or backup code)."""
+    return forms.CharField(
+        label=label,
+        max_length=20,
+        error_messages={"required": required},
+        widget=forms.TextInput(attrs=_attrs(autocomplete="one-time-code", **attrs)),
+    )
+
+
+NEW_PASSWORD_HINT = "At least 10 characters. Avoid common passwords."
+
+
+class RegisterForm(AccessibleForm):
+    country = _country_field()
+    phone = _phone_field(placeholder="0772 123 456")
+    password = _password_field(
+        "Password", "Choose a password.", autocomplete="new-password", help_text=NEW_PASSWORD_HINT
     )
     language = forms.ChoiceField(
         label="Language",
@@ -82,55 +111,31 @@ class RegisterForm(AccessibleForm):
 
 
 class CodeForm(AccessibleForm):
-    code = forms.CharField(
-        label="Code",
-        max_length=20,
-        error_messages={"required": "Enter the code."},
-        widget=forms.TextInput(
-            attrs=_attrs(autocomplete="one-time-code", inputmode="numeric", autofocus="autofocus")
-        ),
-    )
+    code = _code_field("Code", "Enter the code.", inputmode="numeric", autofocus="autofocus")
 
 
 class TotpCodeForm(AccessibleForm):
-    code = forms.CharField(
-        label="6-digit code from your authenticator app",
-        max_length=20,
-        error_messages={"required": "Enter the 6-digit code your app shows."},
-        widget=forms.TextInput(
-            attrs=_attrs(autocomplete="one-time-code", inputmode="numeric", autofocus="autofocus")
-        ),
+    code = _code_field(
+        "6-digit code from your authenticator app",
+        "Enter the 6-digit code your app shows.",
+        inputmode="numeric",
+        autofocus="autofocus",
     )
 
 
 class SecondFactorForm(AccessibleForm):
-    code = forms.CharField(
-        label="Code from your authenticator app, or a backup code",
-        max_length=20,
-        error_messages={"required": "Enter a code."},
-        widget=forms.TextInput(
-            attrs=_attrs(autocomplete="one-time-code", autofocus="autofocus", spellcheck="false")
-        ),
+    code = _code_field(
+        "Code from your authenticator app, or a backup code",
+        "Enter a code.",
+        autofocus="autofocus",
+        spellcheck="false",
     )
 
 
 class LoginForm(AccessibleForm):
-    country = forms.ChoiceField(
-        label="Country", choices=COUNTRIES, widget=forms.Select(attrs=_attrs())
-    )
-    phone = forms.CharField(
-        label="Mobile number",
-        max_length=32,
-        error_messages={"required": "Enter your mobile number."},
-        widget=forms.TextInput(attrs=_attrs(autocomplete="tel", inputmode="tel")),
-    )
-    password = forms.CharField(
-        label="Password",
-        max_length=256,
-        strip=False,
-        error_messages={"required": "Enter your password."},
-        widget=forms.PasswordInput(attrs=_attrs(autocomplete="current-password")),
-    )
+    country = _country_field()
+    phone = _phone_field()
+    password = _password_field("Password", "Enter your password.", autocomplete="current-password")
 
 
 class StaffLoginForm(AccessibleForm):
@@ -140,13 +145,7 @@ class StaffLoginForm(AccessibleForm):
         error_messages={"required": "Enter your username."},
         widget=forms.TextInput(attrs=_attrs(autocomplete="username", autofocus="autofocus")),
     )
-    password = forms.CharField(
-        label="Password",
-        max_length=256,
-        strip=False,
-        error_messages={"required": "Enter your password."},
-        widget=forms.PasswordInput(attrs=_attrs(autocomplete="current-password")),
-    )
+    password = _password_field("Password", "Enter your password.", autocomplete="current-password")
 
 
 class ProfileForm(AccessibleForm):
@@ -185,20 +184,14 @@ class EmailForm(AccessibleForm):
 
 
 class PasswordChangeForm(AccessibleForm):
-    old_password = forms.CharField(
-        label="Current password",
-        strip=False,
-        max_length=256,
-        error_messages={"required": "Enter your current password."},
-        widget=forms.PasswordInput(attrs=_attrs(autocomplete="current-password")),
+    old_password = _password_field(
+        "Current password", "Enter your current password.", autocomplete="current-password"
     )
-    new_password = forms.CharField(
-        label="New password",
-        strip=False,
-        max_length=256,
-        help_text="At least 10 characters. Avoid common passwords.",
-        error_messages={"required": "Choose a new password."},
-        widget=forms.PasswordInput(attrs=_attrs(autocomplete="new-password")),
+    new_password = _password_field(
+        "New password",
+        "Choose a new password.",
+        autocomplete="new-password",
+        help_text=NEW_PASSWORD_HINT,
     )
 
 

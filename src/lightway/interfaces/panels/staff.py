@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -33,13 +35,20 @@ from lightway.interfaces.panels.common import (
 )
 from lightway.interfaces.panels.forms import (
     PasskeyNameForm,
-    SecondFactorForm,
     StaffLoginForm,
     TotpCodeForm,
 )
 from lightway.interfaces.panels.middleware import idle_limit_seconds
-from lightway.interfaces.panels.sessions import session_end, session_start, session_verified
+from lightway.interfaces.panels.sessions import session_start, session_verified
+from lightway.interfaces.panels.shared_views import (
+    backup_codes_page,
+    logout_page,
+    second_factor_page,
+    totp_enrol_confirmed,
+)
 from lightway.security.policy import scope_transfers, user_roles
+
+T = TypeVar("T")
 
 CHALLENGE_TTL_SECONDS = 300
 MOMO_KINDS = (
@@ -121,22 +130,8 @@ def staff_mfa(request: HttpRequest) -> HttpResponse:
     status = mfa.mfa_status(user_id=_uid(request))
     if not status.any:
         return HttpResponseRedirect("/staff/mfa/enrol/?next=" + target)
-    form = SecondFactorForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            device = mfa.second_factor_verify(
-                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
-            )
-        except DomainError as exc:
-            form.add_error("code", exc.message)
-        else:
-            session_verified(request, device)
-            return HttpResponseRedirect(target)
-    return render(
-        request,
-        "panels/staff/mfa.html",
-        {"form": form, "next": target, "status": status},
-        status=400 if form.errors else 200,
+    return second_factor_page(
+        request, target=target, template="panels/staff/mfa.html", extra={"status": status}
     )
 
 
@@ -156,15 +151,9 @@ def staff_mfa_enrol(request: HttpRequest) -> HttpResponse:
         )
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            device, codes = mfa.totp_enrol_confirm(
-                user_id=_uid(request), code=form.cleaned_data["code"], now=now()
-            )
-        except DomainError as exc:
-            form.add_error("code", exc.message)
-        else:
-            session_verified(request, device)
-            return render(request, "panels/backup_codes.html", {"codes": codes, "next": target})
+        shown = totp_enrol_confirmed(request, form, then=target)
+        if shown is not None:
+            return shown
     enrolment = mfa.totp_pending(user_id=_uid(request))
     if enrolment is None:
         enrolment = mfa.totp_enrol_start(user_id=_uid(request), now=now())
@@ -179,11 +168,7 @@ def staff_mfa_enrol(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @public
 def staff_logout(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        session_end(request, reason="user")
-        messages.info(request, "You are signed out.")
-        return HttpResponseRedirect("/staff/login/")
-    return render(request, "panels/staff/logout.html")
+    return logout_page(request, login_url="/staff/login/", template="panels/staff/logout.html")
 
 
 # --- landings ------------------------------------------------------------------------------------
@@ -266,12 +251,7 @@ def staff_security(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("staff.panel")
 def staff_backup_codes(request: HttpRequest) -> HttpResponse:
-    try:
-        codes = mfa.backup_codes_regenerate(user_id=_uid(request), now=now())
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return HttpResponseRedirect("/staff/security/")
-    return render(request, "panels/backup_codes.html", {"codes": codes, "next": "/staff/security/"})
+    return backup_codes_page(request, back="/staff/security/")
 
 
 @require_POST
@@ -305,6 +285,24 @@ def _json_error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": {"message": message}}, status=status)
 
 
+def _ceremony_finish(
+    request: HttpRequest, kind: str, finish: Callable[[str, str, dict[str, Any]], T]
+) -> T | JsonResponse:
+    """Finish a passkey ceremony of ``kind``: ``finish(challenge, credential_json, body)``
+    with the pending challenge and the browser's JSON answer. A JSON error instead when
+    the challenge has expired, the answer is not understood or it is refused."""
+    challenge = _challenge_take(request, kind)
+    if challenge is None:
+        return _json_error("The request expired. Try again.")
+    try:
+        body = json.loads(request.body or b"{}")
+        return finish(challenge, json.dumps(body.get("credential") or {}), body)
+    except (ValueError, AttributeError):
+        return _json_error("The browser's answer was not understood.")
+    except DomainError as exc:
+        return _json_error(exc.message)
+
+
 @require_POST
 @requires("staff.panel")
 def passkey_register_options(request: HttpRequest) -> HttpResponse:
@@ -316,22 +314,19 @@ def passkey_register_options(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("staff.panel")
 def passkey_register(request: HttpRequest) -> HttpResponse:
-    challenge = _challenge_take(request, "register")
-    if challenge is None:
-        return _json_error("The request expired. Try again.")
-    try:
-        body = json.loads(request.body or b"{}")
-        credential = mfa.passkey_register_finish(
+    credential = _ceremony_finish(
+        request,
+        "register",
+        lambda challenge, response_json, body: mfa.passkey_register_finish(
             user_id=_uid(request),
-            response_json=json.dumps(body.get("credential") or {}),
+            response_json=response_json,
             challenge=challenge,
             name=str(body.get("name") or ""),
             now=now(),
-        )
-    except (ValueError, AttributeError):
-        return _json_error("The browser's answer was not understood.")
-    except DomainError as exc:
-        return _json_error(exc.message)
+        ),
+    )
+    if isinstance(credential, JsonResponse):
+        return credential
     messages.success(request, f"Passkey “{credential.name}” added.")
     return JsonResponse({"ok": True, "redirect": "/staff/security/"})
 
@@ -356,24 +351,21 @@ def passkey_auth(request: HttpRequest) -> HttpResponse:
     refused = _needs_staff_session(request)
     if refused:
         return _json_error("Sign in with your staff password first.", 401)
-    challenge = _challenge_take(request, "auth")
-    if challenge is None:
-        return _json_error("The request expired. Try again.")
-    try:
-        body = json.loads(request.body or b"{}")
-        device = mfa.passkey_auth_finish(
-            user_id=_uid(request),
-            response_json=json.dumps(body.get("credential") or {}),
-            challenge=challenge,
-            now=now(),
-        )
-    except (ValueError, AttributeError):
-        return _json_error("The browser's answer was not understood.")
-    except DomainError as exc:
-        return _json_error(exc.message)
+    finished = _ceremony_finish(
+        request,
+        "auth",
+        lambda challenge, response_json, body: (
+            mfa.passkey_auth_finish(
+                user_id=_uid(request), response_json=response_json, challenge=challenge, now=now()
+            ),
+            body.get("next"),
+        ),
+    )
+    if isinstance(finished, JsonResponse):
+        return finished
+    device, nxt = finished
     session_verified(request, device)
     target = safe_next(request, landing_for(request))
-    nxt = body.get("next")
     if isinstance(nxt, str) and nxt.startswith("/") and not nxt.startswith("//"):
         target = nxt
     return JsonResponse({"ok": True, "redirect": target})
