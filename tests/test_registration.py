@@ -358,3 +358,12 @@ def test_password_change_checks_the_old_one_and_notifies(now, outbox):
     assert User.objects.get(pk=user_id).check_password("Brand-new-pass-77")
     assert AuditRecord.objects.filter(action="auth.password_change").count() == 1
     assert "password" in outbox.latest_sms(PHONE).lower()
+
+
+def test_saving_an_empty_identity_form_says_what_is_missing(now, outbox):
+    user_id = register(now)
+    with pytest.raises(ValidationFailed) as refused:
+        registration.profile_update(
+            user_id=user_id, name="", birth_date=None, id_type="", id_number="", now=now
+        )
+    assert errors_of(refused) == {"name": "Fill in at least one of your details before saving."}

@@ -18,7 +18,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.users.profiles import profile_create
-from lightway.application.users.staff import role_grant
+from lightway.application.users.staff import role_grant, role_revoke
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Realm
 from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_STARTED
@@ -351,3 +351,22 @@ def test_the_mtn_page_lists_momo_routed_transfers_only_newest_first(now):
     assert "UGX 50,000" in page and "UGX 20,000" in page
     assert "7,777" not in page  # wallet-to-wallet: not MoMo-routed
     assert profile.subject in page  # the customer by opaque reference, nothing personal
+
+
+def test_staff_navigation_offers_only_what_the_roles_allow():
+    admin = staff("boss")  # lw_admin: staff and roles, the admin site; not customer data
+    client = Client()
+    enrol(client, admin)
+    page = client.get("/staff/").content.decode()
+    assert 'href="/staff/roles/"' in page and 'href="/admin/"' in page
+    assert 'href="/staff/customers/"' not in page
+    assert client.get("/staff/customers/").status_code == 403
+
+    support = staff("helpdesk")
+    role_revoke(user_id=support.pk, role=Role.LW_ADMIN, actor="system", now=datetime.now(UTC))
+    role_grant(user_id=support.pk, role=Role.LW_SUPPORT, actor="system", now=datetime.now(UTC))
+    other = Client()
+    enrol(other, support)
+    page = other.get("/staff/").content.decode()
+    assert 'href="/staff/customers/"' in page
+    assert 'href="/staff/roles/"' not in page and 'href="/admin/"' not in page

@@ -167,7 +167,8 @@ def _profile(user_id: int | None) -> Profile | None:
 
 
 def _allowed(*, user_id: int | None, channel: str, category: str, critical: bool) -> bool:
-    if critical or user_id is None:
+    if critical or user_id is None or category == Category.SECURITY:
+        # Security alerts always go out: the panel does not offer to switch them off.
         return True
     choice = preference_enabled(user_id=user_id, channel=channel, category=category)
     return DEFAULT_ENABLED[category] if choice is None else choice

@@ -391,6 +391,8 @@ def profile_update(
     clean_id = "".join(ch for ch in (id_number or "").upper() if ch.isalnum())
     if id_number and not 5 <= len(clean_id) <= 30:
         errors["id_number"] = "Enter the number as printed on the document (5 to 30 characters)."
+    if not errors and not (clean_name or born or id_type or clean_id):
+        errors["name"] = "Fill in at least one of your details before saving."
     if errors:
         raise _fail(errors)
     profile = _profile(user_id)

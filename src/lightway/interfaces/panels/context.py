@@ -10,6 +10,9 @@ from django.utils.functional import SimpleLazyObject
 
 from lightway.application.errors import NotFound
 from lightway.application.users.login import realm_is_staff, user_realm
+from lightway.security.policy import allows, user_roles
+
+STAFF_NAV_ACTIONS = ("customers.view", "staff.roles", "staff.admin_site")
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:
@@ -20,6 +23,9 @@ def _panel(request: HttpRequest) -> dict[str, Any]:
     info: dict[str, Any] = {"signed_in": True, "realm": realm, "staff": realm_is_staff(realm)}
     if realm_is_staff(realm):
         info["name"] = user.get_username()
+        # Navigation shows only what the policy lets this person open.
+        roles = user_roles(user)
+        info["can"] = {a.replace(".", "_"): allows(roles, a) for a in STAFF_NAV_ACTIONS}
     else:
         from lightway.application.users.registration import account_overview
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -109,9 +110,18 @@ def verify_phone(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "panels/customer/verify_phone.html",
-        {"form": form, "account": account},
+        {"form": form, "account": account, "demo_inbox": _demo_inbox_url()},
         status=400 if form.errors else 200,
     )
+
+
+def _demo_inbox_url() -> str:
+    """The notify simulator's inbox when SMS go to it (a local demo), else empty."""
+    from urllib.parse import urlsplit
+
+    base = str(getattr(settings, "NOTIFY_BASE_URL", "") or "")
+    host = urlsplit(base).hostname or ""
+    return f"{base.rstrip('/')}/inbox" if host in {"127.0.0.1", "localhost", "::1"} else ""
 
 
 @require_POST
@@ -409,7 +419,8 @@ def notifications(request: HttpRequest) -> HttpResponse:
     )
 
     uid = _uid(request)
-    prefs = notification_preferences(user_id=uid)
+    # Security alerts and sign-in codes are always sent, so they are not offered as a choice.
+    prefs = [p for p in notification_preferences(user_id=uid) if p.category != "security"]
     if request.method == "POST":
         changed = 0
         for pref in prefs:

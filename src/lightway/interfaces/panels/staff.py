@@ -182,7 +182,6 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         request,
         "panels/staff/home.html",
         {
-            "is_admin_user": request.user.is_staff,
             "idle_minutes": max(1, idle_limit_seconds(Realm.LIGHTWAY) // 60),
         },
     )
