@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, LoadResult, Server, bench_database_url, http_load, say
 
-OPENING = 10**12  # minor units per wallet: nobody runs out during the run
+OPENING = 10_000_000  # UGX per wallet: nobody runs out, and under the tier-3 maximum balance
 
 
 def setup_django(url: str) -> None:
@@ -48,6 +48,9 @@ def seed(n: int) -> list[tuple[str, str, int]]:
 
     from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
     from lightway.application.transactions.wallets import wallet_open
+    from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+    from lightway.application.users.profiles import profile_create
+    from lightway.data.identity.models import KycTier, Profile
     from lightway.data.ledger.models import AccountKind
     from lightway.data.ledger.services import Leg, entry_post, house_account
     from lightway.security.tokens import token_issue
@@ -56,6 +59,7 @@ def seed(n: int) -> list[tuple[str, str, int]]:
     call_command("migrate", verbosity=0)
     now = timezone.now()
     fee_schedules_seed_defaults(now=now)
+    kyc_limits_seed_defaults(now=now)
     users = get_user_model()
     users.objects.bulk_create(
         [users(username=f"bench{i}", password="!") for i in range(n)], batch_size=1000
@@ -63,6 +67,11 @@ def seed(n: int) -> list[tuple[str, str, int]]:
     equity = house_account(kind=AccountKind.EQUITY, currency="UGX", now=now)
     out = []
     for i, user in enumerate(users.objects.filter(username__startswith="bench").order_by("id")):
+        # A verified Ugandan customer (KYC tier 3), so the default tier limits apply.
+        profile_create(user_id=user.pk, realm="customer", now=now, country="UG")
+        Profile.objects.filter(pk=user.pk).update(
+            kyc_tier=KycTier.SUMSUB_VERIFIED, phone_verified_at=now
+        )
         wallet = wallet_open(owner_id=user.pk, currency_code="UGX", now=now)
         entry_post(
             kind="opening_balance",
