@@ -191,8 +191,9 @@ def test_newcomer_registers_verifies_the_phone_and_sees_limits_rise(
     page.fill("#id_birth_date", "1990-05-17")
     page.select_option("#id_id_type", "national_id")
     page.fill("#id_id_number", "CM12345678")
-    page.click("main form button[type=submit] >> nth=0")
-    page.wait_for_url(f"{site}/app/profile/")
+    # The form posts to its own URL and redirects back: wait for that navigation itself.
+    with page.expect_navigation(url=f"{site}/app/profile/"):
+        page.click("main form button[type=submit] >> nth=0")
     assert "tier 2" in page.locator(".messages").inner_text().lower()
     w.visit(f"{site}/app/")
     assert page.locator("[data-testid=tier]").inner_text() == "Tier 2"
@@ -209,6 +210,7 @@ def test_newcomer_registers_verifies_the_phone_and_sees_limits_rise(
     secret = page.locator("[data-testid=totp-secret]").inner_text()
     page.fill("#id_code", code_from_secret(secret))
     page.click("text=Turn on")
+    page.locator("ol.codes li").nth(9).wait_for()
     assert page.locator("ol.codes li").count() == 10
     w.shot("customer-backup-codes")
 
@@ -252,6 +254,7 @@ def _staff_enrol(w: Watch, site: str, username: str) -> str:
     secret = page.locator("[data-testid=totp-secret]").inner_text()
     page.fill("#id_code", code_from_secret(secret))
     page.click("main form button[type=submit] >> nth=0")
+    page.locator("ol.codes li").nth(9).wait_for()
     assert page.locator("ol.codes li").count() == 10
     w.shot("staff-backup-codes")
     page.click("text=I have saved them")
