@@ -246,3 +246,21 @@ def test_scoping_returns_exactly_the_right_transfers(now) -> None:
     assert seen([Role.LW_ADMIN], 1) == set()
     assert seen([Role.LW_KYC_REVIEWER], 1) == set()
     assert seen([], a_id) == set()
+
+
+@pytest.mark.django_db
+def test_api_roles_of_a_customer_token_need_no_extra_query(django_assert_num_queries):
+    """The token query already read the realm: a customer's request costs no roles query,
+    while a staff principal still reads its assigned roles."""
+    from django.test import RequestFactory
+
+    from lightway.interfaces.web.authz import api_roles
+    from lightway.security.apiauth.access import ApiPrincipal
+
+    request = RequestFactory().get("/api/v1/wallets")
+    request.auth = ApiPrincipal(user_id=1, kind="api_token", realm="customer")
+    with django_assert_num_queries(0):
+        assert api_roles(request) == frozenset({"customer"})
+    request.auth = ApiPrincipal(user_id=1, kind="api_token", realm="")
+    with django_assert_num_queries(1):
+        assert api_roles(request) == frozenset()  # unknown user: looked up, no roles

@@ -43,19 +43,21 @@ def token_issue(
     return raw
 
 
-_USER_ID_SQL = """
-SELECT t.user_id FROM security_api_token t JOIN auth_user u ON u.id = t.user_id
+_USER_SQL = """
+SELECT t.user_id, coalesce(p.realm, '')
+FROM security_api_token t JOIN auth_user u ON u.id = t.user_id
+LEFT JOIN identity_profile p ON p.user_id = u.id
 WHERE t.key_hash = %s AND t.revoked_at IS NULL AND u.is_active
 """
 
 
-def token_user_id(*, raw: str) -> int | None:
-    """The id of the active user owning a live token, or None (one plain-SQL query: every
-    API request runs this)."""
+def token_user(*, raw: str) -> tuple[int, str] | None:
+    """(user id, realm or "") of the active user owning a live token, or None (one plain-SQL
+    query: every API request runs this, so it also brings the realm the roles follow from)."""
     with connection.cursor() as cur:
-        cur.execute(_USER_ID_SQL, [_digest(raw)])
+        cur.execute(_USER_SQL, [_digest(raw)])
         row = cur.fetchone()
-    return int(row[0]) if row else None
+    return (int(row[0]), str(row[1])) if row else None
 
 
 def token_revoke(*, raw: str, now: datetime) -> bool:

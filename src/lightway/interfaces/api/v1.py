@@ -49,7 +49,7 @@ from lightway.security.apiauth.access import (
     is_access_token,
 )
 from lightway.security.signatures import SignatureRejected
-from lightway.security.tokens import token_user_id
+from lightway.security.tokens import token_user
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,10 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiPrincipal | None:
         if is_access_token(token):
             return access_principal(raw=token, now=timezone.now())  # raises TokenInvalid
-        user_id = token_user_id(raw=token)
-        return ApiPrincipal(user_id=user_id, kind="api_token") if user_id is not None else None
+        found = token_user(raw=token)
+        if found is None:
+            return None
+        return ApiPrincipal(user_id=found[0], kind="api_token", realm=found[1])
 
 
 api = NinjaAPI(

@@ -33,6 +33,7 @@ from django.shortcuts import render
 
 from lightway.application.errors import DomainError
 from lightway.security.policy import (
+    IMPLICIT_ROLES,
     STAFF_REALMS,
     Action,
     Role,
@@ -190,6 +191,9 @@ def api_roles(request: HttpRequest) -> frozenset[str]:
     if getattr(principal, "partner_id", None) is not None and not hasattr(principal, "user_id"):
         return frozenset({Role.PARTNER.value})
     user_id = getattr(principal, "user_id", None)
+    implicit = IMPLICIT_ROLES.get(getattr(principal, "realm", ""))
+    if implicit is not None:  # customers: the realm the token query read decides
+        return implicit
     if isinstance(user_id, int):
         return roles_for_user_id(user_id)
     return frozenset()

@@ -55,6 +55,9 @@ class ApiPrincipal:
     kind: str
     device_id: uuid.UUID | None = None
     family: uuid.UUID | None = None
+    # The user's realm, read by the authenticating query: customers' roles follow from it
+    # without another query on every request ("" when unknown).
+    realm: str = ""
 
 
 def _b64(raw: bytes) -> str:
@@ -138,7 +141,8 @@ def is_access_token(raw: str) -> bool:
 
 
 _LIVE_SESSION_SQL = """
-SELECT 1 FROM apiauth_device d JOIN auth_user u ON u.id = d.user_id
+SELECT coalesce(p.realm, '') FROM apiauth_device d JOIN auth_user u ON u.id = d.user_id
+LEFT JOIN identity_profile p ON p.user_id = u.id
 WHERE d.id = %s AND d.user_id = %s AND d.session_family = %s
   AND d.revoked_at IS NULL AND u.is_active
 """
@@ -162,10 +166,12 @@ def access_principal(*, raw: str, now: datetime) -> ApiPrincipal:
         raise TokenInvalid("unauthenticated", "the token is not valid") from None
     with connection.cursor() as cur:
         cur.execute(_LIVE_SESSION_SQL, [device_id, user_id, family])
-        live = cur.fetchone() is not None
-    if not live:
+        row = cur.fetchone()
+    if row is None:
         raise TokenInvalid("session_revoked", "this session has ended; sign in again")
-    return ApiPrincipal(user_id=user_id, kind="session", device_id=device_id, family=family)
+    return ApiPrincipal(
+        user_id=user_id, kind="session", device_id=device_id, family=family, realm=str(row[0])
+    )
 
 
 REFRESH_PREFIX = "lwr_"
