@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 TRUTHY = {"1", "true", "yes", "on"}
 
@@ -31,6 +31,20 @@ def database_from_url(url: str) -> dict[str, object]:
         "ATOMIC_REQUESTS": False,
         "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME") or None},
     }
+
+
+def url_from_database(database: dict[str, object]) -> str:
+    """The ``postgresql://`` URL of Django connection settings (the inverse of
+    :func:`database_from_url`); a Unix-socket directory goes into ``?host=``."""
+    user = quote(str(database.get("USER") or "postgres"), safe="")
+    password = str(database.get("PASSWORD") or "")
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    host = str(database.get("HOST") or "127.0.0.1")
+    port = str(database.get("PORT") or "5432")
+    name = quote(str(database["NAME"]), safe="")
+    if host.startswith("/"):
+        return f"postgresql://{auth}@:{port}/{name}?host={quote(host, safe='/')}"
+    return f"postgresql://{auth}@{host}:{port}/{name}"
 
 
 @dataclass(frozen=True)
