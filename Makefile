@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts bench clean-var
+.PHONY: install run test lint typecheck contracts bench bench-payouts clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ contracts: install
 
 bench: install
 	$(BIN)/python benchmarks/transfers.py
+
+bench-payouts: install
+	$(BIN)/python benchmarks/payouts.py
 
 clean-var:
 	rm -rf var

@@ -1,4 +1,5 @@
-"""Where the browser tests find Chromium, and how they launch it.
+"""Where the browser tests find Chromium, how they launch it, and what they share: a page
+that records problems (``Watch``) and the staff sign-in.
 
 Debian's ``chromium`` package (``.ci/run`` installs it; ``LIGHTWAY_CHROMIUM`` may point at
 another build). Without it the browser tests are skipped on a developer machine with a
@@ -7,8 +8,11 @@ message saying how to install it, and fail under CI (``CI`` set), where it must 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,3 +33,106 @@ def chromium_launch(playwright: Any, **options: Any) -> Any:
     return playwright.chromium.launch(
         executable_path=chromium_path(), headless=True, args=["--no-sandbox"], **options
     )
+
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run in
+# such a thread unless told it is fine (the tests' own queries are synchronous).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+STAFF_PASSWORD = "Browser-staff-password-26"
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+MOBILE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True}
+
+
+class Watch:
+    """A page plus every CSP violation, page error and console error it reports.
+
+    ``prefix`` starts the screenshots' file names; a console error about ``expected_status``
+    (a form with mistakes answers it on purpose) is not a problem, any other is.
+    """
+
+    def __init__(self, context: Any, *, prefix: str = "", expected_status: int = 400) -> None:
+        self.context = context
+        self.page = context.new_page()
+        self.prefix = prefix
+        self.expected = f"status of {expected_status}"
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        # securitypolicyviolation events are reported to the console as well; this also
+        # catches those that Chromium reports only as events.
+        self.page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+        )
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "CSP violation" in text:
+            self.problems.append(text)
+        elif message.type == "error" and self.expected not in text:
+            where = (message.location or {}).get("url", "")
+            self.problems.append(f"console error: {text} ({where} on {self.page.url})")
+
+    def visit(self, url: str) -> None:
+        response = self.page.goto(url)
+        assert response is not None and response.status < 400, (url, response and response.status)
+        self.page.wait_for_load_state("networkidle")
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{self.prefix}{name}.png"), full_page=True)
+
+    def clean(self) -> None:
+        assert self.problems == [], self.problems
+
+
+def staff_user(username: str, role: str, *, email: str | None = None) -> Any:
+    """A staff member of ``role``'s realm with ``STAFF_PASSWORD`` (no second factor yet)."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from lightway.application.users.profiles import profile_create
+    from lightway.application.users.staff import role_grant
+    from lightway.data.identity.models import Realm
+    from lightway.security.policy import ROLE_REALM
+
+    now = timezone.now()
+    realm = ROLE_REALM[role]
+    user = get_user_model().objects.create_user(
+        username, password=STAFF_PASSWORD, is_staff=realm == Realm.LIGHTWAY
+    )
+    profile_create(user_id=user.pk, realm=realm, now=now, email=email)
+    role_grant(user_id=user.pk, role=role, actor="system", now=now)
+    return user
+
+
+def staff_with_totp(username: str, role: str, *, email: str | None = None) -> str:
+    """A staff member with a confirmed TOTP device; returns the TOTP key (hex)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = staff_user(username, role, email=email)
+    key = hashlib.sha256(f"browser:{username}".encode()).hexdigest()[:40]
+    TOTPDevice.objects.create(user=user, name="browser", key=key, confirmed=True)
+    return key
+
+
+def staff_password_step(w: Watch, site: str, username: str, then: str = r".*/staff/mfa/.*") -> None:
+    """The staff sign-in's first step (username and password), up to the second one."""
+    page = w.page
+    w.visit(f"{site}/staff/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("main form button[type=submit] >> nth=0")
+    page.wait_for_url(re.compile(then))
+
+
+def staff_sign_in(w: Watch, site: str, username: str, key: str, landing: str) -> None:
+    """Both steps of the staff sign-in (``key`` from ``staff_with_totp``), to ``landing``."""
+    from django_otp.oath import totp
+
+    staff_password_step(w, site, username)
+    w.page.fill("#id_code", f"{totp(bytes.fromhex(key)):06d}")
+    w.page.click("main form button[type=submit] >> nth=0")
+    w.page.wait_for_url(f"{site}{landing}")

@@ -97,6 +97,32 @@ def outbox(settings, notify_simulator):
     notify_simulator.reset()
 
 
+# --- MTN MoMo: the simulator and the harness (docs/momo.md "Simulator") --------------------
+
+
+@pytest.fixture(scope="session")
+def momo_simulator():
+    """One MoMo simulator per test process, on a free port."""
+    from lightway.integration.momo.simulator import MomoSimulator
+
+    simulator = MomoSimulator(host="127.0.0.1", port=0).start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def momo(settings, momo_simulator):
+    """The simulator wired into settings: reset, an API user provisioned (callback host
+    127.0.0.1), MOMO_* settings pointing at it, callbacks queued for
+    ``momo.deliver_callbacks(client)``; the cached MoMo client is dropped before and after."""
+    from tests.momo_support import MomoHarness
+
+    harness = MomoHarness(momo_simulator, settings)
+    yield harness
+    momo_simulator.reset()
+    harness.clear_gateway_cache()
+
+
 # --- staff second factor: force_login means "fully signed in" (docs/panels.md) -------------
 
 

@@ -43,7 +43,9 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def auth(db, now, keep_test_connection):
+def auth(db, now, keep_test_connection, momo):
+    # ``momo``: the MoMo simulator configured, so /momo/* answer as on a platform with MoMo
+    # (without it they answer 503 momo_unavailable, a documented 5xx the fuzzer refuses).
     user_id, token = customer("fuzz", now)
     funded_wallet(user_id, "UGX", 1_000_000, now)
     other_id, _ = customer("other", now)

@@ -71,6 +71,25 @@ CONTEXTS = {
     "kyc_rejected": {},
     "limits_raised": {"tier": 2},
     "password_changed": {},
+    "momo_float_low": {
+        "product": "Disbursement",
+        "market": "mtnuganda",
+        "balance": "UGX 120,000",
+        "threshold": "UGX 500,000",
+        "link": "https://lightway.example/staff/momo/float/",
+    },
+    "momo_float_recovered": {
+        "product": "Disbursement",
+        "market": "mtnuganda",
+        "balance": "UGX 900,000",
+        "threshold": "UGX 500,000",
+        "link": "https://lightway.example/staff/momo/float/",
+    },
+    "momo_payment_succeeded": {"amount": "UGX 50,000"},
+    "momo_payment_failed": {
+        "amount": "UGX 50,000",
+        "reason": "The payment was declined on the phone.",
+    },
 }
 
 

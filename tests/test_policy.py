@@ -61,6 +61,7 @@ def test_each_role_holds_only_its_realms_actions() -> None:
                 Action.STAFF_PANEL,
                 Action.TRANSACTIONS_VIEW_MOMO,
                 Action.REPORTS_VIEW,
+                Action.FLOAT_VIEW,
             }, role
             assert Action.STAFF_PANEL in actions and Action.TRANSACTIONS_VIEW_MOMO in actions
         else:

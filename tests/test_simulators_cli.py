@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -51,8 +53,9 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         "LIGHTWAY_SIM_NOTIFY_PORT": str(_free_port()),
         "LIGHTWAY_SIM_SMTP_PORT": str(_free_port()),
         "LIGHTWAY_SIM_SUMSUB_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_MOMO_PORT": str(_free_port()),
     }
-    proc = _run("--env-file", str(env_file), **ports)
+    proc = _run("--env-file", str(env_file), "--web-base", "http://localhost:8000", **ports)
     try:
         deadline = time.monotonic() + 30
         while not env_file.exists():
@@ -67,6 +70,47 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{env['SUMSUB_BASE_URL']}/resources/status/api", timeout=5)
         assert refused.value.code == 401
+        # The MoMo simulator provisioned an API user over HTTP whose callback host is the
+        # platform's host; its key gets a token.
+        momo = env["MOMO_BASE_URL"]
+        assert momo == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_MOMO_PORT']}"
+        assert env["MOMO_CALLBACK_URL"] == "http://localhost:8000/webhooks/momo"
+        key = {"Ocp-Apim-Subscription-Key": "lightway-demo-collection-key"}
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{momo}/v1_0/apiuser/{env['MOMO_API_USER']}", headers=key),
+            timeout=5,
+        ) as response:
+            assert json.load(response)["providerCallbackHost"] == "localhost"
+        basic = base64.b64encode(f"{env['MOMO_API_USER']}:{env['MOMO_API_KEY']}".encode())
+        request = urllib.request.Request(
+            f"{momo}/disbursement/token/",
+            method="POST",
+            headers={
+                "Ocp-Apim-Subscription-Key": "lightway-demo-disbursement-key",
+                "Authorization": f"Basic {basic.decode()}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.load(response)["expires_in"] == 3600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_momo_simulator_on_a_chosen_port_prints_its_url():
+    port = _free_port()
+    proc = _run("--only", "momo", "--port", str(port))
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("momo ") and f"http://127.0.0.1:{port}" in line, line
+        # Like MTN: a product call without a subscription key is refused by the gateway.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/collection/token/", method="POST"),
+                timeout=5,
+            )
+        assert refused.value.code == 401
+        assert "missing subscription key" in json.load(refused.value)["message"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
@@ -75,7 +119,7 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub"),
+        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub, momo"),
         (("--port", "9"), "--port needs exactly one simulator"),
     ],
 )

@@ -12,107 +12,23 @@ Screenshots go to var/screenshots/ (docs/screenshots/ keeps a chosen set).
 from __future__ import annotations
 
 import base64
-import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run
-# in such a thread unless told it is fine (the test's own queries are synchronous).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from django.contrib.auth.models import User
 from django_otp.oath import totp
 
 from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
-from lightway.application.users.profiles import profile_create
-from lightway.application.users.staff import role_grant
-from lightway.data.identity.models import Profile, Realm
+from lightway.data.identity.models import Profile
 from lightway.security.policy import Role
-from tests.browser_support import chromium_launch
+from tests.browser_support import SHOTS, Watch, staff_password_step, staff_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "Browser-test-password-26"
 PHONE_NATIONAL = "0772 345 678"
 PHONE = "+256772345678"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = chromium_launch(p)
-        yield chromium
-        chromium.close()
-
-
-class Watch:
-    """A page plus every CSP violation and console error it reports."""
-
-    def __init__(self, context: object) -> None:
-        self.context = context
-        self.page = context.new_page()  # type: ignore[attr-defined]
-        self.problems: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        # securitypolicyviolation events are reported to the console as well; this also
-        # catches those that Chromium reports only as events.
-        self.page.add_init_script(
-            "document.addEventListener('securitypolicyviolation', e => "
-            "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
-        )
-
-    def _console(self, message: object) -> None:
-        text = message.text  # type: ignore[attr-defined]
-        kind = message.type  # type: ignore[attr-defined]
-        if "Content Security Policy" in text or "CSP violation" in text:
-            self.problems.append(text)
-        elif kind == "error" and "status of 400" not in text:
-            # (a form with mistakes answers 400 on purpose; anything else is a problem)
-            where = (message.location or {}).get("url", "")  # type: ignore[attr-defined]
-            self.problems.append(f"console error: {text} ({where} on {self.page.url})")
-
-    def visit(self, url: str) -> None:
-        response = self.page.goto(url)
-        assert response is not None and response.status < 400, (url, response and response.status)
-        self.page.wait_for_load_state("networkidle")
-
-    def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-    def clean(self) -> None:
-        assert self.problems == [], self.problems
-
-
-@pytest.fixture
-def mobile(browser: object) -> Iterator[Watch]:
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
-    )
-    yield Watch(context)
-    context.close()
-
-
-@pytest.fixture
-def desktop(browser: object) -> Iterator[Watch]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
-    yield Watch(context)
-    context.close()
-
-
-@pytest.fixture
-def site(live_server, settings) -> str:
-    settings.LIGHTWAY_PUBLIC_URL = live_server.url
-    settings.LIGHTWAY_WEBAUTHN_RP_ID = ""
-    return str(live_server.url)
 
 
 def code_from_secret(secret: str, ahead: int = 0) -> str:
@@ -145,7 +61,8 @@ def test_newcomer_registers_verifies_the_phone_and_sees_limits_rise(
     page.select_option("#id_country", "UG")
     page.fill("#id_phone", "0414 123 456")  # a landline
     page.fill("#id_password", "password123")
-    page.click("main form button[type=submit] >> nth=0")
+    with page.expect_navigation():
+        page.click("main form button[type=submit] >> nth=0")
     assert page.locator(".error-summary").is_visible()
     assert "mobile number" in page.locator("#id_phone_error").inner_text()
     assert "too common" in page.locator("#id_password_error").inner_text()
@@ -227,24 +144,9 @@ def test_newcomer_registers_verifies_the_phone_and_sees_limits_rise(
     w.clean()
 
 
-def _staff(username: str, realm: str = Realm.LIGHTWAY) -> User:
-    user = User.objects.create_user(
-        username, password=PASSWORD, is_staff=realm == Realm.LIGHTWAY, is_superuser=False
-    )
-    now = datetime.now(UTC)
-    profile_create(user_id=user.pk, realm=realm, now=now)
-    role = Role.LW_ADMIN if realm == Realm.LIGHTWAY else Role.MTN_MONITORING
-    role_grant(user_id=user.pk, role=role, actor="system", now=now)
-    return user
-
-
 def _staff_enrol(w: Watch, site: str, username: str) -> str:
     page = w.page
-    w.visit(f"{site}/staff/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit] >> nth=0")
-    page.wait_for_url(re.compile(r".*/staff/mfa/enrol/.*"))
+    staff_password_step(w, site, username, then=r".*/staff/mfa/enrol/.*")
     w.shot("staff-2fa-enrol")
     # Nothing else is reachable before the second factor.
     for path in ("/admin/", "/staff/", "/mtn/"):
@@ -263,7 +165,7 @@ def _staff_enrol(w: Watch, site: str, username: str) -> str:
 
 
 def test_staff_first_sign_in_is_forced_into_totp_enrolment_and_the_admin_works(site, desktop):
-    _staff("ops.lead")
+    staff_user("ops.lead", Role.LW_ADMIN)
     w = desktop
     page = w.page
     w.visit(f"{site}/staff/login/")
@@ -283,11 +185,7 @@ def test_staff_first_sign_in_is_forced_into_totp_enrolment_and_the_admin_works(s
     # Sign out, sign in again: the second step asks for a code.
     page.click("#logout-form button") if page.locator("#logout-form").count() else None
     page.context.clear_cookies()
-    w.visit(f"{site}/staff/login/")
-    page.fill("#id_username", "ops.lead")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit] >> nth=0")
-    page.wait_for_url(re.compile(r".*/staff/mfa/.*"))
+    staff_password_step(w, site, "ops.lead")
     w.shot("staff-2fa-verify")
     page.fill("#id_code", code_from_secret(secret, ahead=1))
     page.click("main form button[type=submit] >> nth=0")
@@ -296,7 +194,7 @@ def test_staff_first_sign_in_is_forced_into_totp_enrolment_and_the_admin_works(s
 
 
 def test_mtn_staff_see_the_momo_transfers_page(site, desktop):
-    _staff("mtn.analyst", realm=Realm.MTN)
+    staff_user("mtn.analyst", Role.MTN_MONITORING)
     w = desktop
     _staff_enrol(w, site, "mtn.analyst")
     assert w.page.url == f"{site}/mtn/"
@@ -306,7 +204,7 @@ def test_mtn_staff_see_the_momo_transfers_page(site, desktop):
 
 
 def test_a_passkey_is_registered_and_signs_in(site, desktop):
-    _staff("key.holder")
+    staff_user("key.holder", Role.LW_ADMIN)
     w = desktop
     page = w.page
     cdp = w.context.new_cdp_session(page)
@@ -333,11 +231,7 @@ def test_a_passkey_is_registered_and_signs_in(site, desktop):
     w.shot("staff-security-passkey")
 
     page.context.clear_cookies()
-    w.visit(f"{site}/staff/login/")
-    page.fill("#id_username", "key.holder")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit] >> nth=0")
-    page.wait_for_url(re.compile(r".*/staff/mfa/.*"))
+    staff_password_step(w, site, "key.holder")
     page.click("text=Use a passkey")
     page.wait_for_url(f"{site}/staff/")
     assert page.locator("nav").is_visible()

@@ -70,6 +70,27 @@ STAFF_ROLES: tuple[tuple[str, str], ...] = (
 )
 DEMO_PARTNER = ("acme-remit", "Acme Remit (demo IMTO)")
 
+# MoMo float low-balance thresholds (minor units) per (product, market). The MoMo simulator
+# opens every disbursement and remittance float at 100,000,000 in the market's currency, so
+# Uganda's disbursement float (busiest payouts; threshold UGX 150,000,000) shows as low in the
+# demo and the others as ok. Collection floats receive money: no threshold.
+DEMO_FLOAT_THRESHOLDS: dict[tuple[str, str], int] = {
+    ("disbursement", "mtnuganda"): 150_000_000,  # UGX 150,000,000
+    ("remittance", "mtnuganda"): 50_000_000,  # UGX 50,000,000
+    ("disbursement", "mtnghana"): 20_000_000,  # GHS 200,000.00
+    ("remittance", "mtnghana"): 10_000_000,  # GHS 100,000.00
+    ("disbursement", "mtncameroon"): 20_000_000,  # XAF 20,000,000
+    ("remittance", "mtncameroon"): 10_000_000,  # XAF 10,000,000
+    ("disbursement", "mtnrwanda"): 20_000_000,  # RWF 20,000,000
+    ("remittance", "mtnrwanda"): 10_000_000,  # RWF 10,000,000
+    ("disbursement", "mtnzambia"): 20_000_000,  # ZMW 200,000.00
+    ("remittance", "mtnzambia"): 10_000_000,  # ZMW 100,000.00
+    ("disbursement", "mtnivorycoast"): 20_000_000,  # XOF 20,000,000
+    ("remittance", "mtnivorycoast"): 10_000_000,  # XOF 10,000,000
+    ("disbursement", "sandbox"): 1_000_000,  # EUR 10,000.00
+    ("remittance", "sandbox"): 500_000,  # EUR 5,000.00
+}
+
 
 def demo_totp_key(username: str) -> str:
     """The fixed TOTP secret (hex) of a demo staff user: ``lightway demo-totp`` prints codes."""
@@ -242,4 +263,11 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
                 pass  # funded concurrently by another seed run
         result.logins.append(login)
         say(f"customer {username}")
+
+    from lightway.application.momo.floats import float_check_enqueue, float_thresholds_seed
+
+    result.created += float_thresholds_seed(values=DEMO_FLOAT_THRESHOLDS, now=now)
+    # A first balance check as soon as the worker runs (then every 5 minutes).
+    float_check_enqueue(actor="system")
+    say("MoMo float thresholds")
     return result

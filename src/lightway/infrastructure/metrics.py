@@ -82,6 +82,38 @@ holds_expired_total = Counter(
 )
 
 
+# MTN MoMo (docs/momo.md). Requests and latency are counted by the client
+# (lightway.integration.momo.client) per HTTP call; outcomes by the flows when a MoMo request
+# reaches its final state. ``reason`` is MoMo's reason code, or "other" for a code outside
+# the documented list (labels must stay a small set).
+momo_requests_total = Counter(
+    "lightway_momo_requests_total",
+    "HTTP calls to MTN MoMo, by product, operation and result (2xx, 4xx, 5xx, timeout, error).",
+    ["product", "operation", "result"],
+)
+momo_request_duration_seconds = Histogram(
+    "lightway_momo_request_duration_seconds",
+    "Time an HTTP call to MTN MoMo took, by product and operation.",
+    ["product", "operation"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+momo_outcomes_total = Counter(
+    "lightway_momo_outcomes_total",
+    "MoMo money operations that reached a final state, by operation, status and reason.",
+    ["operation", "status", "reason"],
+)
+momo_callbacks_total = Counter(
+    "lightway_momo_callbacks_total",
+    "MoMo callbacks received, by what processing made of them (applied, duplicate, ...).",
+    ["outcome"],
+)
+momo_float_low_total = Counter(
+    "lightway_momo_float_low_total",
+    "Times a MoMo float balance fell below its threshold (one alert each), by product.",
+    ["product"],
+)
+
+
 def multiprocess_dir() -> Path | None:
     """The multiprocess directory this process writes to, or None in single-process mode."""
     raw = os.environ.get(MULTIPROC_ENV)

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "lightway.data.identity",
     "lightway.data.kyc",
     "lightway.data.notify",
+    "lightway.data.momo",
+    "lightway.data.reconciliation",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
@@ -191,7 +193,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING").upper()},
     "loggers": {
-        "lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO").upper(), "propagate": True}
+        "lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO").upper(), "propagate": True},
+        # httpx logs every request URL at INFO; MoMo account-holder URLs carry phone numbers.
+        "httpx": {"level": "WARNING", "propagate": True},
     },
 }
 
@@ -221,3 +225,57 @@ SUMSUB_SECRET_KEY = Env.str("SUMSUB_SECRET_KEY", "lightway-demo-sumsub-secret-ke
 SUMSUB_LEVEL_NAME = Env.str("SUMSUB_LEVEL_NAME", "basic-kyc-level")
 SUMSUB_WEBHOOK_SECRET = Env.str("SUMSUB_WEBHOOK_SECRET", "lightway-demo-sumsub-webhook-secret")
 SUMSUB_SDK_TOKEN_TTL = Env.int("SUMSUB_SDK_TOKEN_TTL", 600)
+
+# MTN MoMo (docs/momo.md). Unset MOMO_BASE_URL = not configured (deposits, withdrawals and
+# payouts are unavailable, `lightway check` skips it); `lightway up` points it at the local
+# simulator (`lightway simulators`, http://127.0.0.1:8104 by default) and provisions the API
+# user's key there exactly as on MTN's sandbox. Production: https://proxy.momoapi.mtn.com,
+# the subscription keys of each product from the MoMo developer portal and the API user and
+# key MTN issues per product (MOMO_<PRODUCT>_API_USER/_API_KEY override the shared pair).
+MOMO_BASE_URL = Env.str("MOMO_BASE_URL", "")
+# currency:X-Target-Environment pairs; a transaction's currency picks its market.
+MOMO_ENVIRONMENTS = Env.str(
+    "MOMO_ENVIRONMENTS",
+    "UGX:mtnuganda,GHS:mtnghana,XAF:mtncameroon,RWF:mtnrwanda,ZMW:mtnzambia,"
+    "XOF:mtnivorycoast,EUR:sandbox",
+)
+MOMO_API_USER = Env.str("MOMO_API_USER", "")
+MOMO_API_KEY = Env.str("MOMO_API_KEY", "")
+MOMO_COLLECTION_API_USER = Env.str("MOMO_COLLECTION_API_USER", "")
+MOMO_COLLECTION_API_KEY = Env.str("MOMO_COLLECTION_API_KEY", "")
+MOMO_DISBURSEMENT_API_USER = Env.str("MOMO_DISBURSEMENT_API_USER", "")
+MOMO_DISBURSEMENT_API_KEY = Env.str("MOMO_DISBURSEMENT_API_KEY", "")
+MOMO_REMITTANCE_API_USER = Env.str("MOMO_REMITTANCE_API_USER", "")
+MOMO_REMITTANCE_API_KEY = Env.str("MOMO_REMITTANCE_API_KEY", "")
+# Demo subscription keys (the simulator accepts these by default; never valid at MTN).
+MOMO_SUBSCRIPTION_KEY_COLLECTION = Env.str(
+    "MOMO_SUBSCRIPTION_KEY_COLLECTION", "lightway-demo-collection-key"
+)
+MOMO_SUBSCRIPTION_KEY_DISBURSEMENT = Env.str(
+    "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT", "lightway-demo-disbursement-key"
+)
+MOMO_SUBSCRIPTION_KEY_REMITTANCE = Env.str(
+    "MOMO_SUBSCRIPTION_KEY_REMITTANCE", "lightway-demo-remittance-key"
+)
+# Where MoMo sends callbacks: <MOMO_CALLBACK_URL>/<referenceId>. Its host must equal the
+# API user's providerCallbackHost. Empty = no X-Callback-Url (status reads only).
+MOMO_CALLBACK_URL = Env.str("MOMO_CALLBACK_URL", "")
+MOMO_TIMEOUT_SECONDS = Env.int("MOMO_TIMEOUT_SECONDS", 15)
+MOMO_TOKEN_TIMEOUT_SECONDS = Env.int("MOMO_TOKEN_TIMEOUT_SECONDS", 30)
+MOMO_TOKEN_REFRESH_MARGIN_SECONDS = Env.int("MOMO_TOKEN_REFRESH_MARGIN_SECONDS", 600)
+MOMO_SUBMIT_MAX_ATTEMPTS = Env.int("MOMO_SUBMIT_MAX_ATTEMPTS", 6)
+# First status read this long after acceptance (callbacks usually arrive first), then
+# backing off up to MOMO_POLL_MAX_SECONDS.
+MOMO_POLL_FIRST_SECONDS = Env.int("MOMO_POLL_FIRST_SECONDS", 20)
+MOMO_POLL_MAX_SECONDS = Env.int("MOMO_POLL_MAX_SECONDS", 300)
+# A 404 on a status read this soon after the 202 is treated as "not visible yet" (§14.5).
+MOMO_NOT_FOUND_GRACE_SECONDS = Env.int("MOMO_NOT_FOUND_GRACE_SECONDS", 60)
+# Request-to-pay waits for the customer's approval; past this it is failed (momo_expired).
+MOMO_COLLECTION_DEADLINE_SECONDS = Env.int("MOMO_COLLECTION_DEADLINE_SECONDS", 900)
+# Outbound payments still PENDING past this are flagged for review, never auto-failed.
+MOMO_DISBURSEMENT_DEADLINE_SECONDS = Env.int("MOMO_DISBURSEMENT_DEADLINE_SECONDS", 3600)
+MOMO_SWEEP_BATCH = Env.int("MOMO_SWEEP_BATCH", 200)
+MOMO_HOLD_DAYS = Env.int("MOMO_HOLD_DAYS", 30)
+# Float alerts (momo_float_check, every 5 min): comma-separated addresses; empty = the email
+# of every active staff member whose role may set float thresholds (finance).
+LIGHTWAY_MOMO_ALERT_EMAIL = Env.str("LIGHTWAY_MOMO_ALERT_EMAIL", "")

@@ -142,7 +142,8 @@ async def jobs_prune(context: JobContext, timestamp: int | None = None) -> None:
 # Notifications (docs/notifications.md). The delivery row is the source of truth: the sweep
 # re-enqueues every queued delivery that is due (retries after backoff, and any job that was
 # lost) and takes back deliveries left "sending" by a worker that died.
-NOTIFICATIONS_RETRY_DUE_CRON = "*/10 * * * * *"
+# Every 10 s (procrastinate's sixth cron field is seconds).
+NOTIFICATIONS_RETRY_DUE_CRON = "* * * * * */10"
 
 
 @app.task(name="notification_deliver")
@@ -172,6 +173,90 @@ def kyc_event_process(event_id: int) -> str:
     from lightway.application.users.kyc import kyc_event_process as process
 
     return process(event_id=event_id, now=timezone.now())
+
+
+# MoMo float monitoring (docs/momo.md, "Float monitoring and metrics"): read every market's
+# balances, store them, alert once when one falls below its threshold.
+MOMO_FLOAT_CHECK_CRON = "*/5 * * * *"
+
+
+@app.periodic(cron=MOMO_FLOAT_CHECK_CRON)
+@app.task(name="momo_float_check", queue=PERIODIC_QUEUE, queueing_lock="momo_float_check")
+def momo_float_check(timestamp: int | None = None) -> int:
+    """Read the MoMo float balances and alert on thresholds; returns how many were read."""
+    from lightway.application.momo.floats import float_check
+
+    return len(float_check(now=timezone.now()))
+
+
+# MoMo money flows (docs/momo.md "Flows", "Callbacks and the status sweep"). The request rows
+# are the source of truth: a lost or failed job is redone by the sweep, which queues the
+# submit/poll of every due request every 10 s. None of these is retried by procrastinate
+# itself (the sweep is the retry); each is idempotent.
+# croniter reads a sixth field as *seconds* (the last one): "* * * * * */10" = every 10 s.
+MOMO_SWEEP_CRON = "* * * * * */10"
+
+
+@app.task(name="momo_submit")
+def momo_submit(request_id: int) -> str:
+    """Send a new MoMo request (same X-Reference-Id on every attempt)."""
+    from lightway.application.momo.flows import momo_submit as submit
+
+    return submit(request_id=request_id, now=timezone.now())
+
+
+@app.task(name="momo_poll")
+def momo_poll(request_id: int) -> str:
+    """Read an accepted MoMo request's status and apply it (exactly once)."""
+    from lightway.application.momo.flows import momo_poll as poll
+
+    return poll(request_id=request_id, now=timezone.now())
+
+
+@app.task(name="momo_callback_process", retry=RetryStrategy(max_attempts=5, exponential_wait=2))
+def momo_callback_process(callback_id: int) -> str:
+    """Confirm a stored MoMo callback with a status read and apply it."""
+    from lightway.application.momo.flows import callback_process
+
+    return callback_process(callback_id=callback_id, now=timezone.now())
+
+
+@app.periodic(cron=MOMO_SWEEP_CRON)
+@app.task(name="momo_sweep", queue=PERIODIC_QUEUE, queueing_lock="momo_sweep")
+def momo_sweep(timestamp: int | None = None) -> int:
+    """Queue the submit or status read of every MoMo request that is due."""
+    from lightway.application.momo.flows import momo_sweep as sweep
+
+    return sweep(now=timezone.now())
+
+
+# MoMo reconciliation (docs/momo.md, "Reconciliation"): hourly over the two whole hours
+# before now; the staff panel queues runs over other windows with the same task.
+MOMO_RECONCILE_CRON = "7 * * * *"
+
+
+@app.periodic(cron=MOMO_RECONCILE_CRON)
+@app.task(name="momo_reconcile", queue=PERIODIC_QUEUE, queueing_lock="momo_reconcile")
+def momo_reconcile(
+    timestamp: int | None = None,
+    window_start: str | None = None,
+    window_end: str | None = None,
+    started_by: int | None = None,
+    fetch_statement: bool = False,
+) -> int | None:
+    """Reconcile a window of MoMo requests against MoMo (status reads, statement lines);
+    returns the run id (None when MoMo is not configured)."""
+    from datetime import datetime
+
+    from lightway.application.momo.reconciliation import reconcile_job
+
+    return reconcile_job(
+        now=timezone.now(),
+        window_start=datetime.fromisoformat(window_start) if window_start else None,
+        window_end=datetime.fromisoformat(window_end) if window_end else None,
+        started_by=started_by,
+        fetch_statement=fetch_statement,
+    )
 
 
 async def task_metrics_middleware(call_next: Any, context: JobContext, worker: Any) -> Any:

@@ -102,6 +102,12 @@ class Action(models.TextChoices):
         "See MoMo-routed transactions only, personal data always masked",
     )
     REPORTS_VIEW = "reports.view", "See financial and regulatory reports"
+    RECON_MANAGE = (
+        "reconciliation.manage",
+        "Run MoMo reconciliation, import float statements, work the case queue (audited)",
+    )
+    FLOAT_VIEW = "momo_float.view", "See MoMo float balances, readings and thresholds"
+    FLOAT_MANAGE = "momo_float.manage", "Set MoMo float low-balance thresholds (audited)"
     JOBS_MANAGE = "jobs.manage", "See background jobs; retry, cancel or abort them (audited)"
     NOTIFICATIONS_LOG = "notifications.log", "See the notification delivery log (masked)"
     PARTNERS_MANAGE = "partners.manage", "Add and edit partners (IMTOs) (audited)"
@@ -136,6 +142,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.JOBS_MANAGE,
             A.NOTIFICATIONS_LOG,
             A.KYC_LIMITS_VIEW,
+            A.RECON_MANAGE,
+            A.FLOAT_VIEW,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -149,6 +157,9 @@ MATRIX: dict[str, frozenset[str]] = {
             A.TRANSACTIONS_VIEW_MOMO,
             A.REPORTS_VIEW,
             A.KYC_LIMITS_VIEW,
+            A.RECON_MANAGE,
+            A.FLOAT_VIEW,
+            A.FLOAT_MANAGE,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -183,10 +194,14 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.LW_KYC_REVIEWER: frozenset(
         {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.CUSTOMERS_VIEW, A.KYC_REVIEW, A.KYC_LIMITS_VIEW}
     ),
-    Role.MTN_ADMIN: frozenset({A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO}),
-    Role.MTN_MONITORING: frozenset({A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO}),
+    Role.MTN_ADMIN: frozenset(
+        {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.FLOAT_VIEW}
+    ),
+    Role.MTN_MONITORING: frozenset(
+        {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.FLOAT_VIEW}
+    ),
     Role.MTN_FINANCE: frozenset(
-        {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.REPORTS_VIEW}
+        {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.REPORTS_VIEW, A.FLOAT_VIEW}
     ),
     Role.PARTNER: frozenset({A.PARTNER_TRANSFERS}),
 }

@@ -272,10 +272,14 @@ def _execute(
     return transfer
 
 
-def _audit(transfer: Transfer, now: datetime) -> None:
+def transfer_audit(
+    transfer: Transfer, now: datetime, *, actor: str, data: dict[str, object], status: str = ""
+) -> None:
+    """Audit ``transfer`` reaching ``status`` (its own status unless given): its kind and
+    money, then ``data``. Wallet transfers and MoMo payments write the same record."""
     audit_record(
-        actor=f"user:{transfer.client_id}",
-        action=f"transfer.{transfer.status}",
+        actor=actor,
+        action=f"transfer.{status or transfer.status}",
         object_type="transfer",
         object_id=str(transfer.id),
         data={
@@ -283,10 +287,18 @@ def _audit(transfer: Transfer, now: datetime) -> None:
             "currency": transfer.currency,
             "amount": transfer.amount,
             "fee": transfer.fee,
-            "entry": transfer.entry_id,
-            "failure_code": transfer.failure_code,
+            **data,
         },
         now=now,
+    )
+
+
+def _audit(transfer: Transfer, now: datetime) -> None:
+    transfer_audit(
+        transfer,
+        now,
+        actor=f"user:{transfer.client_id}",
+        data={"entry": transfer.entry_id, "failure_code": transfer.failure_code},
     )
 
 

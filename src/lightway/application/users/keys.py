@@ -53,6 +53,7 @@ _REGISTERING_MODULES = (
     "lightway.application.users.notifications",
     "lightway.application.users.sessions",
     "lightway.application.partners.keys",
+    "lightway.application.momo.flows",
 )
 
 

@@ -89,6 +89,17 @@ TEMPLATES: dict[str, TemplateSpec] = {
     "kyc_retry": TemplateSpec(Category.KYC, ("comment",)),
     "kyc_rejected": TemplateSpec(Category.KYC),
     "limits_raised": TemplateSpec(Category.KYC, ("tier",)),
+    # MoMo float alerts to operations/finance staff (lightway.application.momo.floats)
+    "momo_float_low": TemplateSpec(
+        Category.TRANSACTIONS, ("product", "market", "balance", "threshold", "link")
+    ),
+    "momo_float_recovered": TemplateSpec(
+        Category.TRANSACTIONS, ("product", "market", "balance", "threshold", "link")
+    ),
+    # A customer's MoMo deposit, withdrawal or payout became final
+    # (lightway.application.momo.apply); optional "kind": deposit / withdrawal / payout.
+    "momo_payment_succeeded": TemplateSpec(Category.TRANSACTIONS, ("amount",)),
+    "momo_payment_failed": TemplateSpec(Category.TRANSACTIONS, ("amount", "reason")),
 }
 
 # Without an explicit choice every category is on, except marketing (opt-in).

@@ -14,6 +14,10 @@ context is a hash of the client and the transfer's fields), single-use, expires 
 lockout. A retry of an already answered request (same Idempotency-Key) is not challenged:
 it replays the first answer.
 
+The MoMo customer API (``POST /momo/withdrawals`` and ``/momo/payouts``) has the same
+rules (``momo_payout_with_step_up``): ``amount`` for both, and ``new_payee`` for a payout
+to a MoMo number this client has never paid successfully before.
+
 Legacy API tokens (``lw_...``, issued by operators for a customer's own server-side
 automation) are not challenged: there is no person holding a phone at the other end, and
 those tokens never leave the server they were installed on. Only mobile sessions, whose
@@ -23,6 +27,7 @@ tokens live on phones that get lost and stolen, are.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -43,6 +48,7 @@ from lightway.application.users.auth_errors import (
 from lightway.application.users.notifications import notify
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile
+from lightway.data.momo.selectors import momo_payout_succeeded_to
 from lightway.data.money import Money, MoneyError, currency
 from lightway.data.wallets.models import Transfer, TransferStatus
 from lightway.data.wallets.selectors import wallet_states
@@ -53,6 +59,7 @@ from lightway.security.apiauth.access import (
     signed_loads,
 )
 from lightway.security.codes import CodeRejected, code_issue, code_verify
+from lightway.security.crypto import pii_token
 from lightway.security.models import OneTimeCode
 from lightway.security.throttle import Locked
 
@@ -84,6 +91,18 @@ DEFAULT_THRESHOLDS: dict[str, int] = {
 class StepUpProof:
     challenge_id: str
     code: str
+
+
+@dataclass(frozen=True)
+class _Action:
+    """What a step-up code confirms: ``context`` binds the code to the request, ``label``
+    names the action in audit records, ``noun`` in the error message; ``describe`` gives
+    the SMS's text (called only when an SMS goes out)."""
+
+    context: str
+    label: str
+    noun: str
+    describe: Callable[[], str]
 
 
 @cache
@@ -133,6 +152,15 @@ def _context(client_id: int, request: TransferRequest) -> str:
     return f"transfer:{digest}"
 
 
+def _transfer_action(client_id: int, request: TransferRequest) -> _Action:
+    return _Action(
+        context=_context(client_id, request),
+        label="transfer",
+        noun="transfer",
+        describe=lambda: _action_text(client_id, request),
+    )
+
+
 def _challenge(client_id: int, code_id: int, context: str, expires_at: datetime) -> str:
     return signed_dumps(
         prefix=CHALLENGE_PREFIX,
@@ -149,19 +177,30 @@ def _challenge(client_id: int, code_id: int, context: str, expires_at: datetime)
 ACTION_TEXT = {"en": "a transfer of {amount}", "fr": "un transfert de {amount}"}
 
 
+MOMO_ACTION_TEXT = {
+    "withdrawal": {"en": "a MoMo withdrawal of {amount}", "fr": "un retrait MoMo de {amount}"},
+    "payout": {"en": "a MoMo payout of {amount}", "fr": "un paiement MoMo de {amount}"},
+}
+
+
+def _text_for(client_id: int, texts: dict[str, str], amount_minor: int, currency_code: str) -> str:
+    """``texts`` (by language) for the amount, in the customer's language."""
+    try:
+        amount = Money(amount_minor, currency(currency_code)).format()
+    except MoneyError:
+        amount = f"{currency_code} {amount_minor}"
+    language = Profile.objects.filter(user_id=client_id).values_list("language", flat=True).first()
+    return texts.get(language or "en", texts["en"]).format(amount=amount)
+
+
 def _action_text(client_id: int, request: TransferRequest) -> str:
     """What the SMS asks to confirm, in the customer's language."""
-    try:
-        amount = Money(request.amount, currency(request.currency)).format()
-    except MoneyError:
-        amount = f"{request.currency} {request.amount}"
-    language = Profile.objects.filter(user_id=client_id).values_list("language", flat=True).first()
-    return ACTION_TEXT.get(language or "en", ACTION_TEXT["en"]).format(amount=amount)
+    return _text_for(client_id, ACTION_TEXT, request.amount, request.currency)
 
 
-def _require(client_id: int, request: TransferRequest, reasons: list[str], now: datetime) -> None:
+def _require(client_id: int, action: _Action, reasons: list[str], now: datetime) -> None:
     """Send a code (unless one for this request went out moments ago) and raise."""
-    context = _context(client_id, request)
+    context = action.context
     recent = (
         OneTimeCode.objects.filter(
             purpose=STEP_UP_PURPOSE,
@@ -177,14 +216,14 @@ def _require(client_id: int, request: TransferRequest, reasons: list[str], now: 
     if recent is not None:
         code_id, expires_at = recent.pk, recent.expires_at
     else:
-        action = _action_text(client_id, request)
+        text = action.describe()
         with transaction.atomic():
             issued = code_issue(
                 purpose=STEP_UP_PURPOSE, user_id=client_id, now=now, context=context
             )
             notify(
                 template="step_up_code",
-                context={"code": issued.code, "action": action},
+                context={"code": issued.code, "action": text},
                 now=now,
                 user_id=client_id,
                 critical=True,
@@ -194,12 +233,12 @@ def _require(client_id: int, request: TransferRequest, reasons: list[str], now: 
                 action="step_up.challenge",
                 object_type="auth.user",
                 object_id=str(client_id),
-                data={"action": "transfer", "reasons": reasons},
+                data={"action": action.label, "reasons": reasons},
                 now=now,
             )
         code_id, expires_at = issued.id, issued.expires_at
     raise StepUpRequired(
-        "this transfer needs confirmation: we sent a code by SMS; repeat the request with "
+        f"this {action.noun} needs confirmation: we sent a code by SMS; repeat the request with "
         "the headers X-Step-Up-Challenge and X-Step-Up-Code",
         details={
             "challenge_id": _challenge(client_id, code_id, context, expires_at),
@@ -209,8 +248,8 @@ def _require(client_id: int, request: TransferRequest, reasons: list[str], now: 
     )
 
 
-def _verify(client_id: int, request: TransferRequest, proof: StepUpProof, now: datetime) -> None:
-    context = _context(client_id, request)
+def _verify(client_id: int, action: _Action, proof: StepUpProof, now: datetime) -> None:
+    context = action.context
     try:
         claims = signed_loads(proof.challenge_id, prefix=CHALLENGE_PREFIX, typ="step_up", now=now)
     except TokenInvalid:
@@ -244,7 +283,7 @@ def _verify(client_id: int, request: TransferRequest, proof: StepUpProof, now: d
             action="step_up.passed",
             object_type="auth.user",
             object_id=str(client_id),
-            data={"action": "transfer"},
+            data={"action": action.label},
             now=now,
         )
 
@@ -270,10 +309,11 @@ def transfer_create_with_step_up(
         reasons = transfer_risks(client_id=client_id, request=request)
         # An unknown destination gets its 404 from transfer_create, without an SMS.
         if reasons and _destination_exists(request):
+            action = _transfer_action(client_id, request)
             if proof is None:
-                _require(client_id, request, reasons, now)
+                _require(client_id, action, reasons, now)
             else:
-                _verify(client_id, request, proof, now)
+                _verify(client_id, action, proof, now)
     return transfer_create(
         client_id=client_id, idempotency_key=idempotency_key, request=request, now=now
     )
@@ -281,3 +321,77 @@ def transfer_create_with_step_up(
 
 def _answered(client_id: int, idempotency_key: str) -> bool:
     return Transfer.objects.filter(client_id=client_id, idempotency_key=idempotency_key).exists()
+
+
+def momo_payout_risks(
+    *, client_id: int, kind: str, currency: str, amount_minor: int, msisdn: str | None
+) -> list[str]:
+    """Why this MoMo withdrawal or payout needs a step-up code: [] or some of "amount",
+    "new_payee" (payouts only: no succeeded payout of this client to ``msisdn`` yet)."""
+    reasons = []
+    threshold = step_up_thresholds().get(currency)
+    if threshold is not None and amount_minor > threshold:
+        reasons.append("amount")
+    if kind == "payout" and not momo_payout_succeeded_to(
+        client_id=client_id, party_token=pii_token("msisdn", msisdn or "")
+    ):
+        reasons.append("new_payee")
+    return reasons
+
+
+def _momo_action(
+    *, client_id: int, kind: str, currency: str, amount_minor: int, msisdn: str | None
+) -> _Action:
+    party = pii_token("msisdn", msisdn) if msisdn else ""
+    bound = f"{client_id}:momo:{kind}:{currency}:{amount_minor}:{party}"
+    digest = hashlib.sha256(bound.encode()).hexdigest()
+    texts = MOMO_ACTION_TEXT[kind]
+    return _Action(
+        context=f"momo_{kind}:{digest}",
+        label=f"momo_{kind}",
+        noun=f"MoMo {kind}",
+        describe=lambda: _text_for(client_id, texts, amount_minor, currency),
+    )
+
+
+def momo_payout_with_step_up(
+    *,
+    client_id: int,
+    idempotency_key: str,
+    kind: str,
+    currency: str,
+    amount_minor: int,
+    msisdn: str | None,
+    interactive: bool,
+    proof: StepUpProof | None,
+    now: datetime,
+    start: Callable[[], Transfer],
+) -> Transfer:
+    """``start()`` (a MoMo withdrawal or payout: ``kind`` "withdrawal" or "payout") behind
+    the step-up rules, applied when ``interactive`` (a mobile session). ``msisdn`` is the
+    normalised number paid (None for a withdrawal: the customer's own number). Raises
+    StepUpRequired, StepUpRejected or TooManyAttempts before anything is recorded; a
+    retry of an answered Idempotency-Key is not challenged."""
+    if kind not in MOMO_ACTION_TEXT:
+        raise ValueError(f"unknown MoMo step-up kind {kind!r}")
+    if interactive and not _answered(client_id, idempotency_key):
+        reasons = momo_payout_risks(
+            client_id=client_id,
+            kind=kind,
+            currency=currency,
+            amount_minor=amount_minor,
+            msisdn=msisdn,
+        )
+        if reasons:
+            action = _momo_action(
+                client_id=client_id,
+                kind=kind,
+                currency=currency,
+                amount_minor=amount_minor,
+                msisdn=msisdn,
+            )
+            if proof is None:
+                _require(client_id, action, reasons, now)
+            else:
+                _verify(client_id, action, proof, now)
+    return start()

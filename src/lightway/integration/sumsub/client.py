@@ -12,7 +12,6 @@ exponential back-off (honouring ``Retry-After``); nothing else is retried here.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -20,10 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
+from lightway.integration.http import is_allowed_base_url, is_loopback_url
 from lightway.integration.sumsub.port import (
     AccessToken,
     Applicant,
@@ -48,22 +48,8 @@ class InsecureSumsubUrl(ValueError):
     """The base URL is not HTTPS and not a loopback host."""
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = (urlsplit(url).hostname or "").strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url.rstrip("/")
-    if parts.scheme == "http" and is_loopback_url(url):
+    if is_allowed_base_url(url):
         return url.rstrip("/")
     raise InsecureSumsubUrl(
         f"SUMSUB_BASE_URL must be an https:// URL (plain http only to a loopback host), got {url!r}"

@@ -33,6 +33,9 @@ from lightway.interfaces.api.errors import (
     error_response,
     validation_details,
 )
+from lightway.interfaces.api.momo import partner_router as momo_partner_router
+from lightway.interfaces.api.momo import router as momo_status_router
+from lightway.interfaces.api.momo_customer import router as momo_customer_router
 from lightway.interfaces.api.partner import router as partner_router
 from lightway.interfaces.api.schemas import (
     ErrorOut,
@@ -87,6 +90,11 @@ ERRORS: dict[int, type[ErrorOut]] = {
 }
 api.add_router("/auth", auth_router)
 api.add_router("/partner", partner_router)
+# MoMo status by any reference and reconciliation reports (interfaces/api/momo.py)
+api.add_router("/momo", momo_status_router)
+api.add_router("/partner/momo", momo_partner_router)
+# Customers' MoMo deposits, withdrawals, payouts and their status (api/momo_customer.py)
+api.add_router("/momo", momo_customer_router)
 
 
 @api.exception_handler(DomainError)

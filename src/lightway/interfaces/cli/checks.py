@@ -156,6 +156,59 @@ def check_data_keys() -> CheckResult:
     return CheckResult("data_keys", "OK", f"sealing with {ring.current}; {len(ring.keys)} key(s)")
 
 
+def check_momo_auth() -> CheckResult:
+    """MoMo credentials work: a token is issued for each product (Collection, Disbursement,
+    Remittance) with its own subscription key, for the first MOMO_ENVIRONMENTS market."""
+    from django.conf import settings
+
+    from lightway.application.momo.gateway import momo_client, momo_environments
+    from lightway.integration.momo.port import (
+        MomoAuthError,
+        MomoError,
+        MomoTarget,
+        MomoTransient,
+        Product,
+    )
+
+    name = "momo_auth"
+    if not str(getattr(settings, "MOMO_BASE_URL", "") or "").strip():
+        return CheckResult(name, "SKIP", "MOMO_BASE_URL not configured")
+    try:
+        client = momo_client()
+        environment = next(iter(momo_environments().values()), "")
+        if not environment:
+            return CheckResult(name, "FAIL", "MOMO_ENVIRONMENTS lists no target environment")
+    except MomoError as exc:
+        return CheckResult(name, "FAIL", str(exc))
+    target = MomoTarget(base_url=client.base_url, environment=environment)
+    ok: list[str] = []
+    failed: list[str] = []
+    lifetime = 0.0
+    for product in Product:
+        upper = product.value.upper()
+        try:
+            lifetime = client.token_refresh(product, target=target).lifetime
+        except MomoAuthError as exc:
+            failed.append(
+                f"{product.value}: API user/key refused ({exc.code or exc.http_status});"
+                f" check MOMO_{upper}_API_USER/_API_KEY or MOMO_API_USER/MOMO_API_KEY"
+            )
+        except MomoTransient as exc:
+            failed.append(f"{product.value}: {exc}")
+            break  # unreachable or timing out: the other products would wait the same
+        except MomoError as exc:
+            failed.append(f"{product.value}: {exc}")
+        else:
+            ok.append(product.value)
+    if failed:
+        return CheckResult(name, "FAIL", "; ".join(failed)[:400])
+    return CheckResult(
+        name,
+        "OK",
+        f"tokens issued for {', '.join(ok)} ({environment}, valid {lifetime:.0f} s)",
+    )
+
+
 def checks_all() -> list[Check]:
     return [
         check_database,
@@ -164,6 +217,7 @@ def checks_all() -> list[Check]:
         check_worker,
         check_jobs,
         *(check_http(name, setting) for name, setting in EXTERNAL_SYSTEMS),
+        check_momo_auth,
     ]
 
 

@@ -15,6 +15,12 @@
     lightway keys rotate [--batch N]                           re-seal data under the current key
     lightway partner-key create|list --partner CODE            partner API keys (secret shown once)
     lightway partner-key rotate|revoke --key KEY_ID [--overlap-hours H]
+    lightway momo reconcile [--from ISO --to ISO] [--fetch-statement]
+                                                               MoMo reconciliation of a window
+    lightway momo statement-import FILE [--product P --environment E]
+                                                               import a float statement CSV
+    lightway momo float-check                                  read MoMo float balances now
+    lightway momo fault-run [--payouts N] [--customer U]      demo: faults + drift, reconcile
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -393,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_audit_verify)
     _add_keys_commands(sub)
     _add_partner_key_commands(sub)
+    from lightway.interfaces.cli.momo import add_momo_commands
+
+    add_momo_commands(sub, _Parser)  # lightway momo reconcile, statement-import, float-check, ...
+
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"
     )

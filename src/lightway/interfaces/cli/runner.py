@@ -347,6 +347,8 @@ def simulators_start(children: list[Child], base_url: str) -> list[str]:
         lines.append(f"SMS + email inbox  {notify}/inbox   (codes and links sent by the demo)")
     if "sumsub" in wanted:
         lines.append(f"Sumsub sandbox     {os.environ.get('SUMSUB_BASE_URL', '')}")
+    if "momo" in wanted:
+        lines.append(f"MTN MoMo sandbox   {os.environ.get('MOMO_BASE_URL', '')}")
     return lines
 
 

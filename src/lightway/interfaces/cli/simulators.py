@@ -69,6 +69,61 @@ def _sumsub_env(sim: Any) -> dict[str, str]:
     return {"SUMSUB_BASE_URL": sim.base_url}
 
 
+def _momo_start(host: str, port: int, web_base: str) -> Any:
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    from lightway.integration.momo.simulator import MomoSimulator
+
+    sim = MomoSimulator(
+        host=host,
+        port=port,
+        subscription_keys={
+            "collection": settings.MOMO_SUBSCRIPTION_KEY_COLLECTION,
+            "disbursement": settings.MOMO_SUBSCRIPTION_KEY_DISBURSEMENT,
+            "remittance": settings.MOMO_SUBSCRIPTION_KEY_REMITTANCE,
+        },
+    ).start()
+    # The customer "approves on the phone" after a few seconds, so the demo's status page
+    # shows the waiting step (tests and benchmarks start their own, faster simulator).
+    sim.configure(completion_seconds=3.0)
+    # MoMo calls back only to the API user's providerCallbackHost: the platform's host.
+    sim.web_base = web_base
+    sim.callback_host = (urlsplit(web_base).hostname if web_base else None) or "127.0.0.1"
+    return sim
+
+
+def _momo_env(sim: Any) -> dict[str, str]:
+    """Provision an API user and key over HTTP, exactly as on MTN's sandbox (§3)."""
+    import uuid
+
+    import httpx
+    from django.conf import settings
+
+    api_user = str(uuid.uuid4())
+    key_header = {"Ocp-Apim-Subscription-Key": settings.MOMO_SUBSCRIPTION_KEY_COLLECTION}
+    with httpx.Client(base_url=sim.base_url, timeout=10) as http:
+        created = http.post(
+            "/v1_0/apiuser",
+            headers={**key_header, "X-Reference-Id": api_user},
+            json={"providerCallbackHost": sim.callback_host},
+        )
+        if created.status_code != 201:
+            raise CommandError(f"the momo simulator refused the API user ({created.status_code})")
+        issued = http.post(f"/v1_0/apiuser/{api_user}/apikey", headers=key_header)
+        if issued.status_code != 201:
+            raise CommandError(f"the momo simulator refused the API key ({issued.status_code})")
+    environment = {
+        "MOMO_BASE_URL": sim.base_url,
+        "MOMO_API_USER": api_user,
+        "MOMO_API_KEY": str(issued.json()["apiKey"]),
+    }
+    if sim.web_base:
+        environment["MOMO_CALLBACK_URL"] = f"{sim.web_base}/webhooks/momo"
+    return environment
+
+
 SIMULATORS: dict[str, SimulatorSpec] = {
     "notify": SimulatorSpec(
         "notify",
@@ -86,10 +141,22 @@ SIMULATORS: dict[str, SimulatorSpec] = {
         _sumsub_start,
         _sumsub_env,
     ),
+    "momo": SimulatorSpec(
+        "momo",
+        "LIGHTWAY_SIM_MOMO_PORT",
+        8104,
+        "MTN MoMo Open API (collection, disbursement, remittance, sandbox provisioning)",
+        _momo_start,
+        _momo_env,
+    ),
 }
 
 # The setting that, when set, means "use the real provider": up then skips the simulator.
-PROVIDER_URL_SETTING = {"notify": "NOTIFY_BASE_URL", "sumsub": "SUMSUB_BASE_URL"}
+PROVIDER_URL_SETTING = {
+    "notify": "NOTIFY_BASE_URL",
+    "sumsub": "SUMSUB_BASE_URL",
+    "momo": "MOMO_BASE_URL",
+}
 
 
 def simulators_select(only: list[str] | None) -> list[SimulatorSpec]:

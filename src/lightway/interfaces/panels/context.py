@@ -12,7 +12,11 @@ from lightway.application.errors import NotFound
 from lightway.application.users.login import realm_is_staff, user_realm
 from lightway.security.policy import allows, user_roles
 
-STAFF_NAV_ACTIONS = ("customers.view", "staff.roles", "staff.admin_site")
+STAFF_NAV_ACTIONS: tuple[str, ...] = ("customers.view", "staff.roles", "staff.admin_site")
+# MoMo operations pages (momo_staff.py)
+STAFF_NAV_ACTIONS += ("transactions.view_momo", "momo_float.view")
+# MoMo reconciliation pages (reconciliation.py)
+STAFF_NAV_ACTIONS += ("reconciliation.manage", "reports.view")
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

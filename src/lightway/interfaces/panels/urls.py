@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.urls import path
 from django.views.generic.base import RedirectView
 
-from lightway.interfaces.panels import customer, pwa, staff
+from lightway.interfaces.panels import customer, customer_momo, momo_staff, pwa, staff
+from lightway.interfaces.panels import reconciliation as recon
 from lightway.interfaces.panels.access import public
 
 root = public(RedirectView.as_view(url="/app/", permanent=False))  # type: ignore[arg-type]
@@ -33,6 +34,21 @@ customer_patterns = [
     path("security/backup-codes/", customer.backup_codes, name="app-backup-codes"),
     path("security/password/", customer.password, name="app-password"),
     path("notifications/", customer.notifications, name="app-notifications"),
+    # MTN MoMo (customer_momo.py): deposit, withdraw, send, status of each payment
+    path("momo/", customer_momo.momo_home, name="app-momo"),
+    path("momo/deposit/", customer_momo.deposit, name="app-momo-deposit"),
+    path("momo/withdraw/", customer_momo.withdraw, name="app-momo-withdraw"),
+    path("momo/send/", customer_momo.send, name="app-momo-send"),
+    path(
+        "momo/transfers/<uuid:transfer_id>/",
+        customer_momo.status_page,
+        name="app-momo-status",
+    ),
+    path(
+        "momo/transfers/<uuid:transfer_id>/status.json",
+        customer_momo.status_json,
+        name="app-momo-status-json",
+    ),
     path("manifest.webmanifest", pwa.manifest, name="app-manifest"),
     path("sw.js", pwa.service_worker, name="app-sw"),
     path("icons/<str:name>", pwa.icon, name="app-icon"),
@@ -61,8 +77,69 @@ staff_patterns = [
     ),
 ]
 
+# MoMo operations (momo_staff.py): the same views on /staff/momo/... and /mtn/momo/...
+staff_patterns += [
+    path("momo/", momo_staff.requests_list, name="staff-momo"),
+    path("momo/float/", momo_staff.float_page, name="staff-momo-float"),
+    path("momo/float/threshold/", momo_staff.float_threshold, name="staff-momo-float-threshold"),
+    path("momo/float/check/", momo_staff.float_check_now, name="staff-momo-float-check"),
+    path("momo/analytics/", momo_staff.analytics_page, name="staff-momo-analytics"),
+    path("momo/<uuid:reference_id>/", momo_staff.request_detail, name="staff-momo-request"),
+]
+
 favicon = pwa.favicon
 
 mtn_patterns = [
     path("", staff.mtn_home, name="mtn-home"),
+]
+
+mtn_patterns += [
+    path("momo/", momo_staff.requests_list, name="mtn-momo"),
+    path("momo/float/", momo_staff.float_page, name="mtn-momo-float"),
+    path("momo/analytics/", momo_staff.analytics_page, name="mtn-momo-analytics"),
+    path("momo/<uuid:reference_id>/", momo_staff.request_detail, name="mtn-momo-request"),
+]
+
+# MoMo reconciliation (reconciliation.py): LightWay staff manage it on /staff/reconciliation/,
+# MTN staff (reports.view) read the runs and reports on /mtn/reconciliation/.
+staff_patterns += [
+    path("reconciliation/", recon.staff_runs, name="staff-recon"),
+    path("reconciliation/run/", recon.staff_run_start, name="staff-recon-run"),
+    path("reconciliation/runs/<int:run_id>/", recon.staff_report, name="staff-recon-report"),
+    path(
+        "reconciliation/runs/<int:run_id>/report.csv",
+        recon.staff_report_csv,
+        name="staff-recon-report-csv",
+    ),
+    path(
+        "reconciliation/runs/<int:run_id>/report.json",
+        recon.staff_report_json,
+        name="staff-recon-report-json",
+    ),
+    path("reconciliation/statements/", recon.staff_statements, name="staff-recon-statements"),
+    path("reconciliation/cases/", recon.staff_cases, name="staff-recon-cases"),
+    path(
+        "reconciliation/cases/<int:case_id>/assign/",
+        recon.staff_case_assign,
+        name="staff-recon-case-assign",
+    ),
+    path(
+        "reconciliation/cases/<int:case_id>/resolve/",
+        recon.staff_case_resolve,
+        name="staff-recon-case-resolve",
+    ),
+]
+mtn_patterns += [
+    path("reconciliation/", recon.mtn_runs, name="mtn-recon"),
+    path("reconciliation/runs/<int:run_id>/", recon.mtn_report, name="mtn-recon-report"),
+    path(
+        "reconciliation/runs/<int:run_id>/report.csv",
+        recon.mtn_report_csv,
+        name="mtn-recon-report-csv",
+    ),
+    path(
+        "reconciliation/runs/<int:run_id>/report.json",
+        recon.mtn_report_json,
+        name="mtn-recon-report-json",
+    ),
 ]

@@ -25,6 +25,8 @@ urlpatterns = [
     path("readyz", public(health.readyz), name="readyz"),
     path("metrics", public(health.metrics_view), name="metrics"),  # own token, if set
     path("webhooks/sumsub", webhooks.sumsub_webhook, name="webhook-sumsub"),
+    # MTN MoMo callbacks: <MOMO_CALLBACK_URL>/<reference_id>, PUT or POST (docs/momo.md)
+    path("webhooks/momo/<str:reference_id>", webhooks.momo_callback, name="webhook-momo"),
     # Web panels (lightway.interfaces.panels): customers, LightWay staff, MTN staff
     path("", panel_urls.root, name="root"),
     path("app/kyc/", include(kyc_urlpatterns)),  # Sumsub KYC page (customer_kyc.py)

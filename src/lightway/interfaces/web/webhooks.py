@@ -1,4 +1,5 @@
 """Inbound webhooks. ``/webhooks/sumsub``: Sumsub KYC events (docs/kyc.md).
+``/webhooks/momo/<reference_id>``: MTN MoMo callbacks (docs/momo.md, see below).
 
 The view hands the raw bytes and headers to one use case, which verifies the digest,
 stores the delivery first (also a rejected one) and queues its processing. Answers:
@@ -12,8 +13,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from lightway.application.momo.flows import callback_receive
 from lightway.application.users.kyc import WebhookOutcome, kyc_webhook_receive
 from lightway.interfaces.api.errors import error_response
 from lightway.interfaces.web.authz import public
@@ -46,4 +48,37 @@ def sumsub_webhook(request: HttpRequest) -> HttpResponse:
         )
     if receipt.outcome == WebhookOutcome.INVALID:
         return error_response(400, "bad_request", "the body is not a usable Sumsub event")
+    return JsonResponse({"ok": True})
+
+
+# MoMo callbacks carry the same JSON as a status read (a few hundred bytes); no signature.
+MOMO_CALLBACK_MAX_BYTES = 64 * 1024
+
+
+@public
+@csrf_exempt
+@require_http_methods(["PUT", "POST"])
+def momo_callback(request: HttpRequest, reference_id: str) -> HttpResponse:
+    """A MoMo callback (PUT or POST, §10.2) for ``reference_id`` (our X-Reference-Id in the
+    callback URL's path). Stored exactly as received, whatever it holds (an unknown
+    reference, a body that is not JSON), its processing queued, answered 200 at once: the
+    body is never trusted, processing confirms it with a status read. 413 over the size
+    limit; other methods 405."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MOMO_CALLBACK_MAX_BYTES:
+        return error_response(413, "payload_too_large", "the callback body is too large")
+    raw_body = request.body
+    if len(raw_body) > MOMO_CALLBACK_MAX_BYTES:
+        return error_response(413, "payload_too_large", "the callback body is too large")
+    callback_receive(
+        reference_id=reference_id,
+        method=request.method or "",
+        body=raw_body,
+        content_type=str(request.META.get("CONTENT_TYPE") or ""),
+        remote_addr=str(request.META.get("REMOTE_ADDR") or ""),
+        now=timezone.now(),
+    )
     return JsonResponse({"ok": True})

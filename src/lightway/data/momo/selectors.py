@@ -1,0 +1,79 @@
+"""Reads of MoMo requests and callbacks (no locks; the services lock what they change)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from lightway.data.momo.models import (
+    CallbackOutcome,
+    MomoCallback,
+    MomoRequest,
+    RequestStatus,
+)
+from lightway.data.wallets.models import TransferKind, TransferStatus
+
+OPEN_STATUSES = (RequestStatus.NEW.value, RequestStatus.ACCEPTED.value)
+
+
+def reference_parse(value: str) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (callback paths are untrusted)."""
+    try:
+        return uuid.UUID(str(value).strip())
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def momo_request_get(*, request_id: int) -> MomoRequest | None:
+    return MomoRequest.objects.filter(pk=request_id).first()
+
+
+def momo_request_by_reference(*, reference_id: str | uuid.UUID) -> MomoRequest | None:
+    ref = reference_id if isinstance(reference_id, uuid.UUID) else reference_parse(reference_id)
+    if ref is None:
+        return None
+    return MomoRequest.objects.filter(reference_id=ref).first()
+
+
+def momo_request_of_transfer(*, transfer_id: uuid.UUID | str) -> MomoRequest | None:
+    return MomoRequest.objects.filter(transfer_id=transfer_id).first()
+
+
+def momo_requests_open(*, needs_review: bool | None = None) -> QuerySet[MomoRequest]:
+    """Requests without a final outcome (new or accepted), oldest first."""
+    qs = MomoRequest.objects.filter(status__in=OPEN_STATUSES)
+    if needs_review is not None:
+        qs = qs.filter(needs_review=needs_review)
+    return qs.order_by("created_at", "id")
+
+
+def momo_callbacks_of(*, request_id: int) -> QuerySet[MomoCallback]:
+    return MomoCallback.objects.filter(request_id=request_id).order_by("received_at", "id")
+
+
+def momo_callbacks_stale(
+    *, received_before: datetime, received_after: datetime, limit: int
+) -> list[int]:
+    """Ids of callbacks still waiting for processing, received in the time window."""
+    return list(
+        MomoCallback.objects.filter(
+            outcome=CallbackOutcome.RECEIVED,
+            received_at__lt=received_before,
+            received_at__gte=received_after,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def momo_payout_succeeded_to(*, client_id: int, party_token: str) -> bool:
+    """Whether ``client_id`` has a succeeded MoMo payout to the number whose
+    ``pii_token("msisdn", ...)`` is ``party_token``."""
+    return MomoRequest.objects.filter(
+        party_token=party_token,
+        transfer__client_id=client_id,
+        transfer__kind=TransferKind.PAYOUT,
+        transfer__status=TransferStatus.SUCCEEDED,
+    ).exists()

@@ -1,0 +1,757 @@
+"""The customer panel's MTN MoMo pages (/app/momo/): deposit from MoMo, withdraw to MoMo,
+send to a MoMo number, a status page per transfer and the list of the customer's payments.
+
+- Every form carries an idempotency key, generated when the form is first shown and kept
+  through its review step: submitting twice (a double click, the back button, a retry after
+  a network error) never makes two payments; the second submit lands on the first one's
+  status page.
+- Withdrawals and payouts show the fee and the total before the customer confirms.
+- The status page works without JavaScript (it reloads itself every few seconds until the
+  payment is final); with JavaScript (``panels/momo.js``) it reads
+  ``status.json`` every 2.5 s and updates in place, stopping once the payment is final.
+
+Views parse the form, make one application call (``lightway.application.momo.flows``) and
+redirect or render; domain errors are shown beside the fields they concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from lightway.application.errors import (
+    DomainError,
+    IdempotencyConflict,
+    NotFound,
+    ValidationFailed,
+)
+from lightway.application.momo import flows
+from lightway.application.momo.common import fee_for
+from lightway.application.transactions.wallets import WalletView, wallet_list
+from lightway.application.users import registration
+from lightway.application.users.phones import MARKETS, phone_normalise
+from lightway.data.momo.models import MomoRequest, RequestStatus
+from lightway.data.money import Money, MoneyError, currency
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
+from lightway.interfaces.api.momo_customer import (
+    MOMO_KINDS,
+    momo_request_of,
+    momo_transfer_get,
+    momo_transfer_out,
+)
+from lightway.interfaces.api.schemas import MAX_AMOUNT
+from lightway.interfaces.panels.access import requires
+from lightway.interfaces.panels.common import apply_errors, now
+from lightway.interfaces.panels.forms import AccessibleForm
+
+log = logging.getLogger(__name__)
+
+BASE = "/app/momo/"
+POLL_SECONDS = 2.5  # the page script's interval (momo.js reads it from the page)
+NOSCRIPT_REFRESH_SECONDS = 5
+RECENT = 50
+
+KIND_LABELS: dict[str, str] = {
+    TransferKind.DEPOSIT: "Deposit from MoMo",
+    TransferKind.WITHDRAWAL: "Withdrawal to MoMo",
+    TransferKind.PAYOUT: "Sent to a MoMo number",
+    TransferKind.P2P: "Wallet to wallet",
+    TransferKind.REMITTANCE: "Money from abroad",
+    TransferKind.REVERSAL: "Reversal",
+}
+
+# Refusals recorded when a payment is asked for (the use cases' codes), in plain words.
+# A payment MoMo failed carries the use case's own plain message (failure_message).
+REFUSALS = {
+    "insufficient_funds": "Your wallet does not have enough money for this amount and its fee.",
+    "account_not_active": "Your wallet cannot make payments at the moment.",
+    "beneficiary_name_mismatch": (
+        "The name you entered does not match the name registered with MTN MoMo for this number."
+    ),
+}
+FAILED_HEADLINES: dict[str, str] = {
+    TransferKind.DEPOSIT: "The deposit did not go through",
+    TransferKind.WITHDRAWAL: "The withdrawal did not go through",
+}
+AFTER_FAILURE: dict[str, str] = {
+    TransferKind.DEPOSIT: "Nothing was added to your wallet.",
+    TransferKind.WITHDRAWAL: "Nothing was taken from your wallet.",
+    TransferKind.PAYOUT: "Nothing was taken from your wallet.",
+}
+
+
+def _uid(request: HttpRequest) -> int:
+    return int(request.user.pk or 0)
+
+
+def new_key() -> str:
+    return f"web-{uuid.uuid4()}"
+
+
+# --- amounts and numbers -------------------------------------------------------------------------
+
+_AMOUNT = re.compile(r"^\d+(?:\.\d+)?$")
+_GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+
+
+def example_amount(code: str) -> str:
+    try:
+        exponent = currency(code).exponent
+    except MoneyError:
+        exponent = 0
+    return "5000" if exponent == 0 else "50.00"
+
+
+def parse_major(text: str, code: str) -> int:
+    """A typed amount in major units ("5000", "12.50", "1,500") as integer minor units of
+    ``code``, or ValidationFailed (field ``amount``) saying what is wrong."""
+    cur = currency(code)
+    raw = (text or "").strip().replace(" ", "").replace("\u00a0", "")
+    if _GROUPED.match(raw):
+        raw = raw.replace(",", "")
+    if not raw:
+        raise ValidationFailed("Enter an amount.", details={"field": "amount"})
+    if not _AMOUNT.match(raw):
+        raise ValidationFailed(
+            f"Enter the amount as a number, for example {example_amount(code)}.",
+            details={"field": "amount"},
+        )
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern only lets numbers through
+        raise ValidationFailed(
+            "Enter the amount as a number.", details={"field": "amount"}
+        ) from None
+    decimals = len(raw.partition(".")[2].rstrip("0"))
+    if decimals > cur.exponent:
+        raise ValidationFailed(
+            f"{code} amounts have no decimals."
+            if cur.exponent == 0
+            else f"{code} amounts have at most {cur.exponent} decimals.",
+            details={"field": "amount"},
+        )
+    minor = int(value.scaleb(cur.exponent))
+    if minor <= 0:
+        raise ValidationFailed("Enter an amount greater than zero.", details={"field": "amount"})
+    if minor > MAX_AMOUNT:
+        raise ValidationFailed("This amount is too large.", details={"field": "amount"})
+    return minor
+
+
+def normalise_msisdn(raw: str, *, country: str) -> str:
+    """The MoMo number as typed, tidied: spaces, dashes, dots and brackets dropped; a
+    national number (leading 0) is put in international form for the customer's country.
+    Whether MoMo can pay it is the payment's own check."""
+    text = re.sub(r"[\s\-.()\u00a0]", "", raw or "")
+    if not text:
+        raise ValidationFailed("Enter a MoMo number.", details={"field": "msisdn"})
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not re.fullmatch(r"\+?\d{6,15}", text):
+        raise ValidationFailed(
+            "Enter the number in digits, for example +256 772 123 456.",
+            details={"field": "msisdn"},
+        )
+    if text.startswith("0") and country in MARKETS:
+        return phone_normalise(text, country=country, field="msisdn")
+    return text
+
+
+# --- forms ---------------------------------------------------------------------------------------
+
+
+def _attrs(**extra: str) -> dict[str, str]:
+    return {"class": "input", **extra}
+
+
+class MomoForm(AccessibleForm):
+    """Currency (one of the customer's wallets), amount in major units, the idempotency key."""
+
+    currency = forms.ChoiceField(
+        label="Wallet",
+        error_messages={
+            "required": "Choose a wallet.",
+            "invalid_choice": "Choose one of your wallets.",
+        },
+        widget=forms.Select(attrs=_attrs()),
+    )
+    amount = forms.CharField(
+        label="Amount",
+        max_length=32,
+        error_messages={"required": "Enter an amount."},
+        widget=forms.TextInput(attrs=_attrs(inputmode="decimal", autocomplete="off")),
+    )
+    key = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        currencies: list[tuple[str, str]],
+        country: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data, **kwargs)
+        self.fields["currency"].choices = currencies  # type: ignore[attr-defined]
+        self.country = country
+        self.amount_minor = 0
+
+    def clean_msisdn(self) -> str:
+        try:
+            return normalise_msisdn(
+                str(self.cleaned_data.get("msisdn") or ""), country=self.country
+            )
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message[:1].upper() + exc.message[1:]) from None
+
+    def clean_key(self) -> str:
+        key = str(self.cleaned_data.get("key") or "")
+        return key if key and key.isprintable() else new_key()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        code = data.get("currency")
+        if code and "amount" in data:
+            try:
+                self.amount_minor = parse_major(str(data["amount"]), str(code))
+            except ValidationFailed as exc:
+                self.add_error("amount", exc.message)
+        return data
+
+
+class DepositForm(MomoForm):
+    msisdn = forms.CharField(
+        label="MoMo number that pays",
+        max_length=32,
+        help_text=(
+            "MTN MoMo sends a payment request to this phone: approve it there with the MoMo PIN."
+        ),
+        error_messages={"required": "Enter a MoMo number."},
+        widget=forms.TextInput(attrs=_attrs(autocomplete="tel", inputmode="tel")),
+    )
+    field_order = ["currency", "amount", "msisdn"]
+
+
+class WithdrawForm(MomoForm):
+    pass
+
+
+class SendForm(MomoForm):
+    msisdn = forms.CharField(
+        label="Recipient's MoMo number",
+        max_length=32,
+        error_messages={"required": "Enter the recipient's MoMo number."},
+        widget=forms.TextInput(attrs=_attrs(autocomplete="off", inputmode="tel")),
+    )
+    name = forms.CharField(
+        label="Recipient's name (optional)",
+        max_length=120,
+        required=False,
+        help_text=(
+            "If you enter it, we check it against the name registered with MTN MoMo and "
+            "stop the payment if it does not match."
+        ),
+        widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
+    )
+    note = forms.CharField(
+        label="Message for the recipient (optional)",
+        max_length=160,
+        required=False,
+        widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
+    )
+    field_order = ["msisdn", "name", "currency", "amount", "note"]
+
+    def clean_name(self) -> str:
+        name = " ".join(str(self.cleaned_data.get("name") or "").split())
+        if name and not name.isprintable():
+            raise forms.ValidationError("Use letters and spaces only.")
+        return name
+
+    def clean_note(self) -> str:
+        note = " ".join(str(self.cleaned_data.get("note") or "").split())
+        if note and not note.isprintable():
+            raise forms.ValidationError("Use plain text only.")
+        return note
+
+
+# --- page data -----------------------------------------------------------------------------------
+
+
+def _wallets(uid: int) -> list[WalletView]:
+    return list(wallet_list(owner_id=uid))
+
+
+def _text(amount: int, code: str) -> str:
+    try:
+        return Money.of(amount, code).format()
+    except MoneyError:
+        return f"{code} {amount}"
+
+
+def _currency_choices(
+    wallets: list[WalletView], *, country: str, open_new: bool = False
+) -> list[tuple[str, str]]:
+    """The customer's wallets, their market's currency first; for a deposit also that
+    currency when they have no wallet in it yet (the deposit opens it)."""
+    home = MARKETS.get(country, "")
+    choices = [
+        (
+            w.wallet.currency,
+            f"{w.wallet.currency} · available {_text(w.available, w.wallet.currency)}",
+        )
+        for w in sorted(wallets, key=lambda w: (w.wallet.currency != home, w.wallet.currency))
+    ]
+    if open_new and home and home not in {c for c, _ in choices}:
+        choices.insert(0, (home, f"{home} · a new wallet"))
+    return choices
+
+
+def _own_number(uid: int) -> str:
+    """The customer's verified phone number (E.164), for the deposit form; "" if none."""
+    try:
+        return flows.customer_msisdn(customer_id=uid)
+    except DomainError:
+        return ""
+
+
+def _form_page(
+    request: HttpRequest, template: str, form: MomoForm, status: int = 200, **extra: Any
+) -> HttpResponse:
+    return render(
+        request,
+        template,
+        {"form": form, "account": registration.account_overview(user_id=_uid(request)), **extra},
+        status=400 if form.errors else status,
+    )
+
+
+def _after_error(form: MomoForm, exc: DomainError) -> None:
+    """Show a refusal beside its field; the next submit is a new attempt (a new key)."""
+    if isinstance(exc, IdempotencyConflict):
+        form.add_error(
+            None,
+            "This form was already sent with other details. Check your recent payments "
+            "before you try again.",
+        )
+    else:
+        field = str(exc.details.get("field") or "")
+        message = exc.message[:1].upper() + exc.message[1:]
+        shown = DomainError(
+            message, details={**exc.details, "field": FIELD_NAMES.get(field, field)}
+        )
+        apply_errors(form, shown, default_field=None)
+    data = form.data.copy()  # type: ignore[attr-defined]
+    data["key"] = new_key()
+    form.data = data
+
+
+# The use cases' field names -> the form's
+FIELD_NAMES = {"amount_minor": "amount", "beneficiary_name": "name", "message": "note"}
+
+
+def _status_url(transfer: Transfer) -> str:
+    return f"{BASE}transfers/{transfer.id}/"
+
+
+# --- the MoMo home: actions and the customer's payments ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    transfer: Transfer
+    label: str
+    amount: str
+    incoming: bool
+    phase: str
+    status_label: str
+    link: str
+
+
+PHASE_LABELS = {
+    "submitted": "Submitted",
+    "waiting_for_approval": "Waiting for approval",
+    "processing": "Processing",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+}
+
+
+def _recent(uid: int) -> list[Row]:
+    from django.db.models import Q
+
+    transfers = (
+        Transfer.objects.filter(Q(client_id=uid) | Q(destination_wallet__owner_id=uid))
+        .select_related("momo_request", "destination_wallet")
+        .order_by("-created_at")[:RECENT]
+    )
+    rows = []
+    for t in transfers:
+        req = getattr(t, "momo_request", None) if t.kind in MOMO_KINDS else None
+        if t.kind in MOMO_KINDS:
+            phase = momo_transfer_out(t, req)["phase"]
+        elif t.status == TransferStatus.SUCCEEDED:
+            phase = "succeeded"
+        elif t.status in (TransferStatus.FAILED, TransferStatus.REVERSED):
+            phase = "failed"
+        else:
+            phase = "processing"
+        incoming = t.kind == TransferKind.DEPOSIT or (
+            t.kind != TransferKind.DEPOSIT
+            and t.destination_wallet is not None
+            and t.destination_wallet.owner_id == uid
+            and t.client_id != uid
+        )
+        rows.append(
+            Row(
+                transfer=t,
+                label=KIND_LABELS.get(t.kind, t.kind),
+                amount=("+ " if incoming else "\u2212 ") + _text(t.amount, t.currency),
+                incoming=incoming,
+                phase=phase,
+                status_label=(
+                    "Reversed" if t.status == TransferStatus.REVERSED else PHASE_LABELS[phase]
+                ),
+                link=_status_url(t) if t.kind in MOMO_KINDS and t.client_id == uid else "",
+            )
+        )
+    return rows
+
+
+@require_GET
+@requires("self.transfer")
+def momo_home(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    return render(
+        request,
+        "panels/customer/momo/home.html",
+        {"wallets": _wallets(uid), "rows": _recent(uid), "wallet_text": _text},
+    )
+
+
+# --- deposit -------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.transfer")
+def deposit(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    account = registration.account_overview(user_id=uid)
+    choices = _currency_choices(_wallets(uid), country=account.country, open_new=True)
+    template = "panels/customer/momo/deposit.html"
+    if request.method == "GET":
+        form = DepositForm(
+            currencies=choices,
+            country=account.country,
+            initial={"key": new_key(), "msisdn": _own_number(uid), "currency": _default(choices)},
+        )
+        return _form_page(request, template, form)
+    form = DepositForm(request.POST, currencies=choices, country=account.country)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            transfer = flows.deposit_start(
+                customer_id=uid,
+                currency=data["currency"],
+                amount_minor=form.amount_minor,
+                msisdn=data["msisdn"],
+                idempotency_key=data["key"],
+                now=now(),
+            )
+        except DomainError as exc:
+            _after_error(form, exc)
+        else:
+            return HttpResponseRedirect(_status_url(transfer))
+    return _form_page(request, template, form)
+
+
+def _default(choices: list[tuple[str, str]]) -> str:
+    return choices[0][0] if choices else ""
+
+
+# --- withdraw and send: a form, a review with the fee, then confirm ------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    amount: str
+    fee: str
+    total: str
+    available: str
+    fee_zero: bool
+
+
+def _review(form: MomoForm, kind: str, wallets: list[WalletView], uid: int) -> Review | None:
+    """The fee and total for a valid form; None (with the error on the form) when the fee
+    cannot be quoted or the wallet's available balance does not cover the total."""
+    code = form.cleaned_data["currency"]
+    money = Money.of(form.amount_minor, code)
+    try:
+        _fee_kind, quote = fee_for(kind, money, now())
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return None
+    total = money.amount + quote.fee.amount
+    wallet = next((w for w in wallets if w.wallet.currency == code), None)
+    available = wallet.available if wallet else 0
+    if total > available:
+        form.add_error(
+            "amount",
+            f"Your {code} wallet has {_text(available, code)} available; this needs "
+            f"{_text(total, code)} including the fee of {quote.fee.format()}.",
+        )
+        return None
+    return Review(
+        amount=money.format(),
+        fee=quote.fee.format(),
+        total=_text(total, code),
+        available=_text(available, code),
+        fee_zero=quote.fee.amount == 0,
+    )
+
+
+def _two_step(
+    request: HttpRequest,
+    *,
+    kind: str,
+    form_class: type[MomoForm],
+    template: str,
+    start: Any,
+) -> HttpResponse:
+    """Form -> review (fee and total) -> confirm; "Change" goes back to the filled form."""
+    uid = _uid(request)
+    country = registration.account_overview(user_id=uid).country
+    wallets = _wallets(uid)
+    choices = _currency_choices(wallets, country=country)
+    if request.method == "GET":
+        form = form_class(
+            currencies=choices,
+            country=country,
+            initial={"key": new_key(), "currency": _default(choices)},
+        )
+        return _form_page(request, template, form)
+    if "edit" in request.POST:
+        initial = {name: request.POST.get(name, "") for name in form_class.base_fields}
+        form = form_class(currencies=choices, country=country, initial=initial)
+        return _form_page(request, template, form)
+    form = form_class(request.POST, currencies=choices, country=country)
+    if not form.is_valid():
+        return _form_page(request, template, form)
+    review = _review(form, kind, wallets, uid)
+    if review is None:
+        return _form_page(request, template, form)
+    if "confirm" not in request.POST:
+        return _form_page(request, template, form, review=review, hidden=_hidden(form))
+    try:
+        transfer = start(uid, form)
+    except DomainError as exc:
+        _after_error(form, exc)
+        return _form_page(request, template, form)
+    return HttpResponseRedirect(_status_url(transfer))
+
+
+def _hidden(form: MomoForm) -> list[tuple[str, str]]:
+    """The reviewed values, carried to the confirm step in hidden fields."""
+    return [(name, str(form.cleaned_data.get(name) or "")) for name in form.fields]
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.transfer")
+def withdraw(request: HttpRequest) -> HttpResponse:
+    def start(uid: int, form: MomoForm) -> Transfer:
+        return flows.withdrawal_start(
+            customer_id=uid,
+            currency=form.cleaned_data["currency"],
+            amount_minor=form.amount_minor,
+            idempotency_key=form.cleaned_data["key"],
+            now=now(),
+        )
+
+    return _two_step(
+        request,
+        kind=TransferKind.WITHDRAWAL,
+        form_class=WithdrawForm,
+        template="panels/customer/momo/withdraw.html",
+        start=start,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.transfer")
+def send(request: HttpRequest) -> HttpResponse:
+    def start(uid: int, form: MomoForm) -> Transfer:
+        data = form.cleaned_data
+        return flows.payout_start(
+            customer_id=uid,
+            currency=data["currency"],
+            amount_minor=form.amount_minor,
+            msisdn=data["msisdn"],
+            idempotency_key=data["key"],
+            now=now(),
+            note=data.get("note") or "",
+            beneficiary_name=data.get("name") or None,
+        )
+
+    return _two_step(
+        request,
+        kind=TransferKind.PAYOUT,
+        form_class=SendForm,
+        template="panels/customer/momo/send.html",
+        start=start,
+    )
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def reason_text(transfer: Transfer, req: MomoRequest | None) -> str:
+    """Why a payment failed, in plain words."""
+    if transfer.failure_code in REFUSALS:
+        return REFUSALS[transfer.failure_code]
+    message = transfer.failure_message or (req.reason_message if req else "")
+    if message:
+        return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+    return "The payment did not go through."
+
+
+def masked_number(req: MomoRequest | None) -> str:
+    """The MoMo number of a request, masked (+256772•••401)."""
+    if req is None:
+        return ""
+    try:
+        digits = flows.momo_request_party(req)
+    except Exception:  # an undecryptable number is simply not shown
+        log.warning("momo party not readable", extra={"momo_request": req.pk})
+        return ""
+    if len(digits) < 8:
+        return "•••"
+    return f"+{digits[:-6]}•••{digits[-3:]}"
+
+
+def status_view(transfer: Transfer, req: MomoRequest | None, uid: int) -> dict[str, Any]:
+    """The status page's content: the API's status shape plus the texts and steps shown."""
+    out = momo_transfer_out(transfer, req)
+    phase = out["phase"]
+    kind = transfer.kind
+    code = transfer.currency
+    money = _text(transfer.amount, code)
+    number = masked_number(req)
+    deposit_kind = kind == TransferKind.DEPOSIT
+    middle = "Approve on your phone" if deposit_kind else "MTN MoMo pays out"
+    final_ok = "In your wallet" if deposit_kind else "Paid"
+    accepted = req is not None and req.status != RequestStatus.NEW
+    if phase == "submitted":
+        states = ["current", "todo", "todo"]
+        headline = "Sending your request to MTN MoMo…"
+        detail = (
+            f"{number or 'Your phone'} will show a MoMo prompt in a moment."
+            if deposit_kind
+            else "The amount and fee are reserved in your wallet."
+        )
+    elif phase in ("waiting_for_approval", "processing"):
+        states = ["done", "current", "todo"]
+        if deposit_kind:
+            headline = "Approve the payment on your phone"
+            detail = (
+                f"MTN MoMo sent a payment request for {money} to {number or 'your phone'}. "
+                "Enter your MoMo PIN there to approve it; this page updates by itself."
+            )
+        else:
+            headline = "MTN MoMo is processing the payment"
+            detail = "The amount and fee are reserved in your wallet until MoMo confirms."
+    elif phase == "succeeded":
+        states = ["done", "done", "done"]
+        credited = _text(transfer.amount - transfer.fee, code)
+        headline = (
+            f"{credited} is in your wallet"
+            if deposit_kind
+            else f"{money} was sent to {number or 'the MoMo number'}"
+        )
+        detail = "Payment succeeded."
+    else:
+        states = ["done", "done" if accepted else "skipped", "failed"]
+        headline = FAILED_HEADLINES.get(kind, "The payment did not go through")
+        reason = reason_text(transfer, req)
+        after = "" if "money was moved" in reason else AFTER_FAILURE.get(kind, "")
+        detail = f"{reason} {after}".strip()
+    labels = ["Submitted", middle, "Failed" if phase == "failed" else final_ok]
+    steps = [{"label": label, "state": state} for label, state in zip(labels, states, strict=True)]
+    if req is not None and req.needs_review and not out["terminal"]:
+        detail = (
+            "This is taking longer than usual. We are checking with MTN MoMo; your money is "
+            "safe and this page will update."
+        )
+    wallet = next((w for w in _wallets(uid) if w.wallet.currency == code), None)
+    if deposit_kind:
+        total_label, total = "Added to your wallet", transfer.amount - transfer.fee
+    else:
+        total_label, total = "Taken from your wallet", transfer.amount + transfer.fee
+    return {
+        **out,
+        "id": str(transfer.id),
+        "created_at": transfer.created_at.isoformat(),
+        "updated_at": out["updated_at"].isoformat(),
+        "kind_label": KIND_LABELS.get(kind, kind),
+        "status_label": PHASE_LABELS[phase],
+        "headline": headline,
+        "detail": detail,
+        "steps": steps,
+        "number": number,
+        "amount_text": money,
+        "fee_text": _text(transfer.fee, code),
+        "total_label": total_label,
+        "total_text": _text(total, code),
+        "balance_text": _text(wallet.balance, code) if wallet else "",
+        "available_text": _text(wallet.available, code) if wallet else "",
+    }
+
+
+def _transfer_or_404(request: HttpRequest, transfer_id: uuid.UUID) -> Transfer | None:
+    try:
+        return momo_transfer_get(client_id=_uid(request), transfer_id=transfer_id)
+    except NotFound:
+        return None
+
+
+@never_cache
+@require_GET
+@requires("self.transfer")
+def status_page(request: HttpRequest, transfer_id: uuid.UUID) -> HttpResponse:
+    transfer = _transfer_or_404(request, transfer_id)
+    if transfer is None:
+        return render(request, "panels/customer/momo/not_found.html", status=404)
+    view = status_view(transfer, momo_request_of(transfer), _uid(request))
+    return render(
+        request,
+        "panels/customer/momo/status.html",
+        {
+            "t": view,
+            "created": transfer.created_at,
+            "status_url": f"{_status_url(transfer)}status.json",
+            "poll_ms": int(POLL_SECONDS * 1000),
+            "refresh_seconds": NOSCRIPT_REFRESH_SECONDS,
+        },
+    )
+
+
+@never_cache
+@require_GET
+@requires("self.transfer")
+def status_json(request: HttpRequest, transfer_id: uuid.UUID) -> HttpResponse:
+    transfer = _transfer_or_404(request, transfer_id)
+    if transfer is None:
+        return JsonResponse(
+            {"error": {"code": "not_found", "message": "transfer not found", "details": {}}},
+            status=404,
+        )
+    view = status_view(transfer, momo_request_of(transfer), _uid(request))
+    return JsonResponse(view)
