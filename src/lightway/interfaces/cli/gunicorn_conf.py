@@ -26,8 +26,8 @@ logconfig_dict: dict[str, Any] = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
     "handlers": {
-        "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
-        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        "error_console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"},
+        "console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"},
     },
     "loggers": {
         "gunicorn.error": {
