@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from lightway.application.transactions.wallets import wallet_list
 from lightway.data.momo.models import MomoRequest
@@ -30,6 +32,13 @@ PHONE = "+256772123401"
 WALLET = 1_000_000  # UGX
 WITHDRAWAL_FEE = 500  # demo "Withdrawal Uganda": 1 % with a UGX 500 minimum
 KEY_RE = re.compile(r'name="key" value="([^"]+)"')
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The pages and the API read the real clock, so the tokens, wallets and jobs of these
+    tests use it too (a fixed instant would put the jobs before the payments they run)."""
+    return timezone.now()
 
 
 @pytest.fixture
@@ -187,14 +196,14 @@ def test_deposit_submits_waits_for_approval_and_credits_the_wallet(amara, client
     assert 'http-equiv="refresh"' in html  # without JavaScript the page reloads itself
     assert f'data-momo-status="{status_url}status.json"' in html
 
-    run_momo_jobs(now)  # the worker submits: MoMo accepted, the phone shows the prompt
+    run_momo_jobs(timezone.now())  # the worker submits: MoMo accepted, the phone shows the prompt
     state = client.get(f"{status_url}status.json").json()
     assert state["phase"] == "waiting_for_approval" and state["terminal"] is False
     assert state["headline"] == "Approve the payment on your phone"
     assert "+256772•••401" in state["detail"]  # masked
     assert [s["state"] for s in state["steps"]] == ["done", "current", "todo"]
 
-    settle(momo, client, now)  # MoMo's callback, confirmed by a status read
+    settle(momo, client, timezone.now())  # MoMo's callback, confirmed by a status read
     state = client.get(f"{status_url}status.json").json()
     assert (state["phase"], state["status"], state["terminal"]) == ("succeeded", "succeeded", True)
     assert state["momo_status"] == "SUCCESSFUL" and state["momo_transaction_id"]
@@ -234,8 +243,8 @@ def test_the_same_key_with_other_details_is_refused_with_a_fresh_key(amara, clie
 def test_a_declined_deposit_says_why_and_credits_nothing(amara, client, momo, now):
     before = balance(amara)
     response = deposit_form(client, msisdn="46733123451")  # PayerRejected
-    run_momo_jobs(now)
-    settle(momo, client, now)
+    run_momo_jobs(timezone.now())
+    settle(momo, client, timezone.now())
     state = client.get(f"{response['Location']}status.json").json()
     assert (state["phase"], state["terminal"]) == ("failed", True)
     assert state["momo_reason_code"] == "APPROVAL_REJECTED"
@@ -273,10 +282,10 @@ def test_withdrawal_shows_the_fee_then_pays_the_own_number(amara, client, momo, 
     transfer = Transfer.objects.get()
     assert (transfer.kind, transfer.amount, transfer.fee) == ("withdrawal", 50_000, 500)
     assert balance(amara) == (WALLET, WALLET - 50_500)  # held, not yet taken
-    run_momo_jobs(now)
+    run_momo_jobs(timezone.now())
     state = client.get(f"{confirmed['Location']}status.json").json()
     assert state["phase"] == "processing"
-    settle(momo, client, now)
+    settle(momo, client, timezone.now())
     state = client.get(f"{confirmed['Location']}status.json").json()
     assert state["phase"] == "succeeded"
     assert state["headline"] == "UGX 50,000 was sent to +256772•••401"
@@ -351,8 +360,8 @@ def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now):
     again = client.get("/app/momo/send/")
     matched = {**data, "name": "kato MUSOKE", "key": key_of(again), "confirm": "1"}
     sent = client.post("/app/momo/send/", matched)
-    run_momo_jobs(now)
-    settle(momo, client, now)
+    run_momo_jobs(timezone.now())
+    settle(momo, client, timezone.now())
     state = client.get(f"{sent['Location']}status.json").json()
     assert state["phase"] == "succeeded"
     assert balance(amara) == (WALLET - 10_500, WALLET - 10_500)
@@ -363,8 +372,8 @@ def test_send_to_a_number_without_momo_fails_and_releases_the_money(amara, clien
     data = {"msisdn": "46733123457", "currency": "UGX", "amount": "10000", "key": key_of(page)}
     sent = client.post("/app/momo/send/", {**data, "confirm": "1"})
     assert sent.status_code == 302
-    run_momo_jobs(now)
-    settle(momo, client, now)
+    run_momo_jobs(timezone.now())
+    settle(momo, client, timezone.now())
     state = client.get(f"{sent['Location']}status.json").json()
     assert (state["phase"], state["momo_reason_code"]) == ("failed", "PAYEE_NOT_FOUND")
     assert state["detail"] == (
@@ -466,10 +475,10 @@ def test_api_deposit_replay_conflict_and_status(client, token, amara, momo, now)
     )
     assert conflict["details"]["transfer_id"] == out["id"]
 
-    run_momo_jobs(now)
+    run_momo_jobs(timezone.now())
     pending = api_get(client, token, out["id"]).json()
     assert (pending["status"], pending["phase"]) == ("pending", "waiting_for_approval")
-    settle(momo, client, now)
+    settle(momo, client, timezone.now())
     done = api_get(client, token, out["id"]).json()
     assert (done["status"], done["phase"], done["terminal"]) == ("succeeded", "succeeded", True)
     assert done["momo_status"] == "SUCCESSFUL" and done["momo_transaction_id"]
@@ -545,8 +554,8 @@ def test_api_payout_to_a_failing_number_reports_momo_reason(client, token, amara
     body = {"currency": "UGX", "amount": 10_000, "msisdn": "46733123455", "note": "rent"}
     created = api_post(client, token, "payouts", body)
     assert created.status_code == 201
-    run_momo_jobs(now)
-    settle(momo, client, now)
+    run_momo_jobs(timezone.now())
+    settle(momo, client, timezone.now())
     out = api_get(client, token, created.json()["id"]).json()
     assert (out["phase"], out["momo_status"], out["momo_reason_code"]) == (
         "failed",
