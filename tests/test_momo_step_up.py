@@ -159,3 +159,21 @@ def test_api_tokens_for_automation_are_not_challenged(client, outbox, amara):
     resp = post(client, legacy, "withdrawals", {"currency": "UGX", "amount": 200_000}, "l-2")
     assert resp.status_code == 201, resp.content
     assert outbox.sms_to(PHONE) == []
+
+
+def test_no_code_is_sent_for_a_request_that_cannot_go_ahead(client, outbox, amara):
+    """The flow's own refusals come before the step-up: no SMS, no challenge, nothing
+    recorded (a large payout in a currency without a wallet, a large withdrawal in a
+    currency MoMo does not serve here)."""
+    _, token = amara
+    resp = post(client, token, "payouts", {**payout(500_000), "currency": "GHS"}, "n-1")
+    assert resp.status_code == 404, resp.content
+    assert resp.json()["error"]["message"] == "you have no GHS wallet"
+    resp = post(client, token, "withdrawals", {"currency": "USD", "amount": 500_000}, "n-2")
+    assert resp.status_code == 422, resp.content
+    assert "USD" in resp.json()["error"]["message"], resp.content
+    assert outbox.sms_to(PHONE) == []
+    assert not Transfer.objects.exists()
+    # the same payout in the wallet's currency is challenged as before
+    step_up(post(client, token, "payouts", payout(500_000), "n-3"), ["amount", "new_payee"])
+    assert len(outbox.sms_to(PHONE)) == 1

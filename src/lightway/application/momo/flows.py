@@ -608,6 +608,26 @@ def withdrawal_start(
     )
 
 
+def outbound_check(
+    *, customer_id: int, kind: str, currency: str, amount_minor: int, msisdn: str | None
+) -> None:
+    """Raise what :func:`withdrawal_start` (``kind`` "withdrawal") or :func:`payout_start`
+    ("payout") would refuse before recording anything: the amount and currency, MoMo in that
+    currency, a wallet in it, the number (for a withdrawal, the own verified one). Nothing is
+    written; a step-up code is asked for only once this passes, so no code is sent for a
+    request that cannot go ahead. Funds are not checked (a refusal for funds is recorded)."""
+    if kind not in {TransferKind.WITHDRAWAL, TransferKind.PAYOUT}:
+        raise ValueError(f"not a MoMo withdrawal or payout: {kind!r}")
+    _money(currency, amount_minor)
+    _target(currency)
+    if not Wallet.objects.filter(owner_id=customer_id, currency=currency).exists():
+        raise NotFound(f"you have no {currency} wallet", details={"field": "currency"})
+    if kind == TransferKind.WITHDRAWAL:
+        msisdn_normalise(customer_msisdn(customer_id=customer_id), field_name="phone")
+    elif msisdn is not None:
+        msisdn_normalise(msisdn)
+
+
 def _wallet_to_momo(
     kind: str,
     *,

@@ -366,12 +366,15 @@ def momo_payout_with_step_up(
     proof: StepUpProof | None,
     now: datetime,
     start: Callable[[], Transfer],
+    check: Callable[[], None] | None = None,
 ) -> Transfer:
     """``start()`` (a MoMo withdrawal or payout: ``kind`` "withdrawal" or "payout") behind
     the step-up rules, applied when ``interactive`` (a mobile session). ``msisdn`` is the
     normalised number paid (None for a withdrawal: the customer's own number). Raises
     StepUpRequired, StepUpRejected or TooManyAttempts before anything is recorded; a
-    retry of an answered Idempotency-Key is not challenged."""
+    retry of an answered Idempotency-Key is not challenged. ``check()`` raises what
+    ``start()`` would refuse anyway; it runs before a code is asked for or verified, so no
+    code is sent (or spent) for a request that cannot go ahead."""
     if kind not in MOMO_ACTION_TEXT:
         raise ValueError(f"unknown MoMo step-up kind {kind!r}")
     if interactive and not _answered(client_id, idempotency_key):
@@ -383,6 +386,8 @@ def momo_payout_with_step_up(
             msisdn=msisdn,
         )
         if reasons:
+            if check is not None:
+                check()
             action = _momo_action(
                 client_id=client_id,
                 kind=kind,

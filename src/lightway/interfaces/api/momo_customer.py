@@ -320,6 +320,13 @@ def create_withdrawal(
         interactive=_interactive(request),
         proof=_proof(step_up_challenge, step_up_code),
         now=now,
+        check=lambda: flows.outbound_check(
+            customer_id=_uid(request),
+            kind="withdrawal",
+            currency=payload.currency,
+            amount_minor=payload.amount,
+            msisdn=None,
+        ),
         start=lambda: flows.withdrawal_start(
             customer_id=_uid(request),
             currency=payload.currency,
@@ -363,6 +370,13 @@ def create_payout(
         interactive=_interactive(request),
         proof=_proof(step_up_challenge, step_up_code),
         now=now,
+        check=lambda: flows.outbound_check(
+            customer_id=_uid(request),
+            kind="payout",
+            currency=payload.currency,
+            amount_minor=payload.amount,
+            msisdn=payload.msisdn,
+        ),
         start=lambda: flows.payout_start(
             customer_id=_uid(request),
             currency=payload.currency,
