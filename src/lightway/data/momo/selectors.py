@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from lightway.data.momo.models import (
     CallbackOutcome,
@@ -13,7 +13,7 @@ from lightway.data.momo.models import (
     MomoRequest,
     RequestStatus,
 )
-from lightway.data.wallets.models import TransferKind, TransferStatus
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 
 OPEN_STATUSES = (RequestStatus.NEW.value, RequestStatus.ACCEPTED.value)
 
@@ -77,3 +77,16 @@ def momo_payout_succeeded_to(*, client_id: int, party_token: str) -> bool:
         transfer__kind=TransferKind.PAYOUT,
         transfer__status=TransferStatus.SUCCEEDED,
     ).exists()
+
+
+def transfers_recent_of(*, customer_id: int, limit: int) -> list[Transfer]:
+    """The customer's ``limit`` newest transfers, newest first: those they made and those
+    paid into one of their wallets, each with its MoMo request (if any) and destination
+    wallet loaded (one query)."""
+    return list(
+        Transfer.objects.filter(
+            Q(client_id=customer_id) | Q(destination_wallet__owner_id=customer_id)
+        )
+        .select_related("momo_request", "destination_wallet")
+        .order_by("-created_at", "-id")[:limit]
+    )

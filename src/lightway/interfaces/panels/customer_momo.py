@@ -41,6 +41,7 @@ from lightway.application.transactions.wallets import WalletView, wallet_list
 from lightway.application.users import registration
 from lightway.application.users.phones import MARKETS, phone_normalise
 from lightway.data.momo.models import MomoRequest, RequestStatus
+from lightway.data.momo.selectors import transfers_recent_of
 from lightway.data.money import Money, MoneyError, currency
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.interfaces.api.momo_customer import (
@@ -387,15 +388,8 @@ PHASE_LABELS = {
 
 
 def _recent(uid: int) -> list[Row]:
-    from django.db.models import Q
-
-    transfers = (
-        Transfer.objects.filter(Q(client_id=uid) | Q(destination_wallet__owner_id=uid))
-        .select_related("momo_request", "destination_wallet")
-        .order_by("-created_at")[:RECENT]
-    )
     rows = []
-    for t in transfers:
+    for t in transfers_recent_of(customer_id=uid, limit=RECENT):
         req = getattr(t, "momo_request", None) if t.kind in MOMO_KINDS else None
         if t.kind in MOMO_KINDS:
             phase = momo_transfer_out(t, req)["phase"]
