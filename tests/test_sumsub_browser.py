@@ -83,8 +83,8 @@ def test_customer_verifies_identity_in_the_browser(live_sim, live_server, browse
 
     live_sim.wait_deliveries(3)
     run_kyc_jobs()
-    page.click("#kyc-refresh")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the same URL again: wait for the new page itself
+        page.click("#kyc-refresh")
     assert page.get_by_test_id("kyc-state").inner_text() == "Verified"
     assert page.get_by_test_id("tier").inner_text() == "Tier 3"
     assert page.locator("#kyc-start").count() == 0
