@@ -193,6 +193,11 @@ def customer_msisdn(*, customer_id: int) -> str:
     return phone
 
 
+def _own_number(customer_id: int) -> str:
+    """The customer's own verified number, normalised: where a withdrawal goes."""
+    return msisdn_normalise(customer_msisdn(customer_id=customer_id), field_name="phone")
+
+
 def _wallet(customer_id: int, code: str, *, open_missing: bool, now: datetime) -> Wallet:
     wallet = (
         Wallet.objects.select_related("account").filter(owner_id=customer_id, currency=code).first()
@@ -593,7 +598,7 @@ def withdrawal_start(
     if replay is not None:
         return replay
     money = _money(currency, amount_minor)
-    number = msisdn_normalise(customer_msisdn(customer_id=customer_id), field_name="phone")
+    number = _own_number(customer_id)
     return _wallet_to_momo(
         TransferKind.WITHDRAWAL,
         customer_id=customer_id,
@@ -609,7 +614,13 @@ def withdrawal_start(
 
 
 def outbound_check(
-    *, customer_id: int, kind: str, currency: str, amount_minor: int, msisdn: str | None
+    *,
+    customer_id: int,
+    kind: str,
+    currency: str,
+    amount_minor: int,
+    msisdn: str | None,
+    now: datetime,
 ) -> None:
     """Raise what :func:`withdrawal_start` (``kind`` "withdrawal") or :func:`payout_start`
     ("payout") would refuse before recording anything: the amount and currency, MoMo in that
@@ -620,10 +631,9 @@ def outbound_check(
         raise ValueError(f"not a MoMo withdrawal or payout: {kind!r}")
     _money(currency, amount_minor)
     _target(currency)
-    if not Wallet.objects.filter(owner_id=customer_id, currency=currency).exists():
-        raise NotFound(f"you have no {currency} wallet", details={"field": "currency"})
+    _wallet(customer_id, currency, open_missing=False, now=now)
     if kind == TransferKind.WITHDRAWAL:
-        msisdn_normalise(customer_msisdn(customer_id=customer_id), field_name="phone")
+        _own_number(customer_id)
     elif msisdn is not None:
         msisdn_normalise(msisdn)
 

@@ -326,6 +326,7 @@ def create_withdrawal(
             currency=payload.currency,
             amount_minor=payload.amount,
             msisdn=None,
+            now=now,
         ),
         start=lambda: flows.withdrawal_start(
             customer_id=_uid(request),
@@ -376,6 +377,7 @@ def create_payout(
             currency=payload.currency,
             amount_minor=payload.amount,
             msisdn=payload.msisdn,
+            now=now,
         ),
         start=lambda: flows.payout_start(
             customer_id=_uid(request),
