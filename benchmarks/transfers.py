@@ -46,10 +46,10 @@ def seed(n: int) -> list[tuple[str, str, int]]:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from lightway.application.identity.profiles import profile_create
+    from lightway.application.kyc.tiers import kyc_limits_seed_defaults
     from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
     from lightway.application.transactions.wallets import wallet_open
-    from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
-    from lightway.application.users.profiles import profile_create
     from lightway.data.identity.models import KycTier, Profile
     from lightway.data.ledger.models import AccountKind
     from lightway.data.ledger.services import Leg, entry_post, house_account

@@ -93,8 +93,8 @@ def staff_user(username: str, role: str, *, email: str | None = None) -> Any:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from lightway.application.users.profiles import profile_create
-    from lightway.application.users.staff import role_grant
+    from lightway.application.identity.profiles import profile_create
+    from lightway.application.staff.accounts import role_grant
     from lightway.data.identity.models import Realm
     from lightway.security.policy import ROLE_REALM
 

@@ -133,7 +133,7 @@ def _verify_staff_session(client, user) -> None:
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_static.models import StaticDevice
 
-    from lightway.application.users.login import realm_is_staff, user_realm
+    from lightway.application.authentication.login import realm_is_staff, user_realm
 
     if not realm_is_staff(user_realm(user)):
         return

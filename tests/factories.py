@@ -6,9 +6,9 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 
+from lightway.application.identity.profiles import profile_create
+from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.application.transactions.wallets import wallet_open
-from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
-from lightway.application.users.profiles import profile_create
 from lightway.data.identity.models import Realm
 from lightway.data.ledger.models import AccountKind
 from lightway.data.ledger.services import Leg, entry_post, house_account
@@ -51,7 +51,7 @@ def staff(
     username: str, roles: tuple[str, ...] | list[str], now: datetime, *, realm: str | None = None
 ) -> int:
     """A staff account holding ``roles`` (its realm is the roles' realm unless given)."""
-    from lightway.application.users.staff import staff_create
+    from lightway.application.staff.accounts import staff_create
     from lightway.security.policy import ROLE_REALM
 
     realm = realm or (ROLE_REALM[roles[0]] if roles else Realm.LIGHTWAY)

@@ -16,9 +16,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Sum
 
+from lightway.application.identity.profiles import profile_create, profile_set_pii
 from lightway.application.momo import flows
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
-from lightway.application.users.profiles import profile_create, profile_set_pii
 from lightway.data.identity.models import Partner, Realm
 from lightway.data.ledger.models import Account, AccountKind, Hold, JournalEntry, Posting
 from lightway.data.ledger.services import Leg, entry_post, house_account

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from lightway.application.users.notifications import DELIVER_TASK, notification_deliver
+from lightway.application.notifications.service import DELIVER_TASK, notification_deliver
 from lightway.data.notify.models import Delivery, DeliveryStatus
 from lightway.integration.notify.simulator import NotifySimulator, SimMessage
 

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from lightway.application.users.kyc import TASK_EVENT_PROCESS, kyc_event_process
-from lightway.application.users.profiles import profile_create
+from lightway.application.identity.profiles import profile_create
+from lightway.application.kyc.verification import TASK_EVENT_PROCESS, kyc_event_process
 from lightway.data.identity.models import KycTier, Profile, Realm
 from lightway.integration.sumsub.signing import payload_digest
 from lightway.integration.sumsub.simulator import (

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from lightway.application.authentication.errors import LoginFailed, TooManyAttempts
+from lightway.application.authentication.sessions import login_start
 from lightway.application.errors import ValidationFailed
-from lightway.application.users.auth_errors import LoginFailed, TooManyAttempts
-from lightway.application.users.profiles import profile_create
-from lightway.application.users.sessions import login_start
+from lightway.application.identity.profiles import profile_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.access import TokenInvalid, access_principal

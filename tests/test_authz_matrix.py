@@ -32,8 +32,8 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
-from lightway.application.users.profiles import profile_create
+from lightway.application.identity.profiles import profile_create
+from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.data.identity.models import Partner, Realm
 from lightway.interfaces.web import authz
 from lightway.security.policy import (

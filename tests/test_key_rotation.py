@@ -8,8 +8,8 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from lightway.application.users.keys import keys_rotate, keys_status
-from lightway.application.users.profiles import profile_create, profile_find, profile_pii
+from lightway.application.datakeys.rotation import keys_rotate, keys_status
+from lightway.application.identity.profiles import profile_create, profile_find, profile_pii
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile
 from lightway.security import crypto

@@ -12,16 +12,16 @@ import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from lightway.application.errors import NotFound, ValidationFailed
-from lightway.application.transactions.transfers import TransferRequest, transfer_create
-from lightway.application.users.kyc_tiers import (
+from lightway.application.identity.phones import MARKETS
+from lightway.application.identity.profiles import profile_set_pii
+from lightway.application.kyc.tiers import (
     DEFAULT_LIMITS,
     kyc_limit_add,
     kyc_limits_for,
     kyc_limits_seed_defaults,
     kyc_tier_set,
 )
-from lightway.application.users.phones import MARKETS
-from lightway.application.users.profiles import profile_set_pii
+from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import KycTierLimit, Profile
 from lightway.data.ledger.models import Account

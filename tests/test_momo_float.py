@@ -22,7 +22,7 @@ from lightway.application.momo.floats import (
     float_thresholds_seed,
     threshold_parse,
 )
-from lightway.application.users.staff import staff_create
+from lightway.application.staff.accounts import staff_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.momo.models import FloatReading, FloatThreshold
 from lightway.data.notify.models import Delivery

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from lightway.application.identity.profiles import profile_set_pii
 from lightway.application.momo import flows
-from lightway.application.users.notifications import notification_render
-from lightway.application.users.profiles import profile_set_pii
+from lightway.application.notifications.service import notification_render
 from lightway.data.identity.models import Profile
 from lightway.data.notify.models import Delivery
 from lightway.integration.momo.port import MomoResult
@@ -131,7 +131,7 @@ def test_email_too_when_the_customer_has_one_and_french_for_a_french_customer(
 
 
 def test_a_customer_who_turned_transaction_sms_off_gets_none(momo, outbox, client, now):
-    from lightway.application.users.notifications import notification_preference_set
+    from lightway.application.notifications.service import notification_preference_set
 
     uid = momo_customer("quiet", now, phone=PHONE)
     notification_preference_set(

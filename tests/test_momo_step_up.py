@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from lightway.application.users.sessions import login_start
+from lightway.application.authentication.sessions import login_start
 from lightway.data.audit.models import AuditRecord
 from lightway.data.momo.models import MomoRequest
 from lightway.data.wallets.models import Transfer

@@ -12,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from lightway.application.errors import ValidationFailed
-from lightway.application.users.notifications import (
+from lightway.application.identity.profiles import profile_create
+from lightway.application.notifications.service import (
     TEMPLATES,
     deliveries_for,
     notification_deliver,
@@ -23,7 +24,6 @@ from lightway.application.users.notifications import (
     notify,
     retry_delay,
 )
-from lightway.application.users.profiles import profile_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.notify.models import Delivery
 from lightway.security.masking import mask_email, mask_phone
@@ -517,7 +517,7 @@ def test_the_procrastinate_worker_delivers_through_the_notify_task(tx_db, outbox
 
 @pytest.mark.django_db
 def test_key_rotation_reseals_deliveries(settings, now):
-    from lightway.application.users.keys import keys_rotate, keys_status
+    from lightway.application.datakeys.rotation import keys_rotate, keys_status
     from lightway.security.crypto import DEV_KEY_SEED, decrypt, keyring_cache_clear
 
     (delivery_id,) = notify(template="login_code", context={"code": "5"}, phone=PHONE, now=now)

@@ -341,8 +341,8 @@ def test_data_key_rotation_reseals_partner_secrets_and_device_names(settings, pa
 
     from django.contrib.auth import get_user_model
 
-    from lightway.application.users.keys import keys_rotate, keys_status
-    from lightway.application.users.sessions import device_list, device_name_context
+    from lightway.application.authentication.sessions import device_list, device_name_context
+    from lightway.application.datakeys.rotation import keys_rotate, keys_status
     from lightway.security import crypto
     from lightway.security.apiauth.models import Device
 

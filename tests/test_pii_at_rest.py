@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from lightway.application import demo
-from lightway.application.users.profiles import profile_find, profile_pii
+from lightway.application.identity.profiles import profile_find, profile_pii
 from lightway.data.identity.models import Profile
 from lightway.infrastructure.embedded_pg import pg_tool
 
@@ -85,7 +85,7 @@ def test_demo_seed_leaves_no_personal_data_in_clear_in_a_dump(tx_db, now):
 def test_a_registration_leaves_no_personal_data_or_code_in_clear_in_a_dump(tx_db, now, outbox):
     """The whole onboarding path: profile, one-time codes, notification deliveries (recipient
     and body), queued jobs and audit records all stay free of the person's data."""
-    from lightway.application.users.registration import (
+    from lightway.application.onboarding.registration import (
         email_add,
         phone_verify,
         profile_update,

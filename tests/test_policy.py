@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
-from lightway.application.users.profiles import profile_create
+from lightway.application.identity.profiles import profile_create
 from lightway.data.identity.models import Partner, Realm
 from lightway.data.wallets.models import Transfer
 from lightway.data.wallets.services import transfer_insert

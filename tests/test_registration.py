@@ -12,16 +12,16 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 
-from lightway.application.errors import ValidationFailed
-from lightway.application.users import registration
-from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
-from lightway.application.users.login import (
+from lightway.application.authentication.login import (
     WRONG_CUSTOMER,
     LoginRefused,
     TooManyAttempts,
     password_login,
 )
-from lightway.application.users.profiles import profile_pii
+from lightway.application.errors import ValidationFailed
+from lightway.application.identity.profiles import profile_pii
+from lightway.application.kyc.tiers import kyc_limits_seed_defaults
+from lightway.application.onboarding import registration
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import KycTier, Profile
 
@@ -266,7 +266,7 @@ def test_basic_identity_after_phone_verification_raises_the_tier_to_2(now, outbo
 
 
 def registration_limits(user_id, now):
-    from lightway.application.users.kyc_tiers import kyc_limits_for
+    from lightway.application.kyc.tiers import kyc_limits_for
 
     return kyc_limits_for(user_id=user_id, now=now)
 

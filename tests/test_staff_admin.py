@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
-from lightway.application.users.profiles import profile_set_pii
-from lightway.application.users.staff import (
+from lightway.application.identity.profiles import profile_set_pii
+from lightway.application.staff.accounts import (
     role_grant,
     role_revoke,
     staff_create,
@@ -303,7 +303,7 @@ def _limit_form(row, **changes):
 
 
 def test_kyc_limit_admin_freezes_rows_in_effect_and_saves_as_new(client, now):
-    from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+    from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 
     kyc_limits_seed_defaults(now=now)
     row = KycTierLimit.objects.get(country="UG", tier=2, currency="UGX")

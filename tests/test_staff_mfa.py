@@ -17,8 +17,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from lightway.application.users.profiles import profile_create
-from lightway.application.users.staff import role_grant, role_revoke
+from lightway.application.identity.profiles import profile_create
+from lightway.application.staff.accounts import role_grant, role_revoke
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Realm
 from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_STARTED
@@ -290,7 +290,7 @@ def test_the_session_key_changes_at_each_factor():
 
 
 def test_customers_who_turn_on_totp_need_it_to_sign_in(now):
-    from lightway.application.users.registration import registration_start
+    from lightway.application.onboarding.registration import registration_start
 
     user_id = registration_start(
         phone="+256772444555",

@@ -10,10 +10,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from lightway.application.authentication.sessions import login_start
+from lightway.application.authentication.step_up import step_up_thresholds, transfer_risks
+from lightway.application.identity.profiles import profile_create
 from lightway.application.transactions.transfers import TransferRequest
-from lightway.application.users.profiles import profile_create
-from lightway.application.users.risk import step_up_thresholds, transfer_risks
-from lightway.application.users.sessions import login_start
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Realm
 from lightway.data.wallets.models import Transfer

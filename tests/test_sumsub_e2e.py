@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from lightway.application.users.kyc import kyc_start
+from lightway.application.kyc.verification import kyc_start
 from lightway.data.identity.models import KycTier, Profile
 from lightway.data.kyc.models import KycApplicant, SumsubWebhookEvent, WebhookStatus
 from lightway.integration.sumsub.simulator import SumsubSimulator
@@ -53,7 +53,7 @@ def page_sim(settings):
 def deliver_all(sim):
     from django.utils import timezone
 
-    from lightway.application.users.kyc import kyc_webhook_receive
+    from lightway.application.kyc.verification import kyc_webhook_receive
 
     for payload in sim.events:
         body, headers = signed(payload)

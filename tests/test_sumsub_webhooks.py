@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from lightway.application.errors import NotFound
-from lightway.application.users.kyc import (
+from lightway.application.kyc.verification import (
     KycAlreadyVerified,
     KycRefused,
     KycState,

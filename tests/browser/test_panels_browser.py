@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from django_otp.oath import totp
 
-from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.data.identity.models import Profile
 from lightway.security.policy import Role
 from tests.browser_support import SHOTS, Watch, staff_password_step, staff_user

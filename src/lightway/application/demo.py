@@ -19,10 +19,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from lightway.application.identity.profiles import profile_create
+from lightway.application.staff.accounts import role_grant
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
 from lightway.application.transactions.wallets import wallet_open
-from lightway.application.users.profiles import profile_create
-from lightway.application.users.staff import role_grant
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Partner, Profile, Realm
 from lightway.data.ledger.models import AccountKind, JournalEntry
@@ -176,7 +176,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     result = DemoSeedResult()
     result.created += fee_schedules_seed_defaults(now=now)
     say("fee schedules")
-    from lightway.application.users.kyc_tiers import kyc_limits_seed_defaults
+    from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 
     result.created += kyc_limits_seed_defaults(now=now)
     say("KYC tier limits")

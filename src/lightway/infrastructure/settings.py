@@ -174,13 +174,13 @@ LIGHTWAY_ACCESS_TOKEN_KEY = Env.str("LIGHTWAY_ACCESS_TOKEN_KEY", "")
 LIGHTWAY_REFRESH_TOKEN_SECONDS = Env.int("LIGHTWAY_REFRESH_TOKEN_SECONDS", 30 * 86400)
 LIGHTWAY_SIGNATURE_WINDOW_SECONDS = Env.int("LIGHTWAY_SIGNATURE_WINDOW_SECONDS", 300)
 # Step-up (SMS code) above these amounts, in minor units, per currency ("" = the defaults
-# in lightway.application.users.risk: UGX 1,000,000, GHS 2,000.00, ...).
+# in lightway.application.authentication.step_up: UGX 1,000,000, GHS 2,000.00, ...).
 LIGHTWAY_STEP_UP_AMOUNT_MINOR = Env.str("LIGHTWAY_STEP_UP_AMOUNT_MINOR", "")
 
 # Platform settings
 # Checked on every payment (docs/security.md "KYC tiers and limits").
 LIGHTWAY_LIMITS_POLICY = Env.str(
-    "LIGHTWAY_LIMITS_POLICY", "lightway.application.users.kyc_tiers.KycTierLimits"
+    "LIGHTWAY_LIMITS_POLICY", "lightway.application.kyc.tiers.KycTierLimits"
 )
 LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
 # Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).

@@ -149,7 +149,7 @@ NOTIFICATIONS_RETRY_DUE_CRON = "* * * * * */10"
 @app.task(name="notification_deliver")
 def notification_deliver(delivery_id: int) -> str:
     """Send one SMS or email delivery (idempotent: a sent delivery is never sent again)."""
-    from lightway.application.users.notifications import notification_deliver as deliver
+    from lightway.application.notifications.service import notification_deliver as deliver
 
     return deliver(delivery_id=delivery_id, now=timezone.now())
 
@@ -160,7 +160,7 @@ def notification_deliver(delivery_id: int) -> str:
 )
 def notifications_retry_due(timestamp: int | None = None) -> int:
     """Enqueue due notification retries; recover deliveries stuck in "sending"."""
-    from lightway.application.users.notifications import notifications_retry_due as sweep
+    from lightway.application.notifications.service import notifications_retry_due as sweep
 
     return sweep(now=timezone.now())
 
@@ -170,7 +170,7 @@ def notifications_retry_due(timestamp: int | None = None) -> int:
 @app.task(name="kyc_event_process", retry=RetryStrategy(max_attempts=8, exponential_wait=2))
 def kyc_event_process(event_id: int) -> str:
     """Apply a Sumsub webhook event (idempotent: a processed event is left alone)."""
-    from lightway.application.users.kyc import kyc_event_process as process
+    from lightway.application.kyc.verification import kyc_event_process as process
 
     return process(event_id=event_id, now=timezone.now())
 

@@ -8,7 +8,7 @@ Each keeps just enough to recognise a value you already know and never enough to
 - name ``Amara Nakato`` → ``A•••• N•••••``
 
 Revealing the clear value needs the ``pii.reveal`` permission and a reason, and is audited
-(``lightway.application.users.pii.pii_reveal``).
+(``lightway.application.identity.pii.pii_reveal``).
 """
 
 from __future__ import annotations

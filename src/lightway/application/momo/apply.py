@@ -44,13 +44,13 @@ from lightway.application.momo.common import (
     next_poll_at,
     poll_max,
 )
+from lightway.application.notifications.service import DEFAULT_LANGUAGE, LANGUAGES, notify
 from lightway.application.transactions.commission import (
     FeeError,
     FeeQuote,
     commission_records_create,
 )
 from lightway.application.transactions.transfers import transfer_audit
-from lightway.application.users.notifications import DEFAULT_LANGUAGE, LANGUAGES, notify
 from lightway.data.identity.models import Profile
 from lightway.data.ledger.errors import HoldNotActive, LedgerError
 from lightway.data.ledger.models import AccountKind, Hold, HoldStatus, JournalEntry

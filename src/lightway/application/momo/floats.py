@@ -38,7 +38,7 @@ from lightway.application.momo.gateway import (
     momo_gateway,
     momo_target,
 )
-from lightway.application.users.notifications import notify
+from lightway.application.notifications.service import notify
 from lightway.data.audit.services import audit_record
 from lightway.data.momo.models import FloatReading, FloatThreshold, Product
 from lightway.data.money import Money, MoneyError, Rounding, currency

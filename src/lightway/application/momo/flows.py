@@ -31,6 +31,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import (
     DomainError,
     IdempotencyConflict,
@@ -38,6 +39,7 @@ from lightway.application.errors import (
     PaymentRefused,
     ValidationFailed,
 )
+from lightway.application.identity.profiles import profile_pii
 from lightway.application.momo.apply import momo_apply
 from lightway.application.momo.callbacks import callback_process, callback_receive
 from lightway.application.momo.common import (
@@ -57,8 +59,6 @@ from lightway.application.transactions.commission import FeeQuote
 from lightway.application.transactions.limits import limits_policy
 from lightway.application.transactions.transfers import transfer_audit
 from lightway.application.transactions.wallets import wallet_open
-from lightway.application.users.keys import EncryptedColumn, encrypted_column_register
-from lightway.application.users.profiles import profile_pii
 from lightway.data.identity.models import Profile, Realm
 from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
 from lightway.data.ledger.models import Account, AccountKind, AccountStatus

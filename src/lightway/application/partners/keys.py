@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
-from lightway.application.users.keys import EncryptedColumn, encrypted_column_register
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Partner
 from lightway.security.apiauth.models import PartnerApiKey

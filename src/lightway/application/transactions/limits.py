@@ -6,7 +6,7 @@ between, so two concurrent payments from one wallet are checked one after the ot
 second sees the first in its sums), and the recipient's balance already includes the
 amount. Raising ``PaymentRefused`` rolls the postings back; the refusal is recorded.
 
-The default is ``lightway.application.users.kyc_tiers.KycTierLimits``: the KYC tier limits
+The default is ``lightway.application.kyc.tiers.KycTierLimits``: the KYC tier limits
 of the payer (per transaction, daily, monthly) and of the recipient (maximum balance).
 ``PerTransactionCap`` is the foundation's simple policy: one maximum per transaction, in
 minor units of whatever currency is paid (``LIGHTWAY_MAX_AMOUNT_MINOR``; the same number is

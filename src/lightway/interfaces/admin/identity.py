@@ -18,8 +18,8 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
-from lightway.application.users.kyc_tiers import LIMIT_FIELDS, limit_row_summary
-from lightway.application.users.phones import MARKETS
+from lightway.application.identity.phones import MARKETS
+from lightway.application.kyc.tiers import LIMIT_FIELDS, limit_row_summary
 from lightway.data.identity.models import KycTierLimit, Partner
 from lightway.data.money import MoneyError, currency
 from lightway.interfaces.admin.base import AuditedModelAdmin

@@ -11,8 +11,8 @@ from django.utils import timezone
 from ninja import Router
 from ninja.responses import Status
 
-from lightway.application.users.auth_errors import SessionRequired
-from lightway.application.users.sessions import (
+from lightway.application.authentication.errors import SessionRequired
+from lightway.application.authentication.sessions import (
     TokenPair,
     device_list,
     device_revoke,

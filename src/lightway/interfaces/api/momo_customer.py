@@ -24,10 +24,10 @@ from ninja import Field, Header, Router, Schema
 from ninja.responses import NinjaJSONEncoder
 from pydantic import ConfigDict, StrictInt
 
+from lightway.application.authentication.step_up import StepUpProof, momo_payout_with_step_up
 from lightway.application.errors import NotFound
 from lightway.application.momo import flows
 from lightway.application.transactions.transfers import transfer_get
-from lightway.application.users.risk import StepUpProof, momo_payout_with_step_up
 from lightway.data.momo.models import MomoRequest, RequestStatus
 from lightway.data.money import Money, MoneyError
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus

@@ -15,6 +15,7 @@ from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
+from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.application.transactions.transfers import (
     TransferRequest,
@@ -25,7 +26,6 @@ from lightway.application.transactions.wallets import (
     wallet_list,
     wallet_statement,
 )
-from lightway.application.users.risk import StepUpProof, transfer_create_with_step_up
 from lightway.data.wallets.models import Transfer, TransferStatus
 from lightway.interfaces.api.auth import router as auth_router
 from lightway.interfaces.api.errors import (

@@ -239,7 +239,7 @@ def cmd_demo_totp(args: argparse.Namespace) -> int:
 
 def cmd_keys_status(args: argparse.Namespace) -> int:
     ops.bootstrap()
-    from lightway.application.users.keys import keys_status
+    from lightway.application.datakeys.rotation import keys_status
     from lightway.security.crypto import keyring
 
     ring = keyring()
@@ -254,7 +254,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
-    from lightway.application.users.keys import keys_rotate
+    from lightway.application.datakeys.rotation import keys_rotate
     from lightway.security.crypto import CryptoError, keyring
 
     progress = Progress(f"Re-sealing under key {keyring().current}")

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from lightway.application.users.login import user_realm
+from lightway.application.authentication.login import user_realm
 from lightway.data.identity.models import Realm
 from lightway.interfaces.panels.common import forbidden
 

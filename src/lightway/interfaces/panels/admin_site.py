@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from lightway.application.users.login import realm_is_staff, user_realm
+from lightway.application.authentication.login import realm_is_staff, user_realm
 from lightway.data.identity.models import Realm
 from lightway.security.policy import allows, user_roles
 

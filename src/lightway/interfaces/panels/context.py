@@ -8,8 +8,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from lightway.application.authentication.login import realm_is_staff, user_realm
 from lightway.application.errors import NotFound
-from lightway.application.users.login import realm_is_staff, user_realm
 from lightway.security.policy import allows, user_roles
 
 STAFF_NAV_ACTIONS: tuple[str, ...] = ("customers.view", "staff.roles", "staff.admin_site")
@@ -31,7 +31,7 @@ def _panel(request: HttpRequest) -> dict[str, Any]:
         roles = user_roles(user)
         info["can"] = {a.replace(".", "_"): allows(roles, a) for a in STAFF_NAV_ACTIONS}
     else:
-        from lightway.application.users.registration import account_overview
+        from lightway.application.onboarding.registration import account_overview
 
         try:
             account = account_overview(user_id=int(user.pk))

@@ -16,11 +16,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from lightway.application.authentication import mfa
+from lightway.application.authentication.login import TooManyAttempts, password_login, user_realm
+from lightway.application.authentication.sessions import device_list
 from lightway.application.errors import DomainError, ValidationFailed
+from lightway.application.onboarding import registration
 from lightway.application.transactions.wallets import wallet_list
-from lightway.application.users import mfa, registration
-from lightway.application.users.login import TooManyAttempts, password_login, user_realm
-from lightway.application.users.sessions import device_list
 from lightway.data.identity.models import KycTier, Realm
 from lightway.data.money import Money
 from lightway.interfaces.panels.access import public, requires
@@ -186,7 +187,7 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 def _limits(user_id: int) -> tuple[list[object], str]:
     try:
-        from lightway.application.users.kyc_tiers import kyc_limits_for
+        from lightway.application.kyc.tiers import kyc_limits_for
     except ImportError:
         return [], "Limits are not available yet."
     return list(kyc_limits_for(user_id=user_id, now=now())), ""
@@ -413,7 +414,7 @@ CATEGORY_LABELS = {
 @require_http_methods(["GET", "POST"])
 @requires("self.security")
 def notifications(request: HttpRequest) -> HttpResponse:
-    from lightway.application.users.notifications import (
+    from lightway.application.notifications.service import (
         notification_preference_set,
         notification_preferences,
     )

@@ -15,7 +15,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from lightway.application.errors import DomainError
-from lightway.application.users.kyc import (
+from lightway.application.kyc.verification import (
     KycSession,
     KycState,
     KycUnavailable,

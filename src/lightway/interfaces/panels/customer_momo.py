@@ -35,11 +35,11 @@ from lightway.application.errors import (
     NotFound,
     ValidationFailed,
 )
+from lightway.application.identity.phones import MARKETS, phone_normalise
 from lightway.application.momo import flows
 from lightway.application.momo.common import fee_for
+from lightway.application.onboarding import registration
 from lightway.application.transactions.wallets import WalletView, wallet_list
-from lightway.application.users import registration
-from lightway.application.users.phones import MARKETS, phone_normalise
 from lightway.data.momo.models import MomoRequest, RequestStatus
 from lightway.data.momo.selectors import transfers_recent_of
 from lightway.data.money import Money, MoneyError, currency

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from lightway.application.users.phones import MARKETS
-from lightway.application.users.registration import ID_TYPES, LANGUAGES
+from lightway.application.identity.phones import MARKETS
+from lightway.application.onboarding.registration import ID_TYPES, LANGUAGES
 
 COUNTRY_NAMES = {
     "UG": "Uganda (+256)",

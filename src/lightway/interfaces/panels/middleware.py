@@ -24,8 +24,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 
-from lightway.application.users.login import realm_is_staff, user_realm
-from lightway.application.users.mfa import mfa_required
+from lightway.application.authentication.login import realm_is_staff, user_realm
+from lightway.application.authentication.mfa import mfa_required
 from lightway.interfaces.panels.common import (
     SESSION_LAST_SEEN,
     SESSION_MFA_REQUIRED,

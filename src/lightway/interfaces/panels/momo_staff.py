@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from lightway.application.authentication.login import user_realm
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.momo import analytics as momo_analytics_app
 from lightway.application.momo.browse import (
@@ -37,7 +38,6 @@ from lightway.application.momo.floats import (
     float_markets,
     float_threshold_set,
 )
-from lightway.application.users.login import user_realm
 from lightway.data.identity.models import Realm
 from lightway.data.money import Money
 from lightway.interfaces.panels.charts import line_chart, stacked_bars

@@ -17,8 +17,8 @@ from django.http import HttpRequest
 from django_otp import login as otp_login
 from django_otp.models import Device
 
-from lightway.application.users.login import login_record, logout_record, user_realm
-from lightway.application.users.mfa import mfa_required
+from lightway.application.authentication.login import login_record, logout_record, user_realm
+from lightway.application.authentication.mfa import mfa_required
 from lightway.interfaces.panels.common import (
     SESSION_LAST_SEEN,
     SESSION_MFA_REQUIRED,

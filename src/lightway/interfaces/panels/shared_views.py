@@ -13,8 +13,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
+from lightway.application.authentication import mfa
 from lightway.application.errors import DomainError
-from lightway.application.users import mfa
 from lightway.interfaces.panels.common import now
 from lightway.interfaces.panels.forms import SecondFactorForm, TotpCodeForm
 from lightway.interfaces.panels.sessions import session_end, session_verified

@@ -21,9 +21,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from lightway.application.authentication import mfa
+from lightway.application.authentication.login import password_login, realm_is_staff, user_realm
 from lightway.application.errors import DomainError
-from lightway.application.users import mfa
-from lightway.application.users.login import password_login, realm_is_staff, user_realm
 from lightway.data.identity.models import Realm
 from lightway.data.money import Money
 from lightway.data.wallets.models import Transfer, TransferKind

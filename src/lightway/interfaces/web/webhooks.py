@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from lightway.application.kyc.verification import WebhookOutcome, kyc_webhook_receive
 from lightway.application.momo.flows import callback_receive
-from lightway.application.users.kyc import WebhookOutcome, kyc_webhook_receive
 from lightway.interfaces.api.errors import error_response
 from lightway.interfaces.web.authz import public
 

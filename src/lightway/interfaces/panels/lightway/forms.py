@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from lightway.application.users.pii import MIN_REASON_LENGTH, REVEALABLE
+from lightway.application.identity.pii import MIN_REASON_LENGTH, REVEALABLE
 from lightway.data.identity.models import KycTier, Realm
 from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm
 from lightway.security.policy import ROLE_REALM, STAFF_REALMS, Role

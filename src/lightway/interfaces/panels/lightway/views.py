@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from lightway.application.errors import DomainError, NotFound
-from lightway.application.users.kyc_tiers import kyc_limits_for, kyc_tier_set
-from lightway.application.users.pii import customer_get, customer_search, pii_reveal
-from lightway.application.users.staff import (
+from lightway.application.identity.pii import customer_get, customer_search, pii_reveal
+from lightway.application.kyc.tiers import kyc_limits_for, kyc_tier_set
+from lightway.application.staff.accounts import (
     role_grant,
     role_revoke,
     staff_create,

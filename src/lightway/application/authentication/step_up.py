@@ -35,17 +35,17 @@ from functools import cache
 from django.conf import settings
 from django.db import transaction
 
+from lightway.application.authentication.errors import (
+    StepUpRejected,
+    StepUpRequired,
+    TooManyAttempts,
+)
+from lightway.application.notifications.service import notify
 from lightway.application.transactions.transfers import (
     TransferOutcome,
     TransferRequest,
     transfer_create,
 )
-from lightway.application.users.auth_errors import (
-    StepUpRejected,
-    StepUpRequired,
-    TooManyAttempts,
-)
-from lightway.application.users.notifications import notify
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile
 from lightway.data.momo.selectors import momo_payout_succeeded_to

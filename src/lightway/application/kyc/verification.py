@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from lightway.application.errors import Conflict, DomainError, NotFound
-from lightway.application.users.profiles import profile_pii
+from lightway.application.identity.profiles import profile_pii
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
 from lightway.data.kyc.models import (
@@ -652,7 +652,7 @@ def _decision_record(kyc: KycApplicant, action: str, *, now: datetime) -> None:
 
 def _tier_raise(*, user_id: int, applicant_id: str, now: datetime) -> None:
     # Imported here: kyc_tiers (policy) may load this module itself.
-    from lightway.application.users.kyc_tiers import kyc_tier_set
+    from lightway.application.kyc.tiers import kyc_tier_set
 
     kyc_tier_set(
         user_id=user_id,
@@ -664,6 +664,6 @@ def _tier_raise(*, user_id: int, applicant_id: str, now: datetime) -> None:
 
 
 def _notify(*, template: str, user_id: int, context: dict[str, Any], now: datetime) -> None:
-    from lightway.application.users.notifications import notify
+    from lightway.application.notifications.service import notify
 
     notify(template=template, context=context, user_id=user_id, now=now, channels=("sms", "email"))

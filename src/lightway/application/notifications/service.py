@@ -27,9 +27,9 @@ from django.conf import settings
 from django.db import transaction
 from django.template import Context, Engine
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import ValidationFailed
-from lightway.application.users.keys import EncryptedColumn, encrypted_column_register
-from lightway.application.users.profiles import profile_pii
+from lightway.application.identity.profiles import profile_pii
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile
 from lightway.data.notify.models import (

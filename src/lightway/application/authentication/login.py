@@ -19,8 +19,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from lightway.application.errors import DomainError
-from lightway.application.users.phones import phone_normalise
-from lightway.application.users.profiles import profile_find
+from lightway.application.identity.phones import phone_normalise
+from lightway.application.identity.profiles import profile_find
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Realm
 from lightway.security.crypto import blind_index

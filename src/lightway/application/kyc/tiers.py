@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
-from lightway.application.users.phones import MARKETS
+from lightway.application.identity.phones import MARKETS
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, KycTierLimit, Profile, Realm
 from lightway.data.money import Money, MoneyError, currency
@@ -444,7 +444,7 @@ def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datet
             now=now,
         )
         if new > old:
-            from lightway.application.users.notifications import notify
+            from lightway.application.notifications.service import notify
 
             notify(template="limits_raised", context={"tier": int(new)}, user_id=user_id, now=now)
     log.info(

@@ -24,8 +24,8 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from lightway.application.authentication.login import TooManyAttempts, realm_is_staff, user_realm
 from lightway.application.errors import DomainError, NotFound, ValidationFailed
-from lightway.application.users.login import TooManyAttempts, realm_is_staff, user_realm
 from lightway.data.audit.services import audit_record
 from lightway.security.crypto import blind_index
 from lightway.security.mfa import passkeys

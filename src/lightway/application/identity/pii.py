@@ -16,8 +16,8 @@ from datetime import datetime
 from django.db import transaction
 
 from lightway.application.errors import NotFound, ValidationFailed
-from lightway.application.users.phones import MARKETS, phone_normalise
-from lightway.application.users.profiles import profile_find, profile_pii
+from lightway.application.identity.phones import MARKETS, phone_normalise
+from lightway.application.identity.profiles import profile_find, profile_pii
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
 

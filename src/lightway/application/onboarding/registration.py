@@ -23,10 +23,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from lightway.application.authentication.login import TooManyAttempts, password_verify
 from lightway.application.errors import NotFound, ValidationFailed
-from lightway.application.users.login import TooManyAttempts, password_verify
-from lightway.application.users.phones import phone_normalise
-from lightway.application.users.profiles import (
+from lightway.application.identity.phones import phone_normalise
+from lightway.application.identity.profiles import (
     profile_create,
     profile_find,
     profile_pii,
@@ -71,14 +71,14 @@ def _otp_minutes() -> int:
 
 
 def _notify(**kwargs: object) -> list[int]:
-    from lightway.application.users.notifications import notify  # the notify helper's
+    from lightway.application.notifications.service import notify  # the notify helper's
 
     return notify(**kwargs)  # type: ignore[arg-type]
 
 
 def _tier_set(*, user_id: int, tier: int, reason: str, now: datetime) -> bool:
     """Raise the customer's KYC tier through ``kyc_tiers.kyc_tier_set`` (audited there)."""
-    from lightway.application.users.kyc_tiers import kyc_tier_set
+    from lightway.application.kyc.tiers import kyc_tier_set
 
     return bool(
         kyc_tier_set(user_id=user_id, tier=tier, actor=f"user:{user_id}", reason=reason, now=now)

@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
-from lightway.application.users.profiles import PersonalData, profile_create, profile_pii
+from lightway.application.identity.profiles import PersonalData, profile_create, profile_pii
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.models import RoleAssignment

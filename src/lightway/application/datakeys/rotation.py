@@ -19,7 +19,7 @@ from typing import Any
 from django.apps import apps
 from django.db import transaction
 
-from lightway.application.users.profiles import PII_FIELDS, pii_context
+from lightway.application.identity.profiles import PII_FIELDS, pii_context
 from lightway.data.audit.services import audit_record
 from lightway.security.crypto import key_version, keyring, reencrypt
 
@@ -50,8 +50,8 @@ def encrypted_column_register(column: EncryptedColumn) -> None:
 # Modules that register encrypted columns when imported (they import this module, so they
 # are loaded lazily here rather than imported at the top).
 _REGISTERING_MODULES = (
-    "lightway.application.users.notifications",
-    "lightway.application.users.sessions",
+    "lightway.application.notifications.service",
+    "lightway.application.authentication.sessions",
     "lightway.application.partners.keys",
     "lightway.application.momo.flows",
 )

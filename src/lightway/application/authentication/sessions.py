@@ -32,8 +32,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from lightway.application.errors import NotFound, ValidationFailed
-from lightway.application.users.auth_errors import (
+from lightway.application.authentication.errors import (
     ChallengeInvalid,
     CodeInvalid,
     LoginFailed,
@@ -44,11 +43,12 @@ from lightway.application.users.auth_errors import (
     TotpInvalid,
     TotpRequired,
 )
-from lightway.application.users.keys import EncryptedColumn, encrypted_column_register
-from lightway.application.users.login import auth_event_record, password_verify
-from lightway.application.users.notifications import notify
-from lightway.application.users.phones import MARKETS, phone_normalise
-from lightway.application.users.profiles import profile_find, profile_pii
+from lightway.application.authentication.login import auth_event_record, password_verify
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
+from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.identity.phones import MARKETS, phone_normalise
+from lightway.application.identity.profiles import profile_find, profile_pii
+from lightway.application.notifications.service import notify
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.access import (

@@ -1,1 +1,0 @@
-"""Use cases for people: registration, onboarding, profiles, roles, KYC, notifications."""
