@@ -32,7 +32,7 @@ DEVICE = "7c1d2e3f-aaaa-4bbb-8ccc-000000000001"
 @pytest.fixture
 def setup(settings):
     # The step-up rules are under test, not the KYC tier limits (tests of their own).
-    settings.LIGHTWAY_LIMITS_POLICY = "lightway.application.transactions.limits.PerTransactionCap"
+    settings.LIGHTWAY_LIMITS_POLICY = "lightway.application.payments.limits.PerTransactionCap"
     now = timezone.now()
     users = get_user_model().objects
     amara = users.create_user(username="amara", password=PASSWORD)

@@ -157,7 +157,7 @@ def test_limits_hook_refuses_and_records(pair, now):
 
 def test_per_transaction_cap_policy(pair, now, settings):
     """The foundation's simple policy is still selectable."""
-    settings.LIGHTWAY_LIMITS_POLICY = "lightway.application.transactions.limits.PerTransactionCap"
+    settings.LIGHTWAY_LIMITS_POLICY = "lightway.application.payments.limits.PerTransactionCap"
     settings.LIGHTWAY_MAX_AMOUNT_MINOR = 5_000
     a_id, wa, _, wb = pair
     out = transfer_create(
@@ -251,13 +251,13 @@ def test_idempotency_under_concurrent_retries(now):
 def test_deadlock_is_retried_not_returned(now, monkeypatch):
     """A deadlock (the database rolls the loser back whole) is retried, so it never reaches
     the client; the money moves exactly once."""
-    from lightway.application.transactions import transfers as module
+    from lightway.application.payments import skeleton as module
 
     a_id, _ = customer("alice", now)
     b_id, _ = customer("bob", now)
     wa = funded_wallet(a_id, "UGX", 10_000, now)
     wb = funded_wallet(b_id, "UGX", 0, now)
-    real = module._execute
+    real = module._record
     calls = {"n": 0}
 
     def first_attempt_deadlocks(*args):
@@ -269,7 +269,7 @@ def test_deadlock_is_retried_not_returned(now, monkeypatch):
                 )
         return real(*args)
 
-    monkeypatch.setattr(module, "_execute", first_attempt_deadlocks)
+    monkeypatch.setattr(module, "_record", first_attempt_deadlocks)
     out = transfer_create(client_id=a_id, idempotency_key="dl", request=_req(wa, wb, 100), now=now)
     assert out.transfer.status == "succeeded" and calls["n"] == 2
     assert Account.objects.get(pk=wb.account_id).balance == 100

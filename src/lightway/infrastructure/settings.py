@@ -178,10 +178,9 @@ LIGHTWAY_SIGNATURE_WINDOW_SECONDS = Env.int("LIGHTWAY_SIGNATURE_WINDOW_SECONDS",
 LIGHTWAY_STEP_UP_AMOUNT_MINOR = Env.str("LIGHTWAY_STEP_UP_AMOUNT_MINOR", "")
 
 # Platform settings
-# Checked on every payment (docs/security.md "KYC tiers and limits").
-LIGHTWAY_LIMITS_POLICY = Env.str(
-    "LIGHTWAY_LIMITS_POLICY", "lightway.application.kyc.tiers.KycTierLimits"
-)
+# Checked on every payment (docs/security.md "KYC tiers and limits"); "" = the KYC tier
+# limits (lightway.application.kyc.tiers.KycTierLimits, imported by application.payments).
+LIGHTWAY_LIMITS_POLICY = Env.str("LIGHTWAY_LIMITS_POLICY", "")
 LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
 # Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).
 LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 5)

@@ -41,8 +41,8 @@ from lightway.application.authentication.errors import (
     TooManyAttempts,
 )
 from lightway.application.notifications.service import notify
+from lightway.application.payments.skeleton import PaymentOutcome
 from lightway.application.transactions.transfers import (
-    TransferOutcome,
     TransferRequest,
     transfer_create,
 )
@@ -301,7 +301,7 @@ def transfer_create_with_step_up(
     interactive: bool,
     proof: StepUpProof | None,
     now: datetime,
-) -> TransferOutcome:
+) -> PaymentOutcome:
     """``transfer_create`` behind the step-up rules (applied when ``interactive``: the
     request comes from a mobile session). Raises StepUpRequired, StepUpRejected or
     TooManyAttempts before anything is recorded."""

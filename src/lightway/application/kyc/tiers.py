@@ -14,9 +14,13 @@ are refused with a message saying so.
 
 Days and months are calendar days and months in the customer's country's time zone.
 What counts as "sent": the customer's P2P transfers, withdrawals and payouts that succeeded
-or are still in flight (not failed, not reversed); amounts, not fees.
+or are still in flight (not failed, not reversed); amounts, not fees. The database keeps
+those sums as usage counters per local day and month (wallets migration 0005), updated in
+the transaction that records the payment; the maximum balance counts the balance plus the
+credit of deposits still on the way in.
 
-``KycTierLimits`` is the ``LIGHTWAY_LIMITS_POLICY`` that transaction validation calls.
+``KycTierLimits`` is the default limits policy of the payment skeleton
+(``application/payments``), which calls it once the payment is recorded.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from lightway.application.identity.phones import MARKETS
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, KycTierLimit, Profile, Realm
 from lightway.data.money import Money, MoneyError, currency
-from lightway.data.wallets.models import TransferKind, TransferStatus, Wallet
+from lightway.data.wallets.models import TransferKind, Wallet
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,6 @@ MARKET_TIME_ZONES: dict[str, str] = {
     "CM": "Africa/Douala",
 }
 OUTGOING_KINDS = (TransferKind.P2P.value, TransferKind.WITHDRAWAL.value, TransferKind.PAYOUT.value)
-COUNTED_STATUSES = tuple(
-    s.value for s in TransferStatus if s not in (TransferStatus.FAILED, TransferStatus.REVERSED)
-)
 LIMIT_FIELDS = ("per_transaction", "daily", "monthly", "max_balance")
 LIMIT_NAMES = {
     "per_transaction": "per-transaction limit",
@@ -93,24 +94,20 @@ class _Lookup:
     max_balance: int | None
     effective_from: datetime | None
     source: str
-    spent_today: int
+    spent_today: int  # sent today, the payment being checked included once it is recorded
     spent_month: int
     balance: int
+    pending_in: int  # credit of deposits still on the way in
 
-
-_TZ_CASE = " ".join(
-    f"WHEN '{country}' THEN '{zone}'"
-    for country, zone in MARKET_TIME_ZONES.items()
-    if country.isalpha() and all(c.isalnum() or c in "/_" for c in zone)
-)
 
 # One statement: the customer's tier and country, the limit row that applies (own country
-# first, else the currency's home market), what they sent today and this month (calendar
-# periods in their country's time zone; the sum reads the transfer_client_recent index on
-# (client, created_at)) and their balance in that currency.
-_LOOKUP_SQL = f"""
+# first, else the currency's home market), what they sent today and this month (the usage
+# counters the database keeps per local day and month, wallets migration 0005: one indexed
+# row each, however many payments the month holds), their balance in that currency and the
+# credit of their deposits still on the way in.
+_LOOKUP_SQL = """
 WITH p AS (
-  SELECT kyc_tier, country, CASE country {_TZ_CASE} ELSE 'UTC' END AS tz
+  SELECT kyc_tier, country, wallets_market_tz(country) AS tz
   FROM identity_profile WHERE user_id = %(user)s AND realm = %(realm)s
 ),
 lim AS (
@@ -123,31 +120,27 @@ lim AS (
   LIMIT 1
 ),
 b AS (
-  SELECT timezone(p.tz, date_trunc('day', timezone(p.tz, %(now)s::timestamptz))) AS day_start,
-         timezone(p.tz, date_trunc('month', timezone(p.tz, %(now)s::timestamptz))) AS month_start
-  FROM p
+  SELECT (%(now)s::timestamptz AT TIME ZONE p.tz)::date AS day FROM p
 ),
 spent AS (
-  SELECT coalesce(sum(t.amount) FILTER (WHERE t.created_at >= (SELECT day_start FROM b)), 0)
-           AS today,
-         coalesce(sum(t.amount), 0) AS month
-  FROM wallets_transfer t
-  WHERE t.client_id = %(user)s AND t.currency = %(currency)s
-    AND t.created_at >= (SELECT month_start FROM b) AND t.created_at <= %(now)s
-    AND t.kind = ANY(%(kinds)s) AND t.status = ANY(%(statuses)s)
-    AND (%(exclude)s::uuid IS NULL OR t.id <> %(exclude)s::uuid)
+  SELECT coalesce(sum(u.amount) FILTER (WHERE u.period = 'day'), 0) AS today,
+         coalesce(sum(u.amount) FILTER (WHERE u.period = 'month'), 0) AS month
+  FROM wallets_usage_counter u, b
+  WHERE u.customer_id = %(user)s AND u.currency = %(currency)s
+    AND ((u.period = 'day' AND u.period_start = b.day)
+      OR (u.period = 'month' AND u.period_start = date_trunc('month', b.day)::date))
 )
 SELECT p.kyc_tier, p.country, lim.id, lim.country, lim.per_transaction, lim.daily,
        lim.monthly, lim.max_balance, lim.effective_from, lim.source, spent.today, spent.month,
        (SELECT a.balance FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
-         WHERE w.owner_id = %(user)s AND w.currency = %(currency)s)
+         WHERE w.owner_id = %(user)s AND w.currency = %(currency)s),
+       (SELECT i.amount FROM wallets_inbound_pending i
+         WHERE i.customer_id = %(user)s AND i.currency = %(currency)s)
 FROM p LEFT JOIN lim ON true LEFT JOIN spent ON true
 """
 
 
-def _lookup(
-    *, user_id: int, code: str, now: datetime, exclude: uuid.UUID | None = None
-) -> _Lookup | None:
+def _lookup(*, user_id: int, code: str, now: datetime) -> _Lookup | None:
     """None when the user has no customer profile."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -158,16 +151,13 @@ def _lookup(
                 "currency": code,
                 "home": CURRENCY_HOME.get(code, ""),
                 "now": now,
-                "kinds": list(OUTGOING_KINDS),
-                "statuses": list(COUNTED_STATUSES),
-                "exclude": exclude,
             },
         )
         row = cursor.fetchone()
     if row is None:
         return None
     (tier, country, limit_id, limit_country, per_tx, daily, monthly, max_balance) = row[:8]
-    effective_from, source, today, month, balance = row[8:]
+    effective_from, source, today, month, balance, pending = row[8:]
     return _Lookup(
         tier=int(tier),
         country=str(country or ""),
@@ -182,6 +172,7 @@ def _lookup(
         spent_today=int(today or 0),
         spent_month=int(month or 0),
         balance=int(balance or 0),
+        pending_in=int(pending or 0),
     )
 
 
@@ -278,13 +269,15 @@ def _refuse(limit: str, message: str, **details: object) -> PaymentRefused:
 
 
 class KycTierLimits:
-    """``LIGHTWAY_LIMITS_POLICY``: the KYC tier limits of the paying customer (per
+    """The default limits policy: the KYC tier limits of the paying customer (per
     transaction, daily, monthly) and of the recipient (maximum balance).
 
-    Called inside the transaction that posts the payment, after its postings: this
-    transaction then holds the row locks on both wallets, so concurrent payments from the
-    same wallet are checked one after the other against committed sums, and the recipient's
-    balance already includes the amount.
+    The payment skeleton calls it inside the payment's transaction once the payment is
+    recorded: its ledger movement made (the wallets' account rows locked) and its transfer
+    row inserted, so the usage counters already include it and are locked by this
+    transaction until it ends. Concurrent payments of one customer are therefore checked one
+    after the other, each against every payment before it, whatever their clocks said; and
+    the recipient's balance plus pending deposits is read under the wallet's lock.
     """
 
     def check(
@@ -298,7 +291,7 @@ class KycTierLimits:
         transfer_id: uuid.UUID | None = None,
     ) -> None:
         code = amount.currency.code
-        payer = _lookup(user_id=customer_id, code=code, now=now, exclude=transfer_id)
+        payer = _lookup(user_id=customer_id, code=code, now=now)
         if payer is None:
             raise _refuse(
                 "no_profile", "this account has no verified customer profile: it cannot pay"
@@ -342,12 +335,13 @@ class KycTierLimits:
             )
         if kind not in OUTGOING_KINDS:
             return
+        # The counters already hold this payment (its transfer row is recorded).
         for name, limit, spent, period in (
             ("daily", payer.daily, payer.spent_today, "today"),
             ("monthly", payer.monthly, payer.spent_month, "this month"),
         ):
-            if limit is not None and spent + value > limit:
-                remaining = max(limit - spent, 0)
+            if limit is not None and spent > limit:
+                remaining = max(limit - (spent - value), 0)
                 raise _refuse(
                     name,
                     f"this payment would go over your {LIMIT_NAMES[name]} of {_fmt(limit, code)} "
@@ -374,10 +368,13 @@ class KycTierLimits:
                     tier=found.tier,
                 )
             raise _refuse("recipient", f"the destination wallet cannot receive {code}")
-        if found.max_balance is None or found.balance <= found.max_balance:
+        # What the wallet will hold: its balance (with a P2P credit already posted) and the
+        # credit of every deposit still on its way in (this deposit's included).
+        total = found.balance + found.pending_in
+        if found.max_balance is None or total <= found.max_balance:
             return
         if own:
-            before = found.balance - amount.amount
+            before = total - amount.amount
             remaining = max(found.max_balance - before, 0)
             raise _refuse(
                 "max_balance",

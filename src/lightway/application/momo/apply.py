@@ -38,19 +38,18 @@ from lightway.application.momo.common import (
     customer_message,
     failure_code,
     fee_for,
-    fee_legs,
     flag_review,
     log_fields,
     next_poll_at,
     poll_max,
 )
 from lightway.application.notifications.service import DEFAULT_LANGUAGE, LANGUAGES, notify
+from lightway.application.payments.skeleton import fee_legs, payment_audit
 from lightway.application.transactions.commission import (
     FeeError,
     FeeQuote,
     commission_records_create,
 )
-from lightway.application.transactions.transfers import transfer_audit
 from lightway.data.identity.models import Profile
 from lightway.data.ledger.errors import HoldNotActive, LedgerError
 from lightway.data.ledger.models import AccountKind, Hold, HoldStatus, JournalEntry
@@ -434,7 +433,7 @@ def _audit_transfer(
     request: MomoRequest,
     entry: int | None = None,
 ) -> None:
-    transfer_audit(
+    payment_audit(
         transfer,
         now,
         actor="system:momo",

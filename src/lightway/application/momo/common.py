@@ -24,8 +24,6 @@ from django.db import transaction
 from lightway.application.transactions.commission import FeeQuote, fee_quote
 from lightway.data.audit.services import audit_record
 from lightway.data.commission.models import TransactionKind
-from lightway.data.ledger.models import AccountKind
-from lightway.data.ledger.services import Leg, house_account_id
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.services import momo_request_save
 from lightway.data.money import Money, currency
@@ -249,27 +247,6 @@ def fee_for(kind: str, amount: Money, now: datetime) -> tuple[str, FeeQuote]:
     if kind in (TransactionKind.DEPOSIT, TransactionKind.WITHDRAWAL):
         return kind, fee_quote(kind=kind, amount=amount, now=now)
     return kind, FeeQuote(fee=Money(0, amount.currency), schedule_id=None, splits=())
-
-
-def fee_legs(account_id: int, quote: FeeQuote, code: str, now: datetime) -> list[Leg]:
-    """The fee out of ``account_id`` and one posting per split (as P2P posts them)."""
-    if not quote.fee.amount:
-        return []
-    legs = [Leg(account_id, -quote.fee.amount, "fee")]
-    for split in quote.splits:
-        if not split.amount:
-            continue
-        if split.party == "lightway":
-            target = house_account_id(kind=AccountKind.FEE_REVENUE, currency=code, now=now)
-        else:
-            target = house_account_id(
-                kind=AccountKind.COMMISSION_PAYABLE,
-                currency=code,
-                owner_ref=split.party_ref,
-                now=now,
-            )
-        legs.append(Leg(target, split.amount, f"fee:{split.party}"))
-    return legs
 
 
 # --- audit, review flags, metrics, logs --------------------------------------------------

@@ -27,14 +27,12 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import (
     DomainError,
-    IdempotencyConflict,
     NotFound,
     PaymentRefused,
     ValidationFailed,
@@ -55,29 +53,28 @@ from lightway.application.momo.common import (
 from lightway.application.momo.gateway import momo_configured, momo_gateway, momo_target
 from lightway.application.momo.status import momo_poll, momo_submit
 from lightway.application.momo.sweep import SUBMIT_TASK, momo_sweep, request_job_lock
+from lightway.application.payments.skeleton import (
+    HoldFunds,
+    PaymentPlan,
+    Recorded,
+    ReserveInbound,
+    idempotency_key_check,
+    payment_record,
+    payment_replay,
+)
 from lightway.application.transactions.commission import FeeQuote
-from lightway.application.transactions.limits import limits_policy
-from lightway.application.transactions.transfers import transfer_audit
 from lightway.application.transactions.wallets import wallet_open
 from lightway.data.identity.models import Profile, Realm
-from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
 from lightway.data.ledger.models import Account, AccountKind, AccountStatus
 from lightway.data.ledger.services import (
-    Leg,
     account_open,
-    entry_post,
-    hold_place,
-    house_account_id,
 )
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.selectors import momo_request_of_transfer
 from lightway.data.momo.services import momo_request_insert
 from lightway.data.money import Money, MoneyError, currency
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus, Wallet
-from lightway.data.wallets.services import transfer_insert
-from lightway.infrastructure.db import retry_transient
 from lightway.infrastructure.jobs import job_enqueue
-from lightway.infrastructure.metrics import transfers_total
 from lightway.integration.momo.port import (
     MomoConfigError,
     MomoError,
@@ -139,14 +136,6 @@ def msisdn_normalise(raw: str, *, field_name: str = "msisdn") -> str:
             details={"field": field_name},
         )
     return text
-
-
-def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-            details={"header": "Idempotency-Key"},
-        )
 
 
 def _money(code: str, amount: int) -> Money:
@@ -267,133 +256,66 @@ def _digest(kind: str, **values: object) -> str:
 
 
 def _existing(client_id: int, key: str, digest: str) -> Transfer | None:
-    existing = Transfer.objects.filter(client_id=client_id, idempotency_key=key).first()
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request",
-            details={"transfer_id": str(existing.id)},
-        )
-    return existing
+    return payment_replay(client_id=client_id, key=key, digest=digest)
 
 
 def _start(plan: _Plan, now: datetime) -> Transfer:
-    try:
-        transfer = retry_transient(lambda: _execute(plan, now))
-    except IntegrityError as exc:
-        diag = getattr(exc.__cause__, "diag", None)
-        if getattr(diag, "constraint_name", None) != "transfer_idempotency":
-            raise
-        replay = _existing(plan.client_id, plan.key, plan.digest)
-        assert replay is not None
-        return replay
-    transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
-    return transfer
+    """Record the payment through the payment skeleton (the key was looked up already)."""
+    return payment_record(
+        _payment_plan(plan, now), idempotency_key=plan.key, digest=plan.digest, now=now
+    ).transfer
 
 
-def _execute(plan: _Plan, now: datetime) -> Transfer:
-    transfer_id = uuid.uuid4()
-    source = plan.wallet.pk if plan.wallet is not None and plan.outbound else None
-    destination = plan.wallet.pk if plan.wallet is not None and not plan.outbound else None
-    fields: dict[str, Any] = {
-        "transfer_id": transfer_id,
-        "kind": plan.kind,
-        "client_id": plan.client_id,
-        "idempotency_key": plan.key,
-        "request_hash": plan.digest,
-        "source_wallet_id": source,
-        "destination_wallet_id": destination,
-        "currency": plan.money.currency.code,
-        "amount": plan.money.amount,
-        "fee": plan.fee_amount,
-        "description": plan.description[:140],
-        "now": now,
-    }
-    refused = plan.refusal
-    if refused is None:
-        try:
-            with transaction.atomic():
-                transfer = transfer_insert(status=TransferStatus.SUBMITTED, **fields)
-                request = _reserve_and_record(plan, transfer, now)
-                _audit(transfer, now, request=request, **plan.audit)
-                job_enqueue(
-                    SUBMIT_TASK, queueing_lock=request_job_lock(request.pk), request_id=request.pk
-                )
-            logger.info(
-                "momo transfer submitted",
-                extra={
-                    "transfer_id": str(transfer.id),
-                    "momo_request": request.pk,
-                    "reference_id": str(request.reference_id),
-                    "operation": request.operation,
-                    "party": request.party_token,
-                },
-            )
-            return transfer
-        except InsufficientFunds:
-            refused = PaymentRefused(
-                "insufficient_funds",
-                "the available balance does not cover the amount and fee",
-                details={"needed": plan.money.amount + plan.fee_amount},
-            )
-        except AccountNotActive:
-            refused = PaymentRefused(
-                "account_not_active", "this account cannot take part in payments now"
-            )
-        except PaymentRefused as limit:
-            refused = limit
-    with transaction.atomic():
-        transfer = transfer_insert(
-            status=TransferStatus.FAILED,
-            failure_code=refused.code,
-            failure_message=refused.message[:300],
-            **fields,
-        )
-        _audit(transfer, now, request=None, **plan.audit)
-    return transfer
-
-
-class _ProbeDone(Exception):
-    pass
-
-
-def _reserve_and_record(plan: _Plan, transfer: Transfer, now: datetime) -> MomoRequest:
-    code = plan.money.currency.code
-    hold_id: int | None = None
+def _payment_plan(plan: _Plan, now: datetime) -> PaymentPlan:
+    """The skeleton's plan of a MoMo start: an outbound payment holds amount + fee on the
+    paying account (the customer's wallet or the partner's prefund); a deposit reserves its
+    credit on the wallet (pending inbound, counted by the maximum balance). Either way the
+    transfer is recorded ``submitted`` with its MoMo request and the submit job."""
+    movement: HoldFunds | ReserveInbound
     if plan.outbound:
-        account_id = _paying_account(plan, now)
-        hold = hold_place(
-            account_id=account_id,
+        movement = HoldFunds(
+            account_id=_paying_account(plan, now),
             amount=plan.money.amount + plan.fee_amount,
-            now=now,
             expires_at=now + timedelta(days=setting("MOMO_HOLD_DAYS")),
-            reference=str(transfer.id),
-            idempotency_key=f"momo-hold:{transfer.id}",
+            key_prefix="momo-hold",
         )
-        hold_id = hold.pk
-    if plan.check_limits:
-        if plan.outbound:
-            limits_policy().check(
-                customer_id=plan.client_id,
-                kind=plan.kind,
-                amount=plan.money,
-                now=now,
-                transfer_id=transfer.id,
-            )
-        else:
-            _deposit_limits(plan, transfer, now)
-    reference_id = uuid.uuid4()
-    return momo_request_insert(
-        reference_id=reference_id,
+    else:
+        assert plan.wallet is not None
+        movement = ReserveInbound(account_id=plan.wallet.account_id)
+    wallet_id = plan.wallet.pk if plan.wallet is not None else None
+    return PaymentPlan(
+        kind=plan.kind,
+        client_id=plan.client_id,
+        money=plan.money,
+        fee=plan.fee or FeeQuote(fee=Money(0, plan.money.currency), schedule_id=None, splits=()),
+        commission_kind=plan.kind,
+        movement=movement,
+        status=TransferStatus.SUBMITTED,
+        source_wallet_id=wallet_id if plan.outbound else None,
+        destination_wallet_id=None if plan.outbound else wallet_id,
+        description=plan.description,
+        check_limits=plan.check_limits,
+        refusal=plan.refusal,
+        audit={"momo_request": None, "reference_id": "", "party": "", **plan.audit},
+        record=lambda transfer, recorded, at: _record_request(plan, transfer, recorded, at),
+    )
+
+
+def _record_request(
+    plan: _Plan, transfer: Transfer, recorded: Recorded, now: datetime
+) -> dict[str, object]:
+    """The MoMo request (its X-Reference-Id fixed now) and its submit job, in the payment's
+    transaction: MoMo is called only after the commit."""
+    request = momo_request_insert(
+        reference_id=uuid.uuid4(),
         product=plan.operation.product.value,
         operation=plan.operation.value,
         transfer_id=transfer.id,
-        hold_id=hold_id,
+        hold_id=recorded.hold_id,
         external_id=plan.external_id or str(transfer.id),
         target_environment=plan.target.environment,
         base_url=plan.target.base_url,
-        currency=code,
+        currency=plan.money.currency.code,
         amount=plan.money.amount,
         party_id_type="MSISDN",
         party_ct=encrypt(plan.msisdn, context=PARTY_CONTEXT),
@@ -404,6 +326,24 @@ def _reserve_and_record(plan: _Plan, transfer: Transfer, now: datetime) -> MomoR
         next_check_at=now + submit_lease(),
         now=now,
     )
+    job_enqueue(SUBMIT_TASK, queueing_lock=request_job_lock(request.pk), request_id=request.pk)
+    transaction.on_commit(
+        lambda: logger.info(
+            "momo transfer submitted",
+            extra={
+                "transfer_id": str(transfer.id),
+                "momo_request": request.pk,
+                "reference_id": str(request.reference_id),
+                "operation": request.operation,
+                "party": request.party_token,
+            },
+        )
+    )
+    return {
+        "momo_request": request.pk,
+        "reference_id": str(request.reference_id),
+        "party": request.party_token,
+    }
 
 
 def _paying_account(plan: _Plan, now: datetime) -> int:
@@ -413,37 +353,6 @@ def _paying_account(plan: _Plan, now: datetime) -> int:
         ).pk
     assert plan.wallet is not None
     return plan.wallet.account_id
-
-
-def _deposit_limits(plan: _Plan, transfer: Transfer, now: datetime) -> None:
-    """The limits of a deposit, judged as if the credit were already in the wallet (the
-    maximum balance counts it): the credit is posted in a savepoint, the policy checks,
-    and the savepoint is rolled back whatever the answer. A credit of money MoMo has
-    collected is never refused later."""
-    assert plan.wallet is not None
-    code = plan.money.currency.code
-    credit = plan.money.amount - plan.fee_amount
-    in_flight = house_account_id(kind=AccountKind.COLLECTION_IN_FLIGHT, currency=code, now=now)
-    try:
-        with transaction.atomic():
-            entry_post(
-                kind="limits_probe",
-                currency=code,
-                legs=[Leg(plan.wallet.account_id, credit), Leg(in_flight, -credit)],
-                now=now,
-                reference=str(transfer.id),
-            )
-            limits_policy().check(
-                customer_id=plan.client_id,
-                kind=TransferKind.DEPOSIT,
-                amount=plan.money,
-                now=now,
-                recipient_id=plan.client_id,
-                transfer_id=transfer.id,
-            )
-            raise _ProbeDone
-    except _ProbeDone:
-        pass
 
 
 def partner_prefund_account(*, partner_code: str, currency_code: str, now: datetime) -> Account:
@@ -459,23 +368,6 @@ def partner_prefund_account(*, partner_code: str, currency_code: str, now: datet
         currency=currency_code,
         owner_ref=partner_code,
         now=now,
-    )
-
-
-def _audit(
-    transfer: Transfer, now: datetime, *, request: MomoRequest | None, **extra: object
-) -> None:
-    transfer_audit(
-        transfer,
-        now,
-        actor=f"user:{transfer.client_id}",
-        data={
-            "failure_code": transfer.failure_code,
-            "momo_request": request.pk if request else None,
-            "reference_id": str(request.reference_id) if request else "",
-            "party": request.party_token if request else "",
-            **extra,
-        },
     )
 
 
@@ -538,7 +430,7 @@ def deposit_start(
     """Ask the payer's MoMo wallet (``msisdn``, or the customer's own verified number when
     empty) to pay ``amount_minor`` into the customer's wallet (opened if missing); the wallet
     is credited (minus any deposit fee) when MoMo reports SUCCESSFUL."""
-    _check_key(idempotency_key)
+    idempotency_key_check(idempotency_key)
     number = (
         msisdn_normalise(msisdn)
         if str(msisdn or "").strip()
@@ -592,7 +484,7 @@ def withdrawal_start(
 ) -> Transfer:
     """Pay ``amount_minor`` from the customer's wallet to their own verified MoMo number
     (amount + fee held now, taken when MoMo reports SUCCESSFUL, released if it fails)."""
-    _check_key(idempotency_key)
+    idempotency_key_check(idempotency_key)
     digest = _digest(TransferKind.WITHDRAWAL, currency=currency, amount=amount_minor, note=note)
     replay = _existing(customer_id, idempotency_key, digest)
     if replay is not None:
@@ -707,7 +599,7 @@ def payout_start(
 ) -> Transfer:
     """Pay ``amount_minor`` from the customer's wallet to any MoMo number. With a
     ``beneficiary_name``, MoMo's registered name for the number must match it."""
-    _check_key(idempotency_key)
+    idempotency_key_check(idempotency_key)
     number = msisdn_normalise(msisdn)
     name = _clean_name(beneficiary_name)
     digest = _digest(
@@ -753,7 +645,7 @@ def remittance_payout_start(
     on the prefund now, taken when MoMo reports SUCCESSFUL). ``external_id`` is the
     partner's reference: it is MoMo's ``externalId`` (MTN's reports show it) and finds the
     transfer later. No fee here and no customer limits (the partner prices and screens)."""
-    _check_key(idempotency_key)
+    idempotency_key_check(idempotency_key)
     number = msisdn_normalise(msisdn)
     name = _clean_name(beneficiary_name)
     ext = str(external_id or "").strip()

@@ -1,50 +1,39 @@
-"""Wallet-to-wallet (P2P) transfers: validation, fee and commission, idempotency.
+"""Wallet-to-wallet (P2P) transfers: validation and pricing; the payment skeleton records.
 
-``transfer_create`` is the use case behind ``POST /api/v1/transfers``. Request errors
-(unknown wallet, currency mismatch, bad amount) raise without recording anything. Payment
-refusals (insufficient funds, a limit, an inactive account) are recorded as a failed
-transfer, so a retry with the same Idempotency-Key returns the same answer. A success posts
-one journal entry: principal and fee from the sender, principal to the receiver, and one
-posting per fee split (LightWay revenue, MTN and partner commission payable).
+``transfer_create`` is the use case behind ``POST /api/v1/transfers``. It builds a
+:class:`~lightway.application.payments.skeleton.PaymentPlan` and hands it to
+``payment_create``, which looks the Idempotency-Key up first (a retry replays the stored
+transfer without validating or posting anything again), records refusals (insufficient
+funds, a limit, an inactive account) as a failed transfer, and on success posts one journal
+entry: principal and fee from the sender, principal to the receiver, and one posting per
+fee split (LightWay revenue, MTN and partner commission payable), with the commission
+records and the audit record. Request errors (unknown wallet, currency mismatch, bad amount)
+raise without recording anything.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from lightway.application.errors import (
-    DomainError,
-    IdempotencyConflict,
-    NotFound,
-    PaymentRefused,
-    ValidationFailed,
+from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
+from lightway.application.payments.skeleton import (
+    PaymentOutcome,
+    PaymentPlan,
+    PostEntry,
+    insufficient_funds,
+    payment_create,
+    request_digest,
 )
-from lightway.application.transactions.commission import (
-    FeeQuote,
-    commission_records_create,
-    fee_quote,
-)
-from lightway.application.transactions.limits import limits_policy
-from lightway.data.audit.services import audit_record
-from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
-from lightway.data.ledger.models import AccountKind, AccountStatus
-from lightway.data.ledger.services import Leg, entry_post, house_account_id
+from lightway.application.transactions.commission import FeeQuote, fee_quote
+from lightway.data.ledger.models import AccountStatus
+from lightway.data.ledger.services import Leg
 from lightway.data.money import Money, MoneyError, currency
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.data.wallets.selectors import WalletState, wallet_states
-from lightway.data.wallets.services import transfer_insert
-from lightway.infrastructure.db import retry_transient
-from lightway.infrastructure.metrics import transfers_total
-
-MAX_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,70 +45,29 @@ class TransferRequest:
     description: str = ""
 
     def digest(self) -> str:
-        body = json.dumps(
-            {
-                "source": str(self.source_wallet_id),
-                "destination": str(self.destination_wallet_id),
-                "amount": self.amount,
-                "currency": self.currency,
-                "description": self.description,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
+        return request_digest(
+            source=str(self.source_wallet_id),
+            destination=str(self.destination_wallet_id),
+            amount=self.amount,
+            currency=self.currency,
+            description=self.description,
         )
-        return hashlib.sha256(body.encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class TransferOutcome:
-    transfer: Transfer
-    replayed: bool
+_FUNDS = "the source wallet's available balance does not cover the amount and fee"
 
 
 def transfer_create(
     *, client_id: int, idempotency_key: str, request: TransferRequest, now: datetime
-) -> TransferOutcome:
+) -> PaymentOutcome:
     """Create a P2P transfer once per (client, Idempotency-Key)."""
-    if (
-        not idempotency_key
-        or len(idempotency_key) > MAX_KEY_LENGTH
-        or not idempotency_key.isprintable()
-    ):
-        raise ValidationFailed(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-            details={"header": "Idempotency-Key"},
-        )
-    digest = request.digest()
-    try:
-        transfer = retry_transient(
-            lambda: _execute(client_id, idempotency_key, digest, request, now)
-        )
-    except IntegrityError as exc:
-        diag = getattr(exc.__cause__, "diag", None)
-        if getattr(diag, "constraint_name", None) != "transfer_idempotency":
-            raise
-        transfer = _replay(client_id, idempotency_key, digest)
-        return TransferOutcome(transfer, replayed=True)
-    except DomainError:
-        # A retry of a request that was already answered gets the first answer, even if
-        # validating it again would now fail (the wallets or the fee schedule changed).
-        if not Transfer.objects.filter(
-            client_id=client_id, idempotency_key=idempotency_key
-        ).exists():
-            raise
-        return TransferOutcome(_replay(client_id, idempotency_key, digest), replayed=True)
-    transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
-    return TransferOutcome(transfer, replayed=False)
-
-
-def _replay(client_id: int, key: str, digest: str) -> Transfer:
-    existing = Transfer.objects.get(client_id=client_id, idempotency_key=key)
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request",
-            details={"transfer_id": str(existing.id)},
-        )
-    return existing
+    return payment_create(
+        client_id=client_id,
+        idempotency_key=idempotency_key,
+        digest=request.digest(),
+        build=lambda: _plan(client_id, request, now),
+        now=now,
+    )
 
 
 def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, WalletState, Money]:
@@ -153,8 +101,8 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, Wa
 def _refusal(
     source: WalletState, destination: WalletState, money: Money, quote: FeeQuote
 ) -> PaymentRefused | None:
-    """What can be refused before posting. Limits are checked after the postings, in
-    their transaction (see ``limits``): that is where concurrent payments are ordered."""
+    """What can be refused before anything moves. Limits are checked once the payment is
+    recorded, in its transaction (``payments.limits``): that is where payments are ordered."""
     if source.status != AccountStatus.ACTIVE:
         return PaymentRefused("account_not_active", f"your wallet is {source.status}")
     if destination.status != AccountStatus.ACTIVE:
@@ -164,141 +112,33 @@ def _refusal(
         )
     needed = money.amount + quote.fee.amount
     if source.available < needed:
-        return _insufficient(needed)
+        return insufficient_funds(needed, _FUNDS)
     return None
 
 
-def _insufficient(needed: int) -> PaymentRefused:
-    return PaymentRefused(
-        "insufficient_funds",
-        "the source wallet's available balance does not cover the amount and fee",
-        details={"needed": needed},
-    )
-
-
-def _party_account_id(party: str, party_ref: str, code: str, now: datetime) -> int:
-    if party == "lightway":
-        return house_account_id(kind=AccountKind.FEE_REVENUE, currency=code, now=now)
-    return house_account_id(
-        kind=AccountKind.COMMISSION_PAYABLE, currency=code, owner_ref=party_ref, now=now
-    )
-
-
-def _execute(
-    client_id: int, key: str, digest: str, request: TransferRequest, now: datetime
-) -> Transfer:
+def _plan(client_id: int, request: TransferRequest, now: datetime) -> PaymentPlan:
     source, destination, money = _validate(client_id, request)
     quote = fee_quote(kind=TransferKind.P2P, amount=money, now=now)
-    transfer_id = uuid.uuid4()
-    fields: dict[str, Any] = {
-        "transfer_id": transfer_id,
-        "kind": TransferKind.P2P,
-        "client_id": client_id,
-        "idempotency_key": key,
-        "request_hash": digest,
-        "source_wallet_id": source.id,
-        "destination_wallet_id": destination.id,
-        "currency": request.currency,
-        "amount": request.amount,
-        "fee": quote.fee.amount,
-        "description": request.description,
-        "now": now,
-    }
-    refused = _refusal(source, destination, money, quote)
-    if refused is None:
-        legs = [
-            Leg(source.account_id, -money.amount, "principal"),
-            Leg(destination.account_id, money.amount, "principal"),
-        ]
-        if quote.fee.amount:
-            legs.append(Leg(source.account_id, -quote.fee.amount, "fee"))
-            legs.extend(
-                Leg(
-                    _party_account_id(s.party, s.party_ref, request.currency, now),
-                    s.amount,
-                    f"fee:{s.party}",
-                )
-                for s in quote.splits
-                if s.amount
-            )
-        try:
-            with transaction.atomic():
-                entry = entry_post(
-                    kind=TransferKind.P2P,
-                    currency=request.currency,
-                    legs=legs,
-                    now=now,
-                    reference=str(transfer_id),
-                    description=request.description,
-                )
-                limits_policy().check(
-                    customer_id=client_id,
-                    kind=TransferKind.P2P,
-                    amount=money,
-                    now=now,
-                    recipient_id=destination.owner_id,
-                    transfer_id=transfer_id,
-                )
-                transfer = transfer_insert(
-                    status=TransferStatus.SUCCEEDED, entry_id=entry.pk, **fields
-                )
-                if quote.fee.amount:
-                    commission_records_create(
-                        entry_id=entry.pk,
-                        reference=str(transfer_id),
-                        kind=TransferKind.P2P,
-                        quote=quote,
-                        now=now,
-                    )
-                _audit(transfer, now)
-                return transfer
-        except InsufficientFunds:
-            refused = _insufficient(money.amount + quote.fee.amount)
-        except AccountNotActive:
-            # frozen or closed between the read and the posting (the database refused it)
-            refused = PaymentRefused(
-                "account_not_active", "a wallet of this transfer cannot take part in payments"
-            )
-        except PaymentRefused as limit:
-            refused = limit  # a limit (the postings were rolled back)
-    with transaction.atomic():
-        transfer = transfer_insert(
-            status=TransferStatus.FAILED,
-            failure_code=refused.code,
-            failure_message=refused.message[:300],
-            **fields,
-        )
-        _audit(transfer, now)
-    return transfer
-
-
-def transfer_audit(
-    transfer: Transfer, now: datetime, *, actor: str, data: dict[str, object], status: str = ""
-) -> None:
-    """Audit ``transfer`` reaching ``status`` (its own status unless given): its kind and
-    money, then ``data``. Wallet transfers and MoMo payments write the same record."""
-    audit_record(
-        actor=actor,
-        action=f"transfer.{status or transfer.status}",
-        object_type="transfer",
-        object_id=str(transfer.id),
-        data={
-            "kind": transfer.kind,
-            "currency": transfer.currency,
-            "amount": transfer.amount,
-            "fee": transfer.fee,
-            **data,
-        },
-        now=now,
-    )
-
-
-def _audit(transfer: Transfer, now: datetime) -> None:
-    transfer_audit(
-        transfer,
-        now,
-        actor=f"user:{transfer.client_id}",
-        data={"entry": transfer.entry_id, "failure_code": transfer.failure_code},
+    return PaymentPlan(
+        kind=TransferKind.P2P,
+        client_id=client_id,
+        money=money,
+        fee=quote,
+        commission_kind=TransferKind.P2P,
+        movement=PostEntry(
+            legs=(
+                Leg(source.account_id, -money.amount, "principal"),
+                Leg(destination.account_id, money.amount, "principal"),
+            ),
+            fee_account_id=source.account_id,
+        ),
+        status=TransferStatus.SUCCEEDED,
+        source_wallet_id=source.id,
+        destination_wallet_id=destination.id,
+        description=request.description,
+        recipient_id=destination.owner_id,
+        refusal=_refusal(source, destination, money, quote),
+        funds_message=_FUNDS,
     )
 
 

@@ -322,6 +322,20 @@ def holds_expire(*, now: datetime, batch: int = 500) -> int:
             return expired
 
 
+def account_lock(*, account_id: int) -> None:
+    """Lock an account's row for the rest of the transaction (as a posting to it would) and
+    check it can take part in payments: AccountNotActive when frozen or closed."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT status FROM ledger_account WHERE id = %s FOR NO KEY UPDATE", [account_id]
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise LedgerError(f"account {account_id} does not exist")
+    if row[0] != AccountStatus.ACTIVE:
+        raise AccountNotActive(f"account {account_id} is {row[0]}")
+
+
 def account_set_status(*, account_id: int, status: str) -> None:
     AccountStatus(status)
     Account.objects.filter(pk=account_id).update(status=status)

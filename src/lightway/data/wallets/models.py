@@ -95,6 +95,9 @@ class Transfer(models.Model):
     )
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=300, blank=True, default="")
+    # The payer's local calendar day the amount counts in (daily and monthly limits): set by
+    # the database on insert for a customer's outgoing payment, NULL otherwise; never changes.
+    usage_day = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -130,3 +133,60 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id} {self.status}"
+
+
+class UsagePeriod(models.TextChoices):
+    DAY = "day", "Local calendar day"
+    MONTH = "month", "Local calendar month"
+
+
+class UsageCounter(models.Model):
+    """What a customer has sent in one currency in one local day or month: the sum of the
+    amounts of their outgoing payments (P2P, withdrawals, payouts) that succeeded or are
+    still in flight. Kept by the database (triggers on ``wallets_transfer``, migration 0005)
+    in the transaction that records or fails the payment, so the limits check reads one row
+    under that row's lock instead of summing the month's payments (docs/architecture.md,
+    "Limits")."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    period = models.CharField(max_length=5, choices=UsagePeriod.choices)
+    period_start = models.DateField()
+    amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "wallets_usage_counter"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "currency", "period", "period_start"],
+                name="wallets_usage_counter_key",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="wallets_usage_nonneg"),
+            models.CheckConstraint(
+                condition=Q(period__in=UsagePeriod.values), name="wallets_usage_period_valid"
+            ),
+        ]
+
+
+class InboundPending(models.Model):
+    """Money on its way into a customer's wallet (deposits MoMo has not completed yet): the
+    credit of every open deposit, kept by the database like ``UsageCounter``. The maximum
+    balance counts it, so headroom is reserved when a deposit starts and the final credit can
+    never breach the maximum."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "wallets_inbound_pending"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "currency"], name="wallets_inbound_pending_key"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="wallets_inbound_nonneg"),
+        ]

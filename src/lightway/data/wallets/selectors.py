@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from lightway.data.wallets.models import Transfer
+
 
 @dataclass(frozen=True, slots=True)
 class WalletState:
@@ -35,3 +37,82 @@ def wallet_states(*, first: uuid.UUID, second: uuid.UUID) -> dict[uuid.UUID, Wal
     with connection.cursor() as cur:
         cur.execute(_WALLETS_SQL, [first, second])
         return {row[0]: WalletState(*row) for row in cur.fetchall()}
+
+
+_TRANSFER_FIELDS = [f.attname for f in Transfer._meta.concrete_fields]
+_BY_KEY_SQL = (
+    f"SELECT {', '.join(f.column for f in Transfer._meta.concrete_fields)} FROM wallets_transfer"
+    " WHERE client_id = %s AND idempotency_key = %s"
+)
+
+
+def transfer_by_key(*, client_id: int, idempotency_key: str) -> Transfer | None:
+    """The transfer a client recorded under an Idempotency-Key (one unique-index read)."""
+    with connection.cursor() as cur:
+        cur.execute(_BY_KEY_SQL, [client_id, idempotency_key])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return Transfer.from_db(connection.alias, _TRANSFER_FIELDS, row)
+
+
+# ``ledger verify``: the usage counters and pending inbound amounts recomputed from the
+# transfers (set-based: one grouped pass over wallets_transfer each).
+_USAGE_CHECKS: tuple[tuple[str, str], ...] = (
+    (
+        "transfers count in their payer's local day",
+        """SELECT id, usage_day, wallets_usage_day(client_id, kind, created_at)
+           FROM wallets_transfer
+           WHERE usage_day IS DISTINCT FROM wallets_usage_day(client_id, kind, created_at)""",
+    ),
+    (
+        "usage counters equal the payments they count",
+        """WITH counted AS (
+             SELECT client_id, currency, usage_day, amount FROM wallets_transfer
+             WHERE usage_day IS NOT NULL AND status NOT IN ('failed', 'reversed')
+           ), expected AS (
+             SELECT client_id AS customer_id, currency, 'day' AS period,
+                    usage_day AS period_start, sum(amount) AS amount
+             FROM counted GROUP BY client_id, currency, usage_day
+             UNION ALL
+             SELECT client_id, currency, 'month', date_trunc('month', usage_day)::date,
+                    sum(amount)
+             FROM counted GROUP BY client_id, currency, date_trunc('month', usage_day)
+           )
+           SELECT coalesce(e.customer_id, u.customer_id), coalesce(e.currency, u.currency),
+                  coalesce(e.period, u.period), coalesce(e.period_start, u.period_start),
+                  coalesce(u.amount, 0), coalesce(e.amount, 0)
+           FROM expected e FULL JOIN wallets_usage_counter u
+             ON u.customer_id = e.customer_id AND u.currency = e.currency
+            AND u.period = e.period AND u.period_start = e.period_start
+           WHERE coalesce(u.amount, 0) <> coalesce(e.amount, 0)""",
+    ),
+    (
+        "pending inbound amounts equal the open deposits",
+        """WITH expected AS (
+             SELECT client_id AS customer_id, currency, sum(amount - fee) AS amount
+             FROM wallets_transfer
+             WHERE kind = 'deposit' AND amount > fee
+               AND status IN ('created', 'validated', 'held', 'submitted', 'pending')
+             GROUP BY client_id, currency
+           )
+           SELECT coalesce(e.customer_id, i.customer_id), coalesce(e.currency, i.currency),
+                  coalesce(i.amount, 0), coalesce(e.amount, 0)
+           FROM expected e FULL JOIN wallets_inbound_pending i
+             ON i.customer_id = e.customer_id AND i.currency = e.currency
+           WHERE coalesce(i.amount, 0) <> coalesce(e.amount, 0)""",
+    ),
+)
+
+
+def usage_counters_problems(*, limit: int = 20) -> list[str]:
+    """What is wrong with the usage counters and pending inbound amounts (empty: nothing)."""
+    problems: list[str] = []
+    with connection.cursor() as cur:
+        for name, sql in _USAGE_CHECKS:
+            cur.execute(sql)
+            rows = cur.fetchall()
+            problems.extend(f"{name}: {', '.join(str(v) for v in row)}" for row in rows[:limit])
+            if len(rows) > limit:
+                problems.append(f"... and {len(rows) - limit} more: {name}")
+    return problems

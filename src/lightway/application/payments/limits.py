@@ -1,13 +1,17 @@
 """The limits hook: every payment is checked against the configured policy.
 
-The policy is called inside the database transaction that posts the payment, right after
-its postings: that transaction then holds the row locks on the wallets it moves money
-between, so two concurrent payments from one wallet are checked one after the other (the
-second sees the first in its sums), and the recipient's balance already includes the
-amount. Raising ``PaymentRefused`` rolls the postings back; the refusal is recorded.
+The payment skeleton calls the policy inside the database transaction that records the
+payment, once its ledger movement is made and its transfer row inserted: the wallets'
+account rows and the payer's usage counters (kept by the database, wallets migration 0005)
+are then locked by that transaction, so concurrent payments of one customer are checked one
+after the other, each seeing every earlier one whatever order their clocks were read in, and
+the recipient's balance (with a P2P credit already posted) and pending deposits are read
+under the wallet's lock. Raising ``PaymentRefused`` rolls the payment back; the refusal is
+recorded.
 
-The default is ``lightway.application.kyc.tiers.KycTierLimits``: the KYC tier limits
-of the payer (per transaction, daily, monthly) and of the recipient (maximum balance).
+The default is :class:`lightway.application.kyc.tiers.KycTierLimits`, imported here
+explicitly: the KYC tier limits of the payer (per transaction, daily, monthly) and of the
+recipient (maximum balance). ``LIGHTWAY_LIMITS_POLICY`` (a dotted path) replaces it.
 ``PerTransactionCap`` is the foundation's simple policy: one maximum per transaction, in
 minor units of whatever currency is paid (``LIGHTWAY_MAX_AMOUNT_MINOR``; the same number is
 a larger amount in a currency with two decimals than in one with none).
@@ -24,6 +28,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from lightway.application.errors import PaymentRefused
+from lightway.application.kyc.tiers import KycTierLimits
 from lightway.data.money import Money
 
 
@@ -42,7 +47,7 @@ class LimitsPolicy(Protocol):
 
         ``customer_id`` pays ``amount`` (a ``kind`` of transfer); ``recipient_id`` is the
         owner of the wallet credited, if a customer's; ``transfer_id`` is the payment's own
-        transfer, which sums of earlier payments must leave out.
+        transfer, already recorded (the usage counters include it).
         """
 
 
@@ -68,6 +73,9 @@ class PerTransactionCap:
             )
 
 
+_DEFAULT: LimitsPolicy = KycTierLimits()
+
+
 @cache
 def _policy(path: str) -> LimitsPolicy:
     policy: LimitsPolicy = import_string(path)()
@@ -75,4 +83,6 @@ def _policy(path: str) -> LimitsPolicy:
 
 
 def limits_policy() -> LimitsPolicy:
-    return _policy(str(settings.LIGHTWAY_LIMITS_POLICY))
+    """``LIGHTWAY_LIMITS_POLICY`` when set, else the KYC tier limits."""
+    path = str(getattr(settings, "LIGHTWAY_LIMITS_POLICY", "") or "")
+    return _policy(path) if path else _DEFAULT

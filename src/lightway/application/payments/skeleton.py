@@ -1,0 +1,363 @@
+"""The payment skeleton: one way to record a payment of any kind (package docstring).
+
+``payment_create`` is the entry point. In order:
+
+1. the Idempotency-Key is checked and looked up (``payment_replay``): a retry returns the
+   stored transfer after one indexed read, before any validation or pricing; the same key
+   with a different request (another ``digest``) is a 409 ``idempotency_key_reused``;
+2. the caller's ``build`` validates the request and returns a :class:`PaymentPlan`;
+   request errors raise from there and nothing is recorded;
+3. a plan that carries a ``refusal`` is recorded as a failed transfer; otherwise, in ONE
+   database transaction: the ledger movement (:class:`PostEntry`, :class:`HoldFunds` or
+   :class:`ReserveInbound`: account rows locked first, always), the transfer row (the
+   database adds it to the payer's usage counters or to the recipient's pending inbound
+   amount, wallets migration 0005), the limits policy (``limits``), the commission records
+   of a posted fee, the caller's own rows (``plan.record``: a MoMo request and its job) and
+   the audit record. A refusal on the way (insufficient funds, an account that is not
+   active, a limit) rolls all of it back and is recorded as a failed transfer with its code,
+   so a retry gets the same answer;
+4. two requests with the same key racing each other: the unique index lets one commit, the
+   other replays it.
+
+Lock order, everywhere: account rows (in id order, by the posting trigger or explicitly),
+then the transfer row and the usage counters it updates. So payments never deadlock on
+each other's counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from lightway.application.errors import IdempotencyConflict, PaymentRefused, ValidationFailed
+from lightway.application.payments.limits import limits_policy
+from lightway.application.transactions.commission import FeeQuote, commission_records_create
+from lightway.data.audit.services import audit_record
+from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
+from lightway.data.ledger.models import AccountKind
+from lightway.data.ledger.services import (
+    Leg,
+    account_lock,
+    entry_post,
+    hold_place,
+    house_account_id,
+)
+from lightway.data.money import Money
+from lightway.data.wallets.models import Transfer, TransferStatus
+from lightway.data.wallets.selectors import transfer_by_key
+from lightway.data.wallets.services import transfer_insert
+from lightway.infrastructure.db import retry_transient
+from lightway.infrastructure.metrics import transfers_total
+
+MAX_KEY_LENGTH = 200
+FUNDS_MESSAGE = "the available balance does not cover the amount and fee"
+
+
+# --- what a payment moves --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostEntry:
+    """Post the entry now (P2P): ``legs`` (the principal) plus the fee, taken from
+    ``fee_account_id`` and split by the plan's quote. The entry's reference is the transfer
+    id; commission records are written with it."""
+
+    legs: tuple[Leg, ...]
+    fee_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldFunds:
+    """Reserve ``amount`` on ``account_id`` until the outcome is known (outbound MoMo
+    payments); the hold's idempotency key is ``<key_prefix>:<transfer id>``."""
+
+    account_id: int
+    amount: int
+    expires_at: datetime
+    key_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveInbound:
+    """Money on its way into ``account_id`` (a deposit): the wallet's account row is locked
+    (and must be active) before the transfer row adds the credit to the pending inbound
+    amount, so the maximum-balance check and every other credit to the wallet are ordered."""
+
+    account_id: int
+
+
+Movement = PostEntry | HoldFunds | ReserveInbound
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the movement made, for the caller's own rows."""
+
+    entry_id: int | None = None
+    hold_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPlan:
+    """One payment, as its kind's use case validated and priced it."""
+
+    kind: str  # TransferKind
+    client_id: int
+    money: Money
+    fee: FeeQuote
+    commission_kind: str  # the fee schedule kind the fee was priced under
+    movement: Movement
+    status: str  # the transfer's status once recorded (succeeded, or submitted to MoMo)
+    source_wallet_id: uuid.UUID | None = None
+    destination_wallet_id: uuid.UUID | None = None
+    description: str = ""
+    check_limits: bool = True
+    recipient_id: int | None = None  # the customer credited (maximum balance), if any
+    refusal: PaymentRefused | None = None  # refused before anything moves
+    funds_message: str = FUNDS_MESSAGE  # what an insufficient-funds refusal says
+    audit: Mapping[str, object] = field(default_factory=dict)
+    # The caller's rows in the same transaction (a MoMo request, its job); returns data for
+    # the audit record.
+    record: Callable[[Transfer, Recorded, datetime], Mapping[str, object]] | None = None
+
+    @property
+    def fee_amount(self) -> int:
+        return self.fee.fee.amount
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    transfer: Transfer
+    replayed: bool
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def request_digest(**values: object) -> str:
+    """SHA-256 of a request's canonical JSON (what a retry must repeat exactly)."""
+    body = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def idempotency_key_check(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            details={"header": "Idempotency-Key"},
+        )
+
+
+def payment_replay(*, client_id: int, key: str, digest: str) -> Transfer | None:
+    """The transfer already recorded for (client, key), or None; a different request under
+    the same key raises ``IdempotencyConflict``."""
+    existing = transfer_by_key(client_id=client_id, idempotency_key=key)
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request",
+            details={"transfer_id": str(existing.id)},
+        )
+    return existing
+
+
+# --- the skeleton ----------------------------------------------------------------------------
+
+
+def payment_create(
+    *,
+    client_id: int,
+    idempotency_key: str,
+    digest: str,
+    build: Callable[[], PaymentPlan],
+    now: datetime,
+) -> PaymentOutcome:
+    """Record one payment per (client, Idempotency-Key); see the module docstring."""
+    idempotency_key_check(idempotency_key)
+    replay = payment_replay(client_id=client_id, key=idempotency_key, digest=digest)
+    if replay is not None:
+        return PaymentOutcome(replay, replayed=True)
+    return payment_record(build(), idempotency_key=idempotency_key, digest=digest, now=now)
+
+
+def payment_record(
+    plan: PaymentPlan, *, idempotency_key: str, digest: str, now: datetime
+) -> PaymentOutcome:
+    """Steps 3 and 4 of the module docstring, for a caller that has already looked the key
+    up with ``payment_replay`` (and validated the request) itself."""
+    try:
+        transfer = retry_transient(lambda: _record(plan, idempotency_key, digest, now))
+    except IntegrityError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) != "transfer_idempotency":
+            raise
+        replay = payment_replay(client_id=plan.client_id, key=idempotency_key, digest=digest)
+        if replay is None:
+            raise
+        return PaymentOutcome(replay, replayed=True)
+    transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
+    return PaymentOutcome(transfer, replayed=False)
+
+
+def insufficient_funds(needed: int, message: str = FUNDS_MESSAGE) -> PaymentRefused:
+    return PaymentRefused("insufficient_funds", message, details={"needed": needed})
+
+
+def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer:
+    transfer_id = uuid.uuid4()
+    fields: dict[str, Any] = {
+        "transfer_id": transfer_id,
+        "kind": plan.kind,
+        "client_id": plan.client_id,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "source_wallet_id": plan.source_wallet_id,
+        "destination_wallet_id": plan.destination_wallet_id,
+        "currency": plan.money.currency.code,
+        "amount": plan.money.amount,
+        "fee": plan.fee_amount,
+        "description": plan.description[:140],
+        "now": now,
+    }
+    refused = plan.refusal
+    if refused is None:
+        try:
+            with transaction.atomic():
+                recorded = _move(plan, transfer_id, now)
+                transfer = transfer_insert(status=plan.status, entry_id=recorded.entry_id, **fields)
+                if plan.check_limits:
+                    limits_policy().check(
+                        customer_id=plan.client_id,
+                        kind=plan.kind,
+                        amount=plan.money,
+                        now=now,
+                        recipient_id=plan.recipient_id,
+                        transfer_id=transfer_id,
+                    )
+                if recorded.entry_id is not None and plan.fee_amount:
+                    commission_records_create(
+                        entry_id=recorded.entry_id,
+                        reference=str(transfer_id),
+                        kind=plan.commission_kind,
+                        quote=plan.fee,
+                        now=now,
+                    )
+                extra = dict(plan.record(transfer, recorded, now)) if plan.record else {}
+                _audit(plan, transfer, now, recorded, extra)
+                return transfer
+        except InsufficientFunds:
+            refused = insufficient_funds(plan.money.amount + plan.fee_amount, plan.funds_message)
+        except AccountNotActive:
+            # frozen or closed between the read and the movement (the database refused it)
+            refused = PaymentRefused(
+                "account_not_active", "an account of this payment cannot take part in payments"
+            )
+        except PaymentRefused as limit:
+            refused = limit  # a limit: the movement was rolled back
+    with transaction.atomic():
+        transfer = transfer_insert(
+            status=TransferStatus.FAILED,
+            failure_code=refused.code,
+            failure_message=refused.message[:300],
+            **fields,
+        )
+        _audit(plan, transfer, now, Recorded(), {})
+    return transfer
+
+
+def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
+    movement = plan.movement
+    code = plan.money.currency.code
+    if isinstance(movement, PostEntry):
+        legs = [*movement.legs, *fee_legs(movement.fee_account_id, plan.fee, code, now)]
+        entry = entry_post(
+            kind=plan.kind,
+            currency=code,
+            legs=legs,
+            now=now,
+            reference=str(transfer_id),
+            description=plan.description,
+        )
+        return Recorded(entry_id=entry.pk)
+    if isinstance(movement, HoldFunds):
+        hold = hold_place(
+            account_id=movement.account_id,
+            amount=movement.amount,
+            now=now,
+            expires_at=movement.expires_at,
+            reference=str(transfer_id),
+            idempotency_key=f"{movement.key_prefix}:{transfer_id}",
+        )
+        return Recorded(hold_id=hold.pk)
+    account_lock(account_id=movement.account_id)
+    return Recorded()
+
+
+def _audit(
+    plan: PaymentPlan,
+    transfer: Transfer,
+    now: datetime,
+    recorded: Recorded,
+    extra: Mapping[str, object],
+) -> None:
+    data: dict[str, object] = {}
+    if isinstance(plan.movement, PostEntry):
+        data["entry"] = recorded.entry_id
+    data["failure_code"] = transfer.failure_code
+    data.update(plan.audit)
+    data.update(extra)
+    payment_audit(transfer, now, actor=f"user:{transfer.client_id}", data=data)
+
+
+# --- fees and audit, shared with the outcome of MoMo payments ----------------------------------
+
+
+def fee_legs(account_id: int, quote: FeeQuote, code: str, now: datetime) -> list[Leg]:
+    """The fee out of ``account_id`` and one posting per split: ``lightway`` to fee revenue,
+    any other party to its commission payable account."""
+    if not quote.fee.amount:
+        return []
+    legs = [Leg(account_id, -quote.fee.amount, "fee")]
+    for split in quote.splits:
+        if not split.amount:
+            continue
+        if split.party == "lightway":
+            target = house_account_id(kind=AccountKind.FEE_REVENUE, currency=code, now=now)
+        else:
+            target = house_account_id(
+                kind=AccountKind.COMMISSION_PAYABLE,
+                currency=code,
+                owner_ref=split.party_ref,
+                now=now,
+            )
+        legs.append(Leg(target, split.amount, f"fee:{split.party}"))
+    return legs
+
+
+def payment_audit(
+    transfer: Transfer, now: datetime, *, actor: str, data: Mapping[str, object], status: str = ""
+) -> None:
+    """Audit ``transfer`` reaching ``status`` (its own status unless given): its kind and
+    money, then ``data``. Every kind of payment writes the same record."""
+    audit_record(
+        actor=actor,
+        action=f"transfer.{status or transfer.status}",
+        object_type="transfer",
+        object_id=str(transfer.id),
+        data={
+            "kind": transfer.kind,
+            "currency": transfer.currency,
+            "amount": transfer.amount,
+            "fee": transfer.fee,
+            **data,
+        },
+        now=now,
+    )
