@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import django.test
 import pytest
 from django.db import connection
+from django.test.client import ClientHandler
 
 # Tests never append audit checkpoints to the checkout's var/ (tests of checkpoints point
 # LIGHTWAY_AUDIT_CHECKPOINT_FILE at a temporary file themselves).
@@ -145,8 +146,26 @@ def _verify_staff_session(client, user) -> None:
     session.save()
 
 
+class _ApiClientHandler(ClientHandler):
+    """The test client's handler with the API's middleware (``API_MIDDLEWARE``)."""
+
+    def load_middleware(self, is_async=False):
+        from lightway.interfaces.web.wsgi import api_middleware
+
+        with api_middleware():
+            super().load_middleware(is_async)
+
+
 class VerifiedClient(django.test.Client):
-    """Django's test client whose ``force_login`` also passes the staff second factor."""
+    """Django's test client whose ``force_login`` also passes the staff second factor, and
+    which, like the WSGI application (``interfaces/web/wsgi.py``), sends ``/api/`` requests
+    through the API's lean middleware stack."""
+
+    def __init__(self, enforce_csrf_checks=False, **defaults):
+        from lightway.interfaces.web.wsgi import PathDispatch
+
+        super().__init__(enforce_csrf_checks, **defaults)
+        self.handler = PathDispatch(full=self.handler, api=_ApiClientHandler(enforce_csrf_checks))
 
     def force_login(self, user, backend=None):
         super().force_login(user, backend)

@@ -59,6 +59,16 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# What a bearer-token API request (/api/...) goes through instead (interfaces/web/wsgi.py):
+# no session, CSRF, user, second factor, messages or idle timeout.
+API_MIDDLEWARE = [
+    "lightway.interfaces.web.middleware.RequestMetricsMiddleware",
+    "lightway.interfaces.api.errors.ApiErrorShapeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "lightway.interfaces.web.security_headers.SecurityHeadersMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
 ROOT_URLCONF = "lightway.interfaces.web.urls"
 WSGI_APPLICATION = "lightway.interfaces.web.wsgi.application"
 
