@@ -53,9 +53,7 @@ def _call(method, path, headers=None, body=b""):
 def test_api_requests_take_the_lean_stack_and_keep_headers_and_error_shape(now):
     assert "django.contrib.sessions.middleware.SessionMiddleware" not in settings.API_MIDDLEWARE
     _uid, token = customer("alice", now)
-    status, headers, body = _call(
-        "GET", "/api/v1/wallets", {"Authorization": f"Bearer {token}"}
-    )
+    status, headers, body = _call("GET", "/api/v1/wallets", {"Authorization": f"Bearer {token}"})
     assert status == 200
     assert "set-cookie" not in headers and "cookie" not in headers.get("vary", "").lower()
     assert headers["x-content-type-options"] == "nosniff"

@@ -138,13 +138,18 @@ SELECT p.kyc_tier, p.country, lim.id, lim.country, lim.per_transaction, lim.dail
          WHERE i.customer_id = %(user)s AND i.currency = %(currency)s)
 FROM p LEFT JOIN lim ON true LEFT JOIN spent ON true
 """
+# A recipient's check needs no spending: the same statement without reading the counters
+# (an unreferenced CTE is not evaluated).
+_RECIPIENT_SQL = _LOOKUP_SQL.replace("spent.today, spent.month", "0, 0").replace(
+    " LEFT JOIN spent ON true", ""
+)
 
 
-def _lookup(*, user_id: int, code: str, now: datetime) -> _Lookup | None:
+def _lookup(*, user_id: int, code: str, now: datetime, spending: bool = True) -> _Lookup | None:
     """None when the user has no customer profile."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _LOOKUP_SQL,
+            _LOOKUP_SQL if spending else _RECIPIENT_SQL,
             {
                 "user": user_id,
                 "realm": Realm.CUSTOMER.value,
@@ -355,7 +360,7 @@ class KycTierLimits:
     @staticmethod
     def _check_recipient(user_id: int, own: bool, amount: Money, now: datetime) -> None:
         code = amount.currency.code
-        found = _lookup(user_id=user_id, code=code, now=now)
+        found = _lookup(user_id=user_id, code=code, now=now, spending=False)
         if found is None:
             return  # not a customer (a house or partner account): no balance limit
         if found.limit_id is None:
