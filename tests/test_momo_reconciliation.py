@@ -25,14 +25,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from lightway.application.momo import flows
-from lightway.application.momo.reconciliation import (
-    case_assign,
-    case_resolve,
-    recon_report,
-    reconcile,
-    report_csv,
-    report_json,
-)
+from lightway.application.momo.reconciliation.cases import case_assign, case_resolve
+from lightway.application.momo.reconciliation.reports import recon_report, report_csv, report_json
+from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.momo.statements import (
     StatementDuplicate,
     StatementInvalid,

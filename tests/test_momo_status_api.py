@@ -19,7 +19,7 @@ import pytest
 from django.utils import timezone
 
 from lightway.application.momo import flows
-from lightway.application.momo.reconciliation import reconcile
+from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.momo.statements import statement_import
 from lightway.application.partners.keys import partner_key_create
 from lightway.data.identity.models import Partner, Profile

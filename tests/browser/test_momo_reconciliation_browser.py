@@ -20,7 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from lightway.application.momo import flows
-from lightway.application.momo.reconciliation import reconcile
+from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.momo.statements import statement_import
 from lightway.data.reconciliation.models import ReconCase
 from lightway.security.policy import Role

@@ -248,7 +248,7 @@ def momo_reconcile(
     returns the run id (None when MoMo is not configured)."""
     from datetime import datetime
 
-    from lightway.application.momo.reconciliation import reconcile_job
+    from lightway.application.momo.reconciliation.schedule import reconcile_job
 
     return reconcile_job(
         now=timezone.now(),

@@ -19,7 +19,7 @@ from datetime import datetime
 from django.db.models import Q
 
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
-from lightway.application.momo.reconciliation import party_masked
+from lightway.application.momo.reconciliation.reports import party_masked
 from lightway.data.momo.models import MomoRequest
 from lightway.data.wallets.models import Transfer
 from lightway.security.policy import Action, allows, transfer_scope

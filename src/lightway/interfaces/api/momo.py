@@ -23,8 +23,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from lightway.application.momo.lookup import MomoTransactionView, momo_transaction_find
-from lightway.application.momo.reconciliation import (
-    CATEGORIES,
+from lightway.application.momo.reconciliation.classification import CATEGORIES
+from lightway.application.momo.reconciliation.reports import (
     recon_report,
     recon_runs,
     report_csv,

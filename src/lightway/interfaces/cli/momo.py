@@ -65,7 +65,7 @@ def cmd_momo_reconcile(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
-    from lightway.application.momo.reconciliation import schedule_window
+    from lightway.application.momo.reconciliation.schedule import schedule_window
 
     now = timezone.now()
     if (args.start is None) != (args.end is None):
@@ -80,7 +80,8 @@ def _reconcile_and_report(
 ) -> Any:
     """Reconcile ``[start, end)`` (first importing the simulator's statement if asked) and
     print the counts per category; returns the run (``reconcile`` and ``fault-run``)."""
-    from lightway.application.momo.reconciliation import reconcile, statements_fetch_simulator
+    from lightway.application.momo.reconciliation.runs import reconcile
+    from lightway.application.momo.reconciliation.schedule import statements_fetch_simulator
 
     say(f"Window: {start.isoformat()} to {end.isoformat()}")
     if fetch_statement:

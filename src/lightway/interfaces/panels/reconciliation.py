@@ -25,19 +25,17 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lightway.application.errors import DomainError, NotFound
-from lightway.application.momo.reconciliation import (
-    CATEGORIES,
+from lightway.application.momo.reconciliation.cases import case_assign, case_assignees, case_resolve
+from lightway.application.momo.reconciliation.classification import CATEGORIES
+from lightway.application.momo.reconciliation.reports import (
     Report,
     ReportRow,
-    case_assign,
-    case_assignees,
-    case_resolve,
     recon_report,
     recon_runs,
     report_csv,
     report_json,
-    schedule_window,
 )
+from lightway.application.momo.reconciliation.schedule import schedule_window
 from lightway.application.momo.statements import (
     MAX_BYTES,
     StatementDuplicate,
