@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -122,14 +121,6 @@ def mfa_required(*, user: AbstractBaseUser) -> bool:
     return mfa_status(user_id=int(user.pk)).any
 
 
-def device_for_session(*, user_id: int, device_id: str) -> Device | None:
-    """The confirmed device with this persistent id if it belongs to the user."""
-    device = Device.from_persistent_id(device_id)
-    if device is None or device.user_id != user_id or not device.confirmed:
-        return None
-    return device
-
-
 # --- TOTP -------------------------------------------------------------------------------
 
 
@@ -138,10 +129,6 @@ class TotpEnrolment:
     secret: str  # base32, grouped by 4 for typing into an app by hand
     otpauth_url: str
     qr_data_uri: str
-
-
-def _issuer() -> str:
-    return str(getattr(settings, "OTP_TOTP_ISSUER", "") or "LightWay MoMo")
 
 
 def totp_enrol_start(*, user_id: int, now: datetime) -> TotpEnrolment:

@@ -57,7 +57,6 @@ PAYOUT_PRODUCTS = frozenset({Product.DISBURSEMENT.value, Product.REMITTANCE.valu
 
 STATE_OK = "ok"
 STATE_LOW = "low"
-STATE_UNKNOWN = "unknown"
 STATE_ERROR = "error"  # result only: the read failed, the stored state is unchanged
 STATE_UNMONITORED = "unmonitored"  # result only: no threshold for this account
 
