@@ -18,14 +18,13 @@ from django.db import transaction
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.phones import MARKETS, phone_normalise
 from lightway.application.identity.profiles import profile_find, profile_pii
+from lightway.application.reasons import reason_clean
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
 
 log = logging.getLogger(__name__)
 
 REVEALABLE = ("phone", "email", "name", "id_number", "birth_date")
-MIN_REASON_LENGTH = 10
-MAX_REASON_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -100,18 +99,7 @@ def pii_reveal(
     ``reason`` (at least 10 characters) says why; it is stored in the audit record with the
     field names (never the values).
     """
-    reason = " ".join((reason or "").split())
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValidationFailed(
-            f"give a reason of at least {MIN_REASON_LENGTH} characters (a ticket number and "
-            "what you need it for)",
-            details={"field": "reason"},
-        )
-    if len(reason) > MAX_REASON_LENGTH:
-        raise ValidationFailed(
-            f"the reason must be at most {MAX_REASON_LENGTH} characters",
-            details={"field": "reason"},
-        )
+    reason = reason_clean(reason, purpose="what you need it for")
     chosen = [f for f in REVEALABLE if f in set(fields)]
     unknown = sorted(set(fields) - set(REVEALABLE))
     if unknown or not chosen:

@@ -1,23 +1,34 @@
 """Read-only admin pages for the ledger, wallets and transfers.
 
 Money never moves through the admin: entries, postings, holds and transfers are shown, not
-edited. Staff can freeze or unfreeze accounts (audited); everything else is read-only.
+edited. Staff can freeze or unfreeze accounts, giving a reason (the application service
+``transactions.accounts`` locks, validates and audits); everything else is read-only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from lightway.data.ledger.models import Account, AccountStatus, Hold, JournalEntry, Posting
+from lightway.application.errors import DomainError
+from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
+from lightway.application.transactions.accounts import (
+    StatusChange,
+    account_freeze,
+    account_unfreeze,
+)
+from lightway.data.ledger.models import Account, Hold, JournalEntry, Posting
 from lightway.data.ledger.selectors import account_balance
-from lightway.data.ledger.services import account_set_status
 from lightway.data.wallets.models import Transfer, Wallet
-from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin
+from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin, staff_actor
 
 if TYPE_CHECKING:
     _TabularInline = admin.TabularInline[Posting, JournalEntry]
@@ -29,19 +40,54 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     """Ledger pages: read-only; staff actions that do change something are audited."""
 
 
-def _set_status(
-    modeladmin: AccountAdmin, request: HttpRequest, queryset: QuerySet[Account], status: str
-) -> None:
-    with transaction.atomic():
-        # ascending id: the order in which transfers lock accounts, so no deadlock
-        for account in queryset.order_by("pk").select_for_update():
-            if account.status == AccountStatus.CLOSED or account.status == status:
-                continue
-            account_set_status(account_id=account.pk, status=status)
-            modeladmin.audit_staff_action(
-                request, model=Account, object_id=account.pk, verb="update", fields=["status"]
+class StatusReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and why. "
+        "It is written to the audit trail.",
+        min_length=MIN_REASON_LENGTH,
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "size": 60}),
+    )
+
+
+def _status_action(
+    modeladmin: AccountAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Account],
+    *,
+    verb: str,
+    change: Callable[..., StatusChange],
+) -> TemplateResponse | None:
+    """First an intermediate page asking for the reason, then one call to ``change`` (the
+    application service: locks, validation, audit) for the whole selection."""
+    form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        try:
+            result = change(
+                account_ids=list(queryset.values_list("pk", flat=True)),
+                reason=form.cleaned_data["reason"],
+                actor=staff_actor(request),
+                now=timezone.now(),
             )
-    modeladmin.message_user(request, f"Accounts set to {status}.", messages.SUCCESS)
+        except DomainError as exc:
+            modeladmin.message_user(request, exc.message, messages.ERROR)
+            return None
+        note = f"{len(result.changed)} account(s) set to {result.status}"
+        if result.unchanged:
+            note += f"; {len(result.unchanged)} already were"
+        modeladmin.message_user(request, note + ".", messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"{verb.capitalize()} accounts",
+        "opts": Account._meta,
+        "accounts": queryset.order_by("pk"),
+        "form": form,
+        "action": verb,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/ledger/account_status.html", context)
 
 
 @admin.register(Account)
@@ -67,12 +113,14 @@ class AccountAdmin(ReadOnlyAdmin):
         return None  # nothing on the form is editable
 
     @admin.action(description="Freeze selected accounts", permissions=["change"])
-    def freeze(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
-        _set_status(self, request, queryset, AccountStatus.FROZEN)
+    def freeze(self, request: HttpRequest, queryset: QuerySet[Account]) -> TemplateResponse | None:
+        return _status_action(self, request, queryset, verb="freeze", change=account_freeze)
 
     @admin.action(description="Unfreeze selected accounts", permissions=["change"])
-    def unfreeze(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
-        _set_status(self, request, queryset, AccountStatus.ACTIVE)
+    def unfreeze(
+        self, request: HttpRequest, queryset: QuerySet[Account]
+    ) -> TemplateResponse | None:
+        return _status_action(self, request, queryset, verb="unfreeze", change=account_unfreeze)
 
 
 class PostingInline(_TabularInline):

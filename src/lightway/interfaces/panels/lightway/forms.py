@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
-from lightway.application.identity.pii import MIN_REASON_LENGTH, REVEALABLE
+from lightway.application.identity.pii import REVEALABLE
+from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 from lightway.data.identity.models import KycTier, Realm
 from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm
 from lightway.security.policy import ROLE_REALM, STAFF_REALMS, Role
@@ -76,7 +77,7 @@ class RevealForm(AccessibleForm):
         help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and why you need it. "
         "It is written to the audit trail.",
         min_length=MIN_REASON_LENGTH,
-        max_length=300,
+        max_length=MAX_REASON_LENGTH,
         widget=forms.TextInput(attrs=_input(autocomplete="off")),
     )
 
