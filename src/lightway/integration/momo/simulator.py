@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import csv
 import hashlib
 import heapq
@@ -41,9 +40,6 @@ import logging
 import random
 import re
 import secrets
-import signal
-import socket
-import sys
 import threading
 import time
 import uuid
@@ -52,9 +48,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -74,6 +69,16 @@ from lightway.integration.momo.sim_tables import (
     REQUEST_TO_PAY_EXTRA,
     Scenario,
     message_for,
+)
+from lightway.integration.simulator_http import (
+    Refusal,
+    SimHandler,
+    SimServer,
+    http_url,
+    json_object,
+    port_arg,
+    query_params,
+    simulator_main,
 )
 
 logger = logging.getLogger(__name__)
@@ -355,13 +360,15 @@ class Ghost:
     seq: int
 
 
-class SimError(Exception):
+class SimError(Refusal):
     """An HTTP error answer: ``body`` is sent as JSON (None = empty body)."""
 
     def __init__(self, status: int, body: dict[str, Any] | None) -> None:
-        super().__init__(f"{status} {body}")
-        self.status = status
+        super().__init__(status, f"{status} {body}")
         self.body = body
+
+    def payload(self) -> dict[str, Any] | None:
+        return self.body
 
 
 def _reason_error(status: int, code: str, message: str | None = None) -> SimError:
@@ -431,9 +438,8 @@ class MomoSimulator:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._token_secret = secrets.token_bytes(32)
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._connections: set[socket.socket] = set()
+        self._server: SimServer | None = None
+        self._clock_thread: threading.Thread | None = None
         self._http: httpx.Client | None = None
         self._stopping = False
         self._clear_state()
@@ -464,27 +470,20 @@ class MomoSimulator:
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def start(self) -> MomoSimulator:
-        simulator = self
-
-        class Handler(_Handler):
-            sim = simulator
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
+        self._server = SimServer(
+            self.host, self.port, _Handler, name="momo-sim", attrs={"sim": self}
+        )
+        self.port = self._server.port
         self._http = httpx.Client()
         self._stopping = False
-        serve = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="momo-sim", daemon=True
+        self._server.start()
+        self._clock_thread = threading.Thread(
+            target=self._scheduler_loop, name="momo-sim-clock", daemon=True
         )
-        loop = threading.Thread(target=self._scheduler_loop, name="momo-sim-clock", daemon=True)
-        self._threads = [serve, loop]
-        for thread in self._threads:
-            thread.start()
+        self._clock_thread.start()
         return self
 
     def stop(self) -> None:
@@ -492,15 +491,11 @@ class MomoSimulator:
             self._stopping = True
             self._wake.notify_all()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        with self._lock:
-            open_connections, self._connections = list(self._connections), set()
-        for conn in open_connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=5)
+            self._server.stop()  # also ends kept-alive connections
+            self._server = None
+        if self._clock_thread is not None:
+            self._clock_thread.join(timeout=5)
+            self._clock_thread = None
         if self._http is not None:
             self._http.close()
 
@@ -920,7 +915,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         """Answer one API call: (status, JSON body or None for an empty body)."""
         path, _, query_text = target.partition("?")
-        query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+        query = query_params(query_text)
         with self._lock:
             self.requests.append((method, path))
             slow = self.config.slow_seconds
@@ -951,7 +946,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         self._subscription_check(None, headers, query)
         if path == "/v1_0/apiuser" and method == "POST":
-            data = _json_object(body)
+            data = json_object(body)
             host = data.get("providerCallbackHost")
             if not isinstance(host, str):
                 raise _bad_request("providerCallbackHost is required")
@@ -1019,7 +1014,7 @@ class MomoSimulator:
         reference = _uuid4(headers.get("X-Reference-Id"))
         if reference is None:
             raise _bad_request("X-Reference-Id must be a UUID version 4")
-        data = _json_object(body)
+        data = json_object(body)
         amount_raw = data.get("amount")
         amount = _decimal(amount_raw)
         if amount is None or amount <= 0:
@@ -1226,7 +1221,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         message = headers.get("notificationMessage")
         if body.strip():
-            data = _json_object(body)
+            data = json_object(body)
             message = data.get("notificationMessage", message)
         if not isinstance(message, str) or not message or len(message) > MESSAGE_MAX:
             raise _bad_request(f"notificationMessage is required, at most {MESSAGE_MAX} chars")
@@ -1423,16 +1418,6 @@ def _compare_any(value: str, candidates: set[str]) -> bool:
     return found
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise _bad_request("The request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _bad_request("The request body must be a JSON object")
-    return data
-
-
 def _party(value: Any, name: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _bad_request(f"{name} is required: {{partyIdType, partyId}}")
@@ -1457,104 +1442,45 @@ def _party(value: Any, name: str) -> dict[str, str]:
     return {"partyIdType": kind, "partyId": party_id}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     sim: MomoSimulator
     server_version = "MomoSimulator/1"
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # answers are one small write; no 40 ms delayed-ACK stalls
+    max_body_bytes = MAX_BODY_BYTES
+    request_log = logger
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("momo simulator: " + format, *args)
+    def route(self, method: str, target: str, body: bytes) -> None:
+        if target.startswith("/_sim/"):
+            self._sim_control(method, target, body)
+        else:
+            status, data = self.sim.api(method, target, self.headers, body)
+            self.send_json(status, data)
 
-    def setup(self) -> None:
-        super().setup()
-        with self.sim._lock:
-            self.sim._connections.add(self.connection)
+    def refusal(self, status: int, message: str) -> SimError:
+        return SimError(status, {"code": "BAD_REQUEST", "message": message})
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.sim._lock:
-                self.sim._connections.discard(self.connection)
-
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True
-            raise _bad_request("Content-Length is not a number") from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise SimError(413, {"code": "BAD_REQUEST", "message": "Request body is too large"})
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, status: int, body: bytes, content_type: str | None) -> None:
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        try:
-            self.end_headers()
-            if self.command != "HEAD" and body:
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up first (a timeout test, a slow_seconds fault): nothing to do.
-            self.close_connection = True
-
-    def _json(self, status: int, data: Any) -> None:
-        if data is None:
-            self._send(status, b"", None)
-            return
-        body = json.dumps(data, separators=(",", ":"), default=str).encode()
-        self._send(status, body, "application/json; charset=utf-8")
-
-    def _handle(self) -> None:
-        target = self.path
-        if target.startswith(("http://", "https://")):
-            parts = urlsplit(target)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            body = self._read_body()
-            if target.startswith("/_sim/"):
-                self._sim_control(self.command, target, body)
-            else:
-                status, data = self.sim.api(self.command, target, self.headers, body)
-                self._json(status, data)
-        except SimError as exc:
-            self._json(exc.status, exc.body)
-        except Exception:
-            logger.exception("momo simulator: unexpected error")
-            self._json(
-                500,
-                {
-                    "code": "INTERNAL_PROCESSING_ERROR",
-                    "message": message_for("INTERNAL_PROCESSING_ERROR"),
-                },
-            )
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+    def internal_error(self) -> SimError:
+        return _reason_error(500, "INTERNAL_PROCESSING_ERROR")
 
     def _sim_control(self, method: str, target: str, body: bytes) -> None:
         sim = self.sim
         path, _, query_text = target.partition("?")
-        query = {k: v[-1] for k, v in parse_qs(query_text).items()}
+        query = query_params(query_text)
         try:
             if path == "/_sim/config" and method == "GET":
-                self._json(200, asdict(sim.config))
+                self.send_json(200, asdict(sim.config))
             elif path == "/_sim/config" and method == "POST":
-                self._json(200, asdict(sim.configure(**_json_object(body))))
+                self.send_json(200, asdict(sim.configure(**json_object(body))))
             elif path == "/_sim/reset" and method == "POST":
                 sim.reset()
-                self._json(200, {"ok": True})
+                self.send_json(200, {"ok": True})
             elif path == "/_sim/transactions" and method == "GET":
-                self._json(200, sim.transactions())
+                self.send_json(200, sim.transactions())
             elif path == "/_sim/callbacks" and method == "GET":
                 cbs = [{**asdict(c), "body": c.body.decode()} for c in sim.callbacks_queued()]
-                self._json(200, {"queued": cbs, "sent": list(sim.callbacks_sent)})
+                self.send_json(200, {"queued": cbs, "sent": list(sim.callbacks_sent)})
             elif path == "/_sim/complete" and method == "POST":
-                data = _json_object(body)
-                self._json(
+                data = json_object(body)
+                self.send_json(
                     200,
                     sim.complete(
                         str(data.get("referenceId")),
@@ -1563,25 +1489,25 @@ class _Handler(BaseHTTPRequestHandler):
                     ),
                 )
             elif path == "/_sim/balance" and method == "POST":
-                data = _json_object(body)
+                data = json_object(body)
                 sim.set_balance(
                     str(data.get("product")), str(data.get("environment")), str(data.get("amount"))
                 )
-                self._json(200, {"ok": True})
+                self.send_json(200, {"ok": True})
             elif path == "/_sim/drift" and method == "POST":
-                data = _json_object(body)
+                data = json_object(body)
                 ref = _sim_field(data, "referenceId")
                 amount = _sim_amount(data)
                 _sim_known(sim, ref)
                 sim.drift_amount(ref, amount)
-                self._json(200, {"ok": True})
+                self.send_json(200, {"ok": True})
             elif path == "/_sim/drop" and method == "POST":
-                ref = _sim_field(_json_object(body), "referenceId")
+                ref = _sim_field(json_object(body), "referenceId")
                 _sim_known(sim, ref)
                 sim.drop_from_statement(ref)
-                self._json(200, {"ok": True})
+                self.send_json(200, {"ok": True})
             elif path == "/_sim/ghost" and method == "POST":
-                data = _json_object(body)
+                data = json_object(body)
                 product = _sim_field(data, "product")
                 environment = _sim_field(data, "environment")
                 amount = _sim_amount(data)
@@ -1599,14 +1525,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if _decimal(amount) == 0:
                     raise _bad_request("amount must not be 0")
                 fin_id = sim.add_ghost(product, environment, amount, currency)
-                self._json(200, {"financialTransactionId": fin_id})
+                self.send_json(200, {"financialTransactionId": fin_id})
             elif path == "/_sim/statement" and method == "GET":
                 start = _parse_dt(query.get("from"))
                 end = _parse_dt(query.get("to"))
                 text = sim.statement_csv(
                     query.get("product", ""), query.get("environment", ""), start, end
                 )
-                self._send(200, text.encode(), "text/csv; charset=utf-8")
+                self.send_body(200, text.encode(), "text/csv; charset=utf-8")
             else:
                 raise _apim(404, "Resource not found")
         except (ValueError, KeyError) as exc:
@@ -1652,24 +1578,15 @@ def main(argv: list[str] | None = None) -> int:
         "sandbox provisioning) with callbacks and fault knobs (see docs/momo.md).",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
     sim = MomoSimulator(host=args.host, port=args.port)
-    try:
-        sim.start()
-    except OSError as exc:
-        print(
-            f"momo simulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"MoMo simulator on {sim.base_url}", flush=True)
-    stop.wait()
-    sim.stop()
-    return 0
+    return simulator_main(
+        sim,
+        name="momo simulator",
+        address=f"{args.host}:{args.port}",
+        ready=lambda: f"MoMo simulator on {sim.base_url}",
+    )
 
 
 if __name__ == "__main__":
