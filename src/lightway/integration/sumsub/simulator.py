@@ -22,7 +22,6 @@ http://127.0.0.1:8000/webhooks/sumsub`` (see ``docs/kyc.md``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import heapq
 import html
 import json
@@ -30,9 +29,6 @@ import logging
 import math
 import re
 import secrets
-import signal
-import socket
-import sys
 import threading
 import time
 import uuid
@@ -42,12 +38,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote
 
 import httpx
 
+from lightway.integration.simulator_http import (
+    Refusal,
+    SimHandler,
+    SimServer,
+    http_url,
+    json_object,
+    port_arg,
+    query_params,
+    simulator_main,
+)
 from lightway.integration.sumsub.signing import (
     DIGEST_ALGORITHMS,
     payload_digest,
@@ -204,7 +209,7 @@ def _correlation_id() -> str:
     return secrets.token_hex(16)
 
 
-class SimError(Exception):
+class SimError(Refusal):
     """An API error answered with Sumsub's error body (§6)."""
 
     def __init__(
@@ -216,14 +221,12 @@ class SimError(Exception):
         error_name: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(description)
-        self.status = status
+        super().__init__(status, description, headers=headers)
         self.description = description
         self.error_code = error_code
         self.error_name = error_name
-        self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "description": self.description,
             "code": self.status,
@@ -283,36 +286,28 @@ class SumsubSimulator:
         self._held: tuple[Delivery, float] | None = None
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._server: SimServer | None = None
+        self._emit_thread: threading.Thread | None = None
         self._http: httpx.Client | None = None
-        self._connections: set[socket.socket] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def start(self) -> SumsubSimulator:
-        simulator = self
-
-        class Handler(_Handler):
-            sim = simulator
-
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
+        self._server = SimServer(
+            self.host, self.port, _Handler, name="sumsub-sim", attrs={"sim": self}
+        )
+        self.port = self._server.port
         self._http = httpx.Client(timeout=self.config.webhook_timeout_seconds)
         self._stopping = False
-        serve = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sumsub-sim", daemon=True
+        self._server.start()
+        self._emit_thread = threading.Thread(
+            target=self._deliver_loop, name="sumsub-sim-webhooks", daemon=True
         )
-        emit = threading.Thread(target=self._deliver_loop, name="sumsub-sim-webhooks", daemon=True)
-        self._threads = [serve, emit]
-        for thread in self._threads:
-            thread.start()
+        self._emit_thread.start()
         return self
 
     def stop(self) -> None:
@@ -320,15 +315,11 @@ class SumsubSimulator:
             self._stopping = True
             self._wake.notify_all()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        with self._lock:  # end kept-alive connections too: a stopped Sumsub answers nothing
-            open_connections, self._connections = list(self._connections), set()
-        for conn in open_connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=5)
+            self._server.stop()  # kept-alive connections too: a stopped Sumsub answers nothing
+            self._server = None
+        if self._emit_thread is not None:
+            self._emit_thread.join(timeout=5)
+            self._emit_thread = None
         if self._http is not None:
             self._http.close()
 
@@ -718,7 +709,7 @@ class SumsubSimulator:
         if fail:
             raise SimError(500, "Internal server error (simulated)")
         path, _, query = target.partition("?")
-        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        params = query_params(query, keep_blank=True)
         for pattern, handlers in _ROUTES:
             match = pattern.fullmatch(path)
             if match is None:
@@ -728,16 +719,6 @@ class SumsubSimulator:
                 raise SimError(405, f"Method {method} is not allowed here")
             return handler(self, match, params, headers, body, token)
         raise SimError(404, "Not found")
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise SimError(400, "Request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise SimError(400, "Request body must be a JSON object")
-    return data
 
 
 def _h_create(
@@ -751,7 +732,7 @@ def _h_create(
     level = sim._level(params.get("levelName"))
     if "json" not in (headers.get("Content-Type") or ""):
         raise SimError(415, "Content-Type must be application/json")
-    data = _json_body(body)
+    data = json_object(body)
     external = data.get("externalUserId") or f"sim-{uuid.uuid4()}"
     if not isinstance(external, str):
         raise SimError(400, "externalUserId must be a string")
@@ -830,7 +811,7 @@ def _h_id_doc(
         raw = part.get_payload(decode=True)
         payload = raw if isinstance(raw, bytes) else b""
         if name == "metadata":
-            metadata = _json_body(payload)
+            metadata = json_object(payload)
         elif name == "content":
             content_size = len(payload)
     if metadata is None:
@@ -860,7 +841,7 @@ def _h_test_completed(
     if not token.startswith("sbx:"):
         raise SimError(403, "testCompleted is available with sandbox app tokens only")
     applicant = sim.applicant(m.group(1))
-    data = _json_body(body)
+    data = json_object(body)
     answer = data.get("reviewAnswer")
     if answer not in ("GREEN", "RED"):
         raise SimError(400, "reviewAnswer must be GREEN or RED")
@@ -904,7 +885,7 @@ def _h_token_sdk(
     body: bytes,
     token: str,
 ) -> tuple[int, Any, dict[str, str]]:
-    data = _json_body(body)
+    data = json_object(body)
     user_id = data.get("userId")
     if not isinstance(user_id, str) or not user_id:
         raise SimError(400, "userId is required")
@@ -1041,83 +1022,35 @@ def _websdk_html(token: str, applicant: SimApplicant, message: str = "") -> str:
     return _PAGE.format(status=esc(label), content="\n".join(parts))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimHandler):
     sim: SumsubSimulator
     server_version = "SumsubSimulator/1"
-    protocol_version = "HTTP/1.1"
+    max_body_bytes = MAX_BODY_BYTES
+    request_log = logger
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("sumsub simulator: " + format, *args)
+    def route(self, method: str, target: str, body: bytes) -> None:
+        if target.startswith("/resources/"):
+            status, data, headers = self.sim.api(method, target, self.headers, body)
+            self.send_json(status, data, headers)
+        elif target.startswith("/websdk/"):
+            self._websdk(method, target, body)
+        elif target.startswith("/_sim/"):
+            self._sim_control(method, target, body)
+        else:
+            raise SimError(404, "Not found")
 
-    def setup(self) -> None:
-        super().setup()
-        with self.sim._lock:
-            self.sim._connections.add(self.connection)
+    def refusal(self, status: int, message: str) -> SimError:
+        return SimError(status, message)
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.sim._lock:
-                self.sim._connections.discard(self.connection)
+    def refusal_send(self, target: str, refusal: Refusal) -> None:
+        if target.startswith("/websdk/") and isinstance(refusal, SimError):
+            page = _PAGE.format(status="error", content=html.escape(refusal.description))
+            self.send_html(refusal.status, page)
+        else:
+            super().refusal_send(target, refusal)
 
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self.close_connection = True  # the body cannot be skipped: end the connection
-            raise SimError(400, "Content-Length is not a number") from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise SimError(413, "Request body is too large")
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(data, separators=(",", ":")).encode()
-        self._send(status, body, "application/json; charset=utf-8", headers or {})
-
-    def _html(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, text.encode(), "text/html; charset=utf-8", headers or {})
-
-    def _handle(self) -> None:
-        method = self.command
-        target = self.path
-        if target.startswith(("http://", "https://")):  # absolute-form request target
-            parts = urlsplit(target)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            body = self._read_body()
-            if target.startswith("/resources/"):
-                status, data, headers = self.sim.api(method, target, self.headers, body)
-                self._json(status, data, headers)
-            elif target.startswith("/websdk/"):
-                self._websdk(method, target, body)
-            elif target.startswith("/_sim/"):
-                self._sim_control(method, target, body)
-            else:
-                raise SimError(404, "Not found")
-        except SimError as exc:
-            if target.startswith("/websdk/"):
-                self._html(
-                    exc.status, _PAGE.format(status="error", content=html.escape(exc.description))
-                )
-            else:
-                self._json(exc.status, exc.body(), exc.headers)
-        except Exception:
-            logger.exception("sumsub simulator: unexpected error")
-            self._json(500, SimError(500, "Internal server error").body())
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+    def internal_error(self) -> SimError:
+        return SimError(500, "Internal server error")
 
     def _websdk(self, method: str, target: str, body: bytes) -> None:
         path, _, query = target.partition("?")
@@ -1126,7 +1059,7 @@ class _Handler(BaseHTTPRequestHandler):
             applicant = self.sim.token_applicant(token)
             with self.sim._lock:
                 page = _websdk_html(token, applicant)
-            self._html(200, page)
+            self.send_html(200, page)
             return
         if method != "POST" or path not in ("/websdk/submit", "/websdk/decide"):
             raise SimError(404, "Not found")
@@ -1144,7 +1077,7 @@ class _Handler(BaseHTTPRequestHandler):
                         applicant,
                         "Choose a document type and country and enter the document number.",
                     )
-                self._html(400, page)
+                self.send_html(400, page)
                 return
             self.sim.doc_add(
                 applicant, {"idDocType": doc_type, "country": country, "number": number}
@@ -1157,21 +1090,21 @@ class _Handler(BaseHTTPRequestHandler):
             if applicant.review_status not in BUSY_STATES:
                 raise SimError(409, "Submit a document before choosing a decision")
             self.sim.decide(applicant, decision)
-        self._send(303, b"", "text/plain", {"Location": f"/websdk/?token={quote(token)}"})
+        self.send_body(303, b"", "text/plain", {"Location": f"/websdk/?token={quote(token)}"})
 
     def _sim_control(self, method: str, target: str, body: bytes) -> None:
         path = target.partition("?")[0]
         if path == "/_sim/config" and method == "GET":
-            self._json(200, asdict(self.sim.config))
+            self.send_json(200, asdict(self.sim.config))
         elif path == "/_sim/config" and method == "POST":
             try:
-                self.sim.configure(**_json_body(body))
+                self.sim.configure(**json_object(body))
             except ValueError as exc:
                 raise SimError(400, str(exc)) from None
-            self._json(200, asdict(self.sim.config))
+            self.send_json(200, asdict(self.sim.config))
         elif path == "/_sim/deliveries" and method == "GET":
             with self.sim._lock:
-                self._json(200, {"events": self.sim.events, "deliveries": self.sim.deliveries})
+                self.send_json(200, {"events": self.sim.events, "deliveries": self.sim.deliveries})
         else:
             raise SimError(404, "Not found")
 
@@ -1184,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
         description="A local Sumsub API with WebSDK page and webhooks (see docs/kyc.md).",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT)
     parser.add_argument("--app-token", default=Env.str("SUMSUB_APP_TOKEN", DEFAULT_APP_TOKEN))
     parser.add_argument("--secret-key", default=Env.str("SUMSUB_SECRET_KEY", DEFAULT_SECRET_KEY))
     parser.add_argument("--webhook-url", default=None, help="where to POST webhooks")
@@ -1209,24 +1142,14 @@ def main(argv: list[str] | None = None) -> int:
         webhook_alg=args.webhook_alg,
         levels=levels,
     )
-    try:
-        sim.start()
-    except OSError as exc:
-        print(
-            f"sumsub simulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(
-        f"Sumsub simulator on {sim.base_url} (webhooks to {args.webhook_url or 'nowhere'})",
-        flush=True,
+    return simulator_main(
+        sim,
+        name="sumsub simulator",
+        address=f"{args.host}:{args.port}",
+        ready=lambda: (
+            f"Sumsub simulator on {sim.base_url} (webhooks to {args.webhook_url or 'nowhere'})"
+        ),
     )
-    stop.wait()
-    sim.stop()
-    return 0
 
 
 if __name__ == "__main__":
