@@ -156,6 +156,9 @@ class SimHandler(BaseHTTPRequestHandler):
     request_log: ClassVar[logging.Logger | None] = None
     # Headers added to every answer.
     extra_headers: ClassVar[Mapping[str, str]] = {}
+    # How JSON answers are written: compact (no spaces after separators) and their type.
+    json_compact: ClassVar[bool] = True
+    json_type: ClassVar[str] = JSON_TYPE
 
     # -- what a simulator provides -------------------------------------------------------
 
@@ -249,12 +252,13 @@ class SimHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def send_json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
-        """``data`` as compact JSON; None sends an empty body without a content type."""
+        """``data`` as JSON; None sends an empty body without a content type."""
         if data is None:
             self.send_body(status, b"", None, headers)
             return
-        body = json.dumps(data, separators=(",", ":"), default=str).encode()
-        self.send_body(status, body, JSON_TYPE, headers)
+        separators = (",", ":") if self.json_compact else None
+        body = json.dumps(data, separators=separators, default=str).encode()
+        self.send_body(status, body, self.json_type, headers)
 
     def send_html(self, status: int, text: str, headers: Mapping[str, str] | None = None) -> None:
         self.send_body(status, text.encode(), HTML_TYPE, headers)

@@ -41,7 +41,6 @@ import itertools
 import json
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -49,16 +48,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import phonenumbers
 from aiosmtpd.controller import Controller
 
+from lightway.integration.simulator_http import (
+    Refusal,
+    SimHandler,
+    SimServer,
+    http_url,
+    port_arg,
+    query_params,
+    simulator_main,
+)
+
 DEMO_SMS_API_KEY = "lightway-demo-sms-key"
 API_KEY_HEADER = "X-API-Key"
 MAX_BODY_BYTES = 64 * 1024
+BODY_RULE = "body must be JSON (at most 64 KiB)"
 MAX_MESSAGES = 2000
 INBOX_REFRESH_SECONDS = 3
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
@@ -159,95 +168,93 @@ def valid_number(value: object) -> bool:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _NotifyError(Refusal):
+    """An error answer of the SMS API: ``{"error": {"code", "message"}}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, message)
+        self.code = code
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": str(self)}}
+
+
+class _Handler(SimHandler):
     server_version = "LightWayNotifySimulator/1"
+    protocol_version = "HTTP/1.0"  # one request per connection
+    max_body_bytes = MAX_BODY_BYTES
+    extra_headers = {"Cache-Control": "no-store"}
+    json_compact = False
+    json_type = "application/json"
+    # request_log stays None: request lines would carry phone numbers in query strings.
     store: _Store
     api_key: str
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: request lines would carry phone numbers in query strings."""
+    def refusal(self, status: int, message: str) -> _NotifyError:
+        return _NotifyError(400, "invalid_request", BODY_RULE)
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+    def internal_error(self) -> _NotifyError:
+        return _NotifyError(500, "internal_error", "Internal server error")
 
-    def _json(self, status: int, payload: object) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
+    def route(self, method: str, target: str, body: bytes) -> None:
+        url = urlsplit(target)
+        if method == "GET":
+            self._get(url.path, query_params(url.query))
+        elif method == "POST":
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                raise _NotifyError(400, "invalid_request", BODY_RULE) from None
+            self._post(url.path, data)
+        else:
+            raise _NotifyError(405, "method_not_allowed", f"{method} is not supported")
 
-    def _error(self, status: int, code: str, message: str) -> None:
-        self._json(status, {"error": {"code": code, "message": message}})
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise ValueError("request body too large")
-        raw = self.rfile.read(length) if length else b""
-        return json.loads(raw or b"{}")
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if url.path in ("/", "/inbox"):
+    def _get(self, path: str, query: dict[str, str]) -> None:
+        if path in ("/", "/inbox"):
             page = inbox_html(self.store.list(to=query.get("to") or None), to=query.get("to"))
-            self._send(200, page.encode(), "text/html; charset=utf-8")
-        elif url.path == "/_sim/messages":
+            self.send_html(200, page)
+        elif path == "/_sim/messages":
             messages = self.store.list(
                 to=query.get("to") or None, channel=query.get("channel") or None
             )
-            self._json(200, {"messages": [asdict(m) for m in messages]})
-        elif url.path == "/_sim/faults":
-            self._json(200, asdict(self.store.faults))
-        elif url.path == "/health":
-            self._json(200, {"status": "ok"})
+            self.send_json(200, {"messages": [asdict(m) for m in messages]})
+        elif path == "/_sim/faults":
+            self.send_json(200, asdict(self.store.faults))
+        elif path == "/health":
+            self.send_json(200, {"status": "ok"})
         else:
-            self._error(404, "not_found", "no such page")
+            raise _NotifyError(404, "not_found", "no such page")
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        try:
-            body = self._body()
-        except ValueError:
-            self._error(400, "invalid_request", "body must be JSON (at most 64 KiB)")
-            return
+    def _post(self, path: str, body: Any) -> None:
         if path == "/v1/messages":
             self._sms(body)
         elif path == "/_sim/faults":
             try:
                 profile = self.store.set_faults(**(body if isinstance(body, dict) else {}))
             except (TypeError, ValueError) as exc:
-                self._error(400, "invalid_request", str(exc))
-                return
-            self._json(200, asdict(profile))
+                raise _NotifyError(400, "invalid_request", str(exc)) from None
+            self.send_json(200, asdict(profile))
         elif path == "/_sim/reset":
             self.store.reset()
-            self._json(200, {"status": "reset"})
+            self.send_json(200, {"status": "reset"})
         else:
-            self._error(404, "not_found", "no such endpoint")
+            raise _NotifyError(404, "not_found", "no such endpoint")
 
     def _sms(self, body: Any) -> None:
         if self.headers.get(API_KEY_HEADER) != self.api_key:
-            self._error(401, "unauthorized", "missing or wrong API key")
-            return
+            raise _NotifyError(401, "unauthorized", "missing or wrong API key")
         delay_ms, failing = self.store.take_sms_fault()
         if delay_ms:
             time.sleep(delay_ms / 1000)
         if failing is not None:
-            self._error(failing, "simulated_fault", HTTPStatus(failing).phrase)
-            return
+            raise _NotifyError(failing, "simulated_fault", HTTPStatus(failing).phrase)
         if not isinstance(body, dict):
-            self._error(400, "invalid_request", "body must be a JSON object")
-            return
+            raise _NotifyError(400, "invalid_request", "body must be a JSON object")
         if not valid_number(body.get("to")):
-            self._error(400, "invalid_number", "'to' must be a valid E.164 phone number")
-            return
+            raise _NotifyError(400, "invalid_number", "'to' must be a valid E.164 phone number")
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
-            self._error(400, "invalid_request", "'text' must be a non-empty string")
-            return
+            raise _NotifyError(400, "invalid_request", "'text' must be a non-empty string")
         message = self.store.add(
             "sms",
             to=body["to"],
@@ -255,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
             text=text,
             reference=str(body.get("reference") or ""),
         )
-        self._json(202, {"id": message.id, "status": "queued"})
+        self.send_json(202, {"id": message.id, "status": "queued"})
 
 
 def _linkify(text: str) -> str:
@@ -366,28 +373,27 @@ class NotifySimulator:
         self.smtp_port = smtp_port
         self.api_key = api_key
         self.store = _Store()
-        self._http: ThreadingHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self._http: SimServer | None = None
         self._smtp: _SmtpController | None = None
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.http_port}"
+        return http_url(self.host, self.http_port)
 
     @property
     def inbox_url(self) -> str:
         return f"{self.base_url}/inbox"
 
     def start(self) -> NotifySimulator:
-        handler = type("Handler", (_Handler,), {"store": self.store, "api_key": self.api_key})
-        self._http = ThreadingHTTPServer((self.host, self.http_port), handler)
-        self._http.daemon_threads = True
-        self.http_port = int(self._http.server_address[1])
-        self._http_thread = threading.Thread(
-            target=self._http.serve_forever, name="notify-sim-http", daemon=True
+        self._http = SimServer(
+            self.host,
+            self.http_port,
+            _Handler,
+            name="notify-sim-http",
+            attrs={"store": self.store, "api_key": self.api_key},
         )
-        self._http_thread.start()
+        self.http_port = self._http.port
+        self._http.start()
         try:
             self._smtp = _SmtpController(
                 _SmtpHandler(self.store),
@@ -408,12 +414,8 @@ class NotifySimulator:
             self._smtp.stop()
             self._smtp = None
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
             self._http = None
-        if self._http_thread is not None:
-            self._http_thread.join(timeout=5)
-            self._http_thread = None
 
     def __enter__(self) -> NotifySimulator:
         return self.start()
@@ -432,21 +434,14 @@ class NotifySimulator:
         self.store.reset()
 
 
-def _port(value: str) -> int:
-    port = int(value)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is out of range (0-65535)")
-    return port
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lightway.integration.notify.simulator",
         description="Simulated SMS provider API, SMTP sink and inbox page (memory only).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=8025, help="HTTP port (0 = any)")
-    parser.add_argument("--smtp-port", type=_port, default=1025, help="SMTP port (0 = any)")
+    parser.add_argument("--port", type=port_arg, default=8025, help="HTTP port (0 = any)")
+    parser.add_argument("--smtp-port", type=port_arg, default=1025, help="SMTP port (0 = any)")
     parser.add_argument(
         "--api-key",
         default=os.environ.get("NOTIFY_SMS_API_KEY") or DEMO_SMS_API_KEY,
@@ -455,16 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     simulator = NotifySimulator(
         host=args.host, http_port=args.port, smtp_port=args.smtp_port, api_key=args.api_key
-    ).start()
-    stopping = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(
-        json.dumps(
+    )
+    return simulator_main(
+        simulator,
+        name="notify simulator",
+        address=f"{args.host}:{args.port} (HTTP), {args.host}:{args.smtp_port} (SMTP)",
+        ready=lambda: json.dumps(
             {
                 "message": "notify simulator ready",
                 "inbox": simulator.inbox_url,
@@ -472,14 +463,7 @@ def main(argv: list[str] | None = None) -> int:
                 "smtp": f"{args.host}:{simulator.smtp_port}",
             }
         ),
-        flush=True,
     )
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        simulator.stop()
-    return 0
 
 
 if __name__ == "__main__":
