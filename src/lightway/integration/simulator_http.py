@@ -14,13 +14,12 @@ lives here:
   simulator's ``refusal`` hook), anything else a logged 500. ``send_json``, ``send_html`` and
   ``send_body`` write answers (no body for HEAD; a client that hung up is not an error);
 - helpers for routes: :func:`query_params`, :func:`json_object`;
-- :func:`simulator_main`: run one simulator as a process until SIGTERM or Ctrl-C, and
-  :func:`port_arg` for its ``--port``.
+- :func:`simulator_main`: run one simulator as a process until SIGTERM or Ctrl-C (its
+  ``--port`` is an ``infrastructure.cli_args.port_arg``).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -268,17 +267,6 @@ class _Simulator(Protocol):
     def start(self) -> object: ...
 
     def stop(self) -> None: ...
-
-
-def port_arg(value: str) -> int:
-    """``--port``: a TCP port, 0 for any free one."""
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is out of range (0-65535)")
-    return port
 
 
 def simulator_main(

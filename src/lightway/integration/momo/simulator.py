@@ -53,6 +53,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from lightway.infrastructure.cli_args import port_arg
+from lightway.integration import simulator_http as sim_http
 from lightway.integration.momo.sim_tables import (
     ACTIVE_EMAILS,
     ACTIVE_ERRORS,
@@ -69,16 +71,6 @@ from lightway.integration.momo.sim_tables import (
     REQUEST_TO_PAY_EXTRA,
     Scenario,
     message_for,
-)
-from lightway.integration.simulator_http import (
-    Refusal,
-    SimHandler,
-    SimServer,
-    http_url,
-    json_object,
-    port_arg,
-    query_params,
-    simulator_main,
 )
 
 logger = logging.getLogger(__name__)
@@ -360,7 +352,7 @@ class Ghost:
     seq: int
 
 
-class SimError(Refusal):
+class SimError(sim_http.Refusal):
     """An HTTP error answer: ``body`` is sent as JSON (None = empty body)."""
 
     def __init__(self, status: int, body: dict[str, Any] | None) -> None:
@@ -438,7 +430,7 @@ class MomoSimulator:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._token_secret = secrets.token_bytes(32)
-        self._server: SimServer | None = None
+        self._server: sim_http.SimServer | None = None
         self._clock_thread: threading.Thread | None = None
         self._http: httpx.Client | None = None
         self._stopping = False
@@ -470,10 +462,10 @@ class MomoSimulator:
 
     @property
     def base_url(self) -> str:
-        return http_url(self.host, self.port)
+        return sim_http.http_url(self.host, self.port)
 
     def start(self) -> MomoSimulator:
-        self._server = SimServer(
+        self._server = sim_http.SimServer(
             self.host, self.port, _Handler, name="momo-sim", attrs={"sim": self}
         )
         self.port = self._server.port
@@ -915,7 +907,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         """Answer one API call: (status, JSON body or None for an empty body)."""
         path, _, query_text = target.partition("?")
-        query = query_params(query_text)
+        query = sim_http.query_params(query_text)
         with self._lock:
             self.requests.append((method, path))
             slow = self.config.slow_seconds
@@ -946,7 +938,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         self._subscription_check(None, headers, query)
         if path == "/v1_0/apiuser" and method == "POST":
-            data = json_object(body)
+            data = sim_http.json_object(body)
             host = data.get("providerCallbackHost")
             if not isinstance(host, str):
                 raise _bad_request("providerCallbackHost is required")
@@ -1014,7 +1006,7 @@ class MomoSimulator:
         reference = _uuid4(headers.get("X-Reference-Id"))
         if reference is None:
             raise _bad_request("X-Reference-Id must be a UUID version 4")
-        data = json_object(body)
+        data = sim_http.json_object(body)
         amount_raw = data.get("amount")
         amount = _decimal(amount_raw)
         if amount is None or amount <= 0:
@@ -1221,7 +1213,7 @@ class MomoSimulator:
     ) -> tuple[int, dict[str, Any] | None]:
         message = headers.get("notificationMessage")
         if body.strip():
-            data = json_object(body)
+            data = sim_http.json_object(body)
             message = data.get("notificationMessage", message)
         if not isinstance(message, str) or not message or len(message) > MESSAGE_MAX:
             raise _bad_request(f"notificationMessage is required, at most {MESSAGE_MAX} chars")
@@ -1442,7 +1434,7 @@ def _party(value: Any, name: str) -> dict[str, str]:
     return {"partyIdType": kind, "partyId": party_id}
 
 
-class _Handler(SimHandler):
+class _Handler(sim_http.SimHandler):
     sim: MomoSimulator
     server_version = "MomoSimulator/1"
     max_body_bytes = MAX_BODY_BYTES
@@ -1464,12 +1456,12 @@ class _Handler(SimHandler):
     def _sim_control(self, method: str, target: str, body: bytes) -> None:
         sim = self.sim
         path, _, query_text = target.partition("?")
-        query = query_params(query_text)
+        query = sim_http.query_params(query_text)
         try:
             if path == "/_sim/config" and method == "GET":
                 self.send_json(200, asdict(sim.config))
             elif path == "/_sim/config" and method == "POST":
-                self.send_json(200, asdict(sim.configure(**json_object(body))))
+                self.send_json(200, asdict(sim.configure(**sim_http.json_object(body))))
             elif path == "/_sim/reset" and method == "POST":
                 sim.reset()
                 self.send_json(200, {"ok": True})
@@ -1479,7 +1471,7 @@ class _Handler(SimHandler):
                 cbs = [{**asdict(c), "body": c.body.decode()} for c in sim.callbacks_queued()]
                 self.send_json(200, {"queued": cbs, "sent": list(sim.callbacks_sent)})
             elif path == "/_sim/complete" and method == "POST":
-                data = json_object(body)
+                data = sim_http.json_object(body)
                 self.send_json(
                     200,
                     sim.complete(
@@ -1489,25 +1481,25 @@ class _Handler(SimHandler):
                     ),
                 )
             elif path == "/_sim/balance" and method == "POST":
-                data = json_object(body)
+                data = sim_http.json_object(body)
                 sim.set_balance(
                     str(data.get("product")), str(data.get("environment")), str(data.get("amount"))
                 )
                 self.send_json(200, {"ok": True})
             elif path == "/_sim/drift" and method == "POST":
-                data = json_object(body)
+                data = sim_http.json_object(body)
                 ref = _sim_field(data, "referenceId")
                 amount = _sim_amount(data)
                 _sim_known(sim, ref)
                 sim.drift_amount(ref, amount)
                 self.send_json(200, {"ok": True})
             elif path == "/_sim/drop" and method == "POST":
-                ref = _sim_field(json_object(body), "referenceId")
+                ref = _sim_field(sim_http.json_object(body), "referenceId")
                 _sim_known(sim, ref)
                 sim.drop_from_statement(ref)
                 self.send_json(200, {"ok": True})
             elif path == "/_sim/ghost" and method == "POST":
-                data = json_object(body)
+                data = sim_http.json_object(body)
                 product = _sim_field(data, "product")
                 environment = _sim_field(data, "environment")
                 amount = _sim_amount(data)
@@ -1581,7 +1573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=port_arg, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
     sim = MomoSimulator(host=args.host, port=args.port)
-    return simulator_main(
+    return sim_http.simulator_main(
         sim,
         name="momo simulator",
         address=f"{args.host}:{args.port}",

@@ -54,15 +54,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 from aiosmtpd.controller import Controller
 
-from lightway.integration.simulator_http import (
-    Refusal,
-    SimHandler,
-    SimServer,
-    http_url,
-    port_arg,
-    query_params,
-    simulator_main,
-)
+from lightway.infrastructure.cli_args import port_arg
+from lightway.integration import simulator_http as sim_http
 
 DEMO_SMS_API_KEY = "lightway-demo-sms-key"
 API_KEY_HEADER = "X-API-Key"
@@ -168,7 +161,7 @@ def valid_number(value: object) -> bool:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-class _NotifyError(Refusal):
+class _NotifyError(sim_http.Refusal):
     """An error answer of the SMS API: ``{"error": {"code", "message"}}``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -179,7 +172,7 @@ class _NotifyError(Refusal):
         return {"error": {"code": self.code, "message": str(self)}}
 
 
-class _Handler(SimHandler):
+class _Handler(sim_http.SimHandler):
     server_version = "LightWayNotifySimulator/1"
     protocol_version = "HTTP/1.0"  # one request per connection
     max_body_bytes = MAX_BODY_BYTES
@@ -199,7 +192,7 @@ class _Handler(SimHandler):
     def route(self, method: str, target: str, body: bytes) -> None:
         url = urlsplit(target)
         if method == "GET":
-            self._get(url.path, query_params(url.query))
+            self._get(url.path, sim_http.query_params(url.query))
         elif method == "POST":
             try:
                 data = json.loads(body or b"{}")
@@ -373,19 +366,19 @@ class NotifySimulator:
         self.smtp_port = smtp_port
         self.api_key = api_key
         self.store = _Store()
-        self._http: SimServer | None = None
+        self._http: sim_http.SimServer | None = None
         self._smtp: _SmtpController | None = None
 
     @property
     def base_url(self) -> str:
-        return http_url(self.host, self.http_port)
+        return sim_http.http_url(self.host, self.http_port)
 
     @property
     def inbox_url(self) -> str:
         return f"{self.base_url}/inbox"
 
     def start(self) -> NotifySimulator:
-        self._http = SimServer(
+        self._http = sim_http.SimServer(
             self.host,
             self.http_port,
             _Handler,
@@ -451,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     simulator = NotifySimulator(
         host=args.host, http_port=args.port, smtp_port=args.smtp_port, api_key=args.api_key
     )
-    return simulator_main(
+    return sim_http.simulator_main(
         simulator,
         name="notify simulator",
         address=f"{args.host}:{args.port} (HTTP), {args.host}:{args.smtp_port} (SMTP)",

@@ -43,16 +43,8 @@ from urllib.parse import parse_qs, quote, unquote
 
 import httpx
 
-from lightway.integration.simulator_http import (
-    Refusal,
-    SimHandler,
-    SimServer,
-    http_url,
-    json_object,
-    port_arg,
-    query_params,
-    simulator_main,
-)
+from lightway.infrastructure.cli_args import port_arg
+from lightway.integration import simulator_http as sim_http
 from lightway.integration.sumsub.signing import (
     DIGEST_ALGORITHMS,
     payload_digest,
@@ -209,7 +201,7 @@ def _correlation_id() -> str:
     return secrets.token_hex(16)
 
 
-class SimError(Refusal):
+class SimError(sim_http.Refusal):
     """An API error answered with Sumsub's error body (§6)."""
 
     def __init__(
@@ -286,7 +278,7 @@ class SumsubSimulator:
         self._held: tuple[Delivery, float] | None = None
         self._wake = threading.Condition(self._lock)
         self._stopping = False
-        self._server: SimServer | None = None
+        self._server: sim_http.SimServer | None = None
         self._emit_thread: threading.Thread | None = None
         self._http: httpx.Client | None = None
 
@@ -294,10 +286,10 @@ class SumsubSimulator:
 
     @property
     def base_url(self) -> str:
-        return http_url(self.host, self.port)
+        return sim_http.http_url(self.host, self.port)
 
     def start(self) -> SumsubSimulator:
-        self._server = SimServer(
+        self._server = sim_http.SimServer(
             self.host, self.port, _Handler, name="sumsub-sim", attrs={"sim": self}
         )
         self.port = self._server.port
@@ -709,7 +701,7 @@ class SumsubSimulator:
         if fail:
             raise SimError(500, "Internal server error (simulated)")
         path, _, query = target.partition("?")
-        params = query_params(query, keep_blank=True)
+        params = sim_http.query_params(query, keep_blank=True)
         for pattern, handlers in _ROUTES:
             match = pattern.fullmatch(path)
             if match is None:
@@ -732,7 +724,7 @@ def _h_create(
     level = sim._level(params.get("levelName"))
     if "json" not in (headers.get("Content-Type") or ""):
         raise SimError(415, "Content-Type must be application/json")
-    data = json_object(body)
+    data = sim_http.json_object(body)
     external = data.get("externalUserId") or f"sim-{uuid.uuid4()}"
     if not isinstance(external, str):
         raise SimError(400, "externalUserId must be a string")
@@ -811,7 +803,7 @@ def _h_id_doc(
         raw = part.get_payload(decode=True)
         payload = raw if isinstance(raw, bytes) else b""
         if name == "metadata":
-            metadata = json_object(payload)
+            metadata = sim_http.json_object(payload)
         elif name == "content":
             content_size = len(payload)
     if metadata is None:
@@ -841,7 +833,7 @@ def _h_test_completed(
     if not token.startswith("sbx:"):
         raise SimError(403, "testCompleted is available with sandbox app tokens only")
     applicant = sim.applicant(m.group(1))
-    data = json_object(body)
+    data = sim_http.json_object(body)
     answer = data.get("reviewAnswer")
     if answer not in ("GREEN", "RED"):
         raise SimError(400, "reviewAnswer must be GREEN or RED")
@@ -885,7 +877,7 @@ def _h_token_sdk(
     body: bytes,
     token: str,
 ) -> tuple[int, Any, dict[str, str]]:
-    data = json_object(body)
+    data = sim_http.json_object(body)
     user_id = data.get("userId")
     if not isinstance(user_id, str) or not user_id:
         raise SimError(400, "userId is required")
@@ -1022,7 +1014,7 @@ def _websdk_html(token: str, applicant: SimApplicant, message: str = "") -> str:
     return _PAGE.format(status=esc(label), content="\n".join(parts))
 
 
-class _Handler(SimHandler):
+class _Handler(sim_http.SimHandler):
     sim: SumsubSimulator
     server_version = "SumsubSimulator/1"
     max_body_bytes = MAX_BODY_BYTES
@@ -1042,7 +1034,7 @@ class _Handler(SimHandler):
     def refusal(self, status: int, message: str) -> SimError:
         return SimError(status, message)
 
-    def refusal_send(self, target: str, refusal: Refusal) -> None:
+    def refusal_send(self, target: str, refusal: sim_http.Refusal) -> None:
         if target.startswith("/websdk/") and isinstance(refusal, SimError):
             page = _PAGE.format(status="error", content=html.escape(refusal.description))
             self.send_html(refusal.status, page)
@@ -1098,7 +1090,7 @@ class _Handler(SimHandler):
             self.send_json(200, asdict(self.sim.config))
         elif path == "/_sim/config" and method == "POST":
             try:
-                self.sim.configure(**json_object(body))
+                self.sim.configure(**sim_http.json_object(body))
             except ValueError as exc:
                 raise SimError(400, str(exc)) from None
             self.send_json(200, asdict(self.sim.config))
@@ -1142,7 +1134,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_alg=args.webhook_alg,
         levels=levels,
     )
-    return simulator_main(
+    return sim_http.simulator_main(
         sim,
         name="sumsub simulator",
         address=f"{args.host}:{args.port}",

@@ -19,7 +19,6 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from lightway.application.errors import DomainError
-from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 from lightway.application.transactions.accounts import (
     StatusChange,
     account_freeze,
@@ -29,6 +28,7 @@ from lightway.data.ledger.models import Account, Hold, JournalEntry, Posting
 from lightway.data.ledger.selectors import account_balance
 from lightway.data.wallets.models import Transfer, Wallet
 from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin, staff_actor
+from lightway.interfaces.panels.forms import reason_field
 
 if TYPE_CHECKING:
     _TabularInline = admin.TabularInline[Posting, JournalEntry]
@@ -41,14 +41,7 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
 
 
 class StatusReasonForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason",
-        help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and why. "
-        "It is written to the audit trail.",
-        min_length=MIN_REASON_LENGTH,
-        max_length=MAX_REASON_LENGTH,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "size": 60}),
-    )
+    reason = reason_field(why="why", attrs={"size": "60"})
 
 
 def _status_action(

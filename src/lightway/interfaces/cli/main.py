@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightway.infrastructure.cli_args import listen_port_arg
 from lightway.interfaces.cli import ops
 from lightway.interfaces.cli.ops import CommandError
 from lightway.interfaces.cli.progress import Progress, error, note, say
@@ -43,16 +44,6 @@ if TYPE_CHECKING:
     from lightway.infrastructure.audit_checkpoints import Checkpoint
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _port(raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is out of range (1-65535)")
-    return port
 
 
 def _positive(raw: str) -> int:
@@ -311,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def web_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", help="address to listen on (LIGHTWAY_HOST, 127.0.0.1)")
-        p.add_argument("--port", type=_port, help="port to listen on (LIGHTWAY_PORT, 8000)")
+        p.add_argument(
+            "--port", type=listen_port_arg, help="port to listen on (LIGHTWAY_PORT, 8000)"
+        )
         p.add_argument(
             "--workers", type=_positive, help="gunicorn processes (LIGHTWAY_WEB_WORKERS)"
         )
@@ -353,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between audit-chain links, 0 disables (LIGHTWAY_AUDIT_LINK_INTERVAL_MS)",
     )
     p.add_argument(
-        "--metrics-port", type=_port, help="also serve this worker's /metrics on this port"
+        "--metrics-port",
+        type=listen_port_arg,
+        help="also serve this worker's /metrics on this port",
     )
     p.set_defaults(handler=cmd_worker)
 
@@ -409,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only", action="append", metavar="NAME", help="only this simulator (repeatable)"
     )
-    p.add_argument("--port", type=_port, help="port (with exactly one --only)")
+    p.add_argument("--port", type=listen_port_arg, help="port (with exactly one --only)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     p.add_argument(
         "--web-base",

@@ -8,6 +8,7 @@ from django import forms
 
 from lightway.application.identity.phones import MARKETS
 from lightway.application.onboarding.registration import ID_TYPES, LANGUAGES
+from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 
 COUNTRY_NAMES = {
     "UG": "Uganda (+256)",
@@ -46,6 +47,19 @@ class AccessibleForm(forms.Form):
                 ids.append(f"{bound.auto_id}_helptext")
             field.widget.attrs["aria-invalid"] = "true"
             field.widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+def reason_field(*, why: str, attrs: dict[str, str] | None = None) -> forms.CharField:
+    """The reason staff give for a sensitive step (checked again by
+    ``application.reasons.reason_clean``), which the audit trail keeps."""
+    return forms.CharField(
+        label="Reason",
+        help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and {why}. "
+        "It is written to the audit trail.",
+        min_length=MIN_REASON_LENGTH,
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.TextInput(attrs={**(attrs or {}), "autocomplete": "off"}),
+    )
 
 
 def _country_field() -> forms.ChoiceField:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from django import forms
 
 from lightway.application.identity.pii import REVEALABLE
-from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 from lightway.data.identity.models import KycTier, Realm
-from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm
+from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm, reason_field
 from lightway.security.policy import ROLE_REALM, STAFF_REALMS, Role
 
 STAFF_ROLE_CHOICES = [(r.value, r.label) for r in Role if ROLE_REALM[r.value] in STAFF_REALMS]
@@ -72,14 +71,7 @@ class RevealForm(AccessibleForm):
         choices=[(f, FIELD_LABELS[f]) for f in REVEALABLE],
         widget=forms.CheckboxSelectMultiple,
     )
-    reason = forms.CharField(
-        label="Reason",
-        help_text=f"At least {MIN_REASON_LENGTH} characters: the ticket and why you need it. "
-        "It is written to the audit trail.",
-        min_length=MIN_REASON_LENGTH,
-        max_length=MAX_REASON_LENGTH,
-        widget=forms.TextInput(attrs=_input(autocomplete="off")),
-    )
+    reason = reason_field(why="why you need it", attrs=_input())
 
 
 class TierForm(AccessibleForm):
