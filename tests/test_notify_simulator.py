@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -102,6 +103,12 @@ def test_a_slow_provider_times_out_as_a_temporary_error(sim):
     with pytest.raises(NotifyTemporaryError, match="timed out") as slow:
         _gateway(sim, timeout_seconds=0.3).send(to=PHONE, text="x", reference="r")
     assert slow.value.code == "timeout"
+    # The provider still takes the message after its delay (so a timeout is retried, not
+    # failed). Wait for it here: landing during a later test, it would show up there.
+    deadline = time.monotonic() + 10
+    while not sim.messages(to=PHONE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(sim.messages(to=PHONE)) == 1
 
 
 def test_an_unreachable_provider_is_temporary():
