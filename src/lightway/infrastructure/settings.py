@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 from lightway.infrastructure import embedded_pg
 from lightway.infrastructure.config import Env, database_from_url
 
@@ -146,6 +148,16 @@ OTP_TOTP_ISSUER = "LightWay MoMo"
 # `lightway check` reports as a warning; production must set both.
 LIGHTWAY_DATA_KEYS = Env.str("LIGHTWAY_DATA_KEYS", "")
 LIGHTWAY_BLIND_INDEX_KEY = Env.str("LIGHTWAY_BLIND_INDEX_KEY", "")
+# Benchmark only (docs/performance.md, "HTTP floor"): mounts POST /api/v1/bench/floor-transfer,
+# which moves money between any two UGX ledger accounts with no check but the ledger's. Off by
+# default; refused when LIGHTWAY_DEBUG is off and data keys are configured (what production
+# must set, `lightway check`), so it cannot be left on in a real deployment.
+LIGHTWAY_BENCH_FLOOR = Env.bool("LIGHTWAY_BENCH_FLOOR", False)
+if LIGHTWAY_BENCH_FLOOR and not DEBUG and (LIGHTWAY_DATA_KEYS or LIGHTWAY_BLIND_INDEX_KEY):
+    raise ImproperlyConfigured(
+        "LIGHTWAY_BENCH_FLOOR is for benchmarks only and is refused in production"
+        " (LIGHTWAY_DATA_KEYS or LIGHTWAY_BLIND_INDEX_KEY set, LIGHTWAY_DEBUG off)"
+    )
 # Lockout with backoff (passwords, SMS codes, TOTP, backup codes) and one-time codes.
 LIGHTWAY_LOCKOUT_FREE_ATTEMPTS = Env.int("LIGHTWAY_LOCKOUT_FREE_ATTEMPTS", 5)
 LIGHTWAY_LOCKOUT_BASE_SECONDS = Env.int("LIGHTWAY_LOCKOUT_BASE_SECONDS", 30)

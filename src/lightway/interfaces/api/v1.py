@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -95,6 +96,12 @@ api.add_router("/momo", momo_status_router)
 api.add_router("/partner/momo", momo_partner_router)
 # Customers' MoMo deposits, withdrawals, payouts and their status (api/momo_customer.py)
 api.add_router("/momo", momo_customer_router)
+if settings.LIGHTWAY_BENCH_FLOOR:
+    # Benchmark only, off by default and refused in production (docs/performance.md):
+    # the HTTP floor of POST /transfers, kept out of the OpenAPI document.
+    from lightway.interfaces.api.bench_floor import router as bench_floor_router
+
+    api.add_router("/bench", bench_floor_router)
 
 
 @api.exception_handler(DomainError)

@@ -1,0 +1,197 @@
+"""The benchmark-only HTTP floor endpoint (docs/performance.md, "HTTP floor").
+
+Absent by default (404, not in OpenAPI); with LIGHTWAY_BENCH_FLOOR=1 the real server
+(``lightway serve``) answers it behind the same bearer authentication as /transfers and runs
+the baseline's SQL; the settings refuse the flag in production.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+
+from lightway.data.ledger.models import Account, JournalEntry
+from lightway.infrastructure import settings as settings_module
+from lightway.infrastructure.config import url_from_database
+from lightway.interfaces.api.bench_floor import FLOOR_SQL
+from tests.factories import customer, funded_wallet
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = "/api/v1/bench/floor-transfer"
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location(
+        "bench_transfers", ROOT / "benchmarks" / "transfers.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path for its helpers
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def test_the_floor_runs_the_baseline_sql_verbatim():
+    assert _benchmark_module().BASELINE_SQL == FLOOR_SQL
+
+
+@pytest.mark.django_db
+def test_absent_by_default(client, now):
+    _user, token = customer("floor-off", now)
+    a = funded_wallet(_user, "UGX", 10_000, now)
+    b_user, _ = customer("floor-off-b", now)
+    b = funded_wallet(b_user, "UGX", 0, now)
+    body = {"debit_account_id": a.account_id, "credit_account_id": b.account_id, "amount": 1}
+    for headers in ({"HTTP_AUTHORIZATION": f"Bearer {token}"}, {}):
+        response = client.post(
+            URL, data=json.dumps(body), content_type="application/json", **headers
+        )
+        assert response.status_code == 404, response.content
+    assert JournalEntry.objects.filter(kind="bench").count() == 0
+    assert "/bench" not in client.get("/api/v1/openapi.json").content.decode()
+
+
+def _settings_namespace(monkeypatch, **env: str) -> dict[str, object]:
+    for name in ("LIGHTWAY_DEBUG", "LIGHTWAY_DATA_KEYS", "LIGHTWAY_BLIND_INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(Path(settings_module.__file__)))
+
+
+def test_the_settings_refuse_the_floor_in_production(monkeypatch):
+    key = "v1:" + "A" * 43 + "="
+    with pytest.raises(ImproperlyConfigured, match="refused in production"):
+        _settings_namespace(monkeypatch, LIGHTWAY_BENCH_FLOOR="1", LIGHTWAY_DATA_KEYS=key)
+    with pytest.raises(ImproperlyConfigured, match="refused in production"):
+        _settings_namespace(monkeypatch, LIGHTWAY_BENCH_FLOOR="1", LIGHTWAY_BLIND_INDEX_KEY="k")
+    # development keys, or debug on: allowed; unset: off
+    assert _settings_namespace(monkeypatch, LIGHTWAY_BENCH_FLOOR="1")["LIGHTWAY_BENCH_FLOOR"]
+    on_debug = _settings_namespace(
+        monkeypatch, LIGHTWAY_BENCH_FLOOR="1", LIGHTWAY_DEBUG="1", LIGHTWAY_DATA_KEYS=key
+    )
+    assert on_debug["LIGHTWAY_BENCH_FLOOR"] is True
+    monkeypatch.delenv("LIGHTWAY_BENCH_FLOOR", raising=False)
+    assert _settings_namespace(monkeypatch, LIGHTWAY_DATA_KEYS=key)["LIGHTWAY_BENCH_FLOOR"] is False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def floor_server(tx_db):
+    """``lightway serve`` on the test database with LIGHTWAY_BENCH_FLOOR=1."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    for name in ("LIGHTWAY_DATA_KEYS", "LIGHTWAY_BLIND_INDEX_KEY"):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=url_from_database(connection.settings_dict),
+        LIGHTWAY_BENCH_FLOOR="1",
+        LIGHTWAY_LOG_LEVEL="WARNING",
+    )
+    script = Path(sys.executable).with_name("lightway")
+    command = (
+        [str(script)] if script.exists() else [sys.executable, "-m", "lightway.interfaces.cli"]
+    )
+    server = subprocess.Popen(
+        [
+            *command,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--no-collectstatic",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, f"server exited with {server.returncode}"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server not ready in 90 s"
+            time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.slow
+def test_present_with_the_setting(floor_server, now):
+    payer, token = customer("floor-on", now)
+    a = funded_wallet(payer, "UGX", 10_000, now)
+    payee, _ = customer("floor-on-b", now)
+    b = funded_wallet(payee, "UGX", 0, now)
+    _other, other_token = customer("floor-on-c", now)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def post(body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(
+            f"{floor_server}{URL}", json=body, headers=auth if headers is None else headers
+        )
+
+    good = {"debit_account_id": a.account_id, "credit_account_id": b.account_id, "amount": 2_500}
+    answer = post(good)
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {"posted": True}
+    balances = dict(
+        Account.objects.filter(pk__in=[a.account_id, b.account_id]).values_list("pk", "balance")
+    )
+    assert balances == {a.account_id: 7_500, b.account_id: 2_500}
+    assert JournalEntry.objects.filter(kind="bench").count() == 1
+
+    # the same bearer authentication as /transfers
+    assert post(good, {}).status_code == 401
+    assert post(good, {"Authorization": "Bearer lw_not-a-token"}).status_code == 401
+    assert post(good, {"Authorization": f"Bearer {other_token}"}).status_code == 201  # any customer
+    # bad input: a clear 4xx in the API's error shape, never a 500
+    for body, code in (
+        ({**good, "amount": 0}, "validation_failed"),
+        ({**good, "amount": "5"}, "validation_failed"),
+        ({**good, "credit_account_id": a.account_id}, "validation_failed"),
+        ({**good, "extra": 1}, "validation_failed"),
+        ({**good, "amount": 1_000_000}, "floor_refused"),  # more than the payer holds
+        ({**good, "credit_account_id": 9_999_999}, "floor_refused"),  # no such account
+    ):
+        refused = post(body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.json()["error"]["code"] == code, refused.text
+    assert httpx.post(f"{floor_server}{URL}", content=b"{", headers=auth).status_code == 400
+    assert JournalEntry.objects.filter(kind="bench").count() == 2
+
+    # never in the OpenAPI document, even when mounted
+    document = httpx.get(f"{floor_server}/api/v1/openapi.json").text
+    assert "/api/v1/transfers" in document and "/bench" not in document
