@@ -1088,6 +1088,22 @@ def test_slow_answers(api, sim):
     assert time.monotonic() - started >= 0.3
 
 
+def test_completion_jitter_spreads_completion_delays(api, sim):
+    sim.configure(seed=3, completion_seconds=0.2, completion_jitter_seconds=0.6)
+    refs = [api.create("collection", "/v1_0/requesttopay", rtp())[0] for _ in range(6)]
+    delays = []
+    for ref in refs:
+        assert api.wait("collection", f"/v1_0/requesttopay/{ref}")["status"] == "SUCCESSFUL"
+        txn = sim.transaction(ref)
+        delays.append((txn["completed_at"] - txn["created_at"]).total_seconds())
+    # each after completion_seconds plus at most the jitter (and the scheduler's slack) ...
+    assert all(0.2 <= d <= 0.8 + 0.5 for d in delays), delays
+    # ... and not all after the same delay
+    assert max(delays) - min(delays) > 0.05, delays
+    with pytest.raises(ValueError):
+        sim.configure(completion_jitter_seconds=-1)
+
+
 def test_the_seed_makes_ids_reproducible(sim, http):
     def run() -> tuple[str, str, str]:
         sim.reset()

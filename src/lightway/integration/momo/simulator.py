@@ -189,6 +189,8 @@ class SimConfig:
     """Fault knobs; change them with :meth:`MomoSimulator.configure` or ``POST /_sim/config``."""
 
     completion_seconds: float = 0.2  # before a pending transaction completes
+    # ... plus a random extra delay, uniform in [0, this]: 1 + 2 = an MTN-like 1-3 s
+    completion_jitter_seconds: float = 0.0
     delayed_seconds: float | None = None  # "Delayed" numbers: None = profile default (5/25 s)
     callback_mode: str = "http"  # http: deliver to X-Callback-Url | queue: keep for the test
     callback_retry_schedule: list[float] = field(default_factory=list)  # [] = sent once
@@ -1103,6 +1105,8 @@ class MomoSimulator:
         observed = self.config.profile == "observed"
         scenario = txn.scenario
         delay = self.config.completion_seconds
+        if self.config.completion_jitter_seconds:
+            delay += self._rng.uniform(0.0, self.config.completion_jitter_seconds)
         if scenario is not None and scenario.outcome == ONGOING:
             return  # stays PENDING until complete()
         if scenario is not None and scenario.outcome == DELAYED:
