@@ -127,6 +127,7 @@ async def _client(
     measure_from: float,
     result: LoadResult,
     seed: int,
+    budget: list[int] | None = None,
 ) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -135,6 +136,10 @@ async def _client(
             now = time.perf_counter()
             if now >= stop_at:
                 return
+            if budget is not None:  # shared by the clients of one event loop: no lock needed
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
             writer.write(make_request(rng))
             await writer.drain()
             status_line = await reader.readline()
@@ -193,4 +198,31 @@ def http_load(
         )
 
     asyncio.run(run())
+    return result
+
+
+def http_send(
+    port: int,
+    make_request: Callable[[random.Random], bytes],
+    *,
+    concurrency: int,
+    total: int,
+    ok_status: bytes = b"201",
+) -> LoadResult:
+    """``concurrency`` keep-alive clients send ``total`` requests between them, back to back,
+    as fast as the server answers (an open loop: nothing waits for the work to finish)."""
+    result = LoadResult()
+    budget = [total]
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(
+                _client(port, make_request, ok_status, float("inf"), 0.0, result, i, budget)
+                for i in range(concurrency)
+            )
+        )
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    result.seconds = time.perf_counter() - started
     return result

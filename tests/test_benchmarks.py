@@ -1,12 +1,15 @@
-"""The benchmark-only HTTP floor endpoint (docs/performance.md, "HTTP floor").
+"""The measuring instruments of benchmarks/transfers.py (docs/performance.md).
 
-Absent by default (404, not in OpenAPI); with LIGHTWAY_BENCH_FLOOR=1 the real server
-(``lightway serve``) answers it behind the same bearer authentication as /transfers and runs
-the baseline's SQL; the settings refuse the flag in production.
+The benchmark-only HTTP floor endpoint: absent by default (404, not in OpenAPI); with
+LIGHTWAY_BENCH_FLOOR=1 the real server (``lightway serve``) answers it behind the same bearer
+authentication as /transfers and runs the baseline's SQL; the settings refuse the flag in
+production. The history seeding: its rows are succeeded P2P payments earlier this month that
+pass ``ledger verify``, with every trigger enabled again afterwards.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -15,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -32,12 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 URL = "/api/v1/bench/floor-transfer"
 
 
+@functools.cache
 def _benchmark_module():
+    """benchmarks/transfers.py, imported under its own name (it is not a package)."""
     spec = importlib.util.spec_from_file_location(
         "bench_transfers", ROOT / "benchmarks" / "transfers.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     saved = list(sys.path)
     try:
         spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path for its helpers
@@ -195,3 +203,58 @@ def test_present_with_the_setting(floor_server, now):
     # never in the OpenAPI document, even when mounted
     document = httpx.get(f"{floor_server}/api/v1/openapi.json").text
     assert "/api/v1/transfers" in document and "/bench" not in document
+
+
+# --- the history phase's seeding --------------------------------------------------------
+
+
+def test_history_window_is_earlier_this_month_in_kampala():
+    window = _benchmark_module().history_window
+    kampala = ZoneInfo("Africa/Kampala")
+    # 24 Nov 09:00 UTC = 12:00 in Kampala: from 1 Nov 00:00 to 24 Nov 00:00 there
+    start, end = window(datetime(2026, 11, 24, 9, 0, tzinfo=UTC), "Africa/Kampala")
+    assert (start, end) == (
+        datetime(2026, 11, 1, tzinfo=kampala),
+        datetime(2026, 11, 24, tzinfo=kampala),
+    )
+    # 30 Nov 22:00 UTC is already 1 Dec in Kampala: no earlier day, so today before now
+    now = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+    start, end = window(now, "Africa/Kampala")
+    assert start == datetime(2026, 12, 1, tzinfo=kampala)
+    assert start < end < now
+
+
+def test_history_seed_writes_verified_succeeded_payments(tx_db, now):
+    from lightway.data.ledger.selectors import ledger_verify
+    from lightway.data.wallets.models import Transfer
+
+    bench = _benchmark_module()
+    payers = []
+    for i in range(3):
+        user_id, token = customer(f"history-{i}", now)
+        wallet = funded_wallet(user_id, "UGX", 10_000, now)
+        payers.append(bench.Customer(token, str(wallet.id), wallet.account_id, user_id))
+    said: list[str] = []
+    bench.history_seed(
+        url_from_database(connection.settings_dict),
+        payers,
+        per_payer=7,
+        now=now,
+        batch_per_payer=3,
+        progress=said.append,
+    )
+    assert any("7" in line for line in said)
+    rows = Transfer.objects.filter(kind="p2p")
+    assert rows.filter(status="succeeded").count() == rows.count() == 21
+    start = datetime(2026, 11, 1, tzinfo=ZoneInfo("Africa/Kampala"))
+    today = datetime(2026, 11, 24, tzinfo=ZoneInfo("Africa/Kampala"))
+    for payer in payers:
+        mine = rows.filter(client_id=payer.user_id)
+        assert mine.count() == 7
+        assert all(start <= t.created_at < today for t in mine)
+        assert all(100 <= t.amount <= 300 and t.entry_id for t in mine)
+    # each payer paid and was paid the same amounts: balances where they started
+    balances = Account.objects.filter(pk__in=[p.account_id for p in payers])
+    assert set(balances.values_list("balance", flat=True)) == {10_000}
+    result = ledger_verify()  # also reports a trigger left disabled
+    assert result.ok, result.problems
