@@ -63,7 +63,8 @@ FINAL = ("succeeded", "failed")
 
 
 class Worker:
-    """``lightway worker`` as a child process."""
+    """``lightway worker`` as a child process; entering waits until it has registered (its
+    first heartbeat in ``procrastinate_workers``), so no phase measures its start-up."""
 
     def __init__(self, env: dict[str, str], concurrency: int) -> None:
         self.args = [
@@ -76,7 +77,18 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Worker:
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT)
+        import psycopg
+
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            before = _workers_seen(conn)
+            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT)
+            deadline = time.monotonic() + 120
+            while _workers_seen(conn) == before:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"worker exited with {self.proc.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("worker did not register in 120 s")
+                time.sleep(0.3)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,6 +98,11 @@ class Worker:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def _workers_seen(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+    return int(row[0]) if row else 0
 
 
 def payout_body(rng: random.Random, note: str) -> dict[str, object]:
@@ -271,7 +288,9 @@ def open_loop(
         ).fetchall()
     final = [(c, u) for c, u, status in rows if status in FINAL]
     latencies = sorted((u - c).total_seconds() * 1000 for c, u in final)
-    span = (max(u for _, u in final) - min(c for c, _ in rows)).total_seconds() if final else 0
+    first_submit = min((c for c, _u, _s in rows), default=None)
+    last_final = max((u for _c, u in final), default=None)
+    span = (last_final - first_submit).total_seconds() if first_submit and last_final else 0.0
     return OpenLoop(
         payouts=payouts,
         open_concurrency=concurrency,
@@ -396,6 +415,11 @@ def main() -> int:
             ).result
             say(f"closed loop: {args.concurrency} clients, {args.seconds:g} s, MoMo 50 ms ...")
             closed = closed_loop(server.port, wallets, args.concurrency, args.seconds)
+            closed_p = closed.summary()
+            say(
+                f"  {closed.ok} final, {closed.rate:.1f}/s, p50 {closed_p['p50_ms']} ms,"
+                f" p99 {closed_p['p99_ms']} ms, refused {closed.errors}"
+            )
             for sample in closed.error_samples:
                 say(f"  refused: {sample[:200]!r}")
             closed_in_flight = wait_final(url, None, args.drain_seconds)
