@@ -152,6 +152,9 @@ HISTORY_TRIGGERS_OFF = (
     ("ledger_posting", "ledger_posting_balanced"),
     ("ledger_journal_entry", "ledger_entry_balanced"),
     ("wallets_transfer", "wallets_transfer_entry_check"),
+    # the usage counters: kept per row by the database, seeded set-based below instead
+    ("wallets_transfer", "wallets_transfer_usage"),
+    ("wallets_usage_counter", "wallets_usage_counter_guard"),
 )
 
 
@@ -197,11 +200,13 @@ def history_seed(
     transfer matches its entry, every invariant trigger installed and enabled). All other
     triggers and constraints stay on.
 
-    **Per-customer usage counters.** When the payment code keeps usage counters for limits
-    (per customer, currency, local day and month), seed them here as well, in the same
-    transaction and consistent with these rows (unless a trigger left on maintains them);
-    otherwise the history payers start the history phase with counters that say they never
-    paid anything.
+    **Per-customer usage counters.** The database keeps the limits' usage counters (per
+    customer, currency, local day and month, wallets migration 0005) by a trigger per
+    transfer row; here that trigger is off too (50,000 updates of one counter row in one
+    transaction are as quadratic as the balance updates) and the history payers' counters
+    are inserted set-based from the seeded rows, in the same transaction; the transfers'
+    ``usage_day`` is still set by its (per-row, lookup-only) trigger. ``ledger verify``
+    recomputes the counters from the transfers at the end.
     """
     import psycopg
     from psycopg import sql
@@ -304,6 +309,23 @@ def history_seed(
                     last_report = tick
                     rate = done / (tick - started)
                     progress(f"  history: {done:,}/{total:,} payments ({rate:,.0f}/s)")
+            progress("  usage counters of the history payers ...")
+            conn.execute(
+                """INSERT INTO wallets_usage_counter
+                     (customer_id, currency, period, period_start, amount)
+                   SELECT t.client_id, t.currency, 'day', t.usage_day, sum(t.amount)
+                   FROM wallets_transfer t JOIN history_payer p ON p.user_id = t.client_id
+                   WHERE t.idempotency_key LIKE 'history-%' AND t.usage_day IS NOT NULL
+                   GROUP BY t.client_id, t.currency, t.usage_day
+                   UNION ALL
+                   SELECT t.client_id, t.currency, 'month',
+                          date_trunc('month', t.usage_day)::date, sum(t.amount)
+                   FROM wallets_transfer t JOIN history_payer p ON p.user_id = t.client_id
+                   WHERE t.idempotency_key LIKE 'history-%' AND t.usage_day IS NOT NULL
+                   GROUP BY t.client_id, t.currency, date_trunc('month', t.usage_day)
+                   ON CONFLICT (customer_id, currency, period, period_start)
+                   DO UPDATE SET amount = wallets_usage_counter.amount + EXCLUDED.amount"""
+            )
             # Django's foreign keys are deferred: check them now, as ALTER TABLE needs.
             progress("  checking the foreign keys of the new rows ...")
             conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -322,6 +344,7 @@ def history_seed(
             "ledger_journal_entry",
             "ledger_posting",
             "wallets_transfer",
+            "wallets_usage_counter",
         ):
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
     progress(f"  history seeded in {time.monotonic() - started:.0f} s")

@@ -258,3 +258,12 @@ def test_history_seed_writes_verified_succeeded_payments(tx_db, now):
     assert set(balances.values_list("balance", flat=True)) == {10_000}
     result = ledger_verify()  # also reports a trigger left disabled
     assert result.ok, result.problems
+    from lightway.data.wallets.selectors import usage_counters_problems
+
+    assert usage_counters_problems() == []  # the seeded counters match the seeded payments
+    from lightway.data.wallets.models import UsageCounter
+
+    month = UsageCounter.objects.get(customer_id=payers[0].user_id, period="month")
+    assert month.amount == sum(
+        rows.filter(client_id=payers[0].user_id).values_list("amount", flat=True)
+    )
