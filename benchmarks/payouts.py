@@ -441,7 +441,7 @@ def main() -> int:
     finally:
         sim.stop()
 
-    from lightway.data.ledger.selectors import ledger_verify
+    from lightway.data.ledger.verify import ledger_verify
 
     verified = ledger_verify()
     api_tps = round(api.rate, 1)

@@ -95,6 +95,7 @@ def customers_seed(n: int, *, prefix: str, opening: int = OPENING) -> list[Custo
     from lightway.application.identity.profiles import profile_create
     from lightway.application.transactions.wallets import wallet_open
     from lightway.data.identity.models import KycTier, Profile
+    from lightway.data.ledger.kinds import OPENING_BALANCE
     from lightway.data.ledger.models import AccountKind
     from lightway.data.ledger.services import Leg, entry_post, house_account
     from lightway.security.tokens import token_issue
@@ -113,7 +114,7 @@ def customers_seed(n: int, *, prefix: str, opening: int = OPENING) -> list[Custo
         )
         wallet = wallet_open(owner_id=user.pk, currency_code="UGX", now=now)
         entry_post(
-            kind="opening_balance",
+            kind=OPENING_BALANCE,
             currency="UGX",
             legs=[Leg(equity.pk, -opening), Leg(wallet.account_id, opening)],
             now=now,
@@ -563,7 +564,7 @@ def main() -> int:
     from django.db import connection
 
     connection.close()
-    from lightway.data.ledger.selectors import ledger_verify
+    from lightway.data.ledger.verify import ledger_verify
 
     verified = ledger_verify(progress=lambda step: say(f"  checked: {step}"))
     for problem in verified.problems:

@@ -10,6 +10,7 @@ from lightway.application.identity.profiles import profile_create
 from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.application.transactions.wallets import wallet_open
 from lightway.data.identity.models import Realm
+from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import AccountKind
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.wallets.models import Wallet
@@ -39,7 +40,7 @@ def funded_wallet(owner_id: int, currency: str, amount: int, now: datetime) -> W
     if amount:
         equity = house_account(kind=AccountKind.EQUITY, currency=currency, now=now)
         entry_post(
-            kind="opening_balance",
+            kind=OPENING_BALANCE,
             currency=currency,
             legs=[Leg(equity.pk, -amount), Leg(wallet.account_id, amount)],
             now=now,

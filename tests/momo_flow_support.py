@@ -20,6 +20,7 @@ from lightway.application.identity.profiles import profile_create, profile_set_p
 from lightway.application.momo import flows
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
 from lightway.data.identity.models import Partner, Realm
+from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import Account, AccountKind, Hold, JournalEntry, Posting
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.momo.models import MomoCallback, MomoRequest
@@ -51,7 +52,7 @@ def momo_partner(code: str, now: datetime, *, prefund: int, currency: str = "UGX
     if prefund:
         equity = house_account(kind=AccountKind.EQUITY, currency=currency, now=now)
         entry_post(
-            kind="prefund",
+            kind=OPENING_BALANCE,
             currency=currency,
             legs=[Leg(equity.pk, -prefund), Leg(account.pk, prefund)],
             now=now,

@@ -15,7 +15,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from lightway.data.ledger.selectors import ledger_verify
+from lightway.data.ledger.verify import ledger_verify
 from lightway.interfaces.web.wsgi import application
 from tests.factories import customer, funded_wallet
 

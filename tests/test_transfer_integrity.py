@@ -15,7 +15,7 @@ from lightway.application.transactions.transfers import TransferRequest, transfe
 from lightway.data.audit.models import AuditRecord
 from lightway.data.ledger.errors import AccountNotActive, HoldNotActive, LedgerError
 from lightway.data.ledger.models import Account, AccountKind, Hold, JournalEntry
-from lightway.data.ledger.selectors import account_statement, ledger_verify
+from lightway.data.ledger.selectors import account_statement
 from lightway.data.ledger.services import (
     Leg,
     account_open,
@@ -24,6 +24,7 @@ from lightway.data.ledger.services import (
     hold_place,
     house_account_id,
 )
+from lightway.data.ledger.verify import ledger_verify
 from tests.factories import customer, funded_wallet
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from lightway.application.errors import IdempotencyConflict, NotFound, Validatio
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.commission.models import CommissionRecord
 from lightway.data.ledger.models import Account, Posting
-from lightway.data.ledger.selectors import ledger_verify
+from lightway.data.ledger.verify import ledger_verify
 from lightway.data.wallets.models import Transfer
 from tests.factories import customer, funded_wallet
 

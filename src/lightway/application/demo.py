@@ -25,6 +25,7 @@ from lightway.application.transactions.commission_seed import fee_schedules_seed
 from lightway.application.transactions.wallets import wallet_open
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Partner, Profile, Realm
+from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import AccountKind, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.money import Money
@@ -241,7 +242,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
             try:
                 with transaction.atomic():
                     entry = entry_post(
-                        kind="opening_balance",
+                        kind=OPENING_BALANCE,
                         currency=code,
                         legs=[Leg(equity.pk, -amount), Leg(wallet.account_id, amount)],
                         idempotency_key=key,

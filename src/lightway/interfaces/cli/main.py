@@ -140,7 +140,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     ops.bootstrap()
-    from lightway.data.ledger.selectors import ledger_verify
+    from lightway.data.ledger.verify import ledger_verify
 
     progress = Progress("Verifying ledger")
     result = ledger_verify(progress=progress)

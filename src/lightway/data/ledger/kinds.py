@@ -1,0 +1,28 @@
+"""The kinds of journal entry the code posts, in one place (``lightway ledger verify``).
+
+Every journal entry must belong to something, or verify reports it:
+
+- a transfer's entry: its kind is the transfer's kind (``p2p``, ``deposit``,
+  ``withdrawal``, ``payout``, ``remittance``: ``wallets.models.TransferKind``), its
+  reference the transfer id; a reversed transfer's reversal entry (kind ``reversal``), the
+  exact mirror of the original entry;
+- a committed hold's entry (the MoMo outbound flows commit their hold with the transfer's
+  entry, so these are transfer entries too);
+- a standalone kind below: money that enters the ledger without a transfer. Only these
+  may touch an equity account.
+"""
+
+from __future__ import annotations
+
+# The entry of a reversal: the mirror image (same accounts and legs, opposite amounts) of
+# the reversed transfer's entry, linked as ``wallets_transfer.reversal_entry_id``.
+REVERSAL = "reversal"
+
+# Opening balances: equity → one customer account (wallet or partner prefund), exactly two
+# postings. Posted by the demo seed (``application.demo``) and the test builders.
+OPENING_BALANCE = "opening_balance"
+
+# Kinds that stand on their own (no transfer), with the shape verify requires of them.
+STANDALONE_KINDS: dict[str, str] = {
+    OPENING_BALANCE: "two postings: an equity account debited, one customer account credited",
+}

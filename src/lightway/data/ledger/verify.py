@@ -1,0 +1,538 @@
+"""``ledger_verify``: the full, set-based check behind ``lightway ledger verify``.
+
+The database refuses bad writes by constraint and trigger. Verify is for what those cannot
+see: a superuser with the triggers off (``session_replication_role = replica``, or
+``ALTER TABLE ... DISABLE TRIGGER``), a restored or hand-edited database, a bug. It checks:
+
+1. the integrity triggers and constraints: every one in ``REQUIRED_TRIGGERS`` and
+   ``REQUIRED_CONSTRAINTS`` is installed, and no trigger on the platform's tables (ours or
+   internal foreign-key ones) is disabled or set to fire only for replication; nothing
+   makes sessions start with ``session_replication_role`` other than ``origin``;
+2. the ledger itself: stored balances and held amounts against postings and holds, entries
+   complete and balanced per currency, currencies, overdrafts, customer account policy;
+3. every transfer whose money moved (succeeded or reversed) against its entry, posting by
+   posting: the entry the transfer's kind must post (``_EXPECTED``: P2P, deposit,
+   withdrawal, payout, remittance), one ``fee:<party>`` leg per commission record on the
+   party's house account, and for a reversal the exact mirror of the original entry. Any
+   posting missing, extra, on another account or of another amount is reported;
+4. fees and commission records: each record belongs to a transfer's entry, and a
+   transfer's records add up to its fee;
+5. transfers, holds and MoMo requests agree: failed and open transfers have no entry; a
+   committed hold has the entry of its transfer, which debits exactly the held amount; a
+   voided or expired hold has none; an active hold belongs to an open transfer; a
+   successful MoMo request's transfer succeeded with the entry keyed ``momo:<reference>``,
+   a failed one's transfer failed;
+6. every journal entry belongs to something (``kinds.py``), standalone kinds have their
+   shape, and only standalone kinds touch equity accounts;
+7. wallets: a wallet's currency is its account's, and its account is a wallet account.
+
+Every check is one SQL statement over whole tables (joins and aggregates, no per-row
+lookups), all in one REPEATABLE READ snapshot, so checks never disagree because a payment
+landed in between. A new rule is one more entry in ``_CHECKS`` (e.g. usage counters for
+limits) with a test that forges the row it catches (``tests/test_ledger_verify.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from lightway.data.ledger.kinds import REVERSAL, STANDALONE_KINDS
+
+# Problems listed per check; further ones are counted.
+MAX_PER_CHECK = 20
+
+
+@dataclass
+class LedgerVerifyResult:
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    # check name -> number of offending rows, for every check that found something
+    failed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# Every trigger that carries an integrity rule: verify reports any that is missing. (Any
+# trigger on the platform's tables that is disabled is reported, listed here or not.)
+REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("ledger_journal_entry", "ledger_entry_append_only"),
+    ("ledger_journal_entry", "ledger_entry_no_truncate"),
+    ("ledger_journal_entry", "ledger_entry_balanced"),
+    ("ledger_posting", "ledger_posting_append_only"),
+    ("ledger_posting", "ledger_posting_no_truncate"),
+    ("ledger_posting", "ledger_posting_apply"),
+    ("ledger_posting", "ledger_posting_balanced"),
+    ("ledger_hold", "ledger_hold_apply"),
+    ("ledger_hold", "ledger_hold_no_truncate"),
+    ("ledger_account", "ledger_account_guard"),
+    ("ledger_account", "ledger_account_insert_guard"),
+    ("ledger_account", "ledger_account_no_truncate"),
+    ("wallets_transfer", "wallets_transfer_transition"),
+    ("wallets_transfer", "wallets_transfer_entry_check"),
+    ("wallets_transfer", "wallets_transfer_no_truncate"),
+    ("wallets_wallet", "wallets_wallet_guard"),
+    ("wallets_wallet", "wallets_wallet_no_truncate"),
+    ("commission_record", "commission_record_append_only"),
+    ("commission_record", "commission_record_no_truncate"),
+    ("commission_record", "commission_record_check"),
+    ("commission_fee_schedule", "commission_schedule_guard"),
+    ("commission_fee_schedule", "commission_schedule_no_overlap"),
+    ("commission_fee_schedule", "commission_schedule_mark_created"),
+    ("commission_fee_schedule", "commission_schedule_complete"),
+    ("commission_fee_split", "commission_split_guard"),
+    ("commission_fee_split", "commission_schedule_complete"),
+    ("commission_fee_band", "commission_band_guard"),
+    ("commission_fee_band", "commission_schedule_complete"),
+    ("audit_record", "audit_record_guard"),
+    ("audit_record", "audit_record_no_truncate"),
+    ("audit_record", "audit_record_check_link"),
+    ("identity_kyc_tier_limit", "identity_kyc_limit_guard"),
+    ("kyc_sumsub_webhook_event", "kyc_webhook_event_immutable"),
+    ("momo_request", "momo_request_guard"),
+    ("momo_request", "momo_request_no_truncate"),
+    ("momo_callback", "momo_callback_guard"),
+    ("momo_callback", "momo_callback_no_truncate"),
+)
+
+# Constraints the checks below rely on (a superuser could drop them): (table, name).
+REQUIRED_CONSTRAINTS: tuple[tuple[str, str], ...] = (
+    ("ledger_account", "ledger_account_id_currency"),
+    ("ledger_account", "ledger_account_no_overdraft"),
+    ("ledger_account", "ledger_account_customer_policy"),
+    ("ledger_account", "ledger_account_derived_has_no_stored_balance"),
+    ("ledger_posting", "ledger_posting_nonzero"),
+    ("ledger_hold", "ledger_hold_positive"),
+    ("wallets_wallet", "wallets_wallet_account_currency"),
+    ("wallets_transfer", "transfer_succeeded_has_entry"),
+    ("wallets_transfer", "transfer_reversed_has_reversal_entry"),
+    ("commission_record", "commission_rec_amount_pos"),
+)
+
+_TRIGGERS_SQL = """
+SELECT c.relname, t.tgname, t.tgenabled, t.tgisinternal, COALESCE(k.conname, '')
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+LEFT JOIN pg_constraint k ON k.oid = t.tgconstraint
+WHERE c.relnamespace = current_schema()::regnamespace
+"""
+
+_CONSTRAINTS_SQL = """
+SELECT c.relname, k.conname, k.convalidated FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+WHERE c.relnamespace = current_schema()::regnamespace
+"""
+
+# Role or database defaults that would start sessions with the triggers off.
+_REPLICATION_ROLE_SQL = """
+SELECT COALESCE(r.rolname, 'every role'), COALESCE(d.datname, 'every database'), s.setconfig
+FROM pg_db_role_setting s
+LEFT JOIN pg_roles r ON r.oid = s.setrole
+LEFT JOIN pg_database d ON d.oid = s.setdatabase
+WHERE array_to_string(s.setconfig, ',') ~ 'session_replication_role'
+"""
+
+_MOVED = "('succeeded', 'reversed')"
+_OPEN = "('created', 'validated', 'held', 'submitted', 'pending')"
+_MOMO_KINDS = "('deposit', 'withdrawal', 'payout', 'remittance')"
+_OUTBOUND = "('withdrawal', 'payout', 'remittance')"
+
+# The postings each kind of transfer must make, as (account, leg, amount) per transfer
+# (columns of ``moved`` below); the ``fee:<party>`` legs come from the commission records.
+# deposit: MoMo float -> wallet, the fee out of the wallet. withdrawal, payout: the held
+# account (the wallet) -> MoMo float, the fee out of it. remittance: the held partner
+# prefund -> MoMo float. P2P: source -> destination, the fee out of the source.
+_EXPECTED = """
+CASE m.kind WHEN 'p2p' THEN m.src WHEN 'deposit' THEN m.float_account ELSE m.held END,
+  'principal', -m.amount),
+(CASE m.kind WHEN 'p2p' THEN m.dst WHEN 'deposit' THEN m.dst ELSE m.float_account END,
+  'principal', m.amount),
+(CASE m.kind WHEN 'p2p' THEN m.src WHEN 'deposit' THEN m.dst ELSE m.held END,
+  'fee', -m.fee
+"""
+
+_RECONCILE_SQL = f"""
+WITH moved AS MATERIALIZED (
+  SELECT t.id, t.kind, t.amount, t.fee, t.entry_id, t.reversal_entry_id,
+         sw.account_id AS src, dw.account_id AS dst, h.account_id AS held,
+         fa.id AS float_account
+  FROM wallets_transfer t
+  LEFT JOIN wallets_wallet sw ON sw.id = t.source_wallet_id
+  LEFT JOIN wallets_wallet dw ON dw.id = t.destination_wallet_id
+  LEFT JOIN momo_request r ON r.transfer_id = t.id
+  LEFT JOIN ledger_hold h ON h.id = r.hold_id
+  LEFT JOIN ledger_account fa ON fa.code = 'house:momo_float:' || t.currency || ':' || r.product
+  WHERE t.status IN {_MOVED}
+), expected AS (
+  SELECT m.entry_id, COALESCE(x.account_id, 0) AS account_id, x.leg, x.amount
+  FROM moved m CROSS JOIN LATERAL (VALUES ({_EXPECTED})) AS x(account_id, leg, amount)
+  WHERE m.kind IN ('p2p', {_MOMO_KINDS[1:-1]}) AND x.amount <> 0
+  UNION ALL
+  SELECT c.entry_id, COALESCE(fa.id, 0), 'fee:' || c.party, c.amount
+  FROM commission_record c
+  JOIN moved m ON m.entry_id = c.entry_id
+  LEFT JOIN ledger_account fa ON fa.code = CASE c.party
+    WHEN 'lightway' THEN 'house:fee_revenue:' || c.currency
+    ELSE 'house:commission_payable:' || c.currency || ':' || c.party_ref END
+  UNION ALL
+  SELECT m.reversal_entry_id, p.account_id, p.leg, -p.amount
+  FROM moved m JOIN ledger_posting p ON p.entry_id = m.entry_id
+  WHERE m.reversal_entry_id IS NOT NULL
+), got AS (
+  SELECT p.entry_id, p.account_id, p.leg, p.amount
+  FROM ledger_posting p
+  JOIN (SELECT entry_id FROM wallets_transfer WHERE status IN {_MOVED}
+        UNION ALL
+        SELECT reversal_entry_id FROM wallets_transfer WHERE reversal_entry_id IS NOT NULL
+       ) x ON x.entry_id = p.entry_id
+), diff AS (
+  SELECT COALESCE(w.entry_id, g.entry_id) AS entry_id,
+         COALESCE(w.account_id, g.account_id) AS account_id,
+         COALESCE(w.leg, g.leg) AS leg, w.amount AS want, g.amount AS got
+  FROM expected w FULL JOIN got g
+    ON g.entry_id = w.entry_id AND g.account_id = w.account_id AND g.leg = w.leg
+       AND g.amount = w.amount
+  WHERE w.entry_id IS NULL OR g.entry_id IS NULL
+)
+SELECT COALESCE(t.id, r.id), COALESCE(t.kind, 'reversal of ' || r.kind), d.entry_id,
+       COALESCE(a.code, 'no such account'), d.leg, d.want, d.got
+FROM diff d
+LEFT JOIN wallets_transfer t ON t.entry_id = d.entry_id
+LEFT JOIN wallets_transfer r ON r.reversal_entry_id = d.entry_id
+LEFT JOIN ledger_account a ON a.id = d.account_id
+ORDER BY d.entry_id, d.leg
+"""
+# Each expected posting (entry, account, leg, amount) is matched with an actual one. The
+# transfers' checks below also compare the entry's posting count with the number of
+# postings its transfer calls for, so with both a duplicated posting cannot hide.
+
+
+def _problems(sql: str) -> str:
+    """Only the rows of ``sql`` whose ``problem`` column says what is wrong."""
+    return f"SELECT * FROM ({sql}) AS c WHERE c.problem IS NOT NULL"
+
+
+def _reconcile_row(r: tuple[Any, ...]) -> str:
+    transfer, kind, entry, account, leg, want, got = r
+    where = f"the {leg or 'unnamed'} leg on {account}"
+    if got is None:
+        return f"transfer {transfer} ({kind}): entry {entry} lacks {where} of {want}"
+    return (
+        f"transfer {transfer} ({kind}): entry {entry} posts {got} as {where},"
+        " which the transfer does not call for"
+    )
+
+
+# (name, query returning offending rows, how to describe a row)
+_CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
+    (
+        "stored balances equal the sum of postings",
+        """SELECT a.code, a.balance, COALESCE(s.total, 0) FROM ledger_account a
+           LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_posting
+                      GROUP BY account_id) s ON s.account_id = a.id
+           WHERE (NOT a.derived_balance AND a.balance <> COALESCE(s.total, 0))
+              OR (NOT a.allow_negative AND COALESCE(s.total, 0) - a.held < 0)""",
+        lambda r: (
+            f"account {r[0]}: stored balance {r[1]}, postings sum to {r[2]} (or it is overdrawn)"
+        ),
+    ),
+    (
+        "held amounts equal the sum of active holds",
+        """SELECT a.code, a.held, COALESCE(h.total, 0) FROM ledger_account a
+           LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_hold
+                      WHERE status = 'active' GROUP BY account_id) h ON h.account_id = a.id
+           WHERE a.held <> COALESCE(h.total, 0)""",
+        lambda r: f"account {r[0]}: held {r[1]} but active holds sum to {r[2]}",
+    ),
+    (
+        "every entry has its declared postings, in one currency, summing to zero",
+        """SELECT e.id, e.posting_count, COALESCE(p.n, 0), p.low, p.high, p.total
+           FROM ledger_journal_entry e
+           LEFT JOIN (SELECT entry_id, count(*) AS n, min(currency) AS low,
+                             max(currency) AS high, sum(amount) AS total
+                      FROM ledger_posting GROUP BY entry_id) p ON p.entry_id = e.id
+           WHERE e.posting_count <> COALESCE(p.n, 0) OR p.low <> p.high OR p.total <> 0""",
+        lambda r: (
+            f"entry {r[0]}: declares {r[1]} postings, has {r[2]}"
+            + (f" in {r[3]} and {r[4]}" if r[3] != r[4] else f" in {r[3]} summing to {r[5]}")
+        ),
+    ),
+    (
+        "postings point at existing accounts of their currency",
+        """SELECT p.id, p.account_id, p.currency, a.currency FROM ledger_posting p
+           LEFT JOIN ledger_account a ON a.id = p.account_id
+           WHERE a.id IS NULL OR p.currency <> a.currency""",
+        lambda r: (
+            f"posting {r[0]}: currency {r[2]} on account {r[1]}"
+            f" ({'which does not exist' if r[3] is None else f'which holds {r[3]}'})"
+        ),
+    ),
+    (
+        "customer accounts keep stored, non-negative balances",
+        """SELECT code FROM ledger_account WHERE kind IN ('wallet', 'imto_prefund')
+           AND (allow_negative OR derived_balance)""",
+        lambda r: f"account {r[0]}: a customer account that may go negative or has no balance",
+    ),
+    (
+        "all balances of a currency sum to zero",
+        """SELECT currency, sum(amount) FROM ledger_posting
+           GROUP BY currency HAVING sum(amount) <> 0""",
+        lambda r: f"currency {r[0]}: postings sum to {r[1]}, not 0",
+    ),
+    (
+        "wallets hold their account's currency",
+        """SELECT w.id, w.currency, a.code, a.currency, a.kind FROM wallets_wallet w
+           LEFT JOIN ledger_account a ON a.id = w.account_id
+           WHERE a.id IS NULL OR a.currency <> w.currency OR a.kind <> 'wallet'""",
+        lambda r: f"wallet {r[0]} ({r[1]}): its account {r[2]} is a {r[4]} account in {r[3]}",
+    ),
+    (
+        "transfers whose money moved match their entries, posting by posting",
+        _RECONCILE_SQL,
+        _reconcile_row,
+    ),
+    (
+        "transfers and their entries agree",
+        _problems(f"""SELECT t.id, t.kind, t.status, CASE
+             WHEN t.status NOT IN {_MOVED}
+                  AND (t.entry_id IS NOT NULL OR t.reversal_entry_id IS NOT NULL)
+               THEN 'has an entry but no money moved for it'
+             WHEN t.status NOT IN {_MOVED} THEN NULL
+             WHEN t.kind NOT IN ('p2p', {_MOMO_KINDS[1:-1]})
+               THEN 'is a kind verify has no rule for: nothing may move money as it'
+             WHEN e.id IS NULL THEN 'its entry does not exist'
+             WHEN e.kind <> t.kind THEN 'its entry is of kind ' || e.kind
+             WHEN e.reference <> t.id::text THEN 'its entry was posted for ' || e.reference
+             WHEN e.posting_count <> 2 + (t.fee <> 0)::int + COALESCE(c.n, 0)
+               THEN 'its entry has ' || e.posting_count || ' postings, it calls for '
+                    || 2 + (t.fee <> 0)::int + COALESCE(c.n, 0)
+             WHEN t.status = 'reversed' AND r.id IS NULL THEN 'its reversal entry is missing'
+             WHEN t.status = 'reversed' AND (r.kind <> '{REVERSAL}'
+                  OR r.reference <> t.id::text OR r.posting_count <> e.posting_count)
+               THEN 'its reversal entry is not the mirror of its entry posted for it'
+             END AS problem
+           FROM wallets_transfer t
+           LEFT JOIN ledger_journal_entry e ON e.id = t.entry_id
+           LEFT JOIN ledger_journal_entry r ON r.id = t.reversal_entry_id
+           LEFT JOIN (SELECT entry_id, count(*) AS n FROM commission_record
+                      GROUP BY entry_id) c ON c.entry_id = t.entry_id
+           WHERE t.entry_id IS NOT NULL OR t.reversal_entry_id IS NOT NULL
+              OR t.status IN {_MOVED}"""),
+        lambda r: f"transfer {r[0]} ({r[1]}, {r[2]}): {r[3]}",
+    ),
+    (
+        "an entry serves one transfer",
+        """SELECT entry_id, count(*) FROM (
+             SELECT entry_id FROM wallets_transfer WHERE entry_id IS NOT NULL
+             UNION ALL
+             SELECT reversal_entry_id FROM wallets_transfer WHERE reversal_entry_id IS NOT NULL
+           ) x GROUP BY entry_id HAVING count(*) > 1""",
+        lambda r: f"entry {r[0]}: linked to {r[1]} transfers",
+    ),
+    (
+        "commission records belong to their transfer and add up to its fee",
+        f"""SELECT COALESCE(t.id::text, c.reference), c.entry_id, t.fee, c.total, c.same
+           FROM (SELECT entry_id, min(reference) AS reference, min(currency) AS currency,
+                        sum(amount) AS total,
+                        (min(reference) = max(reference) AND min(currency) = max(currency))
+                          AS same
+                 FROM commission_record GROUP BY entry_id) c
+           FULL JOIN (SELECT * FROM wallets_transfer
+                      WHERE status IN {_MOVED} AND fee <> 0) t ON t.entry_id = c.entry_id
+           WHERE t.id IS NULL OR c.entry_id IS NULL OR c.total <> t.fee OR NOT c.same
+              OR c.reference <> t.id::text OR c.currency <> t.currency""",
+        lambda r: (
+            f"transfer {r[0]}: fee {r[2]}, but the commission records of entry {r[1]}"
+            f" add up to {r[3]}"
+            + (" (or name another transfer or currency)" if r[4] is False else "")
+        ),
+    ),
+    (
+        "commission records cite existing fee schedules",
+        """SELECT c.id, c.schedule_id FROM commission_record c
+           LEFT JOIN commission_fee_schedule s ON s.id = c.schedule_id WHERE s.id IS NULL""",
+        lambda r: f"commission record {r[0]}: fee schedule {r[1]} does not exist",
+    ),
+    (
+        "holds agree with their entries and transfers",
+        _problems(f"""SELECT h.id, h.status, h.amount, a.code, CASE
+             WHEN r.id IS NULL THEN 'belongs to no MoMo request'
+             WHEN h.status = 'committed' AND h.entry_id IS NULL
+               THEN 'is committed but no entry spent it'
+             WHEN h.status = 'committed' AND COALESCE(p.spent, 0) <> -h.amount
+               THEN 'its entry debits ' || -COALESCE(p.spent, 0) || ' from its account'
+             WHEN h.status = 'committed' AND t.entry_id IS DISTINCT FROM h.entry_id
+               THEN 'its entry is not its transfer''s entry'
+             WHEN h.status IN ('voided', 'expired') AND h.entry_id IS NOT NULL
+               THEN 'is released but has an entry'
+             WHEN h.status = 'active' AND t.status NOT IN {_OPEN}
+               THEN 'is still active but its transfer is ' || t.status
+             WHEN t.kind NOT IN {_OUTBOUND} THEN 'holds money for a ' || t.kind
+             WHEN h.amount <> t.amount + t.fee
+               THEN 'holds ' || h.amount || ' for a transfer of ' || t.amount || ' + fee '
+                    || t.fee
+             WHEN t.kind = 'remittance' AND a.kind <> 'imto_prefund'
+               THEN 'holds a remittance on a ' || a.kind || ' account'
+             WHEN t.kind <> 'remittance' AND h.account_id IS DISTINCT FROM sw.account_id
+               THEN 'is not on the paying wallet''s account'
+             END AS problem
+           FROM ledger_hold h
+           JOIN ledger_account a ON a.id = h.account_id
+           LEFT JOIN momo_request r ON r.hold_id = h.id
+           LEFT JOIN wallets_transfer t ON t.id = r.transfer_id
+           LEFT JOIN wallets_wallet sw ON sw.id = t.source_wallet_id
+           LEFT JOIN (SELECT p.entry_id, p.account_id, sum(p.amount) AS spent
+                      FROM ledger_posting p
+                      WHERE p.entry_id IN (SELECT entry_id FROM ledger_hold
+                                           WHERE entry_id IS NOT NULL)
+                      GROUP BY 1, 2) p
+             ON p.entry_id = h.entry_id AND p.account_id = h.account_id"""),
+        lambda r: f"hold {r[0]} ({r[1]}, {r[2]} on {r[3]}): {r[4]}",
+    ),
+    (
+        "MoMo requests agree with their transfers",
+        _problems(f"""SELECT r.reference_id, r.status, t.id, CASE
+             WHEN t.id IS NULL THEN 'carries no transfer'
+             WHEN t.kind NOT IN {_MOMO_KINDS} THEN 'carries a ' || t.kind || ' transfer'
+             WHEN r.amount <> t.amount OR r.currency <> t.currency
+               THEN 'is for ' || r.amount || ' ' || r.currency || ', its transfer for '
+                    || t.amount || ' ' || t.currency
+             WHEN r.status = 'successful' AND t.status NOT IN {_MOVED}
+               THEN 'is successful but its transfer is ' || t.status
+             WHEN r.status = 'successful'
+                  AND e.idempotency_key IS DISTINCT FROM 'momo:' || r.reference_id
+               THEN 'is successful but its transfer''s entry is not keyed momo:<reference>'
+             WHEN r.status = 'failed' AND t.status <> 'failed'
+               THEN 'failed but its transfer is ' || t.status
+             WHEN r.status NOT IN ('successful', 'failed') AND t.status NOT IN {_OPEN}
+               THEN 'is still open but its transfer is ' || t.status
+             WHEN t.kind IN {_OUTBOUND} AND r.hold_id IS NULL THEN 'pays out without a hold'
+             END AS problem
+           FROM momo_request r
+           LEFT JOIN wallets_transfer t ON t.id = r.transfer_id
+           LEFT JOIN ledger_journal_entry e ON e.id = t.entry_id"""),
+        lambda r: f"MoMo request {r[0]} ({r[1]}, transfer {r[2]}): {r[3]}",
+    ),
+    (
+        "MoMo transfers that moved money or are open have their request",
+        f"""SELECT t.id, t.kind, t.status FROM wallets_transfer t
+           LEFT JOIN momo_request r ON r.transfer_id = t.id
+           WHERE t.kind IN {_MOMO_KINDS} AND t.status <> 'failed' AND r.id IS NULL""",
+        lambda r: f"transfer {r[0]} ({r[1]}, {r[2]}): no MoMo request carries it",
+    ),
+    (
+        "every journal entry belongs to a transfer, a committed hold or a standalone kind",
+        f"""SELECT e.id, e.kind, e.reference FROM ledger_journal_entry e
+           WHERE e.kind <> ALL(%(standalone)s)
+             AND NOT EXISTS (SELECT 1 FROM wallets_transfer t
+                             WHERE t.entry_id = e.id AND t.status IN {_MOVED})
+             AND NOT EXISTS (SELECT 1 FROM wallets_transfer t WHERE t.reversal_entry_id = e.id)
+             AND NOT EXISTS (SELECT 1 FROM ledger_hold h
+                             WHERE h.entry_id = e.id AND h.status = 'committed')""",
+        lambda r: (
+            f"entry {r[0]} ({r[1]}, reference {r[2]!r}): belongs to no transfer or"
+            " hold, and its kind is not a standalone kind"
+        ),
+    ),
+    (
+        "standalone entries have their shape",
+        """SELECT e.id, e.kind FROM ledger_journal_entry e
+           LEFT JOIN (
+             SELECT p.entry_id, count(*) AS n,
+                    count(*) FILTER (WHERE a.kind = 'equity' AND p.amount < 0) AS equity,
+                    count(*) FILTER (WHERE a.kind IN ('wallet', 'imto_prefund')
+                                       AND p.amount > 0) AS customer
+             FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
+             WHERE p.entry_id IN (SELECT id FROM ledger_journal_entry
+                                  WHERE kind = ANY(%(standalone)s))
+             GROUP BY p.entry_id) s ON s.entry_id = e.id
+           WHERE e.kind = ANY(%(standalone)s)
+             AND NOT (s.n = 2 AND s.equity = 1 AND s.customer = 1)""",
+        lambda r: f"entry {r[0]} ({r[1]}): not {STANDALONE_KINDS.get(r[1], 'its shape')}",
+    ),
+    (
+        "only standalone entries touch equity accounts",
+        """SELECT p.entry_id, e.kind, a.code, p.amount FROM ledger_account a
+           JOIN ledger_posting p ON p.account_id = a.id
+           JOIN ledger_journal_entry e ON e.id = p.entry_id
+           WHERE a.kind = 'equity' AND e.kind <> ALL(%(standalone)s)""",
+        lambda r: f"entry {r[0]} ({r[1]}): posts {r[3]} on equity account {r[2]}",
+    ),
+)
+
+
+def _schema_problems(cur: Any) -> list[str]:
+    problems: list[str] = []
+    cur.execute(_TRIGGERS_SQL)
+    triggers = cur.fetchall()
+    present = {(rel, name) for rel, name, _e, _i, _c in triggers}
+    for table, trigger in REQUIRED_TRIGGERS:
+        if (table, trigger) not in present:
+            problems.append(f"trigger {trigger} on {table} is missing")
+    for table, trigger, enabled, internal, constraint in sorted(triggers):
+        name = f"foreign key {constraint}'s trigger" if internal and constraint else trigger
+        name = f"{name} ({trigger})" if internal and constraint else name
+        if enabled == "D":
+            problems.append(f"trigger {name} on {table} is disabled")
+        elif enabled == "R":
+            problems.append(
+                f"trigger {name} on {table} fires only for replication (ENABLE REPLICA): it is"
+                " off in every normal session"
+            )
+    cur.execute(_CONSTRAINTS_SQL)
+    constraints = {(rel, name): valid for rel, name, valid in cur.fetchall()}
+    for table, constraint in REQUIRED_CONSTRAINTS:
+        valid = constraints.get((table, constraint))
+        if valid is None:
+            problems.append(f"constraint {constraint} on {table} is missing")
+        elif not valid:
+            problems.append(f"constraint {constraint} on {table} is NOT VALID (rows unchecked)")
+    cur.execute("SELECT current_setting('session_replication_role')")
+    role = cur.fetchone()[0]
+    if role != "origin":
+        problems.append(
+            f"sessions start with session_replication_role = {role}: triggers and foreign keys"
+            " are off"
+        )
+    cur.execute(_REPLICATION_ROLE_SQL)
+    for who, where, config in cur.fetchall():
+        problems.append(
+            f"a default setting for {who} in {where} sets the triggers' mode: {', '.join(config)}"
+        )
+    return problems
+
+
+def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVerifyResult:
+    """Check every integrity rule of the ledger and the money movements around it."""
+    result = LedgerVerifyResult()
+    params = {"standalone": list(STANDALONE_KINDS)}
+    with transaction.atomic(), connection.cursor() as cur:
+        if not connection.in_atomic_block or len(connection.atomic_blocks) == 1:
+            # One snapshot for every check (not possible inside a caller's transaction).
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # The aggregates over postings run in memory rather than in temporary files.
+        cur.execute("SET LOCAL work_mem = '256MB'")
+        schema = _schema_problems(cur)
+        result.problems.extend(schema)
+        if schema:
+            result.failed["integrity triggers and constraints"] = len(schema)
+        if progress:
+            progress("integrity triggers and constraints in place")
+        for name, sql, describe in _CHECKS:
+            cur.execute(sql, params if "%(" in sql else None)
+            rows = cur.fetchall()
+            if rows:
+                result.failed[name] = len(rows)
+            result.problems.extend(describe(row) for row in rows[:MAX_PER_CHECK])
+            if len(rows) > MAX_PER_CHECK:
+                result.problems.append(f"... and {len(rows) - MAX_PER_CHECK} more: {name}")
+            if progress:
+                progress(name)
+        cur.execute("SELECT count(*) FROM ledger_posting")
+        result.checked = int(cur.fetchone()[0])
+    return result
