@@ -102,8 +102,9 @@ _BUILD = [
          amount, created_at, entry_id, schedule_id)
        SELECT t.id::text, t.kind, x.party, x.ref, 'UGX', x.amount, now(), t.entry_id,
               %(schedule)s
-       FROM bench_tx t CROSS JOIN LATERAL (VALUES ('lightway', 'lightway', t.fee / 2),
-                                                  ('mtn', 'mtn', t.fee - t.fee / 2)) x(party, ref, amount)""",
+       FROM bench_tx t CROSS JOIN LATERAL (
+         VALUES ('lightway', 'lightway', t.fee / 2), ('mtn', 'mtn', t.fee - t.fee / 2)
+       ) x(party, ref, amount)""",
     """INSERT INTO ledger_hold (amount, status, reference, idempotency_key, created_at, expires_at,
          resolved_at, account_id, entry_id)
        SELECT amount + fee, 'committed', id::text, 'momo-hold:' || id, now(),

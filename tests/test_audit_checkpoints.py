@@ -286,7 +286,7 @@ def anchored_chain(db: None, checkpoint_file: Path, now) -> dict[int, str]:
 def test_an_untampered_chain_passes_with_its_checkpoints(
     anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys
 ) -> None:
-    code, out, err = verify(capsys=capsys)
+    code, out, err = verify("--full", capsys=capsys)
     assert code == 0, out + err
     assert f"Chain head: seq 6 hash {anchored_chain[6]}" in out
     assert f"Checkpoints: 2 compared ({checkpoint_file})" in out
@@ -309,6 +309,47 @@ def test_an_untampered_chain_passes_with_its_checkpoints(
     assert code == 0, out + err
 
 
+def test_verify_resumes_after_the_last_matching_checkpoint(
+    anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys
+) -> None:
+    write(2, now, start=6)
+    audit_chain_link()  # linked without a checkpoint: the file still ends at seq 6
+    code, out, err = verify(capsys=capsys)
+    assert code == 0, out + err
+    assert "Walked the records after checkpoint seq 6" in out
+    assert f"Chain head: seq 8 hash {chain_hashes()[8]}" in out
+    assert "OK: audit chain verified (2 checked)" in out
+    result = audit_verify(now=now, after=(6, anchored_chain[6]))
+    assert (result.ok, result.checked, result.head_seq, result.resumed_after) == (True, 2, 8, 6)
+
+    # A record after the checkpoint edited in place: the resumed walk recomputes it.
+    with triggers_off():
+        sql("UPDATE audit_record SET actor = 'user:999' WHERE seq = 7")
+    code, out, err = verify(capsys=capsys)
+    assert code == 1 and "record seq=7" in out and "first bad seq 7" in err
+
+
+def test_an_edit_before_the_checkpoint_that_keeps_its_hash_needs_full(
+    anchored_chain: dict[int, str], now, capsys
+) -> None:
+    # Content edited, stored hashes left alone: the checkpoints still match, the resumed
+    # walk starts after seq 6 and cannot see it; --full recomputes every hash.
+    with triggers_off():
+        sql("UPDATE audit_record SET actor = 'user:999' WHERE seq = 2")
+    code, out, _err = verify(capsys=capsys)
+    assert code == 0 and "Walked the records after checkpoint seq 6" in out
+    code, out, err = verify("--full", capsys=capsys)
+    assert code == 1 and "record seq=2" in out and "first bad seq 2" in err
+
+
+def test_a_checkpoint_that_does_not_match_means_a_full_walk(
+    anchored_chain: dict[int, str], now
+) -> None:
+    result = audit_verify(now=now, after=(6, "0" * 64))
+    assert not result.ok and result.first_bad_seq == 6
+    assert "does not match" in result.problems[0]
+
+
 def test_rewrite_rehash_and_tail_delete_is_caught_by_the_checkpoint_file(
     anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys
 ) -> None:
@@ -326,6 +367,7 @@ def test_rewrite_rehash_and_tail_delete_is_caught_by_the_checkpoint_file(
     assert "checkpoint seq=6" in problems[1] and "beyond the chain head seq=5" in problems[1]
     assert "first bad seq 3" in err
     assert "Chain head: seq 5" in out
+    assert "Walked the records" not in out  # the checkpoints failed: the whole chain
 
     result = audit_checkpoints_check(checkpoints_read(checkpoint_file))
     assert (result.ok, result.first_bad_seq, result.bad_checkpoints, result.head_seq) == (

@@ -39,6 +39,7 @@ class AuditVerifyResult:
     stale_unlinked: int = 0
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
+    resumed_after: int = 0
 
 
 def audit_verify(
@@ -46,8 +47,16 @@ def audit_verify(
     now: datetime,
     progress: Callable[[int], None] | None = None,
     stale_after: timedelta = timedelta(minutes=5),
+    after: tuple[int, str] | None = None,
 ) -> AuditVerifyResult:
-    """Walk the whole chain by seq and recompute every hash.
+    """Walk the chain by seq and recompute every hash: all of it, or only the records after
+    ``after`` = (seq, hash), a checkpoint that matched (``audit_checkpoints_check``).
+
+    Resuming trusts the records up to that seq as they were checked before: their stored
+    hash at the checkpoint is what the checkpoint says, so any rewrite of them that was
+    re-hashed up to there is caught, but an edit of a record's content that left its stored
+    hash alone is caught only by a full walk (run one periodically: ``--full``). The record
+    at ``after``'s seq must still carry its hash, or that is reported and nothing is walked.
 
     For each linked record, in seq order, it checks that:
 
@@ -80,6 +89,23 @@ def audit_verify(
     expected_prev = GENESIS_HASH
     last_seq: int | None = None
     linked = AuditRecord.objects.filter(seq__isnull=False).order_by("seq")
+    if after is not None and after[0] > 0:
+        start_seq, start_hash = after
+        stored = linked.filter(seq=start_seq).values_list("hash", flat=True).first()
+        if stored != start_hash:
+            return AuditVerifyResult(
+                ok=False,
+                checked=0,
+                unlinked=0,
+                problems=[
+                    f"record seq={start_seq}: the checkpoint to resume from does not match"
+                    f" (hash {stored}): verify the whole chain (--full)"
+                ],
+                first_bad_seq=start_seq,
+                bad_records=1,
+                resumed_after=start_seq,
+            )
+        expected_seq, expected_prev, last_seq = start_seq + 1, start_hash, start_seq
 
     while True:
         page = linked if last_seq is None else linked.filter(seq__gt=last_seq)
@@ -142,8 +168,9 @@ def audit_verify(
             f"{oldest.isoformat() if oldest else '?'}): is the sequencer (audit_chain_link) "
             "running?"
         )
-    head_seq = expected_seq - 1 if checked else 0
-    head_hash = expected_prev if checked else GENESIS_HASH
+    resumed_after = after[0] if after is not None and after[0] > 0 else 0
+    head_seq = expected_seq - 1 if checked or resumed_after else 0
+    head_hash = expected_prev if checked or resumed_after else GENESIS_HASH
     return AuditVerifyResult(
         ok=not problems,
         checked=checked,
@@ -155,6 +182,7 @@ def audit_verify(
         stale_unlinked=stale,
         head_seq=head_seq,
         head_hash=head_hash,
+        resumed_after=resumed_after,
     )
 
 
@@ -178,6 +206,7 @@ class AuditCheckpointResult:
     first_bad_seq: int | None = None
     bad_checkpoints: int = 0
     head_seq: int = 0
+    last_good: tuple[int, str] | None = None
 
 
 def audit_checkpoints_check(
@@ -202,10 +231,11 @@ def audit_checkpoints_check(
     first_bad_seq: int | None = None
     found: list[tuple[int, str]] = []
     head_seq = 0
+    last_good: tuple[int, str] | None = None
     linked = AuditRecord.objects.filter(seq__isnull=False)
 
     def compare(page: list[tuple[int, str, str]]) -> None:
-        nonlocal checked, bad, first_bad_seq, head_seq
+        nonlocal checked, bad, first_bad_seq, head_seq, last_good
         stored = dict(
             linked.filter(seq__in={seq for seq, _h, _w in page}).values_list("seq", "hash")
         )
@@ -215,6 +245,8 @@ def audit_checkpoints_check(
             checked += 1
             actual = stored.get(seq)
             if actual == expected:
+                if last_good is None or seq > last_good[0]:
+                    last_good = (seq, expected)
                 continue
             if actual is None and seq > head_seq:
                 wrong = (
@@ -252,4 +284,5 @@ def audit_checkpoints_check(
         first_bad_seq=first_bad_seq,
         bad_checkpoints=bad,
         head_seq=head_seq,
+        last_good=last_good,
     )

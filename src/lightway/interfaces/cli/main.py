@@ -7,7 +7,7 @@
     lightway seed-demo                                         demo users, wallets, tokens
     lightway check                                             is everything reachable?
     lightway ledger verify                                     ledger invariants hold?
-    lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH]
+    lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH] [--full]
                                                                audit hash chain intact?
     lightway simulators [--only NAME] [--port P]               local MoMo/Sumsub/SMS/email stand-ins
     lightway demo-totp USER                                    a demo staff user's current 2FA code
@@ -160,25 +160,36 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     )
 
     checkpoint_file = _checkpoint_file(args.checkpoints, checkpoint_path())
-    progress = Progress("Verifying audit chain")
-    result = audit_verify(now=timezone.now(), progress=progress)
-    progress.finish(f"{result.checked} checked")
-    say(f"Chain head: seq {result.head_seq} hash {result.head_hash}")
-    if result.unlinked:
-        say(f"{result.unlinked} record(s) not linked into the chain yet (the worker links them)")
-
     anchors: list[Iterable[Checkpoint]] = []
     if checkpoint_file is not None:
         anchors.append(checkpoints_read(checkpoint_file))
     if args.expect_head is not None:
         anchors.append([args.expect_head])
-    problems = list(result.problems)
-    first_bad = result.first_bad_seq
+    anchored = None
     if anchors:
+        # First the checkpoints: the last one that matches is where the walk may resume.
         try:
             anchored = audit_checkpoints_check(itertools.chain.from_iterable(anchors))
         except (CheckpointFileError, OSError) as exc:
             raise CommandError(f"cannot read the checkpoints: {exc}") from exc
+    resume = None
+    if anchored is not None and anchored.ok and not args.full:
+        resume = anchored.last_good
+    progress = Progress("Verifying audit chain")
+    result = audit_verify(now=timezone.now(), progress=progress, after=resume)
+    progress.finish(f"{result.checked} checked")
+    if result.resumed_after:
+        say(
+            f"Walked the records after checkpoint seq {result.resumed_after} (--full walks the"
+            " whole chain)"
+        )
+    say(f"Chain head: seq {result.head_seq} hash {result.head_hash}")
+    if result.unlinked:
+        say(f"{result.unlinked} record(s) not linked into the chain yet (the worker links them)")
+
+    problems = list(result.problems)
+    first_bad = result.first_bad_seq
+    if anchored is not None:
         source = ", ".join(
             ([str(checkpoint_file)] if checkpoint_file else [])
             + (["--expect-head"] if args.expect_head else [])
@@ -390,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_expected_head,
         help="a head recorded earlier (as `Chain head:` prints it): the record with that seq"
         " must still have that hash",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="walk the whole chain; by default the walk resumes after the last checkpoint"
+        " that matches (when every checkpoint does)",
     )
     p.set_defaults(handler=cmd_audit_verify)
     _add_keys_commands(sub)
