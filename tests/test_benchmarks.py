@@ -225,7 +225,7 @@ def test_history_window_is_earlier_this_month_in_kampala():
 
 
 def test_history_seed_writes_verified_succeeded_payments(tx_db, now):
-    from lightway.data.ledger.selectors import ledger_verify
+    from lightway.data.ledger.verify import ledger_verify
     from lightway.data.wallets.models import Transfer
 
     bench = _benchmark_module()

@@ -220,3 +220,7 @@ def test_verification_recomputes_the_counters_and_finds_a_forged_one(now):
         cur.execute("SET session_replication_role = DEFAULT")
     problems = usage_counters_problems()
     assert len(problems) == 1 and "usage counters equal the payments" in problems[0]
+    from lightway.data.ledger.verify import ledger_verify
+
+    result = ledger_verify()
+    assert not result.ok and "usage counters equal the payments they count" in result.failed

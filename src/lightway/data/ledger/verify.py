@@ -41,6 +41,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from lightway.data.ledger.kinds import REVERSAL, STANDALONE_KINDS
+from lightway.data.wallets.selectors import USAGE_CHECKS
 
 # Problems listed per check; further ones are counted.
 MAX_PER_CHECK = 20
@@ -76,6 +77,12 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("wallets_transfer", "wallets_transfer_transition"),
     ("wallets_transfer", "wallets_transfer_entry_check"),
     ("wallets_transfer", "wallets_transfer_no_truncate"),
+    ("wallets_transfer", "wallets_transfer_usage_day"),
+    ("wallets_transfer", "wallets_transfer_usage"),
+    ("wallets_usage_counter", "wallets_usage_counter_guard"),
+    ("wallets_usage_counter", "wallets_usage_counter_no_truncate"),
+    ("wallets_inbound_pending", "wallets_inbound_pending_guard"),
+    ("wallets_inbound_pending", "wallets_inbound_pending_no_truncate"),
     ("wallets_wallet", "wallets_wallet_guard"),
     ("wallets_wallet", "wallets_wallet_no_truncate"),
     ("commission_record", "commission_record_append_only"),
@@ -462,6 +469,11 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
            JOIN ledger_journal_entry e ON e.id = p.entry_id
            WHERE a.kind = 'equity' AND e.kind <> ALL(%(standalone)s)""",
         lambda r: f"entry {r[0]} ({r[1]}): posts {r[3]} on equity account {r[2]}",
+    ),
+    # The limits' usage counters and pending deposits, recomputed from the transfers.
+    *(
+        (name, sql, lambda r, name=name: f"{name}: {', '.join(str(v) for v in r)}")
+        for name, sql in USAGE_CHECKS
     ),
 )
 

@@ -58,7 +58,7 @@ def transfer_by_key(*, client_id: int, idempotency_key: str) -> Transfer | None:
 
 # ``ledger verify``: the usage counters and pending inbound amounts recomputed from the
 # transfers (set-based: one grouped pass over wallets_transfer each).
-_USAGE_CHECKS: tuple[tuple[str, str], ...] = (
+USAGE_CHECKS: tuple[tuple[str, str], ...] = (
     (
         "transfers count in their payer's local day",
         """SELECT id, usage_day, wallets_usage_day(client_id, kind, created_at)
@@ -109,7 +109,7 @@ def usage_counters_problems(*, limit: int = 20) -> list[str]:
     """What is wrong with the usage counters and pending inbound amounts (empty: nothing)."""
     problems: list[str] = []
     with connection.cursor() as cur:
-        for name, sql in _USAGE_CHECKS:
+        for name, sql in USAGE_CHECKS:
             cur.execute(sql)
             rows = cur.fetchall()
             problems.extend(f"{name}: {', '.join(str(v) for v in row)}" for row in rows[:limit])
