@@ -30,7 +30,7 @@ def bench_database_url(name: str) -> str:
         sys.path.insert(0, str(ROOT / "src"))
         from lightway.infrastructure import embedded_pg
 
-        base = embedded_pg.ensure_url()
+        base = embedded_pg.ensure_urls().owner
     parsed = urlparse(base)
     admin_url = urlunparse(parsed._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import django.test
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.client import ClientHandler
 
 # Tests never append audit checkpoints to the checkout's var/ (tests of checkpoints point
@@ -16,6 +18,8 @@ os.environ.setdefault("LIGHTWAY_AUDIT_CHECKPOINT_FILE", "")
 
 from lightway.data.commission.selectors import fee_schedule_cache_clear
 from lightway.data.ledger.services import house_account_cache_clear
+from lightway.infrastructure.config import url_from_database
+from lightway.infrastructure.db_roles import RUNTIME_ROLE_DEFAULT, runtime_role_ensure
 
 
 @pytest.fixture(autouse=True)
@@ -35,13 +39,133 @@ def now() -> datetime:
     return datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
+# --- the database roles (docs/operations.md, "Database roles") --------------------------
+#
+# The suite runs the application as the restricted runtime role, as production does. The
+# test database is created and migrated as the owner (DATABASE_OWNER_URL, else the role in
+# DATABASE_URL: a superuser in CI), the runtime role gets its grants, and then Django's
+# `default` connection connects as the runtime role: the role in DATABASE_URL when it is
+# not the owner (the embedded server's lightway_app), else lightway_app, created here.
+
+RUNTIME_TEST_PASSWORD = "lightway-test-runtime"  # a role on a test server only
+_CONNECTION_KEYS = ("USER", "PASSWORD", "HOST", "PORT")
+
+
+@dataclass(frozen=True)
+class DatabaseRoles:
+    owner: dict[str, object]  # connection settings of the owner (superuser in the suite)
+    runtime: dict[str, object]  # ... and of the restricted runtime role
+
+
+_roles: list[DatabaseRoles] = []  # set once per test process by django_db_modify_db_settings
+
+
+def database_roles() -> DatabaseRoles:
+    return _roles[0]
+
+
+def _connect_default_as(keys: dict[str, object]) -> None:
+    """Make Django's ``default`` connection (in every thread, from its next connect) use
+    these credentials; the test database name is kept."""
+    from django.db import connections
+
+    connection.close()
+    connections.settings["default"].update(keys)
+    connection.settings_dict.update(keys)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Before the test database is created: decide the two roles, connect as the owner."""
+    from lightway.infrastructure.config import database_from_url, url_user
+
+    runtime_url = os.environ["DATABASE_URL"]
+    owner_url = os.environ.get("DATABASE_OWNER_URL") or runtime_url
+    owner = database_from_url(owner_url)
+    if url_user(runtime_url) != url_user(owner_url):
+        runtime = database_from_url(runtime_url)
+        password = None
+    else:
+        runtime = {**owner, "USER": RUNTIME_ROLE_DEFAULT, "PASSWORD": RUNTIME_TEST_PASSWORD}
+        password = RUNTIME_TEST_PASSWORD
+    with psycopg.connect(url_from_database(owner)) as conn, conn.cursor() as cursor:
+        try:
+            runtime_role_ensure(cursor, role=str(runtime["USER"]), password=password)
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            conn.rollback()  # another test process created it at the same moment
+    _roles[:] = [
+        DatabaseRoles(
+            owner={k: owner[k] for k in _CONNECTION_KEYS},
+            runtime={k: runtime[k] for k in _CONNECTION_KEYS},
+        )
+    ]
+    _connect_default_as(database_roles().owner)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, django_db_modify_db_settings):
+    """After pytest-django created and migrated the test database as the owner: grant the
+    runtime role, then run every test as it. The owner drops the database at the end."""
+    from django.conf import settings
+
+    from lightway.infrastructure.db_roles import runtime_grant
+
+    roles = database_roles()
+    with django_db_blocker.unblock():
+        with transaction.atomic(), connection.cursor() as cursor:
+            runtime_grant(cursor, role=str(roles.runtime["USER"]))
+        owner_url = url_from_database({**connection.settings_dict, **roles.owner})
+        settings.DATABASE_OWNER_URL = owner_url  # `lightway migrate` in tests
+        os.environ["DATABASE_OWNER_URL"] = owner_url  # ... and in their subprocesses
+        _connect_default_as(roles.runtime)
+    yield
+    with django_db_blocker.unblock():
+        _connect_default_as(roles.owner)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a test's teardown (a transactional test's flush ran as the owner): back to the
+    runtime role for the next test."""
+    yield
+    if _roles and connection.settings_dict.get("USER") != database_roles().runtime["USER"]:
+        if not connection.in_atomic_block:
+            _connect_default_as(database_roles().runtime)
+
+
+def owner_connection_params() -> dict[str, object]:
+    """psycopg.connect() keyword arguments for the current test database as the owner."""
+    owner = database_roles().owner
+    return {
+        "dbname": connection.settings_dict["NAME"],
+        "user": owner["USER"],
+        "password": owner["PASSWORD"] or None,
+        "host": owner["HOST"] or None,
+        "port": owner["PORT"] or None,
+        "autocommit": True,
+    }
+
+
+@pytest.fixture
+def owner_db(transactional_db):
+    """A connection to the current test database as the owner role (a superuser in the
+    suite), for tests that deliberately act as one: switch triggers off, forge or edit
+    rows, dump the database. The test is transactional, so the owner's separate session
+    sees what the test committed (and the test holds no locks the owner would wait for).
+    Autocommit; the connection is closed after the test."""
+    with psycopg.connect(**owner_connection_params()) as conn:
+        yield conn
+
+
 @pytest.fixture(autouse=True)
 def _flush_past_append_only(request):
     """Let pytest-django empty the database after a ``transaction=True`` test.
 
-    The ledger and audit tables refuse TRUNCATE by trigger. This teardown runs just before
-    pytest-django's flush (it depends on ``transactional_db``, so it is torn down first) and
-    switches triggers off on that connection; Django closes the connection after the flush.
+    The runtime role may not TRUNCATE, and the ledger and audit tables refuse TRUNCATE by
+    trigger. This teardown runs just before pytest-django's flush (it depends on
+    ``transactional_db``, so it is torn down first): it reconnects the default connection
+    as the owner with triggers off for the flush; Django closes that connection after the
+    flush, and ``pytest_runtest_teardown`` switches back to the runtime role.
     """
     marker = request.node.get_closest_marker("django_db")
     transactional = bool(marker and marker.kwargs.get("transaction")) or (
@@ -52,6 +176,7 @@ def _flush_past_append_only(request):
         return
     request.getfixturevalue("transactional_db")
     yield
+    _connect_default_as(database_roles().owner)
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
 

