@@ -133,6 +133,12 @@ def pytest_runtest_teardown(item, nextitem):
             _connect_default_as(database_roles().runtime)
 
 
+@pytest.fixture
+def db_roles(django_db_setup) -> DatabaseRoles:
+    """The owner's and the runtime role's connection settings (user, password, host, port)."""
+    return database_roles()
+
+
 def owner_connection_params() -> dict[str, object]:
     """psycopg.connect() keyword arguments for the current test database as the owner."""
     owner = database_roles().owner

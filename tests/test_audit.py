@@ -1,8 +1,9 @@
 """Audit trail: hash chain, append-only triggers, sequencer, verifier and audited admin.
 
-Runs against real PostgreSQL. To tamper, tests act as an attacker with superuser rights and
-switch triggers off (``session_replication_role = replica``); CHECK and UNIQUE constraints
-stay on, as they do for such an attacker.
+Runs against real PostgreSQL, as the application's restricted role. To tamper, tests act as
+an attacker with superuser rights (the ``owner_db`` connection) and switch triggers off
+(``session_replication_role = replica``); CHECK and UNIQUE constraints stay on, as they do
+for such an attacker.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.contrib.auth.models import AnonymousUser, Group, User
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.forms import modelform_factory
 from django.test import RequestFactory
 from django.urls import path
@@ -88,21 +90,33 @@ def sql(statement: str, params: list[object] | None = None) -> None:
 
 
 @contextmanager
-def triggers_off() -> Iterator[None]:
-    """Act as a superuser attacker: triggers do not fire (constraints still do)."""
-    sql("SET session_replication_role = replica")
+def triggers_off(owner: psycopg.Connection) -> Iterator[Callable[..., None]]:
+    """Act as a superuser attacker on the ``owner_db`` connection: triggers do not fire
+    (constraints still do). Yields a function that runs one statement there."""
+
+    def run(statement: str, params: list[object] | None = None) -> None:
+        owner.execute(statement, params or [])
+
+    run("SET session_replication_role = replica")
     try:
-        yield
+        yield run
     finally:
-        sql("SET session_replication_role = origin")
+        run("SET session_replication_role = origin")
 
 
 def linked() -> list[AuditRecord]:
     return list(AuditRecord.objects.filter(seq__isnull=False).order_by("seq"))
 
 
-def refused(statement: str, params: list[object] | None = None) -> str:
-    """Run a statement that the database must refuse; return the error text."""
+def refused(
+    statement: str, params: list[object] | None = None, *, on: psycopg.Connection | None = None
+) -> str:
+    """Run a statement that the database must refuse (as the application, or on the owner's
+    connection ``on``); return the error text."""
+    if on is not None:
+        with pytest.raises(psycopg.errors.IntegrityError) as owner_err:
+            on.execute(statement, params or [])
+        return str(owner_err.value)
     with pytest.raises(IntegrityError) as err, transaction.atomic():
         sql(statement, params)
     return str(err.value)
@@ -287,10 +301,12 @@ def chain5(db: None, now: datetime) -> list[AuditRecord]:
     return linked()
 
 
-def test_verify_detects_an_edited_record(chain5: list[AuditRecord], now: datetime) -> None:
+def test_verify_detects_an_edited_record(
+    chain5: list[AuditRecord], now: datetime, owner_db: psycopg.Connection
+) -> None:
     victim = chain5[2]
-    with triggers_off():
-        sql(
+    with triggers_off(owner_db) as attack:
+        attack(
             """UPDATE audit_record SET data = '{"amount": 999999, "currency": "UGX"}'"""
             " WHERE id = %s",
             [victim.id],
@@ -303,7 +319,7 @@ def test_verify_detects_an_edited_record(chain5: list[AuditRecord], now: datetim
 
 
 def test_verify_detects_an_edited_and_rehashed_record(
-    chain5: list[AuditRecord], now: datetime
+    chain5: list[AuditRecord], now: datetime, owner_db: psycopg.Connection
 ) -> None:
     victim, after = chain5[2], chain5[3]
     content = RecordContent(
@@ -316,8 +332,8 @@ def test_verify_detects_an_edited_and_rehashed_record(
         victim.data,
     )
     forged = record_hash(prev_hash=victim.prev_hash or "", seq=3, content=content)
-    with triggers_off():
-        sql(
+    with triggers_off(owner_db) as attack:
+        attack(
             "UPDATE audit_record SET actor = 'system', hash = %s WHERE id = %s", [forged, victim.id]
         )
     result = audit_verify(now=now)
@@ -325,9 +341,11 @@ def test_verify_detects_an_edited_and_rehashed_record(
     assert "prev_hash does not match the hash of seq 3" in result.problems[0]
 
 
-def test_verify_detects_a_deleted_record(chain5: list[AuditRecord], now: datetime) -> None:
-    with triggers_off():
-        sql("DELETE FROM audit_record WHERE id = %s", [chain5[2].id])
+def test_verify_detects_a_deleted_record(
+    chain5: list[AuditRecord], now: datetime, owner_db: psycopg.Connection
+) -> None:
+    with triggers_off(owner_db) as attack:
+        attack("DELETE FROM audit_record WHERE id = %s", [chain5[2].id])
     result = audit_verify(now=now)
     assert (result.first_bad_seq, result.first_bad_id) == (4, chain5[3].id)
     assert "sequence gap: seq 3 missing" in result.problems[0]
@@ -336,13 +354,13 @@ def test_verify_detects_a_deleted_record(chain5: list[AuditRecord], now: datetim
 
 
 def test_verify_detects_a_record_inserted_mid_chain(
-    chain5: list[AuditRecord], now: datetime
+    chain5: list[AuditRecord], now: datetime, owner_db: psycopg.Connection
 ) -> None:
     """The attacker renumbers seq 3.. and inserts a well-formed record at seq 3."""
-    with triggers_off():
-        sql("UPDATE audit_record SET seq = seq + 1000 WHERE seq >= 3")
-        sql("UPDATE audit_record SET seq = seq - 999 WHERE seq >= 1000")
-        sql(
+    with triggers_off(owner_db) as attack:
+        attack("UPDATE audit_record SET seq = seq + 1000 WHERE seq >= 3")
+        attack("UPDATE audit_record SET seq = seq - 999 WHERE seq >= 1000")
+        attack(
             "INSERT INTO audit_record"
             " (id, occurred_at, actor, action, object_type, object_id, data)"
             " VALUES (9999, %s, 'system', 'transfer.create', 'transfer', 'x', '{}')",
@@ -353,7 +371,7 @@ def test_verify_detects_a_record_inserted_mid_chain(
             9999, rec.occurred_at, "system", "transfer.create", "transfer", "x", {}
         )
         forged = record_hash(prev_hash=chain5[1].hash or "", seq=3, content=content)
-        sql(
+        attack(
             "UPDATE audit_record SET seq = 3, prev_hash = %s, hash = %s WHERE id = 9999",
             [chain5[1].hash, forged],
         )
@@ -369,12 +387,17 @@ def test_verify_detects_a_record_inserted_mid_chain(
     [(1, False, "hash mismatch"), (3, True, "sequence gap: seq 6..7 missing")],
 )
 def test_verify_detects_a_record_appended_by_hand(
-    chain5: list[AuditRecord], now: datetime, seq_offset: int, forge_hash: bool, message: str
+    chain5: list[AuditRecord],
+    now: datetime,
+    seq_offset: int,
+    forge_hash: bool,
+    message: str,
+    owner_db: psycopg.Connection,
 ) -> None:
     head = chain5[-1]
     seq = 5 + seq_offset
-    with triggers_off():
-        sql(
+    with triggers_off(owner_db) as attack:
+        attack(
             "INSERT INTO audit_record (id, occurred_at, actor, action, object_type, object_id,"
             " data, seq, prev_hash, hash) VALUES (8888, %s, 'system', 'payout.create', 'p', '1',"
             " '{}', %s, %s, %s)",
@@ -383,7 +406,7 @@ def test_verify_detects_a_record_appended_by_hand(
         if forge_hash:
             content = RecordContent(8888, now, "system", "payout.create", "p", "1", {})
             forged = record_hash(prev_hash=head.hash or "", seq=seq, content=content)
-            sql("UPDATE audit_record SET hash = %s WHERE id = 8888", [forged])
+            attack("UPDATE audit_record SET hash = %s WHERE id = 8888", [forged])
     result = audit_verify(now=now)
     assert (result.first_bad_seq, result.first_bad_id) == (seq, 8888)
     assert message in result.problems[0]
@@ -391,7 +414,7 @@ def test_verify_detects_a_record_appended_by_hand(
 
 @pytest.mark.django_db
 def test_verify_streams_in_pages_and_reports_progress(
-    now: datetime, monkeypatch: pytest.MonkeyPatch
+    now: datetime, monkeypatch: pytest.MonkeyPatch, owner_db: psycopg.Connection
 ) -> None:
     monkeypatch.setattr(selectors, "VERIFY_BATCH_SIZE", 3)
     write(10, now)
@@ -402,8 +425,8 @@ def test_verify_streams_in_pages_and_reports_progress(
     assert seen == [3, 6, 9, 10]
     # A break in the third page is still found, and named.
     victim = AuditRecord.objects.get(seq=8)
-    with triggers_off():
-        sql("UPDATE audit_record SET object_id = 'changed' WHERE seq = 8")
+    with triggers_off(owner_db) as attack:
+        attack("UPDATE audit_record SET object_id = 'changed' WHERE seq = 8")
     result = audit_verify(now=now)
     assert (result.first_bad_seq, result.first_bad_id) == (8, victim.id)
 
@@ -432,21 +455,27 @@ def test_verify_counts_unlinked_records_and_flags_a_stalled_sequencer(now: datet
 # --- database rules --------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-def test_update_and_delete_are_refused_by_the_trigger(now: datetime) -> None:
+def test_update_and_delete_are_refused_by_the_trigger(
+    now: datetime, owner_db: psycopg.Connection
+) -> None:
     write(2, now)
     audit_chain_link()
     write(1, now, start=2)
     one, _two, unlinked = AuditRecord.objects.order_by("id")
 
-    # Through the ORM, as application code would try it.
-    with pytest.raises(IntegrityError, match="append-only: UPDATE"), transaction.atomic():
+    # Through the ORM, as application code would try it: its role lacks the privilege.
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
         AuditRecord.objects.filter(pk=one.pk).update(data={"amount": 1})
-    with pytest.raises(IntegrityError, match="append-only: DELETE"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
         one.delete()
-    with pytest.raises(IntegrityError, match="append-only: UPDATE"), transaction.atomic():
+    with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
         unlinked.actor = "system"
         unlinked.save()
+    # Linking columns only, as the application may: the trigger refuses a linked record.
+    with pytest.raises(IntegrityError, match="append-only: UPDATE"), transaction.atomic():
+        AuditRecord.objects.filter(pk=one.pk).update(hash="b" * 64)
+
+    # The owner has every privilege: the trigger refuses it all the same.
 
     for statement in [
         "UPDATE audit_record SET data = '{}'::jsonb WHERE id = %s",  # edit a linked record
@@ -455,7 +484,7 @@ def test_update_and_delete_are_refused_by_the_trigger(now: datetime) -> None:
         "UPDATE audit_record SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = %s",
         "DELETE FROM audit_record WHERE id = %s",
     ]:
-        assert "append-only" in refused(statement, [one.id])
+        assert "append-only" in refused(statement, [one.id], on=owner_db)
     for statement in [
         "UPDATE audit_record SET object_id = 'other' WHERE id = %s",  # edit while unlinked
         # linking while changing content
@@ -463,8 +492,8 @@ def test_update_and_delete_are_refused_by_the_trigger(now: datetime) -> None:
         " actor = 'system' WHERE id = %s",
         "DELETE FROM audit_record WHERE id = %s",
     ]:
-        assert "append-only" in refused(statement, [unlinked.id])
-    assert "TRUNCATE refused" in refused("TRUNCATE audit_record")
+        assert "append-only" in refused(statement, [unlinked.id], on=owner_db)
+    assert "TRUNCATE refused" in refused("TRUNCATE audit_record", on=owner_db)
     assert "inserted unlinked" in refused(
         "INSERT INTO audit_record (occurred_at, actor, action, object_type, object_id, data,"
         " seq, prev_hash, hash) VALUES (now(), 'system', 'x', '', '', '{}', 3, %s, %s)",
@@ -492,19 +521,21 @@ def test_the_one_time_link_is_allowed_only_at_the_chain_head(now: datetime) -> N
 
 
 @pytest.mark.django_db
-def test_constraints_hold_even_with_triggers_off(now: datetime) -> None:
+def test_constraints_hold_even_with_triggers_off(
+    now: datetime, owner_db: psycopg.Connection
+) -> None:
     write(2, now)
     audit_chain_link(batch=1)
     first, second = linked()
-    with triggers_off():
+    with triggers_off(owner_db):
         assert "audit_record_linked_all_or_nothing" in refused(
-            "UPDATE audit_record SET hash = NULL WHERE id = %s", [second.id]
+            "UPDATE audit_record SET hash = NULL WHERE id = %s", [second.id], on=owner_db
         )
         assert "duplicate key" in refused(
-            "UPDATE audit_record SET seq = 1 WHERE id = %s", [second.id]
+            "UPDATE audit_record SET seq = 1 WHERE id = %s", [second.id], on=owner_db
         )
         assert "audit_record_hash_hex" in refused(
-            "UPDATE audit_record SET hash = 'NOT-HEX' WHERE id = %s", [first.id]
+            "UPDATE audit_record SET hash = 'NOT-HEX' WHERE id = %s", [first.id], on=owner_db
         )
 
 

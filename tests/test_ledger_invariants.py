@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -48,6 +49,15 @@ def _sql(sql, params=()):
         # run the test's pending deferred checks first (TRUNCATE/ALTER refuse to run after them)
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute(sql, params)
+
+
+def _as_owner(owner: psycopg.Connection, sql: str, params=(), *, triggers: bool = True) -> None:
+    """Run ``sql`` in one transaction on the owner's connection (``owner_db``), optionally as
+    an attacker with superuser rights who switched triggers off."""
+    with owner.transaction():
+        if not triggers:
+            owner.execute("SET LOCAL session_replication_role = replica")
+        owner.execute(sql, list(params))
 
 
 def test_balances_follow_postings(accounts, now):
@@ -183,17 +193,23 @@ def test_no_overdraft_on_accounts_that_may_not_go_negative(accounts, now):
         "TRUNCATE ledger_journal_entry CASCADE",
     ],
 )
-def test_entries_and_postings_are_append_only(accounts, sql):
-    with pytest.raises(DatabaseError, match="append-only"):
+def test_entries_and_postings_are_append_only(accounts, owner_db, sql):
+    # The application's role may not even try (tests/test_db_roles.py); the owner may, and
+    # the triggers refuse.
+    with pytest.raises(DatabaseError, match="permission denied"):
         _sql(sql)
+    with pytest.raises(psycopg.Error, match="append-only"):
+        _as_owner(owner_db, sql)
 
 
-def test_stored_balance_cannot_be_edited_directly(accounts):
+def test_stored_balance_cannot_be_edited_directly(accounts, owner_db):
     _, a, _ = accounts
     with pytest.raises(DatabaseError, match="only change through postings"):
         _sql("UPDATE ledger_account SET balance = balance + 1000000 WHERE id = %s", [a.pk])
-    with pytest.raises(DatabaseError, match="never deleted"):
+    with pytest.raises(DatabaseError, match="permission denied"):
         _sql("DELETE FROM ledger_account WHERE id = %s", [a.pk])
+    with pytest.raises(psycopg.Error, match="never deleted"):
+        _as_owner(owner_db, "DELETE FROM ledger_account WHERE id = %s", [a.pk])
 
 
 def test_new_account_cannot_start_with_a_balance(now):
@@ -259,7 +275,7 @@ def test_hold_void_and_expiry_release_funds(accounts, now):
     assert Hold.objects.get(pk=h2.pk).status == "expired"
 
 
-def test_hold_transitions_are_enforced_by_database(accounts, now):
+def test_hold_transitions_are_enforced_by_database(accounts, now, owner_db):
     _, a, _ = accounts
     hold = hold_place(account_id=a.pk, amount=100, now=now, expires_at=now + timedelta(minutes=1))
     with pytest.raises(DatabaseError, match="only status may change"):
@@ -269,8 +285,10 @@ def test_hold_transitions_are_enforced_by_database(accounts, now):
         _sql(
             "UPDATE ledger_hold SET status = 'active', resolved_at = NULL WHERE id = %s", [hold.pk]
         )
-    with pytest.raises(DatabaseError, match="never deleted"):
+    with pytest.raises(DatabaseError, match="permission denied"):
         _sql("DELETE FROM ledger_hold WHERE id = %s", [hold.pk])
+    with pytest.raises(psycopg.Error, match="never deleted"):
+        _as_owner(owner_db, "DELETE FROM ledger_hold WHERE id = %s", [hold.pk])
 
 
 def test_statement_pages_with_running_balance(accounts, now):
@@ -287,21 +305,21 @@ def test_statement_pages_with_running_balance(accounts, now):
     assert page2[0].balance_after == page1[-1].balance_after - page1[-1].amount
 
 
-def test_verify_names_what_is_wrong(accounts, now):
+def test_verify_names_what_is_wrong(accounts, now, owner_db):
     _, a, _ = accounts
     # An attacker with superuser rights bypasses the triggers and edits a balance.
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL session_replication_role = replica")
-        cur.execute("UPDATE ledger_account SET balance = 5 WHERE id = %s", [a.pk])
+    _as_owner(
+        owner_db, "UPDATE ledger_account SET balance = 5 WHERE id = %s", [a.pk], triggers=False
+    )
     result = ledger_verify()
     assert not result.ok
     assert any("wallet:a" in p and "stored balance 5" in p for p in result.problems)
 
 
-def test_verify_reports_a_disabled_trigger(accounts):
-    _sql("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_apply")
+def test_verify_reports_a_disabled_trigger(accounts, owner_db):
+    _as_owner(owner_db, "ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_apply")
     try:
         result = ledger_verify()
     finally:
-        _sql("ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_apply")
+        _as_owner(owner_db, "ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_apply")
     assert any("ledger_posting_apply" in p and "disabled" in p for p in result.problems)

@@ -3,7 +3,9 @@
 
 Each refusal is made by the database itself (plain UPDATE/DELETE/TRUNCATE statements, not
 our services), and each has a positive control showing the same kind of statement passes
-when the rule allows it.
+when the rule allows it. Statements the application's role may not even run (DELETE,
+TRUNCATE, editing what a callback received: tests/test_db_roles.py) are tried as the owner
+(``owner_db``), to whom only the triggers say no.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -82,7 +85,14 @@ def _sql(statement: str, *params: object) -> None:
         cursor.execute(statement, list(params))
 
 
-def _refused(statement: str, *params: object, match: str) -> None:
+def _refused(
+    statement: str, *params: object, match: str, owner: psycopg.Connection | None = None
+) -> None:
+    """The database refuses ``statement``: run as the application, or as the owner."""
+    if owner is not None:
+        with pytest.raises(psycopg.Error, match=match):
+            owner.execute(statement, list(params))
+        return
     with pytest.raises(DatabaseError, match=match), transaction.atomic():
         _sql(statement, *params)
 
@@ -242,15 +252,16 @@ def test_a_final_request_may_still_be_flagged_and_counted(now):
     )
 
 
-def test_requests_are_never_deleted(now):
+def test_requests_are_never_deleted(now, owner_db):
     request = _request(now)
-    _refused("DELETE FROM momo_request WHERE id = %s", request.pk, match="never deleted")
+    _refused(
+        "DELETE FROM momo_request WHERE id = %s", request.pk, match="never deleted", owner=owner_db
+    )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_requests_are_never_truncated(now):
+def test_requests_are_never_truncated(now, owner_db):
     _request(now)
-    _refused("TRUNCATE momo_request CASCADE", match="never truncated")
+    _refused("TRUNCATE momo_request CASCADE", match="never truncated", owner=owner_db)
 
 
 # --- requests: the checks of 0001 ----------------------------------------------------------------
@@ -315,13 +326,14 @@ def test_request_insert_checks(now, override, constraint):
         ("content_type", "text/plain"),
     ],
 )
-def test_what_a_callback_received_is_kept_as_received(now, column, value):
+def test_what_a_callback_received_is_kept_as_received(now, owner_db, column, value):
     callback = _callback(now, _request(now))
     _refused(
         f"UPDATE momo_callback SET {column} = %s WHERE id = %s",
         value,
         callback.pk,
         match="is kept as received",
+        owner=owner_db,
     )
 
 
@@ -329,8 +341,8 @@ def test_a_callbacks_processing_fields_may_change(now):
     request = _request(now)
     callback = _callback(now)
     _sql(
-        "UPDATE momo_callback SET outcome = 'applied', processed_at = %s, request_id = %s,"
-        " claimed_status = 'FAILED' WHERE id = %s",
+        "UPDATE momo_callback SET outcome = 'applied', processed_at = %s, request_id = %s"
+        " WHERE id = %s",
         now,
         request.pk,
         callback.pk,
@@ -339,12 +351,16 @@ def test_a_callbacks_processing_fields_may_change(now):
     assert (callback.outcome, callback.request_id) == ("applied", request.pk)
 
 
-def test_callbacks_are_never_deleted(now):
+def test_callbacks_are_never_deleted(now, owner_db):
     callback = _callback(now)
-    _refused("DELETE FROM momo_callback WHERE id = %s", callback.pk, match="never deleted")
+    _refused(
+        "DELETE FROM momo_callback WHERE id = %s",
+        callback.pk,
+        match="never deleted",
+        owner=owner_db,
+    )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_callbacks_are_never_truncated(now):
+def test_callbacks_are_never_truncated(now, owner_db):
     _callback(now)
-    _refused("TRUNCATE momo_callback", match="never truncated")
+    _refused("TRUNCATE momo_callback", match="never truncated", owner=owner_db)
