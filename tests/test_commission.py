@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -548,18 +548,28 @@ def _refused(match: str, code: str | None = None):
     return ctx()
 
 
-def test_commission_records_are_append_only(now):
+def test_commission_records_are_append_only(now, owner_db):
+    import psycopg
+
     schedule = make_schedule(now, flat=10)
     record = _record(now, schedule)
+    # The application's role: UPDATE is refused by the trigger (the privilege stays for the
+    # schedule guard's LOCK TABLE), DELETE and TRUNCATE already by privilege ...
     with _refused("append-only: UPDATE refused", "23001"):
         CommissionRecord.objects.filter(pk=record.pk).update(amount=11)
-    with _refused("append-only: DELETE refused", "23001"):
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM commission_record WHERE id = %s", [record.pk])
-    with _refused("append-only: TRUNCATE refused", "23001"):
-        with connection.cursor() as cur:
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cur.execute("TRUNCATE commission_record")
+    for statement in ["DELETE FROM commission_record", "TRUNCATE commission_record"]:
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(statement)
+    # ... and the owner, who has every privilege, is refused by the triggers.
+    for statement, match in [
+        ("UPDATE commission_record SET amount = 11", "append-only: UPDATE refused"),
+        ("DELETE FROM commission_record", "append-only: DELETE refused"),
+        ("TRUNCATE commission_record", "append-only: TRUNCATE refused"),
+    ]:
+        with pytest.raises(psycopg.Error, match=match) as info:
+            owner_db.execute(statement)
+        assert info.value.sqlstate == "23001"
     assert CommissionRecord.objects.get(pk=record.pk).amount == 10
 
 

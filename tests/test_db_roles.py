@@ -104,11 +104,10 @@ def test_never_deleted_tables_refuse_delete_by_privilege(table):
     _refused(f"DELETE FROM {table} WHERE false")
 
 
-def test_append_only_tables_cover_the_ledger_commission_and_raw_stores():
+def test_append_only_tables_cover_the_ledger_audit_and_raw_stores():
     assert {
         "ledger_journal_entry",
         "ledger_posting",
-        "commission_record",
         "audit_record",
         "momo_callback",
         "kyc_sumsub_webhook_event",

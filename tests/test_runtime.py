@@ -223,7 +223,7 @@ def test_cli_check_prints_table_and_fails_without_worker(capsys):
     assert "lightway: error: 1 check(s) failed: worker" in err
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # migrate reconnects as the owner
 def test_cli_migrate_when_up_to_date(capsys):
     assert main(["migrate"]) == 0
     assert "already up to date" in capsys.readouterr().err

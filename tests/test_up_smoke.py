@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,9 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DATABASE_OWNER_URL", "PROMETHEUS_MULTIPROC_DIR"}
     }
     env.update(
         LIGHTWAY_VAR_DIR=str(var_dir),
@@ -134,6 +137,15 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
             time.sleep(1)
         assert check.returncode == 0, check.stdout + check.stderr
         assert "worker" in check.stdout
+        # The embedded server made the two roles: everything runs as the restricted one.
+        role_line = next(ln for ln in check.stdout.splitlines() if ln.startswith("database_role"))
+        assert role_line.split()[1:3] == ["OK", "lightway_app:"], role_line
+        with psycopg.connect(host=str(var_dir / "pg"), dbname="lightway", user="postgres") as pg:
+            users = pg.execute(
+                "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'lightway'"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert users == [("lightway_app",)]  # the web server's and the worker's connections
 
         descendants = psutil.Process(up.pid).children(recursive=True)
         assert len(descendants) >= 3  # gunicorn master + its workers + the job worker

@@ -55,7 +55,10 @@ TABLE_RULES: dict[str, TableRule] = {
     "ledger_posting": TableRule("append-only, like its entry", update=False),
     "ledger_account": TableRule("accounts are closed, never deleted"),
     "ledger_hold": TableRule("holds are committed, voided or expired, never deleted"),
-    "commission_record": TableRule("append-only: records cite what was charged", update=False),
+    # append-only by trigger; UPDATE stays granted because the fee-schedule guard takes
+    # LOCK TABLE commission_record IN SHARE MODE as the caller, and PostgreSQL allows that
+    # lock mode only with UPDATE, DELETE or TRUNCATE (the trigger refuses every UPDATE).
+    "commission_record": TableRule("append-only: records cite what was charged"),
     "audit_record": TableRule(
         "append-only; the sequencer only links records (seq, prev_hash, hash)",
         update=False,
@@ -84,7 +87,9 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_except=("id", "raw_body", "headers", "received_at", "digest_ok", "dedupe_key"),
     ),
-    "recon_statement_line": TableRule("imported statement lines are kept as imported", update=False),
+    "recon_statement_line": TableRule(
+        "imported statement lines are kept as imported", update=False
+    ),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),
@@ -202,7 +207,9 @@ def runtime_role_report(cursor: Cursor) -> RoleReport:
     )
     row = cursor.fetchone()
     role = str(row[0])
-    problems = [what for (_, what), value in zip(FORBIDDEN_ATTRIBUTES, row[1:], strict=True) if value]
+    problems = [
+        what for (_, what), value in zip(FORBIDDEN_ATTRIBUTES, row[1:], strict=True) if value
+    ]
     cursor.execute(
         "SELECT pg_has_role(current_user, nspowner, 'MEMBER'),"
         " has_schema_privilege(current_user, oid, 'CREATE')"
