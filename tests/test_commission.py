@@ -551,8 +551,9 @@ def _refused(match: str, code: str | None = None):
 def test_commission_records_are_append_only(now, owner_db):
     import psycopg
 
-    schedule = make_schedule(now, flat=10)
-    record = _record(now, schedule)
+    with transaction.atomic():  # a schedule and its splits are committed together
+        schedule = make_schedule(now, flat=10)
+        record = _record(now, schedule)
     # The application's role: UPDATE is refused by the trigger (the privilege stays for the
     # schedule guard's LOCK TABLE), DELETE and TRUNCATE already by privilege ...
     with _refused("append-only: UPDATE refused", "23001"):
