@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from lightway.application.errors import NotFound
 from lightway.application.kyc.verification import (
@@ -265,7 +266,7 @@ def test_webhook_view_limits(client):
     assert not SumsubWebhookEvent.objects.exists()
 
 
-def test_stored_delivery_cannot_be_altered(sim, now):
+def test_stored_delivery_cannot_be_altered(sim, now, owner_db):
     receipt = receive(
         {
             "applicantId": "b" * 24,
@@ -275,8 +276,15 @@ def test_stored_delivery_cannot_be_altered(sim, now):
     )
     event = SumsubWebhookEvent.objects.get(pk=receipt.event_id)
     for field, value in (("raw_body", b"{}"), ("dedupe_key", "x"), ("digest_ok", False)):
-        with pytest.raises(IntegrityError), transaction.atomic():
+        # the application's role may not write what was received (docs/operations.md,
+        # "Database roles"); the owner may, and the trigger refuses
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
             SumsubWebhookEvent.objects.filter(pk=event.pk).update(**{field: value})
+        with pytest.raises(psycopg.errors.IntegrityError, match="cannot be altered"):
+            owner_db.execute(
+                f"UPDATE kyc_sumsub_webhook_event SET {field} = %s WHERE id = %s",
+                [value, event.pk],
+            )
     # a delivery cannot claim a failed digest and still be queued
     with pytest.raises(IntegrityError), transaction.atomic():
         SumsubWebhookEvent.objects.create(
