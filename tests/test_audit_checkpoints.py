@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 from test_audit import in_thread, join, linked, sql, triggers_off, write
@@ -240,11 +241,12 @@ def test_the_worker_linker_thread_writes_checkpoints(
 # --- verify -----------------------------------------------------------------------------
 
 
-def _rewrite_rehash_and_cut(edit_seq: int, keep: int) -> None:
-    """The attacker: change the record at ``edit_seq``, re-hash it and every later record
-    with the public formula, then delete every record after seq ``keep``."""
-    with triggers_off():
-        sql(
+def _rewrite_rehash_and_cut(owner: psycopg.Connection, edit_seq: int, keep: int) -> None:
+    """The attacker (a superuser, on ``owner_db``): change the record at ``edit_seq``,
+    re-hash it and every later record with the public formula, then delete every record
+    after seq ``keep``."""
+    with triggers_off(owner) as attack:
+        attack(
             """UPDATE audit_record SET data = '{"amount": 1, "currency": "UGX"}'"""
             " WHERE seq = %s",
             [edit_seq],
@@ -263,12 +265,12 @@ def _rewrite_rehash_and_cut(edit_seq: int, keep: int) -> None:
                 rec.data,
             )
             digest = record_hash(prev_hash=prev, seq=rec.seq, content=content)
-            sql(
+            attack(
                 "UPDATE audit_record SET prev_hash = %s, hash = %s WHERE id = %s",
                 [prev, digest, rec.id],
             )
             prev = digest
-        sql("DELETE FROM audit_record WHERE seq > %s", [keep])
+        attack("DELETE FROM audit_record WHERE seq > %s", [keep])
 
 
 @pytest.fixture
@@ -351,9 +353,9 @@ def test_a_checkpoint_that_does_not_match_means_a_full_walk(
 
 
 def test_rewrite_rehash_and_tail_delete_is_caught_by_the_checkpoint_file(
-    anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys
+    anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys, owner_db
 ) -> None:
-    _rewrite_rehash_and_cut(edit_seq=2, keep=5)
+    _rewrite_rehash_and_cut(owner_db, edit_seq=2, keep=5)
     # The chain is consistent again: the walk alone is fooled.
     walked = audit_verify(now=now)
     assert walked.ok and walked.head_seq == 5
@@ -379,10 +381,10 @@ def test_rewrite_rehash_and_tail_delete_is_caught_by_the_checkpoint_file(
 
 
 def test_rewrite_rehash_and_tail_delete_is_caught_by_an_expected_head(
-    anchored_chain: dict[int, str], monkeypatch: pytest.MonkeyPatch, now, capsys
+    anchored_chain: dict[int, str], monkeypatch: pytest.MonkeyPatch, now, capsys, owner_db
 ) -> None:
     monkeypatch.setenv(ENV_VAR, "")  # no file at all: only the head written down earlier
-    _rewrite_rehash_and_cut(edit_seq=4, keep=5)
+    _rewrite_rehash_and_cut(owner_db, edit_seq=4, keep=5)
     assert audit_verify(now=now).ok
 
     code, out, err = verify("--expect-head", f"6:{anchored_chain[6]}", capsys=capsys)
