@@ -224,7 +224,7 @@ def test_history_window_is_earlier_this_month_in_kampala():
     assert start < end < now
 
 
-def test_history_seed_writes_verified_succeeded_payments(tx_db, now):
+def test_history_seed_writes_verified_succeeded_payments(tx_db, db_roles, now):
     from lightway.data.ledger.verify import ledger_verify
     from lightway.data.wallets.models import Transfer
 
@@ -236,7 +236,7 @@ def test_history_seed_writes_verified_succeeded_payments(tx_db, now):
         payers.append(bench.Customer(token, str(wallet.id), wallet.account_id, user_id))
     said: list[str] = []
     bench.history_seed(
-        url_from_database(connection.settings_dict),
+        url_from_database({**connection.settings_dict, **db_roles.owner}),
         payers,
         per_payer=7,
         now=now,

@@ -37,24 +37,45 @@ from tests.momo_flow_support import (
     wait_final,
 )
 
-pytestmark = pytest.mark.django_db
+# Transactional: the forger writes through its own connection (the database owner's), so it
+# must see what the flows committed, and verify must see what the forger committed.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @contextmanager
 def forged() -> Iterator[Any]:
-    """A cursor that writes as a superuser with every trigger off (foreign keys included).
-
-    Kept in one place so it can become the ``owner_db`` fixture (the database owner's
-    connection) once the suite runs as a restricted role."""
-    with transaction.atomic(), connection.cursor() as cur:
-        # the test's pending deferred checks first (ALTER TABLE refuses to run after them)
-        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    """A cursor that writes as the database owner (a superuser in the suite) with every
+    trigger off (foreign keys included), in its own transaction committed on exit: the
+    application's runtime role can do none of this."""
+    conn = _OWNER["db"]
+    with conn.transaction():
+        cur = conn.cursor()
         cur.execute("SET LOCAL session_replication_role = replica")
-        try:
-            yield cur
-        finally:
-            # SET LOCAL outlives the savepoint: back to normal for the rest of the test.
-            cur.execute("SET LOCAL session_replication_role = origin")
+        yield cur
+
+
+_OWNER: dict[str, Any] = {}
+
+
+@contextmanager
+def schema_forged(change: str, undo: str) -> Iterator[None]:
+    """A schema change the owner commits (so that verify, on another connection, sees it),
+    undone when the block ends: the test database is shared by the tests that follow."""
+    with forged() as cur:
+        cur.execute(change)
+    try:
+        yield
+    finally:
+        with forged() as cur:
+            cur.execute(undo)
+
+
+@pytest.fixture(autouse=True)
+def _owner(owner_db):
+    """Every test here may forge: the owner's connection for ``forged``."""
+    _OWNER["db"] = owner_db
+    yield
+    _OWNER.clear()
 
 
 @dataclass
@@ -259,9 +280,11 @@ def test_a_hold_set_to_committed_with_no_entry(ledger, capsys):
 
 
 def test_a_disabled_audit_guard_trigger(ledger, capsys):
-    with forged() as cur:
-        cur.execute("ALTER TABLE audit_record DISABLE TRIGGER audit_record_guard")
-    _caught(capsys, "trigger audit_record_guard on audit_record is disabled")
+    with schema_forged(
+        "ALTER TABLE audit_record DISABLE TRIGGER audit_record_guard",
+        "ALTER TABLE audit_record ENABLE TRIGGER audit_record_guard",
+    ):
+        _caught(capsys, "trigger audit_record_guard on audit_record is disabled")
 
 
 def test_the_database_refuses_a_wallet_in_another_currency_than_its_account(ledger, now):
@@ -454,34 +477,51 @@ def test_a_transfer_of_a_kind_verify_has_no_rule_for(ledger, capsys):
 
 
 def test_any_disabled_trigger_is_reported_foreign_keys_included(ledger, capsys):
-    with forged() as cur:
-        cur.execute("ALTER TABLE notify_delivery DISABLE TRIGGER ALL")
-    _caught(capsys, "on notify_delivery is disabled", "foreign key")
+    with schema_forged(
+        "ALTER TABLE notify_delivery DISABLE TRIGGER ALL",
+        "ALTER TABLE notify_delivery ENABLE TRIGGER ALL",
+    ):
+        _caught(capsys, "on notify_delivery is disabled", "foreign key")
 
 
 def test_a_trigger_set_to_fire_only_for_replication(ledger, capsys):
-    with forged() as cur:
-        cur.execute("ALTER TABLE ledger_posting ENABLE REPLICA TRIGGER ledger_posting_apply")
-    _caught(capsys, "trigger ledger_posting_apply on ledger_posting fires only for replication")
+    with schema_forged(
+        "ALTER TABLE ledger_posting ENABLE REPLICA TRIGGER ledger_posting_apply",
+        "ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_apply",
+    ):
+        _caught(capsys, "trigger ledger_posting_apply on ledger_posting fires only for replication")
 
 
 def test_a_missing_integrity_trigger(ledger, capsys):
     with forged() as cur:
-        cur.execute("DROP TRIGGER momo_request_guard ON momo_request")
-    _caught(capsys, "trigger momo_request_guard on momo_request is missing")
+        cur.execute(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'momo_request_guard'"
+        )
+        definition = cur.fetchone()[0]
+    with schema_forged("DROP TRIGGER momo_request_guard ON momo_request", definition):
+        _caught(capsys, "trigger momo_request_guard on momo_request is missing")
 
 
 def test_a_dropped_wallet_currency_constraint(ledger, capsys):
     with forged() as cur:
-        cur.execute("ALTER TABLE wallets_wallet DROP CONSTRAINT wallets_wallet_account_currency")
-    _caught(capsys, "constraint wallets_wallet_account_currency on wallets_wallet is missing")
+        cur.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conname = 'wallets_wallet_account_currency'"
+        )
+        definition = cur.fetchone()[0]
+    with schema_forged(
+        "ALTER TABLE wallets_wallet DROP CONSTRAINT wallets_wallet_account_currency",
+        f"ALTER TABLE wallets_wallet ADD CONSTRAINT wallets_wallet_account_currency {definition}",
+    ):
+        _caught(capsys, "constraint wallets_wallet_account_currency on wallets_wallet is missing")
 
 
 def test_sessions_that_start_with_the_triggers_off(ledger, capsys):
     with forged() as cur:
-        cur.execute(
-            "SELECT format('ALTER DATABASE %I SET session_replication_role = replica',"
-            " current_database())"
-        )
-        cur.execute(cur.fetchone()[0])
-    _caught(capsys, "sets the triggers' mode: session_replication_role=replica")
+        cur.execute("SELECT quote_ident(current_database())")
+        database = cur.fetchone()[0]
+    with schema_forged(
+        f"ALTER DATABASE {database} SET session_replication_role = replica",
+        f"ALTER DATABASE {database} RESET session_replication_role",
+    ):
+        _caught(capsys, "sets the triggers' mode: session_replication_role=replica")

@@ -204,8 +204,7 @@ def test_parallel_deposits_never_reserve_more_than_the_maximum_balance(momo, now
     connection.close()
 
 
-@pytest.mark.django_db
-def test_verification_recomputes_the_counters_and_finds_a_forged_one(now):
+def test_verification_recomputes_the_counters_and_finds_a_forged_one(owner_db, now):
     from lightway.data.wallets.selectors import usage_counters_problems
 
     a_id, _ = customer("alice", now, tier=3)
@@ -214,10 +213,9 @@ def test_verification_recomputes_the_counters_and_finds_a_forged_one(now):
     wb = funded_wallet(b_id, "UGX", 0, now)
     _pay(a_id, wa, wb, 1_000_000, now)
     assert usage_counters_problems() == []
-    with connection.cursor() as cur:  # as an attacker with the owner's rights would
-        cur.execute("SET session_replication_role = replica")
-        cur.execute("UPDATE wallets_usage_counter SET amount = 1 WHERE period = 'month'")
-        cur.execute("SET session_replication_role = DEFAULT")
+    with owner_db.transaction():  # as an attacker with the owner's rights would
+        owner_db.execute("SET LOCAL session_replication_role = replica")
+        owner_db.execute("UPDATE wallets_usage_counter SET amount = 1 WHERE period = 'month'")
     problems = usage_counters_problems()
     assert len(problems) == 1 and "usage counters equal the payments" in problems[0]
     from lightway.data.ledger.verify import ledger_verify
