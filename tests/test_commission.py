@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -31,15 +30,27 @@ from lightway.data.commission.selectors import (
     fee_schedule_for,
     fee_schedules_overlapping,
 )
-from lightway.data.ledger.models import Account, AccountKind, JournalEntry, Posting
 from lightway.data.money import Money
+from tests.commission_support import (
+    ADD_URL,
+    DAY,
+    HOUR,
+    MINUTE,
+    change_form,
+    change_url,
+    check_complete,
+    end_fields,
+    ghs,
+    ghs_schedule,
+    make_entry,
+    make_schedule,
+    post_data,
+    record_for,
+    refused,
+    ugx,
+)
 
 pytestmark = pytest.mark.django_db
-
-DAY = timedelta(days=1)
-HOUR = timedelta(hours=1)
-MINUTE = timedelta(minutes=1)
-_codes = itertools.count()
 
 
 @pytest.fixture
@@ -60,100 +71,6 @@ def _as_committed() -> None:
     """
     with connection.cursor() as cur:
         cur.execute("SELECT set_config('lightway.commission_schedules_created', '', true)")
-
-
-def _check_complete() -> None:
-    """Run the deferred "schedule is complete" checks now instead of at commit."""
-    with connection.cursor() as cur:
-        cur.execute("SET CONSTRAINTS commission_schedule_complete IMMEDIATE")
-        cur.execute("SET CONSTRAINTS commission_schedule_complete DEFERRED")
-
-
-def make_schedule(
-    now,
-    *,
-    kind="p2p",
-    currency="UGX",
-    corridor="",
-    kyc_tier=None,
-    start=None,
-    end=None,
-    method="flat",
-    flat=0,
-    pct="0",
-    min_fee=0,
-    max_fee=None,
-    rounding="HALF_UP",
-    bands=(),
-    splits=(("lightway", 60), ("mtn", 40)),
-    name="test",
-    check=True,
-) -> FeeSchedule:
-    schedule = FeeSchedule.objects.create(
-        name=name,
-        transaction_kind=kind,
-        currency=currency,
-        corridor=corridor,
-        kyc_tier=kyc_tier,
-        effective_from=now - 30 * DAY if start is None else start,
-        effective_to=end,
-        method=method,
-        flat_amount=flat,
-        percentage=Decimal(pct),
-        min_fee=min_fee,
-        max_fee=max_fee,
-        rounding=rounding,
-        created_at=now,
-    )
-    for lower, upper, bflat, bpct in bands:
-        FeeBand.objects.create(
-            schedule=schedule,
-            lower_bound=lower,
-            upper_bound=upper,
-            flat_amount=bflat,
-            percentage=Decimal(bpct),
-        )
-    for party, weight in splits:
-        FeeSplit.objects.create(schedule=schedule, party=party, weight=Decimal(weight))
-    if check:
-        _check_complete()
-    return schedule
-
-
-def make_entry(now, currency="UGX") -> JournalEntry:
-    """A balanced two-posting journal entry to hang commission records on."""
-    n = next(_codes)
-    with transaction.atomic():
-        src = Account.objects.create(
-            code=f"test:equity:{currency}:{n}",
-            kind=AccountKind.EQUITY,
-            currency=currency,
-            allow_negative=True,
-            created_at=now,
-        )
-        dst = Account.objects.create(
-            code=f"test:fees:{currency}:{n}",
-            kind=AccountKind.FEE_REVENUE,
-            currency=currency,
-            created_at=now,
-        )
-        entry = JournalEntry.objects.create(kind="p2p", posting_count=2, created_at=now)
-        # all postings of an entry in one statement (the ledger's rule)
-        Posting.objects.bulk_create(
-            [
-                Posting(entry=entry, account=src, currency=currency, amount=-5, created_at=now),
-                Posting(entry=entry, account=dst, currency=currency, amount=5, created_at=now),
-            ]
-        )
-    return entry
-
-
-def ugx(n: int) -> Money:
-    return Money.of(n, "UGX")
-
-
-def ghs(n: int) -> Money:
-    return Money.of(n, "GHS")
 
 
 def split_amounts(quote: FeeQuote) -> dict[str, int]:
@@ -518,45 +435,15 @@ def test_records_skip_zero_splits_and_zero_fees(now, django_assert_num_queries):
         commission_records_create(entry_id=entry.pk, reference="y", kind="p2p", quote=bad, now=now)
 
 
-def _record(now, schedule, **kw) -> CommissionRecord:
-    fields = {
-        "entry": make_entry(now),
-        "schedule": schedule,
-        "reference": "ref",
-        "transaction_kind": schedule.transaction_kind,
-        "party": "lightway",
-        "party_ref": "lightway",
-        "currency": schedule.currency,
-        "amount": 10,
-        "created_at": now,
-    }
-    fields.update(kw)
-    return CommissionRecord.objects.create(**fields)
-
-
-def _refused(match: str, code: str | None = None):
-    """Expect the database to refuse the statement (rolled back to a savepoint)."""
-
-    @contextlib.contextmanager
-    def ctx():
-        with pytest.raises(IntegrityError, match=match) as info:
-            with transaction.atomic():
-                yield
-        if code is not None:
-            assert info.value.__cause__.sqlstate == code
-
-    return ctx()
-
-
 def test_commission_records_are_append_only(now, owner_db):
     import psycopg
 
     with transaction.atomic():  # a schedule and its splits are committed together
         schedule = make_schedule(now, flat=10)
-        record = _record(now, schedule)
+        record = record_for(now, schedule)
     # The application's role: UPDATE is refused by the trigger (the privilege stays for the
     # schedule guard's LOCK TABLE), DELETE and TRUNCATE already by privilege ...
-    with _refused("append-only: UPDATE refused", "23001"):
+    with refused("append-only: UPDATE refused", "23001"):
         CommissionRecord.objects.filter(pk=record.pk).update(amount=11)
     for statement in ["DELETE FROM commission_record", "TRUNCATE commission_record"]:
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
@@ -576,21 +463,21 @@ def test_commission_records_are_append_only(now, owner_db):
 
 def test_record_must_match_a_schedule_in_effect(now):
     schedule = make_schedule(now, flat=10, start=now - DAY, end=now + DAY)
-    with _refused("not in effect", "23514"):
-        _record(now, schedule, created_at=now + DAY)
-    with _refused("not in effect", "23514"):
-        _record(now, schedule, created_at=now - 2 * DAY)
-    with _refused("does not match fee schedule", "23514"):
-        _record(now, schedule, transaction_kind="deposit")
-    with _refused("does not match fee schedule", "23514"):
-        _record(now, schedule, currency="GHS", entry=make_entry(now, "GHS"))
-    with _refused("has no split for party partner", "23514"):
-        _record(now, schedule, party="partner", party_ref="imto-1")
-    with _refused("commission_rec_party_ref"):
-        _record(now, schedule, party="mtn", party_ref="lightway")
-    with _refused("commission_rec_amount_pos"):
-        _record(now, schedule, amount=0)
-    _record(now, schedule, created_at=now + DAY - timedelta(microseconds=1))
+    with refused("not in effect", "23514"):
+        record_for(now, schedule, created_at=now + DAY)
+    with refused("not in effect", "23514"):
+        record_for(now, schedule, created_at=now - 2 * DAY)
+    with refused("does not match fee schedule", "23514"):
+        record_for(now, schedule, transaction_kind="deposit")
+    with refused("does not match fee schedule", "23514"):
+        record_for(now, schedule, currency="GHS", entry=make_entry(now, "GHS"))
+    with refused("has no split for party partner", "23514"):
+        record_for(now, schedule, party="partner", party_ref="imto-1")
+    with refused("commission_rec_party_ref"):
+        record_for(now, schedule, party="mtn", party_ref="lightway")
+    with refused("commission_rec_amount_pos"):
+        record_for(now, schedule, amount=0)
+    record_for(now, schedule, created_at=now + DAY - timedelta(microseconds=1))
 
 
 def _record_late(quote, now, reference):
@@ -666,7 +553,7 @@ def test_schedule_not_yet_in_effect_can_still_be_edited_and_deleted(live_now):
     FeeSplit.objects.filter(schedule=schedule, party="mtn").update(weight=30)
     FeeSplit.objects.create(schedule=schedule, party="partner", weight=10)
     FeeSplit.objects.filter(schedule=schedule, party="partner").delete()
-    _check_complete()
+    check_complete()
     assert fee_quote(kind="p2p", amount=ugx(100), now=start).fee == ugx(120)
     later = make_schedule(live_now, flat=5, start=start + DAY, kind="deposit")
     _as_committed()
@@ -683,11 +570,11 @@ def test_schedule_created_by_this_transaction_can_be_finished_until_it_commits(l
     FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
     FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
     FeeSchedule.objects.filter(pk=schedule.pk).update(name="fixed")
-    _check_complete()
+    check_complete()
     _as_committed()  # as seen by every other transaction once it commits
-    with _refused("has been in effect since .*: its bands are frozen", "23001"):
+    with refused("has been in effect since .*: its bands are frozen", "23001"):
         FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=130)
-    with _refused("add a new version instead of changing it", "23001"):
+    with refused("add a new version instead of changing it", "23001"):
         FeeSchedule.objects.filter(pk=schedule.pk).update(name="again")
     # a mark rolled back with its savepoint does not linger
     with contextlib.suppress(_Rollback), transaction.atomic():
@@ -700,28 +587,28 @@ def test_schedule_created_by_this_transaction_can_be_finished_until_it_commits(l
 
 def test_used_schedule_is_frozen(now):
     schedule = make_schedule(now, method="tiered", bands=TIERED_UGX)
-    _record(now, schedule)
+    record_for(now, schedule)
     band = schedule.bands.get(lower_bound=0)
     split = schedule.splits.get(party="mtn")
 
-    with _refused("add a new version instead of changing it", "23001"):
+    with refused("add a new version instead of changing it", "23001"):
         FeeSchedule.objects.filter(pk=schedule.pk).update(max_fee=9_000)
-    with _refused("add a new version instead of changing it", "23001"):
+    with refused("add a new version instead of changing it", "23001"):
         FeeSchedule.objects.filter(pk=schedule.pk).update(effective_from=now - 40 * DAY)
-    with _refused("cannot be deleted", "23001"):
+    with refused("cannot be deleted", "23001"):
         with connection.cursor() as cur:
             cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [schedule.pk])
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(pk=band.pk).update(flat_amount=120)
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(pk=band.pk).delete()
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.create(schedule=schedule, lower_bound=1, upper_bound=2)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.filter(pk=split.pk).update(weight=30)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.filter(pk=split.pk).delete()
 
     # a plain save with nothing changed is harmless and allowed
@@ -733,22 +620,22 @@ def test_used_schedule_is_frozen(now):
 def test_used_schedule_period_can_only_be_ended_after_its_last_use(live_now):
     now = live_now
     schedule = make_schedule(now, flat=10, start=now - 2 * DAY)
-    _record(now, schedule, created_at=now - DAY)
-    _record(now, schedule, created_at=now + HOUR)  # a transaction whose clock is ahead
+    record_for(now, schedule, created_at=now - DAY)
+    record_for(now, schedule, created_at=now + HOUR)  # a transaction whose clock is ahead
 
     def end_at(when):
         FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=when)
 
-    with _refused("can only be ended, after that time", "23001"):
+    with refused("can only be ended, after that time", "23001"):
         end_at(now + HOUR)  # the record at ``now + HOUR`` would fall outside the period
-    with _refused("can only be ended, after that time", "23001"):
+    with refused("can only be ended, after that time", "23001"):
         end_at(now + 30 * MINUTE)
-    with _refused("cannot end in the past", "23001"):
+    with refused("cannot end in the past", "23001"):
         end_at(now - MINUTE)
     end_at(now + 2 * DAY)
-    with _refused("can only be ended .*, not reopened or extended", "23001"):
+    with refused("can only be ended .*, not reopened or extended", "23001"):
         end_at(now + 3 * DAY)  # extending
-    with _refused("can only be ended .*, not reopened or extended", "23001"):
+    with refused("can only be ended .*, not reopened or extended", "23001"):
         end_at(None)  # reopening
     end_at(now + DAY)
     schedule.refresh_from_db()
@@ -775,28 +662,28 @@ def test_schedule_in_effect_is_frozen_even_if_unused(live_now):
         {"effective_from": live_now + DAY},
         {"name": "renamed"},
     ):
-        with _refused(frozen, "23001"):
+        with refused(frozen, "23001"):
             FeeSchedule.objects.filter(pk=schedule.pk).update(**change)
-    with _refused("has been in effect since .* and cannot be deleted", "23001"):
+    with refused("has been in effect since .* and cannot be deleted", "23001"):
         with connection.cursor() as cur:
             cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [schedule.pk])
-    with _refused("has been in effect since .*: its (bands|splits) are frozen", "23001"):
+    with refused("has been in effect since .*: its (bands|splits) are frozen", "23001"):
         schedule.delete()  # Django deletes the bands and splits first
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(pk=band.pk).update(flat_amount=120)
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(pk=band.pk).delete()
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.create(schedule=schedule, lower_bound=1, upper_bound=2)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.filter(pk=split.pk).update(weight=30)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
-    with _refused("its splits are frozen", "23001"):
+    with refused("its splits are frozen", "23001"):
         FeeSplit.objects.filter(pk=split.pk).delete()
     # another schedule's band cannot be moved onto it either
     other = make_schedule(live_now, kind="deposit", method="tiered", bands=TIERED_UGX)
-    with _refused("its bands are frozen", "23001"):
+    with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(schedule=other, lower_bound=0).update(schedule=schedule)
 
     # a plain save with nothing changed is harmless and allowed
@@ -815,18 +702,18 @@ def test_schedule_in_effect_can_only_be_ended_and_not_in_the_past(live_now):
     def end(s, when):
         FeeSchedule.objects.filter(pk=s.pk).update(effective_to=when)
 
-    with _refused("has been in effect since .*: its period cannot end in the past", "23001"):
+    with refused("has been in effect since .*: its period cannot end in the past", "23001"):
         end(schedule, live_now - MINUTE)
     end(schedule, live_now + DAY)  # ending it ahead is what "Save as new" does
     end(schedule, live_now + HOUR)  # and moving the end earlier, still ahead
-    with _refused("can only be ended .*, not reopened or extended", "23001"):
+    with refused("can only be ended .*, not reopened or extended", "23001"):
         end(schedule, live_now + 2 * HOUR)
-    with _refused("can only be ended .*, not reopened or extended", "23001"):
+    with refused("can only be ended .*, not reopened or extended", "23001"):
         end(schedule, None)
     # a period that is over stays over
-    with _refused("cannot end in the past", "23001"):
+    with refused("cannot end in the past", "23001"):
         end(ended, live_now - 2 * DAY + HOUR)
-    with _refused("not reopened or extended", "23001"):
+    with refused("not reopened or extended", "23001"):
         end(ended, live_now + DAY)
     schedule.refresh_from_db()
     assert schedule.effective_to == live_now + HOUR
@@ -871,11 +758,11 @@ def test_a_cached_schedule_in_effect_cannot_be_repriced_under_a_transaction(tx_d
 
 def test_overlapping_schedules_of_one_scope_are_refused(now):
     make_schedule(now, flat=10, start=now - 10 * DAY, end=now + 10 * DAY)
-    with _refused("overlaps fee schedule", "23P01"):
+    with refused("overlaps fee schedule", "23P01"):
         make_schedule(now, flat=20, start=now + 9 * DAY, check=False)
-    with _refused("overlaps fee schedule", "23P01"):
+    with refused("overlaps fee schedule", "23P01"):
         make_schedule(now, flat=20, start=now - 20 * DAY, end=now - 9 * DAY, check=False)
-    with _refused("overlaps fee schedule", "23P01"):
+    with refused("overlaps fee schedule", "23P01"):
         make_schedule(now, flat=20, start=now - 20 * DAY, check=False)  # open-ended
     # adjacent periods and other scopes are fine
     before = make_schedule(now, flat=20, start=now - 20 * DAY, end=now - 10 * DAY)
@@ -885,7 +772,7 @@ def test_overlapping_schedules_of_one_scope_are_refused(now):
     make_schedule(now, flat=60, start=now - 10 * DAY, currency="GHS")
     make_schedule(now, flat=70, start=now - 10 * DAY, kind="withdrawal")
     # moving a schedule into a neighbour's period is refused too
-    with _refused("overlaps fee schedule", "23P01"):
+    with refused("overlaps fee schedule", "23P01"):
         FeeSchedule.objects.filter(pk=before.pk).update(effective_to=now - 9 * DAY)
     clashes = fee_schedules_overlapping(
         kind="p2p",
@@ -902,25 +789,25 @@ def test_overlapping_schedules_of_one_scope_are_refused(now):
 
 
 def test_a_schedule_needs_splits_and_tiered_bands_must_cover_everything(now):
-    with _refused("has no fee splits", "23514"):
+    with refused("has no fee splits", "23514"):
         make_schedule(now, flat=10, splits=())
-    with _refused("a band starting at 0 was expected, found one starting at 1"):
+    with refused("a band starting at 0 was expected, found one starting at 1"):
         make_schedule(now, method="tiered", bands=[(1, None, 10, "0")])
-    with _refused("a band starting at 100 was expected, found one starting at 101"):
+    with refused("a band starting at 100 was expected, found one starting at 101"):
         make_schedule(now, method="tiered", bands=[(0, 100, 10, "0"), (101, None, 10, "0")])
-    with _refused("a band starting at 100 was expected, found one starting at 50"):
+    with refused("a band starting at 100 was expected, found one starting at 50"):
         make_schedule(now, method="tiered", bands=[(0, 100, 10, "0"), (50, None, 10, "0")])
-    with _refused("must end with an open band starting at 100"):
+    with refused("must end with an open band starting at 100"):
         make_schedule(now, method="tiered", bands=[(0, 100, 10, "0")])
-    with _refused("must end with an open band starting at 0"):
+    with refused("must end with an open band starting at 0"):
         make_schedule(now, method="tiered", bands=[])
-    with _refused("only tiered schedules have bands"):
+    with refused("only tiered schedules have bands"):
         make_schedule(now, flat=5, bands=[(0, None, 10, "0")])
     # removing the last split of an unused schedule is caught at commit too
     schedule = make_schedule(now, flat=10)
-    with _refused("has no fee splits"):
+    with refused("has no fee splits"):
         FeeSplit.objects.filter(schedule=schedule).delete()
-        _check_complete()
+        check_complete()
 
 
 @pytest.mark.parametrize(
@@ -955,7 +842,7 @@ def test_a_schedule_needs_splits_and_tiered_bands_must_cover_everything(now):
 def test_check_constraints(now, fields, constraint):
     if fields.get("end") == "start":
         fields = {"start": now, "end": now}
-    with _refused(constraint):
+    with refused(constraint):
         make_schedule(now, check=False, **fields)
 
 
@@ -964,7 +851,7 @@ def test_check_constraints(now, fields, constraint):
 
 def test_seed_is_idempotent_and_prices_as_documented(now):
     assert fee_schedules_seed_defaults(now=now) == 8
-    _check_complete()
+    check_complete()
     assert fee_schedules_seed_defaults(now=now) == 0
     assert FeeSchedule.objects.count() == 8
     quote = fee_quote(kind="p2p", amount=ghs(1_234), now=now)  # GHS 12.34
@@ -1064,85 +951,17 @@ import lightway.interfaces.admin.commission  # noqa: E402, F401  (registers the 
 
 urlpatterns = [path("admin/", django_admin.site.urls)]
 
-ADD_URL = "/admin/commission/feeschedule/add/"
-
-
-def _change_url(pk: int) -> str:
-    return f"/admin/commission/feeschedule/{pk}/change/"
-
-
-def _post_data(
-    *,
-    start="2026-11-25",
-    start_time="00:00:00",
-    end="",
-    end_time="00:00:00",
-    method="percentage",
-    flat="0",
-    pct="0.01",
-    min_fee="50",
-    max_fee="2000",
-    splits=(("lightway", "60"), ("mtn", "40")),
-    bands=(),
-    split_ids=(),
-    band_ids=(),
-    schedule_id=None,
-    **extra,
-) -> dict[str, str]:
-    data = {
-        "name": "GHS p2p",
-        "notes": "",
-        "transaction_kind": "p2p",
-        "currency": "GHS",
-        "corridor": "",
-        "kyc_tier": "",
-        "effective_from_0": start,
-        "effective_from_1": start_time,
-        "effective_to_0": end,
-        "effective_to_1": end_time if end else "",
-        "method": method,
-        "flat_amount": flat,
-        "percentage": pct,
-        "rounding": "HALF_UP",
-        "min_fee": min_fee,
-        "max_fee": max_fee,
-        "splits-TOTAL_FORMS": str(len(splits)),
-        "splits-INITIAL_FORMS": str(len(split_ids)),
-        "splits-MIN_NUM_FORMS": "0",
-        "splits-MAX_NUM_FORMS": "1000",
-        "bands-TOTAL_FORMS": str(len(bands)),
-        "bands-INITIAL_FORMS": str(len(band_ids)),
-        "bands-MIN_NUM_FORMS": "0",
-        "bands-MAX_NUM_FORMS": "1000",
-    }
-    for i, (party, weight) in enumerate(splits):
-        data[f"splits-{i}-party"] = party
-        data[f"splits-{i}-weight"] = weight
-        if i < len(split_ids):
-            data[f"splits-{i}-id"] = str(split_ids[i])
-            data[f"splits-{i}-schedule"] = str(schedule_id)
-    for i, (lower, upper, bflat, bpct) in enumerate(bands):
-        data[f"bands-{i}-lower_bound"] = str(lower)
-        data[f"bands-{i}-upper_bound"] = "" if upper is None else str(upper)
-        data[f"bands-{i}-flat_amount"] = str(bflat)
-        data[f"bands-{i}-percentage"] = bpct
-        if i < len(band_ids):
-            data[f"bands-{i}-id"] = str(band_ids[i])
-            data[f"bands-{i}-schedule"] = str(schedule_id)
-    data.update(extra)
-    return data
-
 
 @pytest.mark.urls(__name__)
 def test_admin_shows_validation_errors_in_the_form(admin_client):
-    response = admin_client.post(ADD_URL, _post_data(min_fee="500", max_fee="100", splits=()))
+    response = admin_client.post(ADD_URL, post_data(min_fee="500", max_fee="100", splits=()))
     assert response.status_code == 200
     page = response.content.decode()
     assert "The maximum fee must be at least the minimum (500)." in page
     assert "Add at least one split" in page
     response = admin_client.post(
         ADD_URL,
-        _post_data(
+        post_data(
             method="tiered",
             pct="0",
             bands=[(0, 100, 10, "0"), (150, None, 20, "0")],
@@ -1152,14 +971,14 @@ def test_admin_shows_validation_errors_in_the_form(admin_client):
     assert "a band starting at 100 was expected, the next one starts at 150" in (
         response.content.decode()
     )
-    response = admin_client.post(ADD_URL, _post_data(method="flat", flat="10", pct="0.01"))
+    response = admin_client.post(ADD_URL, post_data(method="flat", flat="10", pct="0.01"))
     assert "Only percentage schedules use the percentage" in response.content.decode()
     assert not FeeSchedule.objects.exists()
 
 
 @pytest.mark.urls(__name__)
 def test_admin_creates_a_schedule_and_refuses_an_overlap(admin_client, now):
-    response = admin_client.post(ADD_URL, _post_data())
+    response = admin_client.post(ADD_URL, post_data())
     assert response.status_code == 302, response.content.decode()[:2000]
     schedule = FeeSchedule.objects.get()
     assert (schedule.version, schedule.percentage, schedule.min_fee) == (1, Decimal("0.01"), 50)
@@ -1167,7 +986,7 @@ def test_admin_creates_a_schedule_and_refuses_an_overlap(admin_client, now):
         ("lightway", Decimal(60)),
         ("mtn", Decimal(40)),
     ]
-    response = admin_client.post(ADD_URL, _post_data(start="2026-12-01"))
+    response = admin_client.post(ADD_URL, post_data(start="2026-12-01"))
     assert response.status_code == 200
     assert "The period overlaps" in response.content.decode()
 
@@ -1175,24 +994,24 @@ def test_admin_creates_a_schedule_and_refuses_an_overlap(admin_client, now):
 @pytest.mark.urls(__name__)
 def test_admin_save_as_new_version_of_a_used_schedule(admin_client, now):
     v1 = make_schedule(now, currency="GHS", method="percentage", pct="0.01", min_fee=50)
-    _record(now, v1, amount=60, currency="GHS", entry=make_entry(now, "GHS"))
+    record_for(now, v1, amount=60, currency="GHS", entry=make_entry(now, "GHS"))
     split_ids = list(v1.splits.order_by("party").values_list("id", flat=True))
     common = {"schedule_id": v1.pk, "split_ids": split_ids, "max_fee": ""}
     start = (now - 30 * DAY).strftime("%Y-%m-%d")
 
     # a plain save that changes pricing is refused with an explanation
-    response = admin_client.post(_change_url(v1.pk), _post_data(start=start, pct="0.02", **common))
+    response = admin_client.post(change_url(v1.pk), post_data(start=start, pct="0.02", **common))
     assert response.status_code == 200
     assert "so it can no longer change" in response.content.decode()
     # a new version starts after the old one's start and after its last use
     response = admin_client.post(
-        _change_url(v1.pk),
-        _post_data(start=start, pct="0.02", _saveasnew="Save as new", **common),
+        change_url(v1.pk),
+        post_data(start=start, pct="0.02", _saveasnew="Save as new", **common),
     )
     assert "must start after the version it replaces" in response.content.decode()
     response = admin_client.post(
-        _change_url(v1.pk),
-        _post_data(start="2026-11-24", pct="0.02", _saveasnew="Save as new", **common),
+        change_url(v1.pk),
+        post_data(start="2026-11-24", pct="0.02", _saveasnew="Save as new", **common),
     )
     assert (
         "was last used for a transaction at 2026-11-24 09:00; the new version must start after that"
@@ -1203,8 +1022,8 @@ def test_admin_save_as_new_version_of_a_used_schedule(admin_client, now):
     # "Save as new" with a later start: v2 is created, v1 ends when v2 starts
     switch = (max(now, timezone.now()) + 7 * DAY).strftime("%Y-%m-%d")
     response = admin_client.post(
-        _change_url(v1.pk),
-        _post_data(start=switch, pct="0.02", _saveasnew="Save as new", **common),
+        change_url(v1.pk),
+        post_data(start=switch, pct="0.02", _saveasnew="Save as new", **common),
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     v1.refresh_from_db()
@@ -1220,7 +1039,7 @@ def test_admin_save_as_new_version_of_a_used_schedule(admin_client, now):
 @pytest.mark.urls(__name__)
 def test_admin_commission_records_are_read_only(admin_client, now):
     schedule = make_schedule(now, flat=10)
-    record = _record(now, schedule, reference="tx-42")
+    record = record_for(now, schedule, reference="tx-42")
     listing = admin_client.get("/admin/commission/commissionrecord/?party__exact=lightway")
     assert listing.status_code == 200
     assert "tx-42" in listing.content.decode()
@@ -1262,7 +1081,7 @@ def test_admin_ends_a_schedule_in_effect_only_ahead_of_the_cache(admin_client):
     def at(when):
         return {"end": when.strftime("%Y-%m-%d"), "end_time": when.strftime("%H:%M:%S")}
 
-    response = admin_client.post(_change_url(v1.pk), _post_data(**ids, **at(soon)))
+    response = admin_client.post(change_url(v1.pk), post_data(**ids, **at(soon)))
     assert response.status_code == 200
     assert "at the earliest" in response.content.decode()
     new_version = {
@@ -1271,62 +1090,37 @@ def test_admin_ends_a_schedule_in_effect_only_ahead_of_the_cache(admin_client):
         "start_time": soon.strftime("%H:%M:%S"),
         "_saveasnew": "Save as new",
     }
-    response = admin_client.post(_change_url(v1.pk), _post_data(**new_version))
+    response = admin_client.post(change_url(v1.pk), post_data(**new_version))
     assert "a new version can start from" in response.content.decode()
-    response = admin_client.post(_change_url(v1.pk), _post_data(**ids, **at(later)))
+    response = admin_client.post(change_url(v1.pk), post_data(**ids, **at(later)))
     assert response.status_code == 302, response.content.decode()[:3000]
     v1.refresh_from_db()
     assert v1.effective_to == later
 
 
-def _change_form(schedule, **extra):
-    """POST data that leaves ``schedule`` (made by make_schedule, GHS percentage) as it is."""
-    start = timezone.localtime(schedule.effective_from)
-    data = {
-        "name": schedule.name,
-        "schedule_id": schedule.pk,
-        "split_ids": list(schedule.splits.order_by("party").values_list("id", flat=True)),
-        "pct": str(schedule.percentage),
-        "min_fee": str(schedule.min_fee),
-        "max_fee": "" if schedule.max_fee is None else str(schedule.max_fee),
-        "start": start.strftime("%Y-%m-%d"),
-        "start_time": start.strftime("%H:%M:%S"),
-    }
-    data.update(extra)
-    return _post_data(**data)
-
-
-def _ghs_schedule(start, **kw):
-    return make_schedule(start, currency="GHS", method="percentage", pct="0.01", start=start, **kw)
-
-
-def _at(when):
-    return {"end": when.strftime("%Y-%m-%d"), "end_time": when.strftime("%H:%M:%S")}
-
-
 @pytest.mark.urls(__name__)
 def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_now):
-    v1 = _ghs_schedule(live_now - 2 * DAY)
+    v1 = ghs_schedule(live_now - 2 * DAY)
     _as_committed()
-    url = _change_url(v1.pk)
+    url = change_url(v1.pk)
 
     page = admin_client.get(url).content.decode()
     assert "Frozen: this schedule has been in effect since" in page
     assert "it cannot be deleted" in page
     assert f'href="/admin/commission/feeschedule/{v1.pk}/delete/"' not in page
 
-    response = admin_client.post(url, _change_form(v1, pct="0.05"))
+    response = admin_client.post(url, change_form(v1, pct="0.05"))
     assert response.status_code == 200
     page = response.content.decode()
     assert "has been in effect since" in page
     assert "so it can no longer change (changed: percentage)" in page
     assert "Save as new" in page
 
-    response = admin_client.post(url, _change_form(v1, splits=(("lightway", "50"), ("mtn", "50"))))
+    response = admin_client.post(url, change_form(v1, splits=(("lightway", "50"), ("mtn", "50"))))
     assert response.status_code == 200
     assert "its splits can no longer change" in response.content.decode()
 
-    response = admin_client.post(url, _change_form(v1, **_at(live_now - HOUR)))
+    response = admin_client.post(url, change_form(v1, **end_fields(live_now - HOUR)))
     assert response.status_code == 200
     assert "at the earliest, so that every server picks up the change first" in (
         response.content.decode()
@@ -1348,7 +1142,7 @@ def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_n
     )
 
     # ending it ahead of the cache is what is left
-    response = admin_client.post(url, _change_form(v1, **_at(live_now + DAY)))
+    response = admin_client.post(url, change_form(v1, **end_fields(live_now + DAY)))
     assert response.status_code == 302, response.content.decode()[:3000]
     v1.refresh_from_db()
     assert (v1.percentage, v1.effective_to, v1.splits.count()) == (
@@ -1356,14 +1150,16 @@ def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_n
         live_now + DAY,
         2,
     )
-    response = admin_client.post(url, _change_form(v1, **_at(live_now + 2 * DAY)))
+    response = admin_client.post(url, change_form(v1, **end_fields(live_now + 2 * DAY)))
     assert "its period can be ended earlier, not extended" in response.content.decode()
-    response = admin_client.post(url, _change_form(v1, end=""))
+    response = admin_client.post(url, change_form(v1, end=""))
     assert "its period can be ended, not reopened" in response.content.decode()
 
-    over = _ghs_schedule(live_now - 9 * DAY, end=live_now - 8 * DAY)
+    over = ghs_schedule(live_now - 9 * DAY, end=live_now - 8 * DAY)
     _as_committed()
-    response = admin_client.post(_change_url(over.pk), _change_form(over, **_at(live_now + DAY)))
+    response = admin_client.post(
+        change_url(over.pk), change_form(over, **end_fields(live_now + DAY))
+    )
     assert response.status_code == 200
     assert "was in effect from" in response.content.decode()
     assert "its period is over and cannot change" in response.content.decode()
@@ -1371,12 +1167,12 @@ def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_n
 
 @pytest.mark.urls(__name__)
 def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(admin_client, live_now):
-    v1 = _ghs_schedule(live_now - 2 * DAY)
+    v1 = ghs_schedule(live_now - 2 * DAY)
     _as_committed()
     switch = live_now + DAY
     response = admin_client.post(
-        _change_url(v1.pk),
-        _change_form(
+        change_url(v1.pk),
+        change_form(
             v1,
             pct="0.02",
             start=switch.strftime("%Y-%m-%d"),
@@ -1396,30 +1192,30 @@ def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(admi
 @pytest.mark.urls(__name__)
 def test_admin_freezes_a_schedule_that_starts_within_the_lead_time(admin_client, live_now):
     """Servers may already hold it in their cache, ready for when it starts."""
-    soon = _ghs_schedule(live_now + 30 * timedelta(seconds=1))
+    soon = ghs_schedule(live_now + 30 * timedelta(seconds=1))
     _as_committed()
-    response = admin_client.post(_change_url(soon.pk), _change_form(soon, pct="0.05"))
+    response = admin_client.post(change_url(soon.pk), change_form(soon, pct="0.05"))
     assert response.status_code == 200
     page = response.content.decode()
     assert "takes effect at" in page and "too soon for a change to reach every server" in page
     assert "so it can no longer change (changed: percentage)" in page
-    response = admin_client.post(_change_url(soon.pk).replace("/change/", "/delete/"), follow=True)
+    response = admin_client.post(change_url(soon.pk).replace("/change/", "/delete/"), follow=True)
     assert "This fee schedule cannot be deleted: it takes effect at" in response.content.decode()
     assert FeeSchedule.objects.filter(pk=soon.pk, percentage=Decimal("0.01")).exists()
 
 
 @pytest.mark.urls(__name__)
 def test_admin_edits_and_deletes_a_schedule_not_yet_in_effect(admin_client, live_now):
-    later = _ghs_schedule(live_now + 2 * DAY)
+    later = ghs_schedule(live_now + 2 * DAY)
     _as_committed()
-    page = admin_client.get(_change_url(later.pk)).content.decode()
+    page = admin_client.get(change_url(later.pk)).content.decode()
     assert "Frozen:" not in page
-    response = admin_client.post(_change_url(later.pk), _change_form(later, pct="0.05"))
+    response = admin_client.post(change_url(later.pk), change_form(later, pct="0.05"))
     assert response.status_code == 302, response.content.decode()[:3000]
     later.refresh_from_db()
     assert later.percentage == Decimal("0.05")
     response = admin_client.post(
-        _change_url(later.pk).replace("/change/", "/delete/"), {"post": "yes"}
+        change_url(later.pk).replace("/change/", "/delete/"), {"post": "yes"}
     )
     assert response.status_code == 302
     assert not FeeSchedule.objects.exists()
@@ -1433,16 +1229,16 @@ def test_admin_shows_a_database_refusal_instead_of_a_server_error(
     and the page says so."""
     import lightway.interfaces.admin.commission as commission_admin
 
-    v1 = _ghs_schedule(live_now - 2 * DAY)
+    v1 = ghs_schedule(live_now - 2 * DAY)
     _as_committed()
     monkeypatch.setattr(commission_admin, "_frozen", lambda schedule_id: None)
-    response = admin_client.post(_change_url(v1.pk), _change_form(v1, pct="0.05"), follow=True)
+    response = admin_client.post(change_url(v1.pk), change_form(v1, pct="0.05"), follow=True)
     assert response.status_code == 200
     page = response.content.decode()
     assert "Nothing was saved: the database refused the change: fee schedule" in page
     assert "has been in effect since" in page
     response = admin_client.post(
-        _change_url(v1.pk).replace("/change/", "/delete/"), {"post": "yes"}, follow=True
+        change_url(v1.pk).replace("/change/", "/delete/"), {"post": "yes"}, follow=True
     )
     assert response.status_code == 200
     assert "Nothing was saved: the database refused the change" in response.content.decode()
