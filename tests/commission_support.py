@@ -237,3 +237,10 @@ def ghs_schedule(start, **kw):
 
 def end_fields(when):
     return {"end": when.strftime("%Y-%m-%d"), "end_time": when.strftime("%H:%M:%S")}
+
+
+def committed_schedule(now, **kw) -> FeeSchedule:
+    """``make_schedule`` in a transaction of its own, committed (for ``tx_db`` tests): the
+    rules for schedules other transactions can see apply to it from then on."""
+    with transaction.atomic():
+        return make_schedule(now, **kw)

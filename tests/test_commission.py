@@ -39,6 +39,7 @@ from tests.commission_support import (
     change_form,
     change_url,
     check_complete,
+    committed_schedule,
     end_fields,
     ghs,
     ghs_schedule,
@@ -58,19 +59,6 @@ def live_now():
     """The real time (whole seconds), for rules judged against the database clock: a schedule
     is frozen once its period has started, and a period cannot be ended in the past."""
     return timezone.now().replace(microsecond=0)
-
-
-def _as_committed() -> None:
-    """Treat the schedules this test created as committed by an earlier transaction.
-
-    Each test runs in one transaction, and the database lets the transaction that created a
-    schedule finish it (bands, splits, corrections) whatever its period, since nobody else
-    can see it yet. This forgets that mark, so the rules for schedules others may be using
-    apply, as they do to every schedule once it is committed (tested for real, across
-    commits, in test_a_cached_schedule_in_effect_cannot_be_repriced_under_a_transaction).
-    """
-    with connection.cursor() as cur:
-        cur.execute("SELECT set_config('lightway.commission_schedules_created', '', true)")
 
 
 def split_amounts(quote: FeeQuote) -> dict[str, int]:
@@ -341,7 +329,6 @@ def test_selector_is_one_query_and_compute_none(now, django_assert_num_queries):
 def test_new_version_applies_from_its_start_only(live_now):
     now = live_now  # the switch is ahead of the database clock, as the database requires
     v1 = make_schedule(now, method="flat", flat=100, start=now - 10 * DAY)
-    _as_committed()
     old_quote = fee_quote(kind="p2p", amount=ugx(10_000), now=now)
     commission_records_create(
         entry_id=make_entry(now).pk, reference="t-1", kind="p2p", quote=old_quote, now=now
@@ -491,15 +478,14 @@ def _record_late(quote, now, reference):
 
 def test_records_refused_because_the_period_ended_meanwhile_raise_fee_error(live_now):
     schedule = make_schedule(live_now, flat=100, start=live_now - DAY)
-    _as_committed()
-    later = live_now + 2 * MINUTE  # the transaction's clock, as it quoted the fee
     with override_settings(LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS=60):
-        quote = fee_quote(kind="p2p", amount=ugx(10_000), now=later)  # cached from here on
-        # staff end the schedule between the quote and the records (allowed: not in the past)
-        FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=live_now + MINUTE)
+        quote = fee_quote(kind="p2p", amount=ugx(10_000), now=live_now)  # cached from here on
+        # the period ends after the cache was filled (here in the transaction that created
+        # the schedule, which may still set any end; staff end it at least a lead ahead)
+        FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=live_now - MINUTE)
         with pytest.raises(FeeError, match="stopped applying") as info:
-            _record_late(quote, later, "late")
-        assert fee_quote(kind="p2p", amount=ugx(10_000), now=later).schedule_id is None
+            _record_late(quote, live_now, "late")
+        assert fee_quote(kind="p2p", amount=ugx(10_000), now=live_now).schedule_id is None
     assert info.value.code == "fee_unavailable"  # the API answers 503
     assert info.value.details == {
         "schedule_id": schedule.pk,
@@ -512,13 +498,11 @@ def test_records_refused_because_the_period_ended_meanwhile_raise_fee_error(live
 
 
 def test_records_of_a_schedule_removed_meanwhile_raise_fee_error(live_now):
-    start = live_now + HOUR
-    schedule = make_schedule(live_now, flat=100, start=start)
-    _as_committed()
-    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=start)  # a clock an hour ahead
-    FeeSchedule.objects.filter(pk=schedule.pk).delete()  # not in effect yet: allowed
+    schedule = make_schedule(live_now, flat=100, start=live_now - DAY)
+    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=live_now)
+    FeeSchedule.objects.filter(pk=schedule.pk).delete()  # unused, created here: allowed
     with pytest.raises(FeeError, match="was removed") as info:
-        _record_late(quote, start, "gone")
+        _record_late(quote, live_now, "gone")
     assert info.value.details == {"schedule_id": schedule.pk, "rule": "commission_rec_schedule"}
     # any other refused record is a FeeError too, never a raw IntegrityError
     other = make_schedule(live_now, kind="deposit", flat=100, splits=[("lightway", 1)])
@@ -529,13 +513,13 @@ def test_records_of_a_schedule_removed_meanwhile_raise_fee_error(live_now):
 
 
 def test_a_fee_error_marks_the_callers_transaction_for_rollback(live_now):
-    schedule = make_schedule(live_now, flat=100, end=live_now + MINUTE)
-    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=live_now)
+    schedule = make_schedule(live_now, flat=100, end=live_now - MINUTE)
+    quote = fee_quote(kind="p2p", amount=ugx(10_000), now=live_now - 2 * MINUTE)
     entry = make_entry(live_now)
     with transaction.atomic():
         with pytest.raises(FeeError):
             commission_records_create(
-                entry_id=entry.pk, reference="x", kind="p2p", quote=quote, now=live_now + MINUTE
+                entry_id=entry.pk, reference="x", kind="p2p", quote=quote, now=live_now - MINUTE
             )
         assert transaction.get_rollback()  # no query can run on the aborted transaction
     assert FeeSchedule.objects.filter(pk=schedule.pk).exists()
@@ -544,45 +528,40 @@ def test_a_fee_error_marks_the_callers_transaction_for_rollback(live_now):
 # --- versioning trigger: a used schedule is frozen ---------------------------------------
 
 
-def test_schedule_not_yet_in_effect_can_still_be_edited_and_deleted(live_now):
+def test_schedule_not_yet_in_effect_can_still_be_edited_and_deleted(tx_db, live_now):
     start = live_now + DAY
-    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=start)
-    _as_committed()
-    FeeSchedule.objects.filter(pk=schedule.pk).update(max_fee=9_000, name="renamed")
-    FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
-    FeeSplit.objects.filter(schedule=schedule, party="mtn").update(weight=30)
-    FeeSplit.objects.create(schedule=schedule, party="partner", weight=10)
-    FeeSplit.objects.filter(schedule=schedule, party="partner").delete()
-    check_complete()
+    schedule = committed_schedule(live_now, method="tiered", bands=TIERED_UGX, start=start)
+    with transaction.atomic():
+        FeeSchedule.objects.filter(pk=schedule.pk).update(max_fee=9_000, name="renamed")
+        FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
+        FeeSplit.objects.filter(schedule=schedule, party="mtn").update(weight=30)
+        FeeSplit.objects.create(schedule=schedule, party="partner", weight=10)
+        FeeSplit.objects.filter(schedule=schedule, party="partner").delete()
     assert fee_quote(kind="p2p", amount=ugx(100), now=start).fee == ugx(120)
-    later = make_schedule(live_now, flat=5, start=start + DAY, kind="deposit")
-    _as_committed()
-    with connection.cursor() as cur:  # bands and splits first, as Django's delete() does
+    later = committed_schedule(live_now, flat=5, start=start + DAY, kind="deposit")
+    with transaction.atomic(), connection.cursor() as cur:
+        # bands and splits first, as Django's delete() does
         cur.execute("DELETE FROM commission_fee_split WHERE schedule_id = %s", [later.pk])
         cur.execute("DELETE FROM commission_fee_schedule WHERE id = %s", [later.pk])
-    schedule.delete()
+    with transaction.atomic():
+        schedule.delete()
     assert not FeeSchedule.objects.exists()
 
 
-def test_schedule_created_by_this_transaction_can_be_finished_until_it_commits(live_now):
+def test_schedule_created_by_this_transaction_can_be_finished_until_it_commits(tx_db, live_now):
     """Seeding and the admin create back-dated schedules, then their bands and splits."""
-    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
-    FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
-    FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
-    FeeSchedule.objects.filter(pk=schedule.pk).update(name="fixed")
-    check_complete()
-    _as_committed()  # as seen by every other transaction once it commits
+    with transaction.atomic():
+        schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
+        FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=120)
+        FeeSplit.objects.create(schedule=schedule, party="partner", weight=1)
+        FeeSchedule.objects.filter(pk=schedule.pk).update(name="fixed")
+    # committed: every other transaction sees it, in effect
     with refused("has been in effect since .*: its bands are frozen", "23001"):
         FeeBand.objects.filter(schedule=schedule, lower_bound=0).update(flat_amount=130)
     with refused("add a new version instead of changing it", "23001"):
         FeeSchedule.objects.filter(pk=schedule.pk).update(name="again")
-    # a mark rolled back with its savepoint does not linger
-    with contextlib.suppress(_Rollback), transaction.atomic():
-        rolled_back = make_schedule(live_now, kind="deposit", flat=1, start=live_now - DAY)
-        raise _Rollback
-    with connection.cursor() as cur:
-        cur.execute("SELECT commission_schedule_created_here(%s)", [rolled_back.pk])
-        assert cur.fetchone() == (False,)
+    schedule.refresh_from_db()
+    assert (schedule.name, schedule.bands.get(lower_bound=0).flat_amount) == ("fixed", 120)
 
 
 def test_used_schedule_is_frozen(now):
@@ -617,19 +596,24 @@ def test_used_schedule_is_frozen(now):
     assert schedule.max_fee is None
 
 
-def test_used_schedule_period_can_only_be_ended_after_its_last_use(live_now):
+def test_used_schedule_period_can_only_be_ended_ahead_of_any_record(live_now):
+    """No record is dated more than the skew ahead of the database clock, and a period ends
+    at least the lead ahead of it, so no record can fall after the end."""
     now = live_now
     schedule = make_schedule(now, flat=10, start=now - 2 * DAY)
     record_for(now, schedule, created_at=now - DAY)
-    record_for(now, schedule, created_at=now + HOUR)  # a transaction whose clock is ahead
+    with refused("more than 00:00:05 ahead of the database time", "23514"):
+        record_for(now, schedule, created_at=now + HOUR)  # a transaction whose clock is ahead
 
     def end_at(when):
         FeeSchedule.objects.filter(pk=schedule.pk).update(effective_to=when)
 
-    with refused("can only be ended, after that time", "23001"):
-        end_at(now + HOUR)  # the record at ``now + HOUR`` would fall outside the period
-    with refused("can only be ended, after that time", "23001"):
-        end_at(now + 30 * MINUTE)
+    with refused(
+        "is used by commission records .*: its period cannot end in the past or "
+        "less than 00:00:30 ahead",
+        "23001",
+    ):
+        end_at(now + 10 * timedelta(seconds=1))
     with refused("cannot end in the past", "23001"):
         end_at(now - MINUTE)
     end_at(now + 2 * DAY)
@@ -645,10 +629,9 @@ def test_used_schedule_period_can_only_be_ended_after_its_last_use(live_now):
 # --- versioning trigger: a schedule in effect is frozen, used or not -----------------------
 
 
-def test_schedule_in_effect_is_frozen_even_if_unused(live_now):
+def test_schedule_in_effect_is_frozen_even_if_unused(tx_db, live_now):
     """A process may hold it in its cache, or have quoted with it, without a record yet."""
-    schedule = make_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
-    _as_committed()
+    schedule = committed_schedule(live_now, method="tiered", bands=TIERED_UGX, start=live_now - DAY)
     band = schedule.bands.get(lower_bound=0)
     split = schedule.splits.get(party="mtn")
     frozen = "has been in effect since .*: add a new version instead of changing it"
@@ -682,7 +665,7 @@ def test_schedule_in_effect_is_frozen_even_if_unused(live_now):
     with refused("its splits are frozen", "23001"):
         FeeSplit.objects.filter(pk=split.pk).delete()
     # another schedule's band cannot be moved onto it either
-    other = make_schedule(live_now, kind="deposit", method="tiered", bands=TIERED_UGX)
+    other = committed_schedule(live_now, kind="deposit", method="tiered", bands=TIERED_UGX)
     with refused("its bands are frozen", "23001"):
         FeeBand.objects.filter(schedule=other, lower_bound=0).update(schedule=schedule)
 
@@ -692,12 +675,11 @@ def test_schedule_in_effect_is_frozen_even_if_unused(live_now):
     assert (schedule.max_fee, schedule.effective_from) == (None, live_now - DAY)
 
 
-def test_schedule_in_effect_can_only_be_ended_and_not_in_the_past(live_now):
-    schedule = make_schedule(live_now, flat=10, start=live_now - DAY)
-    ended = make_schedule(
+def test_schedule_in_effect_can_only_be_ended_and_not_in_the_past(tx_db, live_now):
+    schedule = committed_schedule(live_now, flat=10, start=live_now - DAY)
+    ended = committed_schedule(
         live_now, flat=10, kind="deposit", start=live_now - 2 * DAY, end=live_now - DAY
     )
-    _as_committed()
 
     def end(s, when):
         FeeSchedule.objects.filter(pk=s.pk).update(effective_to=when)
@@ -1099,9 +1081,9 @@ def test_admin_ends_a_schedule_in_effect_only_ahead_of_the_cache(admin_client):
 
 
 @pytest.mark.urls(__name__)
-def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_now):
-    v1 = ghs_schedule(live_now - 2 * DAY)
-    _as_committed()
+def test_admin_explains_that_a_schedule_in_effect_is_frozen(tx_db, admin_client, live_now):
+    with transaction.atomic():
+        v1 = ghs_schedule(live_now - 2 * DAY)
     url = change_url(v1.pk)
 
     page = admin_client.get(url).content.decode()
@@ -1155,8 +1137,8 @@ def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_n
     response = admin_client.post(url, change_form(v1, end=""))
     assert "its period can be ended, not reopened" in response.content.decode()
 
-    over = ghs_schedule(live_now - 9 * DAY, end=live_now - 8 * DAY)
-    _as_committed()
+    with transaction.atomic():
+        over = ghs_schedule(live_now - 9 * DAY, end=live_now - 8 * DAY)
     response = admin_client.post(
         change_url(over.pk), change_form(over, **end_fields(live_now + DAY))
     )
@@ -1166,9 +1148,11 @@ def test_admin_explains_that_a_schedule_in_effect_is_frozen(admin_client, live_n
 
 
 @pytest.mark.urls(__name__)
-def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(admin_client, live_now):
-    v1 = ghs_schedule(live_now - 2 * DAY)
-    _as_committed()
+def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(
+    tx_db, admin_client, live_now
+):
+    with transaction.atomic():
+        v1 = ghs_schedule(live_now - 2 * DAY)
     switch = live_now + DAY
     response = admin_client.post(
         change_url(v1.pk),
@@ -1190,10 +1174,10 @@ def test_admin_save_as_new_replaces_a_schedule_in_effect_ahead_of_the_cache(admi
 
 
 @pytest.mark.urls(__name__)
-def test_admin_freezes_a_schedule_that_starts_within_the_lead_time(admin_client, live_now):
+def test_admin_freezes_a_schedule_that_starts_within_the_lead_time(tx_db, admin_client, live_now):
     """Servers may already hold it in their cache, ready for when it starts."""
-    soon = ghs_schedule(live_now + 30 * timedelta(seconds=1))
-    _as_committed()
+    with transaction.atomic():
+        soon = ghs_schedule(live_now + 30 * timedelta(seconds=1))
     response = admin_client.post(change_url(soon.pk), change_form(soon, pct="0.05"))
     assert response.status_code == 200
     page = response.content.decode()
@@ -1205,9 +1189,9 @@ def test_admin_freezes_a_schedule_that_starts_within_the_lead_time(admin_client,
 
 
 @pytest.mark.urls(__name__)
-def test_admin_edits_and_deletes_a_schedule_not_yet_in_effect(admin_client, live_now):
-    later = ghs_schedule(live_now + 2 * DAY)
-    _as_committed()
+def test_admin_edits_and_deletes_a_schedule_not_yet_in_effect(tx_db, admin_client, live_now):
+    with transaction.atomic():
+        later = ghs_schedule(live_now + 2 * DAY)
     page = admin_client.get(change_url(later.pk)).content.decode()
     assert "Frozen:" not in page
     response = admin_client.post(change_url(later.pk), change_form(later, pct="0.05"))
@@ -1223,14 +1207,14 @@ def test_admin_edits_and_deletes_a_schedule_not_yet_in_effect(admin_client, live
 
 @pytest.mark.urls(__name__)
 def test_admin_shows_a_database_refusal_instead_of_a_server_error(
-    admin_client, live_now, monkeypatch
+    tx_db, admin_client, live_now, monkeypatch
 ):
     """Should the form let a change through (a race, clocks apart), the database refuses it
     and the page says so."""
     import lightway.interfaces.admin.commission as commission_admin
 
-    v1 = ghs_schedule(live_now - 2 * DAY)
-    _as_committed()
+    with transaction.atomic():
+        v1 = ghs_schedule(live_now - 2 * DAY)
     monkeypatch.setattr(commission_admin, "_frozen", lambda schedule_id: None)
     response = admin_client.post(change_url(v1.pk), change_form(v1, pct="0.05"), follow=True)
     assert response.status_code == 200

@@ -153,7 +153,13 @@ _RECORD_REFUSED = {
     "commission_rec_schedule": (
         "fee schedule {} was removed while this transaction was being made; try again"
     ),
+    "commission_rec_not_ahead_of_clock": (
+        "this server's clock is ahead of the database's, so the commission records of this "
+        "transaction (schedule {}) were refused; try again once the clocks agree"
+    ),
 }
+# Refusals that mean the schedule changed after this process read it: drop cached schedules.
+_SCHEDULE_CHANGED = ("commission_rec_schedule_in_effect", "commission_rec_schedule")
 _RECORD_REFUSED_OTHER = "the commission records of this transaction were refused (schedule {})"
 
 
@@ -164,9 +170,11 @@ def commission_records_create(
 
     One bulk insert. Call it in the transaction that posts the entry. The database refuses a
     record whose schedule is not in effect at ``now`` (its period ended, or it was deleted,
-    after the quote: a cached or just-changed schedule) or does not match kind and currency;
-    such a refusal raises :class:`FeeError` (``fee_unavailable``), chained to the database
-    error, after dropping this process's cached schedules so that a retry sees the change.
+    after the quote: a cached or just-changed schedule), does not match kind and currency, or
+    is dated more than ``RECORD_CLOCK_SKEW`` ahead of the database clock (this server's clock
+    is wrong); such a refusal raises :class:`FeeError` (``fee_unavailable``), chained to the
+    database error, after dropping this process's cached schedules when the schedule changed
+    so that a retry sees the change.
     The transaction cannot go on after it: the error must leave the caller's
     ``transaction.atomic()`` block, which is marked for rollback.
     """
@@ -194,7 +202,7 @@ def commission_records_create(
             raise
         if connection.in_atomic_block:
             transaction.set_rollback(True)
-        if refusal.constraint in _RECORD_REFUSED:  # the schedule changed: drop cached ones
+        if refusal.constraint in _SCHEDULE_CHANGED:
             fee_schedule_cache_clear()
         raise FeeError(
             _RECORD_REFUSED.get(refusal.constraint, _RECORD_REFUSED_OTHER).format(schedule_id),
@@ -206,10 +214,12 @@ def fee_schedule_supersede(*, schedule_id: int, successor_from: datetime) -> Fee
     """End schedule ``schedule_id`` at ``successor_from`` so a new version can start then.
 
     Used when staff save a schedule as a new version. A period already ending at or before
-    ``successor_from`` is left alone. The database refuses to end the period of a schedule in
-    effect or in use at a time in the past, or at or before its last recorded use: that is
-    raised as :class:`ValidationFailed` (this function's savepoint is rolled back, the
-    caller's transaction can go on).
+    ``successor_from`` is left alone. The database refuses to end the period of a frozen
+    schedule (in effect, starting within ``SCHEDULE_CHANGE_LEAD``, or used by this
+    transaction) less than ``SCHEDULE_CHANGE_LEAD`` ahead of its clock: that is raised as
+    :class:`ValidationFailed` (this function's savepoint is rolled back, the caller's
+    transaction can go on). It checks that again when the transaction commits. Neither takes
+    a lock that priced payments wait for, nor waits for them.
     """
     try:
         with transaction.atomic():

@@ -5,9 +5,9 @@ corridor ("GB-UG") and/or a KYC tier. It is versioned by its effective period
 ``[effective_from, effective_to)``; a change of pricing is a new schedule with a later
 ``effective_from``, never an edit of one that has started or been used.
 
-What PostgreSQL enforces (check constraints below, triggers in ``migrations/0002_invariants.py``
-and ``0005_freeze_schedules_in_effect.py``; each rule has a test in
-``tests/test_commission.py``):
+What PostgreSQL enforces (check constraints below, triggers in ``migrations/0002_invariants.py``,
+``0005_freeze_schedules_in_effect.py`` and ``0006_freeze_without_settings_or_locks.py``; each
+rule has a test in ``tests/test_commission.py`` or ``tests/test_commission_freeze.py``):
 
 - amounts are non-negative minor units, percentages lie in [0, 1], ``min_fee <= max_fee``,
   ``effective_from < effective_to``, choices are valid, split weights are positive and a
@@ -17,19 +17,28 @@ and ``0005_freeze_schedules_in_effect.py``; each rule has a test in
 - at commit, every schedule has at least one split, and a tiered schedule's bands cover
   ``[0, infinity)`` without gap or overlap (any other schedule has no bands);
 - two schedules of the same scope never have overlapping effective periods;
-- once a schedule's period has started (``effective_from`` at or before the database clock)
-  or a ``CommissionRecord`` references it, the schedule, its bands and its splits are frozen
-  and it cannot be deleted; the only change left is to end its period (set
-  ``effective_to``, or move it earlier) at a time not in the past and after its last
-  recorded use, so that a successor version can start. A schedule created by the current
-  transaction is exempt until the transaction commits (nobody else can have seen it), so a
-  back-dated schedule can still be given its bands and splits;
-- a commission record is written only for a schedule in effect at its ``created_at``, of the
-  same kind and currency, for a party that the schedule splits to; records are append-only.
+- a commission record is dated at most ``RECORD_CLOCK_SKEW`` ahead of the database clock,
+  for a schedule in effect at its ``created_at``, of the same kind and currency, for a party
+  that the schedule splits to; records are append-only;
+- a schedule is *frozen* once its period has started, or starts within
+  ``SCHEDULE_CHANGE_LEAD``, by the database clock. A frozen schedule cannot be deleted, and
+  neither its bands and splits nor any column but ``effective_to`` can change; its period
+  can only be ended (set, or moved earlier) at least ``SCHEDULE_CHANGE_LEAD`` ahead of the
+  database clock. A schedule that is not frozen keeps its start that far ahead too. All of
+  this is checked when the row changes and again at commit, so a transaction held open
+  cannot outrun it. Since a record is never dated ahead of the clock by more than the
+  skew, a schedule with records is frozen, and no record can fall after a new end: no
+  lock on ``commission_record`` is needed, and payments never wait for an admin;
+- the transaction that creates a schedule may still complete it (bands, splits,
+  corrections) until it commits, since nobody else can see it, unless it has written
+  records for it. "Created by this transaction" is the column ``created_txid``, stamped by
+  the database with ``txid_current()`` and never changed; it is not in this model, the
+  application never reads or writes it.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import models
@@ -43,6 +52,12 @@ CURRENCY_CHOICES = [(c, c) for c in CURRENCY_CODES]
 # Corridors are "<sending country>-<receiving country>" in ISO 3166-1 alpha-2, e.g. "GB-UG".
 CORRIDOR_PATTERN = r"^([A-Z]{2}-[A-Z]{2})?$"
 MAX_KYC_TIER = 9
+
+# The clock rules of the freeze, the values of the SQL functions commission_record_clock_skew()
+# and commission_schedule_lead() (migrations/0006_freeze_without_settings_or_locks.py; a
+# test checks that they agree). The admin's own lead is larger (interfaces/admin/commission.py).
+RECORD_CLOCK_SKEW = timedelta(seconds=5)
+SCHEDULE_CHANGE_LEAD = timedelta(seconds=30)
 
 
 class TransactionKind(models.TextChoices):

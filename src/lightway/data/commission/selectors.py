@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Max
 
 from lightway.data.commission.models import (
@@ -213,3 +214,79 @@ def fee_schedule_next_version(
         transaction_kind=kind, currency=currency, corridor=corridor, kyc_tier=kyc_tier
     ).aggregate(v=Max("version"))["v"]
     return (last or 0) + 1
+
+
+# Every trigger that carries a commission rule (table, trigger name), for ``ledger verify``
+# to report one that is missing or disabled.
+COMMISSION_TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("commission_fee_schedule", "commission_schedule_no_overlap"),
+    ("commission_fee_schedule", "commission_schedule_stamp_created"),
+    ("commission_fee_schedule", "commission_schedule_guard"),
+    ("commission_fee_schedule", "commission_schedule_complete"),
+    ("commission_fee_schedule", "commission_schedule_frozen_at_commit"),
+    ("commission_fee_band", "commission_band_guard"),
+    ("commission_fee_band", "commission_schedule_complete"),
+    ("commission_fee_band", "commission_schedule_frozen_at_commit"),
+    ("commission_fee_split", "commission_split_guard"),
+    ("commission_fee_split", "commission_schedule_complete"),
+    ("commission_fee_split", "commission_schedule_frozen_at_commit"),
+    ("commission_record", "commission_record_check"),
+    ("commission_record", "commission_record_append_only"),
+    ("commission_record", "commission_record_no_truncate"),
+)
+
+# One pass over the records; a record breaking several rules comes back once per rule.
+_RECORDS_CHECK_SQL = """
+SELECT c.id, c.schedule_id, v.rule, c.created_at, c.transaction_kind, c.currency, c.party,
+       s.effective_from, s.effective_to, s.transaction_kind, s.currency
+FROM commission_record c
+LEFT JOIN commission_fee_schedule s ON s.id = c.schedule_id
+CROSS JOIN LATERAL (VALUES
+  (CASE WHEN s.id IS NULL THEN 'missing' END),
+  (CASE WHEN c.created_at < s.effective_from
+          OR (s.effective_to IS NOT NULL AND c.created_at >= s.effective_to)
+        THEN 'period' END),
+  (CASE WHEN c.transaction_kind <> s.transaction_kind OR c.currency <> s.currency
+        THEN 'scope' END),
+  (CASE WHEN s.id IS NOT NULL AND NOT EXISTS (
+          SELECT 1 FROM commission_fee_split p WHERE p.schedule_id = s.id AND p.party = c.party)
+        THEN 'party' END)
+) AS v(rule)
+WHERE v.rule IS NOT NULL
+ORDER BY c.id, v.rule
+LIMIT %s
+"""
+
+
+def commission_records_check(*, limit: int = 1000) -> list[str]:
+    """Commission records that break a rule the record trigger enforces on insert, one line
+    each (at most ``limit``, oldest record first); empty when all is well.
+
+    A record must cite an existing fee schedule, be dated within the schedule's period, have
+    its kind and currency, and be for a party the schedule splits to. The database refuses
+    such a record when it is written and freezes the schedule afterwards, so a line here
+    means the rules were bypassed (triggers switched off, or a transaction that ran the
+    commit-time checks early with ``SET CONSTRAINTS ... IMMEDIATE`` and stayed open past
+    the lead). Reads every record: for ``lightway ledger verify``, not the request path.
+    """
+    with connection.cursor() as cur:
+        cur.execute(_RECORDS_CHECK_SQL, [limit])
+        rows = cur.fetchall()
+    problems: list[str] = []
+    for rid, sid, rule, at, kind, cur_code, party, start, end, s_kind, s_cur in rows:
+        prefix = f"commission record {rid}"
+        if rule == "missing":
+            problems.append(f"{prefix}: fee schedule {sid} does not exist")
+        elif rule == "period":
+            until = "open" if end is None else end.isoformat()
+            problems.append(
+                f"{prefix}: dated {at.isoformat()}, outside the period of fee schedule {sid} "
+                f"[{start.isoformat()}, {until})"
+            )
+        elif rule == "scope":
+            problems.append(
+                f"{prefix}: {kind} {cur_code}, but fee schedule {sid} is {s_kind} {s_cur}"
+            )
+        else:
+            problems.append(f"{prefix}: fee schedule {sid} has no split for party {party}")
+    return problems

@@ -40,6 +40,7 @@ from lightway.application.errors import ValidationFailed
 from lightway.application.transactions.commission import fee_schedule_supersede
 from lightway.data.commission.models import (
     CORRIDOR_PATTERN,
+    SCHEDULE_CHANGE_LEAD,
     CommissionRecord,
     FeeBand,
     FeeMethod,
@@ -76,9 +77,11 @@ FROZEN_WHY = (
 
 
 def _switch_lead() -> timedelta:
-    """How far ahead of a switch the admin must be: well beyond the selector's cache."""
+    """How far ahead of a switch the admin must be: well beyond the selector's cache, and
+    twice the database's own lead, so that what the form accepts the database accepts too
+    when the transaction commits."""
     cache_seconds = float(getattr(settings, "LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 0) or 0)
-    return timedelta(seconds=max(60.0, 2 * cache_seconds))
+    return max(2 * SCHEDULE_CHANGE_LEAD, timedelta(seconds=2 * cache_seconds))
 
 
 def _earliest_switch() -> datetime:
@@ -233,6 +236,14 @@ class FeeScheduleForm(_ModelForm):
     def _check_frozen(self, cleaned: dict[str, Any]) -> None:
         frozen = _frozen(self.instance.pk)
         if frozen is None:
+            start = cleaned.get("effective_from")
+            earliest = _earliest_switch()
+            if "effective_from" in self.changed_data and start is not None and start < earliest:
+                self.add_error(
+                    "effective_from",
+                    f"Other servers may already hold this schedule: it can be moved to start "
+                    f"from {_when(earliest)} at the earliest.",
+                )
             return
         changed = [name for name in self.changed_data if name != "effective_to"]
         if changed:
