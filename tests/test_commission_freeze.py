@@ -325,16 +325,20 @@ def test_a_period_ends_at_least_the_lead_ahead_and_no_record_falls_after_it(tx_d
 
 def test_a_transaction_held_open_cannot_use_up_the_lead(tx_db, live_now):
     """The rules are checked again at commit, against the database clock then."""
-    margin = SECOND
+    margin = 3 * SECOND  # time for the change to be made while it is still allowed
 
-    def held(change):
+    def held(change, *, until):
         with transaction.atomic():
-            change()  # allowed now
-            time.sleep((2 * margin).total_seconds())  # ... but not any more at commit
+            change()  # allowed now ...
+            while _db_now() <= until:  # ... but not any more when the transaction commits
+                time.sleep(0.1)
 
-    def starting_soon(kind):  # not frozen for another ``margin`` or so
+    def starting_soon(kind):  # not frozen for another ``margin``
         start = _db_now() + SCHEDULE_CHANGE_LEAD + margin
         return committed_schedule(live_now, kind=kind, flat=10, start=start)
+
+    def frozen_from(schedule):
+        return schedule.effective_from - SCHEDULE_CHANGE_LEAD
 
     in_use = committed_schedule(live_now, flat=10, start=live_now - DAY)
     with pytest.raises(
@@ -342,10 +346,10 @@ def test_a_transaction_held_open_cannot_use_up_the_lead(tx_db, live_now):
         match="by the time this transaction committed: its "
         "period cannot end in the past or less than 00:00:30 ahead",
     ):
+        end = _db_now() + SCHEDULE_CHANGE_LEAD + margin
         held(
-            lambda: FeeSchedule.objects.filter(pk=in_use.pk).update(
-                effective_to=_db_now() + SCHEDULE_CHANGE_LEAD + margin
-            )
+            lambda: FeeSchedule.objects.filter(pk=in_use.pk).update(effective_to=end),
+            until=end - SCHEDULE_CHANGE_LEAD,
         )
     repriced = starting_soon("deposit")
     with pytest.raises(
@@ -353,17 +357,23 @@ def test_a_transaction_held_open_cannot_use_up_the_lead(tx_db, live_now):
         match=r"takes effect at .* by the time this transaction "
         "committed: add a new version instead of changing it",
     ):
-        held(lambda: FeeSchedule.objects.filter(pk=repriced.pk).update(flat_amount=20))
+        held(
+            lambda: FeeSchedule.objects.filter(pk=repriced.pk).update(flat_amount=20),
+            until=frozen_from(repriced),
+        )
     resplit = starting_soon("withdrawal")
     with pytest.raises(
         IntegrityError, match="by the time this transaction committed: its splits are frozen"
     ):
-        held(lambda: FeeSplit.objects.filter(schedule=resplit, party="mtn").update(weight=1))
+        held(
+            lambda: FeeSplit.objects.filter(schedule=resplit, party="mtn").update(weight=1),
+            until=frozen_from(resplit),
+        )
     deleted = starting_soon("payout")
     with pytest.raises(
         IntegrityError, match="by the time this transaction committed and cannot be deleted"
     ):
-        held(lambda: FeeSchedule.objects.filter(pk=deleted.pk).delete())
+        held(lambda: FeeSchedule.objects.filter(pk=deleted.pk).delete(), until=frozen_from(deleted))
     in_use.refresh_from_db()
     assert in_use.effective_to is None
     assert FeeSchedule.objects.get(pk=repriced.pk).flat_amount == 10
