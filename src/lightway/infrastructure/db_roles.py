@@ -55,10 +55,7 @@ TABLE_RULES: dict[str, TableRule] = {
     "ledger_posting": TableRule("append-only, like its entry", update=False),
     "ledger_account": TableRule("accounts are closed, never deleted"),
     "ledger_hold": TableRule("holds are committed, voided or expired, never deleted"),
-    # append-only by trigger; UPDATE stays granted because the fee-schedule guard takes
-    # LOCK TABLE commission_record IN SHARE MODE as the caller, and PostgreSQL allows that
-    # lock mode only with UPDATE, DELETE or TRUNCATE (the trigger refuses every UPDATE).
-    "commission_record": TableRule("append-only: records cite what was charged"),
+    "commission_record": TableRule("append-only: records cite what was charged", update=False),
     "audit_record": TableRule(
         "append-only; the sequencer only links records (seq, prev_hash, hash)",
         update=False,

@@ -40,6 +40,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from lightway.data.commission.selectors import COMMISSION_TRIGGERS, commission_records_check
 from lightway.data.ledger.kinds import REVERSAL, STANDALONE_KINDS
 from lightway.data.wallets.selectors import USAGE_CHECKS
 
@@ -85,17 +86,7 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("wallets_inbound_pending", "wallets_inbound_pending_no_truncate"),
     ("wallets_wallet", "wallets_wallet_guard"),
     ("wallets_wallet", "wallets_wallet_no_truncate"),
-    ("commission_record", "commission_record_append_only"),
-    ("commission_record", "commission_record_no_truncate"),
-    ("commission_record", "commission_record_check"),
-    ("commission_fee_schedule", "commission_schedule_guard"),
-    ("commission_fee_schedule", "commission_schedule_no_overlap"),
-    ("commission_fee_schedule", "commission_schedule_mark_created"),
-    ("commission_fee_schedule", "commission_schedule_complete"),
-    ("commission_fee_split", "commission_split_guard"),
-    ("commission_fee_split", "commission_schedule_complete"),
-    ("commission_fee_band", "commission_band_guard"),
-    ("commission_fee_band", "commission_schedule_complete"),
+    *COMMISSION_TRIGGERS,
     ("audit_record", "audit_record_guard"),
     ("audit_record", "audit_record_no_truncate"),
     ("audit_record", "audit_record_check_link"),
@@ -545,6 +536,13 @@ def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVer
                 result.problems.append(f"... and {len(rows) - MAX_PER_CHECK} more: {name}")
             if progress:
                 progress(name)
+        name = "commission records follow their fee schedules"
+        records = commission_records_check(limit=MAX_PER_CHECK + 1)
+        if records:
+            result.failed[name] = len(records)
+            result.problems.extend(records[:MAX_PER_CHECK])
+        if progress:
+            progress(name)
         cur.execute("SELECT count(*) FROM ledger_posting")
         result.checked = int(cur.fetchone()[0])
     return result
