@@ -84,6 +84,24 @@ def holds_expire(timestamp: int | None = None) -> int:
     return expired
 
 
+# Balance checkpoints (data/ledger/rollups.py): every 10 s, so a house account's balance
+# and a statement page sum at most the postings of the last few seconds, never its history.
+LEDGER_CHECKPOINTS_CRON = "* * * * * */10"
+
+
+@app.periodic(cron=LEDGER_CHECKPOINTS_CRON)
+@app.task(
+    name="ledger_checkpoints_advance",
+    queue=PERIODIC_QUEUE,
+    queueing_lock="ledger_checkpoints_advance",
+)
+def ledger_checkpoints_advance(timestamp: int | None = None) -> int:
+    """Roll account balances up to the committed postings; returns how many it rolled up."""
+    from lightway.data.ledger.rollups import ledger_checkpoints_advance as advance
+
+    return advance().postings
+
+
 REQUEST_NONCES_PRUNE_CRON = "*/10 * * * *"
 
 

@@ -175,3 +175,37 @@ class Hold(models.Model):
                 name="ledger_hold_resolved_at",
             ),
         ]
+
+
+class BalanceCheckpoint(models.Model):
+    """An account's balance rolled up to one of its postings (``data/ledger/rollups.py``).
+
+    ``balance`` is the sum of the account's postings with ``id <= posting_id`` and
+    ``postings`` how many there are, so a balance at any point is the nearest checkpoint
+    before it plus the few postings after it: reads stay constant however long the ledger
+    grows. Appended by the periodic ``ledger_checkpoints_advance`` job; the database refuses
+    a checkpoint that does not follow from the previous one and the postings in between,
+    and refuses UPDATE, DELETE and TRUNCATE (migration ``0005_balance_checkpoints``).
+    No foreign keys (their checks would lock posting and account rows); the insert trigger
+    checks that the posting exists and belongs to the account.
+    """
+
+    posting_id = models.BigIntegerField(primary_key=True)
+    account_id = models.BigIntegerField()
+    balance = models.BigIntegerField()
+    postings = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ledger_balance_checkpoint"
+        indexes = [
+            models.Index(
+                fields=["account_id", "-posting_id"],
+                name="ledger_checkpoint_account",
+                include=["balance", "postings"],
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(postings__gte=1), name="ledger_checkpoint_postings_positive"
+            ),
+        ]

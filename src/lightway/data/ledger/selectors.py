@@ -6,17 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Sum
 
-from lightway.data.ledger.models import Account, Posting
+from lightway.data.ledger.models import Account
+from lightway.data.ledger.rollups import BALANCE_BEFORE_SQL, NO_BOUND, account_balance_before
 
 
 def account_balance(*, account: Account) -> int:
-    """Balance in minor units: stored for ordinary accounts, summed for derived ones."""
+    """Balance in minor units: stored for ordinary accounts; for derived ones the latest
+    balance checkpoint plus the postings after it (``rollups.py``), not all postings."""
     if not account.derived_balance:
         return account.balance
-    total = Posting.objects.filter(account_id=account.pk).aggregate(t=Sum("amount"))["t"]
-    return int(total or 0)
+    return account_balance_before(account_id=account.pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +32,14 @@ class StatementLine:
     created_at: datetime
 
 
-_NO_BOUND = 2**63 - 1
-
 # One statement, so the balance and the page come from one snapshot even while postings
-# land concurrently (READ COMMITTED gives each statement its own snapshot).
-_STATEMENT_SQL = """
+# land concurrently (READ COMMITTED gives each statement its own snapshot). The balance
+# after the page's newest line is the sum of the postings before the cursor: the nearest
+# balance checkpoint below it plus the few postings in between (``rollups.py``), so a page
+# costs the same on the first day and after millions of postings.
+_STATEMENT_SQL = f"""
 SELECT p.id, p.entry_id, e.kind, p.leg, e.reference, e.description, p.amount, p.created_at,
-  (SELECT CASE WHEN a.derived_balance
-            THEN (SELECT COALESCE(sum(amount), 0) FROM ledger_posting WHERE account_id = a.id)
-            ELSE a.balance END
-     FROM ledger_account a WHERE a.id = %(account)s)
-  - (SELECT COALESCE(sum(amount), 0) FROM ledger_posting
-      WHERE account_id = %(account)s AND id >= %(before)s) AS balance_before_page
+  {BALANCE_BEFORE_SQL} AS balance_before_page
 FROM ledger_posting p JOIN ledger_journal_entry e ON e.id = p.entry_id
 WHERE p.account_id = %(account)s AND p.id < %(before)s
 ORDER BY p.id DESC LIMIT %(limit)s
@@ -54,7 +50,7 @@ def account_statement(
     *, account: Account, before_id: int | None = None, limit: int = 50
 ) -> list[StatementLine]:
     """Postings newest first, each with the balance after it; page with ``before_id``."""
-    params = {"account": account.pk, "before": before_id or _NO_BOUND, "limit": limit}
+    params = {"account": account.pk, "before": before_id or NO_BOUND, "limit": limit}
     with connection.cursor() as cur:
         cur.execute(_STATEMENT_SQL, params)
         rows = cur.fetchall()

@@ -25,7 +25,7 @@ from lightway.application.transactions.accounts import (
     account_unfreeze,
 )
 from lightway.data.ledger.models import Account, Hold, JournalEntry, Posting
-from lightway.data.ledger.selectors import account_balance
+from lightway.data.ledger.rollups import account_balance_expression
 from lightway.data.wallets.models import Transfer, Wallet
 from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin, staff_actor
 from lightway.interfaces.panels.forms import reason_field
@@ -97,10 +97,15 @@ class AccountAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Account._meta.fields]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        # House accounts keep no stored balance: theirs is their latest balance checkpoint
+        # plus the postings after it, computed in the page's one query (not a sum over all
+        # their postings per row).
+        return super().get_queryset(request).annotate(current=account_balance_expression())
+
     @admin.display(description="balance (minor units)")
     def current_balance(self, obj: Account) -> int:
-        # House accounts keep no stored balance: theirs is the sum of their postings.
-        return account_balance(account=obj)
+        return int(getattr(obj, "current", obj.balance))
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         return None  # nothing on the form is editable
