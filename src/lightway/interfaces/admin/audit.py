@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.contrib import admin
 
 from lightway.data.audit.models import AuditRecord
-from lightway.interfaces.admin.base import ReadOnlyAdminMixin
+from lightway.interfaces.admin.base import BoundedListMixin, ReadOnlyAdminMixin
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[AuditRecord]
@@ -21,7 +21,7 @@ else:
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnlyAdminMixin, _ModelAdmin):
+class AuditRecordAdmin(BoundedListMixin, ReadOnlyAdminMixin, _ModelAdmin):
     list_display = (
         "id",
         "seq",
@@ -36,7 +36,6 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, _ModelAdmin):
     # Exact / prefix matches only: they can use indexes on a table of millions of rows.
     search_fields = ("=object_id", "=actor", "^action")
     ordering = ("-id",)
-    show_full_result_count = False
     list_per_page = 50
     actions = None
     readonly_fields = (

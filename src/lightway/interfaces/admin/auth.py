@@ -45,7 +45,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.manager import JobManager
 
 from lightway.data.audit.services import audit_record
-from lightway.interfaces.admin.base import AuditedModelAdmin, staff_actor
+from lightway.interfaces.admin.base import AuditedModelAdmin, fixed_choices_filter, staff_actor
 
 if TYPE_CHECKING:
     _UserAdmin = UserAdmin[User]
@@ -122,10 +122,31 @@ class AuditedGroupAdmin(AuditedModelAdmin, GroupAdmin):
 JobChange = Callable[[JobManager, ProcrastinateJob], bool]
 
 
+def _task_names() -> list[tuple[str, str]]:
+    from procrastinate.contrib.django import app
+
+    return [(name, name) for name in sorted(app.tasks)]
+
+
+def _queue_names() -> list[tuple[str, str]]:
+    from procrastinate.contrib.django import app
+
+    return [(q, q) for q in sorted({task.queue for task in app.tasks.values()})]
+
+
 class AuditedJobAdmin(AuditedModelAdmin, procrastinate_admin.ProcrastinateJobAdmin):
     """procrastinate's read-only job pages with audited Retry / Cancel / Abort actions."""
 
     actions = ["retry", "cancel", "abort"]
+    # procrastinate's own filters on queue, task, lock, queueing lock and priority are
+    # SELECT DISTINCTs over every kept job (one or more per payment) on each page view;
+    # the task and queue filters here list what is registered instead.
+    list_filter = [
+        "status",
+        fixed_choices_filter("task_name", "task", _task_names),
+        fixed_choices_filter("queue_name", "queue", _queue_names),
+        "scheduled_at",
+    ]
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("procrastinate.change_procrastinatejob"))

@@ -18,10 +18,13 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import admin
+from django.core.paginator import Paginator
 from django.db import router, transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -43,7 +46,63 @@ def staff_actor(request: HttpRequest) -> str:
     return f"staff:{user_id}"
 
 
-class AuditedModelAdmin(_ModelAdmin):
+class AtLeast(int):
+    """A capped count: behaves as the cap in arithmetic, reads "10000+" on the page."""
+
+    def __str__(self) -> str:
+        return f"{int(self)}+"
+
+
+class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
+    """Django's paginator counts every matching row (``SELECT count(*)``) on each page
+    view, which on the ledger, transfer, job and audit tables reads the whole history.
+    This one counts at most ``LIGHTWAY_ADMIN_COUNT_CAP`` rows (``SELECT count(*) FROM
+    (... LIMIT cap + 1)``) and shows "cap+" beyond that, so a page costs the same however
+    large the table is, and the deepest page (the largest OFFSET) is bounded by the cap
+    too. Narrow a long list with its filters or search."""
+
+    @cached_property
+    def count(self) -> int:
+        cap = int(settings.LIGHTWAY_ADMIN_COUNT_CAP)
+        items = self.object_list
+        if not isinstance(items, QuerySet):
+            return len(items)
+        found = items[: cap + 1].count()
+        return AtLeast(cap) if found > cap else found
+
+
+class BoundedListMixin:
+    """Admin lists whose cost does not grow with the table: a capped count, and no
+    second count of the unfiltered table (``show_full_result_count``)."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+
+def fixed_choices_filter(
+    field: str,
+    title: str,
+    values: Sequence[tuple[str, str]] | Callable[[], Sequence[tuple[str, str]]],
+) -> type[admin.SimpleListFilter]:
+    """A list filter offering ``values`` (or what ``values()`` returns) for ``field``.
+    Django's default filter for a field without choices lists ``SELECT DISTINCT field``
+    of the whole table on every page view."""
+
+    class FixedChoicesFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> Sequence[tuple[str, str]]:
+            return values() if callable(values) else values
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+            value = self.value()
+            return queryset.filter(**{field: value}) if value else queryset
+
+    FixedChoicesFilter.title = title
+    return FixedChoicesFilter
+
+
+class AuditedModelAdmin(BoundedListMixin, _ModelAdmin):
     """A ModelAdmin whose saves and deletes are written to the audit trail atomically."""
 
     def audit_staff_action(
