@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 
@@ -52,3 +52,36 @@ def rows_read(run: Callable[[], object]) -> Counter[str]:
         if sql.lstrip().upper().startswith(("SELECT", "WITH")):
             total.update(plan_rows(sql))
     return total
+
+
+def _scans(node: dict[str, Any], out: list[dict[str, Any]]) -> None:
+    if node.get("Relation Name") or node.get("Index Name"):
+        out.append(node)  # table scans, and the index scans under a bitmap heap scan
+    for child in node.get("Plans", []) or []:
+        _scans(child, out)
+
+
+def scans_without_seqscan(sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """The scan nodes of ``sql``'s plan when sequential scans are a last resort: on a
+    test's few rows the planner would rather read the whole table, so this shows which
+    index the query *can* use (and that it has one) on a table of millions."""
+    out: list[dict[str, Any]] = []
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cur.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    _scans(plan[0]["Plan"], out)
+    return out
+
+
+def captured_selects(run: Callable[[], object], table: str) -> list[str]:
+    """The SQL of every SELECT on ``table`` that ``run()`` sends."""
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].lstrip().upper().startswith(("SELECT", "WITH")) and f'"{table}"' in q["sql"]
+    ]

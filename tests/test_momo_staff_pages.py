@@ -214,7 +214,8 @@ def test_bad_filters_are_explained_not_a_server_error(now):
     later = client.get("/staff/momo/?date_from=2026-11-20&date_to=2026-11-01")
     assert later.status_code == 400
     assert "The end date is before the start date." in later.content.decode()
-    assert client.get("/staff/momo/?page=0").status_code == 400
+    assert client.get("/staff/momo/?before=0").status_code == 400
+    assert client.get("/staff/momo/?before=1.2.3").status_code == 400
     assert client.get("/staff/momo/?q=" + "x" * 500).status_code == 400
     # the last representable day is a valid filter, not an overflow
     assert client.get("/staff/momo/?date_to=9999-12-31").status_code == 200
@@ -228,9 +229,13 @@ def test_paging_shows_fifty_at_a_time(now):
     first = client.get("/staff/momo/?status=successful").content.decode()
     assert "53 requests" in first
     assert len(re.findall(r'href="/staff/momo/[0-9a-f-]{36}/"', first)) == 50
-    assert "status=successful&amp;page=2" in first
-    second = client.get("/staff/momo/?status=successful&page=2").content.decode()
-    assert len(re.findall(r'href="/staff/momo/[0-9a-f-]{36}/"', second)) == 3
+    cursor = re.search(r"status=successful&amp;before=([0-9.]+)", first)
+    assert cursor is not None
+    second = client.get(f"/staff/momo/?status=successful&before={cursor.group(1)}")
+    text = second.content.decode()
+    assert len(re.findall(r'href="/staff/momo/[0-9a-f-]{36}/"', text)) == 3
+    assert "53 requests" in text and "before=" not in text  # the last page
+    assert 'href="?status=successful">Newest' in text
 
 
 def test_the_detail_shows_the_timeline_callbacks_masked_and_escaped(now):

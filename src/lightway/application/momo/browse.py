@@ -33,6 +33,8 @@ from lightway.security.masking import DOT, mask_email, mask_id_number, mask_name
 
 PARTY_CONTEXT = "momo.party"
 PAGE_SIZE = 50
+# The list's count reads at most this many rows ("1000+ requests").
+COUNT_CAP = 1000
 
 OPERATION_LABELS: dict[str, str] = {
     Operation.REQUEST_TO_PAY.value: "Request to pay (deposit)",
@@ -183,9 +185,11 @@ class RequestRow:
 @dataclass(frozen=True)
 class RequestPage:
     rows: list[RequestRow]
-    page: int
     has_next: bool
-    total: int
+    total: int  # matching requests, counted up to COUNT_CAP
+    total_capped: bool  # more than COUNT_CAP match
+    next_cursor: str  # the ``before`` of the next (older) page; "" on the last one
+    first: bool  # the newest page
 
 
 def _money(amount: int, code: str) -> str:
@@ -252,18 +256,49 @@ def _filtered(filters: RequestFilter) -> QuerySet[MomoRequest]:
     return rows
 
 
-def momo_requests(*, filters: RequestFilter, page: int = 1) -> RequestPage:
-    """Requests matching ``filters``, newest first, ``PAGE_SIZE`` a page."""
-    page = max(int(page), 1)
-    rows = _filtered(filters).order_by("-created_at", "-id")
-    total = rows.count()
-    start = (page - 1) * PAGE_SIZE
-    chunk = list(rows[start : start + PAGE_SIZE + 1])
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"^(\d{1,17})\.(\d{1,18})$")
+
+
+def request_cursor(created_at: datetime, request_id: int) -> str:
+    """The position just after a row, for the next page: "<created_at in µs>.<id>"."""
+    delta = created_at - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}.{request_id}"
+
+
+def request_cursor_parse(text: str) -> tuple[datetime, int] | None:
+    """(created_at, id) of a cursor, or None when it is not one."""
+    match = _CURSOR.match(text or "")
+    if match is None:
+        return None
+    try:
+        at = _EPOCH + timedelta(microseconds=int(match.group(1)))
+    except OverflowError:
+        return None
+    return at, int(match.group(2))
+
+
+def momo_requests(*, filters: RequestFilter, before: str = "") -> RequestPage:
+    """Requests matching ``filters``, newest first, ``PAGE_SIZE`` a page, the page starting
+    after the ``before`` cursor (keyset: no OFFSET, so an old page costs what the first
+    does). The count stops at ``COUNT_CAP``."""
+    rows = _filtered(filters)
+    total = rows[: COUNT_CAP + 1].count()
+    position = request_cursor_parse(before) if before else None
+    if position is not None:
+        at, request_id = position
+        rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=request_id))
+    chunk = list(rows.order_by("-created_at", "-id")[: PAGE_SIZE + 1])
+    shown = chunk[:PAGE_SIZE]
+    has_next = len(chunk) > PAGE_SIZE
     return RequestPage(
-        rows=[_row(r) for r in chunk[:PAGE_SIZE]],
-        page=page,
-        has_next=len(chunk) > PAGE_SIZE,
-        total=total,
+        rows=[_row(r) for r in shown],
+        has_next=has_next,
+        total=min(total, COUNT_CAP),
+        total_capped=total > COUNT_CAP,
+        next_cursor=request_cursor(shown[-1].created_at, shown[-1].pk) if has_next else "",
+        first=position is None,
     )
 
 

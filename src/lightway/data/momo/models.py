@@ -94,6 +94,16 @@ class MomoRequest(models.Model):
             models.Index(fields=["financial_transaction_id"], name="momo_request_fin_id"),
             models.Index(fields=["external_id"], name="momo_request_external_id"),
             models.Index(fields=["-created_at"], name="momo_request_recent"),
+            # The staff list's filters, each newest first (docs/performance.md).
+            models.Index(fields=["status", "-created_at"], name="momo_request_status_recent"),
+            models.Index(fields=["operation", "-created_at"], name="momo_request_operation_recent"),
+            models.Index(
+                fields=["-created_at"], name="momo_request_review", condition=Q(needs_review=True)
+            ),
+            # Search by the first characters of the X-Reference-Id or the transfer id uses
+            # two expression indexes, momo_request_ref_prefix and _transfer_prefix, on
+            # ((reference_id::text) text_pattern_ops) and ((transfer_id::text) ...): made
+            # by SQL in migration 0003 (Django cannot render an operator class on a cast).
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="momo_request_amount_positive"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from lightway.data.momo.models import (
     CallbackOutcome,
@@ -13,7 +13,7 @@ from lightway.data.momo.models import (
     MomoRequest,
     RequestStatus,
 )
-from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus, Wallet
 
 OPEN_STATUSES = (RequestStatus.NEW.value, RequestStatus.ACCEPTED.value)
 
@@ -82,11 +82,20 @@ def momo_payout_succeeded_to(*, client_id: int, party_token: str) -> bool:
 def transfers_recent_of(*, customer_id: int, limit: int) -> list[Transfer]:
     """The customer's ``limit`` newest transfers, newest first: those they made and those
     paid into one of their wallets, each with its MoMo request (if any) and destination
-    wallet loaded (one query)."""
+    wallet loaded.
+
+    The ``limit`` newest of each side come from its own index (``transfer_client_recent``,
+    and ``transfer_incoming_recent`` per wallet: one per currency), then the newest
+    ``limit`` of those are loaded: a few bounded reads, where one query with ``client OR
+    destination owner`` could use neither index and read every transfer."""
+    newest = Transfer.objects.order_by("-created_at", "-id")
+    found = set(newest.filter(client_id=customer_id).values_list("created_at", "id")[:limit])
+    for wallet_id in Wallet.objects.filter(owner_id=customer_id).values_list("id", flat=True):
+        incoming = newest.filter(destination_wallet_id=wallet_id)
+        found.update(incoming.values_list("created_at", "id")[:limit])
+    keep = [pk for _, pk in sorted(found, reverse=True)[:limit]]
     return list(
-        Transfer.objects.filter(
-            Q(client_id=customer_id) | Q(destination_wallet__owner_id=customer_id)
-        )
+        Transfer.objects.filter(id__in=keep)
         .select_related("momo_request", "destination_wallet")
-        .order_by("-created_at", "-id")[:limit]
+        .order_by("-created_at", "-id")
     )

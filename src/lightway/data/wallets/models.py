@@ -81,8 +81,14 @@ class Transfer(models.Model):
     source_wallet = models.ForeignKey(
         Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="outgoing"
     )
+    # Indexed with created_at below (a customer's incoming transfers, newest first).
     destination_wallet = models.ForeignKey(
-        Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming"
+        Wallet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="incoming",
+        db_index=False,
     )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
@@ -106,6 +112,16 @@ class Transfer(models.Model):
         indexes = [
             models.Index(fields=["client", "-created_at"], name="transfer_client_recent"),
             models.Index(fields=["status", "created_at"], name="transfer_status_age"),
+            models.Index(
+                fields=["destination_wallet", "-created_at"], name="transfer_incoming_recent"
+            ),
+            # The MoMo-routed transfers newest first (the MTN panel), without indexing the
+            # wallet-to-wallet transfers that are most of the table and of its inserts.
+            models.Index(
+                fields=["-created_at"],
+                name="transfer_momo_recent",
+                condition=Q(kind__in=["deposit", "payout", "remittance", "withdrawal"]),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -29,6 +29,7 @@ from lightway.application.momo.browse import (
     momo_request_counts,
     momo_request_detail,
     momo_requests,
+    request_cursor_parse,
 )
 from lightway.application.momo.floats import (
     PRODUCTS,
@@ -126,9 +127,13 @@ class RequestFilterForm(AccessibleForm):
         widget=forms.DateInput(attrs=_input(type="date"), format="%Y-%m-%d"),
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
     )
-    page = forms.IntegerField(
-        min_value=1, max_value=100_000, required=False, widget=forms.HiddenInput
-    )
+    before = forms.CharField(max_length=40, required=False, widget=forms.HiddenInput)
+
+    def clean_before(self) -> str:
+        value = str(self.cleaned_data.get("before") or "")
+        if value and request_cursor_parse(value) is None:
+            raise forms.ValidationError("This page link is not valid: start from the newest.")
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -140,7 +145,7 @@ class RequestFilterForm(AccessibleForm):
 
 def _query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("before", None)
     return query.urlencode()
 
 
@@ -166,7 +171,7 @@ def requests_list(request: HttpRequest) -> HttpResponse:
             date_to=data.get("date_to"),
             q=data.get("q") or "",
         )
-        page = momo_requests(filters=filters, page=data.get("page") or 1)
+        page = momo_requests(filters=filters, before=data.get("before") or "")
     context = {
         "form": form,
         "page": page,
