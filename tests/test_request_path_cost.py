@@ -202,3 +202,12 @@ def test_customer_recent_transfers_read_two_bounded_index_ranges(now):
     assert indexes == {"transfer_client_recent", "transfer_incoming_recent"}
     for sql in reads:
         assert re.search(r"LIMIT 5\b", sql)
+
+
+def test_recently_resolved_cases_come_from_their_index():
+    """Regression: the cases page sorted every resolved case ever for the newest 100."""
+    from lightway.data.reconciliation.selectors import recon_cases_recently_resolved
+
+    sqls = captured_selects(lambda: recon_cases_recently_resolved(limit=100), "recon_case")
+    assert len(sqls) == 1
+    assert "recon_case_resolved" in _index_names(sqls[0], "recon_case")
