@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.contrib import admin
@@ -53,7 +53,7 @@ class AtLeast(int):
         return f"{int(self)}+"
 
 
-class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
+class CappedCountPaginator(Paginator[Any]):
     """Django's paginator counts every matching row (``SELECT count(*)``) on each page
     view, which on the ledger, transfer, job and audit tables reads the whole history.
     This one counts at most ``LIGHTWAY_ADMIN_COUNT_CAP`` rows (``SELECT count(*) FROM
@@ -75,8 +75,8 @@ class BoundedListMixin:
     """Admin lists whose cost does not grow with the table: a capped count, and no
     second count of the unfiltered table (``show_full_result_count``)."""
 
-    paginator = CappedCountPaginator
-    show_full_result_count = False
+    paginator: ClassVar[type] = CappedCountPaginator
+    show_full_result_count: ClassVar[bool] = False
 
 
 def fixed_choices_filter(

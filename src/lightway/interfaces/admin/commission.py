@@ -671,7 +671,6 @@ class CommissionRecordAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     search_fields = ("=reference", "=party_ref")
     list_select_related = ("schedule",)
     ordering = ("-created_at", "-id")
-    show_full_result_count = False
     list_per_page = 50
     actions = None
     readonly_fields = (

@@ -106,7 +106,8 @@ class AccountAdmin(ReadOnlyAdmin):
         # House accounts keep no stored balance: theirs is their latest balance checkpoint
         # plus the postings after it, computed in the page's one query (not a sum over all
         # their postings per row).
-        return super().get_queryset(request).annotate(current=account_balance_expression())
+        accounts: QuerySet[Account] = super().get_queryset(request)
+        return accounts.annotate(current=account_balance_expression())
 
     @admin.display(description="balance (minor units)")
     def current_balance(self, obj: Account) -> int:
