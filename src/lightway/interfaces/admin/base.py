@@ -34,8 +34,10 @@ from lightway.data.audit.services import audit_record
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]
+    _Paginator = Paginator[Any]
 else:
     _ModelAdmin = admin.ModelAdmin
+    _Paginator = Paginator
 
 
 def staff_actor(request: HttpRequest) -> str:
@@ -53,7 +55,7 @@ class AtLeast(int):
         return f"{int(self)}+"
 
 
-class CappedCountPaginator(Paginator[Any]):
+class CappedCountPaginator(_Paginator):
     """Django's paginator counts every matching row (``SELECT count(*)``) on each page
     view, which on the ledger, transfer, job and audit tables reads the whole history.
     This one counts at most ``LIGHTWAY_ADMIN_COUNT_CAP`` rows (``SELECT count(*) FROM
