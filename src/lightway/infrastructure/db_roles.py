@@ -53,6 +53,9 @@ class TableRule:
 TABLE_RULES: dict[str, TableRule] = {
     "ledger_journal_entry": TableRule("append-only: a correction is a new entry", update=False),
     "ledger_posting": TableRule("append-only, like its entry", update=False),
+    "ledger_balance_checkpoint": TableRule(
+        "append-only: each checkpoint follows from the one before", update=False
+    ),
     "ledger_account": TableRule("accounts are closed, never deleted"),
     "ledger_hold": TableRule("holds are committed, voided or expired, never deleted"),
     "commission_record": TableRule("append-only: records cite what was charged", update=False),

@@ -42,6 +42,7 @@ from django.db import connection, transaction
 
 from lightway.data.commission.selectors import COMMISSION_TRIGGERS, commission_records_check
 from lightway.data.ledger.kinds import REVERSAL, STANDALONE_KINDS
+from lightway.data.ledger.rollups import ledger_checkpoints_verify
 from lightway.data.wallets.selectors import USAGE_CHECKS
 
 # Problems listed per check; further ones are counted.
@@ -75,6 +76,9 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("ledger_account", "ledger_account_guard"),
     ("ledger_account", "ledger_account_insert_guard"),
     ("ledger_account", "ledger_account_no_truncate"),
+    ("ledger_balance_checkpoint", "ledger_checkpoint_check"),
+    ("ledger_balance_checkpoint", "ledger_checkpoint_append_only"),
+    ("ledger_balance_checkpoint", "ledger_checkpoint_no_truncate"),
     ("wallets_transfer", "wallets_transfer_transition"),
     ("wallets_transfer", "wallets_transfer_entry_check"),
     ("wallets_transfer", "wallets_transfer_no_truncate"),
@@ -536,6 +540,13 @@ def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVer
                 result.problems.append(f"... and {len(rows) - MAX_PER_CHECK} more: {name}")
             if progress:
                 progress(name)
+        name = "balance checkpoints equal the postings they sum"
+        checkpoints = ledger_checkpoints_verify()
+        if checkpoints:
+            result.failed[name] = len(checkpoints)
+            result.problems.extend(checkpoints[:MAX_PER_CHECK])
+        if progress:
+            progress(name)
         name = "commission records follow their fee schedules"
         records = commission_records_check(limit=MAX_PER_CHECK + 1)
         if records:

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("wallets", "0004_transfer_integrity"),
+        ("wallets", "0006_wallet_account_currency"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
