@@ -153,7 +153,7 @@ def test_checkpoints_are_append_only(ledger, sql):
     ledger_checkpoints_advance(every=EVERY, wait_seconds=2)
     assert BalanceCheckpoint.objects.exists()
     # refused to the application by privilege (and to the owner by the trigger)
-    with pytest.raises(DatabaseError, match="permission denied|append-only"):
+    with pytest.raises(DatabaseError, match=r"permission denied|append-only"):
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cur.execute(sql)
