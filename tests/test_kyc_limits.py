@@ -327,3 +327,37 @@ def test_concurrent_payments_from_one_wallet_never_pass_the_daily_limit(now):
     assert sorted(outcomes) == ["limit_exceeded"] * 3 + ["ok"] * 5
     assert Account.objects.get(pk=wb.account_id).balance == 10_000_000
     connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_setting_lets_a_back_dated_row_rewrite_limits_in_effect(now):
+    """The freeze does not trust a setting the application can write: listing the rows in
+    effect as "inserted by this transaction" (0002's mark) changes nothing."""
+    kyc_limits_seed_defaults(now=now)  # committed: inserted by an earlier transaction
+    in_effect = KycTierLimit.objects.filter(country="UG", tier=3, currency="UGX")
+    ids = ",".join(str(pk) for pk in in_effect.values_list("pk", flat=True))
+    with pytest.raises(IntegrityError, match="already in effect"), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT set_config('lightway.kyc_limits_created', %s, true)", [ids])
+        KycTierLimit.objects.create(
+            country="UG",
+            tier=3,
+            currency="UGX",
+            effective_from=datetime(2023, 1, 1, tzinfo=UTC),
+            created_at=now,
+            per_transaction=10**12,
+        )
+    # nor can a row claim to be this transaction's, or change whose it is
+    row = KycTierLimit.objects.create(
+        country="UG",
+        tier=3,
+        currency="UGX",
+        effective_from=now + timedelta(days=400),
+        created_at=now,
+        created_txid=1,
+    )
+    row.refresh_from_db()
+    assert row.created_txid != 1
+    with pytest.raises(IntegrityError, match="is fixed"), transaction.atomic():
+        KycTierLimit.objects.filter(pk=row.pk).update(created_txid=1)
+    connection.close()

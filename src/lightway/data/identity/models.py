@@ -117,6 +117,9 @@ class KycTierLimit(models.Model):
     source = models.CharField(max_length=200, blank=True, help_text="regulator reference")
     created_at = models.DateTimeField()
     created_by = models.CharField(max_length=40, default="system")
+    # The transaction that inserted the row (txid_current()), stamped by the database and
+    # never changed: the freeze tells "inserted by this transaction" by it (migration 0003).
+    created_txid = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "identity_kyc_tier_limit"
