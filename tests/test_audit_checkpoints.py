@@ -312,7 +312,7 @@ def test_an_untampered_chain_passes_with_its_checkpoints(
 
 
 def test_verify_resumes_after_the_last_matching_checkpoint(
-    anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys
+    anchored_chain: dict[int, str], checkpoint_file: Path, now, capsys, owner_db
 ) -> None:
     write(2, now, start=6)
     audit_chain_link()  # linked without a checkpoint: the file still ends at seq 6
@@ -325,19 +325,19 @@ def test_verify_resumes_after_the_last_matching_checkpoint(
     assert (result.ok, result.checked, result.head_seq, result.resumed_after) == (True, 2, 8, 6)
 
     # A record after the checkpoint edited in place: the resumed walk recomputes it.
-    with triggers_off():
-        sql("UPDATE audit_record SET actor = 'user:999' WHERE seq = 7")
+    with triggers_off(owner_db) as attack:
+        attack("UPDATE audit_record SET actor = 'user:999' WHERE seq = 7")
     code, out, err = verify(capsys=capsys)
     assert code == 1 and "record seq=7" in out and "first bad seq 7" in err
 
 
 def test_an_edit_before_the_checkpoint_that_keeps_its_hash_needs_full(
-    anchored_chain: dict[int, str], now, capsys
+    anchored_chain: dict[int, str], now, capsys, owner_db
 ) -> None:
     # Content edited, stored hashes left alone: the checkpoints still match, the resumed
     # walk starts after seq 6 and cannot see it; --full recomputes every hash.
-    with triggers_off():
-        sql("UPDATE audit_record SET actor = 'user:999' WHERE seq = 2")
+    with triggers_off(owner_db) as attack:
+        attack("UPDATE audit_record SET actor = 'user:999' WHERE seq = 2")
     code, out, _err = verify(capsys=capsys)
     assert code == 0 and "Walked the records after checkpoint seq 6" in out
     code, out, err = verify("--full", capsys=capsys)
