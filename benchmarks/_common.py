@@ -226,3 +226,39 @@ def http_send(
     asyncio.run(run())
     result.seconds = time.perf_counter() - started
     return result
+
+
+BASELINE_KIND = "bench"  # the journal entries the raw baseline posts (no transfer behind them)
+ORPHAN_CHECK = "every journal entry belongs to a transfer, a committed hold or a standalone kind"
+
+
+@dataclass
+class Verified:
+    ok: bool
+    problems: list[str]
+    baseline_entries: int
+
+
+def ledger_verified(progress: Callable[[str], None] | None = None) -> Verified:
+    """``ledger verify`` over everything the benchmark wrote. The raw baseline posts bare
+    entries (kind ``bench``) that belong to no transfer, which verify rightly reports as
+    orphans: they are expected here, and only here. The ledger counts as verified when every
+    other check passes and the orphans are exactly the baseline's entries."""
+    from django.db import connection
+
+    from lightway.data.ledger.verify import ledger_verify
+
+    result = ledger_verify(progress=progress)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM ledger_journal_entry WHERE kind = %s", [BASELINE_KIND])
+        baseline_entries = int(cur.fetchone()[0])
+    failed = dict(result.failed)
+    orphans = failed.pop(ORPHAN_CHECK, 0)
+    problems = [p for p in result.problems if f"({BASELINE_KIND}, " not in p]
+    problems = [p for p in problems if not p.endswith(f"more: {ORPHAN_CHECK}")]
+    ok = not failed and orphans == baseline_entries
+    if not ok and orphans != baseline_entries:
+        problems.append(
+            f"{orphans} entries belong to nothing, of which {baseline_entries} are the baseline's"
+        )
+    return Verified(ok=ok, problems=problems, baseline_entries=baseline_entries)

@@ -51,7 +51,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, LoadResult, Server, bench_database_url, http_send, percentile, say
+from _common import (
+    ROOT,
+    LoadResult,
+    Server,
+    bench_database_url,
+    http_send,
+    ledger_verified,
+    percentile,
+    say,
+)
 from transfers import Customer, api_phase, baseline, seed, setup_django, verdict
 
 if TYPE_CHECKING:
@@ -441,9 +450,7 @@ def main() -> int:
     finally:
         sim.stop()
 
-    from lightway.data.ledger.verify import ledger_verify
-
-    verified = ledger_verify()
+    verified = ledger_verified()
     api_tps = round(api.rate, 1)
     target_rate = round(RATE_TARGET * api_tps, 1)
     rate = opened.rate_per_s

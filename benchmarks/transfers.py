@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, LoadResult, Server, bench_database_url, http_load, say
+from _common import ROOT, LoadResult, Server, bench_database_url, http_load, ledger_verified, say
 
 OPENING = 10_000_000  # UGX per wallet: nobody runs out, and under the tier-3 maximum balance
 HISTORY_PAYERS = 20  # the figure; the fresh comparison uses as many payers
@@ -564,9 +564,7 @@ def main() -> int:
     from django.db import connection
 
     connection.close()
-    from lightway.data.ledger.verify import ledger_verify
-
-    verified = ledger_verify(progress=lambda step: say(f"  checked: {step}"))
+    verified = ledger_verified(progress=lambda step: say(f"  checked: {step}"))
     for problem in verified.problems:
         say(f"  PROBLEM: {problem}")
 
