@@ -651,7 +651,7 @@ def _decision_record(kyc: KycApplicant, action: str, *, now: datetime) -> None:
 
 
 def _tier_raise(*, user_id: int, applicant_id: str, now: datetime) -> None:
-    # Imported here: kyc_tiers (policy) may load this module itself.
+    # Imported here: kyc.tiers (the limits policy) may load this module itself.
     from lightway.application.kyc.tiers import kyc_tier_set
 
     kyc_tier_set(

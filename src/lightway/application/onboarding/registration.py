@@ -77,7 +77,7 @@ def _notify(**kwargs: object) -> list[int]:
 
 
 def _tier_set(*, user_id: int, tier: int, reason: str, now: datetime) -> bool:
-    """Raise the customer's KYC tier through ``kyc_tiers.kyc_tier_set`` (audited there)."""
+    """Raise the customer's KYC tier through ``kyc.tiers.kyc_tier_set`` (audited there)."""
     from lightway.application.kyc.tiers import kyc_tier_set
 
     return bool(
