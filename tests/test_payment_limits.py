@@ -9,18 +9,18 @@ payment holds.
 from __future__ import annotations
 
 import random
-import threading
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from lightway.application.momo import flows
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.ledger.models import Account
-from lightway.data.wallets.models import InboundPending, Transfer, UsageCounter
+from lightway.data.wallets.models import InboundPending, Transfer, UsageCounter, Wallet
+from tests.concurrency import run_concurrently
 from tests.factories import customer, funded_wallet
 from tests.momo_flow_support import momo_customer, run_momo_jobs, settle
 
@@ -46,25 +46,10 @@ def test_concurrent_payments_with_their_own_clocks_never_pass_the_daily_limit(no
     wa = funded_wallet(a_id, "UGX", 60_000_000, now)
     wb = funded_wallet(b_id, "UGX", 0, now)
     clocks = [now + timedelta(seconds=s) for s in random.Random(7).sample(range(600), 30)]
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(clocks))
-
-    def pay(at) -> None:
-        try:
-            start.wait()
-            outcomes.append(_pay(a_id, wa, wb, 1_000_000, at).transfer.failure_code or "ok")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=pay, args=(at,)) for at in clocks]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    outcomes = run_concurrently(
+        lambda at: _pay(a_id, wa, wb, 1_000_000, at).transfer.failure_code or "ok",
+        [(at,) for at in clocks],
+    )
     assert sorted(outcomes) == ["limit_exceeded"] * 20 + ["ok"] * 10
     assert Account.objects.get(pk=wb.account_id).balance == 10_000_000
     connection.close()
@@ -156,8 +141,8 @@ def test_pending_deposits_count_against_the_maximum_balance(momo, client, now):
     fifth = _deposit(user, 5_000_000, now)
     assert (fifth.status, fifth.failure_code) == ("failed", "limit_exceeded")
     assert "maximum balance" in fifth.failure_message
-    wallet = flows.Wallet.objects.get(owner_id=user, currency="UGX")
-    payer_wallet = flows.Wallet.objects.get(owner_id=payer, currency="UGX")
+    wallet = Wallet.objects.get(owner_id=user, currency="UGX")
+    payer_wallet = Wallet.objects.get(owner_id=payer, currency="UGX")
     headroom = 20_000_000 - 4 * credit
     p2p = _pay(payer, payer_wallet, wallet, headroom + 1, now).transfer
     assert (p2p.status, p2p.failure_code) == ("failed", "limit_exceeded")
@@ -177,26 +162,10 @@ def test_pending_deposits_count_against_the_maximum_balance(momo, client, now):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_deposits_never_reserve_more_than_the_maximum_balance(momo, now):
     user = momo_customer("ama", now, phone="+256772123401")
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
-
-    def deposit(i: int) -> None:
-        try:
-            start.wait()
-            at = now + timedelta(seconds=i)
-            outcomes.append(_deposit(user, 4_000_000, at).failure_code or "ok")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=deposit, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    outcomes = run_concurrently(
+        lambda at: _deposit(user, 4_000_000, at).failure_code or "ok",
+        [(now + timedelta(seconds=i),) for i in range(8)],
+    )
     # Tier 3 holds at most 20M: five deposits of 4M (less their fee) fit, a sixth does not.
     assert sorted(outcomes) == ["limit_exceeded"] * 3 + ["ok"] * 5
     pending = InboundPending.objects.get(customer_id=user, currency="UGX").amount

@@ -105,7 +105,7 @@ class _Lookup:
 # counters the database keeps per local day and month, wallets migration 0005: one indexed
 # row each, however many payments the month holds), their balance in that currency and the
 # credit of their deposits still on the way in.
-_LOOKUP_SQL = """
+_LOOKUP_SQL_TEMPLATE = """
 WITH p AS (
   SELECT kyc_tier, country, wallets_market_tz(country) AS tz
   FROM identity_profile WHERE user_id = %(user)s AND realm = %(realm)s
@@ -131,18 +131,19 @@ spent AS (
       OR (u.period = 'month' AND u.period_start = date_trunc('month', b.day)::date))
 )
 SELECT p.kyc_tier, p.country, lim.id, lim.country, lim.per_transaction, lim.daily,
-       lim.monthly, lim.max_balance, lim.effective_from, lim.source, spent.today, spent.month,
+       lim.monthly, lim.max_balance, lim.effective_from, lim.source, {spent},
        (SELECT a.balance FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
          WHERE w.owner_id = %(user)s AND w.currency = %(currency)s),
        (SELECT i.amount FROM wallets_inbound_pending i
          WHERE i.customer_id = %(user)s AND i.currency = %(currency)s)
-FROM p LEFT JOIN lim ON true LEFT JOIN spent ON true
+FROM p LEFT JOIN lim ON true{join_spent}
 """
+_LOOKUP_SQL = _LOOKUP_SQL_TEMPLATE.format(
+    spent="spent.today, spent.month", join_spent=" LEFT JOIN spent ON true"
+)
 # A recipient's check needs no spending: the same statement without reading the counters
 # (an unreferenced CTE is not evaluated).
-_RECIPIENT_SQL = _LOOKUP_SQL.replace("spent.today, spent.month", "0, 0").replace(
-    " LEFT JOIN spent ON true", ""
-)
+_RECIPIENT_SQL = _LOOKUP_SQL_TEMPLATE.format(spent="0, 0", join_spent="")
 
 
 def _lookup(*, user_id: int, code: str, now: datetime, spending: bool = True) -> _Lookup | None:

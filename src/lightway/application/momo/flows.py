@@ -255,10 +255,6 @@ def _digest(kind: str, **values: object) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _existing(client_id: int, key: str, digest: str) -> Transfer | None:
-    return payment_replay(client_id=client_id, key=key, digest=digest)
-
-
 def _start(plan: _Plan, now: datetime) -> Transfer:
     """Record the payment through the payment skeleton (the key was looked up already)."""
     return payment_record(
@@ -443,7 +439,7 @@ def deposit_start(
         party=pii_token("msisdn", number),
         message=message,
     )
-    replay = _existing(customer_id, idempotency_key, digest)
+    replay = payment_replay(client_id=customer_id, key=idempotency_key, digest=digest)
     if replay is not None:
         return replay
     money = _money(currency, amount_minor)
@@ -486,7 +482,7 @@ def withdrawal_start(
     (amount + fee held now, taken when MoMo reports SUCCESSFUL, released if it fails)."""
     idempotency_key_check(idempotency_key)
     digest = _digest(TransferKind.WITHDRAWAL, currency=currency, amount=amount_minor, note=note)
-    replay = _existing(customer_id, idempotency_key, digest)
+    replay = payment_replay(client_id=customer_id, key=idempotency_key, digest=digest)
     if replay is not None:
         return replay
     money = _money(currency, amount_minor)
@@ -610,7 +606,7 @@ def payout_start(
         note=note,
         name=pii_token("name", name) if name else "",
     )
-    replay = _existing(customer_id, idempotency_key, digest)
+    replay = payment_replay(client_id=customer_id, key=idempotency_key, digest=digest)
     if replay is not None:
         return replay
     return _wallet_to_momo(
@@ -663,7 +659,7 @@ def remittance_payout_start(
         note=note,
         name=pii_token("name", name) if name else "",
     )
-    replay = _existing(partner_user_id, idempotency_key, digest)
+    replay = payment_replay(client_id=partner_user_id, key=idempotency_key, digest=digest)
     if replay is not None:
         return replay
     money = _money(currency, amount_minor)
