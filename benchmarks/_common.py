@@ -76,7 +76,9 @@ class LoadResult:
 class Server:
     """``lightway serve`` as a child process on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int, threads: int) -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int, threads: int, server: str = "gunicorn"
+    ) -> None:
         self.port = free_port()
         self.env = env
         self.args = [
@@ -88,6 +90,8 @@ class Server:
             str(workers),
             "--threads",
             str(threads),
+            "--server",
+            server,
             "--no-collectstatic",
         ]
         self.proc: subprocess.Popen[bytes] | None = None

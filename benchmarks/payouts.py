@@ -376,6 +376,12 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", 4)))
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default=os.environ.get("BENCH_WEB_SERVER", "gunicorn"),
+        help="the HTTP server (lightway serve --server; BENCH_WEB_SERVER)",
+    )
     parser.add_argument("--drain-seconds", type=float, default=600.0)
     parser.add_argument(
         "--database",
@@ -400,7 +406,7 @@ def main() -> int:
     sim = MomoSimulator(host="127.0.0.1", port=0).start()
     sim.configure(callback_mode="http", completion_seconds=0.05)
     api_user, api_key = sim.provision(callback_host="127.0.0.1")
-    server = Server({}, args.workers, args.threads)
+    server = Server({}, args.workers, args.threads, args.server)
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -468,6 +474,7 @@ def main() -> int:
         "worker_concurrency": args.worker_concurrency,
         "web_workers": args.workers,
         "web_threads": args.threads,
+        "web_server": args.server,
         **asdict(opened),
         "target_rate": target_rate,
         "api_tps": api_tps,

@@ -500,6 +500,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", 4)))
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default=os.environ.get("BENCH_WEB_SERVER", "gunicorn"),
+        help="the HTTP server (lightway serve --server; BENCH_WEB_SERVER)",
+    )
     parser.add_argument("--history-payments", type=int, default=50_000, help="per payer")
     parser.add_argument(
         "--database",
@@ -535,8 +541,8 @@ def main() -> int:
         "LIGHTWAY_LOG_LEVEL": "WARNING",
         "LIGHTWAY_BENCH_FLOOR": "1",  # benchmark-only endpoint, this server only
     }
-    say(f"server: {args.workers} web workers x {args.threads} threads")
-    with Server(env, args.workers, args.threads) as server:
+    say(f"server: {args.server}, {args.workers} web workers x {args.threads} threads")
+    with Server(env, args.workers, args.threads, args.server) as server:
         floor = run_phase(
             server.port,
             "floor",
@@ -592,6 +598,7 @@ def main() -> int:
         "seconds": args.seconds,
         "web_workers": args.workers,
         "web_threads": args.threads,
+        "web_server": args.server,
         "baseline_tps": round(base.rate, 1),
         "baseline_p99_ms": base.summary()["p99_ms"],
         "floor_tps": round(floor.result.rate, 1),

@@ -104,9 +104,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def floor_server(tx_db):
-    """``lightway serve`` on the test database with LIGHTWAY_BENCH_FLOOR=1."""
+@pytest.fixture(params=["gunicorn", "granian"])
+def floor_server(request, tx_db):
+    """``lightway serve --server <each server>`` on the test database with
+    LIGHTWAY_BENCH_FLOOR=1."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     for name in ("LIGHTWAY_DATA_KEYS", "LIGHTWAY_BLIND_INDEX_KEY"):
@@ -130,6 +131,8 @@ def floor_server(tx_db):
             "1",
             "--threads",
             "2",
+            "--server",
+            request.param,
             "--no-collectstatic",
         ],
         env=env,
@@ -203,6 +206,20 @@ def test_present_with_the_setting(floor_server, now):
     # never in the OpenAPI document, even when mounted
     document = httpx.get(f"{floor_server}/api/v1/openapi.json").text
     assert "/api/v1/transfers" in document and "/bench" not in document
+
+    # the real payment endpoint, on the same server: recorded once, then replayed
+    payment = {
+        "source_wallet_id": str(a.id),
+        "destination_wallet_id": str(b.id),
+        "amount": 1_000,
+        "currency": "UGX",
+    }
+    keyed = {**auth, "Idempotency-Key": "floor-server-payment"}
+    first = httpx.post(f"{floor_server}/api/v1/transfers", json=payment, headers=keyed)
+    assert first.status_code == 201, first.text
+    again = httpx.post(f"{floor_server}/api/v1/transfers", json=payment, headers=keyed)
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert again.json()["id"] == first.json()["id"]
 
 
 # --- the history phase's seeding --------------------------------------------------------

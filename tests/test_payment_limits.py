@@ -18,8 +18,11 @@ from django.test.utils import CaptureQueriesContext
 
 from lightway.application.momo import flows
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
-from lightway.data.ledger.models import Account
+from lightway.data.audit.models import AuditRecord
+from lightway.data.commission.models import CommissionRecord
+from lightway.data.ledger.models import Account, JournalEntry
 from lightway.data.wallets.models import InboundPending, Transfer, UsageCounter, Wallet
+from tests.commission_support import make_schedule
 from tests.concurrency import run_concurrently
 from tests.factories import customer, funded_wallet
 from tests.momo_flow_support import momo_customer, run_momo_jobs, settle
@@ -111,6 +114,57 @@ def test_a_retry_with_the_same_key_does_no_payment_work(now):
     assert again.replayed and again.transfer.id == first.transfer.id
     statements = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
     assert statements == ["SELECT"], queries.captured_queries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_posted_payment_is_recorded_in_one_statement(now, settings):
+    """In autocommit (as a request runs), a P2P payment is three statements: the key lookup,
+    both wallets, and ``payments_record`` (entry, postings, transfer, limits, commission
+    records and audit record: one round trip, its own transaction). A refusal found by the
+    database in that statement (here the daily limit) leaves nothing but the failed
+    transfer, recorded in one more transaction."""
+    a_id, _ = customer("alice", now, tier=2)
+    b_id, _ = customer("bob", now, tier=3)
+    wa = funded_wallet(a_id, "UGX", 60_000_000, now)
+    wb = funded_wallet(b_id, "UGX", 0, now)
+    with transaction.atomic():
+        make_schedule(now, flat=500)  # split 60/40 between LightWay and MTN
+    settings.LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = 60  # as in production
+    _pay(a_id, wa, wb, 2_000_000, now)  # warms the caches (fee schedules, house accounts)
+    with CaptureQueriesContext(connection) as queries:
+        paid = _pay(a_id, wa, wb, 2_000_000, now)
+    assert paid.transfer.status == "succeeded" and paid.transfer.fee > 0
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 3 and "payments_record(" in sql[2], sql
+    entry = paid.transfer.entry_id
+    assert entry is not None
+    assert Transfer.objects.get(pk=paid.transfer.id).entry_id == entry
+    assert CommissionRecord.objects.filter(entry_id=entry).count() == 2
+    audit = AuditRecord.objects.get(object_id=str(paid.transfer.id))
+    assert (audit.action, audit.data["entry"], audit.data["fee"]) == (
+        "transfer.succeeded",
+        entry,
+        paid.transfer.fee,
+    )
+    for _ in range(3):
+        _pay(a_id, wa, wb, 2_000_000, now)
+    entries = JournalEntry.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        over = _pay(a_id, wa, wb, 2_000_000, now).transfer
+    assert (over.status, over.failure_code) == ("failed", "limit_exceeded")
+    assert "daily limit of UGX 10,000,000" in over.failure_message
+    assert JournalEntry.objects.count() == entries
+    assert UsageCounter.objects.get(customer_id=a_id, period="day").amount == 10_000_000
+    statements = [q["sql"].lstrip()[:30] for q in queries.captured_queries]
+    assert [s.split()[0] for s in statements] == [
+        "SELECT",  # the key
+        "SELECT",  # the wallets
+        "SELECT",  # payments_record: refused by the limits
+        "BEGIN",
+        "INSERT",  # the failed transfer
+        "INSERT",  # its audit record
+        "COMMIT",
+    ], statements
 
 
 # --- deposits: headroom reserved when they start ------------------------------------------------

@@ -240,6 +240,12 @@ LIGHTWAY_HOST = Env.str("LIGHTWAY_HOST", "127.0.0.1")
 LIGHTWAY_PORT = Env.int("LIGHTWAY_PORT", 8000)
 LIGHTWAY_WEB_WORKERS = Env.int("LIGHTWAY_WEB_WORKERS", min(max(os.cpu_count() or 1, 2), 8))
 LIGHTWAY_WEB_THREADS = Env.int("LIGHTWAY_WEB_THREADS", 4)
+# The HTTP server of `lightway serve` / `up`: gunicorn or granian (docs/operations.md).
+LIGHTWAY_WEB_SERVER = Env.str("LIGHTWAY_WEB_SERVER", "gunicorn")
+if LIGHTWAY_WEB_SERVER not in ("gunicorn", "granian"):
+    raise ImproperlyConfigured(
+        f"LIGHTWAY_WEB_SERVER is {LIGHTWAY_WEB_SERVER!r}: it must be gunicorn or granian"
+    )
 LIGHTWAY_WEB_TIMEOUT = Env.int("LIGHTWAY_WEB_TIMEOUT", 30)
 LIGHTWAY_WORKER_CONCURRENCY = Env.int("LIGHTWAY_WORKER_CONCURRENCY", 4)
 LIGHTWAY_AUDIT_LINK_INTERVAL_MS = Env.int("LIGHTWAY_AUDIT_LINK_INTERVAL_MS", 500)

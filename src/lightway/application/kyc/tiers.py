@@ -25,6 +25,7 @@ credit of deposits still on the way in.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
 from lightway.application.identity.phones import MARKETS
@@ -100,85 +101,73 @@ class _Lookup:
     pending_in: int  # credit of deposits still on the way in
 
 
-# One statement: the customer's tier and country, the limit row that applies (own country
-# first, else the currency's home market), what they sent today and this month (the usage
-# counters the database keeps per local day and month, wallets migration 0005: one indexed
-# row each, however many payments the month holds), their balance in that currency and the
-# credit of their deposits still on the way in.
-_LOOKUP_SQL_TEMPLATE = """
-WITH p AS (
-  SELECT kyc_tier, country, wallets_market_tz(country) AS tz
-  FROM identity_profile WHERE user_id = %(user)s AND realm = %(realm)s
-),
-lim AS (
-  SELECT l.id, l.country, l.per_transaction, l.daily, l.monthly, l.max_balance,
-         l.effective_from, l.source
-  FROM identity_kyc_tier_limit l JOIN p ON l.tier = p.kyc_tier
-  WHERE l.currency = %(currency)s AND l.country IN (p.country, %(home)s)
-    AND l.effective_from <= %(now)s
-  ORDER BY (l.country = p.country) DESC, l.effective_from DESC
-  LIMIT 1
-),
-b AS (
-  SELECT (%(now)s::timestamptz AT TIME ZONE p.tz)::date AS day FROM p
-),
-spent AS (
-  SELECT coalesce(sum(u.amount) FILTER (WHERE u.period = 'day'), 0) AS today,
-         coalesce(sum(u.amount) FILTER (WHERE u.period = 'month'), 0) AS month
-  FROM wallets_usage_counter u, b
-  WHERE u.customer_id = %(user)s AND u.currency = %(currency)s
-    AND ((u.period = 'day' AND u.period_start = b.day)
-      OR (u.period = 'month' AND u.period_start = date_trunc('month', b.day)::date))
+# One statement (the database function ``payments_limits_lookup``, wallets migration 0008,
+# which the limits check in the payment's own round trip calls too): the customer's tier and
+# country, the limit row that applies (own country first, else the currency's home market),
+# what they sent today and this month (the usage counters the database keeps per local day
+# and month, wallets migration 0005: one indexed row each, however many payments the month
+# holds; not read when ``spending`` is false), their balance in that currency and the credit
+# of their deposits still on the way in. A row of NULLs when the user has no customer profile.
+_LOOKUP_SQL = (
+    "SELECT * FROM payments_limits_lookup(%(user)s, %(currency)s, %(home)s, %(now)s, %(spending)s)"
 )
-SELECT p.kyc_tier, p.country, lim.id, lim.country, lim.per_transaction, lim.daily,
-       lim.monthly, lim.max_balance, lim.effective_from, lim.source, {spent},
-       (SELECT a.balance FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
-         WHERE w.owner_id = %(user)s AND w.currency = %(currency)s),
-       (SELECT i.amount FROM wallets_inbound_pending i
-         WHERE i.customer_id = %(user)s AND i.currency = %(currency)s)
-FROM p LEFT JOIN lim ON true{join_spent}
-"""
-_LOOKUP_SQL = _LOOKUP_SQL_TEMPLATE.format(
-    spent="spent.today, spent.month", join_spent=" LEFT JOIN spent ON true"
+_LOOKUP_FIELDS = (
+    "tier",
+    "country",
+    "limit_id",
+    "limit_country",
+    "per_transaction",
+    "daily",
+    "monthly",
+    "max_balance",
+    "effective_from",
+    "source",
+    "spent_today",
+    "spent_month",
+    "balance",
+    "pending_in",
 )
-# A recipient's check needs no spending: the same statement without reading the counters
-# (an unreferenced CTE is not evaluated).
-_RECIPIENT_SQL = _LOOKUP_SQL_TEMPLATE.format(spent="0, 0", join_spent="")
 
 
 def _lookup(*, user_id: int, code: str, now: datetime, spending: bool = True) -> _Lookup | None:
     """None when the user has no customer profile."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _LOOKUP_SQL if spending else _RECIPIENT_SQL,
+            _LOOKUP_SQL,
             {
                 "user": user_id,
-                "realm": Realm.CUSTOMER.value,
                 "currency": code,
                 "home": CURRENCY_HOME.get(code, ""),
                 "now": now,
+                "spending": spending,
             },
         )
         row = cursor.fetchone()
-    if row is None:
+    return _found(dict(zip(_LOOKUP_FIELDS, row, strict=True)))
+
+
+def _found(values: dict[str, Any]) -> _Lookup | None:
+    """A lookup from the function's columns (a row, or the JSON a refusal carries)."""
+    if values.get("tier") is None:
         return None
-    (tier, country, limit_id, limit_country, per_tx, daily, monthly, max_balance) = row[:8]
-    effective_from, source, today, month, balance, pending = row[8:]
+    effective_from = values["effective_from"]
+    if isinstance(effective_from, str):
+        effective_from = datetime.fromisoformat(effective_from)
     return _Lookup(
-        tier=int(tier),
-        country=str(country or ""),
-        limit_id=limit_id,
-        limit_country=str(limit_country or ""),
-        per_transaction=per_tx,
-        daily=daily,
-        monthly=monthly,
-        max_balance=max_balance,
+        tier=int(values["tier"]),
+        country=str(values["country"] or ""),
+        limit_id=values["limit_id"],
+        limit_country=str(values["limit_country"] or ""),
+        per_transaction=values["per_transaction"],
+        daily=values["daily"],
+        monthly=values["monthly"],
+        max_balance=values["max_balance"],
         effective_from=effective_from,
-        source=str(source or ""),
-        spent_today=int(today or 0),
-        spent_month=int(month or 0),
-        balance=int(balance or 0),
-        pending_in=int(pending or 0),
+        source=str(values["source"] or ""),
+        spent_today=int(values["spent_today"] or 0),
+        spent_month=int(values["spent_month"] or 0),
+        balance=int(values["balance"] or 0),
+        pending_in=int(values["pending_in"] or 0),
     )
 
 
@@ -278,13 +267,21 @@ class KycTierLimits:
     """The default limits policy: the KYC tier limits of the paying customer (per
     transaction, daily, monthly) and of the recipient (maximum balance).
 
-    The payment skeleton calls it inside the payment's transaction once the payment is
-    recorded: its ledger movement made (the wallets' account rows locked) and its transfer
-    row inserted, so the usage counters already include it and are locked by this
-    transaction until it ends. Concurrent payments of one customer are therefore checked one
-    after the other, each against every payment before it, whatever their clocks said; and
-    the recipient's balance plus pending deposits is read under the wallet's lock.
+    The payment skeleton has the database check them (``payments_limits_check``, wallets
+    migration 0008: the one place the rules are decided) inside the payment's transaction
+    once the payment is recorded: its ledger movement made (the wallets' account rows
+    locked) and its transfer row inserted, so the usage counters already include it and are
+    locked by this transaction until it ends. Concurrent payments of one customer are
+    therefore checked one after the other, each against every payment before it, whatever
+    their clocks said; and the recipient's balance plus pending deposits is read under the
+    wallet's lock. A refusal comes back as SQLSTATE ``LW001`` with the rule and the figures;
+    :meth:`refusal` turns it into the customer's message.
+
+    ``in_database``: the skeleton may run the check inside its one-round-trip recording
+    (``payments_record``) instead of calling :meth:`check`.
     """
+
+    in_database = True
 
     def check(
         self,
@@ -297,108 +294,138 @@ class KycTierLimits:
         transfer_id: uuid.UUID | None = None,
     ) -> None:
         code = amount.currency.code
-        payer = _lookup(user_id=customer_id, code=code, now=now)
-        if payer is None:
-            raise _refuse(
-                "no_profile", "this account has no verified customer profile: it cannot pay"
-            )
-        if payer.limit_id is None:
-            raise _refuse(
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT payments_limits_check(%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        customer_id,
+                        kind,
+                        code,
+                        amount.amount,
+                        now,
+                        CURRENCY_HOME.get(code, ""),
+                        recipient_id,
+                    ],
+                )
+        except DatabaseError as exc:
+            refused = self.refusal(exc, amount=amount)
+            if refused is None:
+                raise
+            raise refused from None
+
+    @staticmethod
+    def arguments(*, amount: Money, recipient_id: int | None) -> dict[str, object]:
+        """What ``payments_record`` passes on to ``payments_limits_check`` (``p_limits``)."""
+        return {"home": CURRENCY_HOME.get(amount.currency.code, ""), "recipient": recipient_id}
+
+    @staticmethod
+    def refusal(exc: BaseException, *, amount: Money) -> PaymentRefused | None:
+        """The refusal behind a database error raised by ``payments_limits_check``, with the
+        customer's message; None for any other error."""
+        cause = exc.__cause__ or exc
+        diag = getattr(cause, "diag", None)
+        if getattr(diag, "sqlstate", None) != LIMITS_SQLSTATE:
+            return None
+        detail = json.loads(getattr(diag, "message_detail", None) or "{}")
+        return _limit_refusal(
+            str(detail.get("rule", "")),
+            detail.get("found") or {},
+            payer=detail.get("who") == "payer",
+            amount=amount,
+        )
+
+
+# SQLSTATE of a payment refused by ``payments_limits_check``.
+LIMITS_SQLSTATE = "LW001"
+
+
+def _limit_refusal(
+    rule: str, values: dict[str, Any], *, payer: bool, amount: Money
+) -> PaymentRefused:
+    """The message of a limit the database found broken (``rule``), from its figures."""
+    code = amount.currency.code
+    value = amount.amount
+    found = _found(values)
+    if rule == "no_profile" or found is None:
+        return _refuse("no_profile", "this account has no verified customer profile: it cannot pay")
+    common: dict[str, object] = {"currency": code, "tier": found.tier}
+    if rule == "undefined":
+        if not payer:  # the customer's own wallet credited (a deposit)
+            return _refuse(
                 "undefined",
-                f"no limits are defined for {code} in {payer.country or 'your country'} for "
-                f"KYC tier {payer.tier}: payments in {code} are not available",
-                currency=code,
-                tier=payer.tier,
-            )
-        self._check_payer(payer, kind, amount)
-        recipient = customer_id if kind == TransferKind.DEPOSIT else recipient_id
-        if recipient is not None:
-            self._check_recipient(recipient, recipient == customer_id, amount, now)
-
-    @staticmethod
-    def _check_payer(payer: _Lookup, kind: str, amount: Money) -> None:
-        code = amount.currency.code
-        value = amount.amount
-        common: dict[str, object] = {"currency": code, "tier": payer.tier}
-        if payer.per_transaction == 0 and payer.daily == 0:
-            raise _refuse(
-                "per_transaction",
-                f"your account cannot make payments in {code} yet (KYC tier {payer.tier}): "
-                "verify your phone number first",
-                limit_amount=0,
-                remaining=0,
+                f"no limits are defined for {code} in {found.country} for KYC tier "
+                f"{found.tier}: your wallet cannot receive {code}",
                 **common,
             )
-        if payer.per_transaction is not None and value > payer.per_transaction:
-            raise _refuse(
-                "per_transaction",
-                f"{_fmt(value, code)} is above your per-transaction limit of "
-                f"{_fmt(payer.per_transaction, code)} (KYC tier {payer.tier}): you can send up "
-                f"to {_fmt(payer.per_transaction, code)} in one payment",
-                limit_amount=payer.per_transaction,
-                remaining=payer.per_transaction,
-                **common,
-            )
-        if kind not in OUTGOING_KINDS:
-            return
-        # The counters already hold this payment (its transfer row is recorded).
-        for name, limit, spent, period in (
-            ("daily", payer.daily, payer.spent_today, "today"),
-            ("monthly", payer.monthly, payer.spent_month, "this month"),
-        ):
-            if limit is not None and spent > limit:
-                remaining = max(limit - (spent - value), 0)
-                raise _refuse(
-                    name,
-                    f"this payment would go over your {LIMIT_NAMES[name]} of {_fmt(limit, code)} "
-                    f"(KYC tier {payer.tier}): you can send {_fmt(remaining, code)} more "
-                    f"{period}",
-                    limit_amount=limit,
-                    remaining=remaining,
-                    **common,
-                )
-
-    @staticmethod
-    def _check_recipient(user_id: int, own: bool, amount: Money, now: datetime) -> None:
-        code = amount.currency.code
-        found = _lookup(user_id=user_id, code=code, now=now, spending=False)
-        if found is None:
-            return  # not a customer (a house or partner account): no balance limit
-        if found.limit_id is None:
-            if own:
-                raise _refuse(
-                    "undefined",
-                    f"no limits are defined for {code} in {found.country} for KYC tier "
-                    f"{found.tier}: your wallet cannot receive {code}",
-                    currency=code,
-                    tier=found.tier,
-                )
-            raise _refuse("recipient", f"the destination wallet cannot receive {code}")
-        # What the wallet will hold: its balance (with a P2P credit already posted) and the
-        # credit of every deposit still on its way in (this deposit's included).
-        total = found.balance + found.pending_in
-        if found.max_balance is None or total <= found.max_balance:
-            return
-        if own:
-            before = total - amount.amount
-            remaining = max(found.max_balance - before, 0)
-            raise _refuse(
-                "max_balance",
-                f"this would take your balance above your maximum balance of "
-                f"{_fmt(found.max_balance, code)} (KYC tier {found.tier}): you can receive "
-                f"{_fmt(remaining, code)} more",
-                currency=code,
-                tier=found.tier,
-                limit_amount=found.max_balance,
-                remaining=remaining,
-            )
+        return _refuse(
+            "undefined",
+            f"no limits are defined for {code} in {found.country or 'your country'} for "
+            f"KYC tier {found.tier}: payments in {code} are not available",
+            **common,
+        )
+    if rule == "unverified":
+        return _refuse(
+            "per_transaction",
+            f"your account cannot make payments in {code} yet (KYC tier {found.tier}): "
+            "verify your phone number first",
+            limit_amount=0,
+            remaining=0,
+            **common,
+        )
+    if rule == "per_transaction" and found.per_transaction is not None:
+        return _refuse(
+            "per_transaction",
+            f"{_fmt(value, code)} is above your per-transaction limit of "
+            f"{_fmt(found.per_transaction, code)} (KYC tier {found.tier}): you can send up "
+            f"to {_fmt(found.per_transaction, code)} in one payment",
+            limit_amount=found.per_transaction,
+            remaining=found.per_transaction,
+            **common,
+        )
+    # The counters already hold this payment (its transfer row is recorded).
+    periods = {
+        "daily": (found.daily, found.spent_today, "today"),
+        "monthly": (found.monthly, found.spent_month, "this month"),
+    }
+    if rule in periods and periods[rule][0] is not None:
+        limit, spent, period = periods[rule]
+        assert limit is not None
+        remaining = max(limit - (spent - value), 0)
+        return _refuse(
+            rule,
+            f"this payment would go over your {LIMIT_NAMES[rule]} of {_fmt(limit, code)} "
+            f"(KYC tier {found.tier}): you can send {_fmt(remaining, code)} more {period}",
+            limit_amount=limit,
+            remaining=remaining,
+            **common,
+        )
+    if rule == "recipient_undefined":
+        return _refuse("recipient", f"the destination wallet cannot receive {code}")
+    if rule == "max_balance" and found.max_balance is not None:
+        # What the wallet will hold: its balance and every deposit on its way in (this one's
+        # credit included).
+        before = found.balance + found.pending_in - value
+        remaining = max(found.max_balance - before, 0)
+        return _refuse(
+            "max_balance",
+            f"this would take your balance above your maximum balance of "
+            f"{_fmt(found.max_balance, code)} (KYC tier {found.tier}): you can receive "
+            f"{_fmt(remaining, code)} more",
+            limit_amount=found.max_balance,
+            remaining=remaining,
+            **common,
+        )
+    if rule == "recipient_max_balance":
         # The payer is not told the recipient's balance, limit or tier.
-        raise _refuse(
+        return _refuse(
             "recipient_max_balance",
             "the destination wallet cannot receive this amount: it would go over the "
             "recipient's maximum balance",
             currency=code,
         )
+    log.error("limits.unknown_refusal", extra={"rule": rule})
+    return _refuse(rule or "unknown", "this payment is over a limit of your account")
 
 
 # --- changing a customer's tier ---------------------------------------------------------

@@ -20,6 +20,7 @@ a larger amount in a currency with two decimals than in one with none).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Protocol
@@ -49,6 +50,25 @@ class LimitsPolicy(Protocol):
         owner of the wallet credited, if a customer's; ``transfer_id`` is the payment's own
         transfer, already recorded (the usage counters include it).
         """
+
+
+class DatabaseLimits(LimitsPolicy, Protocol):
+    """A policy the database decides (``in_database``): the payment skeleton's one-statement
+    recording (``payments_record``) calls ``payments_limits_check`` with the payment and
+    :meth:`arguments`, and turns the error it raises into a refusal with :meth:`refusal`."""
+
+    in_database: bool
+
+    def arguments(self, *, amount: Money, recipient_id: int | None) -> Mapping[str, object]: ...
+
+    def refusal(self, exc: BaseException, *, amount: Money) -> PaymentRefused | None: ...
+
+
+def database_limits(policy: LimitsPolicy | None) -> DatabaseLimits | None:
+    """``policy`` when the database can check it in the payment's own statement."""
+    if policy is not None and getattr(policy, "in_database", False):
+        return policy  # type: ignore[return-value]
+    return None
 
 
 class PerTransactionCap:

@@ -30,15 +30,27 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from lightway.application.errors import IdempotencyConflict, PaymentRefused, ValidationFailed
-from lightway.application.payments.limits import limits_policy
-from lightway.application.transactions.commission import FeeQuote, commission_records_create
+from lightway.application.payments.limits import (
+    DatabaseLimits,
+    LimitsPolicy,
+    database_limits,
+    limits_policy,
+)
+from lightway.application.transactions.commission import (
+    FeeQuote,
+    commission_error,
+    commission_parties,
+    commission_records_create,
+)
+from lightway.data.audit.chain import normalize_data
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
 from lightway.data.ledger.models import AccountKind
@@ -48,11 +60,13 @@ from lightway.data.ledger.services import (
     entry_post,
     hold_place,
     house_account_id,
+    ledger_error,
+    legs_ordered,
 )
 from lightway.data.money import Money
 from lightway.data.wallets.models import Transfer, TransferStatus
 from lightway.data.wallets.selectors import transfer_by_key
-from lightway.data.wallets.services import transfer_insert
+from lightway.data.wallets.services import transfer_insert, transfer_new, transfer_posted_record
 from lightway.infrastructure.db import retry_transient
 from lightway.infrastructure.metrics import transfers_total
 
@@ -229,12 +243,16 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
     }
     refused = plan.refusal
     if refused is None:
+        policy = limits_policy() if plan.check_limits else None
         try:
+            in_database = database_limits(policy)
+            if _in_one_statement(plan, policy, in_database):
+                return _record_posted(plan, fields, in_database)
             with transaction.atomic():
                 recorded = _move(plan, transfer_id, now)
                 transfer = transfer_insert(status=plan.status, entry_id=recorded.entry_id, **fields)
-                if plan.check_limits:
-                    limits_policy().check(
+                if policy is not None:
+                    policy.check(
                         customer_id=plan.client_id,
                         kind=plan.kind,
                         amount=plan.money,
@@ -273,6 +291,76 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
     return transfer
 
 
+def _in_one_statement(
+    plan: PaymentPlan, policy: LimitsPolicy | None, in_database: DatabaseLimits | None
+) -> bool:
+    """Whether ``payments_record`` can record the whole payment: an entry posted now, no
+    rows of the caller's own, and limits (if any) that the database checks."""
+    return (
+        isinstance(plan.movement, PostEntry)
+        and plan.record is None
+        and (policy is None or in_database is not None)
+    )
+
+
+def _record_posted(
+    plan: PaymentPlan, fields: dict[str, Any], policy: DatabaseLimits | None
+) -> Transfer:
+    """Step 3 of the module docstring for a posted payment, in ONE statement
+    (``payments_record``, wallets migration 0008; in autocommit that is the whole
+    transaction, one round trip): the same rows, in the same order and under the same
+    locks, as the ``transaction.atomic()`` path of :func:`_record`; a refusal raises as
+    there (``InsufficientFunds``, ``AccountNotActive``, a limit's ``PaymentRefused``,
+    ``FeeError``) and leaves nothing."""
+    movement = plan.movement
+    assert isinstance(movement, PostEntry)
+    code = plan.money.currency.code
+    now = fields["now"]
+    legs = legs_ordered([*movement.legs, *fee_legs(movement.fee_account_id, plan.fee, code, now)])
+    commission = None
+    schedule_id = plan.fee.schedule_id
+    if plan.fee_amount:
+        parties = commission_parties(plan.fee)
+        if parties is not None:
+            schedule_id = parties[0]
+            commission = {
+                "schedule": parties[0],
+                "kind": plan.commission_kind,
+                "parties": parties[1],
+            }
+    limits = None
+    if policy is not None:
+        limits = policy.arguments(amount=plan.money, recipient_id=plan.recipient_id)
+    transfer = transfer_new(
+        status=plan.status, entry_id=None, failure_code="", failure_message="", **fields
+    )
+    audit = normalize_data(
+        payment_audit_data(transfer, _audit_data(plan, transfer, Recorded(), {}))
+    )
+    # A savepoint only inside a caller's transaction (tests); in autocommit the statement
+    # is its own transaction.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        try:
+            return transfer_posted_record(
+                transfer,
+                entry_description=plan.description,
+                legs=[(leg.account_id, leg.amount, leg.leg) for leg in legs],
+                limits=limits,
+                commission=commission,
+                audit=audit,
+            )
+        except IntegrityError as exc:
+            refused = ledger_error(exc) or commission_error(exc, schedule_id)
+            if refused is None:
+                raise
+            raise refused from exc
+        except DatabaseError as exc:
+            limit = policy.refusal(exc, amount=plan.money) if policy is not None else None
+            if limit is None:
+                raise
+            raise limit from None
+
+
 def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
     movement = plan.movement
     code = plan.money.currency.code
@@ -308,13 +396,22 @@ def _audit(
     recorded: Recorded,
     extra: Mapping[str, object],
 ) -> None:
+    data = _audit_data(plan, transfer, recorded, extra)
+    payment_audit(transfer, now, actor=f"user:{transfer.client_id}", data=data)
+
+
+def _audit_data(
+    plan: PaymentPlan, transfer: Transfer, recorded: Recorded, extra: Mapping[str, object]
+) -> dict[str, object]:
+    """What a payment's audit record holds besides ``payment_audit``'s own fields (the
+    entry id is added by the database on the one-statement path)."""
     data: dict[str, object] = {}
     if isinstance(plan.movement, PostEntry):
         data["entry"] = recorded.entry_id
     data["failure_code"] = transfer.failure_code
     data.update(plan.audit)
     data.update(extra)
-    payment_audit(transfer, now, actor=f"user:{transfer.client_id}", data=data)
+    return data
 
 
 # --- fees and audit, shared with the outcome of MoMo payments ----------------------------------
@@ -352,12 +449,16 @@ def payment_audit(
         action=f"transfer.{status or transfer.status}",
         object_type="transfer",
         object_id=str(transfer.id),
-        data={
-            "kind": transfer.kind,
-            "currency": transfer.currency,
-            "amount": transfer.amount,
-            "fee": transfer.fee,
-            **data,
-        },
+        data=payment_audit_data(transfer, data),
         now=now,
     )
+
+
+def payment_audit_data(transfer: Transfer, data: Mapping[str, object]) -> dict[str, object]:
+    return {
+        "kind": transfer.kind,
+        "currency": transfer.currency,
+        "amount": transfer.amount,
+        "fee": transfer.fee,
+        **data,
+    }

@@ -178,14 +178,10 @@ def commission_records_create(
     The transaction cannot go on after it: the error must leave the caller's
     ``transaction.atomic()`` block, which is marked for rollback.
     """
-    if sum(s.amount for s in quote.splits) != quote.fee.amount:
-        raise FeeError("the quote's splits do not add up to its fee")
-    splits = [s for s in quote.splits if s.amount]
-    if not splits:
+    found = commission_parties(quote)
+    if found is None:
         return
-    schedule_id = quote.schedule_id
-    if schedule_id is None:
-        raise FeeError("a quote with splits needs its schedule_id")
+    schedule_id, parties = found
     try:
         commission_records_insert(
             entry_id=entry_id,
@@ -193,21 +189,45 @@ def commission_records_create(
             reference=reference,
             kind=kind,
             currency=quote.fee.currency.code,
-            parties=[(s.party, s.party_ref, s.amount) for s in splits],
+            parties=parties,
             now=now,
         )
     except IntegrityError as exc:
-        refusal = commission_refusal(exc)
-        if refusal is None or not refusal.constraint.startswith("commission_rec_"):
+        refused = commission_error(exc, schedule_id)
+        if refused is None:
             raise
-        if connection.in_atomic_block:
-            transaction.set_rollback(True)
-        if refusal.constraint in _SCHEDULE_CHANGED:
-            fee_schedule_cache_clear()
-        raise FeeError(
-            _RECORD_REFUSED.get(refusal.constraint, _RECORD_REFUSED_OTHER).format(schedule_id),
-            details={"schedule_id": schedule_id, "rule": refusal.constraint},
-        ) from exc
+        raise refused from exc
+
+
+def commission_parties(quote: FeeQuote) -> tuple[int, list[tuple[str, str, int]]] | None:
+    """The schedule and the (party, party_ref, amount) rows of a quote's non-zero splits,
+    or None when there are none; raises :class:`FeeError` for a quote that is not whole."""
+    if sum(s.amount for s in quote.splits) != quote.fee.amount:
+        raise FeeError("the quote's splits do not add up to its fee")
+    splits = [s for s in quote.splits if s.amount]
+    if not splits:
+        return None
+    if quote.schedule_id is None:
+        raise FeeError("a quote with splits needs its schedule_id")
+    return quote.schedule_id, [(s.party, s.party_ref, s.amount) for s in splits]
+
+
+def commission_error(exc: BaseException, schedule_id: int | None) -> FeeError | None:
+    """The :class:`FeeError` (``fee_unavailable``) for a database error that refused a
+    commission record, or None when the error is about something else. Drops this process's
+    cached schedules when the schedule changed, so that a retry sees the change, and marks
+    the open ``transaction.atomic()`` block for rollback (the transaction cannot go on)."""
+    refusal = commission_refusal(exc)
+    if refusal is None or not refusal.constraint.startswith("commission_rec_"):
+        return None
+    if connection.in_atomic_block:
+        transaction.set_rollback(True)
+    if refusal.constraint in _SCHEDULE_CHANGED:
+        fee_schedule_cache_clear()
+    return FeeError(
+        _RECORD_REFUSED.get(refusal.constraint, _RECORD_REFUSED_OTHER).format(schedule_id),
+        details={"schedule_id": schedule_id, "rule": refusal.constraint},
+    )
 
 
 def fee_schedule_supersede(*, schedule_id: int, successor_from: datetime) -> FeeSchedule:

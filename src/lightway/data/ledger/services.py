@@ -136,6 +136,28 @@ def house_account(*, kind: str, currency: str, now: datetime, owner_ref: str = "
     )
 
 
+def legs_ordered(legs: Sequence[Leg]) -> list[Leg]:
+    """``legs`` checked (at least two, none zero, summing to zero: else
+    :class:`UnbalancedEntry`) and in account id order, the order every posting locks the
+    account rows in."""
+    if len(legs) < 2:
+        raise UnbalancedEntry("an entry needs at least two postings")
+    if sum(leg.amount for leg in legs) != 0:
+        raise UnbalancedEntry("postings do not sum to zero")
+    if any(leg.amount == 0 for leg in legs):
+        raise UnbalancedEntry("a posting amount cannot be zero")
+    return sorted(legs, key=lambda leg: leg.account_id)
+
+
+def ledger_error(exc: IntegrityError) -> LedgerError | None:
+    """The ledger refusal behind a database error (insufficient funds, an account that is
+    not active, an unbalanced entry), or None."""
+    try:
+        return _translate(exc)
+    except IntegrityError:
+        return None
+
+
 def entry_post(
     *,
     kind: str,
@@ -147,13 +169,7 @@ def entry_post(
     description: str = "",
 ) -> JournalEntry:
     """Post one balanced journal entry. Raises InsufficientFunds / AccountNotActive / ..."""
-    if len(legs) < 2:
-        raise UnbalancedEntry("an entry needs at least two postings")
-    if sum(leg.amount for leg in legs) != 0:
-        raise UnbalancedEntry("postings do not sum to zero")
-    if any(leg.amount == 0 for leg in legs):
-        raise UnbalancedEntry("a posting amount cannot be zero")
-    ordered = sorted(legs, key=lambda leg: leg.account_id)
+    ordered = legs_ordered(legs)
     try:
         # No savepoint: on error the caller's transaction is rolled back as a whole.
         with transaction.atomic(savepoint=False), connection.cursor() as cur:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -54,8 +57,8 @@ def transfer_insert(
     failure_message: str = "",
 ) -> Transfer:
     """Insert a transfer row; the database enforces idempotency, amounts and states."""
-    transfer = Transfer(
-        id=transfer_id,
+    transfer = transfer_new(
+        transfer_id=transfer_id,
         kind=kind,
         status=status,
         client_id=client_id,
@@ -67,13 +70,73 @@ def transfer_insert(
         amount=amount,
         fee=fee,
         description=description,
+        now=now,
         entry_id=entry_id,
         failure_code=failure_code,
         failure_message=failure_message,
-        created_at=now,
-        updated_at=now,
     )
     with connection.cursor() as cur:
         cur.execute(_INSERT_SQL, [getattr(transfer, c) for c in _COLUMNS])
     transfer._state.adding = False
     return transfer
+
+
+def transfer_new(*, transfer_id: uuid.UUID, now: datetime, **values: Any) -> Transfer:
+    """A transfer row not yet written (``created_at`` and ``updated_at`` are ``now``)."""
+    return Transfer(id=transfer_id, created_at=now, updated_at=now, **values)
+
+
+def transfer_posted_record(
+    transfer: Transfer,
+    *,
+    entry_description: str,
+    legs: Sequence[tuple[int, int, str]],
+    limits: Mapping[str, object] | None,
+    commission: Mapping[str, object] | None,
+    audit: Mapping[str, object] | None,
+) -> Transfer:
+    """Record ``transfer`` (not yet written, no entry) as a posted payment in one statement
+    (``payments_record``, wallets migration 0008): the journal entry with ``legs`` (account
+    id order), the transfer row, the limits (``limits``: what ``payments_limits_check``
+    needs besides the payment, or None for no check), the commission records
+    (``commission``: schedule, kind and parties, or None) and the audit record (``audit``:
+    its normalised data, to which the entry id is added; None for none). Raises what the
+    database raises; nothing is left of the payment then."""
+    t = transfer
+    with connection.cursor() as cur:
+        cur.execute(
+            _POSTED_SQL,
+            [
+                t.id,
+                t.kind,
+                t.status,
+                t.client_id,
+                t.idempotency_key,
+                t.request_hash,
+                t.source_wallet_id,
+                t.destination_wallet_id,
+                t.currency,
+                t.amount,
+                t.fee,
+                entry_description,
+                t.created_at,
+                json.dumps([list(leg) for leg in legs]),
+                _json(limits),
+                _json(commission),
+                _json(audit),
+            ],
+        )
+        t.entry_id = cur.fetchone()[0]
+    t._state.adding = False
+    return t
+
+
+_POSTED_SQL = (
+    "SELECT payments_record("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb,"
+    " %s::jsonb)"
+)
+
+
+def _json(value: Mapping[str, object] | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))

@@ -300,6 +300,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"lightway: error: {message}\n")
 
 
+# The HTTP servers ``lightway serve`` / ``up`` can run the WSGI application under
+# (docs/operations.md, "Web server"; docs/performance.md says what each costs).
+WEB_SERVERS = ("gunicorn", "granian")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lightway",
@@ -317,8 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--port", type=listen_port_arg, help="port to listen on (LIGHTWAY_PORT, 8000)"
         )
         p.add_argument(
-            "--workers", type=_positive, help="gunicorn processes (LIGHTWAY_WEB_WORKERS)"
+            "--server",
+            choices=WEB_SERVERS,
+            help="the HTTP server: gunicorn (gthread workers) or granian (LIGHTWAY_WEB_SERVER)",
         )
+        p.add_argument("--workers", type=_positive, help="web processes (LIGHTWAY_WEB_WORKERS)")
         p.add_argument(
             "--threads", type=_positive, help="threads per process (LIGHTWAY_WEB_THREADS)"
         )
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_up)
 
-    p = sub.add_parser("serve", help="run the web server only (gunicorn)")
+    p = sub.add_parser("serve", help="run the web server only (gunicorn or granian)")
     web_arguments(p)
     p.add_argument("--no-collectstatic", action="store_true", help="skip collectstatic")
     p.set_defaults(handler=cmd_serve)

@@ -39,6 +39,7 @@ class WebOptions:
     workers: int
     threads: int
     timeout: int
+    server: str = "gunicorn"
 
 
 def web_options(args: Any) -> WebOptions:
@@ -50,7 +51,71 @@ def web_options(args: Any) -> WebOptions:
         workers=args.workers or settings.LIGHTWAY_WEB_WORKERS,
         threads=args.threads or settings.LIGHTWAY_WEB_THREADS,
         timeout=settings.LIGHTWAY_WEB_TIMEOUT,
+        server=getattr(args, "server", None) or settings.LIGHTWAY_WEB_SERVER,
     )
+
+
+def web_argv(options: WebOptions, *, graceful_timeout: int) -> list[str]:
+    """The command line of the configured HTTP server."""
+    if options.server == "granian":
+        return granian_argv(options, graceful_timeout=graceful_timeout)
+    return gunicorn_argv(options, graceful_timeout=graceful_timeout)
+
+
+def granian_log_config() -> Path:
+    """Granian's log configuration (a JSON dictConfig file under ``var/``): its own lines in
+    the project's JSON form on stderr, like gunicorn's (``gunicorn_conf.logconfig_dict``)."""
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
+        "handlers": {
+            "console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"}
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "propagate": False},
+            "granian.access": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        },
+    }
+    path = embedded_pg.var_dir() / "granian-logging.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def granian_argv(options: WebOptions, *, graceful_timeout: int) -> list[str]:
+    """Granian (a Rust HTTP server) serving the same WSGI application: ``workers``
+    processes, each running the application in ``threads`` blocking threads. No access log
+    (as with gunicorn: it would carry client addresses and URLs with identifiers)."""
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        options.host.strip("[]"),
+        "--port",
+        str(options.port),
+        "--workers",
+        str(max(options.workers, 1)),
+        "--blocking-threads",
+        str(max(options.threads, 1)),
+        "--runtime-mode",
+        "st",
+        "--http",
+        "1",
+        "--no-ws",
+        "--no-access-log",
+        "--log-level",
+        Env.str("LIGHTWAY_LOG_LEVEL", "info").lower(),
+        "--log-config",
+        str(granian_log_config()),
+        "--workers-kill-timeout",
+        f"{graceful_timeout}s",
+        "--respawn-failed-workers",
+        "lightway.interfaces.web.wsgi:application",
+    ]
 
 
 def gunicorn_argv(options: WebOptions, *, graceful_timeout: int) -> list[str]:
@@ -117,7 +182,7 @@ def serve(args: Any) -> int:
     port_check(options.host, options.port)
     web_prepare(port=options.port, collect_static=not args.no_collectstatic)
     connections.close_all()
-    argv = gunicorn_argv(options, graceful_timeout=max(settings.LIGHTWAY_STOP_TIMEOUT - 5, 5))
+    argv = web_argv(options, graceful_timeout=max(settings.LIGHTWAY_STOP_TIMEOUT - 5, 5))
     note(f"Serving on http://{_display_host(options.host)}:{options.port}/")
     sys.stdout.flush()
     sys.stderr.flush()
@@ -265,7 +330,7 @@ def up(args: Any) -> int:
         simulator_lines = simulators_start(children, base_url)
 
         graceful = max(int(stop_timeout) - 5, 5)
-        children.append(child_start("web", gunicorn_argv(options, graceful_timeout=graceful)))
+        children.append(child_start("web", web_argv(options, graceful_timeout=graceful)))
         children.append(
             child_start("worker", [sys.executable, "-m", "lightway.interfaces.cli", "worker"])
         )
