@@ -36,46 +36,78 @@ looked-up figures, from which the application writes the customer's message.
 from django.db import migrations
 
 SQL = r"""
+-- PL/pgSQL, not SQL: PostgreSQL keeps the plans of a PL/pgSQL function's statements for the
+-- session, while a SQL function that cannot be inlined is planned again on every call (1.2 ms
+-- a call here, against 0.1 ms).
 CREATE FUNCTION payments_limits_lookup(
   p_user integer, p_currency text, p_home text, p_now timestamptz, p_spending boolean,
   OUT tier integer, OUT country text, OUT limit_id bigint, OUT limit_country text,
   OUT per_transaction bigint, OUT daily bigint, OUT monthly bigint, OUT max_balance bigint,
   OUT effective_from timestamptz, OUT source text, OUT spent_today bigint,
   OUT spent_month bigint, OUT balance bigint, OUT pending_in bigint)
-LANGUAGE sql STABLE AS $$
-WITH p AS (
-  SELECT kyc_tier, country, wallets_market_tz(country) AS tz
-  FROM identity_profile WHERE user_id = p_user AND realm = 'customer'
-),
-lim AS (
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+DECLARE
+  v_tier integer;
+  v_country text;
+  v_day date;
+BEGIN
+  SELECT p.kyc_tier, p.country INTO v_tier, v_country
+  FROM identity_profile p WHERE p.user_id = p_user AND p.realm = 'customer';
+  IF NOT FOUND THEN
+    RETURN;  -- not a customer: every column NULL
+  END IF;
+  tier := v_tier;
+  country := v_country;
+  -- the limit row that applies: own country first, else the currency's home market
   SELECT l.id, l.country, l.per_transaction, l.daily, l.monthly, l.max_balance,
          l.effective_from, l.source
-  FROM identity_kyc_tier_limit l JOIN p ON l.tier = p.kyc_tier
-  WHERE l.currency = p_currency AND l.country IN (p.country, p_home)
+    INTO limit_id, limit_country, per_transaction, daily, monthly, max_balance,
+         effective_from, source
+  FROM identity_kyc_tier_limit l
+  WHERE l.tier = v_tier AND l.currency = p_currency AND l.country IN (v_country, p_home)
     AND l.effective_from <= p_now
-  ORDER BY (l.country = p.country) DESC, l.effective_from DESC
-  LIMIT 1
-),
-b AS (
-  SELECT (p_now AT TIME ZONE p.tz)::date AS day FROM p
-),
-spent AS (
-  SELECT coalesce(sum(u.amount) FILTER (WHERE u.period = 'day'), 0) AS today,
-         coalesce(sum(u.amount) FILTER (WHERE u.period = 'month'), 0) AS month
-  FROM wallets_usage_counter u, b
-  WHERE p_spending AND u.customer_id = p_user AND u.currency = p_currency
-    AND ((u.period = 'day' AND u.period_start = b.day)
-      OR (u.period = 'month' AND u.period_start = date_trunc('month', b.day)::date))
-)
-SELECT p.kyc_tier::integer, p.country::text, lim.id, lim.country::text, lim.per_transaction,
-       lim.daily, lim.monthly, lim.max_balance, lim.effective_from, lim.source::text,
-       coalesce(spent.today, 0)::bigint, coalesce(spent.month, 0)::bigint,
-       coalesce((SELECT a.balance FROM wallets_wallet w
-                 JOIN ledger_account a ON a.id = w.account_id
-                 WHERE w.owner_id = p_user AND w.currency = p_currency), 0)::bigint,
-       coalesce((SELECT i.amount FROM wallets_inbound_pending i
-                 WHERE i.customer_id = p_user AND i.currency = p_currency), 0)::bigint
-FROM p LEFT JOIN lim ON true LEFT JOIN spent ON true
+  ORDER BY (l.country = v_country) DESC, l.effective_from DESC
+  LIMIT 1;
+  spent_today := 0;
+  spent_month := 0;
+  IF p_spending THEN
+    v_day := (p_now AT TIME ZONE wallets_market_tz(v_country))::date;
+    SELECT coalesce(sum(u.amount) FILTER (WHERE u.period = 'day'), 0),
+           coalesce(sum(u.amount) FILTER (WHERE u.period = 'month'), 0)
+      INTO spent_today, spent_month
+    FROM wallets_usage_counter u
+    WHERE u.customer_id = p_user AND u.currency = p_currency
+      AND ((u.period = 'day' AND u.period_start = v_day)
+        OR (u.period = 'month' AND u.period_start = date_trunc('month', v_day)::date));
+  END IF;
+  SELECT a.balance INTO balance
+  FROM wallets_wallet w JOIN ledger_account a ON a.id = w.account_id
+  WHERE w.owner_id = p_user AND w.currency = p_currency;
+  balance := coalesce(balance, 0);
+  SELECT i.amount INTO pending_in
+  FROM wallets_inbound_pending i WHERE i.customer_id = p_user AND i.currency = p_currency;
+  pending_in := coalesce(pending_in, 0);
+END
+$$;
+
+-- The same for the usage day of a transfer (wallets migration 0005), which the transfer
+-- trigger calls on every insert: same result, plans kept.
+CREATE OR REPLACE FUNCTION wallets_usage_day(p_client bigint, p_kind text, p_at timestamptz)
+RETURNS date LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_country text;
+BEGIN
+  IF p_kind NOT IN ('p2p', 'withdrawal', 'payout') THEN
+    RETURN NULL;
+  END IF;
+  SELECT p.country INTO v_country
+  FROM identity_profile p WHERE p.user_id = p_client AND p.realm = 'customer';
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  RETURN (p_at AT TIME ZONE wallets_market_tz(v_country))::date;
+END
 $$;
 
 CREATE FUNCTION payments_limits_refuse(p_rule text, p_who text, p_found jsonb)
@@ -194,6 +226,13 @@ $$;
 """
 
 REVERSE_SQL = """
+CREATE OR REPLACE FUNCTION wallets_usage_day(p_client bigint, p_kind text, p_at timestamptz)
+RETURNS date LANGUAGE sql STABLE AS $$
+  SELECT (p_at AT TIME ZONE wallets_market_tz(p.country))::date
+  FROM identity_profile p
+  WHERE p.user_id = p_client AND p.realm = 'customer'
+    AND p_kind IN ('p2p', 'withdrawal', 'payout')
+$$;
 DROP FUNCTION payments_record(uuid, text, text, integer, text, text, uuid, uuid, text, bigint,
   bigint, text, timestamptz, jsonb, jsonb, jsonb, jsonb);
 DROP FUNCTION payments_limits_check(integer, text, text, bigint, timestamptz, text, integer);
