@@ -65,10 +65,13 @@ def test_readyz_503_with_reason_when_database_unreachable(client, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_metrics_counts_requests_by_route_name_and_status_class(client):
+def test_metrics_counts_requests_by_route_name_and_status_class(client, settings):
+    settings.LIGHTWAY_METRICS_TOKEN = "scrape-secret-for-the-test-0001"
     client.get("/healthz")
     client.get("/no-such-page-for-metrics")
-    response = client.get("/metrics")
+    response = client.get(
+        "/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.LIGHTWAY_METRICS_TOKEN}"
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     text = response.content.decode()
@@ -92,6 +95,43 @@ def test_metrics_token_required_when_configured(client, settings):
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
     assert ok.status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_are_closed_without_a_configured_token(client, settings):
+    """Issue 11 finding 11: /metrics is not public by default. With no token configured
+    every scrape is refused (403, saying what to set), with or without a header."""
+    settings.LIGHTWAY_METRICS_TOKEN = ""
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    assert "LIGHTWAY_METRICS_TOKEN" in refused.json()["error"]["message"]
+    assert b"lightway_http_requests_total" not in refused.content
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+
+
+def test_the_worker_metrics_port_needs_the_token_too():
+    """The worker's own metrics server (``lightway worker --metrics-port``), over HTTP."""
+    import httpx
+
+    from lightway.infrastructure import metrics
+
+    for token, header, status in [
+        ("", None, 403),
+        ("", "Bearer anything", 403),
+        ("worker-scrape-secret-00000001", None, 401),
+        ("worker-scrape-secret-00000001", "Bearer wrong", 401),
+        ("worker-scrape-secret-00000001", "Bearer worker-scrape-secret-00000001", 200),
+    ]:
+        server = metrics.metrics_server_start(port=0, addr="127.0.0.1", token=token)
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/metrics"
+            headers = {"Authorization": header} if header else {}
+            response = httpx.get(url, headers=headers, timeout=5)
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert response.status_code == status, (token, header)
+        assert (b"lightway_http_requests_total" in response.content) == (status == 200)
 
 
 # --- jobs join the caller's transaction ----------------------------------------------------

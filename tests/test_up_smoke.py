@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,9 +38,10 @@ def _lightway() -> list[str]:
     return [sys.executable, "-m", "lightway.interfaces.cli"]
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -91,7 +93,12 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         LIGHTWAY_SIM_SUMSUB_PORT=str(_free_port()),
         LIGHTWAY_SIM_MOMO_PORT=str(_free_port()),
     )
-    for provider in ("NOTIFY_BASE_URL", "SUMSUB_BASE_URL", "MOMO_BASE_URL"):
+    for provider in (
+        "NOTIFY_BASE_URL",
+        "SUMSUB_BASE_URL",
+        "MOMO_BASE_URL",
+        "LIGHTWAY_METRICS_TOKEN",
+    ):
         env.pop(provider, None)
     log_path = var_dir / "up.log"
     with log_path.open("wb") as log:
@@ -123,7 +130,11 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         status, _ = _get(f"{base}/static/admin/css/base.css")
         assert status == 200  # collectstatic ran and the admin's CSS is served
-        status, body = _get(f"{base}/metrics")
+        status, _ = _get(f"{base}/metrics")
+        assert status in (401, 403)  # closed without the token
+        token = re.search(r"Authorization: Bearer (\S+)", banner)
+        assert token, banner  # `up` made a token for this run and shows it
+        status, body = _get(f"{base}/metrics", {"Authorization": f"Bearer {token.group(1)}"})
         assert status == 200
         assert b'lightway_http_requests_total{method="GET",route="healthz",status="2xx"}' in body
 

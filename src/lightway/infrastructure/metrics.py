@@ -15,12 +15,22 @@ prometheus_client picks its storage when it is first imported, so the variable m
 before the process starts; a process without it (tests, a shell) keeps its metrics in
 memory and ``/metrics`` shows only that process. Labels must have small, fixed value sets:
 never put identifiers, phone numbers or amounts in a label.
+
+Metrics are never public: every scrape (the web servers' ``/metrics`` and the worker's
+``--metrics-port``) must send ``Authorization: Bearer <LIGHTWAY_METRICS_TOKEN>``
+(:func:`scrape_refusal`); with no token configured every scrape is refused.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import os
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -163,3 +173,56 @@ class _Forward(Collector):
 def exposition(*extra: Collector) -> tuple[bytes, str]:
     """Render every metric in the Prometheus text format: ``(body, content_type)``."""
     return generate_latest(registry_for_exposition(*extra)), CONTENT_TYPE_LATEST
+
+
+# --- who may scrape ---------------------------------------------------------------------------
+
+
+def scrape_refusal(*, token: str, authorization: str) -> tuple[int, str] | None:
+    """Why a scrape with this ``Authorization`` header is refused: ``(status, message)``,
+    or None when it may read the metrics. No token configured: 403 for everyone (metrics
+    are closed by default); a missing or wrong bearer token: 401."""
+    if not token:
+        return 403, "metrics are disabled: set LIGHTWAY_METRICS_TOKEN and scrape with it"
+    if not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return 401, "metrics token required: send Authorization: Bearer <LIGHTWAY_METRICS_TOKEN>"
+    return None
+
+
+def refusal_body(status: int, message: str) -> bytes:
+    code = "forbidden" if status == 403 else "unauthenticated"
+    return json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: it would carry client addresses."""
+
+
+class _ThreadingServer(WSGIServer):
+    daemon_threads = True
+
+
+def metrics_server_start(*, port: int, addr: str, token: str) -> WSGIServer:
+    """Serve this process's metrics on ``addr:port`` (0 = a free port) in a daemon thread,
+    behind the same bearer token as ``/metrics``. Returns the server (``shutdown()`` ends it)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refused = scrape_refusal(token=token, authorization=environ.get("HTTP_AUTHORIZATION", ""))
+        if refused is not None:
+            status, message = refused
+            reason = "Forbidden" if status == 403 else "Unauthorized"
+            headers = [("Content-Type", "application/json")]
+            if status == 401:
+                headers.append(("WWW-Authenticate", "Bearer"))
+            start_response(f"{status} {reason}", headers)
+            return [refusal_body(status, message)]
+        body, content_type = exposition()
+        start_response("200 OK", [("Content-Type", content_type)])
+        return [body]
+
+    server = make_server(
+        addr, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
+    return server

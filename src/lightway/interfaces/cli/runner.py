@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -324,6 +325,7 @@ def up(args: Any) -> int:
                 note(f"  Demo seed skipped: {exc}")
         prom_dir = web_prepare(port=options.port, collect_static=True)
         note(f"  Metrics directory: {prom_dir}")
+        metrics_token = metrics_token_for_up()
         connections.close_all()  # the supervisor holds no database connection while it waits
 
         base_url = f"http://{_display_host(options.host)}:{options.port}"
@@ -338,7 +340,7 @@ def up(args: Any) -> int:
 
         signal.signal(signal.SIGINT, on_signal_running)
         signal.signal(signal.SIGTERM, on_signal_running)
-        _banner(base_url, seed_lines, simulator_lines)
+        _banner(base_url, seed_lines, simulator_lines, metrics_token=metrics_token)
 
         while not stop_signals:
             dead = next((c for c in children if c.proc.poll() is not None), None)
@@ -371,6 +373,20 @@ def up(args: Any) -> int:
     if exit_code == 0:
         note("Stopped.")
     return exit_code
+
+
+def metrics_token_for_up() -> str:
+    """``/metrics`` is closed without a token (docs/operations.md, "Metrics"): when
+    LIGHTWAY_METRICS_TOKEN is unset, ``up`` makes a random one for this run (the children
+    inherit it) and the banner shows it, so a local Prometheus can still scrape."""
+    from django.conf import settings
+
+    token = str(settings.LIGHTWAY_METRICS_TOKEN or "")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        os.environ["LIGHTWAY_METRICS_TOKEN"] = token
+        settings.LIGHTWAY_METRICS_TOKEN = token
+    return token
 
 
 def simulators_start(children: list[Child], base_url: str) -> list[str]:
@@ -426,7 +442,9 @@ def _exit_reason(code: int) -> str:
     return f"exited unexpectedly with code {code}"
 
 
-def _banner(base_url: str, seed_lines: list[str], simulator_lines: list[str]) -> None:
+def _banner(
+    base_url: str, seed_lines: list[str], simulator_lines: list[str], *, metrics_token: str
+) -> None:
     say("")
     say("LightWay MoMo is running")
     for label, path in [
@@ -443,6 +461,8 @@ def _banner(base_url: str, seed_lines: list[str], simulator_lines: list[str]) ->
         ("Readiness", "/readyz"),
     ]:
         say(f"  {label:<13} {base_url}{path}")
+        if path == "/metrics":
+            say(f"  {'':<13} Authorization: Bearer {metrics_token}")
     if simulator_lines:
         say("")
         say("Simulators (external systems)")

@@ -79,10 +79,10 @@ def worker_run(
     connection.close()
 
     if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(
-            metrics_port, addr=settings.LIGHTWAY_HOST, registry=metrics.registry_for_exposition()
+        metrics.metrics_server_start(
+            port=metrics_port,
+            addr=settings.LIGHTWAY_HOST,
+            token=str(settings.LIGHTWAY_METRICS_TOKEN or ""),
         )
         note(f"  Worker metrics on http://{settings.LIGHTWAY_HOST}:{metrics_port}/")
 

@@ -4,13 +4,13 @@
 - ``/readyz``: the database answers a query and every migration is applied (readiness
   probe; ``lightway up`` waits for it). 503 with a JSON reason otherwise.
 - ``/metrics``: Prometheus text exposition of every process of this host (see
-  ``lightway.infrastructure.metrics``) plus job-queue gauges read from the database. When
-  ``LIGHTWAY_METRICS_TOKEN`` is set the scraper must send ``Authorization: Bearer <token>``.
+  ``lightway.infrastructure.metrics``) plus job-queue gauges read from the database. The
+  scraper must send ``Authorization: Bearer <LIGHTWAY_METRICS_TOKEN>`` (401 otherwise); with
+  no token configured the endpoint is closed (403).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Iterator
 
@@ -87,22 +87,18 @@ def _unready(reason: str, **checks: str) -> JsonResponse:
 @never_cache
 @require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    token = settings.LIGHTWAY_METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            response = JsonResponse(
-                {
-                    "error": {
-                        "code": "unauthenticated",
-                        "message": "metrics token required",
-                        "details": {},
-                    }
-                },
-                status=401,
-            )
+    refused = metrics.scrape_refusal(
+        token=str(settings.LIGHTWAY_METRICS_TOKEN or ""),
+        authorization=request.headers.get("Authorization", ""),
+    )
+    if refused is not None:
+        status, message = refused
+        response = HttpResponse(
+            metrics.refusal_body(status, message), status=status, content_type="application/json"
+        )
+        if status == 401:
             response["WWW-Authenticate"] = "Bearer"
-            return response
+        return response
     body, content_type = metrics.exposition(JobQueueCollector())
     return HttpResponse(body, content_type=content_type)
 
