@@ -213,22 +213,39 @@ def test_customer_search_shows_masked_data(client, amara, now):
     support = User.objects.get(pk=staff("sam.support", [Role.LW_SUPPORT], now))
     client.force_login(support)
     for query in ({"q": "0700 123401", "country": "UG"}, {"q": PHONE}, {"q": EMAIL}):
-        text = client.get("/staff/customers/", query).content.decode()
+        text = client.post("/staff/customers/", query).content.decode()
         assert amara.subject in text, query
         assert "+256 70•••••01" in text
         # The clear values appear only where the search box echoes what was typed.
         assert text.count(PHONE) == (query["q"] == PHONE)
         assert text.count(EMAIL) == (query["q"] == EMAIL) and "Nakato" not in text
-    assert amara.subject in client.get("/staff/customers/", {"q": amara.subject}).content.decode()
+    assert amara.subject in client.post("/staff/customers/", {"q": amara.subject}).content.decode()
     assert (
         "No customer matches"
-        in client.get("/staff/customers/", {"q": "+256700999999"}).content.decode()
+        in client.post("/staff/customers/", {"q": "+256700999999"}).content.decode()
     )
     page = client.get(f"/staff/customers/{amara.subject}/")
     text = page.content.decode()
     assert page.status_code == 200 and "A•••• N•••••" in text and "Nakato" not in text
     assert "Reveal personal data" not in text  # support cannot reveal
     assert client.get("/staff/customers/sub_nobody/").status_code == 404
+
+
+def test_customer_search_takes_personal_data_by_post_never_in_the_url(client, amara, now):
+    """Issue 11 finding 10: a phone number or email in a URL ends up in browser history,
+    proxy and access logs. The search form posts; a query string searches nothing."""
+    support = User.objects.get(pk=staff("sam.support", [Role.LW_SUPPORT], now))
+    client.force_login(support)
+    page = client.get("/staff/customers/", {"q": PHONE})
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert amara.subject not in text and PHONE not in text  # nothing searched, nothing echoed
+    assert 'method="post" action="/staff/customers/"' in text
+    found = client.post("/staff/customers/", {"q": PHONE})
+    assert found.status_code == 200 and amara.subject in found.content.decode()
+    assert found["Cache-Control"] == "no-store"
+    bad = client.post("/staff/customers/", {"q": "x" * 500})
+    assert bad.status_code == 400 and "at most 120" in bad.content.decode()
 
 
 def test_reveal_needs_the_permission_and_a_reason_and_is_audited(client, amara, now):

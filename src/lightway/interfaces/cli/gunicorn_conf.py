@@ -2,8 +2,11 @@
 
 Bind address, worker and thread counts come on the command line from ``lightway serve`` /
 ``lightway up`` (LIGHTWAY_HOST, LIGHTWAY_PORT, LIGHTWAY_WEB_WORKERS, LIGHTWAY_WEB_THREADS).
-No access log: it would carry client addresses and URLs with identifiers; request counts
-and latency are in ``/metrics``. Gunicorn's own log lines are JSON like the rest.
+No access log by default: request counts and latency are in ``/metrics``. An operator who
+turns one on (``GUNICORN_CMD_ARGS="--access-logfile -"``) gets ``access_log_format``: method,
+path without its query string (a query string may carry a searched phone number or email),
+status, bytes and milliseconds; no client address, referrer or user agent. Gunicorn's own log
+lines are JSON like the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from lightway.infrastructure.config import Env
 wsgi_app = "lightway.interfaces.web.wsgi:application"
 worker_class = "gthread"
 accesslog = None
+# %(U)s is PATH_INFO (never the query string); never %(r)s, %(q)s, %(f)s or %(h)s.
+access_log_format = '"%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = Env.str("LIGHTWAY_LOG_LEVEL", "info").lower()
 proc_name = "lightway-web"

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.identity.pii import customer_get, customer_search, pii_reveal
@@ -179,16 +179,26 @@ def staff_deactivate_view(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Action.CUSTOMERS_VIEW)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def customers(request: HttpRequest) -> HttpResponse:
-    form = CustomerSearchForm(request.GET or None)
+    """Search by POST only: a phone number or email in the URL would end up in browser
+    history and in proxy and access logs. A query string searches nothing."""
+    form = CustomerSearchForm(request.POST if request.method == "POST" else None)
     results = None
-    if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
+    status = 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+    elif form.is_bound and form.cleaned_data["q"]:
         results = customer_search(
             query=form.cleaned_data["q"], country=form.cleaned_data["country"] or ""
         )
     return _no_store(
-        render(request, "panels/staff/customers.html", {"form": form, "results": results})
+        render(
+            request,
+            "panels/staff/customers.html",
+            {"form": form, "results": results},
+            status=status,
+        )
     )
 
 
