@@ -64,15 +64,24 @@ def check_migrations() -> CheckResult:
 
 
 def production_settings() -> bool:
-    """Whether this process runs with production settings: ``LIGHTWAY_DEBUG`` off and the
-    personal-data keys configured (``LIGHTWAY_DATA_KEYS``, ``LIGHTWAY_BLIND_INDEX_KEY``).
-    Real personal data may only be stored under configured keys, so a platform holding
-    it has them; the development set-up (``make run``, the tests) runs on built-in keys."""
-    from django.conf import settings
+    """Whether this process runs with production settings (``LIGHTWAY_DEBUG`` off and the
+    personal-data keys configured): ``lightway.security.secret_settings``."""
+    from lightway.security.secret_settings import production_settings as production
 
-    from lightway.security.crypto import using_development_keys
+    return production()
 
-    return not settings.DEBUG and not using_development_keys()
+
+def check_secrets() -> CheckResult:
+    """No shared secret is a public default or too short. FAIL under production settings
+    (the web server and worker refuse to start then too), WARN in development."""
+    from lightway.security.secret_settings import secret_problems
+
+    problems = secret_problems()
+    if not problems:
+        return CheckResult("secrets", "OK", "every secret in use is set, long and not a default")
+    if production_settings():
+        return CheckResult("secrets", "FAIL", "; ".join(problems)[:600])
+    return CheckResult("secrets", "WARN", f"{len(problems)} weak or default (development settings)")
 
 
 def check_database_role() -> CheckResult:
@@ -251,6 +260,7 @@ def checks_all() -> list[Check]:
         check_database_role,
         check_migrations,
         check_data_keys,
+        check_secrets,
         check_worker,
         check_jobs,
         *(check_http(name, setting) for name, setting in EXTERNAL_SYSTEMS),

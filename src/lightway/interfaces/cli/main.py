@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lightway.interfaces.cli import runner
 
     ops.bootstrap()
+    ops.serving_allowed("lightway serve")
     return runner.serve(args)
 
 
@@ -95,6 +96,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from lightway.interfaces.cli.worker import worker_run
 
     ops.bootstrap()
+    ops.serving_allowed("lightway worker")
     from django.conf import settings
 
     interval = (

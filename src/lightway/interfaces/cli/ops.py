@@ -54,6 +54,19 @@ def bootstrap() -> Bootstrap:
     return Bootstrap(embedded=embedded, started_embedded=embedded and not running_before)
 
 
+def serving_allowed(process: str) -> None:
+    """A serving process (web server, worker) refuses to start under production settings
+    while a shared secret is a public default or too short (security/secret_settings.py)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from lightway.security.secret_settings import secrets_enforce
+
+    try:
+        secrets_enforce(process)
+    except ImproperlyConfigured as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def embedded_postmaster_pid() -> int | None:
     """Pid of the embedded server's postmaster if it is running, else None."""
     pidfile = embedded_pg.var_dir() / "pg" / "postmaster.pid"

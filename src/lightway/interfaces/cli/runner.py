@@ -316,6 +316,7 @@ def up(args: Any) -> int:
     signal.signal(signal.SIGTERM, on_signal_startup)
     exit_code = 0
     try:
+        ops.serving_allowed("lightway up")
         ops.migrate_run()
         seed_lines: list[str] = []
         if not args.no_seed:

@@ -64,6 +64,11 @@ class PathDispatch:
 
 def _application() -> PathDispatch:
     django.setup(set_prefix=False)
+    from lightway.security.secret_settings import secrets_enforce
+
+    # Under production settings a weak or default secret stops the web server here, whoever
+    # started it (``lightway serve``, gunicorn directly, another WSGI server).
+    secrets_enforce("the web application")
     return PathDispatch(full=WSGIHandler(), api=ApiWSGIHandler())
 
 

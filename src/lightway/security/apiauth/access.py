@@ -8,7 +8,8 @@ verifies as another.
 
 Access token claims: ``sub`` (user id), ``dev`` (device id), ``fam`` (session family),
 ``exp`` (unix seconds), ``jti`` (random id). They are self-contained for the signature and
-expiry; ``access_principal`` adds one primary-key query per request (the device is not
+expiry, and an expiry further ahead than the configured lifetime (plus a small clock skew)
+is refused, so even a correctly signed token cannot be made to last longer; ``access_principal`` adds one primary-key query per request (the device is not
 revoked, the family is still the device's live session, the user is active), so logout,
 device revocation and refresh-token theft detection take effect immediately rather than
 when the token expires.
@@ -35,6 +36,8 @@ from lightway.security.crypto import blind_index
 ACCESS_PREFIX = "lwa1"
 CHALLENGE_PREFIX = "lwc1"
 MAX_TOKEN_LENGTH = 1024
+# Web servers' clocks may differ this much: a token issued by one is checked by another.
+TOKEN_CLOCK_SKEW_SECONDS = 30
 
 
 class TokenInvalid(Exception):
@@ -110,7 +113,20 @@ def signed_loads(raw: str, *, prefix: str, typ: str, now: datetime) -> dict[str,
     exp = claims.get("exp")
     if not isinstance(exp, int) or now.timestamp() >= exp:
         raise TokenInvalid("token_expired", "the token has expired")
+    # The server bounds a token's life by its own configuration, whatever the signed expiry
+    # says: a token signed (by a leaked or default key) to last longer is not a token we made.
+    if exp > now.timestamp() + max_lifetime_seconds(typ) + TOKEN_CLOCK_SKEW_SECONDS:
+        raise TokenInvalid("unauthenticated", "the token is not valid")
     return claims
+
+
+def max_lifetime_seconds(typ: str) -> int:
+    """The longest a token of this type is issued for: access tokens
+    ``LIGHTWAY_ACCESS_TOKEN_SECONDS``; login and step-up challenges live as long as their
+    SMS code (``LIGHTWAY_OTP_TTL_SECONDS``)."""
+    if typ == "access":
+        return access_token_seconds()
+    return int(getattr(settings, "LIGHTWAY_OTP_TTL_SECONDS", 300))
 
 
 def access_token_seconds() -> int:
