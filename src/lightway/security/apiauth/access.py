@@ -9,7 +9,8 @@ verifies as another.
 Access token claims: ``sub`` (user id), ``dev`` (device id), ``fam`` (session family),
 ``exp`` (unix seconds), ``jti`` (random id). They are self-contained for the signature and
 expiry, and an expiry further ahead than the configured lifetime (plus a small clock skew)
-is refused, so even a correctly signed token cannot be made to last longer; ``access_principal`` adds one primary-key query per request (the device is not
+is refused, so even a correctly signed token cannot be made to last longer.
+``access_principal`` adds one primary-key query per request (the device is not
 revoked, the family is still the device's live session, the user is active), so logout,
 device revocation and refresh-token theft detection take effect immediately rather than
 when the token expires.
