@@ -71,6 +71,7 @@ CONTEXTS = {
     "kyc_rejected": {},
     "limits_raised": {"tier": 2},
     "password_changed": {},
+    "registration_attempt": {},
     "momo_float_low": {
         "product": "Disbursement",
         "market": "mtnuganda",

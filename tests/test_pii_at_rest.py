@@ -107,6 +107,7 @@ def test_a_registration_leaves_no_personal_data_or_code_in_clear_in_a_dump(owner
         password="a-long-passphrase-2026",
         language="en",
         accept_terms=True,
+        client="192.0.2.10",
         now=now,
     )
     code = outbox.latest_code(phone)

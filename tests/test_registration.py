@@ -18,7 +18,7 @@ from lightway.application.authentication.login import (
     TooManyAttempts,
     password_login,
 )
-from lightway.application.errors import ValidationFailed
+from lightway.application.errors import TooManyRequests, ValidationFailed
 from lightway.application.identity.profiles import profile_pii
 from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.application.onboarding import registration
@@ -29,10 +29,11 @@ pytestmark = pytest.mark.django_db
 
 PHONE = "+256772123456"  # MTN Uganda mobile
 PASSWORD = "Kampala-sunrise-2026"
+CLIENT = "192.0.2.1"  # documentation address (RFC 5737)
 
 
 def register(now, phone=PHONE, country="UG", password=PASSWORD, **extra) -> int:
-    args = {"language": "en", "accept_terms": True, **extra}
+    args = {"language": "en", "accept_terms": True, "client": CLIENT, **extra}
     return registration.registration_start(
         phone=phone, country=country, password=password, now=now, **args
     )
@@ -91,12 +92,98 @@ def test_phone_numbers_are_checked_per_market(now, outbox, phone, country, field
     assert not User.objects.exists()
 
 
-def test_a_phone_number_registers_once_with_a_neutral_answer(now, outbox):
-    register(now)
+def test_a_taken_number_gets_the_same_answer_and_its_owner_a_notice_not_a_code(now, outbox):
+    """Issue 11 finding 4: registering a number a verified account holds is answered like
+    any registration (no refusal that tells), and the SMS goes to the owner as a notice."""
+    owner = register(now)
+    registration.phone_verify(user_id=owner, code=outbox.latest_code(PHONE), now=now)
+    sent_before = len(outbox.sms_to(PHONE))
+
+    second = register(now, phone="0772123456", password="Another-long-password-1")
+    assert second != owner and User.objects.filter(pk=second).exists()
+    notice = outbox.latest_sms(PHONE)
+    assert len(outbox.sms_to(PHONE)) == sent_before + 1
+    assert "someone tried to open an account" in notice.lower()
+    assert not any(ch.isdigit() for ch in notice.split(":", 1)[1])  # no code in it
+    # The audit trail of both registrations looks the same.
+    records = list(AuditRecord.objects.filter(action="user.register").order_by("id"))
+    assert [sorted(r.data) for r in records] == [sorted(records[0].data)] * 2
+    # The new registration cannot take the number: no code was sent, none verifies it.
+    with pytest.raises(ValidationFailed):
+        registration.phone_verify(user_id=second, code="123456", now=now)
+    # A new code for it goes to the owner as a notice again, never as a code.
+    registration.phone_code_resend(client=CLIENT, user_id=second, now=now + timedelta(minutes=2))
+    assert "someone tried" in outbox.latest_sms(PHONE).lower()
+    assert Profile.objects.get(user_id=owner).phone_verified_at == now
+    user = password_login(login=PHONE, password=PASSWORD, country="UG", now=now)
+    assert user.pk == owner  # sign-in finds the verified holder
+
+
+def test_an_unverified_registration_does_not_block_the_real_owner(now, outbox):
+    """A stranger registers someone else's number and never verifies it: the owner can still
+    register, gets the code and takes the number; the stranger never can."""
+    squatter = register(now, password="Squatters-password-99")
+    squatter_code = outbox.latest_code(PHONE)  # (went to the owner's phone, not the squatter)
+    later = now + timedelta(minutes=10)
+    owner = register(later)
+    assert registration.phone_verify(user_id=owner, code=outbox.latest_code(PHONE), now=later)
     with pytest.raises(ValidationFailed) as exc:
-        register(now, phone="0772123456", password="Another-long-password-1")
-    assert errors_of(exc) == {"phone": registration.NEUTRAL_PHONE}
-    assert User.objects.count() == 1
+        registration.phone_verify(user_id=squatter, code=squatter_code, now=later)
+    assert exc.value.details["field"] == "code"
+    assert Profile.objects.get(user_id=squatter).phone_verified_at is None
+    # the database itself keeps one verified holder per number
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Profile.objects.filter(user_id=squatter).update(phone_verified_at=later)
+
+
+def test_an_unverified_registration_expires(now, outbox, settings):
+    settings.LIGHTWAY_REGISTRATION_PENDING_SECONDS = 3600
+    user_id = register(now)
+    later = now + timedelta(seconds=3601)
+    with pytest.raises(ValidationFailed) as exc:
+        registration.phone_code_resend(client=CLIENT, user_id=user_id, now=later)
+    assert errors_of(exc) == {"code": registration.EXPIRED}
+    with pytest.raises(ValidationFailed) as verify:
+        registration.phone_verify(user_id=user_id, code=outbox.latest_code(PHONE), now=later)
+    assert errors_of(verify) == {"code": registration.EXPIRED}
+
+
+def test_registrations_are_rate_limited_per_client_address(now, outbox, settings):
+    settings.LIGHTWAY_RATE_REGISTER_PER_CLIENT_HOUR = 3
+    for i in range(3):
+        register(now, phone=f"+25677200050{i}")
+    with pytest.raises(TooManyRequests) as exc:
+        register(now, phone="+256772000509")
+    assert exc.value.retry_after == 3600 and "Try again in 3600 s" in exc.value.message
+    with pytest.raises(TooManyRequests):  # bad input counts too: a flood stays refused
+        register(now, phone="call me")
+    register(now, phone="+256772000509", client="198.51.100.7")  # another client may
+    register(now + timedelta(hours=1), phone="+256772000510")  # and this one, an hour on
+    assert User.objects.count() == 5
+
+
+def test_sms_are_rate_limited_per_number_whoever_asks(now, outbox, settings):
+    settings.LIGHTWAY_RATE_SMS_PER_PHONE_HOUR = 2
+    register(now, client="198.51.100.1")
+    register(now, client="198.51.100.2")
+    with pytest.raises(TooManyRequests):
+        register(now, client="198.51.100.3")
+    assert len(outbox.sms_to(PHONE)) == 2
+
+
+def test_sms_are_rate_limited_per_client_address(now, outbox, settings):
+    settings.LIGHTWAY_RATE_SMS_PER_CLIENT_HOUR = 2
+    register(now, phone="+256772000601")
+    user_id = register(now, phone="+256772000602")
+    with pytest.raises(TooManyRequests):
+        registration.phone_code_resend(
+            client=CLIENT, user_id=user_id, now=now + timedelta(seconds=61)
+        )
+    registration.phone_code_resend(
+        client="198.51.100.9", user_id=user_id, now=now + timedelta(seconds=61)
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,7 +250,9 @@ def test_wrong_codes_lock_with_growing_waits_and_a_new_code_works_after(now, out
     after = later + timedelta(seconds=61)
     with pytest.raises(ValidationFailed):
         registration.phone_verify(user_id=user_id, code=good, now=after)
-    registration.phone_code_resend(user_id=user_id, now=after + timedelta(seconds=61))
+    registration.phone_code_resend(
+        client=CLIENT, user_id=user_id, now=after + timedelta(seconds=61)
+    )
     fresh = outbox.latest_code(PHONE)
     with pytest.raises(TooManyAttempts) as still:
         registration.phone_verify(user_id=user_id, code=fresh, now=after + timedelta(seconds=62))
@@ -178,9 +267,11 @@ def test_resending_the_code_is_throttled_and_replaces_the_old_code(now, outbox):
     user_id = register(now)
     first = outbox.latest_code(PHONE)
     with pytest.raises(TooManyAttempts) as exc:
-        registration.phone_code_resend(user_id=user_id, now=now + timedelta(seconds=10))
+        registration.phone_code_resend(
+            client=CLIENT, user_id=user_id, now=now + timedelta(seconds=10)
+        )
     assert exc.value.retry_after == 51
-    registration.phone_code_resend(user_id=user_id, now=now + timedelta(seconds=61))
+    registration.phone_code_resend(client=CLIENT, user_id=user_id, now=now + timedelta(seconds=61))
     assert len(outbox.sms_to(PHONE)) == 2
     second = outbox.latest_code(PHONE)
     if first != second:
@@ -190,9 +281,13 @@ def test_resending_the_code_is_throttled_and_replaces_the_old_code(now, outbox):
     # at most five codes an hour
     fresh = register(now, phone="+256772000111")
     for i in range(1, 5):
-        registration.phone_code_resend(user_id=fresh, now=now + timedelta(seconds=61 * i))
+        registration.phone_code_resend(
+            client=CLIENT, user_id=fresh, now=now + timedelta(seconds=61 * i)
+        )
     with pytest.raises(TooManyAttempts):
-        registration.phone_code_resend(user_id=fresh, now=now + timedelta(seconds=61 * 5))
+        registration.phone_code_resend(
+            client=CLIENT, user_id=fresh, now=now + timedelta(seconds=61 * 5)
+        )
 
 
 # --- email ---------------------------------------------------------------------------------------
@@ -217,14 +312,26 @@ def test_the_email_link_verifies_the_address_once(now, outbox, settings):
 
 
 def test_an_email_address_belongs_to_one_account_and_must_look_like_one(now, outbox):
+    """A verified address is answered like any other (no refusal that tells) but gets no
+    link for the second account; an unverified claim blocks nobody."""
     first = register(now)
     second = register(now, phone="+256772000222")
+    third = register(now, phone="+256772000333")
     registration.email_add(user_id=first, email="kofi@example.com", now=now)
-    with pytest.raises(ValidationFailed) as exc:
-        registration.email_add(user_id=second, email="KOFI@example.com", now=now)
-    assert errors_of(exc) == {"email": registration.NEUTRAL_EMAIL}
+    first_link = outbox.latest_link("kofi@example.com")
+    # not verified yet: the second account may claim it too, and verify it first
+    registration.email_add(user_id=second, email="KOFI@example.com", now=now)
+    second_link = outbox.latest_link("KOFI@example.com")
+    assert registration.email_verify(token=second_link.rsplit("/", 1)[1], now=now) == second
+    with pytest.raises(ValidationFailed) as late:
+        registration.email_verify(token=first_link.rsplit("/", 1)[1], now=now)
+    assert late.value.message == registration.NEUTRAL_EMAIL
+    # now verified: a third account gets the same answer and no link
+    links_before = len(outbox.emails_to("kofi@example.com"))
+    registration.email_add(user_id=third, email="kofi@example.com", now=now)
+    assert len(outbox.emails_to("kofi@example.com")) == links_before
     with pytest.raises(ValidationFailed) as bad:
-        registration.email_add(user_id=second, email="kofi at example", now=now)
+        registration.email_add(user_id=third, email="kofi at example", now=now)
     assert "valid email" in errors_of(bad)["email"]
 
 
@@ -302,14 +409,52 @@ def test_basic_identity_is_validated(now, outbox, fields, field, says):
     assert says.lower() in errors_of(exc)[field].lower()
 
 
-def test_an_id_number_belongs_to_one_account(now, outbox):
-    first = register(now)
-    second = register(now, phone="+256772000333")
-    args = {"name": "", "birth_date": "", "id_type": "passport", "now": now}
-    registration.profile_update(user_id=first, id_number="P-998877", **args)
+def _verified(now, outbox, phone) -> int:
+    user_id = register(now, phone=phone)
+    registration.phone_verify(user_id=user_id, code=outbox.latest_code(phone), now=now)
+    return user_id
+
+
+IDENTITY = {"name": "Amara Nakato", "birth_date": "1990-05-17", "id_type": "passport"}
+
+
+def test_an_id_number_belongs_to_one_verified_account_without_saying_so(now, outbox):
+    """Issue 11 finding 4: the second account giving an ID number held by a verified one
+    is not told (no distinct refusal); its details are saved, its tier does not rise to 2
+    and compliance gets an audit record. Spellings of one number compare equal."""
+    first = _verified(now, outbox, "+256772000333")
+    second = _verified(now, outbox, "+256772000444")
+    assert registration.profile_update(user_id=first, id_number="P-998877", now=now, **IDENTITY)
+    full_width = "\uff30\uff19\uff19\uff18\uff18\uff17\uff17"
+    for spelling in ("p998877", "P 998 877", full_width):  # case, spaces, full width
+        assert registration.profile_update(
+            user_id=second, id_number=spelling, now=now, **IDENTITY
+        ) == (KycTier.PHONE_VERIFIED)
+    assert profile_pii(Profile.objects.get(user_id=second)).id_number == "P998877"
+    assert AuditRecord.objects.filter(
+        action="user.id_number_conflict", object_id=str(second)
+    ).exists()
+    assert Profile.objects.get(user_id=first).kyc_tier == KycTier.BASIC_IDENTITY
+
+
+def test_an_unverified_claim_on_an_id_number_blocks_nobody(now, outbox):
+    squatter = register(now, phone="+256772000555")  # never verifies its phone
+    registration.profile_update(user_id=squatter, id_number="CM90012345", now=now, **IDENTITY)
+    owner = _verified(now, outbox, "+256772000666")
+    tier = registration.profile_update(user_id=owner, id_number="cm-9001 2345", now=now, **IDENTITY)
+    assert tier == KycTier.BASIC_IDENTITY
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["\u0421\u041c90012345", "CM9\uff10\uff1012345\u0301", "CM90012345\u01c5"],  # Cyrillic...
+)
+def test_id_numbers_with_look_alike_letters_are_refused(now, outbox, look_alike):
+    """Letters from another script look like A-Z but would index as another number."""
+    user_id = register(now)
     with pytest.raises(ValidationFailed) as exc:
-        registration.profile_update(user_id=second, id_number="p998877", **args)
-    assert errors_of(exc) == {"id_number": registration.NEUTRAL_ID}
+        registration.profile_update(user_id=user_id, id_number=look_alike, now=now, **IDENTITY)
+    assert "A to Z" in errors_of(exc)["id_number"]
 
 
 # --- password sign-in ----------------------------------------------------------------------------

@@ -298,6 +298,7 @@ def test_customers_who_turn_on_totp_need_it_to_sign_in(now):
         password=PASSWORD,
         language="en",
         accept_terms=True,
+        client="192.0.2.10",
         now=now,
     )
     client = Client()

@@ -24,6 +24,20 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooManyRequests(DomainError):
+    """A rate limit (per client address, phone number or user) is used up: 429 with
+    ``details.retry_after_seconds``."""
+
+    code = "too_many_requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests. Try again in {retry_after} s.",
+            details={"retry_after_seconds": retry_after},
+        )
+        self.retry_after = retry_after
+
+
 class IdempotencyConflict(Conflict):
     code = "idempotency_key_reused"
 

@@ -178,6 +178,17 @@ LIGHTWAY_LOCKOUT_MAX_SECONDS = Env.int("LIGHTWAY_LOCKOUT_MAX_SECONDS", 3600)
 LIGHTWAY_OTP_TTL_SECONDS = Env.int("LIGHTWAY_OTP_TTL_SECONDS", 300)
 LIGHTWAY_OTP_MAX_ATTEMPTS = Env.int("LIGHTWAY_OTP_MAX_ATTEMPTS", 5)
 LIGHTWAY_EMAIL_LINK_TTL_SECONDS = Env.int("LIGHTWAY_EMAIL_LINK_TTL_SECONDS", 86400)
+# Rate limits per hour (security/ratelimit.py; 0 = no limit): registrations per client
+# address; SMS-sending requests (registration, code resend, login codes, step-up) per client
+# address and SMS per phone number. An unverified registration reserves nothing and cannot
+# be verified (nor sent a new code) after LIGHTWAY_REGISTRATION_PENDING_SECONDS.
+LIGHTWAY_RATE_REGISTER_PER_CLIENT_HOUR = Env.int("LIGHTWAY_RATE_REGISTER_PER_CLIENT_HOUR", 10)
+LIGHTWAY_RATE_SMS_PER_CLIENT_HOUR = Env.int("LIGHTWAY_RATE_SMS_PER_CLIENT_HOUR", 20)
+LIGHTWAY_RATE_SMS_PER_PHONE_HOUR = Env.int("LIGHTWAY_RATE_SMS_PER_PHONE_HOUR", 5)
+LIGHTWAY_REGISTRATION_PENDING_SECONDS = Env.int("LIGHTWAY_REGISTRATION_PENDING_SECONDS", 86400)
+# Reverse proxies in front of the web server whose X-Forwarded-For entries are trusted (the
+# client address of rate limits is the entry that many places from the right; 0 = none).
+LIGHTWAY_PROXY_HOPS = Env.int("LIGHTWAY_PROXY_HOPS", 0)
 
 # Notifications (docs/notifications.md). SMS go to the HTTP provider at NOTIFY_BASE_URL
 # ("" = not configured: SMS deliveries fail with "SMS gateway not configured"; the demo

@@ -114,6 +114,18 @@ def request_nonces_prune(timestamp: int | None = None) -> int:
     return prune(now=timezone.now())
 
 
+RATE_COUNTERS_PRUNE_CRON = "17 * * * *"
+
+
+@app.periodic(cron=RATE_COUNTERS_PRUNE_CRON)
+@app.task(name="rate_counters_prune", queue=PERIODIC_QUEUE, queueing_lock="rate_counters_prune")
+def rate_counters_prune(timestamp: int | None = None) -> int:
+    """Forget rate-limit counters whose window ended more than a day ago, hourly."""
+    from lightway.security.ratelimit import rate_counters_prune as prune
+
+    return prune(now=timezone.now())
+
+
 SESSIONS_PRUNE_CRON = "23 * * * *"
 
 

@@ -47,6 +47,23 @@ class RoleAssignment(models.Model):
         return f"{self.role} for user {self.user_id}"
 
 
+class RateCounter(models.Model):
+    """Requests counted against one rate limit and subject in the current window
+    (``lightway.security.ratelimit``). ``key`` holds the limit's name and a keyed hash of
+    the subject (client address, phone number), never the value itself."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    window_start = models.DateTimeField()
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "security_rate_counter"
+        indexes = [models.Index(fields=["window_start"], name="rate_counter_window_idx")]
+
+    def __str__(self) -> str:
+        return f"rate {self.key} ({self.hits})"
+
+
 class Throttle(models.Model):
     """Failed attempts against one key ("password:<user>", "otp:<purpose>:<user>", ...).
 

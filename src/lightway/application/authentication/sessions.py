@@ -49,6 +49,7 @@ from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.phones import MARKETS, phone_normalise
 from lightway.application.identity.profiles import profile_find, profile_pii
 from lightway.application.notifications.service import notify
+from lightway.application.ratelimits import sms_rate_check
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.access import (
@@ -319,6 +320,7 @@ def login_start(
     country: str | None,
     now: datetime,
     totp: str | None = None,
+    client: str = "",
 ) -> LoginOutcome:
     """Check the password (and authenticator code); tokens on a trusted device, else an SMS
     challenge. Raises LoginFailed, TotpRequired, TotpInvalid, StaffNotAllowed,
@@ -339,6 +341,7 @@ def login_start(
         raise LoginNotAllowed(
             "this account has no phone number to confirm a new device with; contact support"
         )
+    sms_rate_check(client=client, phone=phone, now=now)  # per client address and number
     with transaction.atomic():
         issued = code_issue(
             purpose=LOGIN_PURPOSE,

@@ -40,8 +40,10 @@ from lightway.application.authentication.errors import (
     StepUpRequired,
     TooManyAttempts,
 )
+from lightway.application.identity.profiles import profile_pii
 from lightway.application.notifications.service import notify
 from lightway.application.payments.skeleton import PaymentOutcome
+from lightway.application.ratelimits import sms_rate_check
 from lightway.application.transactions.transfers import (
     TransferRequest,
     transfer_create,
@@ -217,6 +219,7 @@ def _require(client_id: int, action: _Action, reasons: list[str], now: datetime)
         code_id, expires_at = recent.pk, recent.expires_at
     else:
         text = action.describe()
+        _sms_rate_check(client_id, now)
         with transaction.atomic():
             issued = code_issue(
                 purpose=STEP_UP_PURPOSE, user_id=client_id, now=now, context=context
@@ -246,6 +249,14 @@ def _require(client_id: int, action: _Action, reasons: list[str], now: datetime)
             "expires_at": expires_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         },
     )
+
+
+def _sms_rate_check(client_id: int, now: datetime) -> None:
+    """Step-up codes count against the SMS limit of the customer's number like any SMS a
+    caller can ask for (``application.ratelimits``)."""
+    profile = Profile.objects.filter(user_id=client_id).first()
+    phone = profile_pii(profile).phone if profile is not None else None
+    sms_rate_check(client="", phone=phone or f"user:{client_id}", now=now)
 
 
 def _verify(client_id: int, action: _Action, proof: StepUpProof, now: datetime) -> None:

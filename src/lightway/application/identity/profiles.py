@@ -8,9 +8,14 @@ registration can refuse duplicates and login can find the account by phone numbe
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.db.models import F
+
+from lightway.application.errors import ValidationFailed
 from lightway.data.identity.models import Profile
 from lightway.security.crypto import blind_index, decrypt_optional, encrypt_optional
 from lightway.security.masking import mask_email, mask_id_number, mask_name, mask_phone
@@ -116,8 +121,47 @@ def profile_pii(profile: Profile) -> PersonalData:
     )
 
 
+# Which profile holds an identifier when several claim it: the one that verified it, else
+# the most recent claim. Only a verified phone or email (and the ID number of an account at
+# tier 2 or above) is unique; unverified claims may share a value (data/identity/models.py).
+_FIND_ORDER: dict[str, list[Any]] = {
+    "phone": [F("phone_verified_at").desc(nulls_last=True), "-created_at", "-pk"],
+    "email": [F("email_verified_at").desc(nulls_last=True), "-created_at", "-pk"],
+    "id_number": ["-kyc_tier", "-created_at", "-pk"],
+}
+
+
 def profile_find(*, kind: str, value: str) -> Profile | None:
-    """The profile whose phone/email/id_number equals ``value`` (by blind index)."""
+    """The profile holding phone/email/id_number ``value`` (by blind index): the one that
+    verified it, else the latest unverified claim."""
     if PII_FIELDS.get(kind) is None:
         raise ValueError(f"{kind} has no blind index")
-    return Profile.objects.filter(**{f"{kind}_bidx": blind_index(kind, value)}).first()
+    rows = Profile.objects.filter(**{f"{kind}_bidx": blind_index(kind, value)})
+    return rows.order_by(*_FIND_ORDER[kind]).first()
+
+
+def profile_verified_holder(*, kind: str, bidx: str, exclude_user_id: int) -> Profile | None:
+    """Another account that holds this identifier for good (verified), if any."""
+    rows = Profile.objects.filter(**{f"{kind}_bidx": bidx}).exclude(user_id=exclude_user_id)
+    if kind == "phone":
+        rows = rows.filter(phone_verified_at__isnull=False)
+    elif kind == "email":
+        rows = rows.filter(email_verified_at__isnull=False)
+    else:
+        rows = rows.filter(kyc_tier__gte=2)
+    return rows.first()
+
+
+def id_number_normalise(value: str, *, field: str = "id_number") -> str:
+    """An ID number as compared and stored: Unicode NFKC (full-width and other compatibility
+    forms become ASCII), upper case, without spaces, dashes, dots or slashes. Anything left
+    that is not A-Z or 0-9 (a look-alike letter from another script) is refused, so two
+    spellings of one number always compare equal and two numbers never look alike."""
+    text = unicodedata.normalize("NFKC", value or "").upper()
+    kept = "".join(ch for ch in text if not (ch.isspace() or ch in "-./_"))
+    if any(not ("A" <= ch <= "Z" or "0" <= ch <= "9") for ch in kept):
+        raise ValidationFailed(
+            "Use only the letters A to Z and digits, as printed on the document.",
+            details={"field": field},
+        )
+    return kept

@@ -85,6 +85,8 @@ TEMPLATES: dict[str, TemplateSpec] = {
     "step_up_code": TemplateSpec(Category.SECURITY, ("code", "action")),
     "new_device": TemplateSpec(Category.SECURITY, ("device",)),
     "password_changed": TemplateSpec(Category.SECURITY),
+    # To the owner of a verified number someone tried to register again (instead of a code).
+    "registration_attempt": TemplateSpec(Category.SECURITY),
     "kyc_approved": TemplateSpec(Category.KYC),
     "kyc_retry": TemplateSpec(Category.KYC, ("comment",)),
     "kyc_rejected": TemplateSpec(Category.KYC),

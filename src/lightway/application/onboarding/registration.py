@@ -6,12 +6,20 @@ show every problem beside its field. Personal data goes through ``profiles`` (en
 blind-indexed); ``auth_user`` gets only the profile's opaque subject as username. Codes go
 out through ``notifications.notify`` in the same transaction as the state they belong to.
 Audit records name fields, never values.
+
+Identifiers are reserved only once verified (issue 11 finding 4): an unverified phone
+number or email address blocks nobody, and nothing tells a caller whether a number, address
+or ID number belongs to someone. Registering a number that a verified account holds gets
+the same answer as any registration, and its owner an SMS notice (never a code). An
+unverified registration expires after ``LIGHTWAY_REGISTRATION_PENDING_SECONDS``. Every SMS a
+caller can ask for is rate limited per client address and per number (``ratelimits``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,15 +35,16 @@ from lightway.application.authentication.login import TooManyAttempts, password_
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.phones import phone_normalise
 from lightway.application.identity.profiles import (
+    id_number_normalise,
     profile_create,
-    profile_find,
     profile_pii,
     profile_set_pii,
+    profile_verified_holder,
 )
+from lightway.application.ratelimits import REGISTER_CLIENT, rate_check, sms_rate_check
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
 from lightway.security.codes import CodeRejected, code_issue, code_verify, code_verify_link
-from lightway.security.crypto import blind_index
 from lightway.security.models import OneTimeCode
 from lightway.security.throttle import Locked
 
@@ -51,8 +60,8 @@ ID_TYPES = {
 NEUTRAL_PHONE = (
     "This phone number cannot be registered. If you already have an account, log in instead."
 )
-NEUTRAL_EMAIL = "This email address cannot be added. Use another address."
-NEUTRAL_ID = "This ID number cannot be used. Contact support if you think this is a mistake."
+NEUTRAL_EMAIL = "This email address cannot be verified for this account. Use another address."
+EXPIRED = "This registration has expired. Register again to get a new code."
 MIN_AGE_YEARS = 18
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?")
 
@@ -93,7 +102,35 @@ def _password_problems(password: str) -> str | None:
     return None
 
 
+def _pending_seconds() -> int:
+    return int(getattr(settings, "LIGHTWAY_REGISTRATION_PENDING_SECONDS", 86400))
+
+
+def _expired(profile: Profile, now: datetime) -> bool:
+    """An unverified registration older than the pending time can no longer be verified."""
+    return (
+        profile.phone_verified_at is None
+        and (now - profile.created_at).total_seconds() > _pending_seconds()
+    )
+
+
 def _send_phone_code(*, profile: Profile, phone: str, now: datetime) -> None:
+    """Text the code, or, when a verified account holds the number, text its owner a notice
+    instead: the caller is told the same either way, and only the owner learns anything."""
+    owner = profile_verified_holder(
+        kind="phone", bidx=profile.phone_bidx or "", exclude_user_id=profile.user_id
+    )
+    if owner is not None:
+        _notify(
+            template="registration_attempt",
+            context={},
+            now=now,
+            user_id=owner.user_id,
+            phone=phone,
+            language=owner.language,
+            critical=True,
+        )
+        return
     issued = code_issue(
         purpose="phone_verify",
         user_id=profile.user_id,
@@ -118,9 +155,15 @@ def registration_start(
     password: str,
     language: str,
     accept_terms: bool,
+    client: str,
     now: datetime,
 ) -> int:
-    """Create a customer (tier 0) and text them a code; returns the new user id."""
+    """Create a customer (tier 0, unverified) and text them a code; returns the new user id.
+
+    ``client`` is the caller's address (rate limits). The answer is the same whether or not
+    the number is taken: a number a verified account holds gets its owner a notice instead
+    of a code, so the new registration can never be verified and simply expires."""
+    rate_check(REGISTER_CLIENT, subject=client, now=now)
     errors: dict[str, str] = {}
     e164 = ""
     try:
@@ -138,12 +181,11 @@ def registration_start(
         errors["accept_terms"] = "You need to accept the terms to open an account."
     if errors:
         raise _fail(errors)
-    if profile_find(kind="phone", value=e164) is not None:
-        raise _fail({"phone": NEUTRAL_PHONE})
+    sms_rate_check(client=client, phone=e164, now=now)
     User = get_user_model()
     try:
         with transaction.atomic():
-            user = User(username=f"pending_{blind_index('phone', e164)[:24]}")
+            user = User(username=f"pending_{secrets.token_hex(12)}")
             user.set_password(password)
             user.save()
             profile = profile_create(
@@ -169,8 +211,7 @@ def registration_start(
                 fields=["phone", "password"],
             )
             _send_phone_code(profile=profile, phone=e164, now=now)
-    except IntegrityError:
-        # The same number registered concurrently: the unique blind index refused it.
+    except IntegrityError:  # pragma: no cover - nothing unique is claimed before verification
         raise _fail({"phone": NEUTRAL_PHONE}) from None
     log.info("customer registered", extra={"subject": profile.subject})
     return int(user.pk)
@@ -214,22 +255,33 @@ def phone_verify(*, user_id: int, code: str, now: datetime) -> int:
     profile = _profile(user_id)
     if profile.phone_verified_at is not None:
         return int(profile.kyc_tier)
+    if _expired(profile, now):
+        raise _fail({"code": EXPIRED})
     _check_code(purpose="phone_verify", user_id=user_id, code=code, now=now)
-    with transaction.atomic():
-        profile = _profile(user_id, lock=True)
-        profile.phone_verified_at = now
-        profile.updated_at = now
-        profile.save(update_fields=["phone_verified_at", "updated_at"])
-        _audit(user_id, "user.phone_verify", now)
-        _tier_set(user_id=user_id, tier=KycTier.PHONE_VERIFIED, reason="phone verified", now=now)
+    try:
+        with transaction.atomic():
+            profile = _profile(user_id, lock=True)
+            profile.phone_verified_at = now
+            profile.updated_at = now
+            profile.save(update_fields=["phone_verified_at", "updated_at"])
+            _audit(user_id, "user.phone_verify", now)
+            _tier_set(
+                user_id=user_id, tier=KycTier.PHONE_VERIFIED, reason="phone verified", now=now
+            )
+    except IntegrityError:
+        # Another account verified this number first (only its holder gets codes).
+        raise _fail({"code": NEUTRAL_PHONE}) from None
     return int(_profile(user_id).kyc_tier)
 
 
-def phone_code_resend(*, user_id: int, now: datetime) -> None:
-    """Text a new code; at most one per ``LIGHTWAY_OTP_RESEND_SECONDS`` and a few an hour."""
+def phone_code_resend(*, user_id: int, client: str, now: datetime) -> None:
+    """Text a new code; at most one per ``LIGHTWAY_OTP_RESEND_SECONDS`` and a few an hour,
+    within the SMS limits per client address and per number."""
     profile = _profile(user_id)
     if profile.phone_verified_at is not None:
         raise _fail({"code": "Your phone number is already verified."})
+    if _expired(profile, now):
+        raise _fail({"code": EXPIRED})
     cooldown = int(getattr(settings, "LIGHTWAY_OTP_RESEND_SECONDS", 60))
     per_hour = int(getattr(settings, "LIGHTWAY_OTP_RESEND_PER_HOUR", 5))
     sent = list(
@@ -246,6 +298,7 @@ def phone_code_resend(*, user_id: int, now: datetime) -> None:
     phone = profile_pii(profile).phone
     if not phone:
         raise NotFound("no phone number on this account")
+    sms_rate_check(client=client, phone=phone, now=now)
     with transaction.atomic():
         _audit(user_id, "user.phone_code_resend", now)
         _send_phone_code(profile=profile, phone=phone, now=now)
@@ -257,7 +310,11 @@ def email_link(token: str) -> str:
 
 
 def email_add(*, user_id: int, email: str, now: datetime) -> None:
-    """Set the account's email address (unverified) and send it a verification link."""
+    """Set the account's email address (unverified) and send it a verification link.
+
+    The answer never tells whether another account uses the address: one that another
+    account verified is saved the same way but gets no link (it can never be verified
+    here); an unverified claim elsewhere does not block it."""
     address = (email or "").strip()
     try:
         validate_email(address)
@@ -265,15 +322,16 @@ def email_add(*, user_id: int, email: str, now: datetime) -> None:
         raise _fail({"email": "Enter a valid email address, like name@example.com."}) from None
     if len(address) > 254:
         raise _fail({"email": "That email address is too long."})
-    owner = profile_find(kind="email", value=address)
-    if owner is not None and owner.user_id != user_id:
-        raise _fail({"email": NEUTRAL_EMAIL})
-    try:
-        with transaction.atomic():
-            profile = _profile(user_id, lock=True)
-            profile = profile_set_pii(user_id=user_id, now=now, email=address)
-            profile.email_verified_at = None
-            profile.save(update_fields=["email_verified_at"])
+    with transaction.atomic():
+        profile = _profile(user_id, lock=True)
+        profile = profile_set_pii(user_id=user_id, now=now, email=address)
+        profile.email_verified_at = None
+        profile.save(update_fields=["email_verified_at"])
+        _audit(user_id, "user.email_add", now, fields=["email"])
+        taken = profile_verified_holder(
+            kind="email", bidx=profile.email_bidx or "", exclude_user_id=user_id
+        )
+        if taken is None:
             issued = code_issue(
                 purpose="email_verify",
                 user_id=user_id,
@@ -281,7 +339,6 @@ def email_add(*, user_id: int, email: str, now: datetime) -> None:
                 target_bidx=profile.email_bidx or "",
                 link=True,
             )
-            _audit(user_id, "user.email_add", now, fields=["email"])
             _notify(
                 template="email_verify",
                 context={"link": email_link(issued.code)},
@@ -292,8 +349,6 @@ def email_add(*, user_id: int, email: str, now: datetime) -> None:
                 channels=("email",),
                 critical=True,
             )
-    except IntegrityError:
-        raise _fail({"email": NEUTRAL_EMAIL}) from None
 
 
 def email_verify(*, token: str, now: datetime) -> int:
@@ -307,17 +362,21 @@ def email_verify(*, token: str, now: datetime) -> int:
         ) from None
     if row.user_id is None:
         raise ValidationFailed("This link is not valid.", details={"field": "token"})
-    with transaction.atomic():
-        profile = _profile(row.user_id, lock=True)
-        if not profile.email_bidx or profile.email_bidx != row.target_bidx:
-            raise ValidationFailed(
-                "This link is for an email address that is no longer on the account.",
-                details={"field": "token"},
-            )
-        profile.email_verified_at = now
-        profile.updated_at = now
-        profile.save(update_fields=["email_verified_at", "updated_at"])
-        _audit(row.user_id, "user.email_verify", now)
+    try:
+        with transaction.atomic():
+            profile = _profile(row.user_id, lock=True)
+            if not profile.email_bidx or profile.email_bidx != row.target_bidx:
+                raise ValidationFailed(
+                    "This link is for an email address that is no longer on the account.",
+                    details={"field": "token"},
+                )
+            profile.email_verified_at = now
+            profile.updated_at = now
+            profile.save(update_fields=["email_verified_at", "updated_at"])
+            _audit(row.user_id, "user.email_verify", now)
+    except IntegrityError:
+        # another account verified the address after this link went out
+        raise ValidationFailed(NEUTRAL_EMAIL, details={"field": "token"}) from None
     return int(row.user_id)
 
 
@@ -388,8 +447,12 @@ def profile_update(
         errors.update({str(k): str(v) for k, v in dict(exc.details.get("errors") or {}).items()})  # type: ignore[call-overload]
     if id_type and id_type not in ID_TYPES:
         errors["id_type"] = "Choose one of the listed ID types."
-    clean_id = "".join(ch for ch in (id_number or "").upper() if ch.isalnum())
-    if id_number and not 5 <= len(clean_id) <= 30:
+    clean_id = ""
+    try:
+        clean_id = id_number_normalise(id_number or "")
+    except ValidationFailed as exc:
+        errors["id_number"] = exc.message
+    if id_number and "id_number" not in errors and not 5 <= len(clean_id) <= 30:
         errors["id_number"] = "Enter the number as printed on the document (5 to 30 characters)."
     if not errors and not (clean_name or born or id_type or clean_id):
         errors["name"] = "Fill in at least one of your details before saving."
@@ -398,10 +461,6 @@ def profile_update(
     profile = _profile(user_id)
     if profile.kyc_tier >= KycTier.SUMSUB_VERIFIED:
         raise _fail({"name": "Your identity is verified; contact support to change these details."})
-    if clean_id:
-        owner = profile_find(kind="id_number", value=clean_id)
-        if owner is not None and owner.user_id != user_id:
-            raise _fail({"id_number": NEUTRAL_ID})
     pii: dict[str, str | None] = {}
     if clean_name:
         pii["name"] = clean_name
@@ -430,15 +489,25 @@ def profile_update(
                 and profile.phone_verified_at is not None
                 and profile.kyc_tier < KycTier.BASIC_IDENTITY
             ):
-                _tier_set(
-                    user_id=user_id,
-                    tier=KycTier.BASIC_IDENTITY,
-                    reason="basic identity given",
-                    now=now,
-                )
-    except IntegrityError:
-        raise _fail({"id_number": NEUTRAL_ID}) from None
+                _basic_identity_claim(user_id=user_id, now=now)
+    except IntegrityError:  # pragma: no cover - the ID is claimed in its own savepoint
+        raise _fail({"id_number": "These details could not be saved. Try again."}) from None
     return int(_profile(user_id).kyc_tier)
+
+
+def _basic_identity_claim(*, user_id: int, now: datetime) -> None:
+    """Raise the account to tier 2, which reserves its ID number. When another account at
+    tier 2 or above holds the number the details stay saved, the tier stays where it is
+    and compliance gets an audit record to follow up; the customer is told nothing about
+    the other account."""
+    try:
+        with transaction.atomic():
+            _tier_set(
+                user_id=user_id, tier=KycTier.BASIC_IDENTITY, reason="basic identity given", now=now
+            )
+    except IntegrityError:
+        _audit(user_id, "user.id_number_conflict", now, fields=["id_number"])
+        log.warning("id number held by another account", extra={"user_id": user_id})
 
 
 def password_change(*, user_id: int, old_password: str, new_password: str, now: datetime) -> None:

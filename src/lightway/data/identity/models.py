@@ -58,13 +58,13 @@ class Profile(models.Model):
     )
 
     phone_ct = models.BinaryField(null=True, blank=True)
-    phone_bidx = models.CharField(max_length=64, null=True, blank=True)
+    phone_bidx = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     email_ct = models.BinaryField(null=True, blank=True)
-    email_bidx = models.CharField(max_length=64, null=True, blank=True)
+    email_bidx = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     name_ct = models.BinaryField(null=True, blank=True)
     id_type = models.CharField(max_length=24, blank=True)
     id_number_ct = models.BinaryField(null=True, blank=True)
-    id_number_bidx = models.CharField(max_length=64, null=True, blank=True)
+    id_number_bidx = models.CharField(max_length=64, null=True, blank=True, db_index=True)
     birth_date_ct = models.BinaryField(null=True, blank=True)
 
     phone_verified_at = models.DateTimeField(null=True, blank=True)
@@ -89,10 +89,26 @@ class Profile(models.Model):
                 condition=~Q(realm=Realm.PARTNER) | Q(partner__isnull=False),
                 name="profile_partner_realm_has_partner",
             ),
-            # One account per phone number / email / ID number (by blind index).
-            models.UniqueConstraint(fields=["phone_bidx"], name="profile_phone_unique"),
-            models.UniqueConstraint(fields=["email_bidx"], name="profile_email_unique"),
-            models.UniqueConstraint(fields=["id_number_bidx"], name="profile_id_number_unique"),
+            # One account per phone number / email / ID number (by blind index), reserved
+            # only once verified: an unverified claim blocks nobody (issue 11 finding 4), so
+            # a stranger's pending registration cannot lock the real owner out. A phone or
+            # email counts once verified; an ID number once the account reached basic
+            # identity (tier 2: a verified phone and complete identity).
+            models.UniqueConstraint(
+                fields=["phone_bidx"],
+                condition=Q(phone_verified_at__isnull=False),
+                name="profile_verified_phone_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["email_bidx"],
+                condition=Q(email_verified_at__isnull=False),
+                name="profile_verified_email_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["id_number_bidx"],
+                condition=Q(kyc_tier__gte=2),
+                name="profile_claimed_id_number_unique",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,6 +31,7 @@ from lightway.interfaces.api.schemas import (
     TokensOut,
 )
 from lightway.interfaces.web.authz import api_action, api_requires
+from lightway.interfaces.web.client import client_address
 from lightway.security.apiauth.access import ApiPrincipal
 
 router = Router(tags=["authentication"])
@@ -90,6 +91,7 @@ def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
         device_name=payload.device_name,
         country=payload.country,
         totp=payload.totp,
+        client=client_address(request),
         now=timezone.now(),
     )
     if outcome.tokens is not None:

@@ -42,6 +42,7 @@ STATUS_BY_CODE = {
     "step_up_required": 403,
     "step_up_invalid": 403,
     "too_many_attempts": 429,  # with Retry-After
+    "too_many_requests": 429,  # a rate limit (security/ratelimit.py), with Retry-After
     # MTN MoMo (interfaces/api/momo_customer.py)
     "momo_unavailable": 503,  # MoMo is not configured on this platform
     "beneficiary_name_mismatch": 422,

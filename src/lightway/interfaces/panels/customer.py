@@ -43,6 +43,7 @@ from lightway.interfaces.panels.shared_views import (
     second_factor_page,
     totp_enrol_confirmed,
 )
+from lightway.interfaces.web.client import client_address
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 password=data["password"],
                 language=data["language"],
                 accept_terms=bool(data["accept_terms"]),
+                client=client_address(request),
                 now=now(),
             )
         except DomainError as exc:
@@ -129,7 +131,9 @@ def _demo_inbox_url() -> str:
 @requires("self.profile")
 def verify_phone_resend(request: HttpRequest) -> HttpResponse:
     try:
-        registration.phone_code_resend(user_id=_uid(request), now=now())
+        registration.phone_code_resend(
+            user_id=_uid(request), client=client_address(request), now=now()
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
