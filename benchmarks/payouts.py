@@ -35,6 +35,7 @@ Usage: python benchmarks/payouts.py [--payouts 5000] [--wallets 200] [--concurre
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -374,6 +375,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--baseline-seconds", type=float, default=8.0)
     parser.add_argument("--worker-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=int(os.environ.get("BENCH_WORKER_PROCESSES", 1)),
+        help="lightway worker processes sharing the queue (BENCH_WORKER_PROCESSES)",
+    )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 2)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WEB_THREADS", 4)))
     parser.add_argument(
@@ -391,6 +398,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.wallets < 2 or args.concurrency < 1 or args.seconds <= 0 or args.payouts < 1:
         parser.error("need --wallets >= 2, --concurrency >= 1, --seconds > 0, --payouts >= 1")
+    if args.worker_processes < 1:
+        parser.error("need --worker-processes >= 1")
 
     url = bench_database_url(args.database)
     setup_django(url)
@@ -420,7 +429,9 @@ def main() -> int:
     server.env = env
 
     try:
-        with server, Worker(env, args.worker_concurrency):
+        with server, contextlib.ExitStack() as workers:
+            for _ in range(args.worker_processes):
+                workers.enter_context(Worker(env, args.worker_concurrency))
             api = api_phase(
                 server.port,
                 wallets,
@@ -472,6 +483,7 @@ def main() -> int:
     figures: dict[str, object] = {
         "wallets": args.wallets,
         "worker_concurrency": args.worker_concurrency,
+        "worker_processes": args.worker_processes,
         "web_workers": args.workers,
         "web_threads": args.threads,
         "web_server": args.server,
