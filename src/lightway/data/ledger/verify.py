@@ -34,7 +34,7 @@ limits) with a test that forges the row it catches (``tests/test_ledger_verify.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,19 +230,54 @@ def _reconcile_row(r: tuple[Any, ...]) -> str:
     )
 
 
-# (name, query returning offending rows, how to describe a row)
-_CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
+# Three checks and the count of postings from ONE pass over ``ledger_posting`` (the largest
+# table): its sums per account and currency, materialized once, then compared with the
+# accounts. Each row's first column says which check it belongs to (``_SUMS_CHECKS``); the
+# last row (tag 3) is the number of postings.
+_SUMS_SQL = """
+WITH s AS MATERIALIZED (
+  SELECT account_id, currency, sum(amount) AS total, count(*) AS n
+  FROM ledger_posting GROUP BY account_id, currency
+), per_account AS (
+  SELECT account_id, sum(total) AS total FROM s GROUP BY account_id
+)
+SELECT 0, a.code::text, a.balance::text, COALESCE(p.total, 0)::text, NULL::text
+FROM ledger_account a LEFT JOIN per_account p ON p.account_id = a.id
+WHERE (NOT a.derived_balance AND a.balance <> COALESCE(p.total, 0))
+   OR (NOT a.allow_negative AND COALESCE(p.total, 0) - a.held < 0)
+UNION ALL
+SELECT 1, s.account_id::text, s.currency::text, a.currency::text, s.n::text
+FROM s LEFT JOIN ledger_account a ON a.id = s.account_id
+WHERE a.id IS NULL OR s.currency <> a.currency
+UNION ALL
+SELECT 2, s.currency::text, sum(s.total)::text, NULL, NULL
+FROM s GROUP BY s.currency HAVING sum(s.total) <> 0
+UNION ALL
+SELECT 3, NULL, COALESCE(sum(s.n), 0)::text, NULL, NULL FROM s
+"""
+_SUMS_CHECKS: tuple[tuple[str, Callable[[tuple[Any, ...]], str]], ...] = (
     (
         "stored balances equal the sum of postings",
-        """SELECT a.code, a.balance, COALESCE(s.total, 0) FROM ledger_account a
-           LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_posting
-                      GROUP BY account_id) s ON s.account_id = a.id
-           WHERE (NOT a.derived_balance AND a.balance <> COALESCE(s.total, 0))
-              OR (NOT a.allow_negative AND COALESCE(s.total, 0) - a.held < 0)""",
         lambda r: (
             f"account {r[0]}: stored balance {r[1]}, postings sum to {r[2]} (or it is overdrawn)"
         ),
     ),
+    (
+        "postings point at existing accounts of their currency",
+        lambda r: (
+            f"account {r[0]}: {r[3]} posting(s) in {r[1]}"
+            f" ({'which does not exist' if r[2] is None else f'which holds {r[2]}'})"
+        ),
+    ),
+    (
+        "all balances of a currency sum to zero",
+        lambda r: f"currency {r[0]}: postings sum to {r[1]}, not 0",
+    ),
+)
+
+
+# (name, query returning offending rows, how to describe a row)
+_CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
     (
         "held amounts equal the sum of active holds",
         """SELECT a.code, a.held, COALESCE(h.total, 0) FROM ledger_account a
@@ -265,26 +300,10 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         ),
     ),
     (
-        "postings point at existing accounts of their currency",
-        """SELECT p.id, p.account_id, p.currency, a.currency FROM ledger_posting p
-           LEFT JOIN ledger_account a ON a.id = p.account_id
-           WHERE a.id IS NULL OR p.currency <> a.currency""",
-        lambda r: (
-            f"posting {r[0]}: currency {r[2]} on account {r[1]}"
-            f" ({'which does not exist' if r[3] is None else f'which holds {r[3]}'})"
-        ),
-    ),
-    (
         "customer accounts keep stored, non-negative balances",
         """SELECT code FROM ledger_account WHERE kind IN ('wallet', 'imto_prefund')
            AND (allow_negative OR derived_balance)""",
         lambda r: f"account {r[0]}: a customer account that may go negative or has no balance",
-    ),
-    (
-        "all balances of a currency sum to zero",
-        """SELECT currency, sum(amount) FROM ledger_posting
-           GROUP BY currency HAVING sum(amount) <> 0""",
-        lambda r: f"currency {r[0]}: postings sum to {r[1]}, not 0",
     ),
     (
         "wallets hold their account's currency",
@@ -530,16 +549,16 @@ def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVer
             result.failed["integrity triggers and constraints"] = len(schema)
         if progress:
             progress("integrity triggers and constraints in place")
+        cur.execute(_SUMS_SQL)
+        tagged: dict[int, list[tuple[Any, ...]]] = {}
+        for tag, *row in cur.fetchall():
+            tagged.setdefault(int(tag), []).append(tuple(row))
+        result.checked = int(tagged[3][0][1])
+        for tag, (name, describe) in enumerate(_SUMS_CHECKS):
+            _report(result, name, describe, tagged.get(tag, []), progress)
         for name, sql, describe in _CHECKS:
             cur.execute(sql, params if "%(" in sql else None)
-            rows = cur.fetchall()
-            if rows:
-                result.failed[name] = len(rows)
-            result.problems.extend(describe(row) for row in rows[:MAX_PER_CHECK])
-            if len(rows) > MAX_PER_CHECK:
-                result.problems.append(f"... and {len(rows) - MAX_PER_CHECK} more: {name}")
-            if progress:
-                progress(name)
+            _report(result, name, describe, cur.fetchall(), progress)
         name = "balance checkpoints equal the postings they sum"
         checkpoints = ledger_checkpoints_verify()
         if checkpoints:
@@ -554,6 +573,20 @@ def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVer
             result.problems.extend(records[:MAX_PER_CHECK])
         if progress:
             progress(name)
-        cur.execute("SELECT count(*) FROM ledger_posting")
-        result.checked = int(cur.fetchone()[0])
     return result
+
+
+def _report(
+    result: LedgerVerifyResult,
+    name: str,
+    describe: Callable[[tuple[Any, ...]], str],
+    rows: Sequence[tuple[Any, ...]],
+    progress: Callable[[str], None] | None,
+) -> None:
+    if rows:
+        result.failed[name] = len(rows)
+    result.problems.extend(describe(row) for row in rows[:MAX_PER_CHECK])
+    if len(rows) > MAX_PER_CHECK:
+        result.problems.append(f"... and {len(rows) - MAX_PER_CHECK} more: {name}")
+    if progress:
+        progress(name)
