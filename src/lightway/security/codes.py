@@ -3,7 +3,8 @@
 Codes are stored as HMAC-SHA256 (keyed with the blind-index key, so a database dump does
 not reveal them even for six digits), expire, allow ``LIGHTWAY_OTP_MAX_ATTEMPTS`` wrong
 guesses, are single-use, and a new code for the same purpose and user replaces the old one.
-Wrong guesses also count against the user's throttle key ``otp:<purpose>:<user>``.
+Every guess also counts, before it is checked, against the user's throttle key
+``otp:<purpose>:<user>`` (a right one clears it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import transaction
 
 from lightway.security.crypto import blind_key
 from lightway.security.models import OneTimeCode
-from lightway.security.throttle import throttle_check, throttle_clear, throttle_fail
+from lightway.security.throttle import throttle_attempt, throttle_clear
 
 
 class CodeRejected(Exception):
@@ -87,7 +88,7 @@ def code_verify(
     Raises :class:`CodeRejected` or :class:`lightway.security.throttle.Locked`.
     """
     key = f"otp:{purpose}:{user_id}"
-    throttle_check(key=key, now=now)
+    throttle_attempt(key=key, now=now)  # counted before the check (raises Locked)
     max_attempts = int(getattr(settings, "LIGHTWAY_OTP_MAX_ATTEMPTS", 5))
     with transaction.atomic():
         row = (
@@ -110,7 +111,6 @@ def code_verify(
             row.used_at = now
             row.save(update_fields=["used_at"])
     if not ok or row is None:
-        throttle_fail(key=key, now=now)
         raise CodeRejected()
     throttle_clear(key=key)
     return row

@@ -25,7 +25,7 @@ from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Realm
 from lightway.security.crypto import blind_index
 from lightway.security.policy import STAFF_REALMS, user_realm_of
-from lightway.security.throttle import Locked, throttle_check, throttle_clear, throttle_fail
+from lightway.security.throttle import Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ def password_verify(
 
     The key is ``password:<user id>``, or for an unknown account (``user`` None) a keyed
     hash of ``login_key`` (what was typed, normalised); an unknown account costs the same
-    hashing work as a real check, so timing does not tell whether it exists. A failure
-    (wrong password, inactive or unknown account) is counted; a success clears the key.
+    hashing work as a real check, so timing does not tell whether it exists. Every attempt
+    is counted before the check (``throttle_attempt``); a success clears the key.
     Raises :class:`~lightway.security.throttle.Locked` while the key is locked out.
     """
     key = (
@@ -98,14 +98,16 @@ def password_verify(
         if user is not None
         else f"password:unknown:{blind_index('login', login_key)[:40]}"
     )
-    throttle_check(key=key, now=now)
+    # Counted (under the throttle row's lock) before the check: parallel guesses cannot
+    # all slip past the count while their passwords are being hashed.
+    attempt = throttle_attempt(key=key, now=now)
     if user is None:
         make_password(password)  # the same work as a real check: no timing oracle
         ok = False
     else:
         ok = user.check_password(password) and bool(getattr(user, "is_active", False))
     if not ok:
-        return PasswordCheck(ok=False, locked_until=throttle_fail(key=key, now=now))
+        return PasswordCheck(ok=False, locked_until=attempt.locked_until)
     throttle_clear(key=key)
     return PasswordCheck(ok=True)
 

@@ -30,7 +30,7 @@ from lightway.security.crypto import blind_index
 from lightway.security.mfa import passkeys
 from lightway.security.mfa.models import PasskeyCredential
 from lightway.security.mfa.totp import backup_code_hash, backup_code_new, qr_data_uri, totp_check
-from lightway.security.throttle import Locked, throttle_check, throttle_clear, throttle_fail
+from lightway.security.throttle import Attempt, Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,18 @@ def _throttle_key(user_id: int) -> str:
     return f"mfa:{user_id}"
 
 
-def _check_not_locked(user_id: int, now: datetime) -> None:
+def _attempt(user_id: int, now: datetime) -> Attempt:
+    """Count this attempt before the code is checked (under the throttle row's lock)."""
     try:
-        throttle_check(key=_throttle_key(user_id), now=now)
+        return throttle_attempt(key=_throttle_key(user_id), now=now)
     except Locked as exc:
         raise TooManyAttempts(exc.retry_after) from None
 
 
-def _failed(user_id: int, now: datetime, method: str, message: str = WRONG_CODE) -> None:
-    locked_until = throttle_fail(key=_throttle_key(user_id), now=now)
+def _failed(
+    user_id: int, now: datetime, method: str, attempt: Attempt, message: str = WRONG_CODE
+) -> None:
+    locked_until = attempt.locked_until
     with transaction.atomic():
         _audit(user_id, "mfa.verify_failed", now, method=method)
     if locked_until is not None:
@@ -166,11 +169,11 @@ def totp_pending(*, user_id: int) -> TotpEnrolment | None:
 def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Device, list[str]]:
     """Confirm the pending TOTP device with its first code; returns it and new backup codes
     (to show once)."""
-    _check_not_locked(user_id, now)
     if not (code or "").strip():
         raise SecondFactorRejected(
             "Enter the 6-digit code from your app.", details={"field": "code"}
         )
+    attempt = _attempt(user_id, now)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -190,7 +193,7 @@ def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Devic
             _audit(user_id, "mfa.totp.confirm", now)
             codes = _backup_codes_replace(user_id, now)
     if not ok:
-        _failed(user_id, now, "totp_enrol")
+        _failed(user_id, now, "totp_enrol", attempt)
     throttle_clear(key=_throttle_key(user_id))
     return device, codes
 
@@ -241,12 +244,12 @@ def second_factor_verify(
 
     Raises :class:`SecondFactorRejected` or :class:`TooManyAttempts`.
     """
-    _check_not_locked(user_id, now)
     text = (code or "").strip()
     if not text:
         raise SecondFactorRejected(
             "Enter a code from your app or a backup code.", details={"field": "code"}
         )
+    attempt = _attempt(user_id, now)
     device: Device | None = None
     method = ""
     left = 0
@@ -284,7 +287,7 @@ def second_factor_verify(
                 extra["backup_codes_left"] = left
             _audit(user_id, "mfa.verify", now, **extra)
     if device is None:
-        _failed(user_id, now, "code")
+        _failed(user_id, now, "code", attempt)
     throttle_clear(key=_throttle_key(user_id))
     assert device is not None
     return device
@@ -352,7 +355,7 @@ def passkey_auth_begin(*, user_id: int) -> passkeys.Ceremony:
 def passkey_auth_finish(
     *, user_id: int, response_json: str, challenge: str, now: datetime
 ) -> PasskeyCredential:
-    _check_not_locked(user_id, now)
+    attempt = _attempt(user_id, now)
     try:
         cred_id = passkeys.credential_id_of(response_json)
     except passkeys.PasskeyRejected:
@@ -365,7 +368,7 @@ def passkey_auth_finish(
         else None
     )
     if credential is None:
-        _failed(user_id, now, "passkey", "That passkey is not registered on this account.")
+        _failed(user_id, now, "passkey", attempt, "That passkey is not registered on this account.")
     assert credential is not None
     try:
         new_count = passkeys.authentication_finish(
@@ -375,7 +378,7 @@ def passkey_auth_finish(
             sign_count=int(credential.sign_count),
         )
     except passkeys.PasskeyRejected:
-        _failed(user_id, now, "passkey", "The passkey could not be verified.")
+        _failed(user_id, now, "passkey", attempt, "The passkey could not be verified.")
         raise  # unreachable: _failed always raises
     with transaction.atomic():
         PasskeyCredential.objects.filter(pk=credential.pk).update(

@@ -69,7 +69,7 @@ from lightway.security.masking import mask_phone
 from lightway.security.mfa.totp import totp_check
 from lightway.security.models import OneTimeCode
 from lightway.security.policy import STAFF_REALMS
-from lightway.security.throttle import Locked, throttle_check, throttle_clear, throttle_fail
+from lightway.security.throttle import Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
 
@@ -223,14 +223,14 @@ def _check_totp(user: AbstractBaseUser, totp: str | None, now: datetime) -> bool
         raise TotpRequired()
     key = f"totp:{user.pk}"
     try:
-        throttle_check(key=key, now=now)
+        attempt = throttle_attempt(key=key, now=now)  # counted before the check
     except Locked as exc:
         raise _locked(exc) from None
     with transaction.atomic():
         devices = TOTPDevice.objects.select_for_update().filter(user_id=user.pk, confirmed=True)
         ok = any(totp_check(device, totp, now=now) for device in devices)
     if not ok:
-        locked_until = throttle_fail(key=key, now=now)
+        locked_until = attempt.locked_until
         auth_event_record(
             user_id=user.pk,
             action="session.login_failed",
