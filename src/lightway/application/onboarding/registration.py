@@ -32,6 +32,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from lightway.application.authentication.login import TooManyAttempts, password_verify
+from lightway.application.authentication.passwords import password_changed
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.phones import phone_normalise
 from lightway.application.identity.profiles import (
@@ -511,7 +512,8 @@ def _basic_identity_claim(*, user_id: int, now: datetime) -> None:
 
 
 def password_change(*, user_id: int, old_password: str, new_password: str, now: datetime) -> None:
-    """Change the password after checking the current one (throttled like sign-in)."""
+    """Change the password after checking the current one (throttled like sign-in); every
+    API session of the account ends and the customer is told (``password_changed``)."""
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         raise NotFound("no such account")
@@ -530,7 +532,6 @@ def password_change(*, user_id: int, old_password: str, new_password: str, now: 
         raise _fail({"new_password": problems})
     if new_password == old_password:
         raise _fail({"new_password": "Choose a password different from the current one."})
-    profile = Profile.objects.filter(user_id=user_id).first()
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
@@ -542,15 +543,8 @@ def password_change(*, user_id: int, old_password: str, new_password: str, now: 
             data={"fields": ["password"]},
             now=now,
         )
-        if profile is not None and profile.realm == Realm.CUSTOMER:
-            _notify(
-                template="password_changed",
-                context={},
-                now=now,
-                user_id=user_id,
-                language=profile.language,
-                critical=True,
-            )
+        # every API session and refresh token ends; the customer is told (issue 11, finding 3)
+        password_changed(user_id=user_id, actor=f"user:{user_id}", event="password_change", now=now)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Importing this module replaces three admin pages that other packages register on
   ``auth.user.create|update|delete``, data ``{"fields": [<changed field names>]}``: names,
   never values), so making someone superuser shows up as ``["is_superuser"]``. The password
   form (``<id>/password/``) writes ``auth.user.password_change`` with ``{"fields":
-  ["password"]}``, in the same transaction as the new hash.
+  ["password"]}``, in the same transaction as the new hash, and ends every API session of
+  the account (``authentication.passwords.password_changed``: a reset, the customer told).
 - ``procrastinate.ProcrastinateJob`` (procrastinate's ``ProcrastinateJobAdmin``): still
   read-only (no add, change or delete), but its three actions (Retry, Cancel, Abort) are
   re-implemented here rather than wrapped: procrastinate's versions go through the
@@ -44,6 +45,7 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.manager import JobManager
 
+from lightway.application.authentication.passwords import password_changed
 from lightway.data.audit.services import audit_record
 from lightway.interfaces.admin.base import AuditedModelAdmin, fixed_choices_filter, staff_actor
 
@@ -106,6 +108,13 @@ class AuditedUserAdmin(AuditedModelAdmin, _UserAdmin):
                     object_id=user.pk,
                     verb="password_change",
                     fields=["password"],
+                )
+                # a new password ends every API session of the account (issue 11, finding 3)
+                password_changed(
+                    user_id=int(user.pk),
+                    actor=staff_actor(request),
+                    event="password_change" if user.pk == request.user.pk else "password_reset",
+                    now=timezone.now(),
                 )
         return response
 
