@@ -8,7 +8,9 @@ as every role (one user per role; staff with a second factor verified) and anony
 - allowed: not a 403 and not a redirect to a sign-in / second-factor page;
 - denied: anonymous -> a redirect to a sign-in page (API: 401); signed in -> 403, or a
   redirect to a sign-in / second-factor page (API: 403, or 401 when the principal's kind of
-  credential does not apply to the operation).
+  credential does not apply to the operation);
+- staff roles on API operations: 401 whatever the role allows in the panels (staff hold no
+  bearer credential; their tokens are planted in the database to prove the refusal).
 
 Admin pages need ``staff.admin_site`` and, per model, the Django permission the policy's
 actions give (``django_permissions``), within what the page itself ever allows (read-only
@@ -38,12 +40,12 @@ from lightway.data.identity.models import Partner, Realm
 from lightway.interfaces.web import authz
 from lightway.security.policy import (
     ROLE_REALM,
+    STAFF_REALMS,
     Action,
     Role,
     allows,
     django_permissions,
 )
-from lightway.security.tokens import token_issue
 from tests.factories import customer, funded_wallet, staff
 
 pytestmark = pytest.mark.django_db
@@ -204,6 +206,21 @@ class World:
     objects: dict[str, Any]  # "app_label.model_name" -> an instance
 
 
+def _planted_token(user_id: int, now) -> str:
+    import hashlib
+
+    from lightway.security.models import ApiToken
+
+    raw = f"lw_planted_{uuid.uuid4().hex}"
+    ApiToken.objects.create(
+        user_id=user_id,
+        key_hash=hashlib.sha256(raw.encode()).hexdigest(),
+        prefix=raw[:10],
+        created_at=now,
+    )
+    return raw
+
+
 def _make_world(now) -> World:
     User = get_user_model()
     kyc_limits_seed_defaults(now=now)
@@ -218,7 +235,9 @@ def _make_world(now) -> World:
         if realm in (Realm.LIGHTWAY, Realm.MTN):
             uid = staff(f"m-{role.replace('_', '-')}", [role], now)
             users[role] = User.objects.get(pk=uid)
-            tokens[role] = token_issue(user_id=uid, now=now)
+            # Staff are never issued bearer credentials (issue 11, finding 9): a token row
+            # planted in the database shows that every API operation refuses it.
+            tokens[role] = _planted_token(uid, now)
     from lightway.application.partners.keys import partner_key_create
 
     partner = Partner.objects.create(code="matrix-imto", name="Matrix IMTO", created_at=now)
@@ -517,7 +536,11 @@ def test_every_role_is_allowed_or_denied_exactly_as_the_matrix_says(now) -> None
                 if response.status_code == 403 and code == "forbidden":
                     problems.append(f"API {method} {path} [{role}] public but got {got}")
                 continue
-            if allows(_roles(role), action):
+            if ROLE_REALM.get(role) in STAFF_REALMS:
+                # staff hold no bearer credential whatever their roles allow in the panels
+                if response.status_code != 401:
+                    problems.append(f"API {method} {path} [{role}] staff token: got {got}")
+            elif allows(_roles(role), action):
                 if response.status_code in (401, 403):
                     problems.append(f"API {method} {path} [{role}] should be allowed, got {got}")
             elif role == ANONYMOUS:

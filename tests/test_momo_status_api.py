@@ -2,15 +2,17 @@
 reconciliation API"), over Django's test client with real tokens and signed partner
 requests, the flows running against the simulator.
 
-Who sees what: MTN monitoring reads a transaction's status (masked) but no report; MTN and
-LightWay finance read reports (JSON and CSV); a partner reads only its own transfers and
-the report items about them (someone else's reference is a 404, like one that does not
-exist); customers get 403, anonymous callers 401.
+Who sees what: a partner reads only its own transfers and the report items about them
+(someone else's reference is a 404, like one that does not exist); customers get 403,
+anonymous callers 401, and staff tokens 401 (staff never hold bearer credentials, issue 11
+finding 9: they read statuses and reports in the panels, whose scope, the application's
+``momo_transaction_find`` and ``recon_report``, is checked here directly).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import time
 from datetime import timedelta
@@ -18,15 +20,23 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.momo import flows
+from lightway.application.momo.lookup import momo_transaction_find
+from lightway.application.momo.reconciliation.reports import (
+    recon_report,
+    recon_runs,
+    report_csv,
+    report_json,
+)
 from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.momo.statements import statement_import
 from lightway.application.partners.keys import partner_key_create
 from lightway.data.identity.models import Partner, Profile
 from lightway.data.reconciliation.models import ReconItem
+from lightway.security.models import ApiToken
 from lightway.security.policy import Role
 from lightway.security.signatures import sign_request
-from lightway.security.tokens import token_issue
 from tests.factories import customer, staff
 from tests.momo_flow_support import (
     momo_customer,
@@ -49,7 +59,21 @@ def bearer(token):
 
 
 def staff_token(username, role, now):
-    return token_issue(user_id=staff(username, [role], now), now=now)
+    """A staff member's API token planted in the database: staff are never issued one
+    (issue 11, finding 9), and one that exists anyway is refused."""
+    user_id = staff(username, [role], now)
+    raw = f"lw_planted_{username}"
+    ApiToken.objects.create(
+        user_id=user_id,
+        key_hash=hashlib.sha256(raw.encode()).hexdigest(),
+        prefix=raw[:10],
+        created_at=now,
+    )
+    return raw
+
+
+def roles(role):
+    return frozenset({Role(role).value})
 
 
 def signed_get(client, key, target):
@@ -162,32 +186,26 @@ def references(transfer):
 # --- status by any reference ------------------------------------------------------------------
 
 
-def test_mtn_monitoring_reads_status_by_each_reference_masked(client, world, now):
-    token = staff_token("mtn-mon", Role.MTN_MONITORING, now)
+def test_mtn_monitoring_reads_status_by_each_reference_masked(world):
+    """What the MTN panels show: staff read statuses there, never over the API."""
     acme = world["acme"]
     refs = references(acme)
     assert refs["externalId"] == "ACME-1001" and refs["financialTransactionId"]
     for kind, ref in refs.items():
-        resp = client.get(STATUS + ref, **bearer(token))
-        assert resp.status_code == 200, (kind, resp.content)
-        body = resp.json()
-        assert body["transfer_id"] == str(acme.id), kind
-        assert body["reference_id"] == refs["X-Reference-Id"]
-        assert (body["kind"], body["status"], body["transfer_status"]) == (
+        view = momo_transaction_find(reference=ref, roles=roles(Role.MTN_MONITORING), user_id=None)
+        assert view.transfer_id == str(acme.id), kind
+        assert view.reference_id == refs["X-Reference-Id"]
+        assert (view.kind, view.status, view.transfer_status) == (
             "remittance",
             "successful",
             "succeeded",
         )
-        assert (body["amount"], body["currency"], body["momo_status"]) == (
-            70_000,
-            "UGX",
-            "SUCCESSFUL",
-        )
-        assert body["party"] == "+256 77•••••02"
-        assert "256772555102" not in resp.content.decode()
+        assert (view.amount, view.currency, view.momo_status) == (70_000, "UGX", "SUCCESSFUL")
+        assert view.party == "+256 77•••••02"
     # the customer's deposit, by its transfer id and by MoMo's id
     for ref in (str(world["deposit"].id), request_of(world["deposit"]).financial_transaction_id):
-        assert client.get(STATUS + ref, **bearer(token)).json()["kind"] == "deposit"
+        found = momo_transaction_find(reference=ref, roles=roles(Role.MTN_MONITORING), user_id=None)
+        assert found.kind == "deposit"
 
 
 def test_partner_sees_its_own_transfers_only_and_others_are_not_found(client, world):
@@ -221,13 +239,22 @@ def test_who_may_read_a_status(client, world, now):
     ref = str(world["acme"].id)
     error(client.get(STATUS + ref, **bearer(world["customer_token"])), 403, "forbidden")
     error(client.get(STATUS + ref), 401, "unauthenticated")
-    admin = staff_token("lw-admin", Role.LW_ADMIN, now)
-    error(client.get(STATUS + ref, **bearer(admin)), 403, "forbidden")
-    support = staff_token("lw-support", Role.LW_SUPPORT, now)
-    assert client.get(STATUS + ref, **bearer(support)).status_code == 200
-    mon = staff_token("mtn-mon2", Role.MTN_MONITORING, now)
-    error(client.get(STATUS + "nothing-here", **bearer(mon)), 404, "not_found")
-    error(client.get(STATUS + "x" * 101, **bearer(mon)), 422, "validation_failed")
+    # staff hold no API credential, whatever their roles allow in the panels
+    for name, role in (("lw-support", Role.LW_SUPPORT), ("mtn-mon2", Role.MTN_MONITORING)):
+        error(
+            client.get(STATUS + ref, **bearer(staff_token(name, role, now))), 401, "unauthenticated"
+        )
+    # the scope the panels apply
+    with pytest.raises(NotFound):
+        momo_transaction_find(reference=ref, roles=roles(Role.LW_ADMIN), user_id=None)
+    found = momo_transaction_find(reference=ref, roles=roles(Role.LW_SUPPORT), user_id=None)
+    assert found.transfer_id == ref
+    with pytest.raises(NotFound):
+        momo_transaction_find(
+            reference="nothing-here", roles=roles(Role.MTN_MONITORING), user_id=None
+        )
+    with pytest.raises(ValidationFailed):
+        momo_transaction_find(reference="x" * 101, roles=roles(Role.MTN_MONITORING), user_id=None)
 
 
 def test_an_external_id_naming_several_transfers_is_ambiguous(momo, client, world):
@@ -252,23 +279,20 @@ def test_an_external_id_naming_several_transfers_is_ambiguous(momo, client, worl
 # --- reconciliation reports --------------------------------------------------------------------
 
 
-def test_finance_reads_reports_in_json_and_csv(client, world, now):
+def test_finance_reads_reports_in_json_and_csv(world):
+    """The reports the finance panels show (staff read them there, not over the API)."""
     run = world["run"]
-    token = staff_token("mtn-fin", Role.MTN_FINANCE, now)
-    listing = client.get(RUNS, **bearer(token))
-    assert listing.status_code == 200
-    (row,) = listing.json()
-    assert row["id"] == run.pk and row["status"] == "completed"
-    assert row["counts"] == {
+    ((listed, counts),) = recon_runs()
+    assert listed.pk == run.pk and listed.status == "completed"
+    assert counts == {
         "matched": 3,
         "missing_at_momo": 0,
         "missing_on_platform": 1,
         "amount_mismatch": 0,
         "status_mismatch": 0,
     }
-    report = client.get(f"{RUNS}/{run.pk}", **bearer(token))
-    assert report.status_code == 200
-    items = report.json()["items"]
+    report = recon_report(run_id=run.pk)
+    items = report_json(report)["items"]
     assert len(items) == 4
     ghost = next(i for i in items if i["category"] == "missing_on_platform")
     assert ghost["financial_transaction_id"] == world["ghost"]
@@ -276,26 +300,26 @@ def test_finance_reads_reports_in_json_and_csv(client, world, now):
     assert ghost["case_status"] == "open"
     acme_item = next(i for i in items if i["transfer_id"] == str(world["acme"].id))
     assert acme_item["platform_amount"] == -70_000 and acme_item["party"] == "+256 77•••••02"
-
-    for target in (f"{RUNS}/{run.pk}?format=csv", f"{RUNS}/{run.pk}.csv"):
-        resp = client.get(target, **bearer(token))
-        assert resp.status_code == 200 and resp["Content-Type"].startswith("text/csv"), target
-        rows = list(csv.DictReader(io.StringIO(resp.content.decode())))
-        assert len(rows) == 4
-        assert "256772555102" not in resp.content.decode()
-    only = client.get(f"{RUNS}/{run.pk}?category=missing_on_platform", **bearer(token))
-    assert [i["category"] for i in only.json()["items"]] == ["missing_on_platform"]
-    error(client.get(f"{RUNS}/{run.pk}?category=weird", **bearer(token)), 422, "validation_failed")
-    error(client.get(f"{RUNS}/999999", **bearer(token)), 404, "not_found")
-    lw_finance = staff_token("lw-fin", Role.LW_FINANCE, now)
-    assert client.get(f"{RUNS}/{run.pk}", **bearer(lw_finance)).status_code == 200
+    text = report_csv(report)
+    assert len(list(csv.DictReader(io.StringIO(text)))) == 4
+    assert "256772555102" not in text
+    only = recon_report(run_id=run.pk, category="missing_on_platform")
+    assert [i["category"] for i in report_json(only)["items"]] == ["missing_on_platform"]
+    with pytest.raises(ValidationFailed):
+        recon_report(run_id=run.pk, category="weird")
+    with pytest.raises(NotFound):
+        recon_report(run_id=999999)
 
 
-def test_reports_are_refused_to_monitoring_customers_and_anonymous(client, world, now):
+def test_reports_are_refused_to_staff_tokens_customers_and_anonymous(client, world, now):
     run = world["run"]
-    mon = staff_token("mtn-mon3", Role.MTN_MONITORING, now)
+    staff_tokens = [
+        staff_token("mtn-mon3", Role.MTN_MONITORING, now),
+        staff_token("mtn-fin", Role.MTN_FINANCE, now),
+    ]
     for target in (RUNS, f"{RUNS}/{run.pk}", f"{RUNS}/{run.pk}.csv"):
-        error(client.get(target, **bearer(mon)), 403, "forbidden")
+        for token in staff_tokens:
+            error(client.get(target, **bearer(token)), 401, "unauthenticated")
         error(client.get(target, **bearer(world["customer_token"])), 403, "forbidden")
         error(client.get(target), 401, "unauthenticated")
 

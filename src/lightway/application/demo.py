@@ -40,7 +40,6 @@ CUSTOMERS: tuple[tuple[str, str, str, dict[str, int]], ...] = (
     ("kofi", "Kofi M.", "lw_demo_kofi_7b1d8a", {"UGX": 800_000, "GHS": 90_000}),
     ("grace", "Grace A.", "lw_demo_grace_2a6e5c", {"UGX": 50_000, "XAF": 300_000}),
 )
-STAFF = ("admin", "lw_demo_admin_9e3f1b")
 
 # username -> (country, phone, email, ID type, ID number, KYC tier). Stored encrypted in the
 # profile (tests check that a database dump holds none of these in clear).
@@ -182,23 +181,17 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     result.created += kyc_limits_seed_defaults(now=now)
     say("KYC tier limits")
 
-    admin_name, admin_token = STAFF
+    # Staff get no API token: staff never hold bearer credentials (docs/api.md).
     for username, role in STAFF_ROLES:
         _demo_staff(result, username, role, now)
         result.logins.append(
             DemoLogin(
                 username,
                 DEMO_PASSWORD,
-                admin_token if username == admin_name else "",
+                "",
                 f"{Role(role).label} (2FA: lightway demo-totp {username})",
             )
         )
-    token_issue(
-        user_id=get_user_model().objects.get(username=admin_name).pk,
-        raw=admin_token,
-        name="demo",
-        now=now,
-    )
     say("staff of every role")
 
     with transaction.atomic():

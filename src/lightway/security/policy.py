@@ -64,6 +64,25 @@ ROLE_REALM: dict[str, str] = {
 
 STAFF_REALMS = frozenset({Realm.LIGHTWAY, Realm.MTN})
 
+# Staff never hold bearer credentials (API tokens, mobile access or refresh tokens): they
+# use the panels, with a second factor and an idle timeout that a token would skip. A user
+# is staff for this rule by realm, or by Django's is_staff / is_superuser flags. The SQL
+# form is part of every query that authenticates a bearer token (``u`` auth_user, ``p``
+# its identity_profile, LEFT JOINed), so a token issued before the rule, planted in the
+# database, or held by an account made staff later is refused at use time too.
+BEARER_PRINCIPAL_SQL = (
+    "NOT u.is_staff AND NOT u.is_superuser AND coalesce(p.realm, '') NOT IN ("
+    + ", ".join(f"'{realm.value}'" for realm in sorted(STAFF_REALMS))
+    + ")"
+)
+
+
+def bearer_refused(*, is_staff: bool, is_superuser: bool, realm: str) -> bool:
+    """True when an account may hold no bearer credential (the rule of
+    :data:`BEARER_PRINCIPAL_SQL`, for issue time)."""
+    return bool(is_staff or is_superuser or realm in STAFF_REALMS)
+
+
 # The roles a realm's users hold without an assignment (their realm's only role).
 IMPLICIT_ROLES: dict[str, frozenset[str]] = {
     Realm.CUSTOMER: frozenset({Role.CUSTOMER.value}),

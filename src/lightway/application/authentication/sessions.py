@@ -68,7 +68,7 @@ from lightway.security.crypto import decrypt_optional, encrypt_optional
 from lightway.security.masking import mask_phone
 from lightway.security.mfa.totp import totp_check
 from lightway.security.models import OneTimeCode
-from lightway.security.policy import STAFF_REALMS
+from lightway.security.policy import bearer_refused
 from lightway.security.throttle import Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,10 @@ def _profile(user: AbstractBaseUser) -> Profile | None:
 
 
 def _refuse_non_customers(user: AbstractBaseUser, profile: Profile | None) -> None:
-    if (
-        getattr(user, "is_staff", False)
-        or getattr(user, "is_superuser", False)
-        or (profile is not None and profile.realm in STAFF_REALMS)
+    if bearer_refused(
+        is_staff=bool(getattr(user, "is_staff", False)),
+        is_superuser=bool(getattr(user, "is_superuser", False)),
+        realm=profile.realm if profile is not None else "",
     ):
         raise StaffNotAllowed()
     if profile is not None and profile.realm != Realm.CUSTOMER:
@@ -439,6 +439,17 @@ def _family_revoke(family: uuid.UUID, now: datetime) -> None:
     Device.objects.filter(session_family=family).update(session_family=None)
 
 
+def _bearer_allowed(user_id: int) -> bool:
+    """The account is active and not staff (staff never hold bearer credentials)."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    realm = Profile.objects.filter(user_id=user_id).values_list("realm", flat=True).first()
+    return not bearer_refused(
+        is_staff=bool(user.is_staff), is_superuser=bool(user.is_superuser), realm=realm or ""
+    )
+
+
 def tokens_refresh(*, refresh_token: str, device_id: str, now: datetime) -> TokenPair:
     """Use a refresh token once and get the next pair. A used token presented again, or a
     token presented from another device, ends the whole session (theft detection)."""
@@ -454,7 +465,7 @@ def tokens_refresh(*, refresh_token: str, device_id: str, now: datetime) -> Toke
         if row is None:
             raise RefreshRejected()
         device = Device.objects.select_for_update().get(pk=row.device_id)
-        user_ok = get_user_model().objects.filter(pk=device.user_id, is_active=True).exists()
+        user_ok = _bearer_allowed(device.user_id)
         if row.revoked_at is not None or device.revoked_at is not None or not user_ok:
             raise RefreshRejected()
         if row.used_at is not None:

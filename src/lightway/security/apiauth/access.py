@@ -11,7 +11,8 @@ Access token claims: ``sub`` (user id), ``dev`` (device id), ``fam`` (session fa
 expiry, and an expiry further ahead than the configured lifetime (plus a small clock skew)
 is refused, so even a correctly signed token cannot be made to last longer.
 ``access_principal`` adds one primary-key query per request (the device is not
-revoked, the family is still the device's live session, the user is active), so logout,
+revoked, the family is still the device's live session, the user is active and not staff:
+``policy.BEARER_PRINCIPAL_SQL``), so logout,
 device revocation and refresh-token theft detection take effect immediately rather than
 when the token expires.
 """
@@ -33,6 +34,7 @@ from django.conf import settings
 from django.db import connection
 
 from lightway.security.crypto import blind_index
+from lightway.security.policy import BEARER_PRINCIPAL_SQL
 
 ACCESS_PREFIX = "lwa1"
 CHALLENGE_PREFIX = "lwc1"
@@ -157,11 +159,11 @@ def is_access_token(raw: str) -> bool:
     return raw.startswith(ACCESS_PREFIX + ".")
 
 
-_LIVE_SESSION_SQL = """
+_LIVE_SESSION_SQL = f"""
 SELECT coalesce(p.realm, '') FROM apiauth_device d JOIN auth_user u ON u.id = d.user_id
 LEFT JOIN identity_profile p ON p.user_id = u.id
 WHERE d.id = %s AND d.user_id = %s AND d.session_family = %s
-  AND d.revoked_at IS NULL AND u.is_active
+  AND d.revoked_at IS NULL AND u.is_active AND {BEARER_PRINCIPAL_SQL}
 """
 
 
