@@ -110,11 +110,15 @@ def staff_user(username: str, role: str, *, email: str | None = None) -> Any:
 
 def staff_with_totp(username: str, role: str, *, email: str | None = None) -> str:
     """A staff member with a confirmed TOTP device; returns the TOTP key (hex)."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from django.utils import timezone
+
+    from lightway.security.mfa.totp import totp_device_new
 
     user = staff_user(username, role, email=email)
     key = hashlib.sha256(f"browser:{username}".encode()).hexdigest()[:40]
-    TOTPDevice.objects.create(user=user, name="browser", key=key, confirmed=True)
+    totp_device_new(
+        user_id=user.pk, name="browser", now=timezone.now(), confirmed=True, key=bytes.fromhex(key)
+    )
     return key
 
 

@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.authentication.errors import LoginFailed, TooManyAttempts
 from lightway.application.authentication.sessions import login_start
@@ -21,6 +20,7 @@ from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.access import TokenInvalid, access_principal
 from lightway.security.apiauth.models import Device, RefreshToken
+from lightway.security.mfa.totp import totp_device_new, totp_key
 from tests.factories import funded_wallet
 
 pytestmark = pytest.mark.django_db
@@ -207,10 +207,10 @@ def test_staff_and_partner_accounts_get_no_tokens(client, now):
 
 def test_authenticator_app_accounts_need_the_totp_code(client, outbox):
     user = make_customer()
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    device = totp_device_new(user_id=user.pk, name="phone", now=timezone.now(), confirmed=True)
     error(login(client), 401, "totp_required")
     error(login(client, totp="000000"), 401, "totp_invalid")
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp = TOTP(totp_key(device), device.step, device.t0, device.digits, device.drift)
     totp.time = timezone.now().timestamp()
     tokens = sign_in(client, outbox, totp=f"{totp.token():06d}")
     assert tokens["access_token"]

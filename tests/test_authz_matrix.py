@@ -255,13 +255,11 @@ def _make_world(now) -> World:
 def _admin_objects(now, users, wallet) -> dict[str, Any]:
     """One instance of every model the admin shows, where one is cheap to make."""
     from django.contrib.auth.models import Group
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from lightway.application.transactions.transfers import TransferRequest, transfer_create
     from lightway.data.ledger.services import hold_place
 
     Group.objects.create(name="matrix-group")
-    TOTPDevice.objects.create(user=users[Role.LW_ADMIN], name="matrix", confirmed=False)
     other = get_user_model().objects.get(username="matrix-other").wallets.get()
     transfer_create(
         client_id=users[Role.CUSTOMER].pk,

@@ -15,13 +15,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.identity.profiles import profile_create
 from lightway.application.staff.accounts import role_grant, role_revoke
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Realm
 from lightway.interfaces.panels.common import SESSION_LAST_SEEN, SESSION_STARTED
+from lightway.security.mfa.models import TotpDevice
+from lightway.security.mfa.totp import totp_key
 from lightway.security.policy import Role
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +45,9 @@ def sign_in(client: Client, username: str = "ops", password: str = PASSWORD, nex
     return client.post(url, {"username": username, "password": password})
 
 
-def code_for(device: TOTPDevice, *, ahead: int = 0) -> str:
+def code_for(device: TotpDevice, *, ahead: int = 0) -> str:
     """The device's current code (``ahead`` time steps later: still within tolerance)."""
-    value = totp(device.bin_key, device.step, device.t0, device.digits, device.drift + ahead)
+    value = totp(totp_key(device), device.step, device.t0, device.digits, device.drift + ahead)
     return f"{value:0{device.digits}d}"
 
 
@@ -57,7 +58,7 @@ def enrol(client: Client, user: User) -> list[str]:
     page = client.get(response["Location"])
     assert page.status_code == 200
     assert b'src="data:image/svg+xml' in page.content  # the QR code, CSP-compatible
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = TotpDevice.objects.get(user=user, confirmed=False)
     done = client.post("/staff/mfa/enrol/", {"code": code_for(device)})
     assert done.status_code == 200
     codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", done.content.decode())
@@ -75,7 +76,7 @@ def test_a_password_alone_reaches_nothing(path):
     blocked = client.get(path)
     assert blocked.status_code == 302
     assert blocked["Location"].startswith("/staff/mfa/")
-    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert not TotpDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def test_anonymous_admin_goes_to_the_staff_login():
@@ -90,7 +91,7 @@ def test_totp_enrolment_opens_staff_pages_and_the_admin():
     user = staff()
     client = Client()
     enrol(client, user)
-    assert TOTPDevice.objects.get(user=user).confirmed
+    assert TotpDevice.objects.get(user=user).confirmed
     assert client.get("/staff/").status_code == 200
     assert client.get("/admin/").status_code == 200
     assert client.get("/mtn/").status_code == 403  # MTN's page: not a LightWay admin's action
@@ -105,7 +106,7 @@ def test_totp_enrolment_opens_staff_pages_and_the_admin():
 def test_next_sign_in_asks_for_a_code_and_a_code_works_once():
     user = staff()
     enrol(Client(), user)
-    device = TOTPDevice.objects.get(user=user)
+    device = TotpDevice.objects.get(user=user)
 
     client = Client()
     response = sign_in(client, next_="/admin/")
@@ -190,7 +191,7 @@ def test_a_password_cannot_add_a_device_when_one_exists():
     sign_in(client)
     response = client.get("/staff/mfa/enrol/")
     assert response.status_code == 302 and response["Location"].startswith("/staff/mfa/?")
-    assert TOTPDevice.objects.filter(user=user).count() == 1
+    assert TotpDevice.objects.filter(user=user).count() == 1
 
 
 def test_mtn_staff_land_on_the_mtn_page_and_not_in_the_admin():
@@ -281,10 +282,10 @@ def test_the_session_key_changes_at_each_factor():
     client = Client()
     sign_in(client)
     after_password = client.cookies["sessionid"].value
-    device = TOTPDevice.objects.filter(user=user).first()
+    device = TotpDevice.objects.filter(user=user).first()
     if device is None:
         client.get("/staff/mfa/enrol/")
-        device = TOTPDevice.objects.get(user=user)
+        device = TotpDevice.objects.get(user=user)
     client.post("/staff/mfa/enrol/", {"code": code_for(device)})
     assert client.cookies["sessionid"].value != after_password
 
@@ -307,7 +308,7 @@ def test_customers_who_turn_on_totp_need_it_to_sign_in(now):
     assert client.post("/app/security/totp/")["Location"] == "/app/security/#totp"
     page = client.get("/app/security/")
     assert b'src="data:image/svg+xml' in page.content
-    device = TOTPDevice.objects.get(user_id=user_id, confirmed=False)
+    device = TotpDevice.objects.get(user_id=user_id, confirmed=False)
     confirmed = client.post("/app/security/totp/confirm/", {"code": code_for(device)})
     assert confirmed.status_code == 200 and b"backup codes" in confirmed.content.lower()
     assert client.get("/app/wallets/").status_code == 200  # this session is verified

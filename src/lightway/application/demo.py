@@ -17,7 +17,6 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.identity.profiles import profile_create
 from lightway.application.staff.accounts import role_grant
@@ -29,6 +28,8 @@ from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import AccountKind, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.money import Money
+from lightway.security.mfa.models import TotpDevice
+from lightway.security.mfa.totp import totp_device_new
 from lightway.security.policy import ROLE_REALM, Role
 from lightway.security.tokens import token_issue
 
@@ -166,9 +167,14 @@ def _demo_staff(result: DemoSeedResult, username: str, role: str, now: datetime)
     )
     _demo_profile(user.pk, realm, now, country="UG")
     role_grant(user_id=user.pk, role=role, actor="system", now=now)
-    TOTPDevice.objects.get_or_create(
-        user_id=user.pk, name="demo", defaults={"key": demo_totp_key(username), "confirmed": True}
-    )
+    if not TotpDevice.objects.filter(user_id=user.pk).exists():
+        totp_device_new(
+            user_id=user.pk,
+            name="demo",
+            now=now,
+            confirmed=True,
+            key=bytes.fromhex(demo_totp_key(username)),
+        )
 
 
 def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:

@@ -90,6 +90,11 @@ TABLE_RULES: dict[str, TableRule] = {
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),
+    "mfa_reset_request": TableRule(
+        "a maker-checker record: only its decision is written later, never deleted",
+        update=False,
+        update_only=("status", "decided_by_id", "decided_at"),
+    ),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),

@@ -1,8 +1,8 @@
 """Second factors: TOTP (authenticator app), backup codes and passkeys.
 
-- TOTP uses django-otp's ``TOTPDevice``; it is unconfirmed until the first valid code, and
-  confirming it issues 10 backup codes (django-otp ``StaticDevice``; stored hashed, shown
-  once).
+- TOTP uses ``TotpDevice`` (its key sealed with the data keys); it is unconfirmed until
+  the first valid code, and confirming it issues 10 backup codes (django-otp
+  ``StaticDevice``; stored hashed, shown once).
 - Passkeys are WebAuthn credentials (``lightway.security.mfa.PasskeyCredential``, itself a
   django-otp device). The web session keeps the challenge between the two halves of a
   ceremony.
@@ -21,18 +21,31 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.authentication.login import TooManyAttempts, realm_is_staff, user_realm
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import DomainError, NotFound, ValidationFailed
 from lightway.data.audit.services import audit_record
 from lightway.security.crypto import blind_index
 from lightway.security.mfa import passkeys
-from lightway.security.mfa.models import PasskeyCredential
-from lightway.security.mfa.totp import backup_code_hash, backup_code_new, qr_data_uri, totp_check
+from lightway.security.mfa.models import PasskeyCredential, TotpDevice, totp_key_context
+from lightway.security.mfa.totp import (
+    backup_code_hash,
+    backup_code_new,
+    qr_data_uri,
+    totp_check,
+    totp_config_url,
+    totp_device_new,
+    totp_key,
+)
 from lightway.security.throttle import Attempt, Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
+
+# TOTP keys are sealed with the data keys: ``lightway keys rotate`` re-seals them.
+encrypted_column_register(
+    EncryptedColumn("mfa.TotpDevice", "key_ct", lambda row: totp_key_context(int(row.user_id)))
+)
 
 BACKUP_CODES = 10
 TOTP_NAME = "Authenticator app"
@@ -108,7 +121,7 @@ class MfaStatus:
 
 
 def mfa_status(*, user_id: int) -> MfaStatus:
-    totp = TOTPDevice.objects.filter(user_id=user_id, confirmed=True).exists()
+    totp = TotpDevice.objects.filter(user_id=user_id, confirmed=True).exists()
     left = StaticToken.objects.filter(device__user_id=user_id, device__confirmed=True).count()
     keys = [
         PasskeyView(p.pk, p.name, p.created_at, p.last_used_at)
@@ -135,25 +148,27 @@ class TotpEnrolment:
 
 
 def totp_enrol_start(*, user_id: int, now: datetime) -> TotpEnrolment:
-    """A new, unconfirmed TOTP device (replacing any unconfirmed one) and its QR code."""
-    user = _user(user_id)
-    if TOTPDevice.objects.filter(user_id=user_id, confirmed=True).exists():
-        raise ValidationFailed(
-            "An authenticator app is already set up. Turn it off first to replace it.",
-            details={"field": "code"},
-        )
+    """A new, unconfirmed TOTP device (replacing any unconfirmed one; its key sealed) and
+    its QR code."""
+    _user(user_id)
     with transaction.atomic():
-        TOTPDevice.objects.filter(user_id=user_id, confirmed=False).delete()
-        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
-        _audit(user_id, "mfa.totp.enrol_start", now)
+        get_user_model().objects.select_for_update().filter(pk=user_id).first()  # one at a time
+        if TotpDevice.objects.filter(user_id=user_id, confirmed=True).exists():
+            raise ValidationFailed(
+                "An authenticator app is already set up. Turn it off first to replace it.",
+                details={"field": "code"},
+            )
+        replaced, _ = TotpDevice.objects.filter(user_id=user_id, confirmed=False).delete()
+        device = totp_device_new(user_id=user_id, name=TOTP_NAME, now=now)
+        _audit(user_id, "mfa.totp.enrol_start", now, device=device.pk, replaced=replaced)
     return totp_enrolment(device)
 
 
-def totp_enrolment(device: TOTPDevice) -> TotpEnrolment:
+def totp_enrolment(device: TotpDevice) -> TotpEnrolment:
     from base64 import b32encode
 
-    secret = b32encode(device.bin_key).decode().rstrip("=")
-    url = device.config_url
+    secret = b32encode(totp_key(device)).decode().rstrip("=")
+    url = totp_config_url(device, account=_user(int(device.user_id)).get_username())
     return TotpEnrolment(
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         otpauth_url=url,
@@ -162,7 +177,7 @@ def totp_enrolment(device: TOTPDevice) -> TotpEnrolment:
 
 
 def totp_pending(*, user_id: int) -> TotpEnrolment | None:
-    device = TOTPDevice.objects.filter(user_id=user_id, confirmed=False).order_by("-pk").first()
+    device = TotpDevice.objects.filter(user_id=user_id, confirmed=False).order_by("-pk").first()
     return totp_enrolment(device) if device else None
 
 
@@ -176,7 +191,7 @@ def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Devic
     attempt = _attempt(user_id, now)
     with transaction.atomic():
         device = (
-            TOTPDevice.objects.select_for_update()
+            TotpDevice.objects.select_for_update()
             .filter(user_id=user_id, confirmed=False)
             .order_by("-pk")
             .first()
@@ -190,7 +205,7 @@ def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Devic
         if ok:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
-            _audit(user_id, "mfa.totp.confirm", now)
+            _audit(user_id, "mfa.totp.confirm", now, device=device.pk)
             codes = _backup_codes_replace(user_id, now)
     if not ok:
         _failed(user_id, now, "totp_enrol", attempt)
@@ -207,9 +222,9 @@ def totp_disable(*, user_id: int, code: str, now: datetime) -> None:
         )
     second_factor_verify(user_id=user_id, code=code, now=now, purpose="disable")
     with transaction.atomic():
-        TOTPDevice.objects.filter(user_id=user_id).delete()
+        removed, _ = TotpDevice.objects.filter(user_id=user_id).delete()
         StaticDevice.objects.filter(user_id=user_id).delete()
-        _audit(user_id, "mfa.totp.disable", now)
+        _audit(user_id, "mfa.totp.disable", now, removed=removed)
 
 
 # --- backup codes -----------------------------------------------------------------------
@@ -257,7 +272,7 @@ def second_factor_verify(
         digits = text.replace(" ", "")
         if digits.isdigit():
             totp = (
-                TOTPDevice.objects.select_for_update()
+                TotpDevice.objects.select_for_update()
                 .filter(user_id=user_id, confirmed=True)
                 .first()
             )

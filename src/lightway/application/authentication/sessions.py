@@ -30,7 +30,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lightway.application.authentication.errors import (
     ChallengeInvalid,
@@ -66,6 +65,7 @@ from lightway.security.apiauth.models import Device, RefreshToken
 from lightway.security.codes import CodeRejected, code_issue, code_verify
 from lightway.security.crypto import decrypt_optional, encrypt_optional
 from lightway.security.masking import mask_phone
+from lightway.security.mfa.models import TotpDevice
 from lightway.security.mfa.totp import totp_check
 from lightway.security.models import OneTimeCode
 from lightway.security.policy import bearer_refused
@@ -217,7 +217,7 @@ def _check_password(kind: str, value: str, password: str, now: datetime) -> Abst
 
 def _check_totp(user: AbstractBaseUser, totp: str | None, now: datetime) -> bool:
     """True if the user has an authenticator app (and ``totp`` matched it)."""
-    if not TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists():
+    if not TotpDevice.objects.filter(user_id=user.pk, confirmed=True).exists():
         return False
     if not totp:
         raise TotpRequired()
@@ -227,7 +227,7 @@ def _check_totp(user: AbstractBaseUser, totp: str | None, now: datetime) -> bool
     except Locked as exc:
         raise _locked(exc) from None
     with transaction.atomic():
-        devices = TOTPDevice.objects.select_for_update().filter(user_id=user.pk, confirmed=True)
+        devices = TotpDevice.objects.select_for_update().filter(user_id=user.pk, confirmed=True)
         ok = any(totp_check(device, totp, now=now) for device in devices)
     if not ok:
         locked_until = attempt.locked_until

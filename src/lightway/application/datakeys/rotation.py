@@ -52,6 +52,7 @@ def encrypted_column_register(column: EncryptedColumn) -> None:
 _REGISTERING_MODULES = (
     "lightway.application.notifications.service",
     "lightway.application.authentication.sessions",
+    "lightway.application.authentication.mfa",
     "lightway.application.partners.keys",
     "lightway.application.momo.flows",
 )

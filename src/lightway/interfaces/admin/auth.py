@@ -1,7 +1,9 @@
 """Audited admin pages for staff accounts, groups and background jobs.
 
-Importing this module replaces three admin pages that other packages register on
-``django.contrib.admin.site`` and that wrote nothing to the audit trail:
+Importing this module removes every second-factor page django-otp registers (a device's
+key and QR code were readable there, and confirmed devices could be added, unaudited), and
+replaces three admin pages that other packages register on ``django.contrib.admin.site``
+and that wrote nothing to the audit trail:
 
 - ``auth.User`` (Django's ``UserAdmin``) and ``auth.Group`` (``GroupAdmin``): the same pages,
   now :class:`~lightway.interfaces.admin.base.AuditedModelAdmin` subclasses. Every create,
@@ -234,6 +236,23 @@ def _replace(model: type[Model], model_admin: type[admin.ModelAdmin[Any]]) -> No
     admin.site.register(model, model_admin)
 
 
+def _second_factor_pages_remove() -> None:
+    """No admin page for any second-factor model (issue 11, finding 2).
+
+    django-otp registers pages for its devices (TOTP, backup codes) that show a device's
+    secret key and its QR code and let an administrator add a confirmed device for anyone,
+    unaudited. Every django-otp device model (ours included) and every model of a django-otp
+    plugin is taken off the admin site; resetting a staff member's second factor is the
+    maker-checker staff action of ``authentication.mfa_reset``."""
+    from django_otp.models import Device
+
+    for model in list(admin.site._registry):
+        label = model._meta.app_label
+        if issubclass(model, Device) or label == "django_otp" or label.startswith("otp_"):
+            admin.site.unregister(model)
+
+
+_second_factor_pages_remove()
 _replace(User, AuditedUserAdmin)
 _replace(Group, AuditedGroupAdmin)
 _replace(ProcrastinateJob, AuditedJobAdmin)

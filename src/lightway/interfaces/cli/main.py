@@ -225,19 +225,20 @@ def cmd_simulators(args: argparse.Namespace) -> int:
 
 def cmd_demo_totp(args: argparse.Namespace) -> int:
     ops.bootstrap()
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from django.utils import timezone
 
     from lightway.application.demo import demo_totp_key
+    from lightway.security.mfa.models import TotpDevice
+    from lightway.security.mfa.totp import totp_code, totp_key
 
     # Only the seeded demo devices, and only while they still hold the demo secret.
-    key = demo_totp_key(args.username)
-    device = TOTPDevice.objects.filter(
-        user__username=args.username, name="demo", key=key, confirmed=True
+    key = bytes.fromhex(demo_totp_key(args.username))
+    device = TotpDevice.objects.filter(
+        user__username=args.username, name="demo", confirmed=True
     ).first()
-    if device is None:
+    if device is None or totp_key(device) != key:
         raise CommandError(f"{args.username!r} is not a demo staff user with the demo 2FA device")
-    say(f"{totp(device.bin_key, step=device.step, digits=device.digits):0{device.digits}d}")
+    say(totp_code(device, now=timezone.now()))
     return 0
 
 

@@ -50,6 +50,16 @@ class StaffDeactivateForm(AccessibleForm):
     user_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
 
+class MfaResetRequestForm(AccessibleForm):
+    user_id = forms.IntegerField(min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason (the ticket and why)",
+        min_length=10,
+        max_length=500,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+
+
 class CustomerSearchForm(AccessibleForm):
     q = forms.CharField(
         label="Phone number, email or subject",

@@ -13,6 +13,17 @@ roles_patterns = [
     path("grant/", views.role_grant_view, name="staff-roles-grant"),
     path("revoke/", views.role_revoke_view, name="staff-roles-revoke"),
     path("deactivate/", views.staff_deactivate_view, name="staff-roles-deactivate"),
+    path("mfa-reset/", views.mfa_reset_request_view, name="staff-roles-mfa-reset"),
+    path(
+        "mfa-reset/<int:request_id>/approve/",
+        views.mfa_reset_approve_view,
+        name="staff-roles-mfa-reset-approve",
+    ),
+    path(
+        "mfa-reset/<int:request_id>/reject/",
+        views.mfa_reset_reject_view,
+        name="staff-roles-mfa-reset-reject",
+    ),
 ]
 
 customers_patterns = [

@@ -11,6 +11,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lightway.application.authentication.mfa_reset import (
+    mfa_reset_approve,
+    mfa_reset_pending,
+    mfa_reset_reject,
+    mfa_reset_request,
+)
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.identity.pii import customer_get, customer_search, pii_reveal
 from lightway.application.kyc.tiers import kyc_limits_for, kyc_tier_set
@@ -25,6 +31,7 @@ from lightway.interfaces.panels.common import apply_errors
 from lightway.interfaces.panels.lightway.forms import (
     FIELD_LABELS,
     CustomerSearchForm,
+    MfaResetRequestForm,
     RevealForm,
     RoleChangeForm,
     StaffCreateForm,
@@ -47,6 +54,10 @@ ROLE_LABELS = {r.value: r.label for r in Role}
 
 def _actor(request: HttpRequest) -> str:
     return f"staff:{request.user.pk}"
+
+
+def _actor_id(request: HttpRequest) -> int:
+    return int(str(request.user.pk))
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -77,7 +88,12 @@ def _roles_page(
         render(
             request,
             "panels/staff/roles.html",
-            {"rows": rows, "create_form": create_form or StaffCreateForm()},
+            {
+                "rows": rows,
+                "create_form": create_form or StaffCreateForm(),
+                "resets": mfa_reset_pending(),
+                "me": request.user.pk,
+            },
             status=status,
         )
     )
@@ -172,6 +188,58 @@ def staff_deactivate_view(request: HttpRequest) -> HttpResponse:
         messages.error(request, exc.message)
         return HttpResponseRedirect(ROLES_URL)
     messages.success(request, "Account deactivated." if changed else "Already inactive.")
+    return HttpResponseRedirect(ROLES_URL)
+
+
+# --- second-factor resets (maker-checker) ---------------------------------------------------
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def mfa_reset_request_view(request: HttpRequest) -> HttpResponse:
+    form = MfaResetRequestForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason of at least 10 characters (the ticket and why).")
+        return HttpResponseRedirect(ROLES_URL)
+    try:
+        mfa_reset_request(
+            actor_id=_actor_id(request),
+            target_user_id=form.cleaned_data["user_id"],
+            reason=form.cleaned_data["reason"],
+            now=timezone.now(),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(ROLES_URL)
+    messages.success(
+        request, "Reset requested. Another administrator must approve it before it takes effect."
+    )
+    return HttpResponseRedirect(ROLES_URL)
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def mfa_reset_approve_view(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        mfa_reset_approve(actor_id=_actor_id(request), request_id=request_id, now=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(ROLES_URL)
+    messages.success(
+        request, "Second factor reset. The staff member enrols a new one at the next sign-in."
+    )
+    return HttpResponseRedirect(ROLES_URL)
+
+
+@requires(Action.STAFF_ROLES)
+@require_POST
+def mfa_reset_reject_view(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        mfa_reset_reject(actor_id=_actor_id(request), request_id=request_id, now=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(ROLES_URL)
+    messages.success(request, "Reset request rejected.")
     return HttpResponseRedirect(ROLES_URL)
 
 
