@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
+import json
 import os
 import re
 import subprocess
@@ -48,7 +52,66 @@ def _dump(owner: psycopg.Connection) -> str:
         timeout=120,
     )
     assert out.returncode == 0, out.stderr.decode("utf-8", "replace")
-    return out.stdout.decode("utf-8", "replace")
+    return searchable(out.stdout.decode("utf-8", "replace"))
+
+
+_HEX = re.compile(r"\\{1,2}x((?:[0-9a-fA-F]{2}){4,})")  # a bytea value in COPY text: \\x4c57...
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_ESCAPED = re.compile(r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-7]{3}|[\\/\"bfnrt])")
+
+
+def _decodings(text: str) -> list[str]:
+    """What ``text`` may hide: bytea hex, base64 (standard and URL-safe) and backslash
+    escapes (JSON ``\\u002b``, COPY's ``\\053`` octal), each decoded as UTF-8."""
+    out: list[str] = []
+    for match in _HEX.finditer(text):
+        out.append(bytes.fromhex(match.group(1)).decode("utf-8", "replace"))
+    for match in _BASE64.finditer(text):
+        chunk = match.group(0)
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                raw = decode(chunk + "=" * (-len(chunk) % 4))
+            except (binascii.Error, ValueError):
+                continue
+            out.append(raw.decode("utf-8", "replace"))
+    if _ESCAPED.search(text):
+        try:
+            out.append(codecs.decode(text.encode("latin-1", "replace"), "unicode_escape"))
+        except UnicodeDecodeError:
+            pass
+        try:
+            out.append(json.loads(f'"{text}"'))
+        except ValueError:
+            pass
+    return out
+
+
+def searchable(dump: str, depth: int = 3) -> str:
+    """The dump followed by everything decoded out of it (decodings of decodings too, to
+    ``depth`` levels): a value stored hex-encoded in a bytea, base64-wrapped or
+    JSON-escaped is then found by a plain substring search."""
+    layers, current = [dump], [dump]
+    for _ in range(depth):
+        found = [d for text in current for line in text.splitlines() for d in _decodings(line)]
+        found = [f for f in found if f]
+        if not found:
+            break
+        layers.extend(found)
+        current = found
+    return "\n".join(layers)
+
+
+def test_the_dump_search_decodes_bytea_base64_and_escapes() -> None:
+    """The search itself: each encoding of a number is found (a search that cannot fail
+    proves nothing)."""
+    secret = "+256772000111"
+    hexed = "\\\\x" + json.dumps({"partyId": secret}).encode().hex()
+    b64 = base64.b64encode(f"payer={secret}".encode()).decode()
+    escaped = "".join(f"\\u{ord(c):04x}" for c in secret)
+    for encoded in (hexed, b64, escaped, f"\\\\x{base64.b64encode(secret.encode()).hex()}"):
+        line = f"1\t{encoded}\t2026-01-01"
+        assert secret not in line
+        assert secret in searchable(line), encoded
 
 
 def _forms(kind: str, value: str) -> set[str]:
@@ -131,5 +194,73 @@ def test_a_registration_leaves_no_personal_data_or_code_in_clear_in_a_dump(owner
         | _forms("email", email)
         | _forms("id_number", id_number)
         | {code, link.rsplit("/", 2)[-2] if link.endswith("/") else link.rsplit("/", 1)[-1]}
+    )
+    assert sorted(s for s in secrets if s in dump) == []
+
+
+def test_provider_payloads_leave_no_personal_data_in_clear_in_a_dump(
+    owner_db, now, momo, client, settings
+):
+    """Every raw payload a provider (or anyone) sends is stored sealed: MoMo callbacks (a
+    real deposit's, one for an unknown reference, one that is not JSON) and Sumsub webhooks
+    (authentic and with a wrong digest), each carrying a phone number, an email address
+    and an ID number."""
+    from tests.momo_flow_support import momo_customer, run_momo_jobs, wait_final
+    from tests.sumsub_support import WEBHOOK_SECRET, signed
+
+    from lightway.application.momo import flows
+
+    settings.SUMSUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    payer, email, id_number = "256772555123", "payload.person@example.org", "CM55667788QRST"
+    uid = momo_customer("payload", now, phone="+256772000999", wallet=0)
+    transfer = flows.deposit_start(
+        customer_id=uid,
+        currency="UGX",
+        amount_minor=10_000,
+        msisdn=payer,
+        idempotency_key="pii-dump",
+        now=now,
+    )
+    run_momo_jobs(now)
+    request = flows.momo_request_for_transfer(transfer.id)
+    assert request is not None
+    wait_final(momo.sim, request.reference_id)
+    (answer,) = momo.deliver_callbacks(client, wait_for=1)
+    assert answer.status_code == 200
+    run_momo_jobs(now)
+    request.refresh_from_db()
+    assert request.status == "successful"  # processing read the sealed body
+
+    hostile = json.dumps({"payer": {"partyId": payer}, "email": email, "id": id_number})
+    for path, body, kind in (
+        (f"/webhooks/momo/{request.reference_id}", hostile.encode(), "application/json"),
+        ("/webhooks/momo/00000000-0000-4000-8000-000000000000", hostile.encode(), "text/plain"),
+        (f"/webhooks/momo/{request.reference_id}", f"not json {payer}".encode(), "text/plain"),
+    ):
+        assert client.put(path, data=body, content_type=kind).status_code == 200
+    payload = {
+        "applicantId": "a" * 24,
+        "type": "applicantCreated",
+        "createdAtMs": "2026-01-01 10:00:00.000",
+        "externalUserId": payer,
+        "info": {"phone": f"+{payer}", "email": email, "idDocs": [{"number": id_number}]},
+    }
+    body, headers = signed(payload)
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    extra.pop("HTTP_CONTENT_TYPE")
+    assert client.post(
+        "/webhooks/sumsub", data=body, content_type="application/json", **extra
+    ).status_code == 200
+    extra["HTTP_X_PAYLOAD_DIGEST"] = "0" * 64
+    assert client.post(
+        "/webhooks/sumsub", data=body, content_type="application/json", **extra
+    ).status_code == 401
+
+    dump = _dump(owner_db)
+    assert "COPY public.momo_callback" in dump and "COPY public.kyc_sumsub_webhook_event" in dump
+    secrets = (
+        _forms("phone", f"+{payer}")
+        | _forms("email", email)
+        | _forms("id_number", id_number)
     )
     assert sorted(s for s in secrets if s in dump) == []
