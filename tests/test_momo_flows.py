@@ -23,8 +23,10 @@ from django.db import connection
 
 from lightway.application.errors import IdempotencyConflict, NotFound, ValidationFailed
 from lightway.application.momo import flows
+from lightway.application.momo.callbacks import callback_body
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile
+from lightway.data.intake.models import IntakeRejection
 from lightway.data.ledger.models import AccountKind, HoldStatus, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, holds_expire, house_account
 from lightway.data.momo.models import CallbackOutcome, MomoCallback, MomoRequest
@@ -683,16 +685,19 @@ def test_sweep_hands_each_due_request_out_once_and_leases_it(momo, now):
 
 
 def test_sweep_requeues_a_callback_whose_job_was_lost(momo, client, now):
-    ref = uuid.uuid4()
-    response = client.put(f"/webhooks/momo/{ref}", data=b"{}", content_type="application/json")
+    uid = momo_customer("lost", now, phone="+256772123426", wallet=WALLET)
+    req = request_of(_payout(uid, 1_000, "46733123453", key="lost", now=now))
+    response = client.put(
+        f"/webhooks/momo/{req.reference_id}", data=b"{}", content_type="application/json"
+    )
     assert response.status_code == 200
     drop_queued_jobs()  # the job is lost
     callback = MomoCallback.objects.get()
     flows.momo_sweep(now=callback.received_at + timedelta(minutes=2))
-    assert queued("momo_callback_process") == [{"callback_id": callback.pk}]
+    assert {"callback_id": callback.pk} in queued("momo_callback_process")
     run_momo_jobs(now)
     callback.refresh_from_db()
-    assert callback.outcome == CallbackOutcome.UNKNOWN_REFERENCE
+    assert callback.outcome != CallbackOutcome.RECEIVED
 
 
 # --- the webhook -----------------------------------------------------------------------------
@@ -709,46 +714,80 @@ def test_webhook_stores_the_raw_body_first_and_answers_200(momo, client, now, me
     )
     assert response.status_code == 200 and response.json() == {"ok": True}
     stored = MomoCallback.objects.get()
-    assert bytes(stored.body) == body  # byte for byte
+    assert bytes(stored.body)[:3] == b"LW1" and b"SUCCESSFUL" not in bytes(stored.body)
+    assert callback_body(stored) == body  # byte for byte, sealed
     assert (stored.method, stored.request_id) == (method.upper(), req.pk)
     assert (stored.claimed_status, stored.outcome) == ("SUCCESSFUL", CallbackOutcome.RECEIVED)
     assert queued("momo_callback_process") == [{"callback_id": stored.pk}]
 
 
-def test_webhook_stores_unknown_references_and_garbage_without_a_500(momo, client, now):
-    bodies = [
+def test_webhook_keeps_garbage_for_a_known_reference_and_only_counts_unknown_ones(
+    momo, client, now
+):
+    """Issue 11 finding 6: a callback for a reference no request has is answered 200 (as
+    MoMo expects) but not stored and queues nothing: one count in its minute."""
+    uid = momo_customer("garbage", now, phone="+256772123427", wallet=WALLET)
+    req = request_of(_payout(uid, 1_000, "46733123453", key="garbage", now=now))
+    drop_queued_jobs()
+    unknown = [
         ("not-a-uuid", b"\x00\xff garbage"),
         (str(uuid.uuid4()), b'{"status": "SUCCESSFUL"}'),
-        (str(uuid.uuid4()), b"[1, 2, 3]"),
         ("x" * 100, b""),
     ]
-    for reference, body in bodies:
+    for reference, body in unknown:
         response = client.post(f"/webhooks/momo/{reference}", data=body, content_type="text/plain")
+        assert response.status_code == 200 and response.json() == {"ok": True}
+    assert not MomoCallback.objects.exists()
+    assert queued("momo_callback_process") == []
+    (rejection,) = IntakeRejection.objects.all()
+    assert (rejection.source, rejection.reason, rejection.count) == ("momo", "unknown_reference", 3)
+    assert rejection.bytes_total == sum(len(b) for _r, b in unknown)
+
+    known = [b"\x00\xff garbage", b"[1, 2, 3]", b"", b"[" * 20_000 + b"]" * 20_000]
+    for body in known:
+        response = client.post(
+            f"/webhooks/momo/{req.reference_id}", data=body, content_type="text/plain"
+        )
         assert response.status_code == 200
     rows = list(MomoCallback.objects.order_by("id"))
-    assert [bytes(r.body) for r in rows] == [b for _r, b in bodies]
-    assert rows[3].reference_id == "x" * 64  # the path is kept (to the column's size)
-    results = dict(run_momo_jobs(now))
-    assert results  # processed
-    outcomes = [MomoCallback.objects.get(pk=r.pk).outcome for r in rows]
-    assert outcomes == [CallbackOutcome.UNKNOWN_REFERENCE] * 4
+    assert [callback_body(r) for r in rows] == known  # whatever arrives, kept (sealed)
+    run_momo_jobs(now)
+    outcomes = {MomoCallback.objects.get(pk=r.pk).outcome for r in rows}
+    assert outcomes == {CallbackOutcome.INVALID}
+
+
+def test_webhook_stores_at_most_the_cap_of_callbacks_per_reference(momo, client, now, settings):
+    settings.LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE = 3
+    uid = momo_customer("cap", now, phone="+256772123428", wallet=WALLET)
+    req = request_of(_payout(uid, 1_000, "46733123453", key="cap", now=now))
+    for _ in range(5):
+        response = client.put(
+            f"/webhooks/momo/{req.reference_id}", data=b"{}", content_type="application/json"
+        )
+        assert response.status_code == 200
+    assert MomoCallback.objects.count() == 3
+    rejection = IntakeRejection.objects.get()
+    assert (rejection.reason, rejection.count) == ("too_many_callbacks", 2)
 
 
 def test_webhook_stores_nul_bytes_in_the_path_headers_and_claim_without_a_500(momo, client, now):
     """PostgreSQL text cannot hold NUL: the callback is still stored (NUL as U+FFFD)."""
-    ref = uuid.uuid4()
+    uid = momo_customer("nul", now, phone="+256772123429", wallet=WALLET)
+    req = request_of(_payout(uid, 1_000, "46733123453", key="nul", now=now))
     response = client.put(
-        f"/webhooks/momo/{ref}%00",
+        f"/webhooks/momo/{req.reference_id}",
         data='{"status": "SUCCESSFUL\\u0000"}',
         content_type="application/json\x00",
     )
     assert response.status_code == 200
     stored = MomoCallback.objects.get()
-    assert stored.reference_id == f"{ref}\ufffd" and stored.request_id is None
     assert stored.content_type == "application/json\ufffd"
     assert stored.claimed_status == "SUCCESSFUL\ufffd"
-    run_momo_jobs(now)
-    assert MomoCallback.objects.get().outcome == CallbackOutcome.UNKNOWN_REFERENCE
+    response = client.put(
+        f"/webhooks/momo/{req.reference_id}%00", data="{}", content_type="application/json"
+    )
+    assert response.status_code == 200  # an unknown reference (NUL and all): counted only
+    assert IntakeRejection.objects.get().reason == "unknown_reference"
 
 
 def test_webhook_garbage_for_a_known_reference_is_invalid_but_still_reads_the_status(

@@ -19,7 +19,13 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from lightway.data.ledger.services import hold_place
 from lightway.data.momo.models import MomoCallback, MomoRequest
-from lightway.data.momo.services import momo_callback_insert, momo_request_insert
+from lightway.application.momo.callbacks import callback_body, callback_context
+from lightway.data.momo.services import (
+    momo_callback_insert,
+    momo_callback_next_id,
+    momo_request_insert,
+)
+from lightway.security.crypto import keyring_cache_clear, seal
 from lightway.data.wallets.models import TransferStatus
 from lightway.data.wallets.services import transfer_insert
 from tests.factories import customer, funded_wallet
@@ -98,12 +104,14 @@ def _refused(
 
 
 def _callback(now, request: MomoRequest | None = None) -> MomoCallback:
+    callback_id = momo_callback_next_id()
     return momo_callback_insert(
+        id=callback_id,
         reference_id=str(request.reference_id) if request else "unknown",
         request_id=request.pk if request else None,
         method="PUT",
         content_type="application/json",
-        body=b'{"status":"SUCCESSFUL"}',
+        body=seal(b'{"status":"SUCCESSFUL"}', context=callback_context(callback_id)),
         remote_addr="127.0.0.1",
         claimed_status="SUCCESSFUL",
         now=now,
@@ -319,7 +327,6 @@ def test_request_insert_checks(now, override, constraint):
 @pytest.mark.parametrize(
     ("column", "value"),
     [
-        ("body", b"{}"),
         ("method", "POST"),
         ("reference_id", "another"),
         ("received_at", "2020-01-01T00:00:00Z"),
@@ -335,6 +342,57 @@ def test_what_a_callback_received_is_kept_as_received(now, owner_db, column, val
         match="is kept as received",
         owner=owner_db,
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{}", b"LW1", "sealed again under the same key"],
+    ids=["clear", "magic-only", "same-key"],
+)
+def test_a_callbacks_body_changes_only_by_a_reseal_under_another_key(now, owner_db, body):
+    """Issue 11 finding 1: the body is sealed; it can neither go back to clear nor be
+    swapped for another sealed value under the same key (the owner cannot either)."""
+    callback = _callback(now, _request(now))
+    if body == "sealed again under the same key":
+        body = seal(b'{"status":"FAILED"}', context=callback_context(callback.pk))
+    _refused(
+        "UPDATE momo_callback SET body = %s WHERE id = %s",
+        body,
+        callback.pk,
+        match="re-seal|momo_callback_body_sealed",
+        owner=owner_db,
+    )
+
+
+def test_a_clear_callback_body_is_refused_by_the_database(now):
+    with pytest.raises(IntegrityError, match="momo_callback_body_sealed"), transaction.atomic():
+        momo_callback_insert(
+            id=momo_callback_next_id(),
+            reference_id="unknown",
+            request_id=None,
+            method="PUT",
+            content_type="application/json",
+            body=b'{"payer": {"partyId": "256772000111"}}',
+            remote_addr="127.0.0.1",
+            claimed_status="",
+            now=now,
+        )
+
+
+def test_key_rotation_reseals_a_callback_body(now, settings):
+    from lightway.application.datakeys.rotation import keys_rotate
+
+    first = "v1:" + "A" * 43 + "="
+    settings.LIGHTWAY_DATA_KEYS = first
+    keyring_cache_clear()
+    callback = _callback(now)
+    settings.LIGHTWAY_DATA_KEYS = "v2:" + "B" * 43 + "=," + first
+    keyring_cache_clear()
+    result = keys_rotate(now=now)
+    assert result.by_column is not None and result.by_column["momo.MomoCallback.body"] == 1
+    callback.refresh_from_db()
+    assert bytes(callback.body)[4:6] == b"v2"
+    assert callback_body(callback) == b'{"status":"SUCCESSFUL"}'
 
 
 def test_a_callbacks_processing_fields_may_change(now):

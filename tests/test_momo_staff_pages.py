@@ -16,11 +16,13 @@ from django.db import connection
 
 from lightway.application.momo.analytics import duration, momo_analytics, rate
 from lightway.application.momo.browse import callback_body_masked, mask_party
+from lightway.application.momo.callbacks import callback_context
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.momo.models import FloatReading, FloatThreshold, MomoCallback, MomoRequest
+from lightway.data.momo.services import momo_callback_next_id
 from lightway.data.wallets.models import Transfer
-from lightway.security.crypto import encrypt, pii_token
+from lightway.security.crypto import encrypt, pii_token, seal
 from lightway.security.policy import ROLE_REALM, Action, Role, allows
 from tests.conftest import VerifiedClient
 from tests.factories import customer, funded_wallet, staff
@@ -82,12 +84,14 @@ def _request(
 
 
 def _callback(req: MomoRequest, body: bytes, *, outcome="applied", at=None) -> MomoCallback:
+    callback_id = momo_callback_next_id()
     return MomoCallback.objects.create(
+        id=callback_id,
         reference_id=str(req.reference_id),
         request=req,
         method="PUT",
         content_type="application/json",
-        body=body,
+        body=seal(body, context=callback_context(callback_id)),  # stored sealed
         claimed_status="SUCCESSFUL",
         outcome=outcome,
         received_at=at or req.created_at + timedelta(seconds=3),

@@ -248,19 +248,21 @@ def test_provider_payloads_leave_no_personal_data_in_clear_in_a_dump(
     body, headers = signed(payload)
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
     extra.pop("HTTP_CONTENT_TYPE")
-    assert client.post(
-        "/webhooks/sumsub", data=body, content_type="application/json", **extra
-    ).status_code == 200
+    assert (
+        client.post(
+            "/webhooks/sumsub", data=body, content_type="application/json", **extra
+        ).status_code
+        == 200
+    )
     extra["HTTP_X_PAYLOAD_DIGEST"] = "0" * 64
-    assert client.post(
-        "/webhooks/sumsub", data=body, content_type="application/json", **extra
-    ).status_code == 401
+    assert (
+        client.post(
+            "/webhooks/sumsub", data=body, content_type="application/json", **extra
+        ).status_code
+        == 401
+    )
 
     dump = _dump(owner_db)
     assert "COPY public.momo_callback" in dump and "COPY public.kyc_sumsub_webhook_event" in dump
-    secrets = (
-        _forms("phone", f"+{payer}")
-        | _forms("email", email)
-        | _forms("id_number", id_number)
-    )
+    secrets = _forms("phone", f"+{payer}") | _forms("email", email) | _forms("id_number", id_number)
     assert sorted(s for s in secrets if s in dump) == []

@@ -4,12 +4,15 @@ and processing (GREEN / RED+RETRY / RED+FINAL), against the simulator over real 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
 from lightway.application.errors import NotFound
+from lightway.application.intake import intake_housekeeping
 from lightway.application.kyc.verification import (
     KycAlreadyVerified,
     KycRefused,
@@ -21,12 +24,16 @@ from lightway.application.kyc.verification import (
     kyc_start,
     kyc_status,
     kyc_webhook_receive,
+    webhook_body_context,
+    webhook_event_body,
 )
 from lightway.data.audit.models import AuditRecord
+from lightway.data.intake.models import IntakeRejection
 from lightway.data.identity.models import KycTier, Profile
 from lightway.data.kyc.models import KycApplicant, SumsubWebhookEvent, WebhookStatus
 from lightway.integration.sumsub.port import SumsubUnavailable
 from lightway.integration.sumsub.simulator import SumsubSimulator
+from lightway.security.crypto import payload_digest, seal
 from tests.sumsub_support import (
     make_customer,
     queued_event_ids,
@@ -158,7 +165,8 @@ def test_valid_digest_is_accepted_for_each_algorithm(sim, customer, now, client,
     )
     assert response.status_code == 200 and response.json() == {"ok": True}
     event = SumsubWebhookEvent.objects.get()
-    assert bytes(event.raw_body) == body
+    assert bytes(event.raw_body)[:3] == b"LW1"  # sealed (issue 11 finding 1)
+    assert webhook_event_body(event) == body  # byte for byte
     assert event.digest_ok and event.status == WebhookStatus.RECEIVED
     assert event.event_type == "applicantCreated"
     assert set(event.headers) == {"content-type", "x-payload-digest", "x-payload-digest-alg"}
@@ -167,7 +175,10 @@ def test_valid_digest_is_accepted_for_each_algorithm(sim, customer, now, client,
     assert run_kyc_jobs() == [WebhookStatus.PROCESSED]
 
 
-def test_tampered_body_is_stored_then_refused(sim, customer, now, client):
+def test_tampered_body_is_only_counted_then_refused(sim, customer, now, client):
+    """Issue 11 finding 6: a delivery that fails the digest leaves no row, no body and no
+    audit record of its own: one count in its minute (size, keyed digest), audited once per
+    minute by the housekeeping job."""
     kyc_start(user_id=customer, now=now)
     body, headers = signed(events(sim, "applicantCreated")[0])
     tampered = body.replace(b'"init"', b'"completed"')
@@ -179,15 +190,18 @@ def test_tampered_body_is_stored_then_refused(sim, customer, now, client):
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_signature"
-    event = SumsubWebhookEvent.objects.get()
-    assert bytes(event.raw_body) == tampered
-    assert (event.status, event.digest_ok, event.dedupe_key) == (
-        WebhookStatus.REJECTED,
-        False,
-        None,
-    )
+    assert not SumsubWebhookEvent.objects.exists()
+    (rejection,) = IntakeRejection.objects.all()
+    assert (rejection.source, rejection.reason, rejection.count) == ("sumsub", "bad_digest", 1)
+    assert rejection.bytes_total == len(tampered)
+    assert rejection.last_digest == payload_digest(tampered)
     assert queued_event_ids() == []
-    assert "kyc.webhook_rejected" in audit_actions()
+    assert "kyc.webhook_rejected" not in audit_actions()
+    assert intake_housekeeping(now=timezone.now() + timedelta(minutes=2)) == 1
+    (record,) = AuditRecord.objects.filter(action="intake.rejected")
+    assert record.object_id == "sumsub"
+    assert record.data["count"] == 1 and record.data["reason"] == "bad_digest"
+    assert intake_housekeeping(now=timezone.now() + timedelta(minutes=3)) == 0  # once
     # the authentic delivery still gets through afterwards
     response = client.post(
         "/webhooks/sumsub",
@@ -212,9 +226,8 @@ def test_unknown_or_missing_algorithm_is_refused(sim, now, client, alg_header):
         "/webhooks/sumsub", data=body, content_type="application/json", headers=extra
     )
     assert response.status_code == 401
-    event = SumsubWebhookEvent.objects.get()
-    assert event.status == WebhookStatus.REJECTED
-    assert event.error in ("unknown digest algorithm",)
+    assert not SumsubWebhookEvent.objects.exists()
+    assert IntakeRejection.objects.get().reason == "bad_digest"
 
 
 def test_missing_digest_and_wrong_secret_are_refused(sim, now, client):
@@ -233,7 +246,8 @@ def test_missing_digest_and_wrong_secret_are_refused(sim, now, client):
         headers={k: v for k, v in headers.items() if k != "Content-Type"},
     )
     assert response.status_code == 401
-    assert SumsubWebhookEvent.objects.filter(status=WebhookStatus.REJECTED).count() == 2
+    assert not SumsubWebhookEvent.objects.exists()
+    assert IntakeRejection.objects.get().count == 2
 
 
 def test_unparseable_body_is_stored_and_answered_400(sim, now, client):
@@ -248,13 +262,13 @@ def test_unparseable_body_is_stored_and_answered_400(sim, now, client):
         assert response.status_code == 400, raw
         assert response.json()["error"]["code"] == "bad_request"
     stored = SumsubWebhookEvent.objects.order_by("id")
-    assert [bytes(e.raw_body) for e in stored] == [
+    assert [webhook_event_body(e) for e in stored] == [
         b"{not json",
         b"[1, 2]",
         b'{"type": "applicantReviewed"}',
     ]
     assert {e.status for e in stored} == {WebhookStatus.ERROR}
-    assert all(e.dedupe_key.startswith("sha256:") for e in stored)
+    assert all(e.dedupe_key.startswith("hmac:") for e in stored)  # keyed, like the digest
     assert queued_event_ids() == []
 
 
@@ -275,7 +289,12 @@ def test_stored_delivery_cannot_be_altered(sim, now, owner_db):
         }
     )
     event = SumsubWebhookEvent.objects.get(pk=receipt.event_id)
-    for field, value in (("raw_body", b"{}"), ("dedupe_key", "x"), ("digest_ok", False)):
+    # the sealed body: never back to clear, never another value under the same key (only
+    # key rotation re-seals it, under another key version)
+    for value in (b"{}", seal(b"{}", context=webhook_body_context(event.pk))):
+        with pytest.raises(DatabaseError, match="cannot be altered"), transaction.atomic():
+            SumsubWebhookEvent.objects.filter(pk=event.pk).update(raw_body=value)
+    for field, value in (("dedupe_key", "x"), ("digest_ok", False)):
         # the application's role may not write what was received (docs/operations.md,
         # "Database roles"); the owner may, and the trigger refuses
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
@@ -288,7 +307,7 @@ def test_stored_delivery_cannot_be_altered(sim, now, owner_db):
     # a delivery cannot claim a failed digest and still be queued
     with pytest.raises(IntegrityError), transaction.atomic():
         SumsubWebhookEvent.objects.create(
-            raw_body=b"{}",
+            raw_body=seal(b"{}", context="kyc.webhook.body:0"),
             received_at=now,
             digest_ok=False,
             status=WebhookStatus.RECEIVED,

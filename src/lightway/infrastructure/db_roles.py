@@ -68,14 +68,14 @@ TABLE_RULES: dict[str, TableRule] = {
     "wallets_transfer": TableRule("transfers are never deleted"),
     "momo_request": TableRule("stored before it is sent; never deleted"),
     "momo_callback": TableRule(
-        "kept as received: only its processing outcome is written later",
+        "kept as received: only its processing outcome is written later, and its sealed"
+        " body re-sealed by key rotation (the trigger allows nothing else)",
         update=False,
         update_except=(
             "id",
             "reference_id",
             "method",
             "content_type",
-            "body",
             "remote_addr",
             "claimed_status",
             "received_at",
@@ -83,9 +83,10 @@ TABLE_RULES: dict[str, TableRule] = {
     ),
     "momo_float_reading": TableRule("a reading is history", update=False),
     "kyc_sumsub_webhook_event": TableRule(
-        "kept as received: only its processing status is written later",
+        "kept as received: only its processing status is written later, and its sealed"
+        " body re-sealed by key rotation (the trigger allows nothing else)",
         update=False,
-        update_except=("id", "raw_body", "headers", "received_at", "digest_ok", "dedupe_key"),
+        update_except=("id", "headers", "received_at", "digest_ok", "dedupe_key"),
     ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False

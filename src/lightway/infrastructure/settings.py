@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "lightway.data.notify",
     "lightway.data.momo",
     "lightway.data.reconciliation",
+    "lightway.data.intake",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
@@ -190,6 +191,13 @@ LIGHTWAY_REGISTRATION_PENDING_SECONDS = Env.int("LIGHTWAY_REGISTRATION_PENDING_S
 # Reverse proxies in front of the web server whose X-Forwarded-For entries are trusted (the
 # client address of rate limits is the entry that many places from the right; 0 = none).
 LIGHTWAY_PROXY_HOPS = Env.int("LIGHTWAY_PROXY_HOPS", 0)
+
+# Unauthenticated intake (issue 11 findings 6 and 8, docs/operations.md): webhook requests per
+# client address ("requests/seconds"), stored MoMo callbacks per reference, JSON nesting.
+LIGHTWAY_WEBHOOK_RATE_MOMO = Env.str("LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60")
+LIGHTWAY_WEBHOOK_RATE_SUMSUB = Env.str("LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60")
+LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE = Env.int("LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE", 10)
+LIGHTWAY_JSON_MAX_DEPTH = Env.int("LIGHTWAY_JSON_MAX_DEPTH", 64)
 
 # Notifications (docs/notifications.md). SMS go to the HTTP provider at NOTIFY_BASE_URL
 # ("" = not configured: SMS deliveries fail with "SMS gateway not configured"; the demo

@@ -302,3 +302,17 @@ async def task_metrics_middleware(call_next: Any, context: JobContext, worker: A
         metrics.task_duration_seconds.labels(task=task_name).observe(time.perf_counter() - started)
     metrics.task_runs_total.labels(task=task_name, outcome="succeeded").inc()
     return result
+
+
+# Unauthenticated intake (docs/security.md, issue 11 finding 6): one audit record per closed
+# minute of refused webhook deliveries, with its count; old rate windows pruned.
+INTAKE_HOUSEKEEPING_CRON = "* * * * *"
+
+
+@app.periodic(cron=INTAKE_HOUSEKEEPING_CRON)
+@app.task(name="intake_housekeeping", queue=PERIODIC_QUEUE, queueing_lock="intake_housekeeping")
+def intake_housekeeping(timestamp: int | None = None) -> int:
+    """Audit refused webhook deliveries per source, reason and minute; prune rate windows."""
+    from lightway.application.intake import intake_housekeeping as housekeeping
+
+    return housekeeping(now=timezone.now())

@@ -111,16 +111,22 @@ def using_development_keys() -> bool:
     )
 
 
-def encrypt(plaintext: str, *, context: str) -> bytes:
-    """Seal ``plaintext`` under the current KEK; ``context`` must be given again to open it."""
+def seal(data: bytes, *, context: str) -> bytes:
+    """Seal raw bytes (a provider's payload, whatever its encoding) under the current KEK;
+    ``context`` must be given again to open it."""
     ring = keyring()
     kek = ring.keys[ring.current]
     dek = AESGCM.generate_key(bit_length=256)
     wrap_nonce, nonce = os.urandom(12), os.urandom(12)
     version = ring.current.encode()
     wrapped = AESGCM(kek).encrypt(wrap_nonce, dek, MAGIC + version)
-    sealed = AESGCM(dek).encrypt(nonce, plaintext.encode(), context.encode())
+    sealed = AESGCM(dek).encrypt(nonce, bytes(data), context.encode())
     return MAGIC + bytes([len(version)]) + version + wrap_nonce + wrapped + nonce + sealed
+
+
+def encrypt(plaintext: str, *, context: str) -> bytes:
+    """Seal ``plaintext`` under the current KEK; ``context`` must be given again to open it."""
+    return seal(plaintext.encode(), context=context)
 
 
 def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes, bytes]:
@@ -140,17 +146,23 @@ def key_version(blob: bytes) -> str:
     return _split(blob)[0]
 
 
-def decrypt(blob: bytes, *, context: str) -> str:
+def unseal(blob: bytes, *, context: str) -> bytes:
+    """The bytes :func:`seal` sealed; :class:`CryptoError` for a wrong key, context or a
+    tampered blob."""
     version, wrap_nonce, wrapped, nonce, sealed = _split(blob)
     kek = keyring().keys.get(version)
     if kek is None:
         raise CryptoError(f"data key version {version!r} is not configured")
     try:
         dek = AESGCM(kek).decrypt(wrap_nonce, wrapped, MAGIC + version.encode())
-        return AESGCM(dek).decrypt(nonce, sealed, context.encode()).decode()
+        return AESGCM(dek).decrypt(nonce, sealed, context.encode())
     except InvalidTag:
         msg = "encrypted value does not open (wrong key or context, or tampered)"
         raise CryptoError(msg) from None
+
+
+def decrypt(blob: bytes, *, context: str) -> str:
+    return unseal(blob, context=context).decode()
 
 
 def encrypt_optional(plaintext: str | None, *, context: str) -> bytes | None:
@@ -165,7 +177,7 @@ def reencrypt(blob: bytes, *, context: str) -> bytes | None:
     """The blob sealed under the current KEK, or None when it already is."""
     if key_version(blob) == keyring().current:
         return None
-    return encrypt(decrypt(blob, context=context), context=context)
+    return seal(unseal(blob, context=context), context=context)
 
 
 def normalise(kind: str, value: str) -> str:
@@ -191,6 +203,13 @@ def pii_token(kind: str, value: str) -> str:
         blind_key(), f"token\x00{kind}\x00{normalise(kind, value)}".encode(), "sha256"
     )
     return f"{kind}_{digest.hexdigest()[:16]}"
+
+
+def payload_digest(data: bytes) -> str:
+    """A keyed digest of a raw payload (64 hex characters): equal payloads give equal
+    digests, so a rejected body can be recognised again, but a digest reveals nothing of a
+    short body (a phone number in a small JSON document) without the key."""
+    return hmac.new(blind_key(), b"payload\x00" + bytes(data), hashlib.sha256).hexdigest()
 
 
 def keyring_cache_clear() -> None:

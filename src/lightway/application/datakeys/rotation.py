@@ -55,6 +55,8 @@ _REGISTERING_MODULES = (
     "lightway.application.authentication.mfa",
     "lightway.application.partners.keys",
     "lightway.application.momo.flows",
+    "lightway.application.momo.callbacks",
+    "lightway.application.kyc.verification",
 )
 
 

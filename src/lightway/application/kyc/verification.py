@@ -17,8 +17,6 @@ notifies ``kyc_rejected``. Audit actions ``kyc.*`` carry ids and statuses, no pe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,13 +25,16 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import Conflict, DomainError, NotFound
 from lightway.application.identity.profiles import profile_pii
+from lightway.application.intake import intake_reject
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
+from lightway.data.intake.models import RejectionReason
 from lightway.data.kyc.models import (
     KycApplicant,
     RejectType,
@@ -42,6 +43,7 @@ from lightway.data.kyc.models import (
     WebhookStatus,
 )
 from lightway.infrastructure.jobs import job_enqueue
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.integration.sumsub.client import sumsub_client_from_settings
 from lightway.integration.sumsub.port import (
     KycProvider,
@@ -52,10 +54,12 @@ from lightway.integration.sumsub.port import (
     SumsubUnavailable,
 )
 from lightway.integration.sumsub.signing import UnknownDigestAlgorithm, payload_digest_valid
+from lightway.security.crypto import payload_digest, seal, unseal
 
 logger = logging.getLogger(__name__)
 
 ACTOR_SUMSUB = "sumsub"
+INTAKE_SOURCE = "sumsub"
 TASK_EVENT_PROCESS = "kyc_event_process"
 # Events whose meaning is a decision: applied only as Sumsub's status API confirms them.
 DECISION_EVENTS = frozenset({"applicantReviewed", "applicantWorkflowCompleted"})
@@ -318,6 +322,28 @@ def created_at_ms(value: object) -> int | None:
     return None
 
 
+def webhook_body_context(event_id: int) -> str:
+    return f"kyc.webhook.body:{event_id}"
+
+
+# Key rotation (``lightway keys rotate``) re-seals the stored webhook bodies too.
+encrypted_column_register(
+    EncryptedColumn("kyc.SumsubWebhookEvent", "raw_body", lambda row: webhook_body_context(row.pk))
+)
+
+
+def webhook_event_next_id() -> int:
+    """The id the next stored delivery will have (its body's sealing context names it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('kyc_sumsub_webhook_event', 'id'))")
+        return int(cursor.fetchone()[0])
+
+
+def webhook_event_body(event: SumsubWebhookEvent) -> bytes:
+    """The delivery's body as Sumsub sent it, opened from its sealed column."""
+    return unseal(bytes(event.raw_body), context=webhook_body_context(event.pk))
+
+
 def _dedupe_key(raw_body: bytes, payload: Mapping[str, Any] | None) -> str:
     if payload is not None:
         parts = [payload.get("applicantId"), payload.get("type"), payload.get("createdAtMs")]
@@ -325,14 +351,14 @@ def _dedupe_key(raw_body: bytes, payload: Mapping[str, Any] | None) -> str:
             key = "|".join(str(p) for p in parts)
             if len(key) <= 200:
                 return key
-    return "sha256:" + hashlib.sha256(raw_body).hexdigest()
+    return "hmac:" + payload_digest(raw_body)  # keyed: a short body cannot be guessed back
 
 
 def _parse(raw_body: bytes) -> tuple[dict[str, Any] | None, str]:
     """The event payload, or None and why it is unusable."""
     try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+        payload = json_loads_bounded(raw_body)
+    except ValueError:  # not JSON, not UTF-8, nested too deep, a number too long
         return None, "body is not JSON"
     if not isinstance(payload, dict):
         return None, "body is not a JSON object"
@@ -349,10 +375,11 @@ def kyc_webhook_receive(
 ) -> WebhookReceipt:
     """Verify, store, deduplicate and queue one Sumsub webhook delivery.
 
-    The raw body is stored whatever happens next: with status ``rejected`` when the digest
-    is missing, wrong or uses an unknown algorithm; ``error`` when it is authentic but not a
-    usable event; ``ignored_out_of_order`` when it is older than the applicant's newest
-    applied event; else ``received`` with a ``kyc_event_process`` job in the same
+    A delivery whose digest is missing, wrong or uses an unknown algorithm is not stored:
+    only its size and keyed digest count in the refused-intake record (per minute). An
+    authentic one is stored, its body sealed with the data keys, with status ``error`` when
+    it is not a usable event; ``ignored_out_of_order`` when it is older than the applicant's
+    newest applied event; else ``received`` with a ``kyc_event_process`` job in the same
     transaction. A duplicate (same dedupe key) only counts one more delivery.
     """
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
@@ -370,26 +397,14 @@ def kyc_webhook_receive(
     except UnknownDigestAlgorithm:
         digest_ok, reason = False, "unknown digest algorithm"
     if not digest_ok:
-        with transaction.atomic():
-            event = SumsubWebhookEvent.objects.create(
-                raw_body=raw_body,
-                headers=kept,
-                received_at=now,
-                digest_ok=False,
-                dedupe_key=None,
-                status=WebhookStatus.REJECTED,
-                error=reason,
-            )
-            audit_record(
-                actor=ACTOR_SUMSUB,
-                action="kyc.webhook_rejected",
-                object_type="kyc.webhook_event",
-                object_id=str(event.pk),
-                data={"reason": reason},
-                now=now,
-            )
-        logger.warning("sumsub webhook rejected", extra={"event_id": event.pk, "reason": reason})
-        return WebhookReceipt(WebhookOutcome.REJECTED, event.pk)
+        # Not from Sumsub: nothing of it is kept but its size and keyed digest, counted per
+        # minute (audited per minute by intake_housekeeping), so a flood cannot fill the
+        # database or the audit trail.
+        intake_reject(
+            source=INTAKE_SOURCE, reason=RejectionReason.BAD_DIGEST, body=raw_body, now=now
+        )
+        logger.warning("sumsub webhook rejected", extra={"reason": reason})
+        return WebhookReceipt(WebhookOutcome.REJECTED, None)
 
     payload, problem = _parse(raw_body)
     event_ms = created_at_ms(payload.get("createdAtMs")) if payload else None
@@ -408,8 +423,10 @@ def kyc_webhook_receive(
     with transaction.atomic():
         try:
             with transaction.atomic():
+                event_id = webhook_event_next_id()
                 event = SumsubWebhookEvent.objects.create(
-                    raw_body=raw_body,
+                    id=event_id,
+                    raw_body=seal(raw_body, context=webhook_body_context(event_id)),
                     headers=kept,
                     received_at=now,
                     digest_ok=True,
@@ -468,7 +485,7 @@ def kyc_event_process(*, event_id: int, now: datetime) -> str:
         return "missing"
     if event.status != WebhookStatus.RECEIVED:
         return str(event.status)
-    payload, problem = _parse(bytes(event.raw_body))
+    payload, problem = _parse(webhook_event_body(event))
     if payload is None:
         with transaction.atomic():
             return _event_finish(event, WebhookStatus.ERROR, now, problem)

@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from lightway.application.errors import NotFound
+from lightway.application.momo.callbacks import callback_body
 from lightway.data.momo.models import (
     CallbackOutcome,
     MomoCallback,
@@ -27,6 +28,7 @@ from lightway.data.momo.models import (
     RequestStatus,
 )
 from lightway.data.money import Money, MoneyError
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.integration.momo.port import Operation
 from lightway.security.crypto import CryptoError, decrypt
 from lightway.security.masking import DOT, mask_email, mask_id_number, mask_name, mask_phone
@@ -135,8 +137,8 @@ def callback_body_masked(body: bytes) -> tuple[str, bool]:
     """(text to show, whether it was JSON). JSON is pretty-printed in its own key order."""
     text = bytes(body).decode("utf-8", errors="replace")
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json_loads_bounded(bytes(body))
+    except ValueError:  # not JSON, or nested deeper than the bound: shown as text
         return _mask_text(text), False
     if isinstance(data, dict):
         data = _mask_json(data)
@@ -374,7 +376,7 @@ def _callbacks(r: MomoRequest) -> list[CallbackView]:
     ).order_by("received_at", "id")
     out = []
     for c in rows:
-        raw = bytes(c.body or b"")
+        raw = callback_body(c)
         body, is_json = callback_body_masked(raw)
         out.append(
             CallbackView(

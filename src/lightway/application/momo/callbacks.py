@@ -1,8 +1,11 @@
-"""MoMo callbacks: stored raw first, then confirmed by a status read (reference note §10).
+"""MoMo callbacks: stored sealed first, then confirmed by a status read (reference note §10).
 
-``callback_receive`` (the webhook view's one call) stores the body exactly as received,
-whatever it is (unknown reference, unparseable body), and queues
-``momo_callback_process`` in the same transaction; the view answers 200 at once.
+``callback_receive`` (the webhook view's one call) stores the body byte for byte but sealed
+with the data keys (it carries the payer's or payee's number: ``callback_body`` opens it),
+whatever it is (an unparseable body, nesting of any depth), and queues
+``momo_callback_process`` in the same transaction; the view answers 200 at once. A callback
+for a reference no request has, or beyond ``LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE`` for one
+request, is not stored: it only counts in the refused-intake record (size and keyed digest).
 
 ``callback_process`` never trusts the body (callbacks are unsigned): it reads the
 request's status from MoMo and applies *that* through ``momo_apply``. Its outcome on the
@@ -20,15 +23,18 @@ callback row:
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
+from lightway.application.intake import intake_reject
 from lightway.application.momo.common import log_fields
 from lightway.application.momo.status import read_and_apply
+from lightway.data.intake.models import RejectionReason
 from lightway.data.momo.models import CallbackOutcome, MomoCallback, MomoRequest
 from lightway.data.momo.selectors import (
     momo_request_by_reference,
@@ -39,23 +45,50 @@ from lightway.data.momo.services import (
     momo_callback_finish,
     momo_callback_insert,
     momo_callback_lock,
+    momo_callback_next_id,
+    momo_callbacks_for_request,
     momo_request_count,
 )
 from lightway.infrastructure import metrics
 from lightway.infrastructure.jobs import job_enqueue
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.integration.momo.port import MomoStatus
+from lightway.security.crypto import seal, unseal
 
 logger = logging.getLogger("lightway.momo")
 
 CALLBACK_TASK = "momo_callback_process"
 REFERENCE_MAX = 64
 TERMINAL_CLAIMS = frozenset({MomoStatus.SUCCESSFUL.value, MomoStatus.FAILED.value})
+SOURCE = "momo"
+DEFAULT_CALLBACKS_PER_REFERENCE = 10
+
+
+def callback_context(callback_id: int) -> str:
+    return f"momo.callback.body:{callback_id}"
+
+
+# Key rotation (``lightway keys rotate``) re-seals the callback bodies too.
+encrypted_column_register(
+    EncryptedColumn("momo.MomoCallback", "body", lambda row: callback_context(row.pk))
+)
+
+
+def callback_body(callback: MomoCallback) -> bytes:
+    """The body as MoMo (or whoever) sent it, opened from its sealed column."""
+    return unseal(bytes(callback.body), context=callback_context(callback.pk))
+
+
+def callbacks_per_reference() -> int:
+    return int(
+        getattr(settings, "LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE", DEFAULT_CALLBACKS_PER_REFERENCE)
+    )
 
 
 def _payload(body: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(bytes(body).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads_bounded(bytes(body))
+    except ValueError:  # not JSON, not UTF-8, nested too deep, a number too long
         return None
     return data if isinstance(data, dict) else None
 
@@ -80,8 +113,10 @@ def callback_receive(
     content_type: str,
     remote_addr: str,
     now: datetime,
-) -> MomoCallback:
-    """Store one callback as received and queue its processing (one transaction)."""
+) -> MomoCallback | None:
+    """Store one callback, its body sealed, and queue its processing (one transaction).
+    None when it was refused (unknown reference, or the request has its callbacks already):
+    then only its size and keyed digest are counted."""
     parsed = reference_parse(str(reference_id or "")[:REFERENCE_MAX])
     reference = _text(reference_id, REFERENCE_MAX)
     request_id = (
@@ -89,13 +124,24 @@ def callback_receive(
         if parsed is not None
         else None
     )
+    cap = callbacks_per_reference()
+    refused = ""
+    if request_id is None:
+        refused = RejectionReason.UNKNOWN_REFERENCE
+    elif momo_callbacks_for_request(request_id=request_id, limit=cap) >= cap:
+        refused = RejectionReason.TOO_MANY_CALLBACKS
+    if refused:
+        intake_reject(source=SOURCE, reason=refused, body=body, now=now)
+        return None
     with transaction.atomic():
+        callback_id = momo_callback_next_id()
         callback = momo_callback_insert(
+            id=callback_id,
             reference_id=reference,
             request_id=request_id,
             method=_text(method, 8).upper(),
             content_type=_text(content_type, 120),
-            body=bytes(body),
+            body=seal(bytes(body), context=callback_context(callback_id)),
             remote_addr=_text(remote_addr, 64),
             claimed_status=_claimed(_payload(body)),
             now=now,
@@ -121,7 +167,7 @@ def callback_process(*, callback_id: int, now: datetime) -> str:
         return "missing"
     if callback.outcome != CallbackOutcome.RECEIVED:
         return str(callback.outcome)
-    payload = _payload(bytes(callback.body))
+    payload = _payload(callback_body(callback))
     claimed = _claimed(payload)
     request = momo_request_by_reference(reference_id=callback.reference_id)
     outcome: str

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F
 
 from lightway.data.momo.models import (
@@ -111,8 +112,16 @@ def momo_requests_postpone(*, ids: Sequence[int], until: datetime, now: datetime
     ).update(next_check_at=until, updated_at=now)
 
 
+def momo_callback_next_id() -> int:
+    """The id the next callback row will have (its body's sealing context names it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('momo_callback', 'id'))")
+        return int(cursor.fetchone()[0])
+
+
 def momo_callback_insert(
     *,
+    id: int,
     reference_id: str,
     request_id: int | None,
     method: str,
@@ -122,8 +131,9 @@ def momo_callback_insert(
     claimed_status: str,
     now: datetime,
 ) -> MomoCallback:
-    """Store a callback exactly as received (``outcome`` ``received``)."""
+    """Store a callback as received (``outcome`` ``received``); ``body`` is the sealed body."""
     return MomoCallback.objects.create(
+        id=id,
         reference_id=reference_id,
         request_id=request_id,
         method=method,
@@ -134,6 +144,12 @@ def momo_callback_insert(
         outcome=CallbackOutcome.RECEIVED,
         received_at=now,
     )
+
+
+def momo_callbacks_for_request(*, request_id: int, limit: int) -> int:
+    """How many callbacks are stored for a request, counting at most ``limit`` (an index
+    range scan bounded by the limit, however many arrive)."""
+    return MomoCallback.objects.filter(request_id=request_id).values("id")[:limit].count()
 
 
 def momo_callback_lock(*, callback_id: int) -> MomoCallback | None:

@@ -5,7 +5,9 @@ The view hands the raw bytes and headers to one use case, which verifies the dig
 stores the delivery first (also a rejected one) and queues its processing. Answers:
 200 ``{"ok": true}`` for an accepted, duplicate or out-of-order event (Sumsub must not
 re-send it); 401 for a missing or wrong digest or an unknown algorithm; 400 for an
-authentic body that is not a usable event; 413 for a body over the size limit.
+authentic body that is not a usable event; 413 for a body over the size limit; 429 (with
+``Retry-After``) for a client address over its rate limit (``LIGHTWAY_WEBHOOK_RATE_SUMSUB``,
+``LIGHTWAY_WEBHOOK_RATE_MOMO``): only the refusal is counted, nothing is read or stored.
 """
 
 from __future__ import annotations
@@ -15,10 +17,28 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from lightway.application.intake import intake_reject, webhook_admit
 from lightway.application.kyc.verification import WebhookOutcome, kyc_webhook_receive
 from lightway.application.momo.flows import callback_receive
 from lightway.interfaces.api.errors import error_response
 from lightway.interfaces.web.authz import public
+
+
+def _over_rate(request: HttpRequest, source: str) -> HttpResponse | None:
+    """429 when the client address is over ``source``'s rate limit (the body unread)."""
+    now = timezone.now()
+    decision = webhook_admit(
+        source=source, client=str(request.META.get("REMOTE_ADDR") or ""), now=now
+    )
+    if decision.allowed:
+        return None
+    intake_reject(source=source, reason="rate_limited", body=b"", now=now)
+    response = error_response(
+        429, "rate_limited", f"too many requests; try again in {decision.retry_after} s"
+    )
+    response["Retry-After"] = str(decision.retry_after)
+    return response
+
 
 # Sumsub's payloads are a few kilobytes (no personal data, no documents).
 SUMSUB_WEBHOOK_MAX_BYTES = 256 * 1024
@@ -28,6 +48,8 @@ SUMSUB_WEBHOOK_MAX_BYTES = 256 * 1024
 @csrf_exempt
 @require_POST
 def sumsub_webhook(request: HttpRequest) -> HttpResponse:
+    if (refused := _over_rate(request, "sumsub")) is not None:
+        return refused
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -60,10 +82,13 @@ MOMO_CALLBACK_MAX_BYTES = 64 * 1024
 @require_http_methods(["PUT", "POST"])
 def momo_callback(request: HttpRequest, reference_id: str) -> HttpResponse:
     """A MoMo callback (PUT or POST, §10.2) for ``reference_id`` (our X-Reference-Id in the
-    callback URL's path). Stored exactly as received, whatever it holds (an unknown
-    reference, a body that is not JSON), its processing queued, answered 200 at once: the
+    callback URL's path). Stored byte for byte (sealed), whatever it holds (a body that is
+    not JSON, nested to any depth), its processing queued, answered 200 at once: the
     body is never trusted, processing confirms it with a status read. 413 over the size
-    limit; other methods 405."""
+    limit; other methods 405; 429 over the rate limit. A callback for an unknown reference
+    (or beyond its reference's cap) is answered the same 200 but only counted, not stored."""
+    if (refused := _over_rate(request, "momo")) is not None:
+        return refused
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
