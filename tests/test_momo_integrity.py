@@ -17,17 +17,17 @@ import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from lightway.application.momo.callbacks import callback_body, callback_context
 from lightway.data.ledger.services import hold_place
 from lightway.data.momo.models import MomoCallback, MomoRequest
-from lightway.application.momo.callbacks import callback_body, callback_context
 from lightway.data.momo.services import (
     momo_callback_insert,
     momo_callback_next_id,
     momo_request_insert,
 )
-from lightway.security.crypto import keyring_cache_clear, seal
 from lightway.data.wallets.models import TransferStatus
 from lightway.data.wallets.services import transfer_insert
+from lightway.security.crypto import keyring_cache_clear, seal
 from tests.factories import customer, funded_wallet
 
 pytestmark = pytest.mark.django_db

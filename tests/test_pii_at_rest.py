@@ -205,10 +205,9 @@ def test_provider_payloads_leave_no_personal_data_in_clear_in_a_dump(
     real deposit's, one for an unknown reference, one that is not JSON) and Sumsub webhooks
     (authentic and with a wrong digest), each carrying a phone number, an email address
     and an ID number."""
+    from lightway.application.momo import flows
     from tests.momo_flow_support import momo_customer, run_momo_jobs, wait_final
     from tests.sumsub_support import WEBHOOK_SECRET, signed
-
-    from lightway.application.momo import flows
 
     settings.SUMSUB_WEBHOOK_SECRET = WEBHOOK_SECRET
     payer, email, id_number = "256772555123", "payload.person@example.org", "CM55667788QRST"

@@ -28,8 +28,8 @@ from lightway.application.kyc.verification import (
     webhook_event_body,
 )
 from lightway.data.audit.models import AuditRecord
-from lightway.data.intake.models import IntakeRejection
 from lightway.data.identity.models import KycTier, Profile
+from lightway.data.intake.models import IntakeRejection
 from lightway.data.kyc.models import KycApplicant, SumsubWebhookEvent, WebhookStatus
 from lightway.integration.sumsub.port import SumsubUnavailable
 from lightway.integration.sumsub.simulator import SumsubSimulator
