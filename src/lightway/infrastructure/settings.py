@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -198,6 +199,9 @@ LIGHTWAY_WEBHOOK_RATE_MOMO = Env.str("LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60")
 LIGHTWAY_WEBHOOK_RATE_SUMSUB = Env.str("LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60")
 LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE = Env.int("LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE", 10)
 LIGHTWAY_JSON_MAX_DEPTH = Env.int("LIGHTWAY_JSON_MAX_DEPTH", 64)
+for _name in ("LIGHTWAY_WEBHOOK_RATE_MOMO", "LIGHTWAY_WEBHOOK_RATE_SUMSUB"):
+    if not re.fullmatch(r"\d+/[1-9]\d*", globals()[_name].strip()):
+        raise ImproperlyConfigured(f"{_name} must look like '600/60' (requests/seconds)")
 
 # Notifications (docs/notifications.md). SMS go to the HTTP provider at NOTIFY_BASE_URL
 # ("" = not configured: SMS deliveries fail with "SMS gateway not configured"; the demo
