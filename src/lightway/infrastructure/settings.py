@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "lightway.interfaces.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lightway.interfaces.web.security_headers.SecurityHeadersMiddleware",
+    "lightway.interfaces.web.middleware.HostileInputMiddleware",  # NUL, deep JSON: 400
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,6 +85,7 @@ API_MIDDLEWARE = [
     "lightway.interfaces.api.errors.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lightway.interfaces.web.security_headers.SecurityHeadersMiddleware",
+    "lightway.interfaces.web.middleware.HostileInputMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 

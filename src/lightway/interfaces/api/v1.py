@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
@@ -28,6 +29,7 @@ from lightway.application.transactions.wallets import (
     wallet_statement,
 )
 from lightway.data.wallets.models import Transfer, TransferStatus
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.interfaces.api.auth import router as auth_router
 from lightway.interfaces.api.errors import (
     STATUS_BY_CODE,
@@ -70,7 +72,16 @@ class BearerToken(HttpBearer):
         return ApiPrincipal(user_id=found[0], kind="api_token", realm=found[1])
 
 
+class BoundedJsonParser(Parser):
+    """Request bodies parsed with a nesting bound (issue 11 finding 8): too deep, not UTF-8
+    or a number too long is ``malformed_json`` (400), never a RecursionError."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        return cast(dict[str, Any], json_loads_bounded(request.body))
+
+
 api = NinjaAPI(
+    parser=BoundedJsonParser(),
     title="LightWay MoMo API",
     version="1.0.0",
     description=(

@@ -27,6 +27,7 @@ from lightway.application.errors import DomainError
 from lightway.data.identity.models import Realm
 from lightway.data.money import Money
 from lightway.data.wallets.models import Transfer, TransferKind
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.interfaces.panels.access import public, requires
 from lightway.interfaces.panels.common import (
     SESSION_WEBAUTHN,
@@ -294,7 +295,7 @@ def _ceremony_finish(
     if challenge is None:
         return _json_error("The request expired. Try again.")
     try:
-        body = json.loads(request.body or b"{}")
+        body = json_loads_bounded(request.body or b"{}")  # any content type, any depth
         return finish(challenge, json.dumps(body.get("credential") or {}), body)
     except (ValueError, AttributeError):
         return _json_error("The browser's answer was not understood.")

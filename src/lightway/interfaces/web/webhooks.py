@@ -22,6 +22,7 @@ from lightway.application.kyc.verification import WebhookOutcome, kyc_webhook_re
 from lightway.application.momo.flows import callback_receive
 from lightway.interfaces.api.errors import error_response
 from lightway.interfaces.web.authz import public
+from lightway.interfaces.web.middleware import raw_body_intake
 
 
 def _over_rate(request: HttpRequest, source: str) -> HttpResponse | None:
@@ -45,6 +46,7 @@ SUMSUB_WEBHOOK_MAX_BYTES = 256 * 1024
 
 
 @public
+@raw_body_intake
 @csrf_exempt
 @require_POST
 def sumsub_webhook(request: HttpRequest) -> HttpResponse:
@@ -78,6 +80,7 @@ MOMO_CALLBACK_MAX_BYTES = 64 * 1024
 
 
 @public
+@raw_body_intake
 @csrf_exempt
 @require_http_methods(["PUT", "POST"])
 def momo_callback(request: HttpRequest, reference_id: str) -> HttpResponse:
