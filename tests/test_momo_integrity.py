@@ -395,6 +395,29 @@ def test_key_rotation_reseals_a_callback_body(now, settings):
     assert callback_body(callback) == b'{"status":"SUCCESSFUL"}'
 
 
+def test_key_rotation_seals_a_body_stored_in_clear_before_sealing(now, owner_db):
+    """Rows from before migration 0004 (its CHECK is NOT VALID) are sealed by the first
+    ``lightway keys rotate``; ``keys status`` counts them as "clear" until then."""
+    from lightway.application.datakeys.rotation import keys_rotate, keys_status
+
+    callback = _callback(now)
+    owner_db.execute("ALTER TABLE momo_callback DROP CONSTRAINT momo_callback_body_sealed")
+    owner_db.execute("ALTER TABLE momo_callback DISABLE TRIGGER momo_callback_guard")
+    owner_db.execute(
+        "UPDATE momo_callback SET body = %s WHERE id = %s", [b'{"partyId": "1"}', callback.pk]
+    )
+    owner_db.execute("ALTER TABLE momo_callback ENABLE TRIGGER momo_callback_guard")
+    owner_db.execute(
+        "ALTER TABLE momo_callback ADD CONSTRAINT momo_callback_body_sealed"
+        " CHECK (lw_is_sealed(body)) NOT VALID"
+    )
+    assert keys_status()["momo.MomoCallback.body"]["clear"] == 1
+    keys_rotate(now=now)
+    callback.refresh_from_db()
+    assert callback_body(callback) == b'{"partyId": "1"}'
+    assert "clear" not in keys_status()["momo.MomoCallback.body"]
+
+
 def test_a_callbacks_processing_fields_may_change(now):
     request = _request(now)
     callback = _callback(now)

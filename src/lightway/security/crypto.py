@@ -141,6 +141,11 @@ def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes, bytes]:
     return version, rest[:12], rest[12:60], rest[60:72], rest[72:]
 
 
+def is_sealed(blob: bytes) -> bool:
+    """Whether ``blob`` looks like a sealed value (the magic and a version length)."""
+    return len(blob) > 4 and bytes(blob[:3]) == MAGIC
+
+
 def key_version(blob: bytes) -> str:
     """The KEK version a blob was sealed under (for rotation)."""
     return _split(blob)[0]

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from lightway.application.identity.profiles import PII_FIELDS, pii_context
 from lightway.data.audit.services import audit_record
-from lightway.security.crypto import key_version, keyring, reencrypt
+from lightway.security.crypto import is_sealed, key_version, keyring, reencrypt, seal
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,25 @@ class EncryptedColumn:
     model: str  # "app_label.Model"
     column: str
     context: Callable[[Any], str]
+    # A raw-payload column that held clear bytes before sealing existed (MoMo callbacks,
+    # Sumsub webhooks): rotation seals such values (``keys_status`` counts them "clear").
+    seals_clear: bool = False
+
+
+CLEAR = "clear"
+
+
+def _version(col: EncryptedColumn, blob: bytes) -> str:
+    if col.seals_clear and not is_sealed(blob):
+        return CLEAR
+    return key_version(blob)
+
+
+def _reseal(col: EncryptedColumn, row: Any) -> bytes | None:
+    blob = bytes(getattr(row, col.column))
+    if col.seals_clear and not is_sealed(blob):
+        return seal(blob, context=col.context(row))
+    return reencrypt(blob, context=col.context(row))
 
 
 def _profile_column(field: str) -> EncryptedColumn:
@@ -86,7 +105,7 @@ def keys_status() -> dict[str, Counter[str]]:
             col.column, flat=True
         )
         for blob in rows.iterator(chunk_size=2000):
-            counts[key_version(bytes(blob))] += 1
+            counts[_version(col, bytes(blob))] += 1
         out[f"{col.model}.{col.column}"] = counts
     return out
 
@@ -116,7 +135,7 @@ def keys_rotate(
                     break
                 changed = []
                 for row in rows:
-                    new = reencrypt(bytes(getattr(row, col.column)), context=col.context(row))
+                    new = _reseal(col, row)
                     if new is not None:
                         setattr(row, col.column, new)
                         changed.append(row)

@@ -328,7 +328,12 @@ def webhook_body_context(event_id: int) -> str:
 
 # Key rotation (``lightway keys rotate``) re-seals the stored webhook bodies too.
 encrypted_column_register(
-    EncryptedColumn("kyc.SumsubWebhookEvent", "raw_body", lambda row: webhook_body_context(row.pk))
+    EncryptedColumn(
+        "kyc.SumsubWebhookEvent",
+        "raw_body",
+        lambda row: webhook_body_context(row.pk),
+        seals_clear=True,
+    )
 )
 
 

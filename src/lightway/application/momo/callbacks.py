@@ -70,7 +70,9 @@ def callback_context(callback_id: int) -> str:
 
 # Key rotation (``lightway keys rotate``) re-seals the callback bodies too.
 encrypted_column_register(
-    EncryptedColumn("momo.MomoCallback", "body", lambda row: callback_context(row.pk))
+    EncryptedColumn(
+        "momo.MomoCallback", "body", lambda row: callback_context(row.pk), seals_clear=True
+    )
 )
 
 

@@ -1,8 +1,9 @@
 """Sumsub webhook bodies are stored sealed with the data keys (issue 11 finding 1).
 
 From here on ``raw_body`` holds only sealed values (``LW1`` blobs, a CHECK); the rows
-stored before are sealed here. The guard of 0002 still keeps what was received: the body
-may change only by a re-seal under another data-key version (``lightway keys rotate``).
+stored before are sealed by `lightway keys rotate` (run it once after upgrading; the
+CHECK is NOT VALID so those rows may wait for it, every new or changed row must pass).
+The guard of 0002 still keeps what was received: the body may change only by a re-seal under another data-key version (``lightway keys rotate``).
 The helper functions ``lw_is_sealed`` / ``lw_sealed_reseal`` come from momo 0004.
 """
 
@@ -43,21 +44,8 @@ $$;
 
 CHECK = """
 ALTER TABLE kyc_sumsub_webhook_event
-  ADD CONSTRAINT kyc_webhook_body_sealed CHECK (lw_is_sealed(raw_body));
+  ADD CONSTRAINT kyc_webhook_body_sealed CHECK (lw_is_sealed(raw_body)) NOT VALID;
 """
-
-
-def seal_existing(apps, schema_editor):
-    from lightway.security.crypto import seal
-
-    event = apps.get_model("kyc", "SumsubWebhookEvent")
-    rows = event.objects.order_by("id").values_list("id", "raw_body")
-    for pk, body in rows.iterator(chunk_size=500):
-        raw = bytes(body)
-        if raw[:3] == b"LW1":
-            continue
-        sealed = seal(raw, context=f"kyc.webhook.body:{pk}")
-        event.objects.filter(pk=pk).update(raw_body=sealed)
 
 
 class Migration(migrations.Migration):
@@ -65,7 +53,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(GUARD, OLD_GUARD),
-        migrations.RunPython(seal_existing, migrations.RunPython.noop),
         migrations.RunSQL(
             CHECK, "ALTER TABLE kyc_sumsub_webhook_event DROP CONSTRAINT kyc_webhook_body_sealed;"
         ),

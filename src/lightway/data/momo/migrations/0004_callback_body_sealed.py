@@ -1,7 +1,9 @@
 """MoMo callback bodies are stored sealed with the data keys (issue 11 finding 1).
 
 They carry the payer's or payee's phone number. From here on the column holds only sealed
-values (``LW1`` blobs, a CHECK); the rows stored before are sealed here. The guard of 0002
+values (``LW1`` blobs, a CHECK); the rows stored before are sealed by
+`lightway keys rotate` (run it once after upgrading; the CHECK is NOT VALID so those rows
+may wait for it, every new or changed row must pass). The guard of 0002
 still keeps what was received: the body may change only by a re-seal under another data-key
 version (``lightway keys rotate``), never to anything else.
 """
@@ -62,21 +64,9 @@ END $$;
 """
 
 CHECK = """
-ALTER TABLE momo_callback ADD CONSTRAINT momo_callback_body_sealed CHECK (lw_is_sealed(body));
+ALTER TABLE momo_callback
+  ADD CONSTRAINT momo_callback_body_sealed CHECK (lw_is_sealed(body)) NOT VALID;
 """
-
-
-def seal_existing(apps, schema_editor):
-    from lightway.security.crypto import seal
-
-    callback = apps.get_model("momo", "MomoCallback")
-    rows = callback.objects.order_by("id").values_list("id", "body")
-    for pk, body in rows.iterator(chunk_size=500):
-        raw = bytes(body)
-        if raw[:3] == b"LW1":
-            continue
-        sealed = seal(raw, context=f"momo.callback.body:{pk}")
-        callback.objects.filter(pk=pk).update(body=sealed)
 
 
 class Migration(migrations.Migration):
@@ -84,7 +74,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(SEALED_FUNCTIONS + GUARD, OLD_GUARD),
-        migrations.RunPython(seal_existing, migrations.RunPython.noop),
         migrations.RunSQL(
             CHECK, "ALTER TABLE momo_callback DROP CONSTRAINT momo_callback_body_sealed;"
         ),
