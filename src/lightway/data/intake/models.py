@@ -1,7 +1,5 @@
-"""Rate windows and refused deliveries of the unauthenticated endpoints (webhooks).
-
-``RateWindow`` counts requests per key (``webhook:<source>:<client address>``) and fixed
-window; one upsert per request decides, so every web process shares the count.
+"""Refused deliveries of the unauthenticated endpoints (webhooks). (Their rate limits are
+the platform's one limiter, ``security/ratelimit.py``.)
 
 ``IntakeRejection`` is the only trace a refused delivery leaves (a Sumsub webhook with a
 wrong digest, a MoMo callback for an unknown reference or over its reference's cap, a
@@ -14,19 +12,6 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
-
-
-class RateWindow(models.Model):
-    key = models.CharField(max_length=200)
-    window_start = models.DateTimeField()
-    hits = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        db_table = "intake_rate_window"
-        constraints = [
-            models.UniqueConstraint(fields=["key", "window_start"], name="intake_rate_window_once")
-        ]
-        indexes = [models.Index(fields=["window_start"], name="intake_rate_window_start")]
 
 
 class RejectionReason(models.TextChoices):

@@ -1,4 +1,5 @@
-"""Writes for the intake tables: one upsert per request, so parallel requests count exactly."""
+"""Writes for the intake table: one upsert per refused delivery, so parallel ones count
+exactly."""
 
 from __future__ import annotations
 
@@ -7,24 +8,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 
 from lightway.data.audit.services import audit_record
-from lightway.data.intake.models import IntakeRejection, RateWindow
-
-
-def rate_window_hit(*, key: str, window_start: datetime) -> int:
-    """Count one request in ``key``'s window; the window's count including this one."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO intake_rate_window (key, window_start, hits) VALUES (%s, %s, 1)"
-            " ON CONFLICT (key, window_start)"
-            " DO UPDATE SET hits = intake_rate_window.hits + 1 RETURNING hits",
-            [key[:200], window_start],
-        )
-        return int(cursor.fetchone()[0])
-
-
-def rate_windows_prune(*, before: datetime) -> int:
-    deleted, _ = RateWindow.objects.filter(window_start__lt=before).delete()
-    return int(deleted)
+from lightway.data.intake.models import IntakeRejection
 
 
 def minute_of(now: datetime) -> datetime:
@@ -78,7 +62,3 @@ def intake_rejections_audit(*, now: datetime, batch: int = 500) -> int:
             done += 1
         IntakeRejection.objects.filter(pk__in=[r.pk for r in rows]).update(audited_at=now)
     return done
-
-
-def intake_prune(*, now: datetime, rate_windows_after: timedelta) -> int:
-    return rate_windows_prune(before=now - rate_windows_after)

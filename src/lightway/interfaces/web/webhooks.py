@@ -22,23 +22,24 @@ from lightway.application.kyc.verification import WebhookOutcome, kyc_webhook_re
 from lightway.application.momo.flows import callback_receive
 from lightway.interfaces.api.errors import error_response
 from lightway.interfaces.web.authz import public
+from lightway.interfaces.web.client import client_address
 from lightway.interfaces.web.middleware import raw_body_intake
+from lightway.security.ratelimit import RateLimited
 
 
 def _over_rate(request: HttpRequest, source: str) -> HttpResponse | None:
     """429 when the client address is over ``source``'s rate limit (the body unread)."""
     now = timezone.now()
-    decision = webhook_admit(
-        source=source, client=str(request.META.get("REMOTE_ADDR") or ""), now=now
-    )
-    if decision.allowed:
-        return None
-    intake_reject(source=source, reason="rate_limited", body=b"", now=now)
-    response = error_response(
-        429, "rate_limited", f"too many requests; try again in {decision.retry_after} s"
-    )
-    response["Retry-After"] = str(decision.retry_after)
-    return response
+    try:
+        webhook_admit(source=source, client=client_address(request), now=now)
+    except RateLimited as limited:
+        intake_reject(source=source, reason="rate_limited", body=b"", now=now)
+        response = error_response(
+            429, "too_many_requests", f"too many requests; try again in {limited.retry_after} s"
+        )
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    return None
 
 
 # Sumsub's payloads are a few kilobytes (no personal data, no documents).

@@ -69,27 +69,4 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.CreateModel(
-            name="RateWindow",
-            fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("key", models.CharField(max_length=200)),
-                ("window_start", models.DateTimeField()),
-                ("hits", models.PositiveIntegerField(default=0)),
-            ],
-            options={
-                "db_table": "intake_rate_window",
-                "indexes": [models.Index(fields=["window_start"], name="intake_rate_window_start")],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("key", "window_start"), name="intake_rate_window_once"
-                    )
-                ],
-            },
-        ),
     ]
