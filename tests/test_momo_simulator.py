@@ -1306,6 +1306,7 @@ def test_the_harness_wires_the_client_and_delivers_callbacks_through_django(momo
     from django.conf import settings
 
     from lightway.application.momo.gateway import callback_url, momo_gateway, momo_target
+    from lightway.data.intake.models import IntakeRejection
     from lightway.data.momo.models import MomoCallback
     from lightway.integration.momo.port import Operation, Party
 
@@ -1329,9 +1330,11 @@ def test_the_harness_wires_the_client_and_delivers_callbacks_through_django(momo
     responses = momo.deliver_callbacks(client, wait_for=1)
     assert [r.status_code for r in responses] == [200]
     assert momo.sim.callbacks_queued() == []  # delivered ones are gone
-    stored = MomoCallback.objects.get(reference_id=str(ref))
-    assert stored.method == "PUT"  # deposit v2, as the operation table says
-    assert json.loads(bytes(stored.body))["status"] == "SUCCESSFUL"
+    # The platform has no request with that reference: the callback reached the view and
+    # was counted as a refused delivery (issue 11 finding 6), nothing of it stored.
+    assert not MomoCallback.objects.filter(reference_id=str(ref)).exists()
+    refused = IntakeRejection.objects.get(source="momo", reason="unknown_reference")
+    assert refused.count == 1 and refused.bytes_total > 0
 
 
 def test_the_control_api(api, sim, http):

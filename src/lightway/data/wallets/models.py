@@ -75,7 +75,10 @@ class Transfer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=TransferKind.choices)
     status = models.CharField(max_length=16, choices=TransferStatus.choices)
-    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Indexed by transfer_client_recent and transfer_idempotency (both lead with it).
+    client = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     source_wallet = models.ForeignKey(
@@ -97,7 +100,12 @@ class Transfer(models.Model):
     entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT)
     # The entry that undid this transfer (maker-checker reversal): required for "reversed".
     reversal_entry = models.ForeignKey(
-        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        JournalEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # transfer_reversal_entry: only the few reversed transfers
     )
     failure_code = models.CharField(max_length=64, blank=True, default="")
     failure_message = models.CharField(max_length=300, blank=True, default="")
@@ -112,6 +120,11 @@ class Transfer(models.Model):
         indexes = [
             models.Index(fields=["client", "-created_at"], name="transfer_client_recent"),
             models.Index(fields=["status", "created_at"], name="transfer_status_age"),
+            models.Index(
+                fields=["reversal_entry"],
+                name="transfer_reversal_entry",
+                condition=Q(reversal_entry__isnull=False),
+            ),
             models.Index(
                 fields=["destination_wallet", "-created_at"], name="transfer_incoming_recent"
             ),
