@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts bench bench-payouts clean-var
+.PHONY: install run test lint typecheck contracts audit bench bench-payouts clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,29 @@ typecheck: install
 
 contracts: install
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in the pinned dependencies (requirements.lock), from the
+# vulnerability service pip-audit asks. It needs the network, so it is not part of
+# `make test`; production CI runs it (docs/operations.md, "Dependency audit"). It fails
+# when a pinned version has a known vulnerability, and also when any package could not be
+# checked (offline, or the service did not answer): an audit that checked nothing passes
+# nothing.
+audit: install
+	@out=$$(mktemp); \
+	if $(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict \
+		--progress-spinner off >"$$out" 2>&1; then \
+		cat "$$out"; rm -f "$$out"; echo "make audit: no known vulnerabilities"; \
+	elif grep -qiE "could not be audited|connection|resolve|timed out|max retries" "$$out"; then \
+		grep -iE "error|warning" "$$out" | head -5; rm -f "$$out"; \
+		echo "make audit: FAILED: the vulnerability database could not be reached, so" \
+			"nothing was checked. Run it where the network reaches it (production CI)."; \
+		exit 2; \
+	else \
+		cat "$$out"; rm -f "$$out"; \
+		echo "make audit: FAILED: a pinned dependency has a known vulnerability (above):" \
+			"upgrade it in pyproject.toml and requirements.lock"; \
+		exit 1; \
+	fi
 
 bench: install
 	$(BIN)/python benchmarks/transfers.py
