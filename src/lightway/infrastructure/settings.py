@@ -87,6 +87,7 @@ API_MIDDLEWARE = [
     "lightway.interfaces.web.security_headers.SecurityHeadersMiddleware",
     "lightway.interfaces.web.middleware.HostileInputMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "lightway.interfaces.api.guards.ApiRequestGuardMiddleware",
 ]
 
 ROOT_URLCONF = "lightway.interfaces.web.urls"
@@ -234,6 +235,9 @@ LIGHTWAY_ACCESS_TOKEN_SECONDS = Env.int("LIGHTWAY_ACCESS_TOKEN_SECONDS", 300)
 LIGHTWAY_ACCESS_TOKEN_KEY = Env.str("LIGHTWAY_ACCESS_TOKEN_KEY", "")
 LIGHTWAY_REFRESH_TOKEN_SECONDS = Env.int("LIGHTWAY_REFRESH_TOKEN_SECONDS", 30 * 86400)
 LIGHTWAY_SIGNATURE_WINDOW_SECONDS = Env.int("LIGHTWAY_SIGNATURE_WINDOW_SECONDS", 300)
+# Longest path and query an API request may have (414 uri_too_long beyond; docs/api.md
+# "Requests"). Keep it below the web server's request-line limit (gunicorn_conf.py).
+LIGHTWAY_API_MAX_URI_LENGTH = Env.int("LIGHTWAY_API_MAX_URI_LENGTH", 4096)
 # Step-up (SMS code) above these amounts, in minor units, per currency ("" = the defaults
 # in lightway.application.authentication.step_up: UGX 1,000,000, GHS 2,000.00, ...).
 LIGHTWAY_STEP_UP_AMOUNT_MINOR = Env.str("LIGHTWAY_STEP_UP_AMOUNT_MINOR", "")

@@ -26,6 +26,10 @@ loglevel = Env.str("LIGHTWAY_LOG_LEVEL", "info").lower()
 proc_name = "lightway-web"
 # No runtime control socket: several instances on one host would share its default path.
 control_socket_disable = True
+# The longest request line gunicorn reads (its maximum; its own 414 is plain text). The API
+# refuses a longer path and query itself, in its error shape, from
+# LIGHTWAY_API_MAX_URI_LENGTH (4096) on (interfaces/api/guards.py).
+limit_request_line = 8190
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
