@@ -141,7 +141,7 @@ def test_unknown_accounts_and_currency(client, setup):
         post(client, token, body(wa, wb, currency="XXX"), key="x"), 422, "validation_failed"
     )
     assert_error(
-        post(client, token, body(wa, wb, currency="GHS"), key="y"), 422, "validation_failed"
+        post(client, token, body(wa, wb, currency="GHS"), key="y"), 422, "currency_mismatch"
     )
 
 

@@ -138,8 +138,8 @@ def test_login_by_username_and_national_phone(client, outbox):
     sign_in(client, outbox)
     assert login(client, login="amara").status_code == 200
     assert login(client, login="0772 123401", country="UG").status_code == 200
-    # national form without country is a validation error, not an account oracle
-    error(login(client, login="0772123401"), 422, "validation_failed")
+    # national form without country: a refusal that says why, not an account oracle
+    error(login(client, login="0772123401"), 422, "phone_invalid")
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client):

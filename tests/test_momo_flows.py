@@ -21,7 +21,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from lightway.application.errors import IdempotencyConflict, NotFound, ValidationFailed
+from lightway.application.errors import (
+    IdempotencyConflict,
+    NotFound,
+    RequestRefused,
+    ValidationFailed,
+)
 from lightway.application.momo import flows
 from lightway.application.momo.callbacks import callback_body
 from lightway.data.audit.models import AuditRecord
@@ -306,7 +311,7 @@ def test_replay_returns_the_first_transfer_and_a_changed_body_is_a_conflict(momo
         ({"msisdn": "12345"}, ValidationFailed, "msisdn"),
         ({"msisdn": "+25677212340a"}, ValidationFailed, "msisdn"),
         ({"msisdn": "2567721234011234"}, ValidationFailed, "msisdn"),  # 16 digits
-        ({"currency": "NGN"}, ValidationFailed, "currency"),  # not a MoMo market here
+        ({"currency": "NGN"}, RequestRefused, "currency"),  # not a MoMo market here
         ({"currency": "XYZ"}, ValidationFailed, "currency"),
         ({"currency": "GHS"}, NotFound, "currency"),  # a market, but no GHS wallet
         ({"idempotency_key": ""}, ValidationFailed, None),
@@ -398,7 +403,7 @@ def test_deposit_without_a_number_asks_the_customers_own_phone_and_opens_the_wal
 def test_withdrawal_needs_a_verified_phone(momo, now):
     uid = momo_customer("unverified", now, phone="+256772123410", wallet=WALLET)
     Profile.objects.filter(user_id=uid).update(phone_verified_at=None)
-    with pytest.raises(ValidationFailed, match="not verified"):
+    with pytest.raises(RequestRefused, match="not verified"):
         flows.withdrawal_start(
             customer_id=uid, currency="UGX", amount_minor=1_000, idempotency_key="u", now=now
         )

@@ -9,7 +9,12 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from lightway.application.errors import IdempotencyConflict, NotFound, ValidationFailed
+from lightway.application.errors import (
+    IdempotencyConflict,
+    NotFound,
+    RequestRefused,
+    ValidationFailed,
+)
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.commission.models import CommissionRecord
 from lightway.data.ledger.models import Account, Posting
@@ -115,8 +120,9 @@ def test_insufficient_funds_is_recorded_and_replayed(pair, now):
 def test_request_errors(pair, now):
     a_id, wa, b_id, wb = pair
     ghs = funded_wallet(b_id, "GHS", 0, now)
-    with pytest.raises(ValidationFailed, match="holds GHS"):
+    with pytest.raises(RequestRefused, match="holds GHS") as refused:
         transfer_create(client_id=a_id, idempotency_key="1", request=_req(wa, ghs, 5), now=now)
+    assert refused.value.code == "currency_mismatch"
     with pytest.raises(NotFound, match="source wallet"):  # bob's wallet is not alice's
         transfer_create(client_id=a_id, idempotency_key="2", request=_req(wb, wa, 5), now=now)
     with pytest.raises(NotFound, match="destination wallet"):
@@ -128,7 +134,7 @@ def test_request_errors(pair, now):
         )
     with pytest.raises(ValidationFailed, match="greater than zero"):
         transfer_create(client_id=a_id, idempotency_key="4", request=_req(wa, wb, -5), now=now)
-    with pytest.raises(ValidationFailed, match="the same"):
+    with pytest.raises(RequestRefused, match="the same"):
         transfer_create(client_id=a_id, idempotency_key="5", request=_req(wa, wa, 5), now=now)
     with pytest.raises(ValidationFailed, match="unsupported currency"):
         transfer_create(

@@ -16,6 +16,20 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
 
+class RequestRefused(DomainError):
+    """A request that matches the API's document but cannot be carried out as asked: its
+    parts do not fit together (the same wallet on both sides, a wallet in another currency)
+    or it asks for something this platform or this customer cannot do yet (a currency MoMo
+    does not serve here, an unverified phone). Answered 422 with its own ``code``, never
+    ``validation_failed``, which says the request does not match the document."""
+
+    code = "request_refused"
+
+    def __init__(self, code: str, message: str, *, details: dict[str, object] | None = None):
+        super().__init__(message, details=details)
+        self.code = code
+
+
 class NotFound(DomainError):
     code = "not_found"
 

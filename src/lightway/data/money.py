@@ -62,6 +62,11 @@ class Rounding(Enum):
     CEILING = "ROUND_CEILING"
 
 
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes the platform knows."""
+    return frozenset(_CURRENCIES)
+
+
 def currency(code: str) -> Currency:
     try:
         return _CURRENCIES[code]

@@ -44,11 +44,12 @@ from lightway.application.authentication.errors import (
 )
 from lightway.application.authentication.login import auth_event_record, password_verify
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
-from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.errors import NotFound, RequestRefused, ValidationFailed
 from lightway.application.identity.phones import MARKETS, phone_normalise
 from lightway.application.identity.profiles import profile_find, profile_pii
 from lightway.application.notifications.service import notify
 from lightway.application.ratelimits import sms_rate_check
+from lightway.application.text import text_printable
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.access import (
@@ -74,6 +75,7 @@ from lightway.security.throttle import Locked, throttle_attempt, throttle_clear
 log = logging.getLogger(__name__)
 
 LOGIN_PURPOSE = "login"
+LOGIN_MAX = 120
 MAX_DEVICE_NAME = 80
 
 
@@ -149,11 +151,12 @@ def _looks_like_phone(text: str) -> bool:
 
 
 def _normalise_login(login: str, country: str | None) -> tuple[str, str]:
-    """("phone", E.164) or ("username", name); ValidationFailed for a malformed phone."""
+    """("phone", E.164) or ("username", name); RequestRefused (phone_invalid) for a login
+    that looks like a phone number but is not one of a served market."""
     text = (login or "").strip()
-    if not text or len(text) > 120 or not text.isprintable():
+    if not text or not text_printable(text, max_length=LOGIN_MAX):
         raise ValidationFailed(
-            "login must be 1 to 120 printable characters", details={"field": "login"}
+            f"login must be 1 to {LOGIN_MAX} printable characters", details={"field": "login"}
         )
     if not _looks_like_phone(text):
         return "username", text
@@ -164,11 +167,16 @@ def _normalise_login(login: str, country: str | None) -> tuple[str, str]:
         except phonenumbers.NumberParseException:
             region = ""
         if region not in MARKETS:
-            raise ValidationFailed(
+            raise RequestRefused(
+                "phone_invalid",
                 "give the phone number in international form (+256...) or send country",
                 details={"field": "login"},
             )
-    return "phone", phone_normalise(text, country=region, field="login")
+    try:
+        return "phone", phone_normalise(text, country=region, field="login")
+    except ValidationFailed as exc:
+        # the login is well formed (the document's pattern) but names no possible number
+        raise RequestRefused("phone_invalid", exc.message, details={"field": "login"}) from None
 
 
 def _find_user(kind: str, value: str) -> AbstractBaseUser | None:

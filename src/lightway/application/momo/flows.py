@@ -35,6 +35,7 @@ from lightway.application.errors import (
     DomainError,
     NotFound,
     PaymentRefused,
+    RequestRefused,
     ValidationFailed,
 )
 from lightway.application.identity.profiles import profile_pii
@@ -62,6 +63,7 @@ from lightway.application.payments.skeleton import (
     payment_record,
     payment_replay,
 )
+from lightway.application.text import text_printable
 from lightway.application.transactions.commission import FeeQuote
 from lightway.application.transactions.wallets import wallet_open
 from lightway.data.identity.models import Profile, Realm
@@ -106,7 +108,7 @@ __all__ = [
 MAX_KEY_LENGTH = 200
 EXTERNAL_ID_MAX = 64
 NAME_MAX = 120
-MSISDN_RE = re.compile(r"^\d{8,15}$")
+MSISDN_RE = re.compile(r"^[0-9]{8,15}$")
 _EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9._:/\-]{1,64}$")
 
 # Key rotation (``lightway keys rotate``) re-seals the party numbers too.
@@ -158,8 +160,10 @@ def _target(code: str) -> MomoTarget:
     try:
         return momo_target(code)
     except MomoConfigError:
-        raise ValidationFailed(
-            f"MoMo payments in {code} are not available", details={"field": "currency"}
+        raise RequestRefused(
+            "currency_unavailable",
+            f"MoMo payments in {code} are not available",
+            details={"field": "currency"},
         ) from None
 
 
@@ -175,7 +179,8 @@ def customer_msisdn(*, customer_id: int) -> str:
     profile = _customer_profile(customer_id)
     phone = profile_pii(profile).phone if profile.phone_ct is not None else None
     if not phone or profile.phone_verified_at is None:
-        raise ValidationFailed(
+        raise RequestRefused(
+            "phone_unverified",
             "your phone number is not verified: verify it before using MoMo",
             details={"field": "phone"},
         )
@@ -402,7 +407,7 @@ def _clean_name(name: str | None) -> str | None:
     if name is None:
         return None
     text = " ".join(str(name).split())
-    if len(text) > NAME_MAX or not text.isprintable():
+    if not text_printable(text, max_length=NAME_MAX):
         raise ValidationFailed(
             f"beneficiary_name must be at most {NAME_MAX} printable characters",
             details={"field": "beneficiary_name"},
@@ -447,7 +452,8 @@ def deposit_start(
     wallet = _wallet(customer_id, currency, open_missing=True, now=now)
     _fee_kind, quote = fee_for(TransferKind.DEPOSIT, money, now)
     if quote.fee.amount >= money.amount:
-        raise ValidationFailed(
+        raise RequestRefused(
+            "amount_below_fee",
             f"the amount must be more than the deposit fee of {quote.fee}",
             details={"field": "amount", "fee": quote.fee.amount},
         )

@@ -11,6 +11,7 @@ always shown masked.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.db.models import Q
 
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
 from lightway.application.momo.reconciliation.reports import party_masked
+from lightway.application.text import UNPRINTABLE, text_printable
 from lightway.data.momo.models import MomoRequest
 from lightway.data.wallets.models import Transfer
 from lightway.security.policy import Action, allows, transfer_scope
@@ -57,11 +59,21 @@ class MomoTransactionView:
     completed_at: datetime | None
 
 
+REFERENCE_MAX = 100
+# A reference as the API takes it in a URL path: printable (lightway.application.text),
+# no spaces and no "/" (the path's separator).
+REFERENCE_PATTERN = f"^[^{UNPRINTABLE} /]{{1,{REFERENCE_MAX}}}$"
+
+
 def _reference(raw: str) -> tuple[str, uuid.UUID | None]:
-    value = (raw or "").strip()
-    if not value or len(value) > 100 or not value.isprintable():
+    value = raw or ""
+    if not text_printable(value, min_length=1, max_length=REFERENCE_MAX) or not re.fullmatch(
+        REFERENCE_PATTERN, value
+    ):
         raise ValidationFailed(
-            "reference must be 1 to 100 printable characters", details={"field": "reference"}
+            f"reference must be 1 to {REFERENCE_MAX} printable characters without spaces "
+            "or slashes",
+            details={"field": "reference"},
         )
     try:
         return value, uuid.UUID(value)

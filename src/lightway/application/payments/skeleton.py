@@ -44,6 +44,7 @@ from lightway.application.payments.limits import (
     database_limits,
     limits_policy,
 )
+from lightway.application.text import text_printable
 from lightway.application.transactions.commission import (
     FeeQuote,
     commission_error,
@@ -162,7 +163,7 @@ def request_digest(**values: object) -> str:
 
 
 def idempotency_key_check(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not text_printable(key or "", min_length=1, max_length=MAX_KEY_LENGTH):
         raise ValidationFailed(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
             details={"header": "Idempotency-Key"},

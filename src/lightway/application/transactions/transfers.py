@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
+from lightway.application.errors import NotFound, PaymentRefused, RequestRefused, ValidationFailed
 from lightway.application.payments.skeleton import (
     PaymentOutcome,
     PaymentPlan,
@@ -78,7 +78,8 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, Wa
     if request.amount <= 0:
         raise ValidationFailed("amount must be greater than zero", details={"field": "amount"})
     if request.source_wallet_id == request.destination_wallet_id:
-        raise ValidationFailed(
+        raise RequestRefused(
+            "same_wallet",
             "source and destination wallets are the same",
             details={"field": "destination_wallet_id"},
         )
@@ -91,7 +92,8 @@ def _validate(client_id: int, request: TransferRequest) -> tuple[WalletState, Wa
         raise NotFound("destination wallet not found", details={"field": "destination_wallet_id"})
     for field, wallet in (("source_wallet_id", source), ("destination_wallet_id", destination)):
         if wallet.currency != request.currency:
-            raise ValidationFailed(
+            raise RequestRefused(
+                "currency_mismatch",
                 f"{field.split('_')[0]} wallet holds {wallet.currency}, not {request.currency}",
                 details={"field": field, "wallet_currency": wallet.currency},
             )

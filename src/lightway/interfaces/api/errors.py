@@ -9,7 +9,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 STATUS_BY_CODE = {
-    "validation_failed": 422,
+    "validation_failed": 422,  # the request does not match the OpenAPI document
+    # a request that matches the document but cannot be carried out as asked (RequestRefused)
+    "same_wallet": 422,
+    "currency_mismatch": 422,
+    "currency_unavailable": 422,
+    "phone_unverified": 422,
+    "amount_below_fee": 422,
+    "phone_invalid": 422,
     "not_found": 404,
     "conflict": 409,
     "idempotency_key_reused": 409,
