@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -45,7 +46,9 @@ def json_depth(data: bytes) -> int:
     return deepest
 
 
-def json_loads_bounded(data: bytes | str, *, limit: int | None = None) -> Any:
+def json_loads_bounded(
+    data: bytes | str, *, limit: int | None = None, parse_float: Callable[[str], Any] | None = None
+) -> Any:
     """``json.loads`` that raises :class:`JsonRefused` (a ``ValueError``) for input nested
     deeper than ``limit`` (default ``LIGHTWAY_JSON_MAX_DEPTH``), invalid UTF-8, numbers too
     long to convert and anything else that is not JSON; never ``RecursionError``."""
@@ -58,7 +61,7 @@ def json_loads_bounded(data: bytes | str, *, limit: int | None = None) -> Any:
     except UnicodeDecodeError:
         raise JsonRefused("the body is not valid UTF-8") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=parse_float)
     except RecursionError:  # a bound above what the interpreter's stack allows
         raise JsonRefused(f"JSON nested deeper than {bound} levels") from None
     except ValueError as exc:  # JSONDecodeError, or an integer too long to convert

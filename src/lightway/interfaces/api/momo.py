@@ -20,9 +20,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
 
-from lightway.application.momo.lookup import MomoTransactionView, momo_transaction_find
+from lightway.application.momo.lookup import (
+    REFERENCE_PATTERN,
+    MomoTransactionView,
+    momo_transaction_find,
+)
 from lightway.application.momo.reconciliation.classification import CATEGORIES
 from lightway.application.momo.reconciliation.reports import (
     recon_report,
@@ -32,7 +36,7 @@ from lightway.application.momo.reconciliation.reports import (
     run_json,
 )
 from lightway.interfaces.api.partner import PartnerSignature
-from lightway.interfaces.api.schemas import ErrorOut
+from lightway.interfaces.api.schemas import CanonicalInt, ErrorOut
 from lightway.interfaces.web.authz import api_action, api_requires, api_roles
 from lightway.security.policy import Action
 
@@ -196,8 +200,9 @@ def _runs(limit: int, offset: int, partner_id: int | None) -> list[dict[str, Any
     ]
 
 
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=100_000)]
+Limit = Annotated[int, Query(ge=1, le=200), CanonicalInt]
+Offset = Annotated[int, Query(ge=0, le=100_000), CanonicalInt]
+Reference = Annotated[str, Path(pattern=REFERENCE_PATTERN, description=REFERENCE_DOC)]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 CategoryQuery = Annotated[CategoryName | None, Query(description="Only the items of this category")]
 CSV_RESPONSE = {
@@ -226,7 +231,7 @@ def _csv_action(action: str) -> dict[str, Any]:
     "outside what you may see is a 404.",
     **api_action(Action.TRANSACTIONS_VIEW_MOMO),
 )
-def momo_transaction_status(request: HttpRequest, reference: str) -> Any:
+def momo_transaction_status(request: HttpRequest, reference: Reference) -> Any:
     api_requires(request, Action.TRANSACTIONS_VIEW_MOMO)
     view = momo_transaction_find(
         reference=reference, roles=api_roles(request), user_id=_user_id(request)
@@ -284,7 +289,7 @@ def momo_recon_report_csv(request: HttpRequest, run_id: int, category: CategoryQ
     description=REFERENCE_DOC + " Only your own transfers; any other reference is a 404.",
     **api_action(Action.PARTNER_TRANSFERS),
 )
-def partner_momo_transaction_status(request: HttpRequest, reference: str) -> Any:
+def partner_momo_transaction_status(request: HttpRequest, reference: Reference) -> Any:
     api_requires(request, Action.PARTNER_TRANSFERS)
     view = momo_transaction_find(
         reference=reference,

@@ -22,25 +22,31 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Field, Header, Router, Schema
 from ninja.responses import NinjaJSONEncoder
-from pydantic import ConfigDict, StrictInt
+from pydantic import ConfigDict
 
 from lightway.application.authentication.step_up import StepUpProof, momo_payout_with_step_up
 from lightway.application.errors import NotFound
 from lightway.application.momo import flows
+from lightway.application.text import printable_pattern
 from lightway.application.transactions.transfers import transfer_get
 from lightway.data.momo.models import MomoRequest, RequestStatus
 from lightway.data.money import Money, MoneyError
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.interfaces.api.errors import STATUS_BY_CODE, error_response
-from lightway.interfaces.api.schemas import MAX_AMOUNT, ErrorOut
+from lightway.interfaces.api.schemas import (
+    CURRENCY_PATTERN,
+    MAX_AMOUNT,
+    MSISDN_PATTERN,
+    ErrorOut,
+    IdempotencyKey,
+    MinorUnits,
+)
 from lightway.interfaces.web.authz import api_action, api_requires
 from lightway.security.apiauth.access import ApiPrincipal
 
 router = Router(tags=["momo"])
 
 MOMO_KINDS = frozenset({TransferKind.DEPOSIT, TransferKind.WITHDRAWAL, TransferKind.PAYOUT})
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
-MSISDN_PATTERN = r"^\+?[0-9][0-9 ]{5,20}$"
 
 ERRORS: dict[int, type[ErrorOut]] = {
     400: ErrorOut,
@@ -59,11 +65,11 @@ class _MoneyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     currency: str = Field(
-        pattern=r"^[A-Z]{3}$",
+        pattern=CURRENCY_PATTERN,
         description="The wallet's currency; MoMo must serve it",
         examples=["UGX"],
     )
-    amount: StrictInt = Field(
+    amount: MinorUnits = Field(
         gt=0, le=MAX_AMOUNT, description="Integer amount in the currency's minor unit"
     )
 
@@ -81,25 +87,25 @@ class MomoDepositIn(_MoneyIn):
     message: str = Field(
         default="",
         max_length=160,
-        pattern=NO_CONTROL,
+        pattern=printable_pattern(max_length=160),
         description="Shown to the payer in the approval prompt",
     )
 
 
 class MomoWithdrawalIn(_MoneyIn):
-    note: str = Field(default="", max_length=160, pattern=NO_CONTROL)
+    note: str = Field(default="", max_length=160, pattern=printable_pattern(max_length=160))
 
 
 class MomoPayoutIn(_MoneyIn):
     msisdn: str = Field(
         pattern=MSISDN_PATTERN, description="The MoMo number to pay", examples=["+256772123402"]
     )
-    note: str = Field(default="", max_length=160, pattern=NO_CONTROL)
+    note: str = Field(default="", max_length=160, pattern=printable_pattern(max_length=160))
     beneficiary_name: str | None = Field(
         default=None,
         min_length=1,
         max_length=120,
-        pattern=NO_CONTROL,
+        pattern=printable_pattern(min_length=1, max_length=120),
         description=(
             "Optional name check: the payout is refused unless the MoMo account's "
             "registered name matches"
@@ -202,7 +208,6 @@ def _uid(request: HttpRequest) -> int:
     return principal.user_id
 
 
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 StepUpChallenge = Annotated[str | None, Header(alias="X-Step-Up-Challenge", max_length=1024)]
 StepUpCode = Annotated[str | None, Header(alias="X-Step-Up-Code", max_length=12)]
 

@@ -2,13 +2,92 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
 
-from ninja import Field, Schema
-from pydantic import ConfigDict, StrictInt
+from django.http import HttpRequest
+from ninja import Field, Header, Schema
+from ninja.parser import Parser
+from pydantic import BeforeValidator, ConfigDict, StrictInt
+
+from lightway.application.identity.phones import MARKETS
+from lightway.application.text import printable_pattern
+from lightway.data.money import currency_codes
+from lightway.infrastructure.jsonsafe import json_loads_bounded
 
 MAX_AMOUNT = 10**15
+
+
+# --- exact formats, shared by the document and the server (docs/api.md, "Requests") -----
+
+# A currency the platform knows (ISO 4217); whether a wallet or MoMo serves it is a
+# business answer (422 currency_mismatch / currency_unavailable), not a format error.
+CURRENCY_PATTERN = "^(" + "|".join(sorted(currency_codes())) + ")$"
+# A market, as ISO 3166 alpha-2: exactly the markets served, nothing else.
+COUNTRY_PATTERN = "^(" + "|".join(sorted(MARKETS)) + ")$"
+# A statement page cursor: the id of the last line of the previous page, in decimal (at
+# most 18 digits, so it always fits the database's 64-bit ids). Pass next_cursor as is.
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
+# A MoMo number: the country code and number, 8 to 15 digits, an optional leading "+" and
+# single spaces between digits ("+256 772 123 402").
+MSISDN_PATTERN = r"^\+?(?:[0-9] ?){7,14}[0-9]$"
+_CANONICAL_INT = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def _canonical_int(value: Any) -> Any:
+    """A query or path integer is written in plain decimal digits: "5", never "5.0",
+    "+5", " 5", "05" or "5_0" (which Python's int() and pydantic's lax mode would take)."""
+    if isinstance(value, str) and not _CANONICAL_INT.match(value):
+        raise ValueError("must be a whole number in decimal digits")
+    return value
+
+
+# Put after ``Query(...)`` on every integer query parameter:
+# ``limit: Annotated[int, Query(ge=1, le=200), CanonicalInt] = 50``.
+CanonicalInt = BeforeValidator(_canonical_int)
+
+
+# The Idempotency-Key header of a create call: 1 to 200 printable characters.
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=printable_pattern(min_length=1, max_length=200),
+        description="Your unique key for this request; a retry repeats it",
+    ),
+]
+
+
+class ExactJsonParser(Parser):
+    """Request bodies as JSON whose numbers with a fraction or an exponent are read as
+    ``Decimal``, never as a float that may already have rounded them; nesting is bounded
+    (issue 11 finding 8): too deep, not UTF-8 or a number too long is ``malformed_json``
+    (400), never a RecursionError."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json_loads_bounded(request.body, parse_float=Decimal)
+
+
+def _exact_integer(value: Any) -> Any:
+    """JSON Schema's integer is any number without a fractional part: ``5``, ``5.0`` and
+    ``5e0`` are all the integer 5, and so are they here. ``5.5`` (or ``1e-1``) is refused,
+    and so is a number too large to be an amount, before it is turned into an int."""
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise ValueError("must be a whole number")
+        if value.adjusted() > 18:
+            raise ValueError("is too large")
+        return int(value)
+    return value
+
+
+# An amount in minor units in a JSON body: an integer (see _exact_integer), never a string.
+MinorUnits = Annotated[StrictInt, BeforeValidator(_exact_integer)]
 
 
 class ErrorDetail(Schema):
@@ -26,15 +105,15 @@ class TransferIn(Schema):
 
     source_wallet_id: uuid.UUID = Field(description="Your wallet to debit")
     destination_wallet_id: uuid.UUID = Field(description="The wallet to credit")
-    amount: StrictInt = Field(
+    amount: MinorUnits = Field(
         gt=0, le=MAX_AMOUNT, description="Integer amount in the currency's minor unit"
     )
-    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["UGX"])
+    currency: str = Field(pattern=CURRENCY_PATTERN, examples=["UGX"])
     description: str = Field(
         default="",
         max_length=140,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
-        description="No control characters",
+        pattern=printable_pattern(max_length=140),
+        description="Printable text: no control or invisible formatting characters",
     )
 
 
@@ -76,7 +155,9 @@ class StatementLineOut(Schema):
 class StatementOut(Schema):
     wallet: WalletOut
     lines: list[StatementLineOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page")
+    next_cursor: str | None = Field(
+        pattern=CURSOR_PATTERN, description="Pass as ?cursor= for the next (older) page"
+    )
 
 
 # --- authentication (interfaces/api/auth.py, partner.py) -------------------------------
@@ -90,7 +171,7 @@ class LoginIn(Schema):
     login: str = Field(
         min_length=1,
         max_length=120,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=printable_pattern(min_length=1, max_length=120),
         description="Phone number (international form, or national with `country`) or username",
         examples=["+256772123401"],
     )
@@ -103,13 +184,16 @@ class LoginIn(Schema):
     device_name: str = Field(
         default="",
         max_length=80,
-        pattern=r"^[^\x00-\x1f\x7f]*$",
+        pattern=printable_pattern(max_length=80),
         description="Shown in the device list, e.g. the phone's model",
     )
     country: str | None = Field(
         default=None,
-        pattern=r"^[A-Z]{2}$",
-        description="ISO 3166 alpha-2 market of a phone number given in national form",
+        pattern=COUNTRY_PATTERN,
+        description=(
+            "The market of a phone number given in national form (ISO 3166 alpha-2): "
+            + ", ".join(sorted(MARKETS))
+        ),
     )
     totp: str | None = Field(
         default=None,

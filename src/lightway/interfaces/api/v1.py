@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Header, NinjaAPI, Query
+from ninja import Header, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
@@ -29,7 +26,6 @@ from lightway.application.transactions.wallets import (
     wallet_statement,
 )
 from lightway.data.wallets.models import Transfer, TransferStatus
-from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.interfaces.api.auth import router as auth_router
 from lightway.interfaces.api.errors import (
     STATUS_BY_CODE,
@@ -39,9 +35,14 @@ from lightway.interfaces.api.errors import (
 from lightway.interfaces.api.momo import partner_router as momo_partner_router
 from lightway.interfaces.api.momo import router as momo_status_router
 from lightway.interfaces.api.momo_customer import router as momo_customer_router
+from lightway.interfaces.api.openapi import DocumentedNinjaAPI
 from lightway.interfaces.api.partner import router as partner_router
 from lightway.interfaces.api.schemas import (
+    CURSOR_PATTERN,
+    CanonicalInt,
     ErrorOut,
+    ExactJsonParser,
+    IdempotencyKey,
     StatementOut,
     TransferIn,
     TransferOut,
@@ -72,16 +73,7 @@ class BearerToken(HttpBearer):
         return ApiPrincipal(user_id=found[0], kind="api_token", realm=found[1])
 
 
-class BoundedJsonParser(Parser):
-    """Request bodies parsed with a nesting bound (issue 11 finding 8): too deep, not UTF-8
-    or a number too long is ``malformed_json`` (400), never a RecursionError."""
-
-    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        return cast(dict[str, Any], json_loads_bounded(request.body))
-
-
-api = NinjaAPI(
-    parser=BoundedJsonParser(),
+api = DocumentedNinjaAPI(
     title="LightWay MoMo API",
     version="1.0.0",
     description=(
@@ -89,6 +81,7 @@ api = NinjaAPI(
         'currency\'s minor unit. Every error is `{"error": {"code", "message", "details"}}`.'
     ),
     auth=BearerToken(),
+    parser=ExactJsonParser(),
     urls_namespace="api-v1",
 )
 
@@ -231,7 +224,7 @@ def _wallet_out(view: WalletView) -> dict[str, Any]:
 def create_transfer(
     request: HttpRequest,
     payload: TransferIn,
-    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)],
+    idempotency_key: IdempotencyKey,
     step_up_challenge: Annotated[
         str | None, Header(alias="X-Step-Up-Challenge", max_length=1024)
     ] = None,
@@ -297,23 +290,13 @@ def list_wallets(request: HttpRequest) -> Any:
     return [_wallet_out(v) for v in wallet_list(owner_id=_uid(request))]
 
 
-_BAD_CURSOR = "cursor is not valid; use next_cursor from a previous page"
-
-
 def _decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        value = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = 0
-    if value <= 0:
-        raise ValidationFailed(_BAD_CURSOR, details={"field": "cursor"})
-    return value
+    """The ``before`` posting id of a page (the query's pattern has checked its form)."""
+    return int(cursor) if cursor else None
 
 
 def _encode_cursor(posting_id: int) -> str:
-    return base64.urlsafe_b64encode(str(posting_id).encode()).decode().rstrip("=")
+    return str(posting_id)
 
 
 @api.get(
@@ -325,8 +308,14 @@ def _encode_cursor(posting_id: int) -> str:
 def get_statement(
     request: HttpRequest,
     wallet_id: uuid.UUID,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="next_cursor of the previous page, as it came",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200), CanonicalInt] = 50,
 ) -> Any:
     api_requires(request, "self.wallets")
     view, lines = wallet_statement(
