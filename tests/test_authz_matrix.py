@@ -10,7 +10,9 @@ as every role (one user per role; staff with a second factor verified) and anony
   redirect to a sign-in / second-factor page (API: 403, or 401 when the principal's kind of
   credential does not apply to the operation);
 - staff roles on API operations: 401 whatever the role allows in the panels (staff hold no
-  bearer credential; their tokens are planted in the database to prove the refusal).
+  bearer credential; their tokens are planted in the database to prove the refusal);
+- an integration key (the machine credential of MTN's reporting system, every scope) on API
+  operations: allowed exactly where ``integration_allows`` says, 401 or 403 everywhere else.
 
 Admin pages need ``staff.admin_site`` and, per model, the Django permission the policy's
 actions give (``django_permissions``), within what the page itself ever allows (read-only
@@ -31,6 +33,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
@@ -45,12 +48,14 @@ from lightway.security.policy import (
     Role,
     allows,
     django_permissions,
+    integration_allows,
 )
 from tests.factories import customer, funded_wallet, staff
 
 pytestmark = pytest.mark.django_db
 
 ANONYMOUS = "anonymous"
+INTEGRATION = "integration"  # an MTN integration key holding every scope (API only)
 LOGIN_PAGES = ("/app/login/", "/staff/login/", "/admin/login/", "/staff/mfa/", "/app/login/2fa/")
 
 
@@ -202,6 +207,7 @@ class World:
     users: dict[str, Any]
     tokens: dict[str, str]
     partner_key: tuple[str, str]
+    integration_key: tuple[str, str]
     values: dict[str, str]
     objects: dict[str, Any]  # "app_label.model_name" -> an instance
 
@@ -246,10 +252,24 @@ def _make_world(now) -> World:
     users[Role.PARTNER] = client_user
     key = partner_key_create(partner_id=partner.pk, actor="system:test", now=now)
 
+    from lightway.application.integrations.keys import integration_key_create
+    from lightway.security.policy import INTEGRATION_SCOPES
+
+    integration = integration_key_create(
+        realm=Realm.MTN,
+        name="matrix reporting",
+        scopes=INTEGRATION_SCOPES,
+        days=1,
+        reason="the authorization matrix test",
+        actor="system:test",
+        now=timezone.now(),  # checked against the real clock when a request is signed
+    )
     objects = _admin_objects(now, users, wallet)
     subject = users[Role.CUSTOMER].profile.subject
+    # the revoke page is requested with an unknown key id (an administrator's request would
+    # otherwise revoke the key the API part of the test signs with)
     values = {"subject": subject, "token": "x", "name": "icon.svg", "id": str(cust_id)}
-    return World(users, tokens, key, values, objects)
+    return World(users, tokens, key, integration, values, objects)
 
 
 def _admin_objects(now, users, wallet) -> dict[str, Any]:
@@ -455,10 +475,10 @@ def _api_request(world: World, role: str, method: str, path: str, op: dict[str, 
     if content:
         body = json.dumps(_schema_example(content["schema"], components)).encode()
     target = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-    if role == Role.PARTNER:
+    if role in (Role.PARTNER, INTEGRATION):
         from lightway.security.signatures import sign_request
 
-        key_id, secret = world.partner_key
+        key_id, secret = world.partner_key if role == Role.PARTNER else world.integration_key
         headers.update(
             sign_request(
                 key_id=key_id,
@@ -528,7 +548,7 @@ def test_every_role_is_allowed_or_denied_exactly_as_the_matrix_says(now, setting
         action = op.get(authz.OPENAPI_ACTION_KEY)
         if action is None:
             continue
-        for role in roles:
+        for role in [*roles, INTEGRATION]:
             response = _api_request(world, role, method, path, op)
             checked += 1
             code = _error_code(response)
@@ -537,7 +557,15 @@ def test_every_role_is_allowed_or_denied_exactly_as_the_matrix_says(now, setting
                 if response.status_code == 403 and code == "forbidden":
                     problems.append(f"API {method} {path} [{role}] public but got {got}")
                 continue
-            if ROLE_REALM.get(role) in STAFF_REALMS:
+            if role == INTEGRATION:
+                from lightway.security.policy import INTEGRATION_SCOPES
+
+                may = integration_allows(INTEGRATION_SCOPES, action)
+                if may and response.status_code in (401, 403):
+                    problems.append(f"API {method} {path} [{role}] should be allowed, got {got}")
+                elif not may and response.status_code not in (401, 403):
+                    problems.append(f"API {method} {path} [{role}] should be refused, got {got}")
+            elif ROLE_REALM.get(role) in STAFF_REALMS:
                 # staff hold no bearer credential whatever their roles allow in the panels
                 if response.status_code != 401:
                     problems.append(f"API {method} {path} [{role}] staff token: got {got}")

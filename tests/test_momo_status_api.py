@@ -6,7 +6,9 @@ Who sees what: a partner reads only its own transfers and the report items about
 (someone else's reference is a 404, like one that does not exist); customers get 403,
 anonymous callers 401, and staff tokens 401 (staff never hold bearer credentials, issue 11
 finding 9: they read statuses and reports in the panels, whose scope, the application's
-``momo_transaction_find`` and ``recon_report``, is checked here directly).
+``momo_transaction_find`` and ``recon_report``, is checked here directly). The
+``/api/v1/momo/...`` operations are called by MTN's and LightWay's reporting systems with
+integration keys (signed requests, scoped, expiring): the last part of this file.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ STATUS = "/api/v1/momo/transactions/"
 PARTNER_STATUS = "/api/v1/partner/momo/transactions/"
 RUNS = "/api/v1/momo/reconciliation/runs"
 PARTNER_RUNS = "/api/v1/partner/momo/reconciliation/runs"
+
+
+UNSIGNED = "signature_malformed"  # no X-LW-Key: the operation takes integration keys only
 
 
 def bearer(token):
@@ -237,13 +242,12 @@ def test_partner_sees_its_own_transfers_only_and_others_are_not_found(client, wo
 
 def test_who_may_read_a_status(client, world, now):
     ref = str(world["acme"].id)
-    error(client.get(STATUS + ref, **bearer(world["customer_token"])), 403, "forbidden")
-    error(client.get(STATUS + ref), 401, "unauthenticated")
+    # the operation takes only integration keys: any bearer token, or nothing, is a 401
+    error(client.get(STATUS + ref, **bearer(world["customer_token"])), 401, UNSIGNED)
+    error(client.get(STATUS + ref), 401, UNSIGNED)
     # staff hold no API credential, whatever their roles allow in the panels
     for name, role in (("lw-support", Role.LW_SUPPORT), ("mtn-mon2", Role.MTN_MONITORING)):
-        error(
-            client.get(STATUS + ref, **bearer(staff_token(name, role, now))), 401, "unauthenticated"
-        )
+        error(client.get(STATUS + ref, **bearer(staff_token(name, role, now))), 401, UNSIGNED)
     # the scope the panels apply
     with pytest.raises(NotFound):
         momo_transaction_find(reference=ref, roles=roles(Role.LW_ADMIN), user_id=None)
@@ -319,9 +323,9 @@ def test_reports_are_refused_to_staff_tokens_customers_and_anonymous(client, wor
     ]
     for target in (RUNS, f"{RUNS}/{run.pk}", f"{RUNS}/{run.pk}.csv"):
         for token in staff_tokens:
-            error(client.get(target, **bearer(token)), 401, "unauthenticated")
-        error(client.get(target, **bearer(world["customer_token"])), 403, "forbidden")
-        error(client.get(target), 401, "unauthenticated")
+            error(client.get(target, **bearer(token)), 401, UNSIGNED)
+        error(client.get(target, **bearer(world["customer_token"])), 401, UNSIGNED)
+        error(client.get(target), 401, UNSIGNED)
 
 
 def test_partner_report_holds_only_its_own_items(client, world):
@@ -364,3 +368,118 @@ def test_operations_are_in_the_openapi_document_with_their_actions(client):
         assert paths[path]["get"]["x-lightway-action"] == action, path
     csv_op = paths["/api/v1/momo/reconciliation/runs/{run_id}.csv"]["get"]
     assert "text/csv" in csv_op["responses"]["200"]["content"]
+
+
+# --- integration keys: the reporting systems of MTN and LightWay ---------------------------
+
+
+def integration_key(realm="mtn", scopes=("transactions.view_momo", "reports.view"), **kw):
+    from lightway.application.integrations.keys import integration_key_create
+
+    return integration_key_create(
+        realm=realm,
+        name=kw.get("name", f"{realm} reporting"),
+        scopes=scopes,
+        days=kw.get("days", 30),
+        reason="TICKET-11: the reporting integration",
+        actor="system:test",
+        now=kw.get("now") or timezone.now(),
+    )
+
+
+def test_an_mtn_key_reads_statuses_masked_and_the_reports(client, world):
+    from lightway.security.apiauth.models import IntegrationKey
+
+    key = integration_key("mtn")
+    acme = world["acme"]
+    for kind, ref in references(acme).items():
+        resp = signed_get(client, key, STATUS + ref)
+        assert resp.status_code == 200, (kind, resp.content)
+        body = resp.json()
+        assert body["transfer_id"] == str(acme.id) and body["external_id"] == "ACME-1001"
+        assert (body["status"], body["amount"], body["currency"]) == ("successful", 70_000, "UGX")
+        assert body["party"] == "+256 77•••••02"  # as the MTN panel shows it
+        assert "256772555102" not in resp.content.decode()
+    deposit = signed_get(client, key, STATUS + str(world["deposit"].id))
+    assert deposit.status_code == 200 and deposit.json()["kind"] == "deposit"
+    error(signed_get(client, key, STATUS + "no-such-reference"), 404, "not_found")
+
+    run = world["run"]
+    runs = signed_get(client, key, RUNS)
+    assert runs.status_code == 200, runs.content
+    assert runs.json()[0]["id"] == run.pk and runs.json()[0]["counts"]["matched"] == 3
+    report = signed_get(client, key, f"{RUNS}/{run.pk}")
+    assert report.status_code == 200
+    items = report.json()["items"]
+    assert len(items) == 4  # the whole run, as the MTN panel's report shows it
+    assert {i["party"] for i in items if i["transfer_id"] == str(acme.id)} == {"+256 77•••••02"}
+    for target in (f"{RUNS}/{run.pk}.csv", f"{RUNS}/{run.pk}?format=csv"):
+        text = signed_get(client, key, target)
+        assert text.status_code == 200 and text["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(text.content.decode())))
+        assert len(rows) == 4 and "256772555102" not in text.content.decode()
+    used = IntegrationKey.objects.get(key_id=key[0])
+    assert used.last_used_at is not None
+
+
+def test_a_lightway_key_reads_the_same_operations(client, world):
+    key = integration_key("lightway")
+    resp = signed_get(client, key, STATUS + "ACME-1001")
+    assert resp.status_code == 200 and resp.json()["party"] == "+256 77•••••02"
+    assert signed_get(client, key, RUNS).status_code == 200
+
+
+def test_integration_keys_are_refused_when_expired_revoked_forged_replayed_or_out_of_scope(
+    client, world
+):
+    from lightway.application.integrations.keys import integration_key_revoke
+
+    target = STATUS + "ACME-1001"
+    run = world["run"]
+    # expired: made 2 days ago, valid for 1
+    old = integration_key("mtn", days=1, now=timezone.now() - timedelta(days=2))
+    error(signed_get(client, old, target), 401, "key_expired")
+    # revoked
+    revoked = integration_key("mtn")
+    assert signed_get(client, revoked, target).status_code == 200
+    integration_key_revoke(key_id=revoked[0], actor="system:test", now=timezone.now())
+    error(signed_get(client, revoked, target), 401, "key_revoked")
+    # a wrong secret, and a signature over another path
+    live = integration_key("mtn")
+    error(signed_get(client, (live[0], live[1] + "x"), target), 401, "signature_invalid")
+    headers = sign_request(
+        key_id=live[0], secret=live[1], method="GET", target=RUNS, timestamp=int(time.time())
+    )
+    meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
+    error(client.get(target, **meta), 401, "signature_invalid")
+    # a replayed nonce, and a stale timestamp
+    headers = sign_request(
+        key_id=live[0], secret=live[1], method="GET", target=target, timestamp=int(time.time())
+    )
+    meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
+    assert client.get(target, **meta).status_code == 200
+    error(client.get(target, **meta), 401, "nonce_replayed")
+    stale = sign_request(
+        key_id=live[0],
+        secret=live[1],
+        method="GET",
+        target=target,
+        timestamp=int(time.time()) - 3600,
+    )
+    stale_meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in stale.items()}
+    error(client.get(target, **stale_meta), 401, "timestamp_stale")
+    # another scope: a reports-only key reads no status, a status-only key no report
+    reports_only = integration_key("mtn", scopes=("reports.view",))
+    err = error(signed_get(client, reports_only, target), 403, "forbidden")
+    assert err["details"] == {"action": "transactions.view_momo", "scopes": ["reports.view"]}
+    assert signed_get(client, reports_only, f"{RUNS}/{run.pk}.csv").status_code == 200
+    status_only = integration_key("mtn", scopes=("transactions.view_momo",))
+    assert signed_get(client, status_only, target).status_code == 200
+    for path in (RUNS, f"{RUNS}/{run.pk}", f"{RUNS}/{run.pk}.csv"):
+        error(signed_get(client, status_only, path), 403, "forbidden")
+    # another endpoint: the partner operations take partner keys only, and the other way round
+    error(signed_get(client, live, PARTNER_STATUS + "ACME-1001"), 401, "signature_malformed")
+    error(signed_get(client, live, "/api/v1/partner/whoami"), 401, "signature_malformed")
+    error(signed_get(client, world["keys"]["acme-remit"], target), 401, "signature_malformed")
+    # an unknown key id of the right shape
+    error(signed_get(client, ("ik_live_" + "0" * 24, live[1]), target), 401, "key_unknown")

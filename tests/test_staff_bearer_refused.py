@@ -30,12 +30,12 @@ pytestmark = pytest.mark.django_db
 PHONE = "+256772123401"
 PASSWORD = "amber-Lantern-2026"
 DEVICE = "7c1d2e3f-aaaa-4bbb-8ccc-000000000001"
-# One operation of each bearer-authenticated router: customers', staff MoMo status and
-# reports, and the session operations.
+# One operation of each bearer-authenticated router: customers', customers' MoMo, and the
+# session operations. (The MoMo status and report operations under /api/v1/momo/ take
+# integration keys only, and refuse every bearer token: tests/test_integration_keys.py.)
 BEARER_PATHS = (
     "/api/v1/wallets",
-    "/api/v1/momo/transactions/ACME-1001",
-    "/api/v1/momo/reconciliation/runs",
+    "/api/v1/momo/transfers/00000000-0000-0000-0000-000000000001",
     "/api/v1/auth/devices",
 )
 

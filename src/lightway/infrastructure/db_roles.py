@@ -96,6 +96,12 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("status", "decided_by_id", "decided_at"),
     ),
+    "apiauth_integration_key": TableRule(
+        "machine credentials are revoked, never deleted; only their use, their revocation"
+        " and the re-sealed secret are written later (a trigger makes revocation final)",
+        update=False,
+        update_only=("last_used_at", "revoked_at", "revoked_by", "secret_ct"),
+    ),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),

@@ -238,6 +238,10 @@ LIGHTWAY_SIGNATURE_WINDOW_SECONDS = Env.int("LIGHTWAY_SIGNATURE_WINDOW_SECONDS",
 # Longest path and query an API request may have (414 uri_too_long beyond; docs/api.md
 # "Requests"). Keep it below the web server's request-line limit (gunicorn_conf.py).
 LIGHTWAY_API_MAX_URI_LENGTH = Env.int("LIGHTWAY_API_MAX_URI_LENGTH", 4096)
+
+# Integration keys (machine credentials of MTN's and LightWay's reporting systems) expire
+# at most this many days after they are created (docs/operations.md "Integration keys").
+LIGHTWAY_INTEGRATION_KEY_MAX_DAYS = Env.int("LIGHTWAY_INTEGRATION_KEY_MAX_DAYS", 90)
 # Step-up (SMS code) above these amounts, in minor units, per currency ("" = the defaults
 # in lightway.application.authentication.step_up: UGX 1,000,000, GHS 2,000.00, ...).
 LIGHTWAY_STEP_UP_AMOUNT_MINOR = Env.str("LIGHTWAY_STEP_UP_AMOUNT_MINOR", "")

@@ -130,6 +130,10 @@ class Action(models.TextChoices):
     JOBS_MANAGE = "jobs.manage", "See background jobs; retry, cancel or abort them (audited)"
     NOTIFICATIONS_LOG = "notifications.log", "See the notification delivery log (masked)"
     PARTNERS_MANAGE = "partners.manage", "Add and edit partners (IMTOs) (audited)"
+    INTEGRATION_KEYS_MANAGE = (
+        "integration_keys.manage",
+        "Issue and revoke integration keys of MTN's and LightWay's reporting systems (audited)",
+    )
     PARTNER_TRANSFERS = "partner.transfers", "Partner API: create and see its own transfers"
 
 
@@ -146,6 +150,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.STAFF_ADMIN_SITE,
             A.STAFF_ROLES,
             A.PARTNERS_MANAGE,
+            A.INTEGRATION_KEYS_MANAGE,
             A.KYC_LIMITS_VIEW,
         }
     ),
@@ -224,6 +229,26 @@ MATRIX: dict[str, frozenset[str]] = {
     ),
     Role.PARTNER: frozenset({A.PARTNER_TRANSFERS}),
 }
+
+# Machine credentials ("integration keys", issue 11 finding 9): MTN's and LightWay's
+# reporting systems sign requests to the read-only MoMo status and report operations. A key
+# belongs to one of these realms and holds some of these scopes (policy actions); it is
+# allowed an action only when the action is one of its scopes (``integration_allows``),
+# never through a role. What it sees of the data is what the MTN panel shows its staff,
+# whatever the realm: MoMo-routed transfers, personal data masked. The selectors scope data
+# by role, so that view is given to them as ``INTEGRATION_DATA_ROLES``.
+INTEGRATION_REALMS = frozenset({Realm.MTN, Realm.LIGHTWAY})
+INTEGRATION_SCOPES = frozenset({A.TRANSACTIONS_VIEW_MOMO, A.REPORTS_VIEW})
+INTEGRATION_DATA_ROLES = frozenset({Role.MTN_MONITORING.value})
+
+
+def integration_allows(scopes: Iterable[str], action: str) -> bool:
+    """May an integration key holding ``scopes`` do ``action``? Only a read action of
+    ``INTEGRATION_SCOPES`` that is one of its scopes (``public`` needs no credential)."""
+    if action == A.PUBLIC:
+        return True
+    return action in INTEGRATION_SCOPES and action in frozenset(scopes)
+
 
 # Actions only staff realms may ever hold (never customers or partners).
 STAFF_ACTIONS = frozenset(a.value for a in Action) - _SELF - {A.PUBLIC, A.PARTNER_TRANSFERS}

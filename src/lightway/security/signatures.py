@@ -1,4 +1,8 @@
-"""Partner request signatures: HMAC-SHA256 over the method, path, timestamp, nonce and body.
+"""Signed requests: HMAC-SHA256 over the method, path, timestamp, nonce and body.
+
+Partners sign with an API key (``pk_live_...``, :func:`signature_verify`); MTN's and
+LightWay's reporting systems sign the same way with an integration key (``ik_live_...``,
+:func:`integration_signature_verify`): one scheme, one checker, two kinds of key.
 
 A partner signs every request with the secret of one of its API keys. The string to sign
 is five lines joined by a single ``\\n`` (no trailing newline)::
@@ -36,9 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from lightway.security.apiauth.models import PartnerApiKey, RequestNonce
+from lightway.security.apiauth.models import IntegrationKey, PartnerApiKey, RequestNonce
 from lightway.security.crypto import CryptoError, decrypt
 
 ALGORITHM = "HMAC-SHA256"
@@ -49,6 +53,7 @@ HEADER_SIGNATURE = "X-LW-Signature"
 HEADER_ALGORITHM = "X-LW-Signature-Alg"
 
 _KEY_ID = re.compile(r"^pk_[a-z]+_[0-9a-f]{8,32}$")
+_INTEGRATION_KEY_ID = re.compile(r"^ik_[a-z]+_[0-9a-f]{8,32}$")
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -135,13 +140,16 @@ def _header(headers: Mapping[str, str], name: str, pattern: re.Pattern[str]) -> 
     return value
 
 
-def signature_verify(
-    *, method: str, target: str, headers: Mapping[str, str], body: bytes, now: datetime
-) -> PartnerPrincipal:
-    """Check a signed request and record its nonce; raises :class:`SignatureRejected`.
+@dataclass(frozen=True)
+class _Signed:
+    key_id: str
+    timestamp: str
+    nonce: str
+    signature: str
 
-    ``headers`` must look names up case-insensitively (Django's ``request.headers`` does).
-    """
+
+def _signed_headers(headers: Mapping[str, str], key_pattern: re.Pattern[str]) -> _Signed:
+    """The four signature headers, well-formed (and the algorithm, if named, supported)."""
     algorithm = headers.get(HEADER_ALGORITHM)
     if algorithm is not None and algorithm.strip().upper() != ALGORITHM:
         raise SignatureRejected(
@@ -149,12 +157,66 @@ def signature_verify(
             f"only {ALGORITHM} signatures are accepted",
             {"header": HEADER_ALGORITHM, "supported": [ALGORITHM]},
         )
-    key_id = _header(headers, HEADER_KEY, _KEY_ID)
-    timestamp = _header(headers, HEADER_TIMESTAMP, _TIMESTAMP)
-    nonce = _header(headers, HEADER_NONCE, _NONCE)
-    signature = _header(headers, HEADER_SIGNATURE, _SIGNATURE).lower()
+    return _Signed(
+        key_id=_header(headers, HEADER_KEY, key_pattern),
+        timestamp=_header(headers, HEADER_TIMESTAMP, _TIMESTAMP),
+        nonce=_header(headers, HEADER_NONCE, _NONCE),
+        signature=_header(headers, HEADER_SIGNATURE, _SIGNATURE).lower(),
+    )
 
-    key = PartnerApiKey.objects.select_related("partner").filter(key_id=key_id).first()
+
+def _signature_check(
+    *,
+    signed: _Signed,
+    secret_ct: bytes,
+    context: str,
+    method: str,
+    target: str,
+    body: bytes,
+    now: datetime,
+) -> None:
+    """The timestamp window, the HMAC over the request, then the nonce (recorded once)."""
+    window = window_seconds()
+    skew = int(signed.timestamp) - int(now.timestamp())
+    if abs(skew) > window:
+        raise SignatureRejected(
+            "timestamp_stale",
+            f"X-LW-Timestamp must be within {window} s of the server's clock",
+            {"server_time": int(now.timestamp()), "window_seconds": window},
+        )
+    try:
+        secret = decrypt(secret_ct, context=context)
+    except CryptoError:
+        raise SignatureRejected("key_unknown", "no such API key") from None
+    canonical = canonical_string(
+        method=method, target=target, timestamp=signed.timestamp, nonce=signed.nonce, body=body
+    )
+    expected = signature_compute(secret=secret, canonical=canonical)
+    if not hmac.compare_digest(expected, signed.signature):
+        raise SignatureRejected(
+            "signature_invalid",
+            "the signature does not match the request (method, path and query, timestamp, "
+            "nonce and body)",
+        )
+    try:
+        with transaction.atomic():
+            RequestNonce.objects.create(key_id=signed.key_id, nonce=signed.nonce, seen_at=now)
+    except IntegrityError:
+        raise SignatureRejected(
+            "nonce_replayed", "this nonce was already used; sign each request with a new one"
+        ) from None
+
+
+def signature_verify(
+    *, method: str, target: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> PartnerPrincipal:
+    """Check a partner's signed request and record its nonce; raises
+    :class:`SignatureRejected`.
+
+    ``headers`` must look names up case-insensitively (Django's ``request.headers`` does).
+    """
+    signed = _signed_headers(headers, _KEY_ID)
+    key = PartnerApiKey.objects.select_related("partner").filter(key_id=signed.key_id).first()
     if key is None:
         raise SignatureRejected("key_unknown", "no such API key")
     if key.revoked_at is not None and key.revoked_at <= now:
@@ -163,39 +225,75 @@ def signature_verify(
         raise SignatureRejected("key_expired", "this API key has expired; use its replacement")
     if not key.partner.is_active:
         raise SignatureRejected("key_revoked", "this partner's API access is suspended")
-
-    window = window_seconds()
-    skew = int(timestamp) - int(now.timestamp())
-    if abs(skew) > window:
-        raise SignatureRejected(
-            "timestamp_stale",
-            f"X-LW-Timestamp must be within {window} s of the server's clock",
-            {"server_time": int(now.timestamp()), "window_seconds": window},
-        )
-
-    try:
-        secret = decrypt(bytes(key.secret_ct), context=secret_context(key.key_id))
-    except CryptoError:
-        raise SignatureRejected("key_unknown", "no such API key") from None
-    canonical = canonical_string(
-        method=method, target=target, timestamp=timestamp, nonce=nonce, body=body
+    _signature_check(
+        signed=signed,
+        secret_ct=bytes(key.secret_ct),
+        context=secret_context(key.key_id),
+        method=method,
+        target=target,
+        body=body,
+        now=now,
     )
-    if not hmac.compare_digest(signature_compute(secret=secret, canonical=canonical), signature):
-        raise SignatureRejected(
-            "signature_invalid",
-            "the signature does not match the request (method, path and query, timestamp, "
-            "nonce and body)",
-        )
-
-    try:
-        with transaction.atomic():
-            RequestNonce.objects.create(key_id=key.key_id, nonce=nonce, seen_at=now)
-    except IntegrityError:
-        raise SignatureRejected(
-            "nonce_replayed", "this nonce was already used; sign each request with a new one"
-        ) from None
     return PartnerPrincipal(
         partner_id=key.partner_id, partner_code=key.partner.code, key_id=key.key_id
+    )
+
+
+# --- integration keys: the same signatures, a machine principal ------------------------------
+
+
+@dataclass(frozen=True)
+class IntegrationPrincipal:
+    """A reporting system of MTN or LightWay, authenticated by an integration key
+    (``lightway.application.integrations.keys``): allowed exactly its ``scopes``."""
+
+    key_id: str
+    realm: str
+    name: str
+    scopes: frozenset[str]
+    kind: str = "integration"
+
+
+def integration_secret_context(key_id: str) -> str:
+    """The associated data an integration key's secret is sealed with."""
+    return f"apiauth.integration_key.secret:{key_id}"
+
+
+_LAST_USED_SQL = """
+UPDATE apiauth_integration_key SET last_used_at = %s
+WHERE key_id = %s AND (last_used_at IS NULL OR last_used_at < %s)
+"""
+
+
+def integration_signature_verify(
+    *, method: str, target: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> IntegrationPrincipal:
+    """Check a request signed with an integration key (the partner scheme exactly, with an
+    ``ik_live_...`` key id) and record its nonce; raises :class:`SignatureRejected`. An
+    accepted request sets the key's ``last_used_at`` (at most once a minute)."""
+    signed = _signed_headers(headers, _INTEGRATION_KEY_ID)
+    key = IntegrationKey.objects.filter(key_id=signed.key_id).first()
+    if key is None:
+        raise SignatureRejected("key_unknown", "no such integration key")
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise SignatureRejected("key_revoked", "this integration key has been revoked")
+    if key.expires_at <= now:
+        raise SignatureRejected(
+            "key_expired", "this integration key has expired; ask LightWay for a new one"
+        )
+    _signature_check(
+        signed=signed,
+        secret_ct=bytes(key.secret_ct),
+        context=integration_secret_context(key.key_id),
+        method=method,
+        target=target,
+        body=body,
+        now=now,
+    )
+    with connection.cursor() as cur:
+        cur.execute(_LAST_USED_SQL, [now, key.key_id, now - timedelta(minutes=1)])
+    return IntegrationPrincipal(
+        key_id=key.key_id, realm=key.realm, name=key.name, scopes=frozenset(key.scopes)
     )
 
 

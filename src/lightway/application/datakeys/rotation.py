@@ -73,6 +73,7 @@ _REGISTERING_MODULES = (
     "lightway.application.authentication.sessions",
     "lightway.application.authentication.mfa",
     "lightway.application.partners.keys",
+    "lightway.application.integrations.keys",
     "lightway.application.momo.flows",
     "lightway.application.momo.callbacks",
     "lightway.application.kyc.verification",

@@ -3,9 +3,10 @@ reconciliation API").
 
 Two routers with the same operations, each scoped by who calls:
 
-- ``router`` (mounted at ``/api/v1/momo``, bearer tokens): MTN staff and LightWay staff.
-  The status of a transaction needs ``transactions.view_momo`` (MTN staff see MoMo-routed
-  transfers, personal data masked); reports need ``reports.view``.
+- ``router`` (mounted at ``/api/v1/momo``, requests signed with an integration key): the
+  reporting systems of MTN and LightWay (staff hold no API credential; issue 11, finding
+  9). The status of a transaction needs the scope ``transactions.view_momo`` (MoMo-routed
+  transfers, personal data masked, as the MTN panel shows); reports need ``reports.view``.
 - ``partner_router`` (mounted at ``/api/v1/partner/momo``, signed requests): a partner
   sees only its own transfers and the report items about them. Someone else's reference
   is a 404, never a 403.
@@ -20,7 +21,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
+from ninja.security import APIKeyHeader
 
 from lightway.application.momo.lookup import (
     REFERENCE_PATTERN,
@@ -39,8 +42,40 @@ from lightway.interfaces.api.partner import PartnerSignature
 from lightway.interfaces.api.schemas import CanonicalInt, ErrorOut
 from lightway.interfaces.web.authz import api_action, api_requires, api_roles
 from lightway.security.policy import Action
+from lightway.security.signatures import (
+    HEADER_KEY,
+    IntegrationPrincipal,
+    integration_signature_verify,
+)
 
-router = Router(tags=["momo status and reconciliation"])
+
+class IntegrationSignature(APIKeyHeader):
+    """An integration key (machine credential of MTN's or LightWay's reporting system):
+    X-LW-Key plus X-LW-Timestamp, X-LW-Nonce and X-LW-Signature, signed exactly as partner
+    requests are."""
+
+    param_name = HEADER_KEY
+    openapi_description = (
+        "Integration key id (ik_live_...), issued by a LightWay administrator to MTN's or "
+        "LightWay's reporting system. Every request also carries X-LW-Timestamp, X-LW-Nonce "
+        "and X-LW-Signature, made exactly as for partner requests (HMAC-SHA256 of "
+        "METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256HEX(body)). See the API guide."
+    )
+
+    def __call__(self, request: HttpRequest) -> IntegrationPrincipal:
+        return integration_signature_verify(
+            method=request.method or "GET",
+            target=request.get_full_path(),
+            headers=request.headers,
+            body=request.body,
+            now=timezone.now(),
+        )
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover
+        return None  # __call__ does the whole check
+
+
+router = Router(tags=["momo status and reconciliation"], auth=IntegrationSignature())
 partner_router = Router(tags=["partner"], auth=PartnerSignature())
 
 ERRORS: dict[int, type[ErrorOut]] = {
@@ -219,7 +254,7 @@ def _csv_action(action: str) -> dict[str, Any]:
     return extra
 
 
-# --- staff and MTN (bearer tokens) ----------------------------------------------------------
+# --- MTN's and LightWay's reporting systems (integration keys) -------------------------------
 
 
 @router.get(
@@ -227,8 +262,8 @@ def _csv_action(action: str) -> dict[str, Any]:
     response={200: MomoTransactionOut, **ERRORS},
     summary="A MoMo transaction's status by any of its references",
     description=REFERENCE_DOC
-    + " MTN staff see MoMo-routed transfers; personal data is always masked. A reference "
-    "outside what you may see is a 404.",
+    + " MoMo-routed transfers; personal data is always masked. A reference outside what you "
+    "may see is a 404.",
     **api_action(Action.TRANSACTIONS_VIEW_MOMO),
 )
 def momo_transaction_status(request: HttpRequest, reference: Reference) -> Any:

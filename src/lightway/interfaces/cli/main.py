@@ -15,6 +15,9 @@
     lightway keys rotate [--batch N]                           re-seal data under the current key
     lightway partner-key create|list --partner CODE            partner API keys (secret shown once)
     lightway partner-key rotate|revoke --key KEY_ID [--overlap-hours H]
+    lightway integration-key create --realm mtn|lightway --name N --scope S [--scope S]
+                             --days D --reason R                 a reporting system's key
+    lightway integration-key revoke --key KEY_ID | list [--realm R]   (secret shown once)
     lightway momo reconcile [--from ISO --to ISO] [--fetch-statement]
                                                                MoMo reconciliation of a window
     lightway momo statement-import FILE [--product P --environment E]
@@ -422,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_audit_verify)
     _add_keys_commands(sub)
     _add_partner_key_commands(sub)
+    _add_integration_key_commands(sub)
     from lightway.interfaces.cli.momo import add_momo_commands
 
     add_momo_commands(sub, _Parser)  # lightway momo reconcile, statement-import, float-check, ...
@@ -583,6 +587,111 @@ def _add_partner_key_commands(sub: Any) -> None:
     listing = keys.add_parser("list", help="a partner's keys and their state (no secrets)")
     listing.add_argument("--partner", required=True, metavar="CODE", help="the partner's code")
     listing.set_defaults(handler=cmd_partner_key_list)
+
+
+# --- integration keys (docs/api.md "Integration keys"; docs/operations.md) -------------------
+
+
+def cmd_integration_key_create(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.integrations.keys import integration_key_create
+
+    key_id, secret = _partner_key_call(
+        lambda: integration_key_create(
+            realm=args.realm,
+            name=args.name,
+            scopes=args.scope,
+            days=args.days,
+            reason=args.reason,
+            actor="system:cli",
+            now=timezone.now(),
+        )
+    )
+    say(f"Key id:  {key_id}")
+    say(f"Secret:  {secret}")
+    note(
+        f"Expires in {args.days} days. The secret is shown only now: hand it to the system's "
+        "owners over a secure channel. To rotate, create a new key, switch, revoke this one."
+    )
+    return 0
+
+
+def cmd_integration_key_revoke(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.integrations.keys import integration_key_revoke
+
+    revoked = _partner_key_call(
+        lambda: integration_key_revoke(key_id=args.key, actor="system:cli", now=timezone.now())
+    )
+    say(f"Revoked {args.key}" if revoked else f"{args.key} was already revoked")
+    return 0
+
+
+def cmd_integration_key_list(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.integrations.keys import integration_key_list
+
+    now = timezone.now()
+    for key in integration_key_list(realm=args.realm):
+        state = key.state(now)
+        when = {"revoked": key.revoked_at, "expired": key.expires_at}.get(state)
+        until = (
+            f"{state} {when:%Y-%m-%d %H:%M}"
+            if when
+            else f"live until {key.expires_at:%Y-%m-%d %H:%M}"
+        )
+        used = f"last used {key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
+        say(
+            f"{key.key_id}  {key.realm}  {key.name!r}  {','.join(key.scopes)}  "
+            f"created {key.created_at:%Y-%m-%d %H:%M} by {key.created_by}  {until}  {used}"
+        )
+    return 0
+
+
+def _add_integration_key_commands(sub: Any) -> None:
+    from lightway.security.policy import INTEGRATION_REALMS, INTEGRATION_SCOPES
+
+    p = sub.add_parser(
+        "integration-key",
+        help="integration keys of MTN's and LightWay's reporting systems (create, revoke, list)",
+    )
+    keys = p.add_subparsers(
+        dest="integration_key_command", metavar="<action>", parser_class=_Parser
+    )
+    keys.required = True
+    realms = sorted(str(r) for r in INTEGRATION_REALMS)
+    create = keys.add_parser("create", help="a new, expiring key (secret shown once; audited)")
+    create.add_argument("--realm", required=True, choices=realms, help="whose system it is")
+    create.add_argument("--name", required=True, help="which system uses it (3-80 characters)")
+    create.add_argument(
+        "--scope",
+        required=True,
+        action="append",
+        choices=sorted(str(s) for s in INTEGRATION_SCOPES),
+        help="an operation family it may call (repeatable)",
+    )
+    create.add_argument(
+        "--days",
+        required=True,
+        type=_positive,
+        help="days until it expires (at most LIGHTWAY_INTEGRATION_KEY_MAX_DAYS, default 90)",
+    )
+    create.add_argument(
+        "--reason", required=True, help="the ticket and why (10-300 characters; audited)"
+    )
+    create.set_defaults(handler=cmd_integration_key_create)
+    revoke = keys.add_parser("revoke", help="stop a key at once (audited)")
+    revoke.add_argument("--key", required=True, metavar="KEY_ID", help="the key to revoke")
+    revoke.set_defaults(handler=cmd_integration_key_revoke)
+    listing = keys.add_parser("list", help="the keys and their state (no secrets)")
+    listing.add_argument("--realm", choices=realms, help="only this realm's keys")
+    listing.set_defaults(handler=cmd_integration_key_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,8 @@ STAFF_NAV_ACTIONS: tuple[str, ...] = ("customers.view", "staff.roles", "staff.ad
 STAFF_NAV_ACTIONS += ("transactions.view_momo", "momo_float.view")
 # MoMo reconciliation pages (reconciliation.py)
 STAFF_NAV_ACTIONS += ("reconciliation.manage", "reports.view")
+# Integration keys of the reporting systems (panels/lightway/views.py)
+STAFF_NAV_ACTIONS += ("integration_keys.manage",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

@@ -34,14 +34,17 @@ from django.shortcuts import render
 from lightway.application.errors import DomainError
 from lightway.security.policy import (
     IMPLICIT_ROLES,
+    INTEGRATION_DATA_ROLES,
     STAFF_REALMS,
     Action,
     Role,
     allows,
+    integration_allows,
     roles_for_user_id,
     user_realm_of,
     user_roles,
 )
+from lightway.security.signatures import IntegrationPrincipal
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
@@ -181,8 +184,13 @@ def api_action(action: str) -> dict[str, Any]:
 
 
 def api_roles(request: HttpRequest) -> frozenset[str]:
-    """The roles of an API request's principal (a user's token, or a partner's signature)."""
+    """The roles of an API request's principal (a user's token, or a partner's signature),
+    for the selectors that scope data by role. An integration key's requests get the view
+    ``policy.INTEGRATION_DATA_ROLES`` (what the MTN panel shows); what they may *do* is
+    decided by the key's scopes alone (``api_requires``)."""
     principal = getattr(request, "auth", None)
+    if isinstance(principal, IntegrationPrincipal):
+        return INTEGRATION_DATA_ROLES
     if principal is None:
         user = getattr(request, "user", None)
         return user_roles(user) if user is not None else frozenset()
@@ -200,6 +208,15 @@ def api_roles(request: HttpRequest) -> frozenset[str]:
 
 
 def api_requires(request: HttpRequest, action: str) -> None:
-    """Raise ``Forbidden`` (403 ``forbidden``) unless the request's principal may ``action``."""
+    """Raise ``Forbidden`` (403 ``forbidden``) unless the request's principal may ``action``:
+    by its roles, or for an integration key by its scopes (``policy.integration_allows``)."""
+    principal = getattr(request, "auth", None)
+    if isinstance(principal, IntegrationPrincipal):
+        if not integration_allows(principal.scopes, _known(action)):
+            raise Forbidden(
+                "this integration key's scopes do not include this operation",
+                details={"action": action, "scopes": sorted(principal.scopes)},
+            )
+        return
     if not allows(api_roles(request), _known(action)):
         raise Forbidden("you may not do this", details={"action": action})

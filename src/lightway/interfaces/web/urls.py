@@ -34,6 +34,7 @@ urlpatterns = [
     # Policy pages (lightway.interfaces.panels.lightway): before the panels' staff/ include
     path("staff/roles/", include(policy_urls.roles_patterns)),
     path("staff/customers/", include(policy_urls.customers_patterns)),
+    path("staff/integration-keys/", include(policy_urls.integration_keys_patterns)),
     path("staff/", include(panel_urls.staff_patterns)),
     path("mtn/", include(panel_urls.mtn_patterns)),
     path("favicon.ico", panel_urls.favicon, name="favicon"),

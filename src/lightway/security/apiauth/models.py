@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -133,3 +134,62 @@ class RequestNonce(models.Model):
 
     def __str__(self) -> str:
         return f"nonce {self.nonce} of {self.key_id}"
+
+
+INTEGRATION_KEY_PREFIX = "ik_live_"
+# The realms an integration key can belong to, and the scopes (policy actions) it can hold:
+# ``lightway.security.policy`` (INTEGRATION_REALMS, INTEGRATION_SCOPES) says the same, and
+# a test keeps these constants equal to it (the policy module imports models, not this one).
+INTEGRATION_REALM_VALUES = ("lightway", "mtn")
+INTEGRATION_SCOPE_VALUES = ("reports.view", "transactions.view_momo")
+
+
+class IntegrationKey(models.Model):
+    """A machine credential of MTN's or LightWay's reporting system (issue 11, finding 9):
+    a public ``key_id`` (``ik_live_...``) and a signing secret, sealed with the data keys
+    (the server recomputes HMAC signatures, so it cannot keep a one-way hash; the secret is
+    never stored in clear and shown once, at creation). Scoped to read-only actions and
+    always expiring; revoked, never deleted (the runtime role may not delete these rows)."""
+
+    key_id = models.CharField(max_length=40, unique=True)
+    realm = models.CharField(max_length=16)
+    name = models.CharField(max_length=80)
+    scopes = ArrayField(models.CharField(max_length=40), size=len(INTEGRATION_SCOPE_VALUES))
+    secret_ct = models.BinaryField()
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=40)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=40, blank=True, default="")
+
+    class Meta:
+        db_table = "apiauth_integration_key"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(key_id__startswith=INTEGRATION_KEY_PREFIX),
+                name="integration_key_id_prefix",
+            ),
+            models.CheckConstraint(
+                condition=Q(realm__in=INTEGRATION_REALM_VALUES), name="integration_key_realm"
+            ),
+            models.CheckConstraint(
+                condition=Q(scopes__len__gte=1)
+                & Q(scopes__contained_by=list(INTEGRATION_SCOPE_VALUES)),
+                name="integration_key_scopes_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="integration_key_expires"
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_by="")
+                | Q(revoked_at__isnull=False) & ~Q(revoked_by=""),
+                name="integration_key_revoked_by_whom",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="integration_key_has_a_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"integration key {self.key_id}"

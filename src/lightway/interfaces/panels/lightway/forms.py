@@ -8,7 +8,14 @@ from django import forms
 from lightway.application.identity.pii import REVEALABLE
 from lightway.data.identity.models import KycTier, Realm
 from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm, reason_field
-from lightway.security.policy import ROLE_REALM, STAFF_REALMS, Role
+from lightway.security.policy import (
+    INTEGRATION_REALMS,
+    INTEGRATION_SCOPES,
+    ROLE_REALM,
+    STAFF_REALMS,
+    Action,
+    Role,
+)
 
 STAFF_ROLE_CHOICES = [(r.value, r.label) for r in Role if ROLE_REALM[r.value] in STAFF_REALMS]
 REALM_CHOICES = [(r.value, r.label) for r in Realm if r.value in STAFF_REALMS]
@@ -97,3 +104,32 @@ class TierForm(AccessibleForm):
         min_length=3,
         widget=forms.TextInput(attrs=_input(autocomplete="off")),
     )
+
+
+class IntegrationKeyCreateForm(AccessibleForm):
+    """A new integration key (the rules, the longest validity included, are checked again
+    by ``application.integrations.keys``)."""
+
+    realm = forms.ChoiceField(
+        label="Whose system",
+        choices=[(r.value, r.label) for r in Realm if r.value in INTEGRATION_REALMS],
+        widget=forms.Select(attrs=_input()),
+    )
+    name = forms.CharField(
+        label="Name (which system uses the key)",
+        min_length=3,
+        max_length=80,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=[(a.value, f"{a.value}: {a.label}") for a in Action if a in INTEGRATION_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    days = forms.IntegerField(
+        label="Valid for (days)",
+        min_value=1,
+        max_value=10_000,
+        widget=forms.NumberInput(attrs=_input(inputmode="numeric")),
+    )
+    reason = reason_field(why="which system needs the key and why", attrs=_input())

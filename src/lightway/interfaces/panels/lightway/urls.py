@@ -1,5 +1,6 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
-under ``staff/roles/`` and ``staff/customers/`` (before the panels' ``staff/``)."""
+under ``staff/roles/``, ``staff/customers/`` and ``staff/integration-keys/`` (before the
+panels' ``staff/``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ roles_patterns = [
         "mfa-reset/<int:request_id>/reject/",
         views.mfa_reset_reject_view,
         name="staff-roles-mfa-reset-reject",
+    ),
+]
+
+integration_keys_patterns = [
+    path("", views.integration_keys, name="staff-integration-keys"),
+    path("create/", views.integration_key_new, name="staff-integration-keys-create"),
+    path(
+        "<str:key_id>/revoke/",
+        views.integration_key_revoke_view,
+        name="staff-integration-keys-revoke",
     ),
 ]
 

@@ -1,4 +1,5 @@
-"""Staff and roles (/staff/roles/), customers (/staff/customers/). Thin: each view checks
+"""Staff and roles (/staff/roles/), integration keys (/staff/integration-keys/), customers
+(/staff/customers/). Thin: each view checks
 its action (``requires``), reads the form and makes one application call."""
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from lightway.application.authentication.mfa_reset import (
 )
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.identity.pii import customer_get, customer_search, pii_reveal
+from lightway.application.integrations.keys import (
+    integration_key_create,
+    integration_key_list,
+    integration_key_revoke,
+    max_days,
+)
 from lightway.application.kyc.tiers import kyc_limits_for, kyc_tier_set
 from lightway.application.staff.accounts import (
     role_grant,
@@ -31,6 +38,7 @@ from lightway.interfaces.panels.common import apply_errors
 from lightway.interfaces.panels.lightway.forms import (
     FIELD_LABELS,
     CustomerSearchForm,
+    IntegrationKeyCreateForm,
     MfaResetRequestForm,
     RevealForm,
     RoleChangeForm,
@@ -241,6 +249,73 @@ def mfa_reset_reject_view(request: HttpRequest, request_id: int) -> HttpResponse
         return HttpResponseRedirect(ROLES_URL)
     messages.success(request, "Reset request rejected.")
     return HttpResponseRedirect(ROLES_URL)
+
+
+# --- integration keys (machine credentials of the reporting systems) ------------------------
+
+INTEGRATION_KEYS_URL = "/staff/integration-keys/"
+
+
+def _integration_keys_page(
+    request: HttpRequest,
+    form: IntegrationKeyCreateForm | None = None,
+    *,
+    created: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    now = timezone.now()
+    keys = [(key, key.state(now)) for key in integration_key_list()]
+    context = {
+        "keys": keys,
+        "form": form or IntegrationKeyCreateForm(initial={"days": min(90, max_days())}),
+        "created": created,
+        "max_days": max_days(),
+    }
+    return _no_store(render(request, "panels/staff/integration_keys.html", context, status=status))
+
+
+@requires(Action.INTEGRATION_KEYS_MANAGE)
+@require_GET
+def integration_keys(request: HttpRequest) -> HttpResponse:
+    return _integration_keys_page(request)
+
+
+@requires(Action.INTEGRATION_KEYS_MANAGE)
+@require_POST
+def integration_key_new(request: HttpRequest) -> HttpResponse:
+    """The secret is on this response only (no-store; never in the session or a redirect)."""
+    form = IntegrationKeyCreateForm(request.POST)
+    if not form.is_valid():
+        return _integration_keys_page(request, form, status=422)
+    data = form.cleaned_data
+    try:
+        key_id, secret = integration_key_create(
+            realm=data["realm"],
+            name=data["name"],
+            scopes=data["scopes"],
+            days=data["days"],
+            reason=data["reason"],
+            actor=_actor(request),
+            now=timezone.now(),
+        )
+    except DomainError as exc:
+        apply_errors(form, exc, default_field="name")
+        return _integration_keys_page(request, form, status=422)
+    return _integration_keys_page(
+        request, created={"key_id": key_id, "secret": secret, "name": data["name"]}
+    )
+
+
+@requires(Action.INTEGRATION_KEYS_MANAGE)
+@require_POST
+def integration_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
+    try:
+        revoked = integration_key_revoke(key_id=key_id, actor=_actor(request), now=timezone.now())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(INTEGRATION_KEYS_URL)
+    messages.success(request, "Key revoked." if revoked else "The key was already revoked.")
+    return HttpResponseRedirect(INTEGRATION_KEYS_URL)
 
 
 # --- customers ----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Machine credentials of MTN's and LightWay's reporting systems."""
