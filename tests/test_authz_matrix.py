@@ -33,9 +33,9 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client, RequestFactory
-from django.utils import timezone
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
 
 from lightway.application.identity.profiles import profile_create
 from lightway.application.kyc.tiers import kyc_limits_seed_defaults

@@ -398,5 +398,6 @@ def test_the_cli_creates_lists_and_revokes(capsys):
     assert "1 to 90 days" in capsys.readouterr().err
     assert main(["integration-key", "revoke", "--key", "ik_live_none"]) == 1
     assert IntegrationKey.objects.count() == 1
-    with pytest.raises(SystemExit):
-        main([*bad, "partner.transfers", "--days", "9", "--reason", REASON])
+    assert main([*bad, "partner.transfers", "--days", "9", "--reason", REASON]) == 1
+    assert "choose one or more scopes of: reports.view" in capsys.readouterr().err
+    assert IntegrationKey.objects.count() == 1
