@@ -401,3 +401,23 @@ def test_the_cli_creates_lists_and_revokes(capsys):
     assert main([*bad, "partner.transfers", "--days", "9", "--reason", REASON]) == 1
     assert "choose one or more scopes of: reports.view" in capsys.readouterr().err
     assert IntegrationKey.objects.count() == 1
+
+
+# --- the worked example of docs/api.md ("Integration keys") --------------------------------
+
+
+def test_the_worked_example_in_the_api_guide_is_true():
+    from pathlib import Path
+
+    headers = sign_request(
+        key_id="ik_live_0a1b2c3d4e5f60718293a4b5",
+        secret="is_live_Xb7Qn2Lr9Tz4Wc6Hp1Vs8Kd3Mf5Gj0Ya2Ue7Ro4Ni9Bq",
+        method="GET",
+        target="/api/v1/momo/reconciliation/runs/8?category=missing_on_platform",
+        timestamp=1795510800,
+        nonce="3f9a1c7e5b2d4086a1c3e5f7",
+    )
+    signature = "ac1df68c1892fdb7ba8be862c21f44b79068dd87ffff892b05e84876ae42517f"
+    assert headers["X-LW-Signature"] == signature
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert signature in guide and "ik_live_0a1b2c3d4e5f60718293a4b5" in guide
