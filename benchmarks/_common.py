@@ -77,7 +77,7 @@ class Server:
     """``lightway serve`` as a child process on a free port."""
 
     def __init__(
-        self, env: dict[str, str], workers: int, threads: int, server: str = "gunicorn"
+        self, env: dict[str, str], workers: int, threads: int, server: str = "granian"
     ) -> None:
         self.port = free_port()
         self.env = env

@@ -386,7 +386,7 @@ def main() -> int:
     parser.add_argument(
         "--server",
         choices=("gunicorn", "granian"),
-        default=os.environ.get("BENCH_WEB_SERVER", "gunicorn"),
+        default=os.environ.get("BENCH_WEB_SERVER", "granian"),
         help="the HTTP server (lightway serve --server; BENCH_WEB_SERVER)",
     )
     parser.add_argument("--drain-seconds", type=float, default=600.0)

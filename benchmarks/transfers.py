@@ -503,7 +503,7 @@ def main() -> int:
     parser.add_argument(
         "--server",
         choices=("gunicorn", "granian"),
-        default=os.environ.get("BENCH_WEB_SERVER", "gunicorn"),
+        default=os.environ.get("BENCH_WEB_SERVER", "granian"),
         help="the HTTP server (lightway serve --server; BENCH_WEB_SERVER)",
     )
     parser.add_argument("--history-payments", type=int, default=50_000, help="per payer")

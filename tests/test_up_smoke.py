@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-START_TIMEOUT_S = 240  # first run: initdb, every migration, collectstatic, gunicorn boot
+START_TIMEOUT_S = 240  # first run: initdb, every migration, collectstatic, web server boot
 STOP_TIMEOUT_S = 60
 
 
@@ -160,7 +160,7 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         assert users == [("lightway_app",)]  # the web server's and the worker's connections
 
         descendants = psutil.Process(up.pid).children(recursive=True)
-        assert len(descendants) >= 3  # gunicorn master + its workers + the job worker
+        assert len(descendants) >= 3  # web server + its workers + the job worker
         postmaster = _postmaster_pid(var_dir)
         assert postmaster is not None and _alive(postmaster)
 

@@ -274,8 +274,9 @@ LIGHTWAY_HOST = Env.str("LIGHTWAY_HOST", "127.0.0.1")
 LIGHTWAY_PORT = Env.int("LIGHTWAY_PORT", 8000)
 LIGHTWAY_WEB_WORKERS = Env.int("LIGHTWAY_WEB_WORKERS", min(max(os.cpu_count() or 1, 2), 8))
 LIGHTWAY_WEB_THREADS = Env.int("LIGHTWAY_WEB_THREADS", 4)
-# The HTTP server of `lightway serve` / `up`: gunicorn or granian (docs/operations.md).
-LIGHTWAY_WEB_SERVER = Env.str("LIGHTWAY_WEB_SERVER", "gunicorn")
+# The HTTP server of `lightway serve` / `up`: granian (the default: measured faster on the
+# API, docs/performance.md) or gunicorn (docs/operations.md).
+LIGHTWAY_WEB_SERVER = Env.str("LIGHTWAY_WEB_SERVER", "granian")
 if LIGHTWAY_WEB_SERVER not in ("gunicorn", "granian"):
     raise ImproperlyConfigured(
         f"LIGHTWAY_WEB_SERVER is {LIGHTWAY_WEB_SERVER!r}: it must be gunicorn or granian"

@@ -40,7 +40,7 @@ class WebOptions:
     workers: int
     threads: int
     timeout: int
-    server: str = "gunicorn"
+    server: str = "granian"
 
 
 def web_options(args: Any) -> WebOptions:
