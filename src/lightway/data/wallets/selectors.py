@@ -61,9 +61,15 @@ def transfer_by_key(*, client_id: int, idempotency_key: str) -> Transfer | None:
 USAGE_CHECKS: tuple[tuple[str, str], ...] = (
     (
         "transfers count in their payer's local day",
-        """SELECT id, usage_day, wallets_usage_day(client_id, kind, created_at)
-           FROM wallets_transfer
-           WHERE usage_day IS DISTINCT FROM wallets_usage_day(client_id, kind, created_at)""",
+        # The rule of wallets_usage_day, recomputed set-based (one join, not a function call
+        # per transfer: 3.5 s -> well under 1 s over a million transfers).
+        """SELECT t.id, t.usage_day, x.day
+           FROM wallets_transfer t
+           LEFT JOIN identity_profile p ON p.user_id = t.client_id AND p.realm = 'customer'
+           CROSS JOIN LATERAL (SELECT CASE
+             WHEN t.kind IN ('p2p', 'withdrawal', 'payout') AND p.user_id IS NOT NULL
+             THEN (t.created_at AT TIME ZONE wallets_market_tz(p.country))::date END AS day) x
+           WHERE t.usage_day IS DISTINCT FROM x.day""",
     ),
     (
         "usage counters equal the payments they count",
