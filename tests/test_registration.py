@@ -437,6 +437,28 @@ def test_an_id_number_belongs_to_one_verified_account_without_saying_so(now, out
     assert Profile.objects.get(user_id=first).kyc_tier == KycTier.BASIC_IDENTITY
 
 
+def test_a_tier_raise_that_would_share_a_claimed_id_number_is_refused_not_crashed(now, outbox):
+    """An account that gave an ID number another tier-2 account holds (saved silently, its
+    tier kept at 1) and is then approved by Sumsub, or raised by staff: the raise is
+    refused with an audit record for compliance, never an IntegrityError (which failed the
+    Sumsub job on every retry)."""
+    from lightway.application.kyc.tiers import kyc_tier_set
+
+    first = _verified(now, outbox, "+256772000777")
+    second = _verified(now, outbox, "+256772000888")
+    registration.profile_update(user_id=first, id_number="UG1234567", now=now, **IDENTITY)
+    registration.profile_update(user_id=second, id_number="ug-1234567", now=now, **IDENTITY)
+    before = AuditRecord.objects.filter(action="user.id_number_conflict").count()
+    for actor in ("sumsub", "staff:1"):
+        assert not kyc_tier_set(
+            user_id=second, tier=KycTier.SUMSUB_VERIFIED, actor=actor, reason="approved", now=now
+        )
+    assert Profile.objects.get(user_id=second).kyc_tier == KycTier.PHONE_VERIFIED
+    conflicts = AuditRecord.objects.filter(action="user.id_number_conflict").order_by("id")
+    assert [r.actor for r in conflicts[before:]] == ["sumsub", "staff:1"]
+    assert all(r.data == {"fields": ["id_number"], "tier": 3} for r in conflicts[before:])
+
+
 def test_an_unverified_claim_on_an_id_number_blocks_nobody(now, outbox):
     squatter = register(now, phone="+256772000555")  # never verifies its phone
     registration.profile_update(user_id=squatter, id_number="CM90012345", now=now, **IDENTITY)

@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from lightway.application.errors import NotFound, PaymentRefused, ValidationFailed
 from lightway.application.identity.phones import MARKETS
@@ -431,13 +431,23 @@ def _limit_refusal(
 # --- changing a customer's tier ---------------------------------------------------------
 
 
+# Tier 2 and above reserve the account's ID number (identity migration 0004).
+ID_NUMBER_CLAIM = "profile_claimed_id_number_unique"
+
+
+def _constraint(exc: IntegrityError) -> str:
+    return str(getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or "")
+
+
 def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datetime) -> bool:
     """Set a customer's KYC tier; True when it changed.
 
     Raising is for everyone (phone verification, Sumsub approval...); lowering only for
     staff (``actor`` ``"staff:<id>"``): any other actor asking for a lower tier changes
     nothing (False). Audited as ``kyc.tier.set`` with the old and new tier and the reason;
-    a raise notifies the customer (``limits_raised``).
+    a raise notifies the customer (``limits_raised``). A raise to tier 2 or above of an
+    account whose ID number another account at that tier holds changes nothing (False) and
+    is audited as ``user.id_number_conflict`` for compliance, whoever asked.
     """
     try:
         new = KycTier(int(tier))
@@ -464,7 +474,27 @@ def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datet
             return False
         profile.kyc_tier = new
         profile.updated_at = now
-        profile.save(update_fields=["kyc_tier", "updated_at"])
+        try:
+            with transaction.atomic():
+                profile.save(update_fields=["kyc_tier", "updated_at"])
+        except IntegrityError as exc:
+            if _constraint(exc) != ID_NUMBER_CLAIM:
+                raise
+            # Tier 2 and above reserve the ID number (identity migration 0004): another
+            # account at that tier holds this one. Nothing changes; compliance follows up.
+            audit_record(
+                actor=actor,
+                action="user.id_number_conflict",
+                object_type="identity.profile",
+                object_id=str(user_id),
+                data={"fields": ["id_number"], "tier": int(new)},
+                now=now,
+            )
+            log.warning(
+                "kyc tier not raised: the id number is held by another account",
+                extra={"subject": profile.subject, "actor": actor, "asked": int(new)},
+            )
+            return False
         audit_record(
             actor=actor,
             action="kyc.tier.set",

@@ -499,16 +499,9 @@ def profile_update(
 def _basic_identity_claim(*, user_id: int, now: datetime) -> None:
     """Raise the account to tier 2, which reserves its ID number. When another account at
     tier 2 or above holds the number the details stay saved, the tier stays where it is
-    and compliance gets an audit record to follow up; the customer is told nothing about
-    the other account."""
-    try:
-        with transaction.atomic():
-            _tier_set(
-                user_id=user_id, tier=KycTier.BASIC_IDENTITY, reason="basic identity given", now=now
-            )
-    except IntegrityError:
-        _audit(user_id, "user.id_number_conflict", now, fields=["id_number"])
-        log.warning("id number held by another account", extra={"user_id": user_id})
+    and ``kyc_tier_set`` leaves compliance an audit record (``user.id_number_conflict``) to
+    follow up; the customer is told nothing about the other account."""
+    _tier_set(user_id=user_id, tier=KycTier.BASIC_IDENTITY, reason="basic identity given", now=now)
 
 
 def password_change(*, user_id: int, old_password: str, new_password: str, now: datetime) -> None:
