@@ -21,9 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from ninja import Field, Path, Query, Router, Schema
-from ninja.security import APIKeyHeader
 
 from lightway.application.momo.lookup import (
     REFERENCE_PATTERN,
@@ -38,41 +36,26 @@ from lightway.application.momo.reconciliation.reports import (
     report_json,
     run_json,
 )
-from lightway.interfaces.api.partner import PartnerSignature
+from lightway.interfaces.api.partner import PartnerSignature, SignedRequest
 from lightway.interfaces.api.schemas import CanonicalInt, ErrorOut
 from lightway.interfaces.web.authz import api_action, api_requires, api_roles
 from lightway.security.policy import Action
 from lightway.security.signatures import (
-    HEADER_KEY,
-    IntegrationPrincipal,
     integration_signature_verify,
 )
 
 
-class IntegrationSignature(APIKeyHeader):
-    """An integration key (machine credential of MTN's or LightWay's reporting system):
-    X-LW-Key plus X-LW-Timestamp, X-LW-Nonce and X-LW-Signature, signed exactly as partner
-    requests are."""
+class IntegrationSignature(SignedRequest):
+    """An integration key (machine credential of MTN's or LightWay's reporting system),
+    signed exactly as partner requests are."""
 
-    param_name = HEADER_KEY
     openapi_description = (
         "Integration key id (ik_live_...), issued by a LightWay administrator to MTN's or "
         "LightWay's reporting system. Every request also carries X-LW-Timestamp, X-LW-Nonce "
         "and X-LW-Signature, made exactly as for partner requests (HMAC-SHA256 of "
         "METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nSHA256HEX(body)). See the API guide."
     )
-
-    def __call__(self, request: HttpRequest) -> IntegrationPrincipal:
-        return integration_signature_verify(
-            method=request.method or "GET",
-            target=request.get_full_path(),
-            headers=request.headers,
-            body=request.body,
-            now=timezone.now(),
-        )
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover
-        return None  # __call__ does the whole check
+    verify = staticmethod(integration_signature_verify)
 
 
 router = Router(tags=["momo status and reconciliation"], auth=IntegrationSignature())

@@ -3,6 +3,7 @@ key (``lightway.security.signatures``; the guide is docs/api.md, "Partner signat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
@@ -15,20 +16,16 @@ from lightway.interfaces.web.authz import api_action, api_requires
 from lightway.security.signatures import HEADER_KEY, PartnerPrincipal, signature_verify
 
 
-class PartnerSignature(APIKeyHeader):
+class SignedRequest(APIKeyHeader):
     """X-LW-Key plus the X-LW-Timestamp, X-LW-Nonce and X-LW-Signature headers (HMAC-SHA256
-    over method, path and query, timestamp, nonce and body hash)."""
+    over method, path and query, timestamp, nonce and body hash), checked whole by
+    ``verify`` (which raises on any problem); subclasses name the kind of key."""
 
     param_name = HEADER_KEY
-    openapi_description = (
-        "Partner API key id. Every request also carries X-LW-Timestamp (unix seconds), "
-        "X-LW-Nonce (16-64 of [A-Za-z0-9_-], once per key) and X-LW-Signature: hex "
-        "HMAC-SHA256, keyed with the key's secret, of METHOD\\nPATH?QUERY\\nTIMESTAMP\\n"
-        "NONCE\\nSHA256HEX(body). See the API guide."
-    )
+    verify: Callable[..., Any] = staticmethod(signature_verify)
 
-    def __call__(self, request: HttpRequest) -> PartnerPrincipal:
-        return signature_verify(
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.verify(
             method=request.method or "GET",
             target=request.get_full_path(),
             headers=request.headers,
@@ -38,6 +35,18 @@ class PartnerSignature(APIKeyHeader):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # pragma: no cover
         return None  # __call__ does the whole check
+
+
+class PartnerSignature(SignedRequest):
+    """A partner's API key (an IMTO)."""
+
+    openapi_description = (
+        "Partner API key id. Every request also carries X-LW-Timestamp (unix seconds), "
+        "X-LW-Nonce (16-64 of [A-Za-z0-9_-], once per key) and X-LW-Signature: hex "
+        "HMAC-SHA256, keyed with the key's secret, of METHOD\\nPATH?QUERY\\nTIMESTAMP\\n"
+        "NONCE\\nSHA256HEX(body). See the API guide."
+    )
+    verify = staticmethod(signature_verify)
 
 
 router = Router(tags=["partner"], auth=PartnerSignature())
