@@ -236,3 +236,33 @@ def test_a_passkey_is_registered_and_signs_in(site, desktop):
     page.wait_for_url(f"{site}/staff/")
     assert page.locator("nav").is_visible()
     w.clean()
+
+
+def test_an_administrator_issues_and_revokes_an_integration_key(site, desktop):
+    """Issue 11 finding 9: MTN's reporting system gets a scoped, expiring machine credential
+    from a LightWay administrator; the secret is shown once, the key can be revoked."""
+    staff_user("keys.admin", Role.LW_ADMIN)
+    w = desktop
+    page = w.page
+    _staff_enrol(w, site, "keys.admin")
+    w.visit(f"{site}/staff/integration-keys/")
+    assert "No integration keys yet." in page.inner_text("main")
+    page.select_option("#id_realm", "mtn")
+    page.fill("#id_name", "MTN reporting warehouse")
+    page.check("input[name=scopes][value='transactions.view_momo']")
+    page.check("input[name=scopes][value='reports.view']")
+    page.fill("#id_days", "30")
+    page.fill("#id_reason", "MTN's nightly reconciliation import")
+    page.click("form[action='/staff/integration-keys/create/'] button[type=submit]")
+    secret = page.locator("[data-testid=secret]").inner_text().strip()
+    assert len(secret) >= 32
+    w.shot("staff-integration-key-created")
+    w.visit(f"{site}/staff/integration-keys/")  # shown once: not on the page again
+    assert secret not in page.content()
+    row = page.locator("[data-testid=integration-keys] tbody tr").first
+    assert "live" in row.inner_text()
+    row.locator("button", has_text="Revoke").click()
+    page.wait_for_load_state()
+    assert "revoked" in page.locator("[data-testid=integration-keys] tbody tr").first.inner_text()
+    w.shot("staff-integration-keys")
+    w.clean()
