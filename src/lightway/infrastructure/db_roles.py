@@ -88,6 +88,11 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_except=("id", "headers", "received_at", "digest_ok", "dedupe_key"),
     ),
+    "partners_event": TableRule(
+        "append-only: an event is a fact; only its feed number is written once, after commit",
+        update=False,
+        update_only=("seq",),
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

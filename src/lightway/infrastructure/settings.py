@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "lightway.data.momo",
     "lightway.data.reconciliation",
     "lightway.data.intake",
+    "lightway.data.partners",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

@@ -1,0 +1,1 @@
+"""Partner (IMTO) data: the event outbox every partner-visible change writes."""

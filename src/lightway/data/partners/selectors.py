@@ -1,0 +1,21 @@
+"""Reading partner events: the catch-up feed, by keyset on ``seq``."""
+
+from __future__ import annotations
+
+from lightway.data.partners.models import PartnerEvent
+
+MAX_PAGE = 500
+
+
+def partner_events_after(*, partner_id: int, after: int, limit: int) -> list[PartnerEvent]:
+    """The partner's sequenced events with ``seq > after``, in ``seq`` order, at most
+    ``limit`` (1..500): one range read of ``partners_event_feed`` whatever the table's
+    size. Call ``partner_events_sequence`` first to include what committed just now."""
+    limit = max(1, min(limit, MAX_PAGE))
+    return list(
+        PartnerEvent.objects.filter(partner_id=partner_id, seq__gt=after).order_by("seq")[:limit]
+    )
+
+
+def partner_event_by_id(*, partner_id: int, event_id: str) -> PartnerEvent | None:
+    return PartnerEvent.objects.filter(partner_id=partner_id, event_id=event_id).first()
