@@ -45,7 +45,12 @@ def test_events_are_append_only_and_numbered_once():
         PartnerEvent.objects.filter(pk=event.pk).delete()
     with pytest.raises(DatabaseError, match="without seq"), transaction.atomic():
         PartnerEvent.objects.create(
-            partner=partner, type="t", object_type="o", object_id="x", data={}, occurred_at=NOW,
+            partner=partner,
+            type="t",
+            object_type="o",
+            object_id="x",
+            data={},
+            occurred_at=NOW,
             seq=99,
         )
     assert partner_events_sequence() == 1

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "lightway.data.reconciliation",
     "lightway.data.intake",
     "lightway.data.partners",
+    "lightway.data.fx",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

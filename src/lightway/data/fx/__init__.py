@@ -1,0 +1,1 @@
+"""FX rates per currency pair (docs/fx.md)."""
