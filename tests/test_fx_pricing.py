@@ -177,3 +177,40 @@ def test_a_round_trip_loses_no_more_than_the_spreads_and_rounding(mid, bps, amou
         amount * (1 - (1 - share) / (1 + share)) + 1 + (Decimal(1) / (mid * (1 - share)) * 100)
     )
     assert amount - back.receive.amount <= allowed
+
+
+@pytest.mark.django_db
+def test_fx_legs_balance_per_currency_through_the_position_accounts():
+    from lightway.application.fx.postings import fx_legs
+    from lightway.data.ledger.models import Account
+    from lightway.data.money import Money
+
+    rate = _rate("USD", "UGX", "3700", 100)
+    price = fx_price(
+        rate=rate, send_currency="USD", receive_currency="UGX", amount=10_000, fixed="send"
+    )
+    legs = fx_legs(
+        send=price.send,
+        receive=price.receive,
+        spread=price.spread,
+        payer_account_id=1,
+        payee_account_id=2,
+        now=AS_OF,
+    )
+    assert sum(leg.amount for leg in legs.send_legs) == 0
+    assert sum(leg.amount for leg in legs.receive_legs) == 0
+    kinds = {
+        Account.objects.get(pk=leg.account_id).kind
+        for leg in legs.receive_legs
+        if leg.account_id != 2
+    }
+    assert kinds == {"fx_position", "fx_revenue"}
+    with pytest.raises(ValueError, match="same-currency"):
+        fx_legs(
+            send=Money.of(5, "UGX"),
+            receive=Money.of(5, "UGX"),
+            spread=Money.of(0, "UGX"),
+            payer_account_id=1,
+            payee_account_id=2,
+            now=AS_OF,
+        )
