@@ -193,8 +193,8 @@ def test_fx_legs_balance_per_currency_through_the_position_accounts():
         send=price.send,
         receive=price.receive,
         spread=price.spread,
-        payer_account_id=1,
-        payee_account_id=2,
+        payer_account_id=10**9,
+        payee_account_id=10**9 + 1,
         now=AS_OF,
     )
     assert sum(leg.amount for leg in legs.send_legs) == 0
