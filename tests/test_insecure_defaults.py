@@ -51,9 +51,9 @@ def production(settings):
     settings.NOTIFY_BASE_URL = "https://sms.example"
     settings.NOTIFY_SMS_API_KEY = "lightway-demo-sms-key"
     settings.MOMO_BASE_URL = "https://proxy.momoapi.example"
-    settings.MOMO_SUBSCRIPTION_KEY_COLLECTION = "lightway-demo-collection-key"
-    settings.MOMO_SUBSCRIPTION_KEY_DISBURSEMENT = "lightway-demo-disbursement-key"
-    settings.MOMO_SUBSCRIPTION_KEY_REMITTANCE = "lightway-demo-remittance-key"
+    settings.MOMO_SUBSCRIPTION_KEY_COLLECTION = "de40c011ec7100000000000000000001"
+    settings.MOMO_SUBSCRIPTION_KEY_DISBURSEMENT = "de40d15b000000000000000000000002"
+    settings.MOMO_SUBSCRIPTION_KEY_REMITTANCE = "de40ae31700000000000000000000003"
     settings.LIGHTWAY_METRICS_TOKEN = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
     return settings
 
@@ -79,6 +79,7 @@ def test_every_default_or_short_secret_is_named_and_no_value_is_shown(production
     ):
         assert name in problems
     assert "lightway-demo" not in problems and DEFAULT_SECRET_KEY not in problems
+    assert "de40" not in problems  # nor the MoMo demo subscription keys
     result = check_secrets()
     assert result.status == "FAIL" and "SECRET_KEY" in result.detail
 

@@ -24,9 +24,9 @@ from lightway.integration.momo.simulator import MomoSimulator
 from tests.momo_support import CallbackReceiver
 
 KEYS = {
-    "collection": "lightway-demo-collection-key",
-    "disbursement": "lightway-demo-disbursement-key",
-    "remittance": "lightway-demo-remittance-key",
+    "collection": "de40c011ec7100000000000000000001",
+    "disbursement": "de40d15b000000000000000000000002",
+    "remittance": "de40ae31700000000000000000000003",
 }
 # Parameters must be the same in every test process (pytest-xdist compares test ids).
 UUID1 = "a8098c1a-f86e-11da-bd1a-00112444be1e"  # a version-1 UUID (RFC 4122 example)

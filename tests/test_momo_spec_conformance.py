@@ -42,9 +42,9 @@ pytestmark = pytest.mark.skipif(
     not SPECS.is_dir(), reason=f"the vendored MoMo specs are not at {SPECS} (../shared)"
 )
 KEYS = {
-    "collection": "lightway-demo-collection-key",
-    "disbursement": "lightway-demo-disbursement-key",
-    "remittance": "lightway-demo-remittance-key",
+    "collection": "de40c011ec7100000000000000000001",
+    "disbursement": "de40d15b000000000000000000000002",
+    "remittance": "de40ae31700000000000000000000003",
 }
 PORTAL_ONLY_CODES = ["COULD_NOT_PERFORM_TRANSACTION", "TRANSFERTYPE_UNKNOWN"]
 APIM_SCHEMA = {

@@ -75,7 +75,7 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         momo = env["MOMO_BASE_URL"]
         assert momo == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_MOMO_PORT']}"
         assert env["MOMO_CALLBACK_URL"] == "http://localhost:8000/webhooks/momo"
-        key = {"Ocp-Apim-Subscription-Key": "lightway-demo-collection-key"}
+        key = {"Ocp-Apim-Subscription-Key": "de40c011ec7100000000000000000001"}
         with urllib.request.urlopen(
             urllib.request.Request(f"{momo}/v1_0/apiuser/{env['MOMO_API_USER']}", headers=key),
             timeout=5,
@@ -86,7 +86,7 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
             f"{momo}/disbursement/token/",
             method="POST",
             headers={
-                "Ocp-Apim-Subscription-Key": "lightway-demo-disbursement-key",
+                "Ocp-Apim-Subscription-Key": "de40d15b000000000000000000000002",
                 "Authorization": f"Basic {basic.decode()}",
             },
         )

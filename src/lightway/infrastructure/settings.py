@@ -328,15 +328,17 @@ MOMO_DISBURSEMENT_API_USER = Env.str("MOMO_DISBURSEMENT_API_USER", "")
 MOMO_DISBURSEMENT_API_KEY = Env.str("MOMO_DISBURSEMENT_API_KEY", "")
 MOMO_REMITTANCE_API_USER = Env.str("MOMO_REMITTANCE_API_USER", "")
 MOMO_REMITTANCE_API_KEY = Env.str("MOMO_REMITTANCE_API_KEY", "")
-# Demo subscription keys (the simulator accepts these by default; never valid at MTN).
+# Demo subscription keys: 32 hex digits like MTN's, the simulator's defaults
+# (integration/momo/simulator.py DEFAULT_SUBSCRIPTION_KEYS; a test keeps them equal). Never
+# valid at MTN.
 MOMO_SUBSCRIPTION_KEY_COLLECTION = Env.str(
-    "MOMO_SUBSCRIPTION_KEY_COLLECTION", "lightway-demo-collection-key"
+    "MOMO_SUBSCRIPTION_KEY_COLLECTION", "de40c011ec7100000000000000000001"
 )
 MOMO_SUBSCRIPTION_KEY_DISBURSEMENT = Env.str(
-    "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT", "lightway-demo-disbursement-key"
+    "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT", "de40d15b000000000000000000000002"
 )
 MOMO_SUBSCRIPTION_KEY_REMITTANCE = Env.str(
-    "MOMO_SUBSCRIPTION_KEY_REMITTANCE", "lightway-demo-remittance-key"
+    "MOMO_SUBSCRIPTION_KEY_REMITTANCE", "de40ae31700000000000000000000003"
 )
 # Where MoMo sends callbacks: <MOMO_CALLBACK_URL>/<referenceId>. Its host must equal the
 # API user's providerCallbackHost. Empty = no X-Callback-Url (status reads only).

@@ -34,6 +34,11 @@ PUBLIC_DEFAULTS = frozenset(
         "lightway-demo-collection-key",
         "lightway-demo-disbursement-key",
         "lightway-demo-remittance-key",
+        # the MoMo demo subscription keys (32 hex digits like MTN's; the ones above are the
+        # earlier demo values, still refused)
+        "de40c011ec7100000000000000000001",
+        "de40d15b000000000000000000000002",
+        "de40ae31700000000000000000000003",
         "lightway-demo-2026",
     }
 )

@@ -19,8 +19,9 @@ partner portal's CSV, with drift knobs for reconciliation tests (``drift_amount`
 ``drop_from_statement``, ``add_ghost``; over HTTP ``POST /_sim/drift``, ``/_sim/drop``,
 ``/_sim/ghost``).
 
-Demo subscription keys (never valid at MTN): ``lightway-demo-collection-key``,
-``lightway-demo-disbursement-key``, ``lightway-demo-remittance-key``.
+Demo subscription keys: 32 hex digits like MTN's (``DEFAULT_SUBSCRIPTION_KEYS``; never
+valid at MTN). MTN's gateway does not check a key's format, only whether it is one of the
+product's keys, and neither does the simulator.
 
 Run it: ``lightway simulators --only momo`` or ``python -m
 lightway.integration.momo.simulator --port 8104`` (see ``docs/momo.md``).
@@ -76,10 +77,13 @@ from lightway.integration.momo.sim_tables import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8104
+# 32 hex digits, the format of MTN's keys (Azure API Management), so that client libraries
+# which check the format before sending accept them. The same values are the defaults of
+# MOMO_SUBSCRIPTION_KEY_* (infrastructure/settings.py; a test keeps them equal).
 DEFAULT_SUBSCRIPTION_KEYS: dict[str, str] = {
-    "collection": "lightway-demo-collection-key",
-    "disbursement": "lightway-demo-disbursement-key",
-    "remittance": "lightway-demo-remittance-key",
+    "collection": "de40c011ec7100000000000000000001",
+    "disbursement": "de40d15b000000000000000000000002",
+    "remittance": "de40ae31700000000000000000000003",
 }
 # Opening float balances (major units) per product, in every environment's currency.
 DEFAULT_FLOAT_BALANCES: dict[str, str] = {
@@ -101,6 +105,10 @@ APIM_MISSING_KEY = (
 )
 APIM_BAD_TOKEN = "Unauthorized. Access token is missing or invalid."
 PROFILE_DELAY = {"spec": 5.0, "observed": 25.0}
+# The shape of ``reason`` in a FAILED result (GET and callback), the ``reason_shape`` knob:
+# "object" is the spec's ErrorReason ``{"code", "message"}``; "string" is the bare code that
+# MTN's community pages show and some clients expect (reference note §8.3).
+REASON_SHAPES = ("object", "string")
 STATEMENT_HEADER = [
     "Id",
     "External Transaction Id",
@@ -208,6 +216,7 @@ class SimConfig:
     token_type: str = "access_token"
     reject_token_body: bool = False  # a body on /token/ answers 400 (portal rule)
     profile: str = "spec"  # spec: official table | observed: live sandbox (§11.3)
+    reason_shape: str = "object"  # FAILED results' reason: {code, message} | "string" (code)
     seed: int | None = None  # makes ids and fault draws reproducible
     notification_window_seconds: float = 3600.0  # delivery notification allowed this long
     wallet_default_balance: str = "1000000000"  # of any wallet not set with set_wallet
@@ -223,6 +232,8 @@ class SimConfig:
                 raise ValueError("callback_mode must be 'http' or 'queue'")
             if key == "profile" and value not in PROFILE_DELAY:
                 raise ValueError("profile must be 'spec' or 'observed'")
+            if key == "reason_shape" and value not in REASON_SHAPES:
+                raise ValueError("reason_shape must be 'object' or 'string'")
             if key in ("lost_callbacks", "duplicate_callbacks") and not (
                 isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
             ):
@@ -275,8 +286,25 @@ class SimCallback:
 @dataclass
 class ApiUser:
     id: str
-    callback_host: str
+    callback_host: str  # providerCallbackHost exactly as sent (a host, or a URL)
     keys: set[str] = field(default_factory=set)
+
+    @property
+    def host(self) -> str:
+        """The host an ``X-Callback-Url`` must have: ``providerCallbackHost`` itself, or the
+        host of the URL it is (``https://platform.example/momo`` -> ``platform.example``)."""
+        return callback_host_of(self.callback_host)
+
+
+def callback_host_of(value: str) -> str:
+    """The lower-case host name of a ``providerCallbackHost``: a bare host (``clinic.com``,
+    MTN's example), a host with a port or path, or a full URL; "" when there is none."""
+    text = value.strip()
+    try:
+        host = urlsplit(text if "//" in text else f"//{text}").hostname
+    except ValueError:
+        return ""
+    return (host or "").lower()
 
 
 @dataclass
@@ -318,8 +346,10 @@ class Txn:
     hidden: bool = False  # dropped from the statement
     seq: int = 0  # creation order
 
-    def result(self) -> dict[str, Any]:
-        """The GET body (and callback body) in the operation's result schema."""
+    def result(self, reason_shape: str = "object") -> dict[str, Any]:
+        """The GET body (and callback body) in the operation's result schema; ``reason`` as
+        ``reason_shape`` says (the knob), except for a cash transfer, whose schema has a
+        string."""
         body: dict[str, Any] = {"amount": self.amount_text, "currency": self.currency}
         if self.status == "SUCCESSFUL":
             body["financialTransactionId"] = self.financial_id
@@ -335,8 +365,8 @@ class Txn:
             body["payeeNote"] = self.payee_note
         body["status"] = self.status
         if self.status == "FAILED" and self.reason:
-            if self.op.operation == "cashtransfer":  # CashTransferResult.reason is a string
-                body["reason"] = self.reason
+            if self.op.operation == "cashtransfer" or reason_shape == "string":
+                body["reason"] = self.reason  # CashTransferResult.reason is a string
             else:
                 body["reason"] = {"code": self.reason, "message": message_for(self.reason)}
         return body
@@ -529,13 +559,14 @@ class MomoSimulator:
         canonical = _uuid4(user_id)
         if canonical is None:
             raise _bad_request("X-Reference-Id must be a UUID version 4")
-        host = callback_host.strip() if isinstance(callback_host, str) else ""
-        if not host or "/" in host:
-            raise _bad_request("providerCallbackHost must be a host name")
+        # MTN's sandbox stores what it is sent, a bare host or a full URL (two public client
+        # libraries send a URL); callbacks must then go to that URL's host.
+        if not isinstance(callback_host, str) or not callback_host.strip():
+            raise _bad_request("providerCallbackHost is required")
         with self._lock:
             if canonical in self.api_users:
                 raise _reason_error(409, "RESOURCE_ALREADY_EXIST")
-            self.api_users[canonical] = ApiUser(canonical, host.lower())
+            self.api_users[canonical] = ApiUser(canonical, callback_host)
 
     def apikey_create(self, user_id: str) -> str:
         canonical = _uuid4(user_id)
@@ -584,7 +615,7 @@ class MomoSimulator:
             "completed_at": (
                 datetime.fromtimestamp(t.completed_at, tz=UTC) if t.completed_at else None
             ),
-            "result": t.result(),
+            "result": t.result(self.config.reason_shape),
         }
 
     def complete(
@@ -1048,7 +1079,7 @@ class MomoSimulator:
         callback_url = headers.get("X-Callback-Url")
         if callback_url is not None:
             host = (urlsplit(callback_url.strip()).hostname or "").lower()
-            if not host or host != user.callback_host:
+            if not host or host != user.host:
                 raise _reason_error(500, "INVALID_CALLBACK_URL_HOST")
         with self._wake:
             if reference in self._txns:
@@ -1198,6 +1229,9 @@ class MomoSimulator:
         return None
 
     def _status(self, product: str, resource: str, reference_id: str, env: str) -> dict[str, Any]:
+        if _uuid4(reference_id) is None:
+            # The spec: "400 Bad request, e.g. an incorrectly formatted reference id".
+            raise _bad_request("referenceId must be a UUID version 4")
         with self._lock:
             txn = self._txns.get(reference_id.lower())
             if (
@@ -1210,7 +1244,7 @@ class MomoSimulator:
             window = self.config.not_found_after_accept_seconds
             if window and time.monotonic() - txn.accepted_mono < window:
                 raise _reason_error(404, "RESOURCE_NOT_FOUND")
-            return txn.result()
+            return txn.result(self.config.reason_shape)
 
     def _delivery_notification(
         self, reference_id: str, headers: Any, body: bytes
@@ -1221,6 +1255,8 @@ class MomoSimulator:
             message = data.get("notificationMessage", message)
         if not isinstance(message, str) or not message or len(message) > MESSAGE_MAX:
             raise _bad_request(f"notificationMessage is required, at most {MESSAGE_MAX} chars")
+        if _uuid4(reference_id) is None:
+            raise _bad_request("referenceId must be a UUID version 4")
         with self._lock:
             txn = self._txns.get(reference_id.lower())
             if txn is None or txn.op.operation != "requesttopay":
@@ -1322,7 +1358,7 @@ class MomoSimulator:
         callback = SimCallback(
             url=txn.callback_url,
             method=txn.op.callback_method,
-            body=json.dumps(txn.result(), separators=(",", ":")).encode(),
+            body=json.dumps(txn.result(self.config.reason_shape), separators=(",", ":")).encode(),
             reference_id=txn.reference_id,
         )
         cfg = self.config

@@ -18,6 +18,11 @@ from lightway.infrastructure.config import Env
 from lightway.interfaces.cli.ops import CommandError
 from lightway.interfaces.cli.progress import note, say
 
+# Seconds the MoMo simulator of `lightway up` / `lightway simulators` takes to complete a
+# payment (the customer "approves on the phone"), so the demo's status page shows the
+# waiting step. docs/momo.md states it; tests/test_momo_simulator_fixes.py keeps the two equal.
+DEMO_COMPLETION_SECONDS = 3.0
+
 
 @dataclass(frozen=True)
 class SimulatorSpec:
@@ -87,7 +92,7 @@ def _momo_start(host: str, port: int, web_base: str) -> Any:
     ).start()
     # The customer "approves on the phone" after a few seconds, so the demo's status page
     # shows the waiting step (tests and benchmarks start their own, faster simulator).
-    sim.configure(completion_seconds=3.0)
+    sim.configure(completion_seconds=DEMO_COMPLETION_SECONDS)
     # MoMo calls back only to the API user's providerCallbackHost: the platform's host.
     sim.web_base = web_base
     sim.callback_host = (urlsplit(web_base).hostname if web_base else None) or "127.0.0.1"
