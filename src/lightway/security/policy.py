@@ -121,6 +121,10 @@ class Action(models.TextChoices):
         "See MoMo-routed transactions only, personal data always masked",
     )
     REPORTS_VIEW = "reports.view", "See financial and regulatory reports"
+    COMMISSION_STATEMENTS = (
+        "commission.statements",
+        "Download the commission statement of any party: LightWay, MTN, a partner (audited)",
+    )
     RECON_MANAGE = (
         "reconciliation.manage",
         "Run MoMo reconciliation, import float statements, work the case queue (audited)",
@@ -180,6 +184,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.TRANSACTIONS_VIEW,
             A.TRANSACTIONS_VIEW_MOMO,
             A.REPORTS_VIEW,
+            A.COMMISSION_STATEMENTS,
             A.KYC_LIMITS_VIEW,
             A.RECON_MANAGE,
             A.FLOAT_VIEW,

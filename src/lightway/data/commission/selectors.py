@@ -290,3 +290,86 @@ def commission_records_check(*, limit: int = 1000) -> list[str]:
         else:
             problems.append(f"{prefix}: fee schedule {sid} has no split for party {party}")
     return problems
+
+
+# --- commission statements ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One party's share of one transaction's fee, with that fee (all parties' shares)."""
+
+    id: int
+    created_at: datetime
+    reference: str
+    transaction_kind: str
+    currency: str
+    share: int  # minor units: this party's commission record
+    fee: int  # minor units: the sum of every party's record of the same transaction
+    schedule_id: int
+
+
+# The party's records of [start, end), in (created_at, id) order, one page after a keyset
+# cursor. The range reads the index commission_rec_stmt (party, party_ref, created_at); the
+# cursor's time is repeated as a plain bound so that it is an index condition too. The fee of
+# each line sums the records of the same entry and reference through the unique index
+# commission_rec_entry_ref_party: a handful of rows per line, whatever the history holds.
+_STATEMENT_SQL = """
+SELECT r.id, r.created_at, r.reference, r.transaction_kind, r.currency, r.amount,
+       (SELECT sum(o.amount) FROM commission_record o
+         WHERE o.entry_id = r.entry_id AND o.reference = r.reference)::bigint AS fee,
+       r.schedule_id
+FROM commission_record r
+WHERE r.party = %(party)s AND r.party_ref = %(party_ref)s
+  AND r.created_at >= %(start)s AND r.created_at < %(end)s
+  {after}
+ORDER BY r.created_at, r.id
+LIMIT %(limit)s
+"""
+_AFTER_SQL = (
+    "AND r.created_at >= %(after_at)s AND (r.created_at, r.id) > (%(after_at)s, %(after_id)s)"
+)
+
+
+def commission_statement_lines(
+    *,
+    party: str,
+    party_ref: str,
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 2000,
+) -> list[StatementLine]:
+    """At most ``limit`` records of exactly ``(party, party_ref)`` dated in ``[start, end)``,
+    oldest first, after the keyset cursor ``after`` = (created_at, id) of the last line read.
+
+    Reads only the period's records of that party (an index range), never the rest of the
+    history; call it again with the last line's (created_at, id) until fewer than ``limit``
+    come back. For a consistent statement, run every page in one REPEATABLE READ snapshot.
+    """
+    params: dict[str, Any] = {
+        "party": party,
+        "party_ref": party_ref,
+        "start": start,
+        "end": end,
+        "limit": limit,
+    }
+    if after is not None:
+        params["after_at"], params["after_id"] = after
+    sql = _STATEMENT_SQL.format(after=_AFTER_SQL if after is not None else "")
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    return [
+        StatementLine(
+            id=int(rid),
+            created_at=at,
+            reference=str(ref),
+            transaction_kind=str(kind),
+            currency=str(cur_code),
+            share=int(amount),
+            fee=int(fee),
+            schedule_id=int(sid),
+        )
+        for rid, at, ref, kind, cur_code, amount, fee, sid in rows
+    ]

@@ -37,6 +37,7 @@ from lightway.interfaces.api.momo import router as momo_status_router
 from lightway.interfaces.api.momo_customer import router as momo_customer_router
 from lightway.interfaces.api.openapi import DocumentedNinjaAPI
 from lightway.interfaces.api.partner import router as partner_router
+from lightway.interfaces.api.partner_commission import router as partner_commission_router
 from lightway.interfaces.api.schemas import (
     CURSOR_PATTERN,
     CanonicalInt,
@@ -98,6 +99,8 @@ api.add_router("/partner", partner_router)
 # MoMo status by any reference and reconciliation reports (interfaces/api/momo.py)
 api.add_router("/momo", momo_status_router)
 api.add_router("/partner/momo", momo_partner_router)
+# A partner's own commission statement (api/partner_commission.py)
+api.add_router("/partner", partner_commission_router)
 # Customers' MoMo deposits, withdrawals, payouts and their status (api/momo_customer.py)
 api.add_router("/momo", momo_customer_router)
 if settings.LIGHTWAY_BENCH_FLOOR:

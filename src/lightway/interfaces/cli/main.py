@@ -24,6 +24,9 @@
                                                                import a float statement CSV
     lightway momo float-check                                  read MoMo float balances now
     lightway momo fault-run [--payouts N] [--customer U]      demo: faults + drift, reconcile
+    lightway commission statement --party mtn|lightway|partner:CODE
+                             (--month YYYY-MM | --from DATE --to DATE) [--format csv|pdf|json]
+                             --out FILE                        a commission statement (audited)
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -429,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.momo import add_momo_commands
 
     add_momo_commands(sub, _Parser)  # lightway momo reconcile, statement-import, float-check, ...
+    from lightway.interfaces.cli.commission import add_commission_commands
+
+    add_commission_commands(sub, _Parser)  # lightway commission statement
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"

@@ -19,6 +19,8 @@ STAFF_NAV_ACTIONS += ("transactions.view_momo", "momo_float.view")
 STAFF_NAV_ACTIONS += ("reconciliation.manage", "reports.view")
 # Integration keys of the reporting systems (panels/lightway/views.py)
 STAFF_NAV_ACTIONS += ("integration_keys.manage",)
+# Commission statements (commission.py)
+STAFF_NAV_ACTIONS += ("commission.statements",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

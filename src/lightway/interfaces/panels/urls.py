@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.generic.base import RedirectView
 
-from lightway.interfaces.panels import customer, customer_momo, momo_staff, pwa, staff
+from lightway.interfaces.panels import commission, customer, customer_momo, momo_staff, pwa, staff
 from lightway.interfaces.panels import reconciliation as recon
 from lightway.interfaces.panels.access import public
 
@@ -142,4 +142,13 @@ mtn_patterns += [
         recon.mtn_report_json,
         name="mtn-recon-report-json",
     ),
+]
+
+# Commission statements (commission.py): any party on /staff/commission/, MTN's own on
+# /mtn/commission/.
+staff_patterns += [
+    path("commission/", commission.staff_statement, name="staff-commission"),
+]
+mtn_patterns += [
+    path("commission/", commission.mtn_statement, name="mtn-commission"),
 ]
