@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 
-from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.errors import NotFound, RequestRefused, ValidationFailed
 from lightway.application.reports.cells import csv_safe, major, money_text
 from lightway.application.reports.pdf import (
     BarChart,
@@ -61,6 +61,7 @@ PDF_DETAIL_MAX_LINES = 5000
 PAGE_SIZE = 2000
 PARTNER_PREFIX = "partner:"
 AUDIT_ACTION = "commission.statement_generate"
+PERIOD_INVALID = "period_invalid"
 CSV_HEADER = (
     "created_at",
     "reference",
@@ -170,17 +171,22 @@ def statement_partner(*, partner_id: int) -> StatementParty:
 
 def statement_period(*, start: date, end: date) -> tuple[date, date]:
     """``(start, end)`` checked: whole days, ``start`` on or before ``end``, at most
-    :data:`MAX_PERIOD_DAYS` days. Raises :class:`ValidationFailed` naming the field."""
+    :data:`MAX_PERIOD_DAYS` days. Two valid dates that do not fit together raise
+    :class:`RequestRefused` ``period_invalid`` (422) naming the field."""
     if end >= date.max:
-        raise ValidationFailed("the period must end before 9999-12-31", details={"field": "to"})
+        raise RequestRefused(
+            PERIOD_INVALID, "the period must end before 9999-12-31", details={"field": "to"}
+        )
     if end < start:
-        raise ValidationFailed(
+        raise RequestRefused(
+            PERIOD_INVALID,
             f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
             details={"field": "to"},
         )
     days = (end - start).days + 1
     if days > MAX_PERIOD_DAYS:
-        raise ValidationFailed(
+        raise RequestRefused(
+            PERIOD_INVALID,
             f"a statement covers at most {MAX_PERIOD_DAYS} days; this period has {days}",
             details={"field": "to"},
         )

@@ -17,6 +17,7 @@ STATUS_BY_CODE = {
     "phone_unverified": 422,
     "amount_below_fee": 422,
     "phone_invalid": 422,
+    "period_invalid": 422,  # a statement's from/to do not fit together (reports/commission.py)
     "not_found": 404,
     "conflict": 409,
     "idempotency_key_reused": 409,
