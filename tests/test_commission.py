@@ -930,7 +930,12 @@ def test_concurrent_overlapping_inserts_are_serialised(now):
 from django.contrib import admin as django_admin  # noqa: E402
 from django.urls import path  # noqa: E402
 
-import lightway.interfaces.admin.commission  # noqa: E402, F401  (registers the admin pages)
+# Every admin page registered before this module's URLs are built: the admin's URL
+# patterns list the apps registered at that moment, and a page's sidebar reverses a link to
+# every registered app. Registering only the commission pages here made these tests fail
+# whenever this file was collected before the project's URLs were first imported (another
+# test file in the same process), with NoReverseMatch for "app_list" of the audit app.
+import lightway.interfaces.web.urls  # noqa: E402, F401
 
 urlpatterns = [path("admin/", django_admin.site.urls)]
 
