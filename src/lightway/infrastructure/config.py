@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
@@ -81,3 +82,60 @@ class Env:
             return int(raw)
         except ValueError as exc:
             raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+# --- FX settings (docs/operations.md "FX"): "name:value,name:value" lists -----------------
+
+_PAIR = re.compile(r"[A-Z]{3}/[A-Z]{3}")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def _items(raw: builtins.str, setting: builtins.str) -> list[tuple[builtins.str, builtins.str]]:
+    out = []
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.rpartition(":")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{setting}: {item!r} is not name:value")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def fx_pairs(raw: builtins.str) -> list[builtins.str]:
+    """``"EUR/USD,USD/UGX"`` as a list; raises ``ValueError`` for anything else."""
+    pairs = [p.strip().upper() for p in raw.split(",") if p.strip()]
+    for pair in pairs:
+        if not _PAIR.fullmatch(pair) or pair[:3] == pair[4:]:
+            raise ValueError(f"LIGHTWAY_FX_WATCH_PAIRS: {pair!r} is not a pair like EUR/USD")
+    return pairs
+
+
+def fx_max_ages(raw: builtins.str) -> dict[builtins.str, builtins.int | None]:
+    """``"ecb:345600,USD/UGX:7200,peg:never"``: seconds (None: never ages) per source or pair."""
+    out: dict[builtins.str, builtins.int | None] = {}
+    for name, value in _items(raw, "LIGHTWAY_FX_MAX_AGE_SECONDS"):
+        if not (_PAIR.fullmatch(name) or _NAME.fullmatch(name)):
+            raise ValueError(f"LIGHTWAY_FX_MAX_AGE_SECONDS: {name!r} is not a source or pair")
+        if value == "never":
+            out[name] = None
+        elif value.isdigit() and int(value) > 0:
+            out[name] = int(value)
+        else:
+            raise ValueError(
+                f"LIGHTWAY_FX_MAX_AGE_SECONDS: {name} must be a positive number of seconds"
+                " or never"
+            )
+    return out
+
+
+def fx_spreads(raw: builtins.str) -> dict[builtins.str, builtins.int]:
+    """``"default:150,EUR/XOF:50"``: basis points per pair (0 to 5000)."""
+    out: dict[builtins.str, builtins.int] = {}
+    for name, value in _items(raw, "LIGHTWAY_FX_SPREAD_BPS"):
+        if not (_PAIR.fullmatch(name) or name == "default"):
+            raise ValueError(f"LIGHTWAY_FX_SPREAD_BPS: {name!r} is not a pair or default")
+        if not value.isdigit() or int(value) > 5000:
+            raise ValueError(f"LIGHTWAY_FX_SPREAD_BPS: {name} must be 0 to 5000 basis points")
+        out[name] = int(value)
+    return out

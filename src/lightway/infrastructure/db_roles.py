@@ -107,6 +107,20 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("last_used_at", "revoked_at", "revoked_by", "secret_ct"),
     ),
+    "fx_rate": TableRule(
+        "maker-checker: a proposed rate gets its one decision, by another person; decided"
+        " rates never change and no rate is deleted (trigger fx_rate_guard)",
+        update=False,
+        update_only=("status", "decided_by", "approved_at"),
+    ),
+    "fx_quote": TableRule(
+        "a customer's locked price: only its use (once, with its transfer) or its expiry is"
+        " written later, never deleted (trigger fx_quote_guard)",
+        update=False,
+        update_only=("state", "used_at", "transfer_id"),
+    ),
+    "fx_feed_status": TableRule("the feeds' last run, overwritten by each import"),
+    "fx_pair_state": TableRule("the watch's last verdict per pair, overwritten by each run"),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),

@@ -123,6 +123,19 @@ momo_float_low_total = Counter(
     ["product"],
 )
 
+# FX (docs/fx.md). The age of each watched pair's rate is a gauge read from the database at
+# scrape time (interfaces/web/health.py, ``FxRateCollector``), not a per-process sample.
+fx_feed_runs_total = Counter(
+    "lightway_fx_feed_runs_total",
+    "Rate feed imports, by feed (ecb, regional, peg) and outcome (ok, failed).",
+    ["feed", "outcome"],
+)
+fx_quoting_stopped_total = Counter(
+    "lightway_fx_quoting_stopped_total",
+    "Times quoting stopped for a watched pair (one alert each), by pair and reason.",
+    ["pair", "reason"],
+)
+
 
 def multiprocess_dir() -> Path | None:
     """The multiprocess directory this process writes to, or None in single-process mode."""

@@ -8,7 +8,13 @@ import re
 from django.core.exceptions import ImproperlyConfigured
 
 from lightway.infrastructure import embedded_pg
-from lightway.infrastructure.config import Env, database_from_url
+from lightway.infrastructure.config import (
+    Env,
+    database_from_url,
+    fx_max_ages,
+    fx_pairs,
+    fx_spreads,
+)
 
 DEBUG = Env.bool("LIGHTWAY_DEBUG", False)
 SECRET_KEY = Env.str("LIGHTWAY_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
@@ -362,3 +368,34 @@ MOMO_HOLD_DAYS = Env.int("MOMO_HOLD_DAYS", 30)
 # Float alerts (momo_float_check, every 5 min): comma-separated addresses; empty = the email
 # of every active staff member whose role may set float thresholds (finance).
 LIGHTWAY_MOMO_ALERT_EMAIL = Env.str("LIGHTWAY_MOMO_ALERT_EMAIL", "")
+
+# FX rates, feeds and quotes (docs/fx.md; every variable in docs/operations.md "FX").
+# Rate feeds: unset base URL = that feed is not imported. `lightway up` points them at the
+# local simulators (`lightway simulators`: ecb, regional). Production ECB:
+# https://www.ecb.europa.eu ; the regional feed is whatever provider serves our documented
+# JSON format (docs/fx.md, "The regional feed").
+FX_ECB_BASE_URL = Env.str("FX_ECB_BASE_URL", "")
+FX_REGIONAL_FEED_URL = Env.str("FX_REGIONAL_FEED_URL", "")
+FX_REGIONAL_FEED_KEY = Env.str("FX_REGIONAL_FEED_KEY", "lightway-demo-rates-key")
+FX_FEED_TIMEOUT_SECONDS = Env.int("FX_FEED_TIMEOUT_SECONDS", 10)
+# How old a rate may be before quoting stops for its pair, in seconds: per source
+# ("ecb:345600") or per pair ("USD/UGX:7200", which wins over its source); "never" = does
+# not age. Unlisted: lightway.application.fx.rates.DEFAULT_MAX_AGE.
+FX_MAX_AGE_SECONDS = fx_max_ages(Env.str("LIGHTWAY_FX_MAX_AGE_SECONDS", ""))
+# The spread (basis points either side of the mid) put on feed rates, per pair or
+# "default" (staff enter their own spread with each rate).
+FX_SPREAD_BPS = fx_spreads(Env.str("LIGHTWAY_FX_SPREAD_BPS", "default:150,EUR/XOF:50,EUR/XAF:50"))
+# How long a customer's quote locks its rate.
+FX_QUOTE_SECONDS = Env.int("LIGHTWAY_FX_QUOTE_SECONDS", 60)
+# The pairs the watch checks every minute (alert when quoting stops, rate-age gauge) and
+# the currencies a cross rate may go through, in order of preference.
+FX_WATCH_PAIRS = fx_pairs(
+    Env.str(
+        "LIGHTWAY_FX_WATCH_PAIRS",
+        "EUR/USD,EUR/GBP,EUR/XOF,EUR/XAF,USD/UGX,USD/GHS,USD/RWF,USD/ZMW",
+    )
+)
+FX_CROSS_VIA = [c.strip() for c in Env.str("LIGHTWAY_FX_CROSS_VIA", "EUR,USD").split(",") if c]
+# Staleness alerts: comma-separated addresses; empty = every active staff member who may
+# approve rates (finance).
+LIGHTWAY_FX_ALERT_EMAIL = Env.str("LIGHTWAY_FX_ALERT_EMAIL", "")

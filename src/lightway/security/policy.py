@@ -139,6 +139,12 @@ class Action(models.TextChoices):
         "Issue and revoke integration keys of MTN's and LightWay's reporting systems (audited)",
     )
     PARTNER_TRANSFERS = "partner.transfers", "Partner API: create and see its own transfers"
+    FX_RATES_VIEW = "fx.rates.view", "See FX rates, their history, proposals and the rate feeds"
+    FX_RATES_PROPOSE = "fx.rates.propose", "Propose an FX rate (treasury entry) (audited)"
+    FX_RATES_APPROVE = (
+        "fx.rates.approve",
+        "Approve or reject another person's proposed FX rate (audited)",
+    )
 
 
 A = Action
@@ -172,6 +178,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.KYC_LIMITS_VIEW,
             A.RECON_MANAGE,
             A.FLOAT_VIEW,
+            A.FX_RATES_VIEW,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -189,6 +196,10 @@ MATRIX: dict[str, frozenset[str]] = {
             A.RECON_MANAGE,
             A.FLOAT_VIEW,
             A.FLOAT_MANAGE,
+            # Maker-checker: finance staff propose and approve, never their own (docs/fx.md).
+            A.FX_RATES_VIEW,
+            A.FX_RATES_PROPOSE,
+            A.FX_RATES_APPROVE,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(

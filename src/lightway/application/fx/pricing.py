@@ -51,6 +51,8 @@ class RateView:
     source: str
     as_of: datetime
     rate_id: int | None = None
+    # A cross rate (application/fx/rates.py): ``rate_id`` is its send-side leg, this the other.
+    cross_rate_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

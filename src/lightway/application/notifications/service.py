@@ -98,6 +98,9 @@ TEMPLATES: dict[str, TemplateSpec] = {
     "momo_float_recovered": TemplateSpec(
         Category.TRANSACTIONS, ("product", "market", "balance", "threshold", "link")
     ),
+    # FX staleness alerts to finance staff (lightway.application.fx.watch)
+    "fx_rate_stale": TemplateSpec(Category.TRANSACTIONS, ("pair", "reason", "link")),
+    "fx_rate_recovered": TemplateSpec(Category.TRANSACTIONS, ("pair", "source", "link")),
     # A customer's MoMo deposit, withdrawal or payout became final
     # (lightway.application.momo.apply); optional "kind": deposit / withdrawal / payout.
     "momo_payment_succeeded": TemplateSpec(Category.TRANSACTIONS, ("amount",)),

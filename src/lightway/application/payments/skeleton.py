@@ -8,8 +8,9 @@
 2. the caller's ``build`` validates the request and returns a :class:`PaymentPlan`;
    request errors raise from there and nothing is recorded;
 3. a plan that carries a ``refusal`` is recorded as a failed transfer; otherwise, in ONE
-   database transaction: the ledger movement (:class:`PostEntry`, :class:`HoldFunds` or
-   :class:`ReserveInbound`: account rows locked first, always), the transfer row (the
+   database transaction: the ledger movement (:class:`PostEntry`, :class:`PostFx`,
+   :class:`HoldFunds` or :class:`ReserveInbound`: account rows locked first, always), the
+   transfer row (the
    database adds it to the payer's usage counters or to the recipient's pending inbound
    amount, wallets migration 0005), the limits policy (``limits``), the commission records
    of a posted fee, the caller's own rows (``plan.record``: a MoMo request and its job) and
@@ -108,7 +109,31 @@ class ReserveInbound:
     account_id: int
 
 
-Movement = PostEntry | HoldFunds | ReserveInbound
+@dataclass(frozen=True, slots=True)
+class PostFx:
+    """Post a two-currency movement now (an exchange between a customer's own wallets): one
+    balanced entry per currency, as ``application.fx.postings.fx_legs`` builds them (through
+    the FX position accounts, the spread to FX revenue). The send entry is the transfer's
+    entry (reference: the transfer id), with the fee, if any, taken from
+    ``fee_account_id`` in the send currency; the receive entry has the same reference and
+    the idempotency key ``fx:<transfer id>`` (``RECEIVE_ENTRY_KEY``), which is how
+    ``ledger verify`` finds it. Every account row both entries touch is locked first, in id
+    order, so two exchanges of one customer in opposite directions never deadlock."""
+
+    send_currency: str
+    send_legs: tuple[Leg, ...]
+    receive_currency: str
+    receive_legs: tuple[Leg, ...]
+    fee_account_id: int
+    # The accounts that keep a stored balance (the customer's wallets): locked first.
+    lock_account_ids: tuple[int, ...]
+
+
+# The idempotency key of a PostFx movement's receive entry.
+RECEIVE_ENTRY_KEY = "fx:{transfer_id}"
+
+
+Movement = PostEntry | PostFx | HoldFunds | ReserveInbound
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +142,7 @@ class Recorded:
 
     entry_id: int | None = None
     hold_id: int | None = None
+    receive_entry_id: int | None = None  # a PostFx movement's second entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +162,10 @@ class PaymentPlan:
     check_limits: bool = True
     recipient_id: int | None = None  # the customer credited (maximum balance), if any
     refusal: PaymentRefused | None = None  # refused before anything moves
+    # What ``recipient_id``'s wallet is credited when that is another currency than
+    # ``money`` (an exchange): the limits policy checks the payer against ``money`` and the
+    # recipient (its maximum balance) against ``credit``, each in its own currency.
+    credit: Money | None = None
     funds_message: str = FUNDS_MESSAGE  # what an insufficient-funds refusal says
     audit: Mapping[str, object] = field(default_factory=dict)
     # The caller's rows in the same transaction (a MoMo request, its job); returns data for
@@ -253,14 +283,7 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
                 recorded = _move(plan, transfer_id, now)
                 transfer = transfer_insert(status=plan.status, entry_id=recorded.entry_id, **fields)
                 if policy is not None:
-                    policy.check(
-                        customer_id=plan.client_id,
-                        kind=plan.kind,
-                        amount=plan.money,
-                        now=now,
-                        recipient_id=plan.recipient_id,
-                        transfer_id=transfer_id,
-                    )
+                    _limits_check(policy, plan, transfer_id, now)
                 if recorded.entry_id is not None and plan.fee_amount:
                     commission_records_create(
                         entry_id=recorded.entry_id,
@@ -290,6 +313,39 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
         )
         _audit(plan, transfer, now, Recorded(), {})
     return transfer
+
+
+def _limits_check(
+    policy: LimitsPolicy, plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime
+) -> None:
+    """The limits of one payment; a two-currency one (``plan.credit``) is checked once per
+    currency: the payer against what leaves, the recipient against what arrives."""
+    if plan.credit is None or plan.credit.currency == plan.money.currency:
+        policy.check(
+            customer_id=plan.client_id,
+            kind=plan.kind,
+            amount=plan.money,
+            now=now,
+            recipient_id=plan.recipient_id,
+            transfer_id=transfer_id,
+        )
+        return
+    policy.check(
+        customer_id=plan.client_id,
+        kind=plan.kind,
+        amount=plan.money,
+        now=now,
+        recipient_id=None,
+        transfer_id=transfer_id,
+    )
+    policy.check(
+        customer_id=plan.client_id,
+        kind=plan.kind,
+        amount=plan.credit,
+        now=now,
+        recipient_id=plan.recipient_id,
+        transfer_id=transfer_id,
+    )
 
 
 def _in_one_statement(
@@ -376,6 +432,8 @@ def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
             description=plan.description,
         )
         return Recorded(entry_id=entry.pk)
+    if isinstance(movement, PostFx):
+        return _move_fx(plan, movement, transfer_id, now)
     if isinstance(movement, HoldFunds):
         hold = hold_place(
             account_id=movement.account_id,
@@ -388,6 +446,37 @@ def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
         return Recorded(hold_id=hold.pk)
     account_lock(account_id=movement.account_id)
     return Recorded()
+
+
+def _move_fx(
+    plan: PaymentPlan, movement: PostFx, transfer_id: uuid.UUID, now: datetime
+) -> Recorded:
+    """Both entries of a :class:`PostFx`, their account rows locked first in id order (house
+    accounts keep no stored balance and take no lock, ``ledger.services.HOUSE_KINDS``)."""
+    send_legs = [
+        *movement.send_legs,
+        *fee_legs(movement.fee_account_id, plan.fee, movement.send_currency, now),
+    ]
+    for account_id in sorted(set(movement.lock_account_ids)):
+        account_lock(account_id=account_id)
+    send = entry_post(
+        kind=plan.kind,
+        currency=movement.send_currency,
+        legs=send_legs,
+        now=now,
+        reference=str(transfer_id),
+        description=plan.description,
+    )
+    receive = entry_post(
+        kind=plan.kind,
+        currency=movement.receive_currency,
+        legs=movement.receive_legs,
+        now=now,
+        idempotency_key=RECEIVE_ENTRY_KEY.format(transfer_id=transfer_id),
+        reference=str(transfer_id),
+        description=plan.description,
+    )
+    return Recorded(entry_id=send.pk, receive_entry_id=receive.pk)
 
 
 def _audit(
@@ -407,8 +496,10 @@ def _audit_data(
     """What a payment's audit record holds besides ``payment_audit``'s own fields (the
     entry id is added by the database on the one-statement path)."""
     data: dict[str, object] = {}
-    if isinstance(plan.movement, PostEntry):
+    if isinstance(plan.movement, PostEntry | PostFx):
         data["entry"] = recorded.entry_id
+    if isinstance(plan.movement, PostFx):
+        data["receive_entry"] = recorded.receive_entry_id
     data["failure_code"] = transfer.failure_code
     data.update(plan.audit)
     data.update(extra)

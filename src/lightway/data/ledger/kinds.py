@@ -6,6 +6,9 @@ Every journal entry must belong to something, or verify reports it:
   ``withdrawal``, ``payout``, ``remittance``: ``wallets.models.TransferKind``), its
   reference the transfer id; a reversed transfer's reversal entry (kind ``reversal``), the
   exact mirror of the original entry;
+- an exchange (``exchange``, two currencies) has two entries, both with the transfer id as
+  reference: the transfer's own entry in the send currency and the receive entry, keyed
+  ``fx:<transfer id>`` (``payments.skeleton.RECEIVE_ENTRY_KEY``), in the receive currency;
 - a committed hold's entry (the MoMo outbound flows commit their hold with the transfer's
   entry, so these are transfer entries too);
 - a standalone kind below: money that enters the ledger without a transfer. Only these

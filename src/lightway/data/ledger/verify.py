@@ -13,8 +13,12 @@ see: a superuser with the triggers off (``session_replication_role = replica``, 
 3. every transfer whose money moved (succeeded or reversed) against its entry, posting by
    posting: the entry the transfer's kind must post (``_EXPECTED``: P2P, deposit,
    withdrawal, payout, remittance), one ``fee:<party>`` leg per commission record on the
-   party's house account, and for a reversal the exact mirror of the original entry. Any
-   posting missing, extra, on another account or of another amount is reported;
+   party's house account, and for a reversal the exact mirror of the original entry. An
+   exchange (two currencies) has two entries: its own (the send currency: the wallet to
+   the FX position account) and the receive entry keyed ``fx:<transfer id>`` (the FX
+   position account to the other wallet, the spread to FX revenue), checked against the
+   FX quote it used (``fx_quote``: amounts, currencies, customer). Any posting missing,
+   extra, on another account or of another amount is reported;
 4. fees and commission records: each record belongs to a transfer's entry, and a
    transfer's records add up to its fee;
 5. transfers, holds and MoMo requests agree: failed and open transfers have no entry; a
@@ -100,6 +104,8 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("momo_request", "momo_request_no_truncate"),
     ("momo_callback", "momo_callback_guard"),
     ("momo_callback", "momo_callback_no_truncate"),
+    ("fx_quote", "fx_quote_guard"),
+    ("fx_quote", "fx_quote_no_truncate"),
 )
 
 # Constraints the checks below rely on (a superuser could drop them): (table, name).
@@ -142,6 +148,10 @@ WHERE array_to_string(s.setconfig, ',') ~ 'session_replication_role'
 _MOVED = "('succeeded', 'reversed')"
 _OPEN = "('created', 'validated', 'held', 'submitted', 'pending')"
 _MOMO_KINDS = "('deposit', 'withdrawal', 'payout', 'remittance')"
+# The kinds verify has a rule for (the momo kinds, P2P, the two-currency exchange).
+_RULED = "('p2p', 'exchange', 'deposit', 'withdrawal', 'payout', 'remittance')"
+# The receive entry of an exchange (application/payments/skeleton.py, RECEIVE_ENTRY_KEY).
+_RECEIVE_KEY = "'fx:' || {t}.id::text"
 _OUTBOUND = "('withdrawal', 'payout', 'remittance')"
 
 # The postings each kind of transfer must make, as (account, leg, amount) per transfer
@@ -162,18 +172,41 @@ _RECONCILE_SQL = f"""
 WITH moved AS MATERIALIZED (
   SELECT t.id, t.kind, t.amount, t.fee, t.entry_id, t.reversal_entry_id,
          sw.account_id AS src, dw.account_id AS dst, h.account_id AS held,
-         fa.id AS float_account
+         fa.id AS float_account, re.id AS receive_entry, q.receive_amount, q.spread_amount,
+         ps.id AS pos_send, pr.id AS pos_receive, rr.id AS rev_receive
   FROM wallets_transfer t
   LEFT JOIN wallets_wallet sw ON sw.id = t.source_wallet_id
   LEFT JOIN wallets_wallet dw ON dw.id = t.destination_wallet_id
   LEFT JOIN momo_request r ON r.transfer_id = t.id
   LEFT JOIN ledger_hold h ON h.id = r.hold_id
   LEFT JOIN ledger_account fa ON fa.code = 'house:momo_float:' || t.currency || ':' || r.product
+  LEFT JOIN fx_quote q ON t.kind = 'exchange' AND q.transfer_id = t.id
+  LEFT JOIN ledger_journal_entry re
+    ON t.kind = 'exchange' AND re.idempotency_key = {_RECEIVE_KEY.format(t="t")}
+  LEFT JOIN ledger_account ps ON t.kind = 'exchange' AND ps.code = 'house:fx_position:' || t.currency
+  LEFT JOIN ledger_account pr ON pr.code = 'house:fx_position:' || q.receive_currency
+  LEFT JOIN ledger_account rr ON rr.code = 'house:fx_revenue:' || q.receive_currency
   WHERE t.status IN {_MOVED}
 ), expected AS (
   SELECT m.entry_id, COALESCE(x.account_id, 0) AS account_id, x.leg, x.amount
   FROM moved m CROSS JOIN LATERAL (VALUES ({_EXPECTED})) AS x(account_id, leg, amount)
   WHERE m.kind IN ('p2p', {_MOMO_KINDS[1:-1]}) AND x.amount <> 0
+  UNION ALL
+  -- an exchange's own entry (send currency): the wallet to the FX position account
+  SELECT m.entry_id, COALESCE(x.account_id, 0), x.leg, x.amount
+  FROM moved m CROSS JOIN LATERAL (VALUES
+    (m.src, 'principal', -m.amount), (m.pos_send, 'fx', m.amount), (m.src, 'fee', -m.fee)
+  ) AS x(account_id, leg, amount)
+  WHERE m.kind = 'exchange' AND x.amount <> 0
+  UNION ALL
+  -- ... and its receive entry, at its quote's amounts
+  SELECT COALESCE(m.receive_entry, 0), COALESCE(x.account_id, 0), x.leg, x.amount
+  FROM moved m CROSS JOIN LATERAL (VALUES
+    (m.pos_receive, 'fx', -(m.receive_amount + m.spread_amount)),
+    (m.dst, 'principal', m.receive_amount),
+    (m.rev_receive, 'fx:spread', m.spread_amount)
+  ) AS x(account_id, leg, amount)
+  WHERE m.kind = 'exchange' AND x.amount <> 0
   UNION ALL
   SELECT c.entry_id, COALESCE(fa.id, 0), 'fee:' || c.party, c.amount
   FROM commission_record c
@@ -191,6 +224,10 @@ WITH moved AS MATERIALIZED (
   JOIN (SELECT entry_id FROM wallets_transfer WHERE status IN {_MOVED}
         UNION ALL
         SELECT reversal_entry_id FROM wallets_transfer WHERE reversal_entry_id IS NOT NULL
+        UNION ALL
+        SELECT e.id FROM wallets_transfer t
+        JOIN ledger_journal_entry e ON e.idempotency_key = {_RECEIVE_KEY.format(t="t")}
+        WHERE t.kind = 'exchange' AND t.status IN {_MOVED}
        ) x ON x.entry_id = p.entry_id
 ), diff AS (
   SELECT COALESCE(w.entry_id, g.entry_id) AS entry_id,
@@ -201,11 +238,14 @@ WITH moved AS MATERIALIZED (
        AND g.amount = w.amount
   WHERE w.entry_id IS NULL OR g.entry_id IS NULL
 )
-SELECT COALESCE(t.id, r.id), COALESCE(t.kind, 'reversal of ' || r.kind), d.entry_id,
-       COALESCE(a.code, 'no such account'), d.leg, d.want, d.got
+SELECT COALESCE(t.id, r.id, xt.id), COALESCE(t.kind, 'reversal of ' || r.kind, xt.kind),
+       d.entry_id, COALESCE(a.code, 'no such account'), d.leg, d.want, d.got
 FROM diff d
 LEFT JOIN wallets_transfer t ON t.entry_id = d.entry_id
 LEFT JOIN wallets_transfer r ON r.reversal_entry_id = d.entry_id
+LEFT JOIN ledger_journal_entry de ON de.id = d.entry_id
+LEFT JOIN wallets_transfer xt
+  ON xt.kind = 'exchange' AND de.idempotency_key = {_RECEIVE_KEY.format(t="xt")}
 LEFT JOIN ledger_account a ON a.id = d.account_id
 ORDER BY d.entry_id, d.leg
 """
@@ -324,11 +364,27 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
                   AND (t.entry_id IS NOT NULL OR t.reversal_entry_id IS NOT NULL)
                THEN 'has an entry but no money moved for it'
              WHEN t.status NOT IN {_MOVED} THEN NULL
-             WHEN t.kind NOT IN ('p2p', {_MOMO_KINDS[1:-1]})
+             WHEN t.kind NOT IN {_RULED}
                THEN 'is a kind verify has no rule for: nothing may move money as it'
              WHEN e.id IS NULL THEN 'its entry does not exist'
              WHEN e.kind <> t.kind THEN 'its entry is of kind ' || e.kind
              WHEN e.reference <> t.id::text THEN 'its entry was posted for ' || e.reference
+             WHEN t.kind = 'exchange' AND t.status = 'reversed'
+               THEN 'an exchange is never reversed (a new exchange undoes it)'
+             WHEN t.kind = 'exchange' AND q.id IS NULL THEN 'no FX quote was used for it'
+             WHEN t.kind = 'exchange' AND (q.customer_id <> t.client_id
+                  OR q.send_currency <> t.currency OR q.send_amount <> t.amount
+                  OR q.receive_currency IS DISTINCT FROM dw.currency
+                  OR sw.owner_id IS DISTINCT FROM t.client_id
+                  OR dw.owner_id IS DISTINCT FROM t.client_id)
+               THEN 'it does not match its FX quote, or is not between the customer''s own wallets'
+             WHEN t.kind = 'exchange' AND re.id IS NULL
+               THEN 'its receive entry (fx:<transfer id>) does not exist'
+             WHEN t.kind = 'exchange' AND (re.kind <> t.kind OR re.reference <> t.id::text)
+               THEN 'its receive entry is of kind ' || re.kind || ', posted for ' || re.reference
+             WHEN t.kind = 'exchange' AND re.posting_count <> 2 + (q.spread_amount <> 0)::int
+               THEN 'its receive entry has ' || re.posting_count || ' postings, it calls for '
+                    || 2 + (q.spread_amount <> 0)::int
              WHEN e.posting_count <> 2 + (t.fee <> 0)::int + COALESCE(c.n, 0)
                THEN 'its entry has ' || e.posting_count || ' postings, it calls for '
                     || 2 + (t.fee <> 0)::int + COALESCE(c.n, 0)
@@ -342,6 +398,12 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
            LEFT JOIN ledger_journal_entry r ON r.id = t.reversal_entry_id
            LEFT JOIN (SELECT entry_id, count(*) AS n FROM commission_record
                       GROUP BY entry_id) c ON c.entry_id = t.entry_id
+           LEFT JOIN fx_quote q ON t.kind = 'exchange' AND q.transfer_id = t.id
+           LEFT JOIN ledger_journal_entry re
+             ON t.kind = 'exchange' AND re.idempotency_key = {_RECEIVE_KEY.format(t="t")}
+           LEFT JOIN wallets_wallet sw ON t.kind = 'exchange' AND sw.id = t.source_wallet_id
+           LEFT JOIN wallets_wallet dw
+             ON t.kind = 'exchange' AND dw.id = t.destination_wallet_id
            WHERE t.entry_id IS NOT NULL OR t.reversal_entry_id IS NOT NULL
               OR t.status IN {_MOVED}"""),
         lambda r: f"transfer {r[0]} ({r[1]}, {r[2]}): {r[3]}",
@@ -372,6 +434,14 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
             f" add up to {r[3]}"
             + (" (or name another transfer or currency)" if r[4] is False else "")
         ),
+    ),
+    (
+        "FX quotes marked used belong to one exchange that moved money",
+        f"""SELECT q.id, q.transfer_id, t.kind, t.status FROM fx_quote q
+           LEFT JOIN wallets_transfer t ON t.id = q.transfer_id
+           WHERE q.state = 'used'
+             AND (t.id IS NULL OR t.kind <> 'exchange' OR t.status NOT IN {_MOVED})""",
+        lambda r: f"FX quote {r[0]}: used by transfer {r[1]}, which is a {r[2]} {r[3]} transfer",
     ),
     (
         "commission records cite existing fee schedules",
@@ -453,6 +523,9 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
              AND NOT EXISTS (SELECT 1 FROM wallets_transfer t
                              WHERE t.entry_id = e.id AND t.status IN {_MOVED})
              AND NOT EXISTS (SELECT 1 FROM wallets_transfer t WHERE t.reversal_entry_id = e.id)
+             AND NOT EXISTS (SELECT 1 FROM wallets_transfer t
+                             WHERE t.kind = 'exchange' AND t.status IN {_MOVED}
+                               AND e.idempotency_key = {_RECEIVE_KEY.format(t="t")})
              AND NOT EXISTS (SELECT 1 FROM ledger_hold h
                              WHERE h.entry_id = e.id AND h.status = 'committed')""",
         lambda r: (

@@ -41,6 +41,9 @@ class TransferKind(models.TextChoices):
     PAYOUT = "payout", "Payout to a MoMo number"
     REMITTANCE = "remittance", "Inbound remittance"
     REVERSAL = "reversal", "Reversal"
+    # Between two of one customer's own wallets in different currencies, at a quote's price
+    # (application/fx/exchange.py): two entries, one per currency (ledger/kinds.py).
+    EXCHANGE = "exchange", "Currency exchange between own wallets"
 
 
 class TransferStatus(models.TextChoices):

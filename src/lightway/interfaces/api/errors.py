@@ -54,6 +54,13 @@ STATUS_BY_CODE = {
     # MTN MoMo (interfaces/api/momo_customer.py)
     "momo_unavailable": 503,  # MoMo is not configured on this platform
     "beneficiary_name_mismatch": 422,
+    # FX quotes and exchanges (interfaces/api/fx.py)
+    "same_currency": 422,
+    "wallet_missing": 422,
+    "quote_used": 409,  # a quote prices one exchange
+    "quote_expired": 409,  # ask for a new quote
+    "fx_rate_unavailable": 503,  # quoting is stopped for the pair: not the client's fault
+    "fx_rate_stale": 503,
 }
 
 _DEFAULT_CODES = {

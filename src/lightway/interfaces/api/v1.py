@@ -32,6 +32,7 @@ from lightway.interfaces.api.errors import (
     error_response,
     validation_details,
 )
+from lightway.interfaces.api.fx import router as fx_router
 from lightway.interfaces.api.momo import partner_router as momo_partner_router
 from lightway.interfaces.api.momo import router as momo_status_router
 from lightway.interfaces.api.momo_customer import router as momo_customer_router
@@ -103,6 +104,9 @@ api.add_router("/partner/momo", momo_partner_router)
 api.add_router("/partner", partner_commission_router)
 # Customers' MoMo deposits, withdrawals, payouts and their status (api/momo_customer.py)
 api.add_router("/momo", momo_customer_router)
+# FX quotes and exchanges between a customer's own wallets (api/fx.py): /fx/quotes and
+# /wallets/exchange
+api.add_router("", fx_router)
 if settings.LIGHTWAY_BENCH_FLOOR:
     # Benchmark only, off by default and refused in production (docs/performance.md):
     # the HTTP floor of POST /transfers, kept out of the OpenAPI document.

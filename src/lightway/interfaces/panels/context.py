@@ -21,6 +21,8 @@ STAFF_NAV_ACTIONS += ("reconciliation.manage", "reports.view")
 STAFF_NAV_ACTIONS += ("integration_keys.manage",)
 # Commission statements (commission.py)
 STAFF_NAV_ACTIONS += ("commission.statements",)
+# FX rates, proposals and feeds (panels/fx_staff.py)
+STAFF_NAV_ACTIONS += ("fx.rates.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:
