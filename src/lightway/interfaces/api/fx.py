@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from lightway.application.fx.exchange import exchange_create
@@ -144,7 +144,7 @@ def create_quote(request: HttpRequest, payload: FxQuoteIn) -> Any:
         fixed=payload.fixed,
         now=timezone.now(),
     )
-    return 201, quote_out(quote)
+    return Status(201, quote_out(quote))
 
 
 @router.post(
