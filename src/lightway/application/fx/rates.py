@@ -145,7 +145,13 @@ def cross_view(send_leg: _Leg, receive_leg: _Leg) -> RateView:
         q_bid = bid.quantize(RATE_PLACES, rounding=ROUND_FLOOR)
         q_ask = ask.quantize(RATE_PLACES, rounding=ROUND_CEILING)
         q_mid = min(max(mid.quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN), q_bid), q_ask)
-    older = min(send_leg.row.as_of, receive_leg.row.as_of)
+    # The older leg, among those that age (a peg's 1999 as_of says nothing of freshness).
+    ageing = [
+        leg.row.as_of
+        for leg in (send_leg, receive_leg)
+        if rate_max_age(leg.row.source, _pair(leg.row)) is not None
+    ]
+    older = min(ageing or [send_leg.row.as_of, receive_leg.row.as_of])
     return RateView(
         base=base,
         quote=quote,

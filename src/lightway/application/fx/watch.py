@@ -23,7 +23,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 
-from lightway.application.fx.rates import FxUnavailable, fx_rate_for
+from lightway.application.fx.rates import FxUnavailable, fx_rate_for, rate_max_age
 from lightway.application.notifications.service import notify
 from lightway.data.fx.models import FxPairState, FxQuote, PairState, QuoteState
 from lightway.infrastructure import metrics
@@ -63,7 +63,9 @@ def fx_pair_check(*, base: str, quote: str, now: datetime) -> PairCheck:
         as_of = datetime.fromisoformat(str(raw)) if raw else None
         return PairCheck(pair, state, as_of, str(exc.details.get("source", "")), exc.message)
     assert view is not None
-    return PairCheck(pair, PairState.OK, view.as_of, view.source, "")
+    # A rate that never ages (the peg) has no meaningful age: reported as fresh.
+    as_of = now if rate_max_age(view.source, pair) is None else view.as_of
+    return PairCheck(pair, PairState.OK, as_of, view.source, "")
 
 
 def fx_rate_ages(*, now: datetime) -> list[PairCheck]:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Router, Schema
+from ninja.responses import Status
 from pydantic import ConfigDict
 
 from lightway.application.fx.exchange import exchange_create

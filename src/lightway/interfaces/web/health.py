@@ -99,7 +99,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         if status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
-    body, content_type = metrics.exposition(JobQueueCollector())
+    body, content_type = metrics.exposition(JobQueueCollector(), FxRateCollector())
     return HttpResponse(body, content_type=content_type)
 
 
@@ -156,3 +156,37 @@ class JobQueueCollector(Collector):
         yield jobs
         yield oldest
         yield workers
+
+
+class FxRateCollector(Collector):
+    """FX gauges read at scrape time (``application.fx.watch.fx_rate_ages``): each watched
+    pair's rate age and whether it can be quoted. A pair with no rate has no age sample."""
+
+    def collect(self) -> Iterator[Metric]:
+        from django.utils import timezone
+
+        from lightway.application.fx.watch import fx_rate_ages
+
+        age = GaugeMetricFamily(
+            "lightway_fx_rate_age_seconds",
+            "Age of the rate that prices each watched pair (its as_of to now), by pair.",
+            labels=["pair"],
+        )
+        quoting = GaugeMetricFamily(
+            "lightway_fx_pair_quoting",
+            "1 when the watched pair can be quoted, 0 when quoting is stopped (stale or missing).",
+            labels=["pair"],
+        )
+        now = timezone.now()
+        try:
+            checks = fx_rate_ages(now=now)
+        except DatabaseError as exc:
+            logger.warning("metrics: fx gauges skipped", extra={"error": type(exc).__name__})
+            return
+        for check in checks:
+            seconds = check.age_seconds(now)
+            if seconds is not None:
+                age.add_metric([check.pair], seconds)
+            quoting.add_metric([check.pair], 1.0 if check.state == "ok" else 0.0)
+        yield age
+        yield quoting
