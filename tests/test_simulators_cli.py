@@ -54,6 +54,8 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         "LIGHTWAY_SIM_SMTP_PORT": str(_free_port()),
         "LIGHTWAY_SIM_SUMSUB_PORT": str(_free_port()),
         "LIGHTWAY_SIM_MOMO_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_ECB_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_REGIONAL_PORT": str(_free_port()),
     }
     proc = _run("--env-file", str(env_file), "--web-base", "http://localhost:8000", **ports)
     try:
@@ -66,6 +68,18 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         assert env["NOTIFY_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_NOTIFY_PORT']}"
         assert env["SUMSUB_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_SUMSUB_PORT']}"
         assert env["LIGHTWAY_SMTP_PORT"] == ports["LIGHTWAY_SIM_SMTP_PORT"]
+        # The rate feeds serve their formats at their real paths.
+        ecb = env["FX_ECB_BASE_URL"]
+        assert ecb == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_ECB_PORT']}"
+        with urllib.request.urlopen(f"{ecb}/stats/eurofxref/eurofxref-daily.xml", timeout=5) as r:
+            assert b"gesmes:Envelope" in r.read()
+        regional = env["FX_REGIONAL_FEED_URL"]
+        rates = urllib.request.Request(
+            f"{regional}/v1/rates",
+            headers={"Authorization": f"Bearer {env['FX_REGIONAL_FEED_KEY']}"},
+        )
+        with urllib.request.urlopen(rates, timeout=5) as r:
+            assert json.load(r)["base"] == "USD"
         # The Sumsub simulator answers, and like Sumsub refuses an unsigned request.
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{env['SUMSUB_BASE_URL']}/resources/status/api", timeout=5)
@@ -119,7 +133,7 @@ def test_momo_simulator_on_a_chosen_port_prints_its_url():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub, momo"),
+        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional"),
         (("--port", "9"), "--port needs exactly one simulator"),
     ],
 )

@@ -316,3 +316,39 @@ def intake_housekeeping(timestamp: int | None = None) -> int:
     from lightway.application.intake import intake_housekeeping as housekeeping
 
     return housekeeping(now=timezone.now())
+
+
+# FX (docs/fx.md): import the rate feeds (the ECB publishes once a working day around 16:00
+# CET, the regional feed hourly; an unchanged publication writes nothing), watch every
+# watched pair's staleness (one alert per stop and per recovery), expire unused quotes.
+FX_FEEDS_IMPORT_CRON = "*/10 * * * *"
+FX_RATES_WATCH_CRON = "* * * * *"
+FX_QUOTES_EXPIRE_CRON = "* * * * *"
+
+
+@app.periodic(cron=FX_FEEDS_IMPORT_CRON)
+@app.task(name="fx_feeds_import", queue=PERIODIC_QUEUE, queueing_lock="fx_feeds_import")
+def fx_feeds_import(timestamp: int | None = None) -> int:
+    """Import every configured rate feed; returns how many rates were stored."""
+    from lightway.application.fx.feeds import fx_feeds_import as run
+
+    return sum(r.imported for r in run(now=timezone.now()))
+
+
+@app.periodic(cron=FX_RATES_WATCH_CRON)
+@app.task(name="fx_rates_watch", queue=PERIODIC_QUEUE, queueing_lock="fx_rates_watch")
+def fx_rates_watch(timestamp: int | None = None) -> int:
+    """Check every watched pair; alert when quoting stops or resumes. Returns how many
+    pairs are stopped."""
+    from lightway.application.fx.watch import fx_rates_watch as watch
+
+    return sum(1 for c in watch(now=timezone.now()) if c.state != "ok")
+
+
+@app.periodic(cron=FX_QUOTES_EXPIRE_CRON)
+@app.task(name="fx_quotes_expire", queue=PERIODIC_QUEUE, queueing_lock="fx_quotes_expire")
+def fx_quotes_expire(timestamp: int | None = None) -> int:
+    """Mark unused quotes past their expiry expired."""
+    from lightway.application.fx.watch import fx_quotes_expire as expire
+
+    return expire(now=timezone.now())

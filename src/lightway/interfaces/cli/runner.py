@@ -431,6 +431,10 @@ def simulators_start(children: list[Child], base_url: str) -> list[str]:
         lines.append(f"Sumsub sandbox     {os.environ.get('SUMSUB_BASE_URL', '')}")
     if "momo" in wanted:
         lines.append(f"MTN MoMo sandbox   {os.environ.get('MOMO_BASE_URL', '')}")
+    if "ecb" in wanted:
+        lines.append(f"ECB rates          {os.environ.get('FX_ECB_BASE_URL', '')}")
+    if "regional" in wanted:
+        lines.append(f"Regional rates     {os.environ.get('FX_REGIONAL_FEED_URL', '')}")
     return lines
 
 

@@ -129,6 +129,30 @@ def _momo_env(sim: Any) -> dict[str, str]:
     return environment
 
 
+def _ecb_start(host: str, port: int, web_base: str) -> Any:
+    from lightway.integration.ratefeed.simulator import EcbSimulator
+
+    return EcbSimulator(host=host, port=port).start()
+
+
+def _ecb_env(sim: Any) -> dict[str, str]:
+    return {"FX_ECB_BASE_URL": sim.base_url}
+
+
+def _regional_start(host: str, port: int, web_base: str) -> Any:
+    from django.conf import settings
+
+    from lightway.integration.ratefeed.simulator import RegionalFeedSimulator
+
+    return RegionalFeedSimulator(
+        host=host, port=port, api_key=settings.FX_REGIONAL_FEED_KEY
+    ).start()
+
+
+def _regional_env(sim: Any) -> dict[str, str]:
+    return {"FX_REGIONAL_FEED_URL": sim.base_url, "FX_REGIONAL_FEED_KEY": sim.api_key}
+
+
 SIMULATORS: dict[str, SimulatorSpec] = {
     "notify": SimulatorSpec(
         "notify",
@@ -154,6 +178,22 @@ SIMULATORS: dict[str, SimulatorSpec] = {
         _momo_start,
         _momo_env,
     ),
+    "ecb": SimulatorSpec(
+        "ecb",
+        "LIGHTWAY_SIM_ECB_PORT",
+        8111,
+        "ECB euro reference rates (eurofxref-daily.xml), knobs at POST /sim/configure",
+        _ecb_start,
+        _ecb_env,
+    ),
+    "regional": SimulatorSpec(
+        "regional",
+        "LIGHTWAY_SIM_REGIONAL_PORT",
+        8112,
+        "Regional rate feed (UGX, GHS, RWF, ZMW per USD), knobs at POST /sim/configure",
+        _regional_start,
+        _regional_env,
+    ),
 }
 
 # The setting that, when set, means "use the real provider": up then skips the simulator.
@@ -161,6 +201,8 @@ PROVIDER_URL_SETTING = {
     "notify": "NOTIFY_BASE_URL",
     "sumsub": "SUMSUB_BASE_URL",
     "momo": "MOMO_BASE_URL",
+    "ecb": "FX_ECB_BASE_URL",
+    "regional": "FX_REGIONAL_FEED_URL",
 }
 
 
