@@ -133,3 +133,39 @@ class IntegrationKeyCreateForm(AccessibleForm):
         widget=forms.NumberInput(attrs=_input(inputmode="numeric")),
     )
     reason = reason_field(why="which system needs the key and why", attrs=_input())
+
+
+class FxRateProposeForm(AccessibleForm):
+    """A treasury rate: 1 base = mid quote, with a spread in basis points, or a bid and an
+    ask (the rules, and which combination is allowed, are in ``application.fx.ratebook``)."""
+
+    base = forms.ChoiceField(choices=[], widget=forms.Select(attrs=_input()))
+    quote = forms.ChoiceField(choices=[], widget=forms.Select(attrs=_input()))
+    mid = forms.CharField(
+        required=False, max_length=40, widget=forms.TextInput(attrs=_input(inputmode="decimal"))
+    )
+    spread_bps = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=5000,
+        label="Spread (basis points each side)",
+        widget=forms.NumberInput(attrs=_input()),
+    )
+    bid = forms.CharField(
+        required=False, max_length=40, widget=forms.TextInput(attrs=_input(inputmode="decimal"))
+    )
+    ask = forms.CharField(
+        required=False, max_length=40, widget=forms.TextInput(attrs=_input(inputmode="decimal"))
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from lightway.data.money import CURRENCY_CODES
+
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        choices = [(c, c) for c in sorted(CURRENCY_CODES)]
+        self.fields["base"].choices = choices  # type: ignore[attr-defined]
+        self.fields["quote"].choices = choices  # type: ignore[attr-defined]
+
+
+class FxDecisionForm(AccessibleForm):
+    rate_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)

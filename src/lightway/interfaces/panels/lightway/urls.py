@@ -1,12 +1,12 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
-under ``staff/roles/``, ``staff/customers/`` and ``staff/integration-keys/`` (before the
-panels' ``staff/``)."""
+under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/`` and ``staff/fx/``
+(before the panels' ``staff/``)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from lightway.interfaces.panels.lightway import views
+from lightway.interfaces.panels.lightway import fx, views
 
 roles_patterns = [
     path("", views.roles, name="staff-roles"),
@@ -42,4 +42,12 @@ customers_patterns = [
     path("<str:subject>/", views.customer, name="staff-customer"),
     path("<str:subject>/reveal/", views.customer_reveal, name="staff-customer-reveal"),
     path("<str:subject>/tier/", views.customer_tier, name="staff-customer-tier"),
+]
+
+fx_patterns = [
+    path("", fx.fx_rates, name="staff-fx"),
+    path("propose/", fx.fx_propose, name="staff-fx-propose"),
+    path("approve/", fx.fx_approve, name="staff-fx-approve"),
+    path("reject/", fx.fx_reject, name="staff-fx-reject"),
+    path("history/<str:base>/<str:quote>/", fx.fx_history, name="staff-fx-history"),
 ]
