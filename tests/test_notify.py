@@ -91,6 +91,16 @@ CONTEXTS = {
         "amount": "UGX 50,000",
         "reason": "The payment was declined on the phone.",
     },
+    "fx_rate_stale": {
+        "pair": "USD/UGX",
+        "reason": "the USD/UGX exchange rate is out of date; quoting is paused",
+        "link": "https://lightway.example/staff/fx/",
+    },
+    "fx_rate_recovered": {
+        "pair": "USD/UGX",
+        "source": "regional",
+        "link": "https://lightway.example/staff/fx/",
+    },
 }
 
 
