@@ -189,12 +189,30 @@ def _partner_key() -> dict[str, str]:
     return {HEADER_KEY: key_id}
 
 
+def _fx_rates() -> None:
+    from decimal import Decimal
+
+    from lightway.data.fx.models import FxRate
+    from lightway.data.money import CURRENCY_CODES
+
+    now = timezone.now()
+    for code in (c for c in CURRENCY_CODES if c != "EUR"):
+        FxRate.objects.create(
+            base="EUR", quote=code, mid=Decimal("10"), bid=Decimal("9.9"), ask=Decimal("10.1"),
+            source="regional", as_of=now, status="approved", proposed_by="feed:regional",
+            decided_by="feed:regional", approved_at=now, created_at=now,
+        )
+
+
 @pytest.fixture(params=["customer", "partner", "anonymous"])
 def client_headers(request, db, keep_test_connection, momo, settings):
     # ``momo``: the MoMo simulator configured, so /momo/* answer as on a platform with MoMo
     # (without it they answer 503 momo_unavailable). A fast password hash: the fuzzer signs
     # in a hundred times per operation, and Argon2's cost is not what is under test here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A fresh rate for every currency against EUR, so /fx/quotes prices any pair (through a
+    # cross) instead of answering 503 fx_rate_unavailable.
+    _fx_rates()
     if request.param == "customer":
         yield _customer_session()
     elif request.param == "partner":
