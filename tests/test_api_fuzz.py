@@ -198,9 +198,18 @@ def _fx_rates() -> None:
     now = timezone.now()
     for code in (c for c in CURRENCY_CODES if c != "EUR"):
         FxRate.objects.create(
-            base="EUR", quote=code, mid=Decimal("10"), bid=Decimal("9.9"), ask=Decimal("10.1"),
-            source="regional", as_of=now, status="approved", proposed_by="feed:regional",
-            decided_by="feed:regional", approved_at=now, created_at=now,
+            base="EUR",
+            quote=code,
+            mid=Decimal("10"),
+            bid=Decimal("9.9"),
+            ask=Decimal("10.1"),
+            source="regional",
+            as_of=now,
+            status="approved",
+            proposed_by="feed:regional",
+            decided_by="feed:regional",
+            approved_at=now,
+            created_at=now,
         )
 
 

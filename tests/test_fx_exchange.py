@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
 import psycopg
+import pytest
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -65,7 +65,13 @@ def test_exchange_posts_one_entry_per_currency_through_the_position_accounts(mar
         client_id=alice, idempotency_key="x-1", quote_id=quote.id, now=now + timedelta(seconds=5)
     )
     t = outcome.transfer
-    assert (t.kind, t.status, t.currency, t.amount, t.fee) == ("exchange", "succeeded", "UGX", 370_000, 0)
+    assert (t.kind, t.status, t.currency, t.amount, t.fee) == (
+        "exchange",
+        "succeeded",
+        "UGX",
+        370_000,
+        0,
+    )
     assert (t.source_wallet_id, t.destination_wallet_id) == (ugx.id, usd.id)
     assert _balance(ugx) == 1_000_000 - 370_000 and _balance(usd) == 9_900
     assert _house("fx_position", "UGX") == 370_000
@@ -95,8 +101,12 @@ def test_exchange_posts_one_entry_per_currency_through_the_position_accounts(mar
 def test_a_quote_is_used_once_and_not_after_it_expires(market, now):
     alice, *_ = fx_customer("alice", now)
     first = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
     exchange_create(client_id=alice, idempotency_key="a", quote_id=first.id, now=now)
     with pytest.raises(RequestRefused) as used:
@@ -104,13 +114,15 @@ def test_a_quote_is_used_once_and_not_after_it_expires(market, now):
     assert used.value.code == "quote_used"
 
     late = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
     with pytest.raises(RequestRefused) as expired:
-        exchange_create(
-            client_id=alice, idempotency_key="c", quote_id=late.id, now=late.expires_at
-        )
+        exchange_create(client_id=alice, idempotency_key="c", quote_id=late.id, now=late.expires_at)
     assert expired.value.code == "quote_expired"
     late.refresh_from_db()
     assert late.state == QuoteState.EXPIRED
@@ -121,21 +133,27 @@ def test_a_quote_is_used_once_and_not_after_it_expires(market, now):
 def test_the_database_refuses_using_a_quote_late_twice_or_changing_its_price(market, now, owner_db):
     alice, *_ = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
     rows = FxQuote.objects.filter(id=quote.id)
     with pytest.raises(IntegrityError, match="used after it expired"), transaction.atomic():
-        rows.update(state="used", used_at=quote.expires_at + timedelta(seconds=1),
-                    transfer_id=uuid.uuid4())
+        rows.update(
+            state="used", used_at=quote.expires_at + timedelta(seconds=1), transfer_id=uuid.uuid4()
+        )
     # The application's role may not even try to change the price (column grants) ...
     with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
         rows.update(receive_amount=quote.receive_amount + 1)
     # ... and the trigger refuses it to the owner too.
     cur = owner_db.cursor()
     with pytest.raises(psycopg.errors.RestrictViolation, match="price is fixed"):
-        cur.execute("UPDATE fx_quote SET receive_amount = receive_amount + 1 WHERE id = %s",
-                    [quote.id])
+        cur.execute(
+            "UPDATE fx_quote SET receive_amount = receive_amount + 1 WHERE id = %s", [quote.id]
+        )
     rows.update(state="expired")
     with pytest.raises(IntegrityError, match="never changes again"), transaction.atomic():
         rows.update(state="active")
@@ -147,10 +165,16 @@ def test_the_database_refuses_using_a_quote_late_twice_or_changing_its_price(mar
 def test_a_refused_exchange_is_recorded_and_leaves_the_quote_usable(market, now):
     alice, _, ugx, usd = fx_customer("alice", now, ugx=10_000)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
-    t = exchange_create(client_id=alice, idempotency_key="poor", quote_id=quote.id, now=now).transfer
+    t = exchange_create(
+        client_id=alice, idempotency_key="poor", quote_id=quote.id, now=now
+    ).transfer
     assert (t.status, t.failure_code) == ("failed", "insufficient_funds")
     quote.refresh_from_db()
     assert quote.state == QuoteState.ACTIVE
@@ -164,8 +188,12 @@ def test_the_receiving_wallet_s_maximum_balance_is_checked_in_its_own_currency(n
     feed_rate("USD", "UGX", "3700", 100, now)
     alice, _, ugx, usd = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=370_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=370_000,
+        fixed="send",
+        now=now,
     )
     t = exchange_create(client_id=alice, idempotency_key="big", quote_id=quote.id, now=now).transfer
     assert (t.status, t.failure_code) == ("failed", "limit_exceeded")
@@ -181,8 +209,12 @@ def test_without_usd_limits_exchanging_into_usd_is_refused_as_undefined(now):
     feed_rate("USD", "UGX", "3700", 100, now)
     alice, *_ = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
     t = exchange_create(client_id=alice, idempotency_key="u", quote_id=quote.id, now=now).transfer
     assert (t.status, t.failure_code) == ("failed", "limit_exceeded")
@@ -193,8 +225,12 @@ def test_quoting_a_pair_without_a_rate_is_refused(now):
     alice, *_ = fx_customer("alice", now)
     with pytest.raises(FxUnavailable) as refused:
         fx_quote_create(
-            customer_id=alice, send_currency="UGX", receive_currency="GHS", amount=1000,
-            fixed="send", now=now,
+            customer_id=alice,
+            send_currency="UGX",
+            receive_currency="GHS",
+            amount=1000,
+            fixed="send",
+            now=now,
         )
     assert refused.value.code == "fx_rate_unavailable"
 
@@ -203,8 +239,12 @@ def test_quoting_a_pair_without_a_rate_is_refused(now):
 def test_racing_exchanges_on_one_quote_move_money_once(market, now):
     alice, _, ugx, usd = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
 
     def attempt(key: str) -> str:
@@ -212,7 +252,9 @@ def test_racing_exchanges_on_one_quote_move_money_once(market, now):
             out = exchange_create(client_id=alice, idempotency_key=key, quote_id=quote.id, now=now)
         except RequestRefused as exc:  # it saw the quote used before it started
             return exc.code
-        return out.transfer.status if out.transfer.status == "succeeded" else out.transfer.failure_code
+        return (
+            out.transfer.status if out.transfer.status == "succeeded" else out.transfer.failure_code
+        )
 
     results = run_concurrently(attempt, [(f"race-{i}",) for i in range(6)])
     assert sorted(results).count("succeeded") == 1, results
@@ -225,14 +267,18 @@ def test_racing_exchanges_on_one_quote_move_money_once(market, now):
 
 @pytest.mark.django_db(transaction=True)
 def test_exchanges_in_opposite_directions_do_not_deadlock(market, now):
-    alice, _, ugx, usd = fx_customer("alice", now, usd=100_000)
+    alice, *_ = fx_customer("alice", now, usd=100_000)
     quotes = []
     for i in range(4):
         send, receive = ("UGX", "USD") if i % 2 else ("USD", "UGX")
         quotes.append(
             fx_quote_create(
-                customer_id=alice, send_currency=send, receive_currency=receive,
-                amount=1_000 if send == "USD" else 37_000, fixed="send", now=now,
+                customer_id=alice,
+                send_currency=send,
+                receive_currency=receive,
+                amount=1_000 if send == "USD" else 37_000,
+                fixed="send",
+                now=now,
             )
         )
 
@@ -252,8 +298,12 @@ def test_exchanges_in_opposite_directions_do_not_deadlock(market, now):
 def test_ledger_verify_catches_a_forged_exchange(market, now, owner_db):
     alice, _, _, usd = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=370_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=370_000,
+        fixed="send",
+        now=now,
     )
     t = exchange_create(client_id=alice, idempotency_key="f", quote_id=quote.id, now=now).transfer
     assert ledger_verify().ok
@@ -264,35 +314,51 @@ def test_ledger_verify_catches_a_forged_exchange(market, now, owner_db):
         # 1 USD more to the wallet, taken from the position account: balanced, and the
         # wallet's stored balance agrees, but the quote never priced it.
         cur.execute(
-            "UPDATE ledger_posting SET amount = amount + 100 WHERE entry_id = %s AND account_id = %s",
+            "UPDATE ledger_posting SET amount = amount + 100"
+            " WHERE entry_id = %s AND account_id = %s",
             [receive.pk, usd.account_id],
         )
         cur.execute(
             "UPDATE ledger_posting SET amount = amount - 100 WHERE entry_id = %s AND leg = 'fx'",
             [receive.pk],
         )
-        cur.execute("UPDATE ledger_account SET balance = balance + 100 WHERE id = %s", [usd.account_id])
+        cur.execute(
+            "UPDATE ledger_account SET balance = balance + 100 WHERE id = %s", [usd.account_id]
+        )
     result = ledger_verify()
     assert "transfers whose money moved match their entries, posting by posting" in result.failed
-    assert any(str(t.id) in p and "does not call for" in p for p in result.problems), result.problems
+    assert any(str(t.id) in p and "does not call for" in p for p in result.problems), (
+        result.problems
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ledger_verify_catches_an_exchange_without_its_receive_entry_or_quote(market, now, owner_db):
+def test_ledger_verify_catches_an_exchange_without_its_receive_entry_or_quote(
+    market, now, owner_db
+):
     alice, *_ = fx_customer("alice", now)
     quote = fx_quote_create(
-        customer_id=alice, send_currency="UGX", receive_currency="USD", amount=37_000,
-        fixed="send", now=now,
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
     )
     t = exchange_create(client_id=alice, idempotency_key="g", quote_id=quote.id, now=now).transfer
     with owner_db.transaction():
         cur = owner_db.cursor()
         cur.execute("SET LOCAL session_replication_role = replica")
-        cur.execute("UPDATE fx_quote SET transfer_id = NULL, state = 'active', used_at = NULL"
-                    " WHERE id = %s", [quote.id])
+        cur.execute(
+            "UPDATE fx_quote SET transfer_id = NULL, state = 'active', used_at = NULL"
+            " WHERE id = %s",
+            [quote.id],
+        )
     result = ledger_verify()
-    assert any(f"transfer {t.id} (exchange, succeeded): no FX quote was used for it" in p
-               for p in result.problems), result.problems
+    assert any(
+        f"transfer {t.id} (exchange, succeeded): no FX quote was used for it" in p
+        for p in result.problems
+    ), result.problems
 
 
 # --- the API ------------------------------------------------------------------------------
@@ -302,7 +368,7 @@ def test_ledger_verify_catches_an_exchange_without_its_receive_entry_or_quote(ma
 def test_quote_and_exchange_over_the_api(now, client):
     usd_limits(now)
     feed_rate("USD", "UGX", "3700", 100, timezone.now())  # the API reads the real clock
-    alice, token, ugx, usd = fx_customer("alice", now)
+    _, token, *_ = fx_customer("alice", now)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     quoted = client.post(
         "/api/v1/fx/quotes",
@@ -313,7 +379,11 @@ def test_quote_and_exchange_over_the_api(now, client):
     assert quoted.status_code == 201, quoted.content
     body = quoted.json()
     # 100.00 USD fixed: 10000 cents * 37.37 UGX per cent -> 373700 UGX, rounded up
-    assert (body["receive_amount"], body["send_amount"], body["fixed"]) == (10_000, 373_700, "receive")
+    assert (body["receive_amount"], body["send_amount"], body["fixed"]) == (
+        10_000,
+        373_700,
+        "receive",
+    )
     assert body["state"] == "active" and body["rate_source"] == "regional"
 
     def exchange(key: str):
@@ -334,8 +404,11 @@ def test_quote_and_exchange_over_the_api(now, client):
     reused = exchange("api-2")
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "quote_used"
     unknown = client.post(
-        "/api/v1/wallets/exchange", {"quote_id": str(uuid.uuid4())},
-        content_type="application/json", HTTP_IDEMPOTENCY_KEY="api-3", **auth,
+        "/api/v1/wallets/exchange",
+        {"quote_id": str(uuid.uuid4())},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="api-3",
+        **auth,
     )
     assert unknown.status_code == 404
     stopped = client.post(

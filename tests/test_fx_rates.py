@@ -43,9 +43,14 @@ def finance(now):
 
 def test_one_proposes_another_approves_and_the_rate_prices_from_then_on(finance, now):
     maker, checker = finance
-    row = fx_rate_propose(base="USD", quote="UGX", mid="3700.5", spread_bps=100, actor=maker, now=now)
+    row = fx_rate_propose(
+        base="USD", quote="UGX", mid="3700.5", spread_bps=100, actor=maker, now=now
+    )
     assert (row.status, row.source, row.bid, row.ask) == (
-        "proposed", "treasury", Decimal("3663.495"), Decimal("3737.505"),
+        "proposed",
+        "treasury",
+        Decimal("3663.495"),
+        Decimal("3737.505"),
     )
     with pytest.raises(FxUnavailable):  # a proposal prices nothing
         fx_rate_for(send="USD", receive="UGX", now=now)
@@ -55,7 +60,8 @@ def test_one_proposes_another_approves_and_the_rate_prices_from_then_on(finance,
     assert view is not None and view.rate_id == row.pk and view.source == "treasury"
     actions = list(
         AuditRecord.objects.filter(object_type="fx.rate", object_id=str(row.pk))
-        .order_by("id").values_list("action", "actor")
+        .order_by("id")
+        .values_list("action", "actor")
     )
     assert actions == [("fx.rate_proposed", maker), ("fx.rate_approved", checker)]
     with pytest.raises(RequestRefused) as again:
@@ -85,15 +91,33 @@ def test_the_database_refuses_self_approval_and_changes_to_decided_rates(finance
         rows.update(status="approved", decided_by="feed:ecb", approved_at=now)
     with pytest.raises(IntegrityError, match="only a feed inserts"), transaction.atomic():
         FxRate.objects.create(
-            base="EUR", quote="USD", mid=1, bid=1, ask=1, source="treasury", as_of=now,
-            status=RateStatus.APPROVED, proposed_by=maker, decided_by=maker, approved_at=now,
+            base="EUR",
+            quote="USD",
+            mid=1,
+            bid=1,
+            ask=1,
+            source="treasury",
+            as_of=now,
+            status=RateStatus.APPROVED,
+            proposed_by=maker,
+            decided_by=maker,
+            approved_at=now,
             created_at=now,
         )
     with pytest.raises(IntegrityError, match="only a feed inserts"), transaction.atomic():
         FxRate.objects.create(
-            base="EUR", quote="USD", mid=1, bid=1, ask=1, source="treasury", as_of=now,
-            status=RateStatus.APPROVED, proposed_by="feed:x", decided_by="feed:x",
-            approved_at=now, created_at=now,
+            base="EUR",
+            quote="USD",
+            mid=1,
+            bid=1,
+            ask=1,
+            source="treasury",
+            as_of=now,
+            status=RateStatus.APPROVED,
+            proposed_by="feed:x",
+            decided_by="feed:x",
+            approved_at=now,
+            created_at=now,
         )
     rows.update(status="approved", decided_by=checker, approved_at=now)
     with pytest.raises(IntegrityError, match="never changes again"), transaction.atomic():
@@ -138,8 +162,9 @@ def test_the_peg_is_exactly_655_957_and_never_ages(now):
     view = fx_rate_for(send="EUR", receive="XOF", now=now + timedelta(days=3650))
     assert view is not None and view.mid == Decimal("655.957") and view.source == "peg"
     # 1000.00 EUR at mid is exactly 655,957 XOF; the spread (50 bp by default) is the cost.
-    price = fx_price(rate=view, send_currency="EUR", receive_currency="XOF", amount=100_000,
-                     fixed="send")
+    price = fx_price(
+        rate=view, send_currency="EUR", receive_currency="XOF", amount=100_000, fixed="send"
+    )
     assert price.mid_rate == Decimal("655.957")
     assert price.receive.amount + price.spread.amount == 655_957
     with pytest.raises(IntegrityError, match="fx_rate_peg_exact"), transaction.atomic():
@@ -148,8 +173,15 @@ def test_the_peg_is_exactly_655_957_and_never_ages(now):
 
 def test_a_cross_goes_through_the_pivot_and_widens_the_spread(now):
     fx_feed_import(feed=PegFeed(), now=now)
-    ecb = feed_rate("EUR", "USD", "1.1642", 150, now - timedelta(hours=20), source="ecb",
-                    as_of=now - timedelta(hours=20))
+    ecb = feed_rate(
+        "EUR",
+        "USD",
+        "1.1642",
+        150,
+        now - timedelta(hours=20),
+        source="ecb",
+        as_of=now - timedelta(hours=20),
+    )
     view = fx_rate_for(send="USD", receive="XOF", now=now)
     assert view is not None and view.source == "cross:ecb+peg"
     assert view.as_of == ecb.as_of  # the older leg that ages
@@ -213,14 +245,20 @@ def test_the_watch_alerts_once_when_quoting_stops_and_once_when_it_resumes(now, 
 
 
 def test_quotes_past_their_expiry_are_marked_expired(now):
-    from tests.fx_support import fx_customer, usd_limits
     from lightway.application.fx.quotes import fx_quote_create
+    from tests.fx_support import fx_customer, usd_limits
 
     usd_limits(now)
     feed_rate("USD", "UGX", "3700", 100, now)
     alice, *_ = fx_customer("alice", now)
-    quote = fx_quote_create(customer_id=alice, send_currency="UGX", receive_currency="USD",
-                            amount=37_000, fixed="send", now=now)
+    quote = fx_quote_create(
+        customer_id=alice,
+        send_currency="UGX",
+        receive_currency="USD",
+        amount=37_000,
+        fixed="send",
+        now=now,
+    )
     assert fx_quotes_expire(now=now) == 0
     assert fx_quotes_expire(now=quote.expires_at) == 1
     assert FxQuote.objects.get(id=quote.id).state == "expired"
@@ -233,7 +271,9 @@ def test_the_rate_age_gauge_is_served_on_metrics(now, settings, client):
     settings.LIGHTWAY_METRICS_TOKEN = "t0ken"
     feed_rate("USD", "UGX", "3700", 100, timezone.now() - timedelta(minutes=10))
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken").content.decode()
-    line = next(x for x in body.splitlines() if x.startswith('lightway_fx_rate_age_seconds{pair="USD/UGX"}'))
+    line = next(
+        x for x in body.splitlines() if x.startswith('lightway_fx_rate_age_seconds{pair="USD/UGX"}')
+    )
     assert 590 < float(line.split()[-1]) < 700
     assert 'lightway_fx_pair_quoting{pair="EUR/GHS"} 0.0' in body
     assert 'lightway_fx_pair_quoting{pair="USD/UGX"} 1.0' in body
@@ -251,9 +291,14 @@ def _leg(base: str, quote: str, mid: Decimal, bps: int) -> _Leg:
     return _Leg(base, quote, mid, bid, ask, row)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    m1=_mid, b1=_bps, m2=_mid, b2=_bps,
+    m1=_mid,
+    b1=_bps,
+    m2=_mid,
+    b2=_bps,
     amount=st.integers(min_value=1, max_value=10**12),
 )
 def test_a_cross_round_trip_never_returns_more_than_was_sent(m1, b1, m2, b2, amount, now):
@@ -267,10 +312,16 @@ def test_a_cross_round_trip_never_returns_more_than_was_sent(m1, b1, m2, b2, amo
     for leg in legs:
         assert spread >= (leg.ask - leg.bid) / leg.mid * Decimal("0.999999")
     try:
-        out = fx_price(rate=direct, send_currency="USD", receive_currency="GHS", amount=amount,
-                       fixed="send")
-        back = fx_price(rate=direct, send_currency="GHS", receive_currency="USD",
-                        amount=out.receive.amount, fixed="send")
+        out = fx_price(
+            rate=direct, send_currency="USD", receive_currency="GHS", amount=amount, fixed="send"
+        )
+        back = fx_price(
+            rate=direct,
+            send_currency="GHS",
+            receive_currency="USD",
+            amount=out.receive.amount,
+            fixed="send",
+        )
     except Exception as exc:  # an amount too small to buy one minor unit
         assert "too small" in str(exc)
         return

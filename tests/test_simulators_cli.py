@@ -133,7 +133,10 @@ def test_momo_simulator_on_a_chosen_port_prints_its_url():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--only", "nosuch"), "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional"),
+        (
+            ("--only", "nosuch"),
+            "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional",
+        ),
         (("--port", "9"), "--port needs exactly one simulator"),
     ],
 )

@@ -123,8 +123,7 @@ def fx_max_ages(raw: builtins.str) -> dict[builtins.str, builtins.int | None]:
             out[name] = int(value)
         else:
             raise ValueError(
-                f"LIGHTWAY_FX_MAX_AGE_SECONDS: {name} must be a positive number of seconds"
-                " or never"
+                f"LIGHTWAY_FX_MAX_AGE_SECONDS: {name} must be a positive number of seconds or never"
             )
     return out
 

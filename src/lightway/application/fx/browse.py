@@ -110,11 +110,13 @@ def cursor_parse(raw: str) -> tuple[datetime, int] | None:
     """A history page cursor ``<created_at ISO>~<id>`` (as the page wrote it), or None."""
     if not raw:
         return None
-    at, sep, pk = raw.rpartition("~")
+    at, _, pk = raw.rpartition("~")
     try:
         return datetime.fromisoformat(at), int(pk)
     except ValueError:
-        raise ValidationFailed("That page link is not valid.", details={"field": "before"}) from None
+        raise ValidationFailed(
+            "That page link is not valid.", details={"field": "before"}
+        ) from None
 
 
 def cursor_of(row: FxRate) -> str:

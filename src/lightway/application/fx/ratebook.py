@@ -97,7 +97,9 @@ def fx_rate_propose(
             raise ValidationFailed(str(exc), details={"field": "spread"}) from None
     when = as_of or now
     if when > now:
-        raise ValidationFailed("The rate cannot be as of a future time.", details={"field": "as_of"})
+        raise ValidationFailed(
+            "The rate cannot be as of a future time.", details={"field": "as_of"}
+        )
     with transaction.atomic():
         row = FxRate.objects.create(
             base=b,

@@ -102,9 +102,7 @@ def _record(check: PairCheck, now: datetime) -> PairCheck:
             _alert_send(alert, check, now)
             if alert == "stopped":
                 transaction.on_commit(
-                    metrics.fx_quoting_stopped_total.labels(
-                        pair=check.pair, reason=check.state
-                    ).inc
+                    metrics.fx_quoting_stopped_total.labels(pair=check.pair, reason=check.state).inc
                 )
             logger.warning(
                 "fx quoting stopped" if alert == "stopped" else "fx quoting resumed",
@@ -148,8 +146,7 @@ def _alert_send(kind: str, check: PairCheck, now: datetime) -> int:
             )
     if not ids:
         logger.warning(
-            "fx alert has no recipient: set LIGHTWAY_FX_ALERT_EMAIL or give finance staff an"
-            " email",
+            "fx alert has no recipient: set LIGHTWAY_FX_ALERT_EMAIL or give finance staff an email",
             extra={"pair": check.pair},
         )
     return len(ids)

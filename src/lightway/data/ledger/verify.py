@@ -183,7 +183,8 @@ WITH moved AS MATERIALIZED (
   LEFT JOIN fx_quote q ON t.kind = 'exchange' AND q.transfer_id = t.id
   LEFT JOIN ledger_journal_entry re
     ON t.kind = 'exchange' AND re.idempotency_key = {_RECEIVE_KEY.format(t="t")}
-  LEFT JOIN ledger_account ps ON t.kind = 'exchange' AND ps.code = 'house:fx_position:' || t.currency
+  LEFT JOIN ledger_account ps
+    ON t.kind = 'exchange' AND ps.code = 'house:fx_position:' || t.currency
   LEFT JOIN ledger_account pr ON pr.code = 'house:fx_position:' || q.receive_currency
   LEFT JOIN ledger_account rr ON rr.code = 'house:fx_revenue:' || q.receive_currency
   WHERE t.status IN {_MOVED}

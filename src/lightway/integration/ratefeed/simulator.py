@@ -199,10 +199,7 @@ class _FeedSimulator:
 
     def configure(self, **values: Any) -> None:
         self.knobs.configure(
-            {
-                k: (v.isoformat() if isinstance(v, date | datetime) else v)
-                for k, v in values.items()
-            }
+            {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in values.items()}
         )
 
     def authorize(self, headers: Any) -> None:
@@ -254,9 +251,7 @@ class RegionalFeedSimulator(_FeedSimulator):
 
     def document(self) -> bytes:
         with self.knobs.lock:
-            as_of = self.knobs.as_of or datetime.now(UTC).replace(
-                minute=0, second=0, microsecond=0
-            )
+            as_of = self.knobs.as_of or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             rates = dict(self.knobs.rates)
         body = {"base": "USD", "as_of": as_of.isoformat(), "rates": rates}
         return json.dumps(body).encode()

@@ -73,7 +73,9 @@ class FxQuoteOut(Schema):
     fixed: str
     rate: Decimal = Field(description="Your rate: receive units per one send unit")
     mid_rate: Decimal = Field(description="The mid-market rate the same way round")
-    spread_amount: int = Field(description="What the rate keeps against the mid, receive minor units")
+    spread_amount: int = Field(
+        description="What the rate keeps against the mid, receive minor units"
+    )
     rate_source: str = Field(description="ecb, regional, treasury, peg or cross:<leg>+<leg>")
     rate_as_of: datetime
     rounding: str
@@ -163,7 +165,9 @@ def create_quote(request: HttpRequest, payload: FxQuoteIn) -> Any:
     ),
     **api_action("self.transfer"),
 )
-def create_exchange(request: HttpRequest, payload: ExchangeIn, idempotency_key: IdempotencyKey) -> Any:
+def create_exchange(
+    request: HttpRequest, payload: ExchangeIn, idempotency_key: IdempotencyKey
+) -> Any:
     api_requires(request, "self.transfer")
     principal: ApiPrincipal = request.auth  # type: ignore[attr-defined]
     outcome = exchange_create(
@@ -182,7 +186,7 @@ def create_exchange(request: HttpRequest, payload: ExchangeIn, idempotency_key: 
             {"transfer_id": str(transfer.id)},
         )
     else:
-        body = {
+        body: dict[str, Any] = {
             "id": transfer.id,
             "kind": transfer.kind,
             "status": transfer.status,
@@ -197,11 +201,10 @@ def create_exchange(request: HttpRequest, payload: ExchangeIn, idempotency_key: 
             "created_at": transfer.created_at,
         }
         response = HttpResponse(
-            ExchangeOut(**body).model_dump_json(),
+            ExchangeOut.model_validate(body).model_dump_json(),
             status=200 if outcome.replayed else 201,
             content_type="application/json",
         )
     if outcome.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
-

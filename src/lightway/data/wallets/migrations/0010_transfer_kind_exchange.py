@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wallets', '0009_transfer_insert_indexes'),
+        ("wallets", "0009_transfer_insert_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='transfer',
-            name='kind',
-            field=models.CharField(choices=[('p2p', 'Wallet to wallet'), ('deposit', 'Deposit from MoMo'), ('withdrawal', 'Withdrawal to MoMo'), ('payout', 'Payout to a MoMo number'), ('remittance', 'Inbound remittance'), ('reversal', 'Reversal'), ('exchange', 'Currency exchange between own wallets')], max_length=16),
+            model_name="transfer",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("p2p", "Wallet to wallet"),
+                    ("deposit", "Deposit from MoMo"),
+                    ("withdrawal", "Withdrawal to MoMo"),
+                    ("payout", "Payout to a MoMo number"),
+                    ("remittance", "Inbound remittance"),
+                    ("reversal", "Reversal"),
+                    ("exchange", "Currency exchange between own wallets"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

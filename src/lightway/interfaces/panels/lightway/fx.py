@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lightway.application.errors import DomainError
 from lightway.application.fx.browse import (
-    cursor_of,
     fx_feeds,
     fx_history_page,
     fx_pair_rows,
