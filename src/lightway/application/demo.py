@@ -270,4 +270,13 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     # A first balance check as soon as the worker runs (then every 5 minutes).
     float_check_enqueue(actor="system")
     say("MoMo float thresholds")
+
+    from lightway.application.fx.feeds import fx_feed_import, fx_feeds_import_enqueue
+    from lightway.integration.ratefeed.peg import PegFeed
+
+    # The CFA peg now; the ECB and regional feeds (simulators under `lightway up`) as soon
+    # as the worker runs (then every 10 minutes).
+    result.created += fx_feed_import(feed=PegFeed(), now=now).imported
+    fx_feeds_import_enqueue(actor="system")
+    say("FX rates")
     return result

@@ -34,6 +34,7 @@ from lightway.data.audit.services import audit_record
 from lightway.data.fx.models import FxFeedStatus, FxRate, RateStatus
 from lightway.data.fx.selectors import fx_rate_latest_from
 from lightway.infrastructure import metrics
+from lightway.infrastructure.jobs import job_enqueue
 from lightway.integration.ratefeed.ecb import EcbClient
 from lightway.integration.ratefeed.peg import PegFeed
 from lightway.integration.ratefeed.port import FeedError, FeedPublication, RateFeed
@@ -176,6 +177,18 @@ def _failed(name: str, error: str, now: datetime) -> FeedRun:
     metrics.fx_feed_runs_total.labels(feed=name, outcome="failed").inc()
     logger.warning("fx feed failed", extra={"feed": name, "error": error[:200]})
     return FeedRun(name, False, error=error)
+
+
+FEEDS_IMPORT_TASK = "fx_feeds_import"
+
+
+def fx_feeds_import_enqueue(*, actor: str) -> int:
+    """Ask the worker for a feed import now (the demo seed: rates as soon as the worker
+    runs, not at the next 10-minute mark). One waits at most; returns the job id."""
+    with transaction.atomic():
+        job_id = job_enqueue(FEEDS_IMPORT_TASK, queueing_lock=FEEDS_IMPORT_TASK)
+    logger.info("fx feed import requested", extra={"actor": actor, "job_id": job_id})
+    return job_id
 
 
 def fx_feed_statuses() -> list[FxFeedStatus]:
