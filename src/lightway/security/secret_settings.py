@@ -40,6 +40,7 @@ PUBLIC_DEFAULTS = frozenset(
         "de40d15b000000000000000000000002",
         "de40ae31700000000000000000000003",
         "lightway-demo-2026",
+        "lightway-demo-rates-key",
     }
 )
 
@@ -70,6 +71,7 @@ SECRETS: tuple[Secret, ...] = (
     Secret("MOMO_SUBSCRIPTION_KEY_COLLECTION", 32, used_when="MOMO_BASE_URL"),
     Secret("MOMO_SUBSCRIPTION_KEY_DISBURSEMENT", 32, used_when="MOMO_BASE_URL"),
     Secret("MOMO_SUBSCRIPTION_KEY_REMITTANCE", 32, used_when="MOMO_BASE_URL"),
+    Secret("FX_REGIONAL_FEED_KEY", 24, used_when="FX_REGIONAL_FEED_URL"),
     Secret("MOMO_API_KEY", 32, optional=True),
     Secret("MOMO_COLLECTION_API_KEY", 32, optional=True),
     Secret("MOMO_DISBURSEMENT_API_KEY", 32, optional=True),
