@@ -121,6 +121,27 @@ TABLE_RULES: dict[str, TableRule] = {
     ),
     "fx_feed_status": TableRule("the feeds' last run, overwritten by each import"),
     "fx_pair_state": TableRule("the watch's last verdict per pair, overwritten by each run"),
+    # Settlement (data/settlement/migrations/0002): windows and instructions move only along
+    # their state machines (trigger), never deleted; the rest is append-only.
+    "settlement_window": TableRule("windows change state, never deleted"),
+    "settlement_instruction": TableRule("instructions change state, never deleted"),
+    "settlement_position_delta": TableRule(
+        "append-only: one row per payment and account, added by the database", update=False
+    ),
+    "settlement_position": TableRule("append-only: a window's sums, written once", update=False),
+    "settlement_topup": TableRule("append-only: a top-up is credited once", update=False),
+    "settlement_bank_notification": TableRule(
+        "camt.054 notifications are kept as received", update=False
+    ),
+    "settlement_bank_statement": TableRule(
+        "camt.053 statements are kept as received", update=False
+    ),
+    "settlement_recon_item": TableRule("reconciliation results are history", update=False),
+    "settlement_callback": TableRule(
+        "kept as received: only its processing outcome is written later",
+        update=False,
+        update_only=("status", "processed_at", "outcome"),
+    ),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),

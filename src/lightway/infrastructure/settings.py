@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "lightway.data.intake",
     "lightway.data.partners",
     "lightway.data.fx",
+    "lightway.data.settlement",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
