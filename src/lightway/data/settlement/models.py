@@ -307,7 +307,8 @@ class SettlementCallback(models.Model):
 class BankNotification(models.Model):
     """A camt.054 debit/credit notification as received (validated against its XSD)."""
 
-    notification_id = models.CharField(max_length=64, unique=True)  # the API's id
+    account = models.CharField(max_length=34)  # LightWay's account the notification is for
+    notification_id = models.CharField(max_length=64)  # the API's id (its cursor)
     msg_id = models.CharField(max_length=35)
     xml = models.TextField()
     entries = models.IntegerField()
@@ -315,6 +316,11 @@ class BankNotification(models.Model):
 
     class Meta:
         db_table = "settlement_bank_notification"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "notification_id"], name="settlement_notification_once"
+            ),
+        ]
 
 
 class Topup(models.Model):
