@@ -279,4 +279,14 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     result.created += fx_feed_import(feed=PegFeed(), now=now).imported
     fx_feeds_import_enqueue(actor="system")
     say("FX rates")
+    from lightway.application.settlement.config import markets
+    from lightway.application.settlement.parties import settlement_parties_seed_demo
+    from lightway.application.settlement.windows import windows_open_ensure
+
+    # Demo bank accounts for LightWay, MTN and the partner (the simulator takes any id).
+    result.created += settlement_parties_seed_demo(
+        currencies=markets(), partner_codes=(DEMO_PARTNER[0],), now=now
+    )
+    windows_open_ensure(now=now)
+    say("settlement accounts and windows")
     return result

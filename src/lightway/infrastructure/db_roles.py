@@ -137,6 +137,9 @@ TABLE_RULES: dict[str, TableRule] = {
         "camt.053 statements are kept as received", update=False
     ),
     "settlement_recon_item": TableRule("reconciliation results are history", update=False),
+    "settlement_epoch": TableRule(
+        "written once by the migration: where settlement began", update=False, insert=False
+    ),
     "settlement_callback": TableRule(
         "kept as received: only its processing outcome is written later",
         update=False,

@@ -209,9 +209,14 @@ LIGHTWAY_PROXY_HOPS = Env.int("LIGHTWAY_PROXY_HOPS", 0)
 # client address ("requests/seconds"), stored MoMo callbacks per reference, JSON nesting.
 LIGHTWAY_WEBHOOK_RATE_MOMO = Env.str("LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60")
 LIGHTWAY_WEBHOOK_RATE_SUMSUB = Env.str("LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60")
+LIGHTWAY_WEBHOOK_RATE_SETTLEMENT = Env.str("LIGHTWAY_WEBHOOK_RATE_SETTLEMENT", "120/60")
 LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE = Env.int("LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE", 10)
 LIGHTWAY_JSON_MAX_DEPTH = Env.int("LIGHTWAY_JSON_MAX_DEPTH", 64)
-for _name in ("LIGHTWAY_WEBHOOK_RATE_MOMO", "LIGHTWAY_WEBHOOK_RATE_SUMSUB"):
+for _name in (
+    "LIGHTWAY_WEBHOOK_RATE_MOMO",
+    "LIGHTWAY_WEBHOOK_RATE_SUMSUB",
+    "LIGHTWAY_WEBHOOK_RATE_SETTLEMENT",
+):
     if not re.fullmatch(r"\d+/[1-9]\d*", globals()[_name].strip()):
         raise ImproperlyConfigured(f"{_name} must look like '600/60' (requests/seconds)")
 
@@ -400,3 +405,20 @@ FX_CROSS_VIA = [c.strip() for c in Env.str("LIGHTWAY_FX_CROSS_VIA", "EUR,USD").s
 # Staleness alerts: comma-separated addresses; empty = every active staff member who may
 # approve rates (finance).
 LIGHTWAY_FX_ALERT_EMAIL = Env.str("LIGHTWAY_FX_ALERT_EMAIL", "")
+# LightWay Finance Settlement API and settlement windows (docs/settlement.md, operations.md).
+# Unset SETTLEMENT_BASE_URL = not configured: windows still close and their positions are
+# computed; instructions wait ("new") until it is set.
+SETTLEMENT_BASE_URL = Env.str("SETTLEMENT_BASE_URL", "")
+SETTLEMENT_KEY_ID = Env.str("SETTLEMENT_KEY_ID", "lwf-demo-key")
+SETTLEMENT_SECRET = Env.str("SETTLEMENT_SECRET", "lightway-demo-settlement-secret")
+SETTLEMENT_CALLBACK_KEY_ID = Env.str("SETTLEMENT_CALLBACK_KEY_ID", "lwf-demo-callback-key")
+SETTLEMENT_CALLBACK_SECRET = Env.str(
+    "SETTLEMENT_CALLBACK_SECRET", "lightway-demo-settlement-callback-secret"
+)
+SETTLEMENT_TIMEOUT_SECONDS = Env.int("SETTLEMENT_TIMEOUT_SECONDS", 10)
+# How long a sent instruction waits for its callback before a status read, and between reads.
+SETTLEMENT_POLL_SECONDS = Env.int("SETTLEMENT_POLL_SECONDS", 60)
+LIGHTWAY_SETTLEMENT_MARKETS = Env.str("LIGHTWAY_SETTLEMENT_MARKETS", "UGX,GHS,XAF,XOF,RWF,ZMW")
+# Daily cut-off, local time of each market ("HH:MM"); per-market overrides "UGX=16:30,GHS=15:00".
+LIGHTWAY_SETTLEMENT_CUTOFF = Env.str("LIGHTWAY_SETTLEMENT_CUTOFF", "17:00")
+LIGHTWAY_SETTLEMENT_CUTOFFS = Env.str("LIGHTWAY_SETTLEMENT_CUTOFFS", "")

@@ -352,3 +352,47 @@ def fx_quotes_expire(timestamp: int | None = None) -> int:
     from lightway.application.fx.watch import fx_quotes_expire as expire
 
     return expire(now=timezone.now())
+# Settlement (docs/settlement.md). The cut-off job closes every window whose market's
+# cut-off has passed (idempotent per cut-off) and finishes a close a crash interrupted; the
+# sweep sends due instructions (same InstrId on every attempt), reads the status of sent
+# ones whose callback is late, and reads new camt.054 notifications (partner top-ups).
+SETTLEMENT_CUTOFF_CRON = "* * * * *"
+SETTLEMENT_SWEEP_CRON = "* * * * * */30"
+
+
+@app.periodic(cron=SETTLEMENT_CUTOFF_CRON)
+@app.task(name="settlement_cutoff", queue=PERIODIC_QUEUE, queueing_lock="settlement_cutoff")
+def settlement_cutoff(timestamp: int | None = None) -> int:
+    """Close the settlement windows whose cut-off has passed; returns how many."""
+    from lightway.application.settlement.windows import windows_close_due
+
+    return len(windows_close_due(now=timezone.now()))
+
+
+@app.periodic(cron=SETTLEMENT_SWEEP_CRON)
+@app.task(name="settlement_sweep", queue=PERIODIC_QUEUE, queueing_lock="settlement_sweep")
+def settlement_sweep(timestamp: int | None = None) -> int:
+    """Send due instructions, read late outcomes, import new bank notifications."""
+    from lightway.application.settlement.instructions import settlement_sweep as sweep
+    from lightway.application.settlement.topups import notifications_fetch
+
+    now = timezone.now()
+    return sweep(now=now) + notifications_fetch(now=now)
+
+
+@app.task(name="settlement_instruction_send")
+def settlement_instruction_send(instruction_id: int) -> str:
+    """Send one settlement instruction (idempotent by its InstrId; the sweep is the retry)."""
+    from lightway.application.settlement.instructions import instruction_send
+
+    return instruction_send(instruction_id=instruction_id, now=timezone.now())
+
+
+@app.task(
+    name="settlement_callback_process", retry=RetryStrategy(max_attempts=5, exponential_wait=2)
+)
+def settlement_callback_process(callback_id: int) -> str:
+    """Apply a stored, verified Settlement API confirmation (exactly once)."""
+    from lightway.application.settlement.instructions import settlement_callback_process as run
+
+    return run(callback_id=callback_id, now=timezone.now())

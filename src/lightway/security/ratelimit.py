@@ -16,6 +16,7 @@ The limits come from settings (docs/operations.md, "Rate limits"): a number per 
 ``sms_phone``          SMS sent to one phone number (codes and notices)
 ``webhook_momo``       MoMo callbacks from one client address (``WEBHOOK_LIMITS``)
 ``webhook_sumsub``     Sumsub webhooks from one client address
+``webhook_settlement`` Settlement API confirmations from one client address
 =====================  ===============================================================
 """
 
@@ -74,6 +75,7 @@ SMS_PHONE = Limit("sms_phone", "LIGHTWAY_RATE_SMS_PER_PHONE_HOUR", 5)
 WEBHOOK_LIMITS = {
     "momo": Limit("webhook_momo", "LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60"),
     "sumsub": Limit("webhook_sumsub", "LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60"),
+    "settlement": Limit("webhook_settlement", "LIGHTWAY_WEBHOOK_RATE_SETTLEMENT", "120/60"),
 }
 
 

@@ -41,6 +41,8 @@ PUBLIC_DEFAULTS = frozenset(
         "de40ae31700000000000000000000003",
         "lightway-demo-2026",
         "lightway-demo-rates-key",
+        "lightway-demo-settlement-secret",
+        "lightway-demo-settlement-callback-secret",
     }
 )
 
@@ -76,6 +78,9 @@ SECRETS: tuple[Secret, ...] = (
     Secret("MOMO_COLLECTION_API_KEY", 32, optional=True),
     Secret("MOMO_DISBURSEMENT_API_KEY", 32, optional=True),
     Secret("MOMO_REMITTANCE_API_KEY", 32, optional=True),
+    # The LightWay Finance Settlement API: our request signatures and its callbacks'.
+    Secret("SETTLEMENT_SECRET", 32, used_when="SETTLEMENT_BASE_URL"),
+    Secret("SETTLEMENT_CALLBACK_SECRET", 32, used_when="SETTLEMENT_BASE_URL"),
 )
 
 

@@ -26,9 +26,11 @@ see: a superuser with the triggers off (``session_replication_role = replica``, 
    voided or expired hold has none; an active hold belongs to an open transfer; a
    successful MoMo request's transfer succeeded with the entry keyed ``momo:<reference>``,
    a failed one's transfer failed;
-6. every journal entry belongs to something (``kinds.py``), standalone kinds have their
-   shape, and only standalone kinds touch equity accounts;
-7. wallets: a wallet's currency is its account's, and its account is a wallet account.
+6. every journal entry belongs to something (``kinds.py``), opening balances have their
+   shape, and only they touch equity accounts;
+7. wallets: a wallet's currency is its account's, and its account is a wallet account;
+8. settlement (``data/settlement/selectors.py``): every payment since settlement began is
+   in the position deltas exactly once; settlement and top-up entries are their records'.
 
 Every check is one SQL statement over whole tables (joins and aggregates, no per-row
 lookups), all in one REPEATABLE READ snapshot, so checks never disagree because a payment
@@ -45,8 +47,9 @@ from typing import Any
 from django.db import connection, transaction
 
 from lightway.data.commission.selectors import COMMISSION_TRIGGERS, commission_records_check
-from lightway.data.ledger.kinds import REVERSAL, STANDALONE_KINDS
+from lightway.data.ledger.kinds import EQUITY_KINDS, OPENING_BALANCE, REVERSAL, STANDALONE_KINDS
 from lightway.data.ledger.rollups import ledger_checkpoints_verify
+from lightway.data.settlement.selectors import SETTLEMENT_CHECKS, SETTLEMENT_TRIGGERS
 from lightway.data.wallets.selectors import USAGE_CHECKS
 
 # Problems listed per check; further ones are counted.
@@ -106,6 +109,7 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("momo_callback", "momo_callback_no_truncate"),
     ("fx_quote", "fx_quote_guard"),
     ("fx_quote", "fx_quote_no_truncate"),
+    *SETTLEMENT_TRIGGERS,
 )
 
 # Constraints the checks below rely on (a superuser could drop them): (table, name).
@@ -535,7 +539,7 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         ),
     ),
     (
-        "standalone entries have their shape",
+        "opening balances have their shape",
         """SELECT e.id, e.kind FROM ledger_journal_entry e
            LEFT JOIN (
              SELECT p.entry_id, count(*) AS n,
@@ -544,24 +548,29 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
                                        AND p.amount > 0) AS customer
              FROM ledger_posting p JOIN ledger_account a ON a.id = p.account_id
              WHERE p.entry_id IN (SELECT id FROM ledger_journal_entry
-                                  WHERE kind = ANY(%(standalone)s))
+                                  WHERE kind = %(opening)s)
              GROUP BY p.entry_id) s ON s.entry_id = e.id
-           WHERE e.kind = ANY(%(standalone)s)
+           WHERE e.kind = %(opening)s
              AND NOT (s.n = 2 AND s.equity = 1 AND s.customer = 1)""",
         lambda r: f"entry {r[0]} ({r[1]}): not {STANDALONE_KINDS.get(r[1], 'its shape')}",
     ),
     (
-        "only standalone entries touch equity accounts",
+        "only opening balances touch equity accounts",
         """SELECT p.entry_id, e.kind, a.code, p.amount FROM ledger_account a
            JOIN ledger_posting p ON p.account_id = a.id
            JOIN ledger_journal_entry e ON e.id = p.entry_id
-           WHERE a.kind = 'equity' AND e.kind <> ALL(%(standalone)s)""",
+           WHERE a.kind = 'equity' AND e.kind <> ALL(%(equity)s)""",
         lambda r: f"entry {r[0]} ({r[1]}): posts {r[3]} on equity account {r[2]}",
     ),
     # The limits' usage counters and pending deposits, recomputed from the transfers.
     *(
         (name, sql, lambda r, name=name: f"{name}: {', '.join(str(v) for v in r)}")
         for name, sql in USAGE_CHECKS
+    ),
+    # Settlement: position deltas, settlement and top-up entries (data/settlement/selectors.py).
+    *(
+        (name, sql, lambda r, name=name: f"{name}: {', '.join(str(v) for v in r)}")
+        for name, sql in SETTLEMENT_CHECKS
     ),
 )
 
@@ -610,7 +619,11 @@ def _schema_problems(cur: Any) -> list[str]:
 def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVerifyResult:
     """Check every integrity rule of the ledger and the money movements around it."""
     result = LedgerVerifyResult()
-    params = {"standalone": list(STANDALONE_KINDS)}
+    params = {
+        "standalone": list(STANDALONE_KINDS),
+        "opening": OPENING_BALANCE,
+        "equity": list(EQUITY_KINDS),
+    }
     with transaction.atomic(), connection.cursor() as cur:
         if not connection.in_atomic_block or len(connection.atomic_blocks) == 1:
             # One snapshot for every check (not possible inside a caller's transaction).

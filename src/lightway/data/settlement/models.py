@@ -144,9 +144,7 @@ class PositionDelta(models.Model):
 class Position(models.Model):
     """A window's sum of deltas for one counterparty and account (written at close)."""
 
-    window = models.ForeignKey(
-        SettlementWindow, on_delete=models.PROTECT, related_name="positions"
-    )
+    window = models.ForeignKey(SettlementWindow, on_delete=models.PROTECT, related_name="positions")
     counterparty = models.CharField(max_length=72)
     account_id = models.BigIntegerField()
     account_kind = models.CharField(max_length=32)

@@ -299,8 +299,7 @@ def _entry(node: Any) -> BankEntry:
         end_to_end_id=_first(node, f"{refs}/{_l('EndToEndId')}"),
         uetr=_first(node, f"{refs}/{_l('UETR')}"),
         remittance_info=" ".join(
-            (n.text or "").strip()
-            for n in _x(node, _l("NtryDtls", "TxDtls", "RmtInf", "Ustrd"))
+            (n.text or "").strip() for n in _x(node, _l("NtryDtls", "TxDtls", "RmtInf", "Ustrd"))
         ).strip(),
         # .08 wraps the party in Pty; .02 does not
         debtor_name=_first(node, f"{parties}/{_l('Dbtr', 'Pty', 'Nm')}")
@@ -458,9 +457,7 @@ def camt054_build(
 
 def _signed_balance(m: Any, code_type: str, amount: int, code: str, on: date, v2: bool) -> Any:
     indicator = m.CreditDebitCode.CRDT if amount >= 0 else m.CreditDebitCode.DBIT
-    money = m.ActiveOrHistoricCurrencyAndAmount(
-        value=decimal_amount(abs(amount), code), ccy=code
-    )
+    money = m.ActiveOrHistoricCurrencyAndAmount(value=decimal_amount(abs(amount), code), ccy=code)
     when = m.DateAndDateTimeChoice(dt=XmlDate.from_date(on)) if v2 else None
     if v2:
         return m.CashBalance3(

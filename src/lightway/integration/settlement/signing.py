@@ -27,9 +27,7 @@ HEADER_SIGNATURE = "X-LWF-Signature"
 MAX_SKEW_SECONDS = 300
 
 
-def request_signature(
-    *, secret: str, timestamp: str, method: str, target: str, body: bytes
-) -> str:
+def request_signature(*, secret: str, timestamp: str, method: str, target: str, body: bytes) -> str:
     message = f"{timestamp}\n{method.upper()}\n{target}\n".encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 

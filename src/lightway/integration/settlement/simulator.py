@@ -60,9 +60,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8105
 DEFAULT_KEY_ID = "lwf-demo-key"
-DEFAULT_SECRET = "lightway-demo-settlement-secret"  # noqa: S105 - the simulator's own demo key
+DEFAULT_SECRET = "lightway-demo-settlement-secret"
 DEFAULT_CALLBACK_KEY_ID = "lwf-demo-callback-key"
-DEFAULT_CALLBACK_SECRET = "lightway-demo-settlement-callback-secret"  # noqa: S105
+DEFAULT_CALLBACK_SECRET = "lightway-demo-settlement-callback-secret"
 ACCEPTED = "ACTC"
 _MAX35 = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]{1,35}$")
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -449,7 +449,9 @@ class SettlementSimulator:
             }
             try:
                 assert self._http is not None and self.callback_url
-                response = self._http.post(self.callback_url, content=delivery.body, headers=headers)
+                response = self._http.post(
+                    self.callback_url, content=delivery.body, headers=headers
+                )
                 delivery.outcomes.append(str(response.status_code))
                 if 200 <= response.status_code < 300:
                     return
@@ -465,7 +467,9 @@ class SettlementSimulator:
             raise SimError(400, "bad_cursor", "after and limit are whole numbers") from None
         with self._lock:
             items = [
-                (seq, xml) for seq, acct, xml in self.notifications if acct == account and seq > after
+                (seq, xml)
+                for seq, acct, xml in self.notifications
+                if acct == account and seq > after
             ][:limit]
         nxt = str(items[-1][0]) if items else str(after)
         return {"Ntfctns": [{"Id": str(seq), "Camt054": xml} for seq, xml in items], "Next": nxt}
@@ -475,11 +479,11 @@ class SettlementSimulator:
             before = [b for b in self.bookings if b.account == account and b.booking.booked_on < on]
             lines = [b for b in self.bookings if b.account == account and b.booking.booked_on == on]
             config = self.config
-            code = next(
-                (b.booking.currency for b in (*lines, *before)), _account_currency(account)
+            code = next((b.booking.currency for b in (*lines, *before)), _account_currency(account))
+            opening = sum(
+                b.booking.amount_minor if b.booking.credit else -b.booking.amount_minor
+                for b in before
             )
-            opening = sum(b.booking.amount_minor if b.booking.credit else -b.booking.amount_minor
-                          for b in before)
             bookings = [b.booking for b in lines]
             instructed = [i for i, b in enumerate(lines) if b.instructed]
             if instructed and config.statement_drop_instructed:
@@ -488,7 +492,10 @@ class SettlementSimulator:
             if instructed and config.statement_amount_delta:
                 first = bookings[instructed[0]]
                 bookings[instructed[0]] = iso.Booking(
-                    **{**asdict(first), "amount_minor": first.amount_minor + config.statement_amount_delta}
+                    **{
+                        **asdict(first),
+                        "amount_minor": first.amount_minor + config.statement_amount_delta,
+                    }
                 )
             if config.statement_unexpected_line:
                 bookings.append(

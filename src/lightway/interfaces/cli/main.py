@@ -27,6 +27,9 @@
     lightway commission statement --party mtn|lightway|partner:CODE
                              (--month YYYY-MM | --from DATE --to DATE) [--format csv|pdf|json]
                              --out FILE                        a commission statement (audited)
+    lightway settlement status [--market M] [--sweep]          settlement windows, instructions
+    lightway settlement close --market M | --window ID         close a window (positions, pay)
+    lightway settlement abort|party|statement|reconcile ...    see `lightway settlement -h`
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -435,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.commission import add_commission_commands
 
     add_commission_commands(sub, _Parser)  # lightway commission statement
+    from lightway.interfaces.cli.settlement import add_settlement_commands
+
+    add_settlement_commands(sub, _Parser)  # lightway settlement status, close, abort, ...
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"

@@ -435,6 +435,8 @@ def simulators_start(children: list[Child], base_url: str) -> list[str]:
         lines.append(f"ECB rates          {os.environ.get('FX_ECB_BASE_URL', '')}")
     if "regional" in wanted:
         lines.append(f"Regional rates     {os.environ.get('FX_REGIONAL_FEED_URL', '')}")
+    if "settlement" in wanted:
+        lines.append(f"Settlement API     {os.environ.get('SETTLEMENT_BASE_URL', '')}")
     return lines
 
 

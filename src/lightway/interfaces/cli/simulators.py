@@ -151,6 +151,24 @@ def _regional_start(host: str, port: int, web_base: str) -> Any:
 
 def _regional_env(sim: Any) -> dict[str, str]:
     return {"FX_REGIONAL_FEED_URL": sim.base_url, "FX_REGIONAL_FEED_KEY": sim.api_key}
+def _settlement_start(host: str, port: int, web_base: str) -> Any:
+    from django.conf import settings
+
+    from lightway.integration.settlement.simulator import SettlementSimulator
+
+    return SettlementSimulator(
+        host=host,
+        port=port,
+        key_id=settings.SETTLEMENT_KEY_ID,
+        secret=settings.SETTLEMENT_SECRET,
+        callback_url=f"{web_base}/webhooks/settlement" if web_base else None,
+        callback_key_id=settings.SETTLEMENT_CALLBACK_KEY_ID,
+        callback_secret=settings.SETTLEMENT_CALLBACK_SECRET,
+    ).start()
+
+
+def _settlement_env(sim: Any) -> dict[str, str]:
+    return {"SETTLEMENT_BASE_URL": sim.base_url}
 
 
 SIMULATORS: dict[str, SimulatorSpec] = {
@@ -194,6 +212,14 @@ SIMULATORS: dict[str, SimulatorSpec] = {
         _regional_start,
         _regional_env,
     ),
+    "settlement": SimulatorSpec(
+        "settlement",
+        "LIGHTWAY_SIM_SETTLEMENT_PORT",
+        8105,
+        "LightWay Finance Settlement API (instructions, confirmations, camt.054/053)",
+        _settlement_start,
+        _settlement_env,
+    ),
 }
 
 # The setting that, when set, means "use the real provider": up then skips the simulator.
@@ -203,6 +229,7 @@ PROVIDER_URL_SETTING = {
     "momo": "MOMO_BASE_URL",
     "ecb": "FX_ECB_BASE_URL",
     "regional": "FX_REGIONAL_FEED_URL",
+    "settlement": "SETTLEMENT_BASE_URL",
 }
 
 

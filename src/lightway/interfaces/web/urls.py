@@ -14,7 +14,7 @@ from lightway.interfaces.api.v1 import api
 from lightway.interfaces.panels import urls as panel_urls
 from lightway.interfaces.panels.customer_kyc import kyc_urlpatterns
 from lightway.interfaces.panels.lightway import urls as policy_urls
-from lightway.interfaces.web import health, webhooks
+from lightway.interfaces.web import health, settlement_webhook, webhooks
 from lightway.interfaces.web.authz import public
 
 urlpatterns = [
@@ -27,6 +27,12 @@ urlpatterns = [
     path("webhooks/sumsub", webhooks.sumsub_webhook, name="webhook-sumsub"),
     # MTN MoMo callbacks: <MOMO_CALLBACK_URL>/<reference_id>, PUT or POST (docs/momo.md)
     path("webhooks/momo/<str:reference_id>", webhooks.momo_callback, name="webhook-momo"),
+    # LightWay Finance Settlement API confirmations (docs/settlement.md)
+    path(
+        "webhooks/settlement",
+        settlement_webhook.settlement_webhook,
+        name="webhook-settlement",
+    ),
     # Web panels (lightway.interfaces.panels): customers, LightWay staff, MTN staff
     path("", panel_urls.root, name="root"),
     path("app/kyc/", include(kyc_urlpatterns)),  # Sumsub KYC page (customer_kyc.py)

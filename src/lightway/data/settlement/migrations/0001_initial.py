@@ -5,255 +5,656 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='BankStatement',
+            name="BankStatement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stmt_id', models.CharField(max_length=35, unique=True)),
-                ('msg_id', models.CharField(max_length=35)),
-                ('version', models.CharField(max_length=20)),
-                ('account', models.CharField(max_length=34)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('statement_date', models.DateField()),
-                ('xml', models.TextField()),
-                ('lines', models.IntegerField()),
-                ('imported_at', models.DateTimeField()),
-                ('imported_by', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stmt_id", models.CharField(max_length=35, unique=True)),
+                ("msg_id", models.CharField(max_length=35)),
+                ("version", models.CharField(max_length=20)),
+                ("account", models.CharField(max_length=34)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("statement_date", models.DateField()),
+                ("xml", models.TextField()),
+                ("lines", models.IntegerField()),
+                ("imported_at", models.DateTimeField()),
+                ("imported_by", models.CharField(max_length=64)),
             ],
             options={
-                'db_table': 'settlement_bank_statement',
-                'ordering': ['-id'],
+                "db_table": "settlement_bank_statement",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='BankNotification',
+            name="BankNotification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account', models.CharField(max_length=34)),
-                ('notification_id', models.CharField(max_length=64)),
-                ('msg_id', models.CharField(max_length=35)),
-                ('xml', models.TextField()),
-                ('entries', models.IntegerField()),
-                ('received_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("account", models.CharField(max_length=34)),
+                ("notification_id", models.CharField(max_length=64)),
+                ("msg_id", models.CharField(max_length=35)),
+                ("xml", models.TextField()),
+                ("entries", models.IntegerField()),
+                ("received_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'settlement_bank_notification',
-                'constraints': [models.UniqueConstraint(fields=('account', 'notification_id'), name='settlement_notification_once')],
+                "db_table": "settlement_bank_notification",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "notification_id"), name="settlement_notification_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PositionDelta',
+            name="PositionDelta",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('window_id', models.BigIntegerField()),
-                ('counterparty', models.CharField(max_length=72)),
-                ('account_id', models.BigIntegerField()),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('amount', models.BigIntegerField()),
-                ('entry_id', models.BigIntegerField(blank=True, null=True)),
-                ('transfer_id', models.UUIDField(blank=True, null=True)),
-                ('carried_from', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("window_id", models.BigIntegerField()),
+                ("counterparty", models.CharField(max_length=72)),
+                ("account_id", models.BigIntegerField()),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("entry_id", models.BigIntegerField(blank=True, null=True)),
+                ("transfer_id", models.UUIDField(blank=True, null=True)),
+                ("carried_from", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'settlement_position_delta',
-                'indexes': [models.Index(fields=['window_id'], name='settlement_delta_window')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('entry_id__isnull', False)), fields=('entry_id', 'account_id'), name='settlement_delta_once'), models.UniqueConstraint(condition=models.Q(('carried_from__isnull', False)), fields=('carried_from', 'account_id'), name='settlement_delta_carried_once'), models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='settlement_delta_nonzero'), models.CheckConstraint(condition=models.Q(('entry_id__isnull', False), ('carried_from__isnull', False), _connector='OR'), name='settlement_delta_has_source')],
+                "db_table": "settlement_position_delta",
+                "indexes": [models.Index(fields=["window_id"], name="settlement_delta_window")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("entry_id__isnull", False)),
+                        fields=("entry_id", "account_id"),
+                        name="settlement_delta_once",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("carried_from__isnull", False)),
+                        fields=("carried_from", "account_id"),
+                        name="settlement_delta_carried_once",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("amount", 0), _negated=True),
+                        name="settlement_delta_nonzero",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("entry_id__isnull", False),
+                            ("carried_from__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="settlement_delta_has_source",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SettlementCallback',
+            name="SettlementCallback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instr_id', models.CharField(max_length=35)),
-                ('key_id', models.CharField(max_length=64)),
-                ('body', models.TextField()),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored (unknown instruction)')], max_length=10)),
-                ('received_at', models.DateTimeField()),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, default='', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instr_id", models.CharField(max_length=35)),
+                ("key_id", models.CharField(max_length=64)),
+                ("body", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored (unknown instruction)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("received_at", models.DateTimeField()),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, default="", max_length=64)),
             ],
             options={
-                'db_table': 'settlement_callback',
-                'indexes': [models.Index(fields=['instr_id'], name='settlement_callback_instr')],
+                "db_table": "settlement_callback",
+                "indexes": [models.Index(fields=["instr_id"], name="settlement_callback_instr")],
             },
         ),
         migrations.CreateModel(
-            name='SettlementParty',
+            name="SettlementParty",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('counterparty', models.CharField(max_length=72)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('name', models.CharField(max_length=140)),
-                ('account', models.CharField(max_length=34)),
-                ('agent_bic', models.CharField(blank=True, default='', max_length=11)),
-                ('updated_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("counterparty", models.CharField(max_length=72)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("name", models.CharField(max_length=140)),
+                ("account", models.CharField(max_length=34)),
+                ("agent_bic", models.CharField(blank=True, default="", max_length=11)),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'settlement_party',
-                'constraints': [models.UniqueConstraint(fields=('counterparty', 'currency'), name='settlement_party_once')],
+                "db_table": "settlement_party",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("counterparty", "currency"), name="settlement_party_once"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SettlementWindow',
+            name="SettlementWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('market', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('state', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed'), ('pending_settlement', 'Pending settlement'), ('settled', 'Settled'), ('aborted', 'Aborted')], max_length=20)),
-                ('opened_at', models.DateTimeField()),
-                ('cutoff_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_by', models.CharField(blank=True, default='', max_length=64)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('aborted_at', models.DateTimeField(blank=True, null=True)),
-                ('aborted_by', models.CharField(blank=True, default='', max_length=64)),
-                ('abort_reason', models.CharField(blank=True, default='', max_length=300)),
-                ('deltas', models.BigIntegerField(default=0)),
-                ('positions_at', models.DateTimeField(blank=True, null=True)),
-                ('close_seconds', models.FloatField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "market",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("closed", "Closed"),
+                            ("pending_settlement", "Pending settlement"),
+                            ("settled", "Settled"),
+                            ("aborted", "Aborted"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("opened_at", models.DateTimeField()),
+                ("cutoff_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_by", models.CharField(blank=True, default="", max_length=64)),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                ("aborted_at", models.DateTimeField(blank=True, null=True)),
+                ("aborted_by", models.CharField(blank=True, default="", max_length=64)),
+                ("abort_reason", models.CharField(blank=True, default="", max_length=300)),
+                ("deltas", models.BigIntegerField(default=0)),
+                ("positions_at", models.DateTimeField(blank=True, null=True)),
+                ("close_seconds", models.FloatField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'settlement_window',
-                'indexes': [models.Index(fields=['market', '-id'], name='settlement_window_market')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'open')), fields=('market',), name='settlement_window_one_open'), models.CheckConstraint(condition=models.Q(('state__in', ['open', 'closed', 'pending_settlement', 'settled', 'aborted'])), name='settlement_window_state_valid'), models.CheckConstraint(condition=models.Q(('state', 'open'), ('closed_at__isnull', False), _connector='OR'), name='settlement_window_closed_at')],
+                "db_table": "settlement_window",
+                "indexes": [
+                    models.Index(fields=["market", "-id"], name="settlement_window_market")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "open")),
+                        fields=("market",),
+                        name="settlement_window_one_open",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "state__in",
+                                ["open", "closed", "pending_settlement", "settled", "aborted"],
+                            )
+                        ),
+                        name="settlement_window_state_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("state", "open"), ("closed_at__isnull", False), _connector="OR"
+                        ),
+                        name="settlement_window_closed_at",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Instruction',
+            name="Instruction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('counterparty', models.CharField(max_length=72)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('amount', models.BigIntegerField()),
-                ('direction', models.CharField(choices=[('pay', 'LightWay pays the counterparty'), ('collect', 'The counterparty pays LightWay')], max_length=8)),
-                ('instr_id', models.CharField(max_length=35, unique=True)),
-                ('end_to_end_id', models.CharField(max_length=35, unique=True)),
-                ('uetr', models.UUIDField(unique=True)),
-                ('status', models.CharField(choices=[('new', 'New (not yet accepted by the Settlement API)'), ('sent', 'Accepted, waiting for confirmation'), ('settled', 'Settled (confirmed, posted)'), ('rejected', 'Rejected')], max_length=10)),
-                ('requested_date', models.DateField()),
-                ('debtor_name', models.CharField(max_length=140)),
-                ('debtor_account', models.CharField(max_length=34)),
-                ('debtor_agent', models.CharField(blank=True, default='', max_length=11)),
-                ('creditor_name', models.CharField(max_length=140)),
-                ('creditor_account', models.CharField(max_length=34)),
-                ('creditor_agent', models.CharField(blank=True, default='', max_length=11)),
-                ('remittance_info', models.CharField(max_length=140)),
-                ('pain001', models.TextField(blank=True, default='')),
-                ('reject_code', models.CharField(blank=True, default='', max_length=8)),
-                ('reject_reason', models.CharField(blank=True, default='', max_length=300)),
-                ('bank_reference', models.CharField(blank=True, default='', max_length=35)),
-                ('settlement_date', models.DateField(blank=True, null=True)),
-                ('entry_id', models.BigIntegerField(blank=True, null=True, unique=True)),
-                ('attempts', models.IntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, default='', max_length=300)),
-                ('next_check_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField()),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField()),
-                ('window', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='instructions', to='settlement.settlementwindow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("counterparty", models.CharField(max_length=72)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("pay", "LightWay pays the counterparty"),
+                            ("collect", "The counterparty pays LightWay"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("instr_id", models.CharField(max_length=35, unique=True)),
+                ("end_to_end_id", models.CharField(max_length=35, unique=True)),
+                ("uetr", models.UUIDField(unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New (not yet accepted by the Settlement API)"),
+                            ("sent", "Accepted, waiting for confirmation"),
+                            ("settled", "Settled (confirmed, posted)"),
+                            ("rejected", "Rejected"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("requested_date", models.DateField()),
+                ("debtor_name", models.CharField(max_length=140)),
+                ("debtor_account", models.CharField(max_length=34)),
+                ("debtor_agent", models.CharField(blank=True, default="", max_length=11)),
+                ("creditor_name", models.CharField(max_length=140)),
+                ("creditor_account", models.CharField(max_length=34)),
+                ("creditor_agent", models.CharField(blank=True, default="", max_length=11)),
+                ("remittance_info", models.CharField(max_length=140)),
+                ("pain001", models.TextField(blank=True, default="")),
+                ("reject_code", models.CharField(blank=True, default="", max_length=8)),
+                ("reject_reason", models.CharField(blank=True, default="", max_length=300)),
+                ("bank_reference", models.CharField(blank=True, default="", max_length=35)),
+                ("settlement_date", models.DateField(blank=True, null=True)),
+                ("entry_id", models.BigIntegerField(blank=True, null=True, unique=True)),
+                ("attempts", models.IntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, default="", max_length=300)),
+                ("next_check_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField()),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "window",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="instructions",
+                        to="settlement.settlementwindow",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'settlement_instruction',
-                'ordering': ['window', 'counterparty'],
+                "db_table": "settlement_instruction",
+                "ordering": ["window", "counterparty"],
             },
         ),
         migrations.CreateModel(
-            name='Topup',
+            name="Topup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('partner_code', models.CharField(max_length=40)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('amount', models.BigIntegerField()),
-                ('bank_reference', models.CharField(max_length=35, unique=True)),
-                ('end_to_end_id', models.CharField(blank=True, default='', max_length=35)),
-                ('booked_on', models.DateField()),
-                ('entry_id', models.BigIntegerField(unique=True)),
-                ('recorded_by', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('notification', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='settlement.banknotification')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("partner_code", models.CharField(max_length=40)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("bank_reference", models.CharField(max_length=35, unique=True)),
+                ("end_to_end_id", models.CharField(blank=True, default="", max_length=35)),
+                ("booked_on", models.DateField()),
+                ("entry_id", models.BigIntegerField(unique=True)),
+                ("recorded_by", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "notification",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="settlement.banknotification",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'settlement_topup',
-                'ordering': ['-id'],
+                "db_table": "settlement_topup",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='ReconItem',
+            name="ReconItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('category', models.CharField(choices=[('matched', 'Matched'), ('missing', 'Missing from the statement'), ('unexpected', 'Unexpected statement line'), ('amount_mismatch', 'Amount mismatch')], max_length=16)),
-                ('reference', models.CharField(blank=True, default='', max_length=64)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('expected', models.BigIntegerField(blank=True, null=True)),
-                ('booked', models.BigIntegerField(blank=True, null=True)),
-                ('detail', models.CharField(blank=True, default='', max_length=300)),
-                ('instruction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='settlement.instruction')),
-                ('statement', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='settlement.bankstatement')),
-                ('topup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='settlement.topup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("matched", "Matched"),
+                            ("missing", "Missing from the statement"),
+                            ("unexpected", "Unexpected statement line"),
+                            ("amount_mismatch", "Amount mismatch"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("expected", models.BigIntegerField(blank=True, null=True)),
+                ("booked", models.BigIntegerField(blank=True, null=True)),
+                ("detail", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "instruction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="settlement.instruction",
+                    ),
+                ),
+                (
+                    "statement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="items",
+                        to="settlement.bankstatement",
+                    ),
+                ),
+                (
+                    "topup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="settlement.topup",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'settlement_recon_item',
-                'ordering': ['statement', 'id'],
+                "db_table": "settlement_recon_item",
+                "ordering": ["statement", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Position',
+            name="Position",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('counterparty', models.CharField(max_length=72)),
-                ('account_id', models.BigIntegerField()),
-                ('account_kind', models.CharField(max_length=32)),
-                ('component', models.CharField(max_length=64)),
-                ('currency', models.CharField(choices=[('EUR', 'EUR'), ('GBP', 'GBP'), ('GHS', 'GHS'), ('KES', 'KES'), ('NGN', 'NGN'), ('RWF', 'RWF'), ('TZS', 'TZS'), ('UGX', 'UGX'), ('USD', 'USD'), ('XAF', 'XAF'), ('XOF', 'XOF'), ('ZAR', 'ZAR'), ('ZMW', 'ZMW')], max_length=3)),
-                ('amount', models.BigIntegerField()),
-                ('deltas', models.BigIntegerField()),
-                ('cash', models.BooleanField()),
-                ('window', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='positions', to='settlement.settlementwindow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("counterparty", models.CharField(max_length=72)),
+                ("account_id", models.BigIntegerField()),
+                ("account_kind", models.CharField(max_length=32)),
+                ("component", models.CharField(max_length=64)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("GHS", "GHS"),
+                            ("KES", "KES"),
+                            ("NGN", "NGN"),
+                            ("RWF", "RWF"),
+                            ("TZS", "TZS"),
+                            ("UGX", "UGX"),
+                            ("USD", "USD"),
+                            ("XAF", "XAF"),
+                            ("XOF", "XOF"),
+                            ("ZAR", "ZAR"),
+                            ("ZMW", "ZMW"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("deltas", models.BigIntegerField()),
+                ("cash", models.BooleanField()),
+                (
+                    "window",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="positions",
+                        to="settlement.settlementwindow",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'settlement_position',
-                'ordering': ['window', 'counterparty', 'component'],
-                'constraints': [models.UniqueConstraint(fields=('window', 'account_id'), name='settlement_position_once')],
+                "db_table": "settlement_position",
+                "ordering": ["window", "counterparty", "component"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("window", "account_id"), name="settlement_position_once"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='instruction',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'sent'])), fields=['next_check_at'], name='settlement_instr_due'),
+            model_name="instruction",
+            index=models.Index(
+                condition=models.Q(("status__in", ["new", "sent"])),
+                fields=["next_check_at"],
+                name="settlement_instr_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instruction',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'rejected'), _negated=True), fields=('window', 'counterparty', 'currency'), name='settlement_instr_one_live'),
+            model_name="instruction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "rejected"), _negated=True),
+                fields=("window", "counterparty", "currency"),
+                name="settlement_instr_one_live",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instruction',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='settlement_instr_positive'),
+            model_name="instruction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="settlement_instr_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instruction',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['new', 'sent', 'settled', 'rejected'])), name='settlement_instr_status_valid'),
+            model_name="instruction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["new", "sent", "settled", "rejected"])),
+                name="settlement_instr_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instruction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'settled'), _negated=True), ('entry_id__isnull', False), _connector='OR'), name='settlement_instr_settled_has_entry'),
+            model_name="instruction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "settled"), _negated=True),
+                    ("entry_id__isnull", False),
+                    _connector="OR",
+                ),
+                name="settlement_instr_settled_has_entry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instruction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'rejected'), _negated=True), models.Q(('reject_code', ''), _negated=True), _connector='OR'), name='settlement_instr_rejected_has_code'),
+            model_name="instruction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "rejected"), _negated=True),
+                    models.Q(("reject_code", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="settlement_instr_rejected_has_code",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='topup',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='settlement_topup_positive'),
+            model_name="topup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="settlement_topup_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reconitem',
-            constraint=models.CheckConstraint(condition=models.Q(('category__in', ['matched', 'missing', 'unexpected', 'amount_mismatch'])), name='settlement_recon_category_valid'),
+            model_name="reconitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("category__in", ["matched", "missing", "unexpected", "amount_mismatch"])
+                ),
+                name="settlement_recon_category_valid",
+            ),
         ),
     ]

@@ -50,6 +50,11 @@ def _pairs(transitions: dict[str, frozenset[str]]) -> str:
 
 
 SQL = f"""
+-- The last journal entry before settlement existed: ledger verify reconciles the position
+-- deltas of every later payment (data/settlement/selectors.py). Read-only for the runtime.
+CREATE TABLE settlement_epoch (entry_id bigint NOT NULL);
+INSERT INTO settlement_epoch SELECT COALESCE(max(id), 0) FROM ledger_journal_entry;
+
 CREATE FUNCTION settlement_window_for(p_market text, p_at timestamptz) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE w bigint;
@@ -280,6 +285,7 @@ DROP TRIGGER settlement_transfer_posted ON wallets_transfer;
 DROP FUNCTION settlement_transfer_effect();
 DROP FUNCTION settlement_entry_effect(bigint, uuid, timestamptz);
 DROP FUNCTION settlement_window_for(text, timestamptz);
+DROP TABLE settlement_epoch;
 """
 )
 
