@@ -72,7 +72,7 @@ def test_every_generated_message_validates_against_its_xsd():
         )
     )
     assert _shared(iso.PAIN_001).is_valid(pain)
-    assert "<InstdAmt Ccy=\"GHS\">1234.56</InstdAmt>" in pain
+    assert '<InstdAmt Ccy="GHS">1234.56</InstdAmt>' in pain
     booking = iso.Booking(
         amount_minor=50_000,
         currency="UGX",
@@ -205,7 +205,11 @@ def test_camt053_reconciliation_matches_and_finds_an_unexpected_line(settlement,
     instruction = _settled_window(settlement, client, now, "r1")
     momo_partner("acme", now, prefund=0)
     settlement.sim.credit(
-        account="LWMOMO-UGX-0001", amount_minor=900, code="UGX", debtor="Acme", reference="TOPUP acme"
+        account="LWMOMO-UGX-0001",
+        amount_minor=900,
+        code="UGX",
+        debtor="Acme",
+        reference="TOPUP acme",
     )
     notifications_fetch(now=now)
     settlement.configure(statement_unexpected_line=True)

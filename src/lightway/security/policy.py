@@ -138,6 +138,14 @@ class Action(models.TextChoices):
         "integration_keys.manage",
         "Issue and revoke integration keys of MTN's and LightWay's reporting systems (audited)",
     )
+    SETTLEMENT_VIEW = (
+        "settlement.view",
+        "See settlement windows, positions, instructions, reconciliations; download statements",
+    )
+    SETTLEMENT_MANAGE = (
+        "settlement.manage",
+        "Close or abort settlement windows, re-issue instructions, reconcile statements (audited)",
+    )
     PARTNER_TRANSFERS = "partner.transfers", "Partner API: create and see its own transfers"
     FX_RATES_VIEW = "fx.rates.view", "See FX rates, their history, proposals and the rate feeds"
     FX_RATES_PROPOSE = "fx.rates.propose", "Propose an FX rate (treasury entry) (audited)"
@@ -179,6 +187,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.RECON_MANAGE,
             A.FLOAT_VIEW,
             A.FX_RATES_VIEW,
+            A.SETTLEMENT_VIEW,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -200,6 +209,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.FX_RATES_VIEW,
             A.FX_RATES_PROPOSE,
             A.FX_RATES_APPROVE,
+            A.SETTLEMENT_VIEW,
+            A.SETTLEMENT_MANAGE,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(

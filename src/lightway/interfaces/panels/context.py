@@ -23,6 +23,8 @@ STAFF_NAV_ACTIONS += ("integration_keys.manage",)
 STAFF_NAV_ACTIONS += ("commission.statements",)
 # FX rates, proposals and feeds (panels/fx_staff.py)
 STAFF_NAV_ACTIONS += ("fx.rates.view",)
+# Settlement windows (panels/lightway/settlement.py)
+STAFF_NAV_ACTIONS += ("settlement.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

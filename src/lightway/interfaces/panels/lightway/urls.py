@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from lightway.interfaces.panels.lightway import fx, views
+from lightway.interfaces.panels.lightway import fx, settlement, views
 
 roles_patterns = [
     path("", views.roles, name="staff-roles"),
@@ -50,4 +50,41 @@ fx_patterns = [
     path("approve/", fx.fx_approve, name="staff-fx-approve"),
     path("reject/", fx.fx_reject, name="staff-fx-reject"),
     path("history/<str:base>/<str:quote>/", fx.fx_history, name="staff-fx-history"),
+]
+
+# Settlement (settlement.py), under staff/settlement/
+settlement_patterns = [
+    path("", settlement.windows, name="staff-settlement"),
+    path("windows/<int:window_id>/", settlement.window_detail, name="staff-settlement-window"),
+    path(
+        "windows/<int:window_id>/close/",
+        settlement.window_close_view,
+        name="staff-settlement-close",
+    ),
+    path(
+        "windows/<int:window_id>/abort/",
+        settlement.window_abort_view,
+        name="staff-settlement-abort",
+    ),
+    path(
+        "windows/<int:window_id>/statement/<str:counterparty>/<str:fmt>/",
+        settlement.statement_download,
+        name="staff-settlement-statement",
+    ),
+    path(
+        "instructions/<int:instruction_id>/reissue/",
+        settlement.instruction_reissue_view,
+        name="staff-settlement-reissue",
+    ),
+    path("statements/", settlement.statements, name="staff-settlement-statements"),
+    path(
+        "statements/reconcile/",
+        settlement.statement_reconcile_view,
+        name="staff-settlement-reconcile",
+    ),
+    path(
+        "statements/<int:statement_id>/",
+        settlement.statement_detail,
+        name="staff-settlement-bank-statement",
+    ),
 ]
