@@ -10,6 +10,8 @@ scratch server, never on a real one), a ledger shaped like the real flows' outpu
   shares) with their two commission records;
 - MoMo deposits (5 postings, a successful request, key ``momo:<reference>``) and
   withdrawals (the same plus a committed hold);
+- the settlement position deltas the database keeps for each of them (MoMo floats and
+  MTN's commission share, ``docs/settlement.md``);
 
 then sets the wallets' stored balances to the sums of their postings, and times
 ``ledger_verify`` (the CLI's checks) once, printing each check as it finishes. The
@@ -134,6 +136,18 @@ _BUILD = [
     """UPDATE ledger_account a SET balance = s.total
        FROM (SELECT account_id, sum(amount) AS total FROM ledger_posting GROUP BY account_id) s
        WHERE s.account_id = a.id AND NOT a.derived_balance""",
+    # what the settlement trigger adds for each payment: one position delta per (entry,
+    # counterparty-facing account), in an open window (docs/settlement.md)
+    """INSERT INTO settlement_window (market, state, opened_at, closed_by, aborted_by,
+         abort_reason, deltas)
+       VALUES ('UGX', 'open', now(), '', '', '', 0) ON CONFLICT DO NOTHING""",
+    """INSERT INTO settlement_position_delta (window_id, counterparty, account_id, currency,
+         amount, entry_id, transfer_id, carried_from, created_at)
+       SELECT (SELECT id FROM settlement_window WHERE market = 'UGX' AND state = 'open'),
+              'mtn', p.account_id, 'UGX', sum(p.amount), p.entry_id, t.id, NULL, now()
+       FROM bench_tx t JOIN ledger_posting p ON p.entry_id = t.entry_id
+       WHERE p.account_id IN (%(mtn)s, %(collection)s, %(disbursement)s)
+       GROUP BY p.entry_id, p.account_id, t.id HAVING sum(p.amount) <> 0""",
 ]
 
 

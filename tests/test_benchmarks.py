@@ -284,3 +284,35 @@ def test_history_seed_writes_verified_succeeded_payments(tx_db, db_roles, now):
     assert month.amount == sum(
         rows.filter(client_id=payers[0].user_id).values_list("amount", flat=True)
     )
+
+
+def _settlement_module():
+    """benchmarks/settlement.py, imported under its own name."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_settlement", ROOT / "benchmarks" / "settlement.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def test_settlement_benchmark_smoke(tx_db, tmp_path):
+    """benchmarks/settlement.py with a tiny count, as the runtime role: the payments'
+    effects go through the payment trigger's window function and guard, every window
+    closes with its positions, and the figures are written."""
+    bench = _settlement_module()
+    result = bench.run(transactions=500, earlier_windows=2)
+    assert result["transactions"] == 500
+    assert result["history_deltas"] == 1500
+    assert 0 < result["seconds"] < bench.TARGET_SECONDS
+    assert result["seconds_after_ten_windows"] > 0 and result["ratio"] > 0
+    assert result["instructions"] >= 1
+    path = tmp_path / "settlement.json"
+    bench.write_result(result, path)
+    assert json.loads(path.read_text())["transactions"] == 500
