@@ -250,7 +250,7 @@ def test_a_reversal_of_one_unit_between_two_equity_accounts(ledger, capsys, now)
     result = _caught(capsys, f"entry {entry} (reversal")
     assert {
         "every journal entry belongs to a transfer, a committed hold or a standalone kind",
-        "only standalone entries touch equity accounts",
+        "only opening balances touch equity accounts",
     } <= set(result.failed)
 
 
@@ -265,7 +265,9 @@ def test_one_unit_moved_between_two_fee_legs(ledger, capsys):
         )
     result = _caught(capsys, f"transfer {ledger.p2p.id}")
     assert set(result.failed) == {
-        "transfers whose money moved match their entries, posting by posting"
+        "transfers whose money moved match their entries, posting by posting",
+        # MTN's share changed after the database recorded its settlement position
+        "payments since settlement began are in the position deltas, once",
     }
 
 
