@@ -325,3 +325,8 @@ def admin_client(db, admin_user):
     client = VerifiedClient()
     client.force_login(admin_user)
     return client
+
+
+# --- settlement: the Settlement API simulator and its harness (docs/settlement.md) ---------
+
+from tests.settlement_support import settlement, settlement_simulator  # noqa: E402, F401

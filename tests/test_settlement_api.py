@@ -27,11 +27,7 @@ from lightway.integration.settlement.port import (
     SettlementUnavailable,
 )
 from lightway.integration.settlement.signing import callback_signature
-from tests.settlement_support import (  # noqa: F401 - the simulator fixture
-    CALLBACK_SECRET,
-    SECRET,
-    settlement_simulator,
-)
+from tests.settlement_support import CALLBACK_SECRET, SECRET
 
 SPEC = Path(__file__).resolve().parents[1] / "docs" / "settlement-api.yaml"
 

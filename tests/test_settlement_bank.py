@@ -27,12 +27,7 @@ from lightway.data.settlement.models import Instruction, SettlementWindow, Topup
 from lightway.data.wallets.models import Wallet
 from lightway.integration.settlement import iso20022 as iso
 from tests.momo_flow_support import momo_customer, momo_partner
-from tests.settlement_support import (  # noqa: F401 - fixtures
-    parties,
-    run_settlement_jobs,
-    settlement,
-    settlement_simulator,
-)
+from tests.settlement_support import parties, run_settlement_jobs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "specs" / "iso20022"
 if not SHARED.is_dir():  # a checkout outside the workspace: the vendored copies
@@ -245,5 +240,5 @@ def test_camt053_amount_mismatch_and_missing_line_in_the_legacy_version(settleme
     assert missing.counts()["missing"] == 1
     [item] = [i for i in missing.items if i.category == "missing"]
     assert item.instruction_id == instruction.pk
-    with pytest.raises(ValidationFailed, match="camt.053 refused"):
+    with pytest.raises(ValidationFailed, match=r"camt\.053 refused"):
         statement_reconcile(xml="<Document/>", actor="t", now=now)

@@ -44,12 +44,7 @@ from tests.momo_flow_support import (
     settle,
     wait_final,
 )
-from tests.settlement_support import (  # noqa: F401 - fixtures
-    parties,
-    run_settlement_jobs,
-    settlement,
-    settlement_simulator,
-)
+from tests.settlement_support import parties, run_settlement_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -209,7 +204,7 @@ def _p2p_window(now, prefix="x"):
 
 def test_a_duplicated_confirmation_settles_once(settlement, client, now):
     settlement.configure(duplicate_confirmation=True)
-    window, instruction = _p2p_window(now)
+    _window, instruction = _p2p_window(now)
     run_settlement_jobs(now)
     responses = settlement.forward_callbacks(client, 2)
     assert [r.status_code for r in responses] == [200, 200]
@@ -268,7 +263,7 @@ def test_a_rejection_keeps_the_window_pending_until_reissued(settlement, client,
 
 
 def test_a_forged_or_stale_callback_is_refused(settlement, client, now):
-    window, instruction = _p2p_window(now)
+    _window, instruction = _p2p_window(now)
     run_settlement_jobs(now)
     [(headers, body)] = settlement.sink.take(1)
     forged = body.replace(b"ACSC", b"RJCT")

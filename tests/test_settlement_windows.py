@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import psycopg
+import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import Sum
 

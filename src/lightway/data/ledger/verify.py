@@ -619,7 +619,7 @@ def _schema_problems(cur: Any) -> list[str]:
 def ledger_verify(*, progress: Callable[[str], None] | None = None) -> LedgerVerifyResult:
     """Check every integrity rule of the ledger and the money movements around it."""
     result = LedgerVerifyResult()
-    params = {
+    params: dict[str, Any] = {
         "standalone": list(STANDALONE_KINDS),
         "opening": OPENING_BALANCE,
         "equity": list(EQUITY_KINDS),
