@@ -527,3 +527,18 @@ def test_sessions_that_start_with_the_triggers_off(ledger, capsys):
         f"ALTER DATABASE {database} RESET session_replication_role",
     ):
         _caught(capsys, "sets the triggers' mode: session_replication_role=replica")
+
+
+def test_another_databases_triggers_mode_is_not_this_ledgers_problem(ledger, owner_db):
+    """A default setting scoped to another database never reaches a session of this one
+    (verify reported it, so a neighbouring test database with its triggers switched off
+    failed every other run of verify on the same server)."""
+    other = f"lw_verify_other_{abs(hash(connection.settings_dict['NAME'])) % 10**8}"
+    owner_db.execute(f"DROP DATABASE IF EXISTS {other}")
+    owner_db.execute(f"CREATE DATABASE {other}")
+    try:
+        owner_db.execute(f"ALTER DATABASE {other} SET session_replication_role = replica")
+        problems = "\n".join(ledger_verify().problems)
+        assert "triggers' mode" not in problems, problems
+    finally:
+        owner_db.execute(f"DROP DATABASE {other}")

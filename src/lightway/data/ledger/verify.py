@@ -147,6 +147,10 @@ FROM pg_db_role_setting s
 LEFT JOIN pg_roles r ON r.oid = s.setrole
 LEFT JOIN pg_database d ON d.oid = s.setdatabase
 WHERE array_to_string(s.setconfig, ',') ~ 'session_replication_role'
+  -- this database's settings and the cluster-wide ones: another database's own settings
+  -- do not reach a session here (and reporting them failed verify whenever a test run in
+  -- a neighbouring database had its own triggers' mode switched)
+  AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
 
 _MOVED = "('succeeded', 'reversed')"
