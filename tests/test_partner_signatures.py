@@ -295,8 +295,8 @@ def test_revoked_key_and_inactive_partner(client, key, partner):
     assert AuditRecord.objects.filter(action="partner_key.revoke", object_id=key_id).count() == 1
 
     key_id, secret = partner_key_create(partner_id=partner.pk, actor="user:1", now=timezone.now())
-    Partner.objects.filter(pk=partner.pk).update(is_active=False)
-    assert error_code(call(client, key_id, secret)) == "key_revoked"
+    Partner.objects.filter(pk=partner.pk).update(status="suspended", status_reason="test")
+    assert error_code(call(client, key_id, secret), 403) == "partner_suspended"
     with pytest.raises(Conflict):
         partner_key_create(partner_id=partner.pk, actor="user:1", now=timezone.now())
 

@@ -371,16 +371,21 @@ def test_kyc_limit_admin_freezes_rows_in_effect_and_saves_as_new(client, now):
     assert response.status_code == 403
 
 
-def test_partner_admin_is_audited(client, now):
+def test_partner_admin_is_read_only(client, now):
+    """Partners are onboarded and changed on /staff/partners/ (validated, audited, prefund
+    accounts opened); the admin only shows them."""
     admin_user = User.objects.get(pk=staff("root.admin", [Role.LW_ADMIN], now))
     client.force_login(admin_user)
-    response = client.post(
-        "/admin/identity/partner/add/", {"code": "acme-remit", "name": "Acme", "is_active": "on"}
-    )
-    assert response.status_code == 302
-    partner = Partner.objects.get(code="acme-remit")
-    record = _records("identity.partner.create")[-1]
-    assert record.actor == f"staff:{admin_user.pk}" and record.object_id == str(partner.pk)
+    response = client.post("/admin/identity/partner/add/", {"code": "acme-remit", "name": "Acme"})
+    assert response.status_code == 403
+    assert not Partner.objects.filter(code="acme-remit").exists()
+    partner = Partner.objects.create(code="acme-remit", name="Acme", created_at=now)
+    assert client.get("/admin/identity/partner/").status_code == 200
+    url = f"/admin/identity/partner/{partner.pk}/change/"
+    assert client.get(url).status_code == 200  # the view page
+    client.post(url, {"code": "acme-remit", "name": "Changed"})
+    partner.refresh_from_db()
+    assert partner.name == "Acme"
 
 
 def test_django_permissions_come_from_the_roles(now):

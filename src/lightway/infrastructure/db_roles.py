@@ -93,6 +93,22 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("seq",),
     ),
+    "identity_partner": TableRule(
+        "partners are closed, never deleted (a trigger also makes closed final)"
+    ),
+    "partners_webhook_key": TableRule(
+        "webhook signing keys expire, never deleted; only the expiry and the re-sealed secret"
+        " are written later (trigger)",
+        update=False,
+        update_only=("expires_at", "secret_ct"),
+    ),
+    "partners_webhook_delivery": TableRule("webhook deliveries are never deleted (trigger)"),
+    "partners_webhook_attempt": TableRule(
+        "the webhook delivery log is append-only (trigger)", update=False
+    ),
+    "partners_statement_cut": TableRule(
+        "a day's statement cut never changes (trigger)", update=False
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

@@ -243,6 +243,22 @@ LIGHTWAY_NOTIFY_RETRY_BASE_SECONDS = Env.int("LIGHTWAY_NOTIFY_RETRY_BASE_SECONDS
 LIGHTWAY_NOTIFY_RETRY_MAX_SECONDS = Env.int("LIGHTWAY_NOTIFY_RETRY_MAX_SECONDS", 600)
 LIGHTWAY_NOTIFY_SENDING_TIMEOUT_SECONDS = Env.int("LIGHTWAY_NOTIFY_SENDING_TIMEOUT_SECONDS", 120)
 
+# Partner webhooks (docs/partner-webhooks.md). A delivery is acknowledged by a 2xx within
+# TIMEOUT seconds (connect, each read and the whole attempt); otherwise it is tried again
+# after min(RETRY_BASE * 2^(n-1), RETRY_MAX) seconds plus up to 10% jitter, MAX_ATTEMPTS
+# times in all (defaults: 25 attempts over about 3.6 days), then dead-lettered. A delivery
+# left "sending" for SENDING_TIMEOUT seconds (its worker died) is tried again. A rotated
+# webhook secret keeps signing for KEY_OVERLAP seconds by default (at most 30 days).
+LIGHTWAY_WEBHOOK_TIMEOUT_SECONDS = Env.int("LIGHTWAY_WEBHOOK_TIMEOUT_SECONDS", 5)
+LIGHTWAY_WEBHOOK_MAX_ATTEMPTS = Env.int("LIGHTWAY_WEBHOOK_MAX_ATTEMPTS", 25)
+LIGHTWAY_WEBHOOK_RETRY_BASE_SECONDS = Env.int("LIGHTWAY_WEBHOOK_RETRY_BASE_SECONDS", 15)
+LIGHTWAY_WEBHOOK_RETRY_MAX_SECONDS = Env.int("LIGHTWAY_WEBHOOK_RETRY_MAX_SECONDS", 21600)
+LIGHTWAY_WEBHOOK_SENDING_TIMEOUT_SECONDS = Env.int("LIGHTWAY_WEBHOOK_SENDING_TIMEOUT_SECONDS", 60)
+LIGHTWAY_WEBHOOK_KEY_OVERLAP_SECONDS = Env.int("LIGHTWAY_WEBHOOK_KEY_OVERLAP_SECONDS", 86400)
+# Partner statements: a UTC day's statement is cut this many seconds after midnight (time
+# for requests that read the clock before midnight to commit).
+LIGHTWAY_STATEMENT_CUT_DELAY_SECONDS = Env.int("LIGHTWAY_STATEMENT_CUT_DELAY_SECONDS", 300)
+
 # API authentication (docs/api.md "Authentication"). Access tokens are HMAC-SHA256 signed
 # with LIGHTWAY_ACCESS_TOKEN_KEY (base64, >= 32 bytes; "" = derived from SECRET_KEY).
 LIGHTWAY_ACCESS_TOKEN_SECONDS = Env.int("LIGHTWAY_ACCESS_TOKEN_SECONDS", 300)

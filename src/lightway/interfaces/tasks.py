@@ -396,3 +396,53 @@ def settlement_callback_process(callback_id: int) -> str:
     from lightway.application.settlement.instructions import settlement_callback_process as run
 
     return run(callback_id=callback_id, now=timezone.now())
+# Partner events and webhooks (docs/partner-webhooks.md). Every 2 s the pump numbers the
+# committed partner events (the feed's seq, in commit order) and turns them into webhook
+# deliveries, each with its delivery job; the sweep (every 10 s) queues due retries and
+# takes back deliveries whose worker died. The delivery rows are the source of truth: a
+# lost job is redone by the sweep, so procrastinate does not retry these itself.
+PARTNER_EVENTS_PUMP_CRON = "* * * * * */2"
+PARTNER_WEBHOOKS_RETRY_CRON = "* * * * * */10"
+# Statement day cuts: checked every minute; a UTC day is cut once, shortly after it ends.
+PARTNER_STATEMENT_CUTS_CRON = "* * * * *"
+
+
+@app.periodic(cron=PARTNER_EVENTS_PUMP_CRON)
+@app.task(name="partner_events_pump", queue=PERIODIC_QUEUE, queueing_lock="partner_events_pump")
+def partner_events_pump(timestamp: int | None = None) -> int:
+    """Sequence committed partner events and dispatch their webhooks; returns deliveries made."""
+    from lightway.application.partners.webhooks import partner_events_pump as pump
+
+    return pump(now=timezone.now())
+
+
+@app.task(name="partner_webhook_deliver")
+def partner_webhook_deliver(delivery_id: int) -> str:
+    """Make the next attempt of one webhook delivery (idempotent)."""
+    from lightway.application.partners.webhooks import partner_webhook_deliver as deliver
+
+    return deliver(delivery_id=delivery_id, now=timezone.now())
+
+
+@app.periodic(cron=PARTNER_WEBHOOKS_RETRY_CRON)
+@app.task(
+    name="partner_webhooks_retry_due",
+    queue=PERIODIC_QUEUE,
+    queueing_lock="partner_webhooks_retry_due",
+)
+def partner_webhooks_retry_due(timestamp: int | None = None) -> int:
+    """Queue due webhook retries; recover deliveries stuck in "sending"."""
+    from lightway.application.partners.webhooks import partner_webhooks_retry_due as sweep
+
+    return sweep(now=timezone.now())
+
+
+@app.periodic(cron=PARTNER_STATEMENT_CUTS_CRON)
+@app.task(
+    name="partner_statement_cuts", queue=PERIODIC_QUEUE, queueing_lock="partner_statement_cuts"
+)
+def partner_statement_cuts(timestamp: int | None = None) -> int:
+    """Cut each ended UTC day for the partners' daily statements; returns days cut."""
+    from lightway.application.partners.account import partner_statement_cuts_take
+
+    return partner_statement_cuts_take(now=timezone.now())

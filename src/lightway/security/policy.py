@@ -133,7 +133,19 @@ class Action(models.TextChoices):
     FLOAT_MANAGE = "momo_float.manage", "Set MoMo float low-balance thresholds (audited)"
     JOBS_MANAGE = "jobs.manage", "See background jobs; retry, cancel or abort them (audited)"
     NOTIFICATIONS_LOG = "notifications.log", "See the notification delivery log (masked)"
-    PARTNERS_MANAGE = "partners.manage", "Add and edit partners (IMTOs) (audited)"
+    PARTNERS_MANAGE = (
+        "partners.manage",
+        "Onboard and edit partners (IMTOs), suspend or close them, rotate their webhook"
+        " secret (audited)",
+    )
+    PARTNERS_VIEW = (
+        "partners.view",
+        "See partners (IMTOs): company, currencies, prefund balances, webhook deliveries",
+    )
+    PARTNER_WEBHOOKS_REDELIVER = (
+        "partner_webhooks.redeliver",
+        "Redeliver partner webhooks: one event or every dead-lettered one (audited)",
+    )
     INTEGRATION_KEYS_MANAGE = (
         "integration_keys.manage",
         "Issue and revoke integration keys of MTN's and LightWay's reporting systems (audited)",
@@ -153,6 +165,10 @@ class Action(models.TextChoices):
         "fx.rates.approve",
         "Approve or reject another person's proposed FX rate (audited)",
     )
+    PARTNER_ACCOUNT = (
+        "partner.account",
+        "Partner API: its own balances, movements, statements and events",
+    )
 
 
 A = Action
@@ -168,6 +184,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.STAFF_ADMIN_SITE,
             A.STAFF_ROLES,
             A.PARTNERS_MANAGE,
+            A.PARTNERS_VIEW,
+            A.PARTNER_WEBHOOKS_REDELIVER,
             A.INTEGRATION_KEYS_MANAGE,
             A.KYC_LIMITS_VIEW,
         }
@@ -188,6 +206,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.FLOAT_VIEW,
             A.FX_RATES_VIEW,
             A.SETTLEMENT_VIEW,
+            A.PARTNERS_VIEW,
+            A.PARTNER_WEBHOOKS_REDELIVER,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -211,6 +231,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.FX_RATES_APPROVE,
             A.SETTLEMENT_VIEW,
             A.SETTLEMENT_MANAGE,
+            A.PARTNERS_VIEW,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -229,6 +250,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.ACCOUNTS_FREEZE,
             A.REPORTS_VIEW,
             A.NOTIFICATIONS_LOG,
+            A.PARTNERS_VIEW,
         }
     ),
     Role.LW_SUPPORT: frozenset(
@@ -254,7 +276,7 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.MTN_FINANCE: frozenset(
         {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.REPORTS_VIEW, A.FLOAT_VIEW}
     ),
-    Role.PARTNER: frozenset({A.PARTNER_TRANSFERS}),
+    Role.PARTNER: frozenset({A.PARTNER_TRANSFERS, A.PARTNER_ACCOUNT}),
 }
 
 # Machine credentials ("integration keys", issue 11 finding 9): MTN's and LightWay's
@@ -278,15 +300,23 @@ def integration_allows(scopes: Iterable[str], action: str) -> bool:
 
 
 # Actions only staff realms may ever hold (never customers or partners).
-STAFF_ACTIONS = frozenset(a.value for a in Action) - _SELF - {A.PUBLIC, A.PARTNER_TRANSFERS}
+STAFF_ACTIONS = (
+    frozenset(a.value for a in Action)
+    - _SELF
+    - {
+        A.PUBLIC,
+        A.PARTNER_TRANSFERS,
+        A.PARTNER_ACCOUNT,
+    }
+)
 
 # The Django model permissions (app_label.codename) each action gives inside /admin/.
 # The admin site itself also needs ``staff.admin_site``.
 ADMIN_PERMISSIONS: dict[str, frozenset[str]] = {
     A.STAFF_ROLES: frozenset({"auth.view_user", "auth.add_user", "auth.change_user"}),
-    A.PARTNERS_MANAGE: frozenset(
-        {"identity.view_partner", "identity.add_partner", "identity.change_partner"}
-    ),
+    # The admin's partner pages are read-only: onboarding and changes are on /staff/partners/.
+    A.PARTNERS_MANAGE: frozenset({"identity.view_partner"}),
+    A.PARTNERS_VIEW: frozenset({"identity.view_partner"}),
     A.KYC_LIMITS_VIEW: frozenset({"identity.view_kyctierlimit"}),
     A.KYC_LIMITS_EDIT: frozenset(
         {

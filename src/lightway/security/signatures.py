@@ -60,13 +60,34 @@ _SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class SignatureRejected(Exception):
-    """A signed request is refused; ``code`` is the API error code (all are 401)."""
+    """A signed request is refused; ``code`` is the API error code and ``status`` the HTTP
+    status: 401 when the credentials do not authenticate, 403 when they do but the partner
+    may not use the API (suspended or closed)."""
 
-    def __init__(self, code: str, message: str, details: dict[str, object] | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, object] | None = None,
+        *,
+        status: int = 401,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or {}
+        self.status = status
+
+
+# The answer to a well-signed request of a partner that is not active (checked on every
+# request against the partner row, so a suspension applies to the very next request).
+PARTNER_STATUS_REFUSALS: dict[str, tuple[str, str]] = {
+    "suspended": (
+        "partner_suspended",
+        "this partner's API access is suspended; contact LightWay",
+    ),
+    "closed": ("partner_closed", "this partner account is closed"),
+}
 
 
 @dataclass(frozen=True)
@@ -223,8 +244,6 @@ def signature_verify(
         raise SignatureRejected("key_revoked", "this API key has been revoked")
     if key.expires_at is not None and key.expires_at <= now:
         raise SignatureRejected("key_expired", "this API key has expired; use its replacement")
-    if not key.partner.is_active:
-        raise SignatureRejected("key_revoked", "this partner's API access is suspended")
     _signature_check(
         signed=signed,
         secret_ct=bytes(key.secret_ct),
@@ -234,6 +253,10 @@ def signature_verify(
         body=body,
         now=now,
     )
+    # After the signature: only a caller holding the key learns the partner's status.
+    refusal = PARTNER_STATUS_REFUSALS.get(key.partner.status)
+    if refusal is not None:
+        raise SignatureRejected(*refusal, {"status": key.partner.status}, status=403)
     return PartnerPrincipal(
         partner_id=key.partner_id, partner_code=key.partner.code, key_id=key.key_id
     )

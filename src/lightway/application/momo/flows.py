@@ -54,6 +54,9 @@ from lightway.application.momo.common import (
 from lightway.application.momo.gateway import momo_configured, momo_gateway, momo_target
 from lightway.application.momo.status import momo_poll, momo_submit
 from lightway.application.momo.sweep import SUBMIT_TASK, momo_sweep, request_job_lock
+
+# partner_prefund_account lives in application.partners.prefund; still importable from here.
+from lightway.application.partners.prefund import partner_prefund_account
 from lightway.application.payments.skeleton import (
     HoldFunds,
     PaymentPlan,
@@ -66,11 +69,8 @@ from lightway.application.payments.skeleton import (
 from lightway.application.text import text_printable
 from lightway.application.transactions.commission import FeeQuote
 from lightway.application.transactions.wallets import wallet_open
-from lightway.data.identity.models import Profile, Realm
-from lightway.data.ledger.models import Account, AccountKind, AccountStatus
-from lightway.data.ledger.services import (
-    account_open,
-)
+from lightway.data.identity.models import PartnerStatus, Profile, Realm
+from lightway.data.ledger.models import AccountStatus
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.selectors import momo_request_of_transfer
 from lightway.data.momo.services import momo_request_insert
@@ -354,22 +354,6 @@ def _paying_account(plan: _Plan, now: datetime) -> int:
         ).pk
     assert plan.wallet is not None
     return plan.wallet.account_id
-
-
-def partner_prefund_account(*, partner_code: str, currency_code: str, now: datetime) -> Account:
-    """The partner's prefund (IMTO_PREFUND) account in a currency, opened if missing."""
-    found = Account.objects.filter(
-        kind=AccountKind.IMTO_PREFUND, owner_ref=partner_code, currency=currency_code
-    ).first()
-    if found is not None:
-        return found
-    return account_open(
-        code=f"prefund:{partner_code}:{currency_code}",
-        kind=AccountKind.IMTO_PREFUND,
-        currency=currency_code,
-        owner_ref=partner_code,
-        now=now,
-    )
 
 
 # --- beneficiary name check -----------------------------------------------------------------
@@ -679,8 +663,10 @@ def remittance_payout_start(
     target = _target(currency)
     refusal: PaymentRefused | None = None
     check = "skipped"
-    if not profile.partner.is_active:
-        refusal = PaymentRefused("account_not_active", "this partner account is not active")
+    if profile.partner.status != PartnerStatus.ACTIVE:
+        refusal = PaymentRefused(
+            "account_not_active", f"this partner account is {profile.partner.status}"
+        )
     else:
         check, refusal = _name_check(Product.REMITTANCE, number, name, target)
     plan = _Plan(

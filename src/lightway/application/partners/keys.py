@@ -18,7 +18,7 @@ from django.db import transaction
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
 from lightway.data.audit.services import audit_record
-from lightway.data.identity.models import Partner
+from lightway.data.identity.models import Partner, PartnerStatus
 from lightway.security.apiauth.models import PartnerApiKey
 from lightway.security.crypto import encrypt
 from lightway.security.signatures import secret_context
@@ -76,8 +76,11 @@ def partner_key_create(*, partner_id: int, actor: str, now: datetime) -> tuple[s
         partner = Partner.objects.select_for_update().filter(pk=partner_id).first()
         if partner is None:
             raise NotFound("partner not found", details={"partner_id": partner_id})
-        if not partner.is_active:
-            raise Conflict("the partner is not active", details={"partner_id": partner_id})
+        if partner.status != PartnerStatus.ACTIVE:
+            raise Conflict(
+                f"the partner is {partner.status}: it gets no new API key",
+                details={"partner_id": partner_id, "status": partner.status},
+            )
         key, secret = _new_key(partner.pk, actor, now)
         _audit(actor, "partner_key.create", key, now)
     return key.key_id, secret

@@ -10,6 +10,7 @@ names and no email address.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -28,20 +29,99 @@ class KycTier(models.IntegerChoices):
     SUMSUB_VERIFIED = 3, "Sumsub verified"
 
 
+class PartnerStatus(models.TextChoices):
+    """What the partner API lets a partner do: everything, nothing (suspended: may come back),
+    nothing ever again (closed: final, by trigger in migration 0005)."""
+
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    CLOSED = "closed", "Closed"
+
+
 class Partner(models.Model):
-    """An IMTO (international money transfer operator) that uses the partner API."""
+    """An IMTO (international money transfer operator) that uses the partner API.
+
+    Onboarded by LightWay staff (``lightway.application.partners.onboarding``): company
+    details, the markets (destination countries) and currencies it may use, contacts
+    (``PartnerContact``, personal data sealed), the URL its webhooks go to (the signing keys
+    are ``partners.WebhookKey``) and a status the API enforces on every signed request.
+    Company details are business data, not personal data: kept in clear.
+    """
 
     code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=120)
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(max_length=120)  # the trading name, shown everywhere
+    legal_name = models.CharField(max_length=200, blank=True, default="")
+    registration_number = models.CharField(max_length=64, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166")
+    address = models.CharField(max_length=300, blank=True, default="")
+    markets = ArrayField(models.CharField(max_length=2), default=list, blank=True)
+    currencies = ArrayField(models.CharField(max_length=3), default=list, blank=True)
+    webhook_url = models.CharField(max_length=500, blank=True, default="")
+    status = models.CharField(
+        max_length=12, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
+    )
+    status_reason = models.CharField(max_length=300, blank=True, default="")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "identity_partner"
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in PartnerStatus]),
+                name="partner_status_known",
+            ),
+            # Suspending or closing always says why (the audit record has it too).
+            models.CheckConstraint(
+                condition=Q(status=PartnerStatus.ACTIVE) | ~Q(status_reason=""),
+                name="partner_status_reason",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    @property
+    def is_active(self) -> bool:
+        """Read-only shorthand for ``status == "active"`` (the column it replaced)."""
+        return self.status == PartnerStatus.ACTIVE
+
+
+class ContactRole(models.TextChoices):
+    BUSINESS = "business", "Business"
+    TECHNICAL = "technical", "Technical"
+    OPERATIONS = "operations", "Operations"
+    FINANCE = "finance", "Finance"
+    COMPLIANCE = "compliance", "Compliance"
+
+
+class PartnerContact(models.Model):
+    """A person at the partner LightWay talks to. Name, email and phone are personal data:
+    sealed field by field (AES-256-GCM, ``lightway.security.crypto``) with the contact's
+    ``ref`` as associated data, shown masked."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="contacts")
+    ref = models.CharField(max_length=40, unique=True)  # "pct_<hex>": sealing context, URLs
+    role = models.CharField(max_length=16, choices=ContactRole.choices)
+    name_ct = models.BinaryField()
+    email_ct = models.BinaryField()
+    phone_ct = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "identity_partner_contact"
+        ordering = ["partner_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=[r.value for r in ContactRole]),
+                name="partner_contact_role_known",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} contact {self.ref}"
 
 
 class Profile(models.Model):

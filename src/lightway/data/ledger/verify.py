@@ -110,6 +110,15 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("fx_quote", "fx_quote_guard"),
     ("fx_quote", "fx_quote_no_truncate"),
     *SETTLEMENT_TRIGGERS,
+    # Partners (lane "hooks"): closed is final, webhook keys and the delivery log, the
+    # statement day cuts (identity 0005, partners 0004).
+    ("identity_partner", "identity_partner_guard"),
+    ("identity_partner", "identity_partner_no_truncate"),
+    ("partners_webhook_key", "partners_webhook_key_guard"),
+    ("partners_webhook_attempt", "partners_webhook_attempt_append_only"),
+    ("partners_webhook_delivery", "partners_webhook_delivery_no_delete"),
+    ("partners_statement_cut", "partners_statement_cut_append_only"),
+    ("partners_statement_cut", "partners_statement_cut_next"),
 )
 
 # Constraints the checks below rely on (a superuser could drop them): (table, name).

@@ -175,16 +175,36 @@ class KycTierLimitAdmin(AuditedModelAdmin):
 
 @admin.register(Partner)
 class PartnerAdmin(AuditedModelAdmin):
-    list_display = ("code", "name", "is_active", "created_at")
-    list_filter = ("is_active",)
+    """Read-only: partners are onboarded, edited, suspended and closed on the staff pages
+    (/staff/partners/), which validate every field, open the prefund accounts and audit
+    the change with its reason."""
+
+    list_display = ("code", "name", "status", "created_at")
+    list_filter = ("status",)
     search_fields = ("=code", "name")
-    readonly_fields = ("created_at",)
-    fields = ("code", "name", "is_active", "created_at")
+    fields = (
+        "code",
+        "name",
+        "legal_name",
+        "registration_number",
+        "country",
+        "address",
+        "markets",
+        "currencies",
+        "webhook_url",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # onboarding is on /staff/partners/new/
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # changes go through the staff pages (validated, audited)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # partners are deactivated, never deleted (transfers refer to them)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: Any) -> None:
-        if not change:
-            obj.created_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        return False  # partners are closed, never deleted (transfers refer to them)

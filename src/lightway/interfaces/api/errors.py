@@ -44,6 +44,8 @@ STATUS_BY_CODE = {
     "key_expired": 401,
     "timestamp_stale": 401,
     "nonce_replayed": 401,
+    "partner_suspended": 403,  # signed correctly, but the partner may not use the API now
+    "partner_closed": 403,
     "staff_not_allowed": 403,
     "login_not_allowed": 403,
     "session_required": 400,
@@ -61,6 +63,9 @@ STATUS_BY_CODE = {
     "quote_expired": 409,  # ask for a new quote
     "fx_rate_unavailable": 503,  # quoting is stopped for the pair: not the client's fault
     "fx_rate_stale": 503,
+    # partner account (interfaces/api/partner_account.py)
+    "statement_not_ready": 409,  # the day has not ended and been cut yet: ask again later
+    "statement_unavailable": 404,  # before the first statement day
 }
 
 _DEFAULT_CODES = {

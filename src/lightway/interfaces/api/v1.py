@@ -39,6 +39,7 @@ from lightway.interfaces.api.momo_customer import router as momo_customer_router
 from lightway.interfaces.api.openapi import DocumentedNinjaAPI
 from lightway.interfaces.api.partner import router as partner_router
 from lightway.interfaces.api.partner_commission import router as partner_commission_router
+from lightway.interfaces.api.partner_account import router as partner_account_router
 from lightway.interfaces.api.schemas import (
     CURSOR_PATTERN,
     CanonicalInt,
@@ -97,6 +98,8 @@ ERRORS: dict[int, type[ErrorOut]] = {
 }
 api.add_router("/auth", auth_router)
 api.add_router("/partner", partner_router)
+# The partner's events feed, balances, movements and statements (api/partner_account.py)
+api.add_router("/partner", partner_account_router)
 # MoMo status by any reference and reconciliation reports (interfaces/api/momo.py)
 api.add_router("/momo", momo_status_router)
 api.add_router("/partner/momo", momo_partner_router)
@@ -138,8 +141,9 @@ def _token_invalid(request: HttpRequest, exc: TokenInvalid) -> HttpResponse:
 
 @api.exception_handler(SignatureRejected)
 def _signature_rejected(request: HttpRequest, exc: SignatureRejected) -> HttpResponse:
-    response = error_response(401, exc.code, exc.message, dict(exc.details))
-    response["WWW-Authenticate"] = "LW-HMAC-SHA256"
+    response = error_response(exc.status, exc.code, exc.message, dict(exc.details))
+    if exc.status == 401:
+        response["WWW-Authenticate"] = "LW-HMAC-SHA256"
     return response
 
 
