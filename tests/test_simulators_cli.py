@@ -56,6 +56,7 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
         "LIGHTWAY_SIM_MOMO_PORT": str(_free_port()),
         "LIGHTWAY_SIM_ECB_PORT": str(_free_port()),
         "LIGHTWAY_SIM_REGIONAL_PORT": str(_free_port()),
+        "LIGHTWAY_SIM_WEBHOOKS_PORT": str(_free_port()),
     }
     proc = _run("--env-file", str(env_file), "--web-base", "http://localhost:8000", **ports)
     try:
@@ -136,6 +137,7 @@ def test_momo_simulator_on_a_chosen_port_prints_its_url():
         (
             ("--only", "nosuch"),
             "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional",
+            "unknown simulator nosuch; choose from notify, sumsub, momo, webhooks",
         ),
         (("--port", "9"), "--port needs exactly one simulator"),
     ],

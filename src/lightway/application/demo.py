@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from lightway.application.errors import Conflict
 from lightway.application.identity.profiles import profile_create
 from lightway.application.staff.accounts import role_grant
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
@@ -28,6 +30,7 @@ from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import AccountKind, JournalEntry
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.money import Money
+from lightway.infrastructure.config import Env
 from lightway.security.mfa.models import TotpDevice
 from lightway.security.mfa.totp import totp_device_new
 from lightway.security.policy import ROLE_REALM, Role
@@ -177,6 +180,88 @@ def _demo_staff(result: DemoSeedResult, username: str, role: str, now: datetime)
         )
 
 
+# The demo partner's prefund opening balances (minor units).
+DEMO_PREFUND: dict[str, int] = {"UGX": 50_000_000, "GHS": 5_000_000}
+
+
+def demo_webhook_url() -> str:
+    """Where the demo partner's webhooks go: LIGHTWAY_DEMO_WEBHOOK_URL, else the webhook
+    receiver simulator of ``lightway up`` (LIGHTWAY_SIM_WEBHOOKS_PORT, 8105)."""
+    configured = str(getattr(settings, "LIGHTWAY_DEMO_WEBHOOK_URL", "") or "")
+    if configured:
+        return configured
+    port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8105)
+    return f"http://127.0.0.1:{port}/hooks/{DEMO_PARTNER[0]}"
+
+
+def _demo_partner(now: datetime) -> int:
+    """Onboard the demo partner (once) and fund its prefund from equity (audited)."""
+    from lightway.application.partners.onboarding import (
+        ContactIn,
+        PartnerDetails,
+        partner_onboard,
+    )
+    from lightway.application.partners.prefund import partner_prefund_account
+
+    created = 0
+    if not Partner.objects.filter(code=DEMO_PARTNER[0]).exists():
+        try:
+            partner_onboard(
+                details=PartnerDetails(
+                    code=DEMO_PARTNER[0],
+                    name=DEMO_PARTNER[1],
+                    legal_name="Acme Remit Ltd (demo)",
+                    registration_number="DEMO-00000001",
+                    country="GB",
+                    address="1 Demo Street, London (demo data)",
+                    markets=("UG", "GH", "CM", "RW", "ZM", "CI"),
+                    currencies=("UGX", "GHS", "XAF", "RWF", "ZMW", "XOF"),
+                    webhook_url=demo_webhook_url(),
+                    contacts=(
+                        ContactIn(
+                            role="technical",
+                            name="Dee Veloper",
+                            email="dev@acme-remit.example",
+                            phone="+447911123456",
+                        ),
+                    ),
+                ),
+                actor="system",
+                now=now,
+            )
+            created += 1
+        except Conflict:
+            pass  # onboarded concurrently by another seed run
+    for code, amount in DEMO_PREFUND.items():
+        account = partner_prefund_account(partner_code=DEMO_PARTNER[0], currency_code=code, now=now)
+        key = f"demo:opening:prefund:{account.pk}"
+        if JournalEntry.objects.filter(idempotency_key=key).exists():
+            continue
+        equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
+        try:
+            with transaction.atomic():
+                entry = entry_post(
+                    kind=OPENING_BALANCE,
+                    currency=code,
+                    legs=[Leg(equity.pk, -amount), Leg(account.pk, amount)],
+                    idempotency_key=key,
+                    description=f"Demo prefund opening balance {Money.of(amount, code)}",
+                    now=now,
+                )
+                audit_record(
+                    actor="system",
+                    action="ledger.opening_balance",
+                    object_type="partner_prefund",
+                    object_id=account.code,
+                    data={"entry": entry.id, "currency": code, "amount": amount},
+                    now=now,
+                )
+            created += 1
+        except IntegrityError:
+            pass
+    return created
+
+
 def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:
     say = progress or (lambda _msg: None)
     result = DemoSeedResult()
@@ -200,19 +285,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
         )
     say("staff of every role")
 
-    with transaction.atomic():
-        partner, made = Partner.objects.get_or_create(
-            code=DEMO_PARTNER[0], defaults={"name": DEMO_PARTNER[1], "created_at": now}
-        )
-        if made:
-            audit_record(
-                actor="system",
-                action="partner.create",
-                object_type="identity.partner",
-                object_id=str(partner.pk),
-                data={"code": partner.code, "demo": True},
-                now=now,
-            )
+    result.created += _demo_partner(now)
     say("partner")
 
     for username, _display, token, balances in CUSTOMERS:

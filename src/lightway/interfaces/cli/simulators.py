@@ -169,6 +169,39 @@ def _settlement_start(host: str, port: int, web_base: str) -> Any:
 
 def _settlement_env(sim: Any) -> dict[str, str]:
     return {"SETTLEMENT_BASE_URL": sim.base_url}
+def _webhooks_start(host: str, port: int, web_base: str) -> Any:
+    from lightway.integration.webhooks.simulator import WebhookReceiverSimulator
+
+    sim = WebhookReceiverSimulator(host=host, port=port).start()
+    _webhooks_register_demo_secrets(sim)
+    return sim
+
+
+def _webhooks_register_demo_secrets(sim: Any) -> None:
+    """Let the receiver verify the demo partner's webhooks: register the partner's live
+    signing secrets with it (read from the database, where they are sealed). Without a
+    database (simulators run alone) it records deliveries unchecked."""
+    from django.utils import timezone
+
+    from lightway.application.demo import DEMO_PARTNER
+    from lightway.application.partners.webhooks import partner_webhook_signing_secrets
+
+    code = DEMO_PARTNER[0]
+    try:
+        keys = partner_webhook_signing_secrets(partner_code=code, now=timezone.now())
+    except Exception as exc:  # no database, not migrated, keys not configured ...
+        note(f"  webhooks: the demo partner's signing secrets are not available ({exc})")
+        return
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+    for key_id, secret in keys:
+        sim.secret_add(path=sim.hook_path(code), key_id=key_id, secret=secret)
+
+
+def _webhooks_env(sim: Any) -> dict[str, str]:
+    return {}  # partners' webhook URLs are in the database (the demo seed points one here)
 
 
 SIMULATORS: dict[str, SimulatorSpec] = {
@@ -220,6 +253,14 @@ SIMULATORS: dict[str, SimulatorSpec] = {
         _settlement_start,
         _settlement_env,
     ),
+    "webhooks": SimulatorSpec(
+        "webhooks",
+        "LIGHTWAY_SIM_WEBHOOKS_PORT",
+        8113,
+        "a partner's webhook endpoint (verifies signatures), inbox at /inbox",
+        _webhooks_start,
+        _webhooks_env,
+    ),
 }
 
 # The setting that, when set, means "use the real provider": up then skips the simulator.
@@ -230,6 +271,8 @@ PROVIDER_URL_SETTING = {
     "ecb": "FX_ECB_BASE_URL",
     "regional": "FX_REGIONAL_FEED_URL",
     "settlement": "SETTLEMENT_BASE_URL",
+    # The demo partner's webhooks go to the receiver simulator unless this names a real one.
+    "webhooks": "LIGHTWAY_DEMO_WEBHOOK_URL",
 }
 
 

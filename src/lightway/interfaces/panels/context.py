@@ -25,6 +25,8 @@ STAFF_NAV_ACTIONS += ("commission.statements",)
 STAFF_NAV_ACTIONS += ("fx.rates.view",)
 # Settlement windows (panels/lightway/settlement.py)
 STAFF_NAV_ACTIONS += ("settlement.view",)
+# Partners (IMTOs): onboarding, webhooks (panels/lightway/partners.py)
+STAFF_NAV_ACTIONS += ("partners.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

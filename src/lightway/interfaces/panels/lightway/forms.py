@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django import forms
 
+from lightway.application.identity.phones import MARKETS
 from lightway.application.identity.pii import REVEALABLE
-from lightway.data.identity.models import KycTier, Realm
+from lightway.data.identity.models import ContactRole, KycTier, PartnerStatus, Realm
+from lightway.data.money import CURRENCY_CODES
 from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm, reason_field
 from lightway.security.policy import (
     INTEGRATION_REALMS,
@@ -169,3 +171,105 @@ class FxRateProposeForm(AccessibleForm):
 
 class FxDecisionForm(AccessibleForm):
     rate_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+# --- partners (/staff/partners/) ------------------------------------------------------------
+
+MARKET_CHOICES = [(code, f"{code} ({currency})") for code, currency in MARKETS.items()]
+CURRENCY_CHOICES = [(code, code) for code in CURRENCY_CODES]
+CONTACT_ROLE_CHOICES = [(r.value, r.label) for r in ContactRole]
+STATUS_CHOICES = [(s.value, s.label) for s in PartnerStatus]
+
+
+class PartnerForm(AccessibleForm):
+    """A partner's company details (every rule is checked by
+    ``application.partners.onboarding``; errors come back beside their fields)."""
+
+    code = forms.CharField(
+        label="Code (names its accounts; cannot change)",
+        max_length=40,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+    name = forms.CharField(
+        label="Trading name", max_length=120, widget=forms.TextInput(attrs=_input())
+    )
+    legal_name = forms.CharField(
+        label="Legal name", max_length=200, widget=forms.TextInput(attrs=_input())
+    )
+    registration_number = forms.CharField(
+        label="Company registration number", max_length=64, widget=forms.TextInput(attrs=_input())
+    )
+    country = forms.CharField(
+        label="Country of registration (ISO 3166, e.g. GB)",
+        max_length=2,
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+    address = forms.CharField(
+        label="Registered address", max_length=300, widget=forms.TextInput(attrs=_input())
+    )
+    markets = forms.MultipleChoiceField(
+        label="Markets (destination countries)",
+        choices=MARKET_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    currencies = forms.MultipleChoiceField(
+        label="Currencies (a prefund account each)",
+        choices=CURRENCY_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    webhook_url = forms.CharField(
+        label="Webhook URL (https://)",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs=_input(autocomplete="off", inputmode="url")),
+    )
+
+
+class ContactForm(AccessibleForm):
+    contact_role = forms.ChoiceField(
+        label="Contact's role", choices=CONTACT_ROLE_CHOICES, widget=forms.Select(attrs=_input())
+    )
+    contact_name = forms.CharField(
+        label="Contact's name", max_length=120, widget=forms.TextInput(attrs=_input())
+    )
+    contact_email = forms.CharField(
+        label="Contact's email", max_length=254, widget=forms.TextInput(attrs=_input())
+    )
+    contact_phone = forms.CharField(
+        label="Contact's phone (+<country code>...)",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs=_input(inputmode="tel")),
+    )
+
+
+class PartnerOnboardForm(PartnerForm, ContactForm):
+    """Onboarding: the company and its first contact."""
+
+
+class PartnerStatusForm(AccessibleForm):
+    status = forms.ChoiceField(
+        label="New status", choices=STATUS_CHOICES, widget=forms.Select(attrs=_input())
+    )
+    reason = reason_field(why="why the partner's status changes", attrs=_input())
+
+
+class WebhookRotateForm(AccessibleForm):
+    overlap_hours = forms.IntegerField(
+        label="Old secret keeps signing for (hours)",
+        min_value=0,
+        max_value=720,
+        initial=24,
+        widget=forms.NumberInput(attrs=_input(inputmode="numeric")),
+    )
+
+
+class RedeliverForm(AccessibleForm):
+    event_id = forms.UUIDField(
+        label="Event id", widget=forms.TextInput(attrs=_input(autocomplete="off"))
+    )
+    reason = reason_field(why="why the event is sent again", attrs=_input())
+
+
+class RedeliverDeadForm(AccessibleForm):
+    reason = reason_field(why="why the dead-lettered events are sent again", attrs=_input())

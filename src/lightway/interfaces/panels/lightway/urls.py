@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from lightway.interfaces.panels.lightway import fx, settlement, views
+from lightway.interfaces.panels.lightway import fx, partners, settlement, views
 
 roles_patterns = [
     path("", views.roles, name="staff-roles"),
@@ -86,5 +86,38 @@ settlement_patterns = [
         "statements/<int:statement_id>/",
         settlement.statement_detail,
         name="staff-settlement-bank-statement",
+    ),
+]
+
+# Partners (IMTOs): onboarding, status, webhooks (panels/lightway/partners.py), included
+# under staff/partners/.
+partners_patterns = [
+    path("", partners.partners, name="staff-partners"),
+    path("new/", partners.partner_new, name="staff-partners-new"),
+    path("<slug:code>/", partners.partner_detail, name="staff-partner"),
+    path("<slug:code>/edit/", partners.partner_edit, name="staff-partner-edit"),
+    path("<slug:code>/status/", partners.partner_status, name="staff-partner-status"),
+    path("<slug:code>/contacts/", partners.partner_contact_new, name="staff-partner-contact-add"),
+    path(
+        "<slug:code>/contacts/<str:ref>/remove/",
+        partners.partner_contact_delete,
+        name="staff-partner-contact-remove",
+    ),
+    path(
+        "<slug:code>/webhook-secret/",
+        partners.partner_webhook_rotate,
+        name="staff-partner-webhook-rotate",
+    ),
+    path("<slug:code>/api-keys/", partners.partner_api_key_new, name="staff-partner-api-key-new"),
+    path(
+        "<slug:code>/api-keys/<str:key_id>/revoke/",
+        partners.partner_api_key_revoke,
+        name="staff-partner-api-key-revoke",
+    ),
+    path("<slug:code>/redeliver/", partners.partner_redeliver, name="staff-partner-redeliver"),
+    path(
+        "<slug:code>/redeliver-dead/",
+        partners.partner_redeliver_dead,
+        name="staff-partner-redeliver-dead",
     ),
 ]
