@@ -584,6 +584,8 @@ def partner_webhooks_redeliver_dead(
             .values_list("event_id", flat=True)
             .distinct()[:limit]
         )
+        if not dead_events:
+            return 0
         for event in PartnerEvent.objects.filter(id__in=dead_events).order_by("seq"):
             _redelivery(event, actor, now)
         audit_record(

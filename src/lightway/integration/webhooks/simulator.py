@@ -67,6 +67,7 @@ class Received:
     mode: str
     answered: int | None  # the status answered; None: the connection was dropped
     body: Any
+    raw_body: str  # the bytes as received (UTF-8), for checking signatures again
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -254,6 +255,7 @@ class _Handler(sim_http.SimHandler):
             mode=faults.mode,
             answered=answered,
             body=parsed,
+            raw_body=body.decode("utf-8", errors="replace"),
             headers={k: v for k, v in self.headers.items() if k.lower().startswith("x-lw-")},
         )
         if answered is None:
