@@ -6,6 +6,7 @@ sleeping), the delivery log, dead letters, staff redelivery, secret rotation."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import hmac
 import json
 import threading
@@ -162,7 +163,7 @@ def test_an_endpoint_down_for_an_hour_gets_the_event_exactly_once_more(hooked, r
     # The documented schedule: 15 s, 30 s, 60 s ... (+ up to 10% jitter) between attempts.
     log = list(WebhookAttempt.objects.filter(delivery=delivery).order_by("attempt"))
     assert len(log) == len(got) == 9
-    for before, after in zip(log, log[1:], strict=False):
+    for before, after in itertools.pairwise(log):
         gap = (after.started_at - before.started_at).total_seconds()
         nominal = webhook_retry_delay(before.attempt, jitter=0).total_seconds()
         assert nominal <= gap <= nominal * 1.1 + 0.001
