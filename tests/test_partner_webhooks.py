@@ -6,8 +6,8 @@ sleeping), the delivery log, dead letters, staff redelivery, secret rotation."""
 from __future__ import annotations
 
 import hashlib
-import itertools
 import hmac
+import itertools
 import json
 import threading
 from datetime import timedelta
