@@ -17,7 +17,11 @@ pytestmark = pytest.mark.django_db
 
 def test_every_opening_balance_entry_has_one_audit_record(now: datetime) -> None:
     demo.demo_seed(now=now)
-    records = list(AuditRecord.objects.filter(action="ledger.opening_balance").order_by("id"))
+    records = list(
+        AuditRecord.objects.filter(action="ledger.opening_balance", object_type="wallet").order_by(
+            "id"
+        )
+    )
     expected = {
         (username, code): amount
         for username, _d, _t, per in demo.CUSTOMERS
@@ -41,9 +45,22 @@ def test_every_opening_balance_entry_has_one_audit_record(now: datetime) -> None
     stored = repr([(r.actor, r.object_id, r.data) for r in records]).lower()
     assert not any(name in stored for name, *_rest in demo.CUSTOMERS)
 
+    # The demo partner's prefund opening balances too, one record each.
+    prefunds = AuditRecord.objects.filter(
+        action="ledger.opening_balance", object_type="partner_prefund"
+    )
+    assert sorted((r.data["currency"], r.data["amount"]) for r in prefunds) == sorted(
+        demo.DEMO_PREFUND.items()
+    )
+    for record in prefunds:
+        entry = JournalEntry.objects.get(pk=record.data["entry"])
+        assert entry.kind == "opening_balance" and record.object_id.startswith("prefund:")
+
     # Seeding again creates no money and writes no further record.
     demo.demo_seed(now=now)
-    assert AuditRecord.objects.filter(action="ledger.opening_balance").count() == 6
+    assert AuditRecord.objects.filter(action="ledger.opening_balance").count() == 6 + len(
+        demo.DEMO_PREFUND
+    )
 
 
 def test_an_opening_balance_that_cannot_be_audited_is_not_posted(
