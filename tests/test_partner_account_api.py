@@ -194,7 +194,7 @@ def test_daily_statements_reconcile_and_chain(client, partner):
         assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), date
     bad = _get(client, partner, "/api/v1/partner/statements?date=2026-02-30&currency=UGX")
     assert bad.status_code == 422
-    assert bad.json()["error"]["details"]["fields"][0]["field"] == "date"
+    assert bad.json()["error"]["details"]["fields"][0]["field"] == "query.date"
     assert (
         _get(client, partner, "/api/v1/partner/statements?date=2026-11-21&currency=EUR").status_code
         == 404

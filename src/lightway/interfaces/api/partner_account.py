@@ -12,14 +12,15 @@ application call.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema
+from pydantic import BeforeValidator
 
-from lightway.application.errors import ValidationFailed
 from lightway.application.partners.account import (
     Statement,
     partner_balances,
@@ -133,13 +134,15 @@ def _partner_id(request: HttpRequest) -> int:
     return int(request.auth.partner_id)  # type: ignore[attr-defined]
 
 
-def _day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            "date must be a calendar date, YYYY-MM-DD", details={"field": "date"}
-        ) from None
+def _strict_date(value: Any) -> Any:
+    """A date parameter is exactly YYYY-MM-DD (pydantic alone would also take a unix
+    time or a datetime at midnight)."""
+    if isinstance(value, str) and not re.fullmatch(DATE_PATTERN, value):
+        raise ValueError("must be a calendar date, YYYY-MM-DD")
+    return value
+
+
+StrictDate = BeforeValidator(_strict_date)
 
 
 def _statement_json(s: Statement) -> dict[str, Any]:
@@ -232,14 +235,12 @@ def partner_movements_get(
 )
 def partner_statement_get(
     request: HttpRequest,
-    date: Annotated[str, Query(pattern=DATE_PATTERN, description="YYYY-MM-DD (UTC day)")],
+    date: Annotated[dt.date, Query(description="The UTC day, YYYY-MM-DD"), StrictDate],
     currency: Annotated[str, Query(pattern=CURRENCY_PATTERN)],
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
 ) -> Any:
     api_requires(request, A)
-    statement = partner_statement(
-        partner_id=_partner_id(request), currency=currency, day=_day(date)
-    )
+    statement = partner_statement(partner_id=_partner_id(request), currency=currency, day=date)
     if format == "csv":
         response = HttpResponse(statement_csv(statement), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
