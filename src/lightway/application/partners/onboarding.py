@@ -21,6 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -57,14 +58,15 @@ def contact_context(field_name: str, ref: str) -> str:
     return f"identity.partner_contact.{field_name}:{ref}"
 
 
+def _contact_column(field_name: str) -> EncryptedColumn:
+    def context(row: Any) -> str:
+        return contact_context(field_name, row.ref)
+
+    return EncryptedColumn("identity.PartnerContact", f"{field_name}_ct", context)
+
+
 for _field in CONTACT_FIELDS:
-    encrypted_column_register(
-        EncryptedColumn(
-            "identity.PartnerContact",
-            f"{_field}_ct",
-            lambda row, f=_field: contact_context(f, row.ref),
-        )
-    )
+    encrypted_column_register(_contact_column(_field))
 
 
 @dataclass(frozen=True)

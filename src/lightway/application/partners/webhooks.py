@@ -313,7 +313,7 @@ def _dispatch_partner(partner_id: int, now: datetime, limit: int) -> int:
         )
         for delivery_id in created:
             _enqueue(delivery_id)
-        cursor.after_seq = events[-1][1]
+        cursor.after_seq = int(events[-1][1] or 0)
         cursor.updated_at = now
         cursor.save(update_fields=["after_seq", "updated_at"])
     return len(made)

@@ -29,6 +29,7 @@ Everything lives in memory and is lost on stop. Run it alone with
 from __future__ import annotations
 
 import argparse
+import builtins
 import hashlib
 import hmac
 import html
@@ -132,7 +133,7 @@ class _Store:
                 if (path is None or r.path == path) and (event_id is None or r.event_id == event_id)
             ]
 
-    def secrets_for(self, path: str) -> list[str]:
+    def secrets_for(self, path: str) -> builtins.list[str]:
         with self._lock:
             return list(self.secrets.get(path, {}).values())
 

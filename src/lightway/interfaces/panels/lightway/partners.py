@@ -151,7 +151,7 @@ def partner_new(request: HttpRequest) -> HttpResponse:
         _errors_to_form(form, exc)
         return render(request, "panels/staff/partners/new.html", {"form": form}, status=422)
     created = (
-        {"key_id": result.webhook_key_id, "secret": result.webhook_secret}
+        {"key_id": result.webhook_key_id or "", "secret": result.webhook_secret}
         if result.webhook_secret
         else None
     )
