@@ -421,3 +421,24 @@ def test_the_owner_cannot_edit_the_delivery_log_or_revive_a_key_either(owner_db,
     ):
         with pytest.raises(psycopg.errors.RestrictViolation, match=match):
             owner_db.execute(statement)
+
+
+def test_the_worked_example_in_the_guide():
+    from pathlib import Path
+
+    from lightway.security.webhook_signatures import webhook_signature
+
+    body = (
+        b'{"data":{"state":"COMPLETED","version":4},'
+        b'"event_id":"7d1c4f0e-2b8a-4e39-9c55-0f6a1e2d3b4c","object_id":"rem_01HZX3",'
+        b'"object_type":"remittance","occurred_at":"2026-12-07T09:30:12.481000Z","seq":1842,'
+        b'"type":"remittance.status_changed"}'
+    )
+    secret = "whsec_3q2Zk8mV1xR7pT4nW9bY6cL0dF5hJ2sA8gE1uK7oQ3i"
+    signature = webhook_signature(secret=secret, timestamp=1796635815, body=body)
+    guide = (Path(__file__).parents[1] / "docs" / "partner-webhooks.md").read_text()
+    assert f"X-LW-Signature: v1={signature}" in guide
+    assert f"SHA2-256(stdin)= {signature}" in guide
+    assert body.decode() in guide and secret in guide
+    headers = {"X-LW-Timestamp": "1796635815", "X-LW-Signature": f"v1={signature}"}
+    assert reference_verify(secret=secret, headers=headers, raw_body=body, now=1796635815)

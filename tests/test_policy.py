@@ -54,7 +54,7 @@ def test_each_role_holds_only_its_realms_actions() -> None:
         if realm == Realm.CUSTOMER:
             assert actions == SELF
         elif realm == Realm.PARTNER:
-            assert actions == {Action.PARTNER_TRANSFERS}
+            assert actions == {Action.PARTNER_TRANSFERS, Action.PARTNER_ACCOUNT}
         elif realm == Realm.MTN:
             assert actions <= {
                 Action.STAFF_SIGN_IN,
