@@ -266,3 +266,33 @@ def test_closing_needs_an_empty_prefund(now):
         )
     assert Partner.objects.get(pk=result.partner_id).status == "active"
     assert CONTACT.name not in str(AuditRecord.objects.values_list("data", flat=True))
+
+
+def test_key_rotation_reseals_contacts_and_webhook_secrets(now, settings):
+    import base64
+    import os
+
+    from lightway.application.datakeys.rotation import keys_rotate, keys_status
+    from lightway.application.partners.webhooks import partner_webhook_signing_secrets
+    from lightway.security import crypto
+
+    k1, k2 = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    settings.LIGHTWAY_DATA_KEYS = f"v1:{k1}"
+    crypto.keyring_cache_clear()
+    try:
+        result = partner_onboard(details=details(webhook_url=HOOK), actor="staff:1", now=now)
+        settings.LIGHTWAY_DATA_KEYS = f"v2:{k2},v1:{k1}"
+        crypto.keyring_cache_clear()
+        keys_rotate(now=now)
+        status = keys_status()
+        for column in ("name_ct", "email_ct", "phone_ct"):
+            assert status[f"identity.PartnerContact.{column}"] == {"v2": 1}
+        assert status["partners.WebhookKey.secret_ct"] == {"v2": 1}
+        settings.LIGHTWAY_DATA_KEYS = f"v2:{k2}"
+        crypto.keyring_cache_clear()
+        assert partner_get(code="acme-remit").contacts[0].name == "N•• O•••••"
+        assert partner_webhook_signing_secrets(partner_code="acme-remit", now=now) == [
+            (result.webhook_key_id, result.webhook_secret)
+        ]
+    finally:
+        crypto.keyring_cache_clear()
