@@ -234,3 +234,28 @@ def test_day_cuts_are_consecutive_and_final(db, now):
         )
     with pytest.raises(DatabaseError), transaction.atomic():
         StatementCut.objects.filter(day=DAY1.date()).update(last_posting_id=5)
+
+
+def test_a_statement_reads_its_day_not_the_history(partner):
+    from lightway.application.partners.account import partner_movements, partner_statement
+    from tests.query_cost import rows_read
+
+    pid = partner[0]
+    _post(OPENING_BALANCE, 10_000_000, DAY1)
+    for n in range(150):  # a long history before the day
+        _post("remittance", -(n + 1), DAY1)
+    partner_statement_cuts_take(now=DAY2.replace(hour=0, minute=6))
+    for n in range(3):
+        _post("remittance", -1_000, DAY2)
+    partner_statement_cuts_take(now=DAY3.replace(hour=0, minute=6))
+    ledger_checkpoints_advance(every=20)
+    day = DAY2.date()
+    read = rows_read(lambda: partner_statement(partner_id=pid, currency="UGX", day=day))
+    # the day's 3 postings, and at most a checkpoint interval's worth for the opening
+    assert read["ledger_posting"] <= 3 + 20 + 2, read
+    statement = partner_statement(partner_id=pid, currency="UGX", day=day)
+    assert statement.opening_balance == 10_000_000 - sum(range(1, 151))
+    page = rows_read(
+        lambda: partner_movements(partner_id=pid, currency="UGX", before=None, limit=5)
+    )
+    assert page["ledger_posting"] <= 5 + 20 + 2, page
