@@ -92,11 +92,13 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         LIGHTWAY_SIM_SMTP_PORT=str(_free_port()),
         LIGHTWAY_SIM_SUMSUB_PORT=str(_free_port()),
         LIGHTWAY_SIM_MOMO_PORT=str(_free_port()),
+        LIGHTWAY_SIM_WEBHOOKS_PORT=str(_free_port()),
     )
     for provider in (
         "NOTIFY_BASE_URL",
         "SUMSUB_BASE_URL",
         "MOMO_BASE_URL",
+        "LIGHTWAY_DEMO_WEBHOOK_URL",
         "LIGHTWAY_METRICS_TOKEN",
     ):
         env.pop(provider, None)
