@@ -245,7 +245,7 @@ def test_a_statement_reads_its_day_not_the_history(partner):
     for n in range(150):  # a long history before the day
         _post("remittance", -(n + 1), DAY1)
     partner_statement_cuts_take(now=DAY2.replace(hour=0, minute=6))
-    for n in range(3):
+    for _ in range(3):
         _post("remittance", -1_000, DAY2)
     partner_statement_cuts_take(now=DAY3.replace(hour=0, minute=6))
     ledger_checkpoints_advance(every=20)
