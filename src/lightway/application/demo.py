@@ -186,11 +186,11 @@ DEMO_PREFUND: dict[str, int] = {"UGX": 50_000_000, "GHS": 5_000_000}
 
 def demo_webhook_url() -> str:
     """Where the demo partner's webhooks go: LIGHTWAY_DEMO_WEBHOOK_URL, else the webhook
-    receiver simulator of ``lightway up`` (LIGHTWAY_SIM_WEBHOOKS_PORT, 8105)."""
+    receiver simulator of ``lightway up`` (LIGHTWAY_SIM_WEBHOOKS_PORT, 8113)."""
     configured = str(getattr(settings, "LIGHTWAY_DEMO_WEBHOOK_URL", "") or "")
     if configured:
         return configured
-    port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8105)
+    port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8113)
     return f"http://127.0.0.1:{port}/hooks/{DEMO_PARTNER[0]}"
 
 

@@ -256,7 +256,7 @@ LIGHTWAY_WEBHOOK_RETRY_MAX_SECONDS = Env.int("LIGHTWAY_WEBHOOK_RETRY_MAX_SECONDS
 LIGHTWAY_WEBHOOK_SENDING_TIMEOUT_SECONDS = Env.int("LIGHTWAY_WEBHOOK_SENDING_TIMEOUT_SECONDS", 60)
 LIGHTWAY_WEBHOOK_KEY_OVERLAP_SECONDS = Env.int("LIGHTWAY_WEBHOOK_KEY_OVERLAP_SECONDS", 86400)
 # The demo partner's webhook URL (demo seed): "" = the webhook receiver simulator that
-# `lightway up` starts on LIGHTWAY_SIM_WEBHOOKS_PORT (8105); set it to use a receiver of yours.
+# `lightway up` starts on LIGHTWAY_SIM_WEBHOOKS_PORT (8113); set it to use a receiver of yours.
 LIGHTWAY_DEMO_WEBHOOK_URL = Env.str("LIGHTWAY_DEMO_WEBHOOK_URL", "")
 # Partner statements: a UTC day's statement is cut this many seconds after midnight (time
 # for requests that read the clock before midnight to commit).

@@ -352,6 +352,8 @@ def fx_quotes_expire(timestamp: int | None = None) -> int:
     from lightway.application.fx.watch import fx_quotes_expire as expire
 
     return expire(now=timezone.now())
+
+
 # Settlement (docs/settlement.md). The cut-off job closes every window whose market's
 # cut-off has passed (idempotent per cut-off) and finishes a close a crash interrupted; the
 # sweep sends due instructions (same InstrId on every attempt), reads the status of sent
@@ -396,6 +398,8 @@ def settlement_callback_process(callback_id: int) -> str:
     from lightway.application.settlement.instructions import settlement_callback_process as run
 
     return run(callback_id=callback_id, now=timezone.now())
+
+
 # Partner events and webhooks (docs/partner-webhooks.md). Every 2 s the pump numbers the
 # committed partner events (the feed's seq, in commit order) and turns them into webhook
 # deliveries, each with its delivery job; the sweep (every 10 s) queues due retries and

@@ -23,7 +23,7 @@ write it, independently of the platform's signing code:
   inbox); ``GET /inbox`` the same as a page for people trying the demo; ``GET /health``.
 
 Everything lives in memory and is lost on stop. Run it alone with
-``python -m lightway.integration.webhooks.simulator --port 8105``.
+``python -m lightway.integration.webhooks.simulator --port 8113``.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Simulated partner webhook endpoint (records and verifies deliveries).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=port_arg, default=8105, help="HTTP port (0 = any)")
+    parser.add_argument("--port", type=port_arg, default=8113, help="HTTP port (0 = any)")
     args = parser.parse_args(argv)
     simulator = WebhookReceiverSimulator(host=args.host, port=args.port)
     return sim_http.simulator_main(

@@ -38,8 +38,8 @@ from lightway.interfaces.api.momo import router as momo_status_router
 from lightway.interfaces.api.momo_customer import router as momo_customer_router
 from lightway.interfaces.api.openapi import DocumentedNinjaAPI
 from lightway.interfaces.api.partner import router as partner_router
-from lightway.interfaces.api.partner_commission import router as partner_commission_router
 from lightway.interfaces.api.partner_account import router as partner_account_router
+from lightway.interfaces.api.partner_commission import router as partner_commission_router
 from lightway.interfaces.api.schemas import (
     CURSOR_PATTERN,
     CanonicalInt,

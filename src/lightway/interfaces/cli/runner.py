@@ -438,7 +438,7 @@ def simulators_start(children: list[Child], base_url: str) -> list[str]:
     if "settlement" in wanted:
         lines.append(f"Settlement API     {os.environ.get('SETTLEMENT_BASE_URL', '')}")
     if "webhooks" in wanted:
-        port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8105)
+        port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8113)
         lines.append(f"Partner webhooks   http://127.0.0.1:{port}/inbox   (the demo partner's)")
     return lines
 

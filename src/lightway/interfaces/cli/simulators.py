@@ -151,6 +151,8 @@ def _regional_start(host: str, port: int, web_base: str) -> Any:
 
 def _regional_env(sim: Any) -> dict[str, str]:
     return {"FX_REGIONAL_FEED_URL": sim.base_url, "FX_REGIONAL_FEED_KEY": sim.api_key}
+
+
 def _settlement_start(host: str, port: int, web_base: str) -> Any:
     from django.conf import settings
 
@@ -169,6 +171,8 @@ def _settlement_start(host: str, port: int, web_base: str) -> Any:
 
 def _settlement_env(sim: Any) -> dict[str, str]:
     return {"SETTLEMENT_BASE_URL": sim.base_url}
+
+
 def _webhooks_start(host: str, port: int, web_base: str) -> Any:
     from lightway.integration.webhooks.simulator import WebhookReceiverSimulator
 
