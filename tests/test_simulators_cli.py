@@ -136,8 +136,8 @@ def test_momo_simulator_on_a_chosen_port_prints_its_url():
     [
         (
             ("--only", "nosuch"),
-            "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional",
-            "unknown simulator nosuch; choose from notify, sumsub, momo, webhooks",
+            "unknown simulator nosuch; choose from notify, sumsub, momo, ecb, regional,"
+            " settlement, webhooks",
         ),
         (("--port", "9"), "--port needs exactly one simulator"),
     ],
