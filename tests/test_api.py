@@ -42,7 +42,7 @@ def assert_error(resp, status, code):
     assert resp.status_code == status, resp.content
     payload = resp.json()
     assert set(payload) == {"error"}
-    assert set(payload["error"]) == {"code", "message", "details"}
+    assert set(payload["error"]) == {"code", "category", "message", "path", "retryable", "details"}
     assert payload["error"]["code"] == code, payload
     assert payload["error"]["message"]
     return payload["error"]

@@ -98,7 +98,7 @@ def signed_get(client, key, target):
 def error(resp, status, code):
     assert resp.status_code == status, resp.content
     body = resp.json()
-    assert set(body["error"]) == {"code", "message", "details"}
+    assert set(body["error"]) == {"code", "category", "message", "path", "retryable", "details"}
     assert body["error"]["code"] == code, body
     return body["error"]
 

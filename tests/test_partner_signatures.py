@@ -70,7 +70,7 @@ def call(client, key_id, secret, *, method="GET", target=WHOAMI, body=b"", ts=No
 def error_code(resp, status=401):
     assert resp.status_code == status, resp.content
     body = resp.json()
-    assert set(body["error"]) == {"code", "message", "details"}
+    assert set(body["error"]) == {"code", "category", "message", "path", "retryable", "details"}
     return body["error"]["code"]
 
 

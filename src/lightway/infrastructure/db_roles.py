@@ -109,6 +109,15 @@ TABLE_RULES: dict[str, TableRule] = {
     "partners_statement_cut": TableRule(
         "a day's statement cut never changes (trigger)", update=False
     ),
+    "remittances_quote": TableRule("quotes change state once and are never deleted"),
+    "remittances_beneficiary_validation": TableRule(
+        "a check as it was made: only its sealed columns are re-sealed by key rotation",
+        update=False,
+        update_only=("msisdn_ct", "expected_name_ct", "holder_name_ct"),
+    ),
+    "remittances_remittance": TableRule("remittances are never deleted"),
+    "remittances_partner_usage": TableRule("usage counters are never deleted"),
+    "remittances_partner_limit": TableRule("limits are changed, never deleted (audited)"),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "lightway.data.partners",
     "lightway.data.fx",
     "lightway.data.settlement",
+    "lightway.data.remittances",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
@@ -441,3 +442,8 @@ LIGHTWAY_SETTLEMENT_MARKETS = Env.str("LIGHTWAY_SETTLEMENT_MARKETS", "UGX,GHS,XA
 # Daily cut-off, local time of each market ("HH:MM"); per-market overrides "UGX=16:30,GHS=15:00".
 LIGHTWAY_SETTLEMENT_CUTOFF = Env.str("LIGHTWAY_SETTLEMENT_CUTOFF", "17:00")
 LIGHTWAY_SETTLEMENT_CUTOFFS = Env.str("LIGHTWAY_SETTLEMENT_CUTOFFS", "")
+# --- partner remittances (docs/partner-api.md, docs/operations.md) --------------------------
+# How long a quote locks its rate and fee (Wise: 30 minutes).
+REMITTANCE_QUOTE_SECONDS = Env.int("REMITTANCE_QUOTE_SECONDS", 1800)
+# How long a beneficiary validation may be cited by a new remittance.
+REMITTANCE_VALIDATION_SECONDS = Env.int("REMITTANCE_VALIDATION_SECONDS", 900)

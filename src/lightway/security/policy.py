@@ -169,6 +169,14 @@ class Action(models.TextChoices):
         "partner.account",
         "Partner API: its own balances, movements, statements and events",
     )
+    PARTNER_REMITTANCES = (
+        "partner.remittances",
+        "Partner API: quotes, beneficiary validations, its own remittances",
+    )
+    PARTNER_LIMITS_MANAGE = (
+        "partner_limits.manage",
+        "Set partners' remittance limits per currency (audited)",
+    )
 
 
 A = Action
@@ -232,6 +240,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.SETTLEMENT_VIEW,
             A.SETTLEMENT_MANAGE,
             A.PARTNERS_VIEW,
+            A.PARTNER_LIMITS_MANAGE,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -276,7 +285,7 @@ MATRIX: dict[str, frozenset[str]] = {
     Role.MTN_FINANCE: frozenset(
         {A.STAFF_SIGN_IN, A.STAFF_PANEL, A.TRANSACTIONS_VIEW_MOMO, A.REPORTS_VIEW, A.FLOAT_VIEW}
     ),
-    Role.PARTNER: frozenset({A.PARTNER_TRANSFERS, A.PARTNER_ACCOUNT}),
+    Role.PARTNER: frozenset({A.PARTNER_TRANSFERS, A.PARTNER_ACCOUNT, A.PARTNER_REMITTANCES}),
 }
 
 # Machine credentials ("integration keys", issue 11 finding 9): MTN's and LightWay's
@@ -307,6 +316,7 @@ STAFF_ACTIONS = (
         A.PUBLIC,
         A.PARTNER_TRANSFERS,
         A.PARTNER_ACCOUNT,
+        A.PARTNER_REMITTANCES,
     }
 )
 

@@ -45,6 +45,11 @@ from lightway.application.momo.common import (
 )
 from lightway.application.notifications.service import DEFAULT_LANGUAGE, LANGUAGES, notify
 from lightway.application.payments.skeleton import fee_legs, payment_audit
+from lightway.application.remittances.outcome import (
+    remittance_on_failure,
+    remittance_on_success,
+    remittance_payout_plan,
+)
 from lightway.application.transactions.commission import (
     FeeError,
     FeeQuote,
@@ -173,7 +178,8 @@ def _succeed(request: MomoRequest, result: MomoResult, now: datetime) -> bool:
         raise LedgerError(f"momo request {request.pk} carries no transfer")
     transfer = momo_transfer_lock(transfer_id=request.transfer_id)
     try:
-        entry = _post(request, transfer, now)
+        with transaction.atomic():  # a savepoint: a review leaves no half-posted payment
+            entry, fx_entry = _post(request, transfer, now)
     except _NeedsReview as exc:
         request.momo_status = result.status[:24]
         request.financial_transaction_id = fin_id
@@ -206,6 +212,8 @@ def _succeed(request: MomoRequest, result: MomoResult, now: datetime) -> bool:
         transfer_id=transfer.id, status=TransferStatus.SUCCEEDED, now=now, entry_id=entry.pk
     ):
         raise LedgerError(f"transfer {transfer.id} is {transfer.status}: cannot succeed it")
+    if transfer.kind == TransferKind.REMITTANCE:
+        remittance_on_success(transfer_id=transfer.id, fx_entry_id=fx_entry, now=now)
     _audit_transfer(transfer, TransferStatus.SUCCEEDED, now, entry=entry.pk, request=request)
     _notify_customer(transfer, request, now)
     count_outcome(request.operation, "successful")
@@ -217,6 +225,18 @@ def _legs(
     request: MomoRequest, transfer: Transfer, now: datetime
 ) -> tuple[list[Leg], str, FeeQuote, int | None]:
     """(legs, commission kind, fee quote, debited account) of a successful request."""
+    if transfer.kind == TransferKind.REMITTANCE and request.hold_id is not None:
+        held = Hold.objects.values_list("account_id", flat=True).get(pk=request.hold_id)
+        plan = remittance_payout_plan(
+            transfer=transfer, product=request.product, held_account=held, now=now
+        )
+        if plan is not None:
+            if plan.fee.fee.amount != transfer.fee:
+                raise FeeError(
+                    f"remittance transfer {transfer.id} was priced {transfer.fee}, the schedule"
+                    f" of its confirm now says {plan.fee.fee.amount}"
+                )
+            return plan.legs, plan.fee_kind, plan.fee, held
     code = transfer.currency
     money = Money(transfer.amount, currency(code))
     float_id = house_account_id(
@@ -248,7 +268,11 @@ def _legs(
     return [*legs, *fee_legs(held_account, quote, code, now)], fee_kind, quote, held_account
 
 
-def _post(request: MomoRequest, transfer: Transfer, now: datetime) -> JournalEntry:
+def _post(
+    request: MomoRequest, transfer: Transfer, now: datetime
+) -> tuple[JournalEntry, int | None]:
+    """The payment's entry (committing its hold, if any) and, for a cross-currency
+    remittance, the id of its receive-currency entry (keyed ``momo-fx:<reference>``)."""
     legs, fee_kind, quote, _held = _legs(request, transfer, now)
     key = f"momo:{request.reference_id}"
     reference = str(transfer.id)
@@ -291,7 +315,35 @@ def _post(request: MomoRequest, transfer: Transfer, now: datetime) -> JournalEnt
             quote=quote,
             now=transfer.created_at,
         )
-    return entry
+    fx_entry: int | None = None
+    if request.currency != transfer.currency and transfer.kind == TransferKind.REMITTANCE:
+        fx_entry = _post_fx(request, transfer, now)
+    return entry, fx_entry
+
+
+def _post_fx(request: MomoRequest, transfer: Transfer, now: datetime) -> int:
+    """A cross-currency remittance's receive-currency entry: FX position -> MoMo float, the
+    spread to FX revenue (``remittances.outcome.remittance_payout_plan``)."""
+    assert request.hold_id is not None
+    held = Hold.objects.values_list("account_id", flat=True).get(pk=request.hold_id)
+    plan = remittance_payout_plan(
+        transfer=transfer, product=request.product, held_account=held, now=now
+    )
+    if plan is None or plan.fx_currency != request.currency:
+        raise LedgerError(f"momo request {request.pk} pays {request.currency}: no FX legs for it")
+    try:
+        with transaction.atomic():
+            return entry_post(
+                kind=transfer.kind,
+                currency=plan.fx_currency,
+                legs=plan.fx_legs,
+                now=now,
+                idempotency_key=f"momo-fx:{request.reference_id}",
+                reference=str(transfer.id),
+                description=f"MoMo {request.operation}: {plan.fx_currency} leg",
+            ).pk
+    except LedgerError as exc:
+        raise _NeedsReview(f"MoMo paid but the FX entry cannot be posted: {exc}") from exc
 
 
 def _post_past_hold(
@@ -373,6 +425,8 @@ def request_fail(
         )
         if moved:
             transfer.failure_code = failure_code(code)
+            if transfer.kind == TransferKind.REMITTANCE:
+                remittance_on_failure(transfer=transfer, code=code, now=now)
             _audit_transfer(transfer, TransferStatus.FAILED, now, request=request)
             _notify_customer(transfer, request, now, reason_code=code)
     count_outcome(request.operation, "failed", code)

@@ -25,6 +25,7 @@ import json
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -59,6 +60,7 @@ from lightway.application.momo.sweep import SUBMIT_TASK, momo_sweep, request_job
 from lightway.application.partners.prefund import partner_prefund_account
 from lightway.application.payments.skeleton import (
     HoldFunds,
+    PaymentOutcome,
     PaymentPlan,
     Recorded,
     ReserveInbound,
@@ -100,6 +102,7 @@ __all__ = [
     "momo_submit",
     "momo_sweep",
     "msisdn_normalise",
+    "partner_payout_start",
     "payout_start",
     "remittance_payout_start",
     "withdrawal_start",
@@ -245,6 +248,14 @@ class _Plan:
     check_limits: bool = True
     refusal: PaymentRefused | None = None
     audit: dict[str, object] = field(default_factory=dict)
+    # What MoMo pays when it is not ``money`` (a cross-currency remittance: ``money`` is
+    # what the prefund pays, in its currency; ``payout`` what the beneficiary receives).
+    payout: Money | None = None
+    # A partner's prefund is hot: hold it with the transaction's last statements.
+    hold_last: bool = False
+    # The caller's own rows (after the MoMo request) and checks (after the hold).
+    record_more: Callable[[Transfer, Recorded, datetime], Mapping[str, object]] | None = None
+    finish: Callable[[Transfer, Recorded, datetime], None] | None = None
 
     @property
     def outbound(self) -> bool:
@@ -279,6 +290,7 @@ def _payment_plan(plan: _Plan, now: datetime) -> PaymentPlan:
             amount=plan.money.amount + plan.fee_amount,
             expires_at=now + timedelta(days=setting("MOMO_HOLD_DAYS")),
             key_prefix="momo-hold",
+            last=plan.hold_last,
         )
     else:
         assert plan.wallet is not None
@@ -298,8 +310,18 @@ def _payment_plan(plan: _Plan, now: datetime) -> PaymentPlan:
         check_limits=plan.check_limits,
         refusal=plan.refusal,
         audit={"momo_request": None, "reference_id": "", "party": "", **plan.audit},
-        record=lambda transfer, recorded, at: _record_request(plan, transfer, recorded, at),
+        record=lambda transfer, recorded, at: _record_all(plan, transfer, recorded, at),
+        finish=plan.finish,
     )
+
+
+def _record_all(
+    plan: _Plan, transfer: Transfer, recorded: Recorded, now: datetime
+) -> dict[str, object]:
+    data = _record_request(plan, transfer, recorded, now)
+    if plan.record_more is not None:
+        data.update(plan.record_more(transfer, recorded, now))
+    return data
 
 
 def _record_request(
@@ -307,6 +329,7 @@ def _record_request(
 ) -> dict[str, object]:
     """The MoMo request (its X-Reference-Id fixed now) and its submit job, in the payment's
     transaction: MoMo is called only after the commit."""
+    payout = plan.payout or plan.money
     request = momo_request_insert(
         reference_id=uuid.uuid4(),
         product=plan.operation.product.value,
@@ -316,8 +339,8 @@ def _record_request(
         external_id=plan.external_id or str(transfer.id),
         target_environment=plan.target.environment,
         base_url=plan.target.base_url,
-        currency=plan.money.currency.code,
-        amount=plan.money.amount,
+        currency=payout.currency.code,
+        amount=payout.amount,
         party_id_type="MSISDN",
         party_ct=encrypt(plan.msisdn, context=PARTY_CONTEXT),
         party_token=pii_token("msisdn", plan.msisdn),
@@ -688,6 +711,59 @@ def remittance_payout_start(
         audit={"name_check": check, "partner": profile.partner.code},
     )
     return _start(plan, now)
+
+
+def partner_payout_start(
+    *,
+    partner_user_id: int,
+    partner_code: str,
+    idempotency_key: str,
+    digest: str,
+    send: Money,
+    fee: FeeQuote,
+    payout: Money,
+    msisdn: str,
+    external_id: str,
+    note: str,
+    now: datetime,
+    record: Callable[[Transfer, Recorded, datetime], Mapping[str, object]],
+    finish: Callable[[Transfer, Recorded, datetime], None],
+    refusal: PaymentRefused | None = None,
+) -> PaymentOutcome:
+    """The payout of a partner's remittance (``application.remittances``): ``send`` + fee
+    held on the partner's prefund in the send currency, ``payout`` paid by MoMo's
+    remittance product to ``msisdn`` (its currency picks the market). The prefund is hot,
+    so it is held by the transaction's last statements (``HoldFunds.last``); ``record``
+    writes the caller's rows after the MoMo request and ``finish`` checks the caller's
+    limits under the prefund's lock. The key was looked up by the caller."""
+    idempotency_key_check(idempotency_key)
+    target = _target(payout.currency.code)
+    plan = _Plan(
+        kind=TransferKind.REMITTANCE,
+        operation=Operation.REMITTANCE_TRANSFER,
+        client_id=partner_user_id,
+        key=idempotency_key,
+        digest=digest,
+        money=send,
+        target=target,
+        msisdn=msisdn_normalise(msisdn),
+        description=note or f"remittance {external_id}",
+        payer_message=momo_text("", f"{partner_code} remittance"),
+        payee_note=momo_text(note, "Money transfer via LightWay"),
+        external_id=external_id,
+        fee=fee,
+        prefund_partner=partner_code,
+        check_limits=False,
+        refusal=refusal,
+        audit={"partner": partner_code},
+        payout=payout,
+        hold_last=True,
+        record_more=record,
+        finish=finish,
+    )
+    return payment_record(
+        _payment_plan(plan, now), idempotency_key=plan.key, digest=plan.digest, now=now
+    )
 
 
 # --- reads ----------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from lightway.application.momo.common import (
     target_of,
 )
 from lightway.application.momo.gateway import callback_url, momo_gateway
+from lightway.application.remittances.outcome import PARTNER_SUSPENDED, remittance_on_submit
 from lightway.data.momo.models import MomoRequest, RequestStatus
 from lightway.data.momo.selectors import momo_request_get
 from lightway.data.momo.services import momo_request_count, momo_request_lock, momo_request_save
@@ -58,6 +59,7 @@ from lightway.integration.momo.port import (
     MomoNotFound,
     MomoRejected,
     MomoResult,
+    Operation,
 )
 
 logger = logging.getLogger("lightway.momo")
@@ -121,6 +123,8 @@ def _claim(request_id: int, now: datetime) -> tuple[MomoRequest, bool] | None:
         if request is None or request.status != RequestStatus.NEW:
             return None
         read_only = request.attempts >= setting("MOMO_SUBMIT_MAX_ATTEMPTS")
+        if request.attempts == 0 and not _may_send(request, now):
+            return None
         if read_only:
             request.polls += 1
             request.next_check_at = now + submit_lease()
@@ -133,6 +137,24 @@ def _claim(request_id: int, now: datetime) -> tuple[MomoRequest, bool] | None:
                 request=request, fields=["attempts", "submitted_at", "next_check_at"], now=now
             )
         return request, read_only
+
+
+def _may_send(request: MomoRequest, now: datetime) -> bool:
+    """Before a payout's first send (nothing of it can be at MoMo yet): a partner's
+    remittance goes SUBMITTED, or, when the partner was suspended meanwhile, is not sent at
+    all (failed ``PARTNER_SUSPENDED``: its hold voided, the remittance cancelled)."""
+    if request.operation != Operation.REMITTANCE_TRANSFER or request.transfer_id is None:
+        return True
+    if remittance_on_submit(transfer_id=request.transfer_id, now=now):
+        return True
+    request_fail(
+        request,
+        code=PARTNER_SUSPENDED,
+        message="the partner was suspended before the payout was sent",
+        momo_status="",
+        now=now,
+    )
+    return False
 
 
 def _accepted(request_id: int, now: datetime) -> None:

@@ -60,6 +60,7 @@ from lightway.data.ledger.services import (
     Leg,
     account_lock,
     entry_post,
+    hold_id_reserve,
     hold_place,
     house_account_id,
     ledger_error,
@@ -92,12 +93,23 @@ class PostEntry:
 @dataclass(frozen=True, slots=True)
 class HoldFunds:
     """Reserve ``amount`` on ``account_id`` until the outcome is known (outbound MoMo
-    payments); the hold's idempotency key is ``<key_prefix>:<transfer id>``."""
+    payments); the hold's idempotency key is ``<key_prefix>:<transfer id>``.
+
+    ``last``: the account is hot (a partner prefund that many payments debit at once), so
+    its row is locked by the transaction's LAST statements, not its first: the hold's id is
+    reserved first (the caller's rows name it), the transfer, the caller's rows and the
+    audit record are written, then the hold is placed and ``plan.finish`` runs its checks
+    under the account's lock, and the transaction commits. Concurrent payments from the
+    account then wait for each other only for those few statements, and overdraft stays
+    impossible (the hold trigger checks the locked row). Lock order stays "account row,
+    then the caller's counters": nothing the caller writes before the hold is a row other
+    payments of the account lock."""
 
     account_id: int
     amount: int
     expires_at: datetime
     key_prefix: str
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,9 @@ class PaymentPlan:
     # The caller's rows in the same transaction (a MoMo request, its job); returns data for
     # the audit record.
     record: Callable[[Transfer, Recorded, datetime], Mapping[str, object]] | None = None
+    # The caller's checks and counters after the movement, under its account locks (a
+    # ``PaymentRefused`` here is a refusal like a limit's: everything is rolled back).
+    finish: Callable[[Transfer, Recorded, datetime], None] | None = None
 
     @property
     def fee_amount(self) -> int:
@@ -280,7 +295,11 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
             if _in_one_statement(plan, policy, in_database):
                 return _record_posted(plan, fields, in_database)
             with transaction.atomic():
-                recorded = _move(plan, transfer_id, now)
+                late = isinstance(plan.movement, HoldFunds) and plan.movement.last
+                if late:
+                    recorded = Recorded(hold_id=hold_id_reserve())
+                else:
+                    recorded = _move(plan, transfer_id, now)
                 transfer = transfer_insert(status=plan.status, entry_id=recorded.entry_id, **fields)
                 if policy is not None:
                     _limits_check(policy, plan, transfer_id, now)
@@ -294,6 +313,10 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
                     )
                 extra = dict(plan.record(transfer, recorded, now)) if plan.record else {}
                 _audit(plan, transfer, now, recorded, extra)
+                if late:
+                    _move(plan, transfer_id, now, hold_id=recorded.hold_id)
+                if plan.finish is not None:
+                    plan.finish(transfer, recorded, now)
                 return transfer
         except InsufficientFunds:
             refused = insufficient_funds(plan.money.amount + plan.fee_amount, plan.funds_message)
@@ -418,7 +441,9 @@ def _record_posted(
             raise limit from None
 
 
-def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
+def _move(
+    plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime, *, hold_id: int | None = None
+) -> Recorded:
     movement = plan.movement
     code = plan.money.currency.code
     if isinstance(movement, PostEntry):
@@ -442,6 +467,7 @@ def _move(plan: PaymentPlan, transfer_id: uuid.UUID, now: datetime) -> Recorded:
             expires_at=movement.expires_at,
             reference=str(transfer_id),
             idempotency_key=f"{movement.key_prefix}:{transfer_id}",
+            hold_id=hold_id,
         )
         return Recorded(hold_id=hold.pk)
     account_lock(account_id=movement.account_id)

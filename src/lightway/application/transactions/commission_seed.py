@@ -120,6 +120,14 @@ DEMO_SCHEDULES: tuple[_Demo, ...] = (
         min_fee=1_000,
     ),
     _Demo(
+        name="Remittance from US dollars",
+        kind=TransactionKind.REMITTANCE,
+        currency="USD",
+        method=FeeMethod.FLAT,
+        splits=REMITTANCE_SPLIT,
+        flat_amount=299,
+    ),
+    _Demo(
         name="Remittance Ghana",
         kind=TransactionKind.REMITTANCE,
         currency="GHS",

@@ -240,9 +240,12 @@ def hold_place(
     expires_at: datetime,
     reference: str = "",
     idempotency_key: str | None = None,
+    hold_id: int | None = None,
 ) -> Hold:
     """Reserve ``amount`` on an active account; the database refuses it beyond the available
-    balance (InsufficientFunds) or on an account that is not active (AccountNotActive)."""
+    balance (InsufficientFunds) or on an account that is not active (AccountNotActive).
+    ``hold_id``: an id taken earlier with :func:`hold_id_reserve` (rows written before the
+    hold already name it)."""
     if amount <= 0:
         raise LedgerError("a hold amount must be positive")
     if expires_at <= now:
@@ -250,6 +253,7 @@ def hold_place(
     try:
         with transaction.atomic():
             hold = Hold.objects.create(
+                id=hold_id,
                 account_id=account_id,
                 amount=amount,
                 reference=reference,
@@ -261,6 +265,14 @@ def hold_place(
             return hold
     except IntegrityError as exc:
         raise _translate(exc) from exc
+
+
+def hold_id_reserve() -> int:
+    """A new hold id from the table's sequence, for a hold placed later in the transaction
+    (a hot account's row is then locked only by the transaction's last statements)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval(pg_get_serial_sequence('ledger_hold', 'id'))")
+        return int(cur.fetchone()[0])
 
 
 def _hold_resolve(hold_id: int, status: str, now: datetime) -> Hold:

@@ -1,4 +1,5 @@
-"""One error shape for every 4xx of the API: {"error": {"code", "message", "details"}}."""
+"""One error shape for every error of the API:
+{"error": {"code", "category", "message", "path", "retryable", "details"}}."""
 
 from __future__ import annotations
 
@@ -66,7 +67,52 @@ STATUS_BY_CODE = {
     # partner account (interfaces/api/partner_account.py)
     "statement_not_ready": 409,  # the day has not ended and been cut yet: ask again later
     "statement_unavailable": 404,  # before the first statement day
+    # the partner API: quotes, beneficiaries, remittances (docs/partner-api.md)
+    "idempotency_conflict": 409,
+    "partner_suspended": 403,
+    "currency_not_enabled": 422,
+    "fee_changed": 422,
+    "beneficiary_not_found": 422,
+    "beneficiary_barred": 422,
+    "beneficiary_validation_mismatch": 422,
+    "beneficiary_validation_expired": 422,
+    "remittance_not_confirmable": 409,
+    "remittance_not_cancellable": 409,
 }
+
+# Who an error is about, as Mojaloop groups its error codes (reference notes, §1): the
+# client (its request), the payer (the partner's prefund and limits), the payee (the
+# beneficiary), the server (our side) or communication (a system we depend on). A code not
+# listed takes the category of its HTTP status (5xx server, else client).
+CATEGORY_BY_CODE = {
+    "insufficient_funds": "payer",
+    "limit_exceeded": "payer",
+    "account_not_active": "payer",
+    "partner_suspended": "payer",
+    "currency_not_enabled": "payer",
+    "beneficiary_not_found": "payee",
+    "beneficiary_barred": "payee",
+    "beneficiary_name_mismatch": "payee",
+    "fee_unavailable": "server",
+    "fx_rate_unavailable": "server",
+    "fx_rate_stale": "server",
+    "internal_error": "server",
+    "momo_unavailable": "communication",
+}
+# Whether sending the very same request again later may succeed (a new quote, a new
+# Idempotency-Key or a top-up is a different request): rate limits and our side's
+# temporary problems.
+RETRYABLE_CODES = frozenset(
+    {
+        "too_many_attempts",
+        "too_many_requests",
+        "fee_unavailable",
+        "fx_rate_unavailable",
+        "fx_rate_stale",
+        "momo_unavailable",
+        "internal_error",
+    }
+)
 
 _DEFAULT_CODES = {
     400: ("bad_request", "the request could not be understood"),
@@ -83,14 +129,50 @@ _DEFAULT_CODES = {
 }
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+def error_category(code: str, status: int) -> str:
+    return CATEGORY_BY_CODE.get(code) or ("server" if status >= 500 else "client")
+
+
+def error_path(details: dict[str, Any]) -> str | None:
+    """The request field an error is about (``details.field``, the first of
+    ``details.fields``, or ``details.header``), as a dotted path; None when none is."""
+    field = details.get("field")
+    if isinstance(field, str) and field:
+        return field
+    fields = details.get("fields")
+    if isinstance(fields, list) and fields and isinstance(fields[0], dict):
+        first = fields[0].get("field")
+        if isinstance(first, str) and first:
+            return first
+    header = details.get("header")
+    if isinstance(header, str) and header:
+        return f"header.{header}"
+    return None
+
+
+def error_body(
+    code: str, message: str, details: dict[str, Any] | None = None, *, status: int = 422
+) -> dict[str, Any]:
+    """The one error shape: ``code`` (stable, snake_case), ``category`` (client, payer,
+    payee, server, communication), ``message`` (for people), ``path`` (the field, or
+    null), ``retryable`` (may the same request succeed later) and ``details``."""
+    details = details or {}
+    return {
+        "error": {
+            "code": code,
+            "category": error_category(code, status),
+            "message": message,
+            "path": error_path(details),
+            "retryable": code in RETRYABLE_CODES or status in (429, 502, 503, 504),
+            "details": details,
+        }
+    }
 
 
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status)
+    return JsonResponse(error_body(code, message, details, status=status), status=status)
 
 
 def validation_details(errors: list[dict[str, Any]]) -> dict[str, Any]:

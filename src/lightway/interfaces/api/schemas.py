@@ -91,8 +91,21 @@ MinorUnits = Annotated[StrictInt, BeforeValidator(_exact_integer)]
 
 
 class ErrorDetail(Schema):
-    code: str = Field(examples=["insufficient_funds"])
-    message: str
+    code: str = Field(examples=["insufficient_funds"], description="Stable, snake_case")
+    category: str = Field(
+        examples=["payer"],
+        description=(
+            "Who the error is about: client (the request), payer (the paying account: funds,"
+            " limits), payee (the beneficiary), server (our side), communication (a system we"
+            " depend on)"
+        ),
+        pattern="^(client|payer|payee|server|communication)$",
+    )
+    message: str = Field(description="For people; may change")
+    path: str | None = Field(
+        description="The request field the error is about (dotted path), or null"
+    )
+    retryable: bool = Field(description="Whether the same request may succeed if sent again later")
     details: dict[str, object]
 
 

@@ -40,6 +40,7 @@ from lightway.interfaces.api.openapi import DocumentedNinjaAPI
 from lightway.interfaces.api.partner import router as partner_router
 from lightway.interfaces.api.partner_account import router as partner_account_router
 from lightway.interfaces.api.partner_commission import router as partner_commission_router
+from lightway.interfaces.api.partner_remittances import router as partner_remittances_router
 from lightway.interfaces.api.schemas import (
     CURSOR_PATTERN,
     CanonicalInt,
@@ -81,7 +82,8 @@ api = DocumentedNinjaAPI(
     version="1.0.0",
     description=(
         "Wallets and transfers for the LightWay MoMo platform. Amounts are integers in the "
-        'currency\'s minor unit. Every error is `{"error": {"code", "message", "details"}}`.'
+        "currency's minor unit. Every error is "
+        '`{"error": {"code", "category", "message", "path", "retryable", "details"}}`.'
     ),
     auth=BearerToken(),
     parser=ExactJsonParser(),
@@ -100,6 +102,8 @@ api.add_router("/auth", auth_router)
 api.add_router("/partner", partner_router)
 # The partner's events feed, balances, movements and statements (api/partner_account.py)
 api.add_router("/partner", partner_account_router)
+# Quotes, beneficiary validations, remittances (interfaces/api/partner_remittances.py)
+api.add_router("/partner", partner_remittances_router)
 # MoMo status by any reference and reconciliation reports (interfaces/api/momo.py)
 api.add_router("/momo", momo_status_router)
 api.add_router("/partner/momo", momo_partner_router)
