@@ -145,7 +145,12 @@ def remittance_body(
         "external_id": external_id,
         "quote_id": quote_id,
         "beneficiary": {"msisdn": msisdn, "name": "Amina Nakato"},
-        "sender": {"name": "John Smith", "country": "GB", "id_type": "passport", "id_number": "P1234567"},
+        "sender": {
+            "name": "John Smith",
+            "country": "GB",
+            "id_type": "passport",
+            "id_number": "P1234567",
+        },
         "purpose": "family support",
         **extra,
     }

@@ -56,7 +56,14 @@ def bearer(token):
 def error(resp, status, code):
     assert resp.status_code == status, resp.content
     body = resp.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "category", "message", "path", "retryable", "details"}
+    assert set(body) == {"error"} and set(body["error"]) == {
+        "code",
+        "category",
+        "message",
+        "path",
+        "retryable",
+        "details",
+    }
     assert body["error"]["code"] == code, body
     return body["error"]
 

@@ -59,7 +59,14 @@ def concrete(path: str, operation: dict) -> str:
 def assert_error(response, status, code):
     assert response.status_code == status, response.content
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "category", "message", "path", "retryable", "details"}
+    assert set(body) == {"error"} and set(body["error"]) == {
+        "code",
+        "category",
+        "message",
+        "path",
+        "retryable",
+        "details",
+    }
     assert body["error"]["code"] == code, body
     return body["error"]
 

@@ -122,7 +122,14 @@ def error_shape(ctx, response, case):
     if 400 <= response.status_code < 600:
         body = response.json()
         assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"code", "category", "message", "path", "retryable", "details"}, body
+        assert set(body["error"]) == {
+            "code",
+            "category",
+            "message",
+            "path",
+            "retryable",
+            "details",
+        }, body
         assert isinstance(body["error"]["code"], str) and body["error"]["message"]
 
 

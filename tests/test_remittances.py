@@ -46,7 +46,12 @@ def acme(momo):
 
 
 def quote(client, partner, **overrides):
-    body = {"send_currency": "USD", "receive_currency": "UGX", "amount": 10_000, "amount_type": "SEND"}
+    body = {
+        "send_currency": "USD",
+        "receive_currency": "UGX",
+        "amount": 10_000,
+        "amount_type": "SEND",
+    }
     body.update(overrides)
     resp = signed(client, partner, "POST", f"{API}/quotes", body)
     assert resp.status_code == 201, resp.content
@@ -66,7 +71,12 @@ def create(client, partner, quote_id, external_id, key=None, **extra):
 
 def confirm(client, partner, remittance_id, key=None):
     return signed(
-        client, partner, "POST", f"{API}/remittances/{remittance_id}/confirm", {}, key=key or new_key()
+        client,
+        partner,
+        "POST",
+        f"{API}/remittances/{remittance_id}/confirm",
+        {},
+        key=key or new_key(),
     )
 
 
@@ -86,7 +96,9 @@ def events(remittance_id):
 def pay_out(momo, client, remittance_id):
     """What the worker does: submit, MoMo completes, callback, status read, outcome."""
     run_momo_jobs(timezone.now())
-    request = MomoRequest.objects.get(transfer_id=Remittance.objects.get(pk=remittance_id).transfer_id)
+    request = MomoRequest.objects.get(
+        transfer_id=Remittance.objects.get(pk=remittance_id).transfer_id
+    )
     wait_final(momo.sim, request.reference_id)
     settle(momo, client, timezone.now())
     return MomoRequest.objects.get(pk=request.pk)
@@ -95,14 +107,26 @@ def pay_out(momo, client, remittance_id):
 def test_cross_currency_quote_validate_create_confirm_pay_complete(momo, client, acme):
     q = quote(client, acme)
     assert q["state"] == "ACTIVE"
-    assert (q["send_currency"], q["send_amount"], q["fee"], q["total_debit"]) == ("USD", 10_000, 299, 10_299)
+    assert (q["send_currency"], q["send_amount"], q["fee"], q["total_debit"]) == (
+        "USD",
+        10_000,
+        299,
+        10_299,
+    )
     # USD 100.00 at the bid 3663: UGX 366,300; the mid would give 370,000, so the spread is 3,700
     assert (q["receive_currency"], q["receive_amount"]) == ("UGX", 366_300)
-    assert (q["rate"], q["mid_rate"], q["rate_source"]) == ("3663.000000000000", "3700.000000000000", "treasury")
+    assert (q["rate"], q["mid_rate"], q["rate_source"]) == (
+        "3663.000000000000",
+        "3700.000000000000",
+        "treasury",
+    )
     assert "rounded down" in q["rounding"]
 
     resp = signed(
-        client, acme, "POST", f"{API}/beneficiary-validations",
+        client,
+        acme,
+        "POST",
+        f"{API}/beneficiary-validations",
         {"msisdn": "+256 772 555 201", "expected_name": "nakato AMINA"},
     )
     assert resp.status_code == 201, resp.content
@@ -113,7 +137,12 @@ def test_cross_currency_quote_validate_create_confirm_pay_complete(momo, client,
     resp = create(client, acme, q["id"], "ACME-0001", beneficiary_validation_id=validation["id"])
     assert resp.status_code == 201, resp.content
     rem = resp.json()
-    assert (rem["state"], rem["version"], rem["send_amount"], rem["receive_amount"]) == ("CREATED", 1, 10_000, 366_300)
+    assert (rem["state"], rem["version"], rem["send_amount"], rem["receive_amount"]) == (
+        "CREATED",
+        1,
+        10_000,
+        366_300,
+    )
     assert rem["beneficiary"]["msisdn"].startswith("+256") and "•" in rem["beneficiary"]["msisdn"]
     assert Quote.objects.get(pk=q["id"]).state == "USED"
 
@@ -142,7 +171,9 @@ def test_cross_currency_quote_validate_create_confirm_pay_complete(momo, client,
     assert house_total(AccountKind.FX_POSITION, "UGX") == -(366_300 + 3_700)
     assert house_total(AccountKind.FX_REVENUE, "UGX") == 3_700
     assert house_total(AccountKind.MOMO_FLOAT, "UGX", "remittance") == 366_300
-    assert house_total(AccountKind.FEE_REVENUE, "USD") == 149  # 299 split 50:30:20, largest remainder
+    assert (
+        house_total(AccountKind.FEE_REVENUE, "USD") == 149
+    )  # 299 split 50:30:20, largest remainder
     assert house_total(AccountKind.COMMISSION_PAYABLE, "USD", "acme-remit") == 60
     result = ledger_verify()
     assert result.ok, result.problems
@@ -150,7 +181,12 @@ def test_cross_currency_quote_validate_create_confirm_pay_complete(momo, client,
 
 def test_same_currency_remittance_pays_the_fee_to_its_splits(momo, client, acme):
     q = quote(client, acme, send_currency="UGX", amount=200_000)
-    assert (q["send_amount"], q["receive_amount"], q["fee"], q["rate"]) == (200_000, 200_000, 3_000, "1.000000000000")
+    assert (q["send_amount"], q["receive_amount"], q["fee"], q["rate"]) == (
+        200_000,
+        200_000,
+        3_000,
+        "1.000000000000",
+    )
     rem = create(client, acme, q["id"], "ACME-UGX-1").json()
     assert confirm(client, acme, rem["id"]).status_code == 201
     pay_out(momo, client, rem["id"])

@@ -51,6 +51,7 @@ from lightway.application.errors import (
     RequestRefused,
     ValidationFailed,
 )
+from lightway.application.fx.pricing import RATE_PLACES
 from lightway.application.momo import flows
 from lightway.application.momo.apply import request_fail
 from lightway.application.payments.skeleton import (
@@ -545,7 +546,8 @@ def remittance_view(remittance: Remittance) -> RemittanceView:
     rate = Quote.objects.values_list("rate", flat=True).get(pk=remittance.quote_id)
     number = decrypt(bytes(remittance.beneficiary_msisdn_ct), context=MSISDN_CONTEXT)
     name = decrypt(bytes(remittance.beneficiary_name_ct), context=NAME_CONTEXT)
-    return RemittanceView(remittance, format(rate, "f"), mask_phone("+" + number), mask_name(name))
+    shown = format(rate.quantize(RATE_PLACES), "f")
+    return RemittanceView(remittance, shown, mask_phone("+" + number), mask_name(name))
 
 
 def remittance_get(*, partner_id: int, remittance_id: uuid.UUID) -> RemittanceView:

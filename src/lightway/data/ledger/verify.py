@@ -119,6 +119,9 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("partners_webhook_delivery", "partners_webhook_delivery_no_delete"),
     ("partners_statement_cut", "partners_statement_cut_append_only"),
     ("partners_statement_cut", "partners_statement_cut_next"),
+    ("remittances_remittance", "remittances_remittance_guard"),
+    ("remittances_remittance", "remittances_remittance_no_truncate"),
+    ("remittances_quote", "remittances_quote_guard"),
 )
 
 # Constraints the checks below rely on (a superuser could drop them): (table, name).
@@ -175,12 +178,15 @@ _OUTBOUND = "('withdrawal', 'payout', 'remittance')"
 # (columns of ``moved`` below); the ``fee:<party>`` legs come from the commission records.
 # deposit: MoMo float -> wallet, the fee out of the wallet. withdrawal, payout: the held
 # account (the wallet) -> MoMo float, the fee out of it. remittance: the held partner
-# prefund -> MoMo float. P2P: source -> destination, the fee out of the source.
+# prefund -> MoMo float, the fee out of it; a cross-currency remittance (paid in another
+# currency than its prefund's) credits the FX position account of the send currency as its
+# ``fx`` leg instead, and its receive-currency entry is checked on its own
+# (``_REMITTANCE_FX_SQL``). P2P: source -> destination, the fee out of the source.
 _EXPECTED = """
 CASE m.kind WHEN 'p2p' THEN m.src WHEN 'deposit' THEN m.float_account ELSE m.held END,
   'principal', -m.amount),
 (CASE m.kind WHEN 'p2p' THEN m.dst WHEN 'deposit' THEN m.dst ELSE m.float_account END,
-  'principal', m.amount),
+  m.credit_leg, m.amount),
 (CASE m.kind WHEN 'p2p' THEN m.src WHEN 'deposit' THEN m.dst ELSE m.held END,
   'fee', -m.fee
 """
@@ -189,7 +195,9 @@ _RECONCILE_SQL = f"""
 WITH moved AS MATERIALIZED (
   SELECT t.id, t.kind, t.amount, t.fee, t.entry_id, t.reversal_entry_id,
          sw.account_id AS src, dw.account_id AS dst, h.account_id AS held,
-         fa.id AS float_account, re.id AS receive_entry, q.receive_amount, q.spread_amount,
+         CASE WHEN rx.id IS NULL THEN fa.id ELSE fx.id END AS float_account,
+         CASE WHEN rx.id IS NULL THEN 'principal' ELSE 'fx' END AS credit_leg,
+         re.id AS receive_entry, q.receive_amount, q.spread_amount,
          ps.id AS pos_send, pr.id AS pos_receive, rr.id AS rev_receive
   FROM wallets_transfer t
   LEFT JOIN wallets_wallet sw ON sw.id = t.source_wallet_id
@@ -204,6 +212,9 @@ WITH moved AS MATERIALIZED (
     ON t.kind = 'exchange' AND ps.code = 'house:fx_position:' || t.currency
   LEFT JOIN ledger_account pr ON pr.code = 'house:fx_position:' || q.receive_currency
   LEFT JOIN ledger_account rr ON rr.code = 'house:fx_revenue:' || q.receive_currency
+  LEFT JOIN remittances_remittance rx
+    ON rx.transfer_id = t.id AND rx.receive_currency <> rx.send_currency
+  LEFT JOIN ledger_account fx ON fx.code = 'house:fx_position:' || t.currency
   WHERE t.status IN {_MOVED}
 ), expected AS (
   SELECT m.entry_id, COALESCE(x.account_id, 0) AS account_id, x.leg, x.amount
@@ -270,6 +281,40 @@ ORDER BY d.entry_id, d.leg
 # Each expected posting (entry, account, leg, amount) is matched with an actual one. The
 # transfers' checks below also compare the entry's posting count with the number of
 # postings its transfer calls for, so with both a duplicated posting cannot hide.
+
+
+# A cross-currency remittance paid out (its transfer succeeded or was reversed) has a
+# receive-currency entry: FX position -(receive + spread) as ``fx``, the MoMo float of its
+# product +receive as ``principal``, FX revenue +spread as ``fx:spread`` (when there is one);
+# every expected posting is matched with an actual one, as in ``_RECONCILE_SQL``.
+_REMITTANCE_FX_SQL = f"""
+WITH rx AS MATERIALIZED (
+  SELECT rm.id, rm.fx_entry_id AS entry_id, rm.receive_currency AS ccy,
+         rm.receive_amount AS receive, rm.spread, r.product
+  FROM remittances_remittance rm
+  JOIN wallets_transfer t ON t.id = rm.transfer_id
+  LEFT JOIN momo_request r ON r.transfer_id = t.id
+  WHERE rm.receive_currency <> rm.send_currency AND t.status IN {_MOVED}
+), expected AS (
+  SELECT rx.id, rx.entry_id, x.code, a.id AS account_id, x.leg, x.amount
+  FROM rx CROSS JOIN LATERAL (VALUES
+    ('house:fx_position:' || rx.ccy, 'fx', -(rx.receive + rx.spread)),
+    ('house:momo_float:' || rx.ccy || ':' || rx.product, 'principal', rx.receive),
+    ('house:fx_revenue:' || rx.ccy, 'fx:spread', rx.spread)) AS x(code, leg, amount)
+  LEFT JOIN ledger_account a ON a.code = x.code
+  WHERE x.amount <> 0
+), got AS (
+  SELECT rx.id, p.entry_id, a.code, p.account_id, p.leg, p.amount
+  FROM rx JOIN ledger_posting p ON p.entry_id = rx.entry_id
+  JOIN ledger_account a ON a.id = p.account_id
+)
+SELECT COALESCE(w.id, g.id), COALESCE(w.entry_id, g.entry_id), COALESCE(w.leg, g.leg),
+       COALESCE(w.code, g.code), w.amount, g.amount
+FROM expected w FULL JOIN got g
+  ON g.id = w.id AND g.account_id = w.account_id AND g.leg = w.leg AND g.amount = w.amount
+WHERE w.id IS NULL OR g.id IS NULL
+ORDER BY 1, 3
+"""
 
 
 def _problems(sql: str) -> str:
@@ -427,6 +472,57 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         lambda r: f"transfer {r[0]} ({r[1]}, {r[2]}): {r[3]}",
     ),
     (
+        "cross-currency remittances match their receive-currency entries, posting by posting",
+        _REMITTANCE_FX_SQL,
+        lambda r: (
+            f"remittance {r[0]}: FX entry {r[1]} "
+            + (
+                f"lacks the {r[2]} leg on {r[3]} of {r[4]}"
+                if r[5] is None
+                else f"posts {r[5]} as the {r[2]} leg on {r[3]}, which it does not call for"
+            )
+        ),
+    ),
+    (
+        "remittances agree with their transfers",
+        _problems(f"""SELECT rm.id, rm.state, t.id, CASE
+             WHEN rm.transfer_id IS NULL
+                  AND rm.state NOT IN ('CREATED', 'CANCELLED', 'EXPIRED')
+               THEN 'is ' || rm.state || ' without a transfer'
+             WHEN rm.transfer_id IS NULL AND rm.fx_entry_id IS NOT NULL
+               THEN 'has an FX entry but no transfer'
+             WHEN rm.transfer_id IS NULL THEN NULL
+             WHEN t.kind <> 'remittance' THEN 'its transfer is a ' || t.kind
+             WHEN t.amount <> rm.send_amount OR t.fee <> rm.fee
+                  OR t.currency <> rm.send_currency
+               THEN 'sends ' || rm.send_amount || ' + fee ' || rm.fee || ' '
+                    || rm.send_currency || ', its transfer ' || t.amount || ' + fee '
+                    || t.fee || ' ' || t.currency
+             WHEN rm.state = 'COMPLETED' AND t.status <> 'succeeded'
+               THEN 'is COMPLETED but its transfer is ' || t.status
+             WHEN rm.state = 'REVERSED' AND t.status <> 'reversed'
+               THEN 'is REVERSED but its transfer is ' || t.status
+             WHEN rm.state IN ('FAILED', 'CANCELLED', 'CREATED', 'EXPIRED')
+                  AND t.status <> 'failed'
+               THEN 'is ' || rm.state || ' but its transfer is ' || t.status
+             WHEN rm.state IN ('CONFIRMED', 'SUBMITTED') AND t.status NOT IN {_OPEN}
+               THEN 'is ' || rm.state || ' but its transfer is ' || t.status
+             WHEN (rm.fx_entry_id IS NOT NULL) IS DISTINCT FROM
+                  (rm.receive_currency <> rm.send_currency AND t.status IN {_MOVED})
+               THEN CASE WHEN rm.fx_entry_id IS NULL THEN 'was paid in '
+                         || rm.receive_currency || ' without its FX entry'
+                         ELSE 'has an FX entry it does not call for' END
+             WHEN rm.fx_entry_id IS NOT NULL
+                  AND (e.kind <> 'remittance' OR e.reference <> t.id::text
+                       OR e.posting_count <> 2 + (rm.spread <> 0)::int)
+               THEN 'its FX entry is not the one posted for its transfer'
+             END AS problem
+           FROM remittances_remittance rm
+           LEFT JOIN wallets_transfer t ON t.id = rm.transfer_id
+           LEFT JOIN ledger_journal_entry e ON e.id = rm.fx_entry_id"""),
+        lambda r: f"remittance {r[0]} ({r[1]}, transfer {r[2]}): {r[3]}",
+    ),
+    (
         "an entry serves one transfer",
         """SELECT entry_id, count(*) FROM (
              SELECT entry_id FROM wallets_transfer WHERE entry_id IS NOT NULL
@@ -508,9 +604,12 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         _problems(f"""SELECT r.reference_id, r.status, t.id, CASE
              WHEN t.id IS NULL THEN 'carries no transfer'
              WHEN t.kind NOT IN {_MOMO_KINDS} THEN 'carries a ' || t.kind || ' transfer'
-             WHEN r.amount <> t.amount OR r.currency <> t.currency
-               THEN 'is for ' || r.amount || ' ' || r.currency || ', its transfer for '
-                    || t.amount || ' ' || t.currency
+             WHEN r.amount <> COALESCE(rm.receive_amount, t.amount)
+                  OR r.currency <> COALESCE(rm.receive_currency, t.currency)
+               THEN 'is for ' || r.amount || ' ' || r.currency || ', its '
+                    || CASE WHEN rm.id IS NULL THEN 'transfer' ELSE 'remittance' END
+                    || ' for ' || COALESCE(rm.receive_amount, t.amount) || ' '
+                    || COALESCE(rm.receive_currency, t.currency)
              WHEN r.status = 'successful' AND t.status NOT IN {_MOVED}
                THEN 'is successful but its transfer is ' || t.status
              WHEN r.status = 'successful'
@@ -524,6 +623,7 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
              END AS problem
            FROM momo_request r
            LEFT JOIN wallets_transfer t ON t.id = r.transfer_id
+           LEFT JOIN remittances_remittance rm ON rm.transfer_id = t.id
            LEFT JOIN ledger_journal_entry e ON e.id = t.entry_id"""),
         lambda r: f"MoMo request {r[0]} ({r[1]}, transfer {r[2]}): {r[3]}",
     ),
@@ -545,7 +645,9 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
                              WHERE t.kind = 'exchange' AND t.status IN {_MOVED}
                                AND e.idempotency_key = {_RECEIVE_KEY.format(t="t")})
              AND NOT EXISTS (SELECT 1 FROM ledger_hold h
-                             WHERE h.entry_id = e.id AND h.status = 'committed')""",
+                             WHERE h.entry_id = e.id AND h.status = 'committed')
+             AND NOT EXISTS (SELECT 1 FROM remittances_remittance x
+                             WHERE x.fx_entry_id = e.id OR x.fx_reversal_entry_id = e.id)""",
         lambda r: (
             f"entry {r[0]} ({r[1]}, reference {r[2]!r}): belongs to no transfer or"
             " hold, and its kind is not a standalone kind"

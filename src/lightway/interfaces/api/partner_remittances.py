@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -41,6 +42,7 @@ from lightway.application.remittances.remittances import (
     remittance_view,
     remittances_list,
 )
+from lightway.application.fx.pricing import RATE_PLACES
 from lightway.application.text import printable_pattern
 from lightway.data.remittances.models import Quote
 from lightway.interfaces.api.partner import PartnerSignature
@@ -224,6 +226,11 @@ def _partner(request: HttpRequest) -> int:
     return principal.partner_id
 
 
+def _rate(value: Decimal) -> str:
+    """A rate as a decimal string with its 12 stored places."""
+    return format(Decimal(value).quantize(RATE_PLACES), "f")
+
+
 def _quote_out(quote: Quote) -> dict[str, Any]:
     return {
         "id": quote.id,
@@ -237,8 +244,8 @@ def _quote_out(quote: Quote) -> dict[str, Any]:
         "receive_currency": quote.receive_currency,
         "receive_amount": quote.receive_amount,
         "receive_country": quote.receive_country or None,
-        "rate": format(quote.rate, "f"),
-        "mid_rate": format(quote.mid_rate, "f"),
+        "rate": _rate(quote.rate),
+        "mid_rate": _rate(quote.mid_rate),
         "rate_source": quote.rate_source,
         "rate_timestamp": quote.rate_timestamp,
         "rounding": quote.rounding,
