@@ -17,7 +17,6 @@ from lightway.data.ledger.verify import ledger_verify
 from lightway.data.momo.models import MomoRequest
 from lightway.data.partners.models import PartnerEvent
 from lightway.data.remittances.models import Quote, Remittance
-from lightway.data.wallets.models import Transfer
 from tests.momo_flow_support import house_total, run_momo_jobs, settle, wait_final
 from tests.remit_support import (
     error,

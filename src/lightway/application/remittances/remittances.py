@@ -373,12 +373,12 @@ def _confirm_key(remittance: Remittance, key: str) -> str:
     return f"remittance-confirm:{remittance.id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
-def _refusal_of(transfer: Transfer, remittance: Remittance) -> PaymentRefused:
-    return PaymentRefused(
-        transfer.failure_code,
-        transfer.failure_message,
-        details={"remittance_id": str(remittance.id), "transfer_id": str(transfer.id)},
-    )
+def _refusal_of(
+    transfer: Transfer, remittance: Remittance, cause: PaymentRefused | None = None
+) -> PaymentRefused:
+    details = dict(cause.details) if cause is not None else {}
+    details.update(remittance_id=str(remittance.id), transfer_id=str(transfer.id))
+    return PaymentRefused(transfer.failure_code, transfer.failure_message, details=details)
 
 
 def _expire_created(remittance_id: uuid.UUID, now: datetime) -> None:
@@ -451,6 +451,15 @@ def remittance_confirm(
         )
         return {"remittance": str(remittance.id)}
 
+    refused: list[PaymentRefused] = []
+
+    def finish(_transfer: Transfer, _recorded: Recorded, _at: datetime) -> None:
+        try:
+            usage_add_check(usage)
+        except PaymentRefused as exc:
+            refused.append(exc)  # its details (which limit) go back to the partner
+            raise
+
     try:
         outcome = flows.partner_payout_start(
             partner_user_id=client_id,
@@ -465,7 +474,7 @@ def remittance_confirm(
             note=remittance.note,
             now=now,
             record=record,
-            finish=lambda _transfer, _recorded, _at: usage_add_check(usage),
+            finish=finish,
         )
     except _LostRace:
         return _remittance(partner_id, remittance_id), True
@@ -473,7 +482,7 @@ def remittance_confirm(
         current = _remittance(partner_id, remittance_id)
         if current.transfer_id is not None:
             return current, True  # another confirm won meanwhile
-        raise _refusal_of(outcome.transfer, remittance)
+        raise _refusal_of(outcome.transfer, remittance, refused[0] if refused else None)
     return _remittance(partner_id, remittance_id), outcome.replayed
 
 

@@ -20,6 +20,7 @@ from ninja.responses import NinjaJSONEncoder
 from pydantic import ConfigDict
 
 from lightway.application.errors import NotFound
+from lightway.application.fx.pricing import RATE_PLACES
 from lightway.application.remittances.beneficiaries import (
     ValidationView,
     beneficiary_validate,
@@ -42,7 +43,6 @@ from lightway.application.remittances.remittances import (
     remittance_view,
     remittances_list,
 )
-from lightway.application.fx.pricing import RATE_PLACES
 from lightway.application.text import printable_pattern
 from lightway.data.remittances.models import Quote
 from lightway.interfaces.api.partner import PartnerSignature

@@ -27,6 +27,8 @@ STAFF_NAV_ACTIONS += ("fx.rates.view",)
 STAFF_NAV_ACTIONS += ("settlement.view",)
 # Partners (IMTOs): onboarding, webhooks (panels/lightway/partners.py)
 STAFF_NAV_ACTIONS += ("partners.view",)
+# Partners' remittance limits (panels/lightway/partner_limits.py)
+STAFF_NAV_ACTIONS += ("partner_limits.manage",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

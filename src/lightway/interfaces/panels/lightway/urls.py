@@ -1,12 +1,13 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
-under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/`` and ``staff/fx/``
-(before the panels' ``staff/``)."""
+under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/``, ``staff/fx/``,
+``staff/settlement/``, ``staff/partners/`` and ``staff/partner-limits/`` (before the
+panels' ``staff/``)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from lightway.interfaces.panels.lightway import fx, partners, settlement, views
+from lightway.interfaces.panels.lightway import fx, partner_limits, partners, settlement, views
 
 roles_patterns = [
     path("", views.roles, name="staff-roles"),
@@ -120,4 +121,9 @@ partners_patterns = [
         partners.partner_redeliver_dead,
         name="staff-partner-redeliver-dead",
     ),
+]
+
+# Partners' remittance limits (partner_limits.py), under staff/partner-limits/
+partner_limits_patterns = [
+    path("", partner_limits.partner_limits_page, name="staff-partner-limits"),
 ]
