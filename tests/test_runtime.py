@@ -213,6 +213,7 @@ def test_tasks_and_periodic_schedules_registered():
     assert schedules["audit_link"] == "* * * * * *"  # every second, the scheduler's floor
     assert schedules["holds_expire"] == "* * * * *"  # every minute
     assert schedules["ledger_checkpoints_advance"] == "* * * * * */10"  # every 10 s
+    assert schedules["remittances_expire"] == "* * * * *"  # every minute
 
 
 def test_task_entry_points_call_their_use_cases(tx_db):
@@ -221,6 +222,7 @@ def test_task_entry_points_call_their_use_cases(tx_db):
     assert tasks.holds_expire(timestamp=0) >= 0
     assert tasks.audit_link() >= 0
     assert tasks.ledger_checkpoints_advance(timestamp=0) >= 0
+    assert tasks.remittances_expire(timestamp=0) == 0
 
 
 # --- CLI -----------------------------------------------------------------------------------

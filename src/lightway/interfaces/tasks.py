@@ -450,3 +450,21 @@ def partner_statement_cuts(timestamp: int | None = None) -> int:
     from lightway.application.partners.account import partner_statement_cuts_take
 
     return partner_statement_cuts_take(now=timezone.now())
+# Partner remittances (application/remittances): quotes past their lock EXPIRED, CREATED
+# remittances whose quote expired EXPIRED (with their partner events). A create or confirm
+# decides expiry by itself too (``expires_at <= now``); this job makes the states visible.
+REMITTANCES_EXPIRE_CRON = "* * * * *"
+
+
+@app.periodic(cron=REMITTANCES_EXPIRE_CRON)
+@app.task(name="remittances_expire", queue=PERIODIC_QUEUE, queueing_lock="remittances_expire")
+def remittances_expire(timestamp: int | None = None) -> int:
+    """Expire quotes and unconfirmed remittances past their quote's expiry."""
+    from lightway.application.remittances.remittances import (
+        remittances_expire as expire,
+    )
+
+    expired = expire(now=timezone.now())
+    if expired:
+        logger.info("remittances expired", extra={"count": expired})
+    return expired
