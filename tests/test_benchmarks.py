@@ -316,3 +316,54 @@ def test_settlement_benchmark_smoke(tx_db, tmp_path):
     path = tmp_path / "settlement.json"
     bench.write_result(result, path)
     assert json.loads(path.read_text())["transactions"] == 500
+# --- benchmarks/hot_account.py --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
+    """The hot-prefund benchmark end to end with a handful of confirms: it seeds, serves,
+    confirms through the signed partner API, checks the prefunds and the ledger, and writes
+    its figures (not timed: the figures of a real run are in docs/performance.md)."""
+    output = tmp_path / "hot_account.json"
+    owner = db_roles.owner
+    base = url_from_database(
+        {**connection.settings_dict, **{k: owner[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}}
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    for name in ("LIGHTWAY_DATA_KEYS", "LIGHTWAY_BLIND_INDEX_KEY"):
+        env.pop(name, None)
+    env.update(DATABASE_URL=base, PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "hot_account.py"),
+            "--remittances",
+            "6",
+            "--partners",
+            "2",
+            "--concurrency",
+            "2",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--warmup",
+            "2",
+            "--database",
+            f"{connection.settings_dict['NAME']}_hot_smoke",
+            "--output",
+            str(output),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert output.exists(), run.stderr[-3000:]
+    figures = json.loads(output.read_text())
+    assert {"hot_rate_per_s", "spread_rate_per_s", "hot_ratio", "p99_ms", "overdrafts"} <= set(
+        figures
+    )
+    assert (figures["overdrafts"], figures["errors"], figures["ledger_verified"]) == (0, 0, True)
+    assert figures["hot_rate_per_s"] > 0 and figures["spread_rate_per_s"] > 0

@@ -111,8 +111,19 @@ class DemoLogin:
 
 
 @dataclass
+class DemoPartnerKey:
+    """The demo partner's API key (docs/partner-api.md's walk-through signs with it)."""
+
+    partner: str
+    key_id: str
+    secret: str
+    prefunds: str
+
+
+@dataclass
 class DemoSeedResult:
     logins: list[DemoLogin] = field(default_factory=list)
+    partner_api: list[DemoPartnerKey] = field(default_factory=list)
     created: int = 0
 
 
@@ -287,6 +298,8 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
 
     result.created += _demo_partner(now)
     say("partner")
+    result.partner_api.append(_demo_partner_api(result, partner, now))
+    say("partner prefunds, limits, API key and FX rates")
 
     for username, _display, token, balances in CUSTOMERS:
         country, phone, email, id_type, id_number, tier = IDENTITIES[username]
@@ -363,3 +376,128 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     windows_open_ensure(now=now)
     say("settlement accounts and windows")
     return result
+
+
+# The demo partner's remittance set-up (docs/partner-api.md): a fixed API key (demo only,
+# printed by ``lightway up``), prefunds, limits per currency, and approved FX rates.
+DEMO_PARTNER_KEY = (
+    "pk_live_acde0000000000000000d3e0",
+    "sk_live_acme-remit-demo-secret-not-for-production",
+)
+DEMO_PREFUNDS = {"USD": 5_000_000, "UGX": 200_000_000}  # USD 50,000.00, UGX 200,000,000
+# (per transaction, per UTC day, reserved at once), minor units
+DEMO_PARTNER_LIMITS = {
+    "USD": (500_000, 5_000_000, 2_500_000),
+    "UGX": (20_000_000, 200_000_000, 100_000_000),
+}
+# base, quote, mid, spread in basis points: illustrative treasury rates, not market data.
+DEMO_RATES = (("USD", "UGX", "3700", 100), ("USD", "GHS", "15.2", 150))
+
+
+def _demo_partner_api(result: DemoSeedResult, partner: Partner, now: datetime) -> DemoPartnerKey:
+    from lightway.application.momo.flows import partner_prefund_account
+    from lightway.application.remittances.limits import partner_limit_set
+    from lightway.application.remittances.partners import partner_client_id
+    from lightway.data.remittances.models import PartnerLimit
+    from lightway.security.apiauth.models import PartnerApiKey
+    from lightway.security.crypto import encrypt
+    from lightway.security.signatures import secret_context
+
+    key_id, secret = DEMO_PARTNER_KEY
+    partner_client_id(partner=partner, now=now)
+    with transaction.atomic():
+        if not PartnerApiKey.objects.filter(key_id=key_id).exists():
+            PartnerApiKey.objects.create(
+                partner_id=partner.pk,
+                key_id=key_id,
+                secret_ct=encrypt(secret, context=secret_context(key_id)),
+                created_at=now,
+                created_by="system:demo",
+            )
+            audit_record(
+                actor="system",
+                action="partner_key.create",
+                object_type="apiauth.partner_api_key",
+                object_id=key_id,
+                data={"partner_id": partner.pk, "demo": True},
+                now=now,
+            )
+            result.created += 1
+    for code, amount in DEMO_PREFUNDS.items():
+        account = partner_prefund_account(partner_code=partner.code, currency_code=code, now=now)
+        key = f"demo:prefund:{partner.code}:{code}"
+        if not JournalEntry.objects.filter(idempotency_key=key).exists():
+            equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
+            with transaction.atomic():
+                entry = entry_post(
+                    kind=OPENING_BALANCE,
+                    currency=code,
+                    legs=[Leg(equity.pk, -amount), Leg(account.pk, amount)],
+                    idempotency_key=key,
+                    description=f"Demo prefund {Money.of(amount, code)}",
+                    now=now,
+                )
+                audit_record(
+                    actor="system",
+                    action="ledger.opening_balance",
+                    object_type="prefund",
+                    object_id=account.code,
+                    data={"entry": entry.id, "currency": code, "amount": amount},
+                    now=now,
+                )
+            result.created += 1
+        if not PartnerLimit.objects.filter(partner_id=partner.pk, currency=code).exists():
+            per_tx, daily, outstanding = DEMO_PARTNER_LIMITS[code]
+            partner_limit_set(
+                partner_id=partner.pk,
+                currency_code=code,
+                per_transaction_max=per_tx,
+                daily_max=daily,
+                outstanding_max=outstanding,
+                actor="system:demo",
+                now=now,
+            )
+            result.created += 1
+    result.created += _demo_rates(now)
+    return DemoPartnerKey(
+        partner.code,
+        key_id,
+        secret,
+        ", ".join(str(Money.of(a, c)) for c, a in DEMO_PREFUNDS.items()),
+    )
+
+
+def _demo_rates(now: datetime) -> int:
+    """An approved rate for each demo pair unless one that is still fresh exists (a demo
+    started again days later gets new ones: a stale rate stops quoting)."""
+    from decimal import Decimal
+
+    from lightway.application.errors import PaymentRefused
+    from lightway.application.fx.pricing import rate_sides
+    from lightway.application.fx.rates import fx_rate_for
+    from lightway.data.fx.models import FxRate, RateStatus
+
+    made = 0
+    for base, quote, mid, bps in DEMO_RATES:
+        try:
+            fx_rate_for(send=base, receive=quote, now=now)
+            continue
+        except PaymentRefused:
+            pass
+        bid, ask = rate_sides(Decimal(mid), bps)
+        FxRate.objects.create(
+            base=base,
+            quote=quote,
+            mid=Decimal(mid),
+            bid=bid,
+            ask=ask,
+            source="treasury",
+            as_of=now,
+            status=RateStatus.APPROVED,
+            proposed_by="system:demo",
+            decided_by="system:demo-checker",
+            approved_at=now,
+            created_at=now,
+        )
+        made += 1
+    return made
