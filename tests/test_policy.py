@@ -54,7 +54,11 @@ def test_each_role_holds_only_its_realms_actions() -> None:
         if realm == Realm.CUSTOMER:
             assert actions == SELF
         elif realm == Realm.PARTNER:
-            assert actions == {Action.PARTNER_TRANSFERS, Action.PARTNER_ACCOUNT}
+            assert actions == {
+                Action.PARTNER_TRANSFERS,
+                Action.PARTNER_ACCOUNT,
+                Action.PARTNER_REMITTANCES,
+            }
         elif realm == Realm.MTN:
             assert actions <= {
                 Action.STAFF_SIGN_IN,
