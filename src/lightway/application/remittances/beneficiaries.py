@@ -36,6 +36,7 @@ from lightway.application.errors import NotFound, RequestRefused, ValidationFail
 from lightway.application.momo.flows import msisdn_normalise
 from lightway.application.momo.gateway import momo_configured, momo_gateway, momo_target
 from lightway.application.remittances.partners import partner_active
+from lightway.application.text import text_printable
 from lightway.data.remittances.models import AccountStatus, BeneficiaryValidation, NameMatch
 from lightway.data.remittances.selectors import validation_of_partner
 from lightway.integration.momo.port import (
@@ -120,10 +121,11 @@ def names_compare(expected: str, registered: str) -> str:
 
 
 def clean_name(value: str | None, *, field: str) -> str | None:
+    """A name as the API's schema allows it (printable, at most NAME_MAX), spaces folded."""
     if value is None:
         return None
     text = " ".join(str(value).split())
-    if len(text) > NAME_MAX or any(unicodedata.category(c).startswith("C") for c in text):
+    if not text_printable(text, max_length=NAME_MAX):
         raise ValidationFailed(
             f"{field} must be at most {NAME_MAX} printable characters", details={"field": field}
         )
@@ -146,8 +148,9 @@ def payout_currency_for(msisdn: str, given: str | None) -> str:
     for prefix, code in _CURRENCY_BY_PREFIX.items():
         if msisdn.startswith(prefix):
             return code
-    raise ValidationFailed(
-        "receive_currency is needed for a number outside the served markets' country codes",
+    raise RequestRefused(
+        "receive_currency_required",
+        "give receive_currency: the number's country code is not one of a served market",
         details={"field": "receive_currency"},
     )
 

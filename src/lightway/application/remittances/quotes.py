@@ -136,7 +136,7 @@ def quote_create(*, partner_id: int, ask: QuoteRequest, now: datetime) -> tuple[
             fixed="send" if ask.amount_type == AmountType.SEND else "receive",
         )
     except FxPricingError as exc:
-        raise ValidationFailed(str(exc), details={"field": "amount"}) from None
+        raise RequestRefused("amount_too_small", str(exc), details={"field": "amount"}) from None
     per_transaction_check(limit, price.send)
     fee = remittance_fee(partner_code=partner.code, send=price.send, now=now)
     try:

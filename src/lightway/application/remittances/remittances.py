@@ -582,8 +582,10 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         at = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
         return at, uuid.UUID(hex=hex_id)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "cursor is not one this API gave out", details={"field": "query.cursor"}
+        raise RequestRefused(
+            "cursor_invalid",
+            "cursor is not one this API gave out: pass next_cursor as it came",
+            details={"field": "query.cursor"},
         ) from None
 
 

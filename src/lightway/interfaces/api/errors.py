@@ -76,6 +76,9 @@ STATUS_BY_CODE = {
     "beneficiary_barred": 422,
     "beneficiary_validation_mismatch": 422,
     "beneficiary_validation_expired": 422,
+    "receive_currency_required": 422,
+    "amount_too_small": 422,
+    "cursor_invalid": 422,
     "remittance_not_confirmable": 409,
     "remittance_not_cancellable": 409,
 }

@@ -8,6 +8,7 @@ Amounts are integers in the currency's minor unit, as everywhere in this API (do
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from ninja import Field, Header, Path, Query, Router, Schema
 from ninja.responses import NinjaJSONEncoder
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict
 
 from lightway.application.errors import NotFound
 from lightway.application.fx.pricing import RATE_PLACES
@@ -75,6 +76,17 @@ ERRORS: dict[int, type[ErrorOut]] = {
     422: ErrorOut,
     503: ErrorOut,
 }
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: Any) -> Any:
+    """A query date-time is RFC 3339 text with an offset, as the document says: never a
+    number (which pydantic would take as a unix time) or a time without its zone."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-07T09:00:00Z")
+    return value
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -418,7 +430,11 @@ def create_remittance(
 def list_remittances(
     request: HttpRequest,
     state: Annotated[str | None, Query(pattern=STATE_PATTERN)] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="RFC 3339 date-time with its offset: changes at or after it"),
+        BeforeValidator(_rfc3339),
+    ] = None,
     external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID_PATTERN)] = None,
     cursor: Annotated[
         str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the last page")
