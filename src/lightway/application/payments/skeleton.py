@@ -20,6 +20,11 @@
 4. two requests with the same key racing each other: the unique index lets one commit, the
    other replays it.
 
+A hold on a hot account (a partner's prefund, which many payments debit at once) is placed
+LAST instead (``HoldFunds(last=True)``): its id is reserved first so the caller's rows can
+name it, and the account row is locked only by the transaction's final statements, then
+``plan.finish`` runs the caller's checks under that lock (a partner's limits).
+
 Lock order, everywhere: account rows (in id order, by the posting trigger or explicitly),
 then the transfer row and the usage counters it updates. So payments never deadlock on
 each other's counters.
