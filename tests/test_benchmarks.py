@@ -325,6 +325,7 @@ def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
     confirms through the signed partner API, checks the prefunds and the ledger, and writes
     its figures (not timed: the figures of a real run are in docs/performance.md)."""
     output = tmp_path / "hot_account.json"
+    database = f"{connection.settings_dict['NAME']}_hot_smoke"
     owner = db_roles.owner
     base = url_from_database(
         {**connection.settings_dict, **{k: owner[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}}
@@ -350,7 +351,7 @@ def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
             "--warmup",
             "2",
             "--database",
-            f"{connection.settings_dict['NAME']}_hot_smoke",
+            database,
             "--output",
             str(output),
         ],
@@ -360,6 +361,10 @@ def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
         text=True,
         timeout=600,
     )
+    import psycopg
+
+    with psycopg.connect(base.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     assert output.exists(), run.stderr[-3000:]
     figures = json.loads(output.read_text())
     assert {"hot_rate_per_s", "spread_rate_per_s", "hot_ratio", "p99_ms", "overdrafts"} <= set(
