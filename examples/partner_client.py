@@ -55,9 +55,7 @@ class PartnerClient:
 
     def _headers(self, method: str, target: str, body: bytes) -> dict[str, str]:
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-        canonical = "\n".join(
-            [method, target, timestamp, nonce, hashlib.sha256(body).hexdigest()]
-        )
+        canonical = "\n".join([method, target, timestamp, nonce, hashlib.sha256(body).hexdigest()])
         signature = hmac.new(self.secret.encode(), canonical.encode(), hashlib.sha256)
         return {
             "X-LW-Key": self.key_id,
@@ -156,7 +154,9 @@ class PartnerClient:
     def get_by_external_id(self, external_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v1/partner/remittances/ext-{external_id}")
 
-    def track(self, remittance_id: str, *, timeout: float = 120, every: float = 2) -> dict[str, Any]:
+    def track(
+        self, remittance_id: str, *, timeout: float = 120, every: float = 2
+    ) -> dict[str, Any]:
         """Poll until the remittance is final (webhooks tell you sooner; docs/partner-api.md)."""
         deadline = time.monotonic() + timeout
         while True:

@@ -316,6 +316,8 @@ def test_settlement_benchmark_smoke(tx_db, tmp_path):
     path = tmp_path / "settlement.json"
     bench.write_result(result, path)
     assert json.loads(path.read_text())["transactions"] == 500
+
+
 # --- benchmarks/hot_account.py --------------------------------------------------------------
 
 

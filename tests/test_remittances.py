@@ -248,7 +248,7 @@ def test_an_expired_quote_is_refused_and_an_earlier_create_still_replays(momo, c
         ask=QuoteRequest("USD", "UGX", 10_000, "SEND"),
         now=real_now - timedelta(minutes=31),
     )
-    err = error(create(client, acme, str(old.id), "ACME-EXP-2"), 422, "quote_expired")
+    err = error(create(client, acme, str(old.id), "ACME-EXP-2"), 409, "quote_expired")
     assert (err["path"], err["retryable"]) == ("quote_id", False)
     assert Quote.objects.get(pk=old.id).state == "EXPIRED"
     assert signed(client, acme, "GET", f"{API}/quotes/{old.id}").json()["state"] == "EXPIRED"
@@ -268,7 +268,7 @@ def test_an_expired_quote_is_refused_and_an_earlier_create_still_replays(momo, c
 def test_a_quote_is_used_by_one_remittance_only(momo, client, acme):
     q = quote(client, acme)
     assert create(client, acme, q["id"], "ACME-ONE-1").status_code == 201
-    error(create(client, acme, q["id"], "ACME-ONE-2"), 409, "quote_already_used")
+    error(create(client, acme, q["id"], "ACME-ONE-2"), 409, "quote_used")
 
 
 # --- the prefund ---------------------------------------------------------------------------

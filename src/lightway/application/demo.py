@@ -192,7 +192,9 @@ def _demo_staff(result: DemoSeedResult, username: str, role: str, now: datetime)
 
 
 # The demo partner's prefund opening balances (minor units).
-DEMO_PREFUND: dict[str, int] = {"UGX": 50_000_000, "GHS": 5_000_000}
+# USD 50,000.00 (the remittances of docs/partner-api.md are sent from it), UGX 200,000,000,
+# GHS 50,000.00.
+DEMO_PREFUND: dict[str, int] = {"USD": 5_000_000, "UGX": 200_000_000, "GHS": 5_000_000}
 
 
 def demo_webhook_url() -> str:
@@ -226,7 +228,7 @@ def _demo_partner(now: datetime) -> int:
                     country="GB",
                     address="1 Demo Street, London (demo data)",
                     markets=("UG", "GH", "CM", "RW", "ZM", "CI"),
-                    currencies=("UGX", "GHS", "XAF", "RWF", "ZMW", "XOF"),
+                    currencies=("USD", "UGX", "GHS", "XAF", "RWF", "ZMW", "XOF"),
                     webhook_url=demo_webhook_url(),
                     contacts=(
                         ContactIn(
@@ -298,6 +300,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
 
     result.created += _demo_partner(now)
     say("partner")
+    partner = Partner.objects.get(code=DEMO_PARTNER[0])
     result.partner_api.append(_demo_partner_api(result, partner, now))
     say("partner prefunds, limits, API key and FX rates")
 
@@ -379,12 +382,12 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
 
 
 # The demo partner's remittance set-up (docs/partner-api.md): a fixed API key (demo only,
-# printed by ``lightway up``), prefunds, limits per currency, and approved FX rates.
+# printed by ``lightway up``), limits per currency, and approved FX rates (its prefunds are
+# funded by ``_demo_partner``, DEMO_PREFUND).
 DEMO_PARTNER_KEY = (
     "pk_live_acde0000000000000000d3e0",
     "sk_live_acme-remit-demo-secret-not-for-production",
 )
-DEMO_PREFUNDS = {"USD": 5_000_000, "UGX": 200_000_000}  # USD 50,000.00, UGX 200,000,000
 # (per transaction, per UTC day, reserved at once), minor units
 DEMO_PARTNER_LIMITS = {
     "USD": (500_000, 5_000_000, 2_500_000),
@@ -395,7 +398,6 @@ DEMO_RATES = (("USD", "UGX", "3700", 100), ("USD", "GHS", "15.2", 150))
 
 
 def _demo_partner_api(result: DemoSeedResult, partner: Partner, now: datetime) -> DemoPartnerKey:
-    from lightway.application.momo.flows import partner_prefund_account
     from lightway.application.remittances.limits import partner_limit_set
     from lightway.application.remittances.partners import partner_client_id
     from lightway.data.remittances.models import PartnerLimit
@@ -423,29 +425,7 @@ def _demo_partner_api(result: DemoSeedResult, partner: Partner, now: datetime) -
                 now=now,
             )
             result.created += 1
-    for code, amount in DEMO_PREFUNDS.items():
-        account = partner_prefund_account(partner_code=partner.code, currency_code=code, now=now)
-        key = f"demo:prefund:{partner.code}:{code}"
-        if not JournalEntry.objects.filter(idempotency_key=key).exists():
-            equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
-            with transaction.atomic():
-                entry = entry_post(
-                    kind=OPENING_BALANCE,
-                    currency=code,
-                    legs=[Leg(equity.pk, -amount), Leg(account.pk, amount)],
-                    idempotency_key=key,
-                    description=f"Demo prefund {Money.of(amount, code)}",
-                    now=now,
-                )
-                audit_record(
-                    actor="system",
-                    action="ledger.opening_balance",
-                    object_type="prefund",
-                    object_id=account.code,
-                    data={"entry": entry.id, "currency": code, "amount": amount},
-                    now=now,
-                )
-            result.created += 1
+    for code in DEMO_PARTNER_LIMITS:
         if not PartnerLimit.objects.filter(partner_id=partner.pk, currency=code).exists():
             per_tx, daily, outstanding = DEMO_PARTNER_LIMITS[code]
             partner_limit_set(
@@ -463,19 +443,17 @@ def _demo_partner_api(result: DemoSeedResult, partner: Partner, now: datetime) -
         partner.code,
         key_id,
         secret,
-        ", ".join(str(Money.of(a, c)) for c, a in DEMO_PREFUNDS.items()),
+        ", ".join(str(Money.of(a, c)) for c, a in DEMO_PREFUND.items()),
     )
 
 
 def _demo_rates(now: datetime) -> int:
     """An approved rate for each demo pair unless one that is still fresh exists (a demo
     started again days later gets new ones: a stale rate stops quoting)."""
-    from decimal import Decimal
 
     from lightway.application.errors import PaymentRefused
-    from lightway.application.fx.pricing import rate_sides
+    from lightway.application.fx.ratebook import fx_rate_approve, fx_rate_propose
     from lightway.application.fx.rates import fx_rate_for
-    from lightway.data.fx.models import FxRate, RateStatus
 
     made = 0
     for base, quote, mid, bps in DEMO_RATES:
@@ -484,20 +462,10 @@ def _demo_rates(now: datetime) -> int:
             continue
         except PaymentRefused:
             pass
-        bid, ask = rate_sides(Decimal(mid), bps)
-        FxRate.objects.create(
-            base=base,
-            quote=quote,
-            mid=Decimal(mid),
-            bid=bid,
-            ask=ask,
-            source="treasury",
-            as_of=now,
-            status=RateStatus.APPROVED,
-            proposed_by="system:demo",
-            decided_by="system:demo-checker",
-            approved_at=now,
-            created_at=now,
+        # Maker-checker like any treasury rate (docs/fx.md): one proposes, another approves.
+        proposed = fx_rate_propose(
+            base=base, quote=quote, mid=mid, spread_bps=bps, actor="system:demo-treasury", now=now
         )
+        fx_rate_approve(rate_id=proposed.pk, actor="system:demo-checker", now=now)
         made += 1
     return made

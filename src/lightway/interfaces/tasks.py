@@ -450,6 +450,8 @@ def partner_statement_cuts(timestamp: int | None = None) -> int:
     from lightway.application.partners.account import partner_statement_cuts_take
 
     return partner_statement_cuts_take(now=timezone.now())
+
+
 # Partner remittances (application/remittances): quotes past their lock EXPIRED, CREATED
 # remittances whose quote expired EXPIRED (with their partner events). A create or confirm
 # decides expiry by itself too (``expires_at <= now``); this job makes the states visible.

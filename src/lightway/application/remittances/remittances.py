@@ -143,7 +143,7 @@ class QuoteExpired(RequestRefused):
 
 
 class QuoteUsed(Conflict):
-    code = "quote_already_used"
+    code = "quote_used"
 
 
 class NotConfirmable(Conflict):

@@ -69,7 +69,6 @@ STATUS_BY_CODE = {
     "statement_unavailable": 404,  # before the first statement day
     # the partner API: quotes, beneficiaries, remittances (docs/partner-api.md)
     "idempotency_conflict": 409,
-    "partner_suspended": 403,
     "currency_not_enabled": 422,
     "fee_changed": 422,
     "beneficiary_not_found": 422,
