@@ -9,14 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from lightway.application.fx.pricing import rate_sides
+from lightway.application.fx.ratebook import fx_rate_approve, fx_rate_propose
 from lightway.application.partners.keys import partner_key_create
 from lightway.application.remittances.limits import partner_limit_set
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
-from lightway.data.fx.models import FxRate, RateStatus
+from lightway.data.fx.models import FxRate
 from lightway.data.identity.models import Partner
 from lightway.data.ledger.kinds import OPENING_BALANCE
 from lightway.data.ledger.models import Account, AccountKind
@@ -85,22 +84,13 @@ def prefund(code: str, ccy: str) -> Account:
     return Account.objects.get(kind=AccountKind.IMTO_PREFUND, owner_ref=code, currency=ccy)
 
 
-def fx_rate(base: str, quote: str, mid: str, bps: int, now: datetime, source: str = "treasury"):
-    bid, ask = rate_sides(Decimal(mid), bps)
-    return FxRate.objects.create(
-        base=base,
-        quote=quote,
-        mid=Decimal(mid),
-        bid=bid,
-        ask=ask,
-        source=source,
-        as_of=now,
-        status=RateStatus.APPROVED,
-        proposed_by="test-maker",
-        decided_by="test-checker",
-        approved_at=now,
-        created_at=now,
+def fx_rate(base: str, quote: str, mid: str, bps: int, now: datetime) -> FxRate:
+    """A treasury rate as finance staff make one: proposed by one person, approved by
+    another (``application/fx/ratebook.py``), priced from ``now``."""
+    proposed = fx_rate_propose(
+        base=base, quote=quote, mid=mid, spread_bps=bps, actor="staff:9001", now=now
     )
+    return fx_rate_approve(rate_id=proposed.pk, actor="staff:9002", now=now)
 
 
 def signed(

@@ -419,15 +419,25 @@ def test_suspended_partner_mid_flight(momo, client, acme):
     assert confirm(client, acme, b["id"]).status_code == 201
     request_a = MomoRequest.objects.get(transfer_id=Remittance.objects.get(pk=a["id"]).transfer_id)
     assert flows.momo_submit(request_id=request_a.pk, now=timezone.now()) == "accepted"
-    Partner.objects.filter(pk=acme.partner_id).update(is_active=False)
-    # the API refuses the suspended partner at once
-    assert signed(
+    from lightway.application.partners.onboarding import partner_status_set
+
+    partner_status_set(
+        partner_id=acme.partner_id,
+        status="suspended",
+        reason="compliance review of the partner",
+        actor="staff:1",
+        now=timezone.now(),
+    )
+    # the API refuses the suspended partner at once, saying why
+    refused_api = signed(
         client,
         acme,
         "POST",
         f"{API}/quotes",
         {"send_currency": "USD", "receive_currency": "UGX", "amount": 1, "amount_type": "SEND"},
-    ).status_code in (401, 403)
+    )
+    assert refused_api.status_code == 403
+    assert refused_api.json()["error"]["code"] == "partner_suspended"
     with pytest.raises(PartnerSuspended) as refused:
         quote_create(
             partner_id=acme.partner_id,
