@@ -44,7 +44,7 @@ ERRORS: dict[int, type[ErrorOut]] = {
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
-class StatementLineOut(Schema):
+class CommissionStatementLineOut(Schema):
     created_at: datetime = Field(description="When the transaction was priced (UTC)")
     reference: str = Field(description="The transaction's reference (the transfer id)")
     transaction_kind: str = Field(description="remittance, payout, deposit, ...")
@@ -68,7 +68,7 @@ class CommissionStatementOut(Schema):
     period_to: date = Field(alias="to", description="Last day (UTC), included")
     generated_at: datetime
     line_count: int
-    lines: list[StatementLineOut] = Field(description="One per transaction, oldest first")
+    lines: list[CommissionStatementLineOut] = Field(description="One per transaction, oldest first")
     summary: list[StatementSummaryOut] = Field(description="Per transaction kind and currency")
 
 
