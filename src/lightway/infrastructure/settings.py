@@ -438,7 +438,11 @@ SETTLEMENT_CALLBACK_SECRET = Env.str(
 SETTLEMENT_TIMEOUT_SECONDS = Env.int("SETTLEMENT_TIMEOUT_SECONDS", 10)
 # How long a sent instruction waits for its callback before a status read, and between reads.
 SETTLEMENT_POLL_SECONDS = Env.int("SETTLEMENT_POLL_SECONDS", 60)
-LIGHTWAY_SETTLEMENT_MARKETS = Env.str("LIGHTWAY_SETTLEMENT_MARKETS", "UGX,GHS,XAF,XOF,RWF,ZMW")
+# The MoMo markets, and the currencies partners prefund in (their commission share and
+# top-ups settle there: a USD-funded partner is paid its share in USD).
+LIGHTWAY_SETTLEMENT_MARKETS = Env.str(
+    "LIGHTWAY_SETTLEMENT_MARKETS", "UGX,GHS,XAF,XOF,RWF,ZMW,USD,EUR,GBP"
+)
 # Daily cut-off, local time of each market ("HH:MM"); per-market overrides "UGX=16:30,GHS=15:00".
 LIGHTWAY_SETTLEMENT_CUTOFF = Env.str("LIGHTWAY_SETTLEMENT_CUTOFF", "17:00")
 LIGHTWAY_SETTLEMENT_CUTOFFS = Env.str("LIGHTWAY_SETTLEMENT_CUTOFFS", "")

@@ -44,7 +44,7 @@ from lightway.application.momo.common import (
     poll_max,
 )
 from lightway.application.notifications.service import DEFAULT_LANGUAGE, LANGUAGES, notify
-from lightway.application.payments.skeleton import fee_legs, payment_audit
+from lightway.application.payments.skeleton import RECEIVE_ENTRY_KEY, fee_legs, payment_audit
 from lightway.application.remittances.outcome import (
     remittance_on_failure,
     remittance_on_success,
@@ -272,7 +272,9 @@ def _post(
     request: MomoRequest, transfer: Transfer, now: datetime
 ) -> tuple[JournalEntry, int | None]:
     """The payment's entry (committing its hold, if any) and, for a cross-currency
-    remittance, the id of its receive-currency entry (keyed ``momo-fx:<reference>``)."""
+    remittance, the id of its receive-currency entry (keyed ``fx:<transfer id>``,
+    ``RECEIVE_ENTRY_KEY``, as an exchange's: the one way to find a transfer's second entry,
+    which settlement positions and ``ledger verify`` rely on)."""
     legs, fee_kind, quote, _held = _legs(request, transfer, now)
     key = f"momo:{request.reference_id}"
     reference = str(transfer.id)
@@ -338,7 +340,7 @@ def _post_fx(request: MomoRequest, transfer: Transfer, now: datetime) -> int:
                 currency=plan.fx_currency,
                 legs=plan.fx_legs,
                 now=now,
-                idempotency_key=f"momo-fx:{request.reference_id}",
+                idempotency_key=RECEIVE_ENTRY_KEY.format(transfer_id=transfer.id),
                 reference=str(transfer.id),
                 description=f"MoMo {request.operation}: {plan.fx_currency} leg",
             ).pk

@@ -26,6 +26,10 @@ MARKET_ZONES: dict[str, str] = {
     "KES": "Africa/Nairobi",
     "TZS": "Africa/Dar_es_Salaam",
     "ZAR": "Africa/Johannesburg",
+    # Partners' prefund currencies: the cut-off is the bank's local time.
+    "USD": "America/New_York",
+    "EUR": "Europe/Brussels",
+    "GBP": "Europe/London",
 }
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 

@@ -36,6 +36,12 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
               SELECT entry_id FROM wallets_transfer WHERE status IN ('succeeded', 'reversed')
               UNION ALL
               SELECT reversal_entry_id FROM wallets_transfer WHERE reversal_entry_id IS NOT NULL
+              UNION ALL
+              -- a cross-currency payment's receive entry (and that of its reversal)
+              SELECT e.id FROM wallets_transfer t
+              JOIN ledger_journal_entry e
+                ON e.idempotency_key IN ('fx:' || t.id::text, 'fx-reversal:' || t.id::text)
+              WHERE t.status IN ('succeeded', 'reversed')
             ), want AS (
               SELECT p.entry_id, p.account_id, sum(p.amount) AS amount
               FROM ledger_posting p
