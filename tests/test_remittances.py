@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from lightway.application.remittances.remittances import remittances_expire
-from lightway.data.identity.models import Partner
 from lightway.data.ledger.models import AccountKind, Hold, HoldStatus, JournalEntry
 from lightway.data.ledger.verify import ledger_verify
 from lightway.data.momo.models import MomoRequest
