@@ -833,10 +833,14 @@ def test_check_constraints(now, fields, constraint):
 
 
 def test_seed_is_idempotent_and_prices_as_documented(now):
-    assert fee_schedules_seed_defaults(now=now) == 8
+    assert fee_schedules_seed_defaults(now=now) == 9
     check_complete()
     assert fee_schedules_seed_defaults(now=now) == 0
-    assert FeeSchedule.objects.count() == 8
+    assert FeeSchedule.objects.count() == 9
+    # the partner remittances sent from a USD prefund: a flat USD 2.99
+    assert fee_quote(
+        kind="remittance", amount=Money.of(10_000, "USD"), partner_ref="acme", now=now
+    ).fee == Money.of(299, "USD")
     quote = fee_quote(kind="p2p", amount=ghs(1_234), now=now)  # GHS 12.34
     assert quote.fee == ghs(50)  # 1% = 0.12, minimum GHS 0.50
     assert fee_quote(kind="p2p", amount=ghs(500_000), now=now).fee == ghs(2_000)
