@@ -9,9 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lightway.data.ledger.models import AccountKind
-from lightway.data.ledger.rollups import ledger_checkpoints_advance
 from lightway.data.ledger.services import Leg, account_open, entry_post, house_account
-from tests.query_cost import rows_read
+from tests.query_cost import checkpoints_roll_up, rows_read
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +72,7 @@ def test_a_capped_count_reads_cap_plus_on_the_page(admin_client, history, settin
 def test_account_list_reads_house_balances_from_checkpoints(admin_client, history, now):
     """Regression: each house account row summed all of its postings."""
     equity, wallet = history
-    ledger_checkpoints_advance(every=10, wait_seconds=2)
+    checkpoints_roll_up(every=10)
     entry_post(kind="p2p", currency="UGX", legs=[Leg(equity.pk, -7), Leg(wallet.pk, 7)], now=now)
     read = rows_read(lambda: admin_client.get("/admin/ledger/account/"))
     assert read["ledger_posting"] <= 1  # the one posting after the checkpoint, not 31

@@ -18,11 +18,12 @@ from lightway.application.partners.keys import partner_key_create
 from lightway.application.partners.onboarding import partner_onboard
 from lightway.data.ledger.kinds import OPENING_BALANCE, REVERSAL
 from lightway.data.ledger.models import Account, AccountKind
-from lightway.data.ledger.rollups import account_balance_before, ledger_checkpoints_advance
+from lightway.data.ledger.rollups import account_balance_before
 from lightway.data.ledger.services import Leg, entry_post, house_account
 from lightway.data.partners.models import StatementCut
 from lightway.data.partners.services import partner_event_record
 from tests.partner_support import details, signed_get
+from tests.query_cost import checkpoints_roll_up
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +150,7 @@ def test_daily_statements_reconcile_and_chain(client, partner):
     _post("remittance", -120_000, DAY2)
     _post("remittance", -1_500, DAY2, leg="fee")
     _post(REVERSAL, 120_000, DAY2 + timedelta(hours=3))
-    ledger_checkpoints_advance(every=2)  # statements read checkpoints, not history
+    checkpoints_roll_up(every=2)  # statements read checkpoints, not history
     _post(OPENING_BALANCE, 30_000, DAY2 + timedelta(hours=13, minutes=59))
     assert partner_statement_cuts_take(now=DAY3.replace(hour=0, minute=4)) == 0  # too early
     assert partner_statement_cuts_take(now=DAY3.replace(hour=0, minute=6)) == 1
@@ -248,7 +249,7 @@ def test_a_statement_reads_its_day_not_the_history(partner):
     for _ in range(3):
         _post("remittance", -1_000, DAY2)
     partner_statement_cuts_take(now=DAY3.replace(hour=0, minute=6))
-    ledger_checkpoints_advance(every=20)
+    checkpoints_roll_up(every=20)
     day = DAY2.date()
     read = rows_read(lambda: partner_statement(partner_id=pid, currency="UGX", day=day))
     # the day's 3 postings, and at most a checkpoint interval's worth for the opening
