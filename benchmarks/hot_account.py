@@ -80,8 +80,8 @@ def partners_seed(codes: Sequence[str], *, prefund: int) -> list[BenchPartner]:
     from django.utils import timezone
 
     from lightway.application.identity.profiles import profile_create
-    from lightway.application.momo.flows import partner_prefund_account
     from lightway.application.partners.keys import partner_key_create
+    from lightway.application.partners.prefund import partner_prefund_account
     from lightway.application.remittances.limits import partner_limit_set
     from lightway.data.identity.models import Partner, Realm
     from lightway.data.ledger.kinds import OPENING_BALANCE

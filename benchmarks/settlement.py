@@ -87,7 +87,7 @@ def accounts() -> dict[str, Any]:
     """The house and partner accounts the deltas name (created once), and bank accounts."""
     from django.utils import timezone
 
-    from lightway.application.momo.flows import partner_prefund_account
+    from lightway.application.partners.prefund import partner_prefund_account
     from lightway.application.settlement.parties import settlement_parties_seed_demo
     from lightway.data.identity.models import Partner
     from lightway.data.ledger.models import AccountKind

@@ -18,6 +18,7 @@ from django.db.models import Sum
 
 from lightway.application.identity.profiles import profile_create, profile_set_pii
 from lightway.application.momo import flows
+from lightway.application.partners.prefund import partner_prefund_account
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
 from lightway.data.identity.models import Partner, Realm
 from lightway.data.ledger.kinds import OPENING_BALANCE
@@ -48,7 +49,7 @@ def momo_partner(code: str, now: datetime, *, prefund: int, currency: str = "UGX
     partner = Partner.objects.create(code=code, name=f"{code} (test)", created_at=now)
     user = get_user_model().objects.create_user(username=f"partner-{code}", password="x-U-123")
     profile_create(user_id=user.pk, realm=Realm.PARTNER, now=now, partner_id=partner.pk)
-    account = flows.partner_prefund_account(partner_code=code, currency_code=currency, now=now)
+    account = partner_prefund_account(partner_code=code, currency_code=currency, now=now)
     if prefund:
         equity = house_account(kind=AccountKind.EQUITY, currency=currency, now=now)
         entry_post(

@@ -66,7 +66,7 @@ def remit_partner(
 
 
 def prefund_top_up(code: str, ccy: str, amount: int, now: datetime) -> Account:
-    from lightway.application.momo.flows import partner_prefund_account
+    from lightway.application.partners.prefund import partner_prefund_account
 
     account = partner_prefund_account(partner_code=code, currency_code=ccy, now=now)
     if amount:

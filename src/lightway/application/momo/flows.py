@@ -56,7 +56,7 @@ from lightway.application.momo.gateway import momo_configured, momo_gateway, mom
 from lightway.application.momo.status import momo_poll, momo_submit
 from lightway.application.momo.sweep import SUBMIT_TASK, momo_sweep, request_job_lock
 
-# partner_prefund_account lives in application.partners.prefund; still importable from here.
+# A partner's prefund account (one per partner and currency): application.partners.prefund.
 from lightway.application.partners.prefund import partner_prefund_account
 from lightway.application.payments.skeleton import (
     HoldFunds,

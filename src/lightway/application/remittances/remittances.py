@@ -54,6 +54,7 @@ from lightway.application.errors import (
 from lightway.application.fx.pricing import RATE_PLACES
 from lightway.application.momo import flows
 from lightway.application.momo.apply import request_fail
+from lightway.application.partners.prefund import partner_prefund_account
 from lightway.application.payments.skeleton import (
     Recorded,
     idempotency_key_check,
@@ -428,7 +429,7 @@ def remittance_confirm(
             "the fee schedule changed since the quote was made: ask for a new quote",
             details={"quote_id": str(quote.id), "fee": fee.fee.amount},
         )
-    prefund = flows.partner_prefund_account(
+    prefund = partner_prefund_account(
         partner_code=partner.code, currency_code=send.currency.code, now=now
     )
     usage = UsageCheck(
