@@ -118,6 +118,12 @@ TABLE_RULES: dict[str, TableRule] = {
     "remittances_remittance": TableRule("remittances are never deleted"),
     "remittances_partner_usage": TableRule("usage counters are never deleted"),
     "remittances_partner_limit": TableRule("limits are changed, never deleted (audited)"),
+    "remittances_reversal": TableRule(
+        "maker-checker: a reversal request gets its one decision, by another person; never"
+        " deleted (trigger remittances_reversal_guard)",
+        update=False,
+        update_only=("state", "decided_by", "decided_at", "decision_note"),
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

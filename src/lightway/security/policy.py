@@ -177,6 +177,18 @@ class Action(models.TextChoices):
         "partner_limits.manage",
         "Set partners' remittance limits per currency (audited)",
     )
+    REMITTANCES_VIEW = (
+        "remittances.view",
+        "See partners' remittances: state timeline, transfer, MoMo request, reversal requests",
+    )
+    REMITTANCE_REVERSAL_REQUEST = (
+        "remittances.reversal_request",
+        "Ask for the reversal of a completed remittance, with a reason (audited)",
+    )
+    REMITTANCE_REVERSAL_APPROVE = (
+        "remittances.reversal_approve",
+        "Approve or reject another person's remittance reversal request (audited)",
+    )
 
 
 A = Action
@@ -216,6 +228,9 @@ MATRIX: dict[str, frozenset[str]] = {
             A.SETTLEMENT_VIEW,
             A.PARTNERS_VIEW,
             A.PARTNER_WEBHOOKS_REDELIVER,
+            # Maker-checker: operations ask for a remittance's reversal, finance decides.
+            A.REMITTANCES_VIEW,
+            A.REMITTANCE_REVERSAL_REQUEST,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -241,6 +256,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.SETTLEMENT_MANAGE,
             A.PARTNERS_VIEW,
             A.PARTNER_LIMITS_MANAGE,
+            A.REMITTANCES_VIEW,
+            A.REMITTANCE_REVERSAL_APPROVE,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -260,6 +277,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.REPORTS_VIEW,
             A.NOTIFICATIONS_LOG,
             A.PARTNERS_VIEW,
+            A.REMITTANCES_VIEW,
         }
     ),
     Role.LW_SUPPORT: frozenset(

@@ -17,8 +17,11 @@ see: a superuser with the triggers off (``session_replication_role = replica``, 
    exchange (two currencies) has two entries: its own (the send currency: the wallet to
    the FX position account) and the receive entry keyed ``fx:<transfer id>`` (the FX
    position account to the other wallet, the spread to FX revenue), checked against the
-   FX quote it used (``fx_quote``: amounts, currencies, customer). Any posting missing,
-   extra, on another account or of another amount is reported;
+   FX quote it used (``fx_quote``: amounts, currencies, customer). A cross-currency
+   remittance's receive-currency entry (``fx_entry``) is checked against the remittance's
+   figures, and a reversed one's ``fx_reversal_entry`` against the mirror of those; a
+   REVERSED remittance needs a reversal request approved by a second person. Any posting
+   missing, extra, on another account or of another amount is reported;
 4. fees and commission records: each record belongs to a transfer's entry, and a
    transfer's records add up to its fee;
 5. transfers, holds and MoMo requests agree: failed and open transfers have no entry; a
@@ -122,6 +125,11 @@ REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("remittances_remittance", "remittances_remittance_guard"),
     ("remittances_remittance", "remittances_remittance_no_truncate"),
     ("remittances_quote", "remittances_quote_guard"),
+    # Reversals: maker-checker requests (remittances 0004).
+    ("remittances_reversal", "remittances_reversal_guard"),
+    ("remittances_reversal", "remittances_reversal_no_truncate"),
+    ("remittances_reversal", "remittances_reversal_approved"),
+    ("remittances_remittance", "remittances_reversed_approved"),
 )
 
 # Constraints the checks below rely on (a superuser could drop them): (table, name).
@@ -287,33 +295,43 @@ ORDER BY d.entry_id, d.leg
 # receive-currency entry: FX position -(receive + spread) as ``fx``, the MoMo float of its
 # product +receive as ``principal``, FX revenue +spread as ``fx:spread`` (when there is one);
 # every expected posting is matched with an actual one, as in ``_RECONCILE_SQL``.
+#
+# A reversed one (REVERSED, its transfer ``reversed``) also has the mirror of that entry,
+# ``fx_reversal_entry``: the same accounts and legs, the opposite amounts, computed from the
+# remittance's own figures (not copied from the entry it undoes), so a forged FX entry and
+# its faithful mirror are both reported.
 _REMITTANCE_FX_SQL = f"""
 WITH rx AS MATERIALIZED (
-  SELECT rm.id, rm.fx_entry_id AS entry_id, rm.receive_currency AS ccy,
-         rm.receive_amount AS receive, rm.spread, r.product
+  SELECT rm.id, rm.fx_entry_id AS entry_id, rm.fx_reversal_entry_id AS rev_id,
+         rm.receive_currency AS ccy, rm.receive_amount AS receive, rm.spread, r.product
   FROM remittances_remittance rm
   JOIN wallets_transfer t ON t.id = rm.transfer_id
   LEFT JOIN momo_request r ON r.transfer_id = t.id
   WHERE rm.receive_currency <> rm.send_currency AND t.status IN {_MOVED}
-), expected AS (
-  SELECT rx.id, rx.entry_id, x.code, a.id AS account_id, x.leg, x.amount
+), legs AS (
+  SELECT rx.id, rx.entry_id, rx.rev_id, x.code, a.id AS account_id, x.leg, x.amount
   FROM rx CROSS JOIN LATERAL (VALUES
     ('house:fx_position:' || rx.ccy, 'fx', -(rx.receive + rx.spread)),
     ('house:momo_float:' || rx.ccy || ':' || rx.product, 'principal', rx.receive),
     ('house:fx_revenue:' || rx.ccy, 'fx:spread', rx.spread)) AS x(code, leg, amount)
   LEFT JOIN ledger_account a ON a.code = x.code
   WHERE x.amount <> 0
+), expected AS (
+  SELECT id, entry_id, code, account_id, leg, amount FROM legs
+  UNION ALL
+  SELECT id, rev_id, code, account_id, leg, -amount FROM legs WHERE rev_id IS NOT NULL
 ), got AS (
   SELECT rx.id, p.entry_id, a.code, p.account_id, p.leg, p.amount
-  FROM rx JOIN ledger_posting p ON p.entry_id = rx.entry_id
+  FROM rx JOIN ledger_posting p ON p.entry_id IN (rx.entry_id, rx.rev_id)
   JOIN ledger_account a ON a.id = p.account_id
 )
 SELECT COALESCE(w.id, g.id), COALESCE(w.entry_id, g.entry_id), COALESCE(w.leg, g.leg),
        COALESCE(w.code, g.code), w.amount, g.amount
 FROM expected w FULL JOIN got g
-  ON g.id = w.id AND g.account_id = w.account_id AND g.leg = w.leg AND g.amount = w.amount
+  ON g.id = w.id AND g.entry_id = w.entry_id AND g.account_id = w.account_id
+     AND g.leg = w.leg AND g.amount = w.amount
 WHERE w.id IS NULL OR g.id IS NULL
-ORDER BY 1, 3
+ORDER BY 1, 2, 3
 """
 
 
@@ -516,10 +534,25 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
                   AND (e.kind <> 'remittance' OR e.reference <> t.id::text
                        OR e.posting_count <> 2 + (rm.spread <> 0)::int)
                THEN 'its FX entry is not the one posted for its transfer'
+             WHEN (rm.fx_reversal_entry_id IS NOT NULL) IS DISTINCT FROM
+                  (rm.fx_entry_id IS NOT NULL AND rm.state = 'REVERSED')
+               THEN CASE WHEN rm.fx_reversal_entry_id IS NULL THEN 'was reversed in '
+                         || rm.receive_currency || ' without the mirror of its FX entry'
+                         ELSE 'has an FX reversal entry but is ' || rm.state END
+             WHEN rm.fx_reversal_entry_id IS NOT NULL
+                  AND (xr.kind <> '{REVERSAL}' OR xr.reference <> t.id::text
+                       OR xr.posting_count <> e.posting_count)
+               THEN 'its FX reversal entry is not the mirror of its FX entry posted for it'
+             WHEN rm.state = 'REVERSED' AND NOT EXISTS (
+                    SELECT 1 FROM remittances_reversal v
+                    WHERE v.remittance_id = rm.id AND v.state = 'APPROVED'
+                      AND v.decided_by <> v.requested_by)
+               THEN 'is REVERSED without a reversal request approved by a second person'
              END AS problem
            FROM remittances_remittance rm
            LEFT JOIN wallets_transfer t ON t.id = rm.transfer_id
-           LEFT JOIN ledger_journal_entry e ON e.id = rm.fx_entry_id"""),
+           LEFT JOIN ledger_journal_entry e ON e.id = rm.fx_entry_id
+           LEFT JOIN ledger_journal_entry xr ON xr.id = rm.fx_reversal_entry_id"""),
         lambda r: f"remittance {r[0]} ({r[1]}, transfer {r[2]}): {r[3]}",
     ),
     (

@@ -46,6 +46,8 @@ class PartnerEvent(models.Model):
             models.Index(
                 fields=["id"], name="partners_event_unsequenced", condition=Q(seq__isnull=True)
             ),
+            # One object's events in order (the staff remittance page's state timeline).
+            models.Index(fields=["object_type", "object_id", "id"], name="partners_event_object"),
         ]
 
     def __str__(self) -> str:

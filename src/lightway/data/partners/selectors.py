@@ -19,3 +19,13 @@ def partner_events_after(*, partner_id: int, after: int, limit: int) -> list[Par
 
 def partner_event_by_id(*, partner_id: int, event_id: str) -> PartnerEvent | None:
     return PartnerEvent.objects.filter(partner_id=partner_id, event_id=event_id).first()
+
+
+def partner_events_of_object(*, object_type: str, object_id: str, limit: int) -> list[PartnerEvent]:
+    """One object's events in the order they were recorded (index ``partners_event_object``):
+    a remittance's state timeline on the staff page."""
+    return list(
+        PartnerEvent.objects.filter(object_type=object_type, object_id=object_id).order_by("id")[
+            :limit
+        ]
+    )

@@ -350,3 +350,95 @@ class PartnerDailyUsage(models.Model):
                 condition=Q(amount__gte=0), name="remittances_partner_usage_nonneg"
             ),
         ]
+
+
+class ReversalReason(models.TextChoices):
+    """Why a completed payout is undone (the remittance's ``reason_code`` once REVERSED)."""
+
+    MOMO_RECALLED = "momo_recalled", "MTN recalled the payout from the beneficiary's wallet"
+    PAID_IN_ERROR = "paid_in_error", "Paid in error (wrong beneficiary or amount), recovered"
+    FRAUD = "fraud_recovered", "Fraud confirmed, the funds recovered"
+
+
+class ReversalState(models.TextChoices):
+    PENDING = "PENDING", "Waiting for approval"
+    APPROVED = "APPROVED", "Approved (the remittance is reversed)"
+    REJECTED = "REJECTED", "Rejected"
+
+
+class RemittanceReversal(models.Model):
+    """A maker-checker request to reverse a COMPLETED remittance (docs/partner-api.md,
+    "Reversals"). One member of staff asks with a reason (``requested_by``); another
+    decides (``decided_by``): approval posts the reversal and the remittance becomes
+    REVERSED in the same transaction (``application/remittances/reversals.py``).
+
+    What PostgreSQL enforces (migration 0003, tests in tests/test_remittance_reversal.py):
+    a request is born PENDING for a COMPLETED remittance; it is decided once, APPROVED or
+    REJECTED, by someone other than its requester; nothing but the decision is ever
+    written; nothing is deleted; a remittance has at most one PENDING and at most one
+    APPROVED request; at commit an APPROVED request's remittance is REVERSED and a
+    REVERSED remittance has its APPROVED request (so no code path reverses without a
+    second person)."""
+
+    remittance = models.ForeignKey(Remittance, on_delete=models.PROTECT, related_name="+")
+    reason_code = models.CharField(max_length=32, choices=ReversalReason.choices)
+    # The requester's explanation (no personal data: staff are told so on the form).
+    reason = models.CharField(max_length=500)
+    # MTN's reference of the recall (its financial transaction id or case number), if any.
+    momo_reference = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(
+        max_length=8, choices=ReversalState.choices, default=ReversalState.PENDING
+    )
+    requested_by = models.CharField(max_length=64)  # "staff:<user id>"
+    requested_at = models.DateTimeField()
+    decided_by = models.CharField(max_length=64, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        db_table = "remittances_reversal"
+        indexes = [
+            # The staff list of requests waiting for a decision: the pending rows only.
+            models.Index(
+                fields=["requested_at", "id"],
+                name="remittances_reversal_pending",
+                condition=Q(state="PENDING"),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remittance"],
+                condition=Q(state="PENDING"),
+                name="remittances_reversal_one_pending",
+            ),
+            models.UniqueConstraint(
+                fields=["remittance"],
+                condition=Q(state="APPROVED"),
+                name="remittances_reversal_one_approved",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=ReversalState.values), name="remittances_reversal_state"
+            ),
+            models.CheckConstraint(
+                condition=Q(reason_code__in=ReversalReason.values),
+                name="remittances_reversal_reason_code",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="") & ~Q(requested_by=""),
+                name="remittances_reversal_requested",
+            ),
+            # Maker-checker: undecided, or decided by another person, with the time.
+            models.CheckConstraint(
+                condition=(Q(state="PENDING") & Q(decided_by="") & Q(decided_at__isnull=True))
+                | (
+                    ~Q(state="PENDING")
+                    & ~Q(decided_by="")
+                    & ~Q(decided_by=F("requested_by"))
+                    & Q(decided_at__isnull=False)
+                ),
+                name="remittances_reversal_maker_checker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reversal request {self.pk} of remittance {self.remittance_id} {self.state}"

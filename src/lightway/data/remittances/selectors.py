@@ -10,6 +10,8 @@ from lightway.data.remittances.models import (
     PartnerLimit,
     Quote,
     Remittance,
+    RemittanceReversal,
+    ReversalState,
 )
 
 MAX_PAGE = 200
@@ -73,3 +75,32 @@ def partner_limits(*, partner_id: int | None = None) -> list[PartnerLimit]:
     if partner_id is not None:
         rows = rows.filter(partner_id=partner_id)
     return list(rows.order_by("partner__code", "currency"))
+
+
+def remittance_get(*, remittance_id: uuid.UUID) -> Remittance | None:
+    """Any partner's remittance (staff pages)."""
+    return Remittance.objects.select_related("partner").filter(pk=remittance_id).first()
+
+
+def remittance_by_partner_reference(*, partner_code: str, external_id: str) -> Remittance | None:
+    """A remittance by its partner's code and ``external_id`` (unique per partner)."""
+    return (
+        Remittance.objects.select_related("partner")
+        .filter(partner__code=partner_code, external_id=external_id)
+        .first()
+    )
+
+
+def remittance_reversals_of(*, remittance_id: uuid.UUID) -> list[RemittanceReversal]:
+    """A remittance's reversal requests, newest first (a handful at most)."""
+    return list(RemittanceReversal.objects.filter(remittance_id=remittance_id).order_by("-id"))
+
+
+def remittance_reversals_pending(*, limit: int) -> list[RemittanceReversal]:
+    """Reversal requests waiting for a decision, oldest first: one range read of the
+    partial index ``remittances_reversal_pending`` (only pending rows are in it)."""
+    return list(
+        RemittanceReversal.objects.select_related("remittance__partner")
+        .filter(state=ReversalState.PENDING)
+        .order_by("requested_at", "id")[: max(1, min(limit, MAX_PAGE))]
+    )

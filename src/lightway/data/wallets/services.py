@@ -140,3 +140,17 @@ _POSTED_SQL = (
 
 def _json(value: Mapping[str, object] | None) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def transfer_reverse(*, transfer_id: uuid.UUID, reversal_entry_id: int, now: datetime) -> bool:
+    """``succeeded`` -> ``reversed`` with the entry that undid it; False when the transfer is
+    not ``succeeded`` (already reversed, or never paid). The wallets trigger checks the
+    entry was posted for this transfer (``reference``); the settlement trigger books the
+    reversal entry's position deltas in the open window (data/settlement)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE wallets_transfer SET status = 'reversed', reversal_entry_id = %s,"
+            " updated_at = %s WHERE id = %s AND status = 'succeeded'",
+            [reversal_entry_id, now, transfer_id],
+        )
+        return bool(cur.rowcount == 1)

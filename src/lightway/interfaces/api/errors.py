@@ -80,6 +80,10 @@ STATUS_BY_CODE = {
     "cursor_invalid": 422,
     "remittance_not_confirmable": 409,
     "remittance_not_cancellable": 409,
+    # staff reversals (application/remittances/reversals.py): no API operation yet
+    "remittance_not_reversible": 409,
+    "reversal_pending": 409,
+    "reversal_decided": 409,
 }
 
 # Who an error is about, as Mojaloop groups its error codes (reference notes, §1): the

@@ -29,6 +29,8 @@ STAFF_NAV_ACTIONS += ("settlement.view",)
 STAFF_NAV_ACTIONS += ("partners.view",)
 # Partners' remittance limits (panels/lightway/partner_limits.py)
 STAFF_NAV_ACTIONS += ("partner_limits.manage",)
+# Partners' remittances and their reversals (panels/lightway/remittances.py)
+STAFF_NAV_ACTIONS += ("remittances.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

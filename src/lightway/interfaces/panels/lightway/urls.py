@@ -1,13 +1,20 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
 under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/``, ``staff/fx/``,
-``staff/settlement/``, ``staff/partners/`` and ``staff/partner-limits/`` (before the
-panels' ``staff/``)."""
+``staff/settlement/``, ``staff/partners/``, ``staff/partner-limits/`` and
+``staff/remittances/`` (before the panels' ``staff/``)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from lightway.interfaces.panels.lightway import fx, partner_limits, partners, settlement, views
+from lightway.interfaces.panels.lightway import (
+    fx,
+    partner_limits,
+    partners,
+    remittances,
+    settlement,
+    views,
+)
 
 roles_patterns = [
     path("", views.roles, name="staff-roles"),
@@ -126,4 +133,26 @@ partners_patterns = [
 # Partners' remittance limits (partner_limits.py), under staff/partner-limits/
 partner_limits_patterns = [
     path("", partner_limits.partner_limits_page, name="staff-partner-limits"),
+]
+
+# Partners' remittances and their maker-checker reversals (remittances.py), under
+# staff/remittances/
+remittances_patterns = [
+    path("", remittances.remittances, name="staff-remittances"),
+    path("<uuid:remittance_id>/", remittances.remittance_detail, name="staff-remittance"),
+    path(
+        "<uuid:remittance_id>/reverse/",
+        remittances.reversal_request,
+        name="staff-remittance-reverse",
+    ),
+    path(
+        "reversals/<int:reversal_id>/approve/",
+        remittances.reversal_approve,
+        name="staff-remittance-reversal-approve",
+    ),
+    path(
+        "reversals/<int:reversal_id>/reject/",
+        remittances.reversal_reject,
+        name="staff-remittance-reversal-reject",
+    ),
 ]
