@@ -215,6 +215,11 @@ def test_operations_ask_finance_approves_and_the_partner_sees_it_reversed(momo, 
     # are undone; the commission records stay as written.
     ugx = prefund("acme-remit", "UGX")
     assert (ugx.balance, ugx.held) == (UGX_PREFUND, 0)
+    moves = signed(client, acme, "GET", f"{API}/balances/UGX/movements?limit=2").json()
+    assert {(m["type"], m["amount"], m["external_id"]) for m in moves["movements"]} == {
+        ("REVERSAL", 200_000, "ACME-REV-1"),
+        ("FEE", 3_000, "ACME-REV-1"),
+    }
     assert house_total(AccountKind.MOMO_FLOAT, "UGX", "remittance") == 0
     assert house_total(AccountKind.FEE_REVENUE, "UGX") == 0
     assert house_total(AccountKind.COMMISSION_PAYABLE, "UGX", "mtn") == 0
