@@ -40,7 +40,7 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
               -- a cross-currency payment's receive entry (and that of its reversal)
               SELECT e.id FROM wallets_transfer t
               JOIN ledger_journal_entry e
-                ON e.idempotency_key IN ('fx:' || t.id::text, 'fx-reversal:' || t.id::text)
+                ON e.idempotency_key IN ('fx:' || t.id::text, 'reversal-fx:' || t.id::text)
               WHERE t.status IN ('succeeded', 'reversed')
             ), want AS (
               SELECT p.entry_id, p.account_id, sum(p.amount) AS amount

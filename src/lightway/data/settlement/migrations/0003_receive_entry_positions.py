@@ -6,7 +6,8 @@ application/payments/skeleton.py). A cross-currency remittance pays the benefici
 the MoMo float in that second entry, so the MTN position of the payout was missing from
 the window and MTN was never paid for it. The trigger now adds the receive entry's
 postings as well (found through the unique index on the key, one probe), and
-``ledger verify`` expects them (data/settlement/selectors.py)."""
+``ledger verify`` expects them (data/settlement/selectors.py). A reversal's receive-currency
+mirror (``reversal-fx:<transfer id>``, application/remittances/reversals.py) likewise."""
 
 from django.db import migrations
 
@@ -24,7 +25,7 @@ BEGIN
   ELSIF NEW.status = 'reversed' AND NEW.reversal_entry_id IS NOT NULL THEN
     PERFORM settlement_entry_effect(NEW.reversal_entry_id, NEW.id, NEW.updated_at);
     SELECT id INTO receive FROM ledger_journal_entry
-     WHERE idempotency_key = 'fx-reversal:' || NEW.id::text;
+     WHERE idempotency_key = 'reversal-fx:' || NEW.id::text;
     IF receive IS NOT NULL THEN
       PERFORM settlement_entry_effect(receive, NEW.id, NEW.updated_at);
     END IF;
