@@ -22,7 +22,11 @@ from django.db import connection
 from lightway.application.settlement import instructions as settlement_instructions
 from lightway.application.settlement.config import gateway_cache_clear
 from lightway.application.settlement.parties import settlement_parties_seed_demo
+from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
+from lightway.application.transactions.transfers import TransferRequest, transfer_create
+from lightway.data.settlement.models import SettlementWindow
 from lightway.integration.settlement.simulator import SettlementSimulator
+from tests.factories import customer, funded_wallet
 
 SETTLEMENT_TASKS = ("settlement_instruction_send", "settlement_callback_process")
 SECRET = "test-settlement-secret-0123456789abcdef"
@@ -131,6 +135,24 @@ def settlement(settings, settlement_simulator):
 
 def parties(now: datetime, *partners: str, currencies: tuple[str, ...] = ("UGX",)) -> None:
     settlement_parties_seed_demo(currencies=currencies, partner_codes=partners, now=now)
+
+
+def window_with_payment(now: datetime) -> SettlementWindow:
+    """The UGX market's open window holding the positions of one customer transfer (the
+    default fee schedules, so the payment carries commission for LightWay and MTN)."""
+    fee_schedules_seed_defaults(now=now)
+    parties(now)
+    alice, _ = customer("alice", now)
+    bob, _ = customer("bob", now)
+    source = funded_wallet(alice, "UGX", 5_000_000, now)
+    destination = funded_wallet(bob, "UGX", 0, now)
+    transfer_create(
+        client_id=alice,
+        idempotency_key="k1",
+        request=TransferRequest(source.id, destination.id, 200_000, "UGX"),
+        now=now,
+    )
+    return SettlementWindow.objects.get(market="UGX", state="open")
 
 
 def _todo_jobs() -> list[tuple[int, str, dict[str, Any]]]:

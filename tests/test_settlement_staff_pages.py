@@ -8,34 +8,16 @@ import json
 
 import pytest
 
-from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
-from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.audit.models import AuditRecord
-from lightway.data.settlement.models import Instruction, SettlementWindow
+from lightway.data.settlement.models import Instruction
 from lightway.interfaces.cli.main import main
 from lightway.security.policy import ROLE_REALM, Action, Role, allows
 from tests.conftest import VerifiedClient
-from tests.factories import customer, funded_wallet, staff
-from tests.settlement_support import parties
+from tests.factories import staff
+from tests.settlement_support import window_with_payment
 
 pytestmark = pytest.mark.django_db
 STAFF_ROLES = [r for r in Role if ROLE_REALM[r] in ("lightway", "mtn")]
-
-
-def _window_with_payment(now):
-    fee_schedules_seed_defaults(now=now)
-    parties(now)
-    alice, _ = customer("alice", now)
-    bob, _ = customer("bob", now)
-    source = funded_wallet(alice, "UGX", 5_000_000, now)
-    destination = funded_wallet(bob, "UGX", 0, now)
-    transfer_create(
-        client_id=alice,
-        idempotency_key="k1",
-        request=TransferRequest(source.id, destination.id, 200_000, "UGX"),
-        now=now,
-    )
-    return SettlementWindow.objects.get(market="UGX", state="open")
 
 
 def _as(role: str, now) -> VerifiedClient:
@@ -48,7 +30,7 @@ def _as(role: str, now) -> VerifiedClient:
 
 
 def test_pages_open_only_to_roles_the_policy_allows(now):
-    window = _window_with_payment(now)
+    window = window_with_payment(now)
     for role in STAFF_ROLES:
         client = _as(role, now)
         may = allows({role}, Action.SETTLEMENT_VIEW)
@@ -65,7 +47,7 @@ def test_pages_open_only_to_roles_the_policy_allows(now):
 
 
 def test_finance_closes_downloads_aborts_and_operations_only_reads(now):
-    window = _window_with_payment(now)
+    window = window_with_payment(now)
     operations = _as(Role.LW_OPERATIONS, now)
     page = operations.get("/staff/settlement/").content.decode()
     assert f'data-window="{window.pk}"' in page and "Close now" not in page
@@ -119,7 +101,7 @@ def test_reconcile_form_refuses_bad_input_with_a_clear_answer(now):
 
 
 def test_cli_status_and_close(now, capsys):
-    window = _window_with_payment(now)
+    window = window_with_payment(now)
     assert main(["settlement", "status", "--market", "UGX"]) == 0
     out = capsys.readouterr().out
     assert f"window {window.pk:>6}  open" in out
