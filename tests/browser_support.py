@@ -84,6 +84,40 @@ class Watch:
         SHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SHOTS / f"{self.prefix}{name}.png"), full_page=True)
 
+    def fits_width(self) -> None:
+        """The page as a whole does not scroll sideways (a wide table may, inside its
+        ``.table-wrap``): what a phone-sized viewport must hold on every page.
+
+        Measured against the layout viewport (``clientWidth``): on a mobile viewport
+        Chromium zooms out to show a page that is too wide, and ``window.innerWidth`` grows
+        with it, so comparing with that would never fail.
+        """
+        wide, viewport = self.page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if wide > viewport:
+            # What sticks out: elements, and text (a long word overflows its box unseen).
+            culprits = self.page.evaluate(
+                """w => {
+                  const out = [];
+                  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+                    const r = document.createRange(); r.selectNodeContents(n);
+                    const e = n.parentElement;
+                    if (r.getBoundingClientRect().right > w && !e.closest('.table-wrap'))
+                      out.push(e.tagName + '.' + e.className + ': ' + n.textContent.trim());
+                  }
+                  for (const e of document.querySelectorAll('body *'))
+                    if (e.getBoundingClientRect().right > w && !e.closest('.table-wrap'))
+                      out.push(e.tagName + '.' + e.className);
+                  return out.slice(0, 8);
+                }""",
+                viewport,
+            )
+            raise AssertionError(
+                f"{self.page.url} is {wide}px wide on a {viewport}px screen: {culprits}"
+            )
+
     def clean(self) -> None:
         assert self.problems == [], self.problems
 
