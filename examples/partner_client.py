@@ -10,7 +10,7 @@ Run the walk-through of docs/partner-api.md against `make run` (it prints the de
 partner's key and secret):
 
     LW_API=http://127.0.0.1:8000 LW_KEY=pk_live_... LW_SECRET=sk_live_... \\
-        python examples/partner_client.py --send USD --amount 2500 --msisdn 256772123456 \\
+        python examples/partner_client.py --send USD --amount 2500 --msisdn 256772100154 \\
         --name "Amina Nakato"
 """
 
@@ -171,7 +171,7 @@ def main() -> int:
     parser.add_argument("--send", default="USD", help="the send currency (your prefund's)")
     parser.add_argument("--receive", default="UGX")
     parser.add_argument("--amount", type=int, default=2500, help="minor units of --send")
-    parser.add_argument("--msisdn", default="256772123456")
+    parser.add_argument("--msisdn", default="256772100154")
     parser.add_argument("--name", default="Amina Nakato")
     args = parser.parse_args()
     client = PartnerClient(
