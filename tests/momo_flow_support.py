@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,22 +62,26 @@ def momo_partner(code: str, now: datetime, *, prefund: int, currency: str = "UGX
     return int(user.pk)
 
 
-def _todo_jobs() -> list[tuple[int, str, dict[str, Any]]]:
+def todo_jobs(tasks: Sequence[str]) -> list[tuple[int, str, dict[str, Any]]]:
+    """The queued jobs of ``tasks``, oldest first: (id, task, args)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, task_name, args FROM procrastinate_jobs"
             " WHERE status = 'todo' AND task_name = ANY(%s) ORDER BY id",
-            [list(MOMO_TASKS)],
+            [list(tasks)],
         )
         rows = cursor.fetchall()
     return [(int(i), str(t), json.loads(a) if isinstance(a, str) else dict(a)) for i, t, a in rows]
 
 
-def run_momo_jobs(now: datetime, *, rounds: int = 10) -> list[tuple[str, str]]:
-    """Run the queued momo jobs as the worker would (at ``now``); (task, result) each."""
+def jobs_run(
+    handlers: Mapping[str, Callable[[dict[str, Any]], str]], *, rounds: int = 10
+) -> list[tuple[str, str]]:
+    """Run the queued jobs of the tasks in ``handlers`` as the worker would, round after
+    round while running them queues more; (task, result) each."""
     done: list[tuple[str, str]] = []
     for _ in range(rounds):
-        jobs = _todo_jobs()
+        jobs = todo_jobs(list(handlers))
         if not jobs:
             return done
         with connection.cursor() as cursor:
@@ -84,19 +89,26 @@ def run_momo_jobs(now: datetime, *, rounds: int = 10) -> list[tuple[str, str]]:
                 "DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", [[j[0] for j in jobs]]
             )
         for _job_id, task, args in jobs:
-            if task == "momo_submit":
-                done.append((task, flows.momo_submit(request_id=args["request_id"], now=now)))
-            elif task == "momo_poll":
-                done.append((task, flows.momo_poll(request_id=args["request_id"], now=now)))
-            else:
-                done.append(
-                    (task, flows.callback_process(callback_id=args["callback_id"], now=now))
-                )
-    raise AssertionError("momo jobs kept being queued")
+            done.append((task, handlers[task](args)))
+    raise AssertionError(f"{', '.join(handlers)} jobs kept being queued")
+
+
+def run_momo_jobs(now: datetime, *, rounds: int = 10) -> list[tuple[str, str]]:
+    """Run the queued momo jobs as the worker would (at ``now``); (task, result) each."""
+    return jobs_run(
+        {
+            "momo_submit": lambda a: flows.momo_submit(request_id=a["request_id"], now=now),
+            "momo_poll": lambda a: flows.momo_poll(request_id=a["request_id"], now=now),
+            "momo_callback_process": lambda a: flows.callback_process(
+                callback_id=a["callback_id"], now=now
+            ),
+        },
+        rounds=rounds,
+    )
 
 
 def queued(task: str) -> list[dict[str, Any]]:
-    return [args for _i, t, args in _todo_jobs() if t == task]
+    return [args for _i, t, args in todo_jobs(MOMO_TASKS) if t == task]
 
 
 def drop_queued_jobs() -> None:

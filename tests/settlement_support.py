@@ -9,7 +9,6 @@ does what the worker would with the queued settlement jobs.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from lightway.application.settlement import instructions as settlement_instructions
 from lightway.application.settlement.config import gateway_cache_clear
@@ -27,6 +25,7 @@ from lightway.application.transactions.transfers import TransferRequest, transfe
 from lightway.data.settlement.models import SettlementWindow
 from lightway.integration.settlement.simulator import SettlementSimulator
 from tests.factories import customer, funded_wallet
+from tests.momo_flow_support import jobs_run
 
 SETTLEMENT_TASKS = ("settlement_instruction_send", "settlement_callback_process")
 SECRET = "test-settlement-secret-0123456789abcdef"
@@ -155,45 +154,18 @@ def window_with_payment(now: datetime) -> SettlementWindow:
     return SettlementWindow.objects.get(market="UGX", state="open")
 
 
-def _todo_jobs() -> list[tuple[int, str, dict[str, Any]]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, task_name, args FROM procrastinate_jobs"
-            " WHERE status = 'todo' AND task_name = ANY(%s) ORDER BY id",
-            [list(SETTLEMENT_TASKS)],
-        )
-        rows = cursor.fetchall()
-    return [(int(i), str(t), json.loads(a) if isinstance(a, str) else dict(a)) for i, t, a in rows]
-
-
 def run_settlement_jobs(now: datetime, *, rounds: int = 10) -> list[tuple[str, str]]:
     """Run the queued settlement jobs as the worker would (at ``now``)."""
-    done: list[tuple[str, str]] = []
-    for _ in range(rounds):
-        jobs = _todo_jobs()
-        if not jobs:
-            return done
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", [[j[0] for j in jobs]]
-            )
-        for _id, task, args in jobs:
-            if task == "settlement_instruction_send":
-                done.append(
-                    (
-                        task,
-                        settlement_instructions.instruction_send(
-                            instruction_id=args["instruction_id"], now=now
-                        ),
-                    )
+    return jobs_run(
+        {
+            "settlement_instruction_send": lambda a: settlement_instructions.instruction_send(
+                instruction_id=a["instruction_id"], now=now
+            ),
+            "settlement_callback_process": lambda a: (
+                settlement_instructions.settlement_callback_process(
+                    callback_id=a["callback_id"], now=now
                 )
-            else:
-                done.append(
-                    (
-                        task,
-                        settlement_instructions.settlement_callback_process(
-                            callback_id=args["callback_id"], now=now
-                        ),
-                    )
-                )
-    raise AssertionError("settlement jobs kept being queued")
+            ),
+        },
+        rounds=rounds,
+    )
