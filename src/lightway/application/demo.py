@@ -247,32 +247,56 @@ def _demo_partner(now: datetime) -> int:
             pass  # onboarded concurrently by another seed run
     for code, amount in DEMO_PREFUND.items():
         account = partner_prefund_account(partner_code=DEMO_PARTNER[0], currency_code=code, now=now)
-        key = f"demo:opening:prefund:{account.pk}"
-        if JournalEntry.objects.filter(idempotency_key=key).exists():
-            continue
-        equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
-        try:
-            with transaction.atomic():
-                entry = entry_post(
-                    kind=OPENING_BALANCE,
-                    currency=code,
-                    legs=[Leg(equity.pk, -amount), Leg(account.pk, amount)],
-                    idempotency_key=key,
-                    description=f"Demo prefund opening balance {Money.of(amount, code)}",
-                    now=now,
-                )
-                audit_record(
-                    actor="system",
-                    action="ledger.opening_balance",
-                    object_type="partner_prefund",
-                    object_id=account.code,
-                    data={"entry": entry.id, "currency": code, "amount": amount},
-                    now=now,
-                )
-            created += 1
-        except IntegrityError:
-            pass
+        created += _opening_balance(
+            account_id=account.pk,
+            money=Money.of(amount, code),
+            key=f"demo:opening:prefund:{account.pk}",
+            description="Demo prefund opening balance",
+            object_type="partner_prefund",
+            object_id=account.code,
+            now=now,
+        )
     return created
+
+
+def _opening_balance(
+    *,
+    account_id: int,
+    money: Money,
+    key: str,
+    description: str,
+    object_type: str,
+    object_id: str,
+    now: datetime,
+) -> int:
+    """Fund a demo account from equity once (``key``): the entry and its audit record in one
+    transaction (references and amounts only, no personal data). 1 if made, else 0 (made
+    before, or concurrently by another seed run)."""
+    if JournalEntry.objects.filter(idempotency_key=key).exists():
+        return 0
+    code = money.currency.code
+    equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
+    try:
+        with transaction.atomic():
+            entry = entry_post(
+                kind=OPENING_BALANCE,
+                currency=code,
+                legs=[Leg(equity.pk, -money.amount), Leg(account_id, money.amount)],
+                idempotency_key=key,
+                description=f"{description} {money}",
+                now=now,
+            )
+            audit_record(
+                actor="system",
+                action="ledger.opening_balance",
+                object_type=object_type,
+                object_id=object_id,
+                data={"entry": entry.id, "currency": code, "amount": money.amount},
+                now=now,
+            )
+    except IntegrityError:
+        return 0
+    return 1
 
 
 def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -> DemoSeedResult:
@@ -323,33 +347,15 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
         for code, amount in balances.items():
             wallet = wallet_open(owner_id=user.pk, currency_code=code, now=now)
             login.wallets[code] = str(wallet.id)
-            key = f"demo:opening:{wallet.id}"
-            if JournalEntry.objects.filter(idempotency_key=key).exists():
-                continue
-            equity = house_account(kind=AccountKind.EQUITY, currency=code, now=now)
-            try:
-                with transaction.atomic():
-                    entry = entry_post(
-                        kind=OPENING_BALANCE,
-                        currency=code,
-                        legs=[Leg(equity.pk, -amount), Leg(wallet.account_id, amount)],
-                        idempotency_key=key,
-                        description=f"Demo opening balance {Money.of(amount, code)}",
-                        now=now,
-                    )
-                    # Money created from the equity account: audited with the entry, in
-                    # its transaction (references and amounts only, no personal data).
-                    audit_record(
-                        actor="system",
-                        action="ledger.opening_balance",
-                        object_type="wallet",
-                        object_id=str(wallet.id),
-                        data={"entry": entry.id, "currency": code, "amount": amount},
-                        now=now,
-                    )
-                result.created += 1
-            except IntegrityError:
-                pass  # funded concurrently by another seed run
+            result.created += _opening_balance(
+                account_id=wallet.account_id,
+                money=Money.of(amount, code),
+                key=f"demo:opening:{wallet.id}",
+                description="Demo opening balance",
+                object_type="wallet",
+                object_id=str(wallet.id),
+                now=now,
+            )
         result.logins.append(login)
         say(f"customer {username}")
 
