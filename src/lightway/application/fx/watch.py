@@ -24,10 +24,9 @@ from django.conf import settings
 from django.db import transaction
 
 from lightway.application.fx.rates import FxUnavailable, fx_rate_for, rate_max_age
-from lightway.application.notifications.service import notify
+from lightway.application.notifications.service import staff_alert_email
 from lightway.data.fx.models import FxPairState, FxQuote, PairState, QuoteState
 from lightway.infrastructure import metrics
-from lightway.security.models import RoleAssignment
 from lightway.security.policy import MATRIX, Action
 
 logger = logging.getLogger(__name__)
@@ -124,26 +123,14 @@ def _alert_send(kind: str, check: PairCheck, now: datetime) -> int:
     else:
         template = "fx_rate_recovered"
         context = {"pair": check.pair, "source": check.source, "link": f"{base}{FX_PAGE}"}
-    ids: list[int] = []
     raw = str(getattr(settings, "LIGHTWAY_FX_ALERT_EMAIL", "") or "")
-    addresses = [a.strip() for a in raw.split(",") if "@" in a.strip()]
-    if addresses:
-        for address in addresses:
-            ids += notify(
-                template=template, context=context, email=address, channels=("email",), now=now
-            )
-    else:
-        staff = (
-            RoleAssignment.objects.filter(role__in=sorted(fx_alert_roles()))
-            .filter(user__is_active=True)
-            .values_list("user_id", flat=True)
-            .distinct()
-            .order_by("user_id")
-        )
-        for user_id in staff:
-            ids += notify(
-                template=template, context=context, user_id=user_id, channels=("email",), now=now
-            )
+    ids = staff_alert_email(
+        template=template,
+        context=context,
+        addresses=[a.strip() for a in raw.split(",") if "@" in a.strip()],
+        roles=fx_alert_roles(),
+        now=now,
+    )
     if not ids:
         logger.warning(
             "fx alert has no recipient: set LIGHTWAY_FX_ALERT_EMAIL or give finance staff an email",

@@ -38,7 +38,7 @@ from lightway.application.momo.gateway import (
     momo_gateway,
     momo_target,
 )
-from lightway.application.notifications.service import notify
+from lightway.application.notifications.service import staff_alert_email
 from lightway.data.audit.services import audit_record
 from lightway.data.momo.models import FloatReading, FloatThreshold, Product
 from lightway.data.money import Money, MoneyError, Rounding, currency
@@ -46,7 +46,6 @@ from lightway.infrastructure import metrics
 from lightway.infrastructure.jobs import job_enqueue
 from lightway.integration.momo.port import MomoError
 from lightway.integration.momo.port import Product as PortProduct
-from lightway.security.models import RoleAssignment
 from lightway.security.policy import MATRIX, Action
 
 logger = logging.getLogger(__name__)
@@ -278,25 +277,13 @@ def _alert_send(kind: str, threshold: FloatThreshold, available: int, *, now: da
         "link": f"{base}{FLOAT_PAGE}",
     }
     template = TEMPLATE_LOW if kind == STATE_LOW else TEMPLATE_RECOVERED
-    ids: list[int] = []
-    addresses = _configured_addresses()
-    if addresses:
-        for address in addresses:
-            ids += notify(
-                template=template, context=context, email=address, channels=("email",), now=now
-            )
-    else:
-        staff = (
-            RoleAssignment.objects.filter(role__in=sorted(float_alert_roles()))
-            .filter(user__is_active=True)
-            .values_list("user_id", flat=True)
-            .distinct()
-            .order_by("user_id")
-        )
-        for user_id in staff:
-            ids += notify(
-                template=template, context=context, user_id=user_id, channels=("email",), now=now
-            )
+    ids = staff_alert_email(
+        template=template,
+        context=context,
+        addresses=_configured_addresses(),
+        roles=float_alert_roles(),
+        now=now,
+    )
     if not ids:
         logger.warning(
             "momo float alert has no recipient: set LIGHTWAY_MOMO_ALERT_EMAIL or give finance "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -60,6 +61,7 @@ from lightway.integration.notify.gateways import email_sender, sms_gateway
 from lightway.integration.notify.port import NotifyError, NotifyTemporaryError
 from lightway.security.crypto import CryptoError, blind_index, decrypt, encrypt
 from lightway.security.masking import mask_email, mask_phone
+from lightway.security.models import RoleAssignment
 
 logger = logging.getLogger(__name__)
 
@@ -537,3 +539,35 @@ def deliveries_for(
         )
         for d in query[: max(1, min(limit, 500))]
     ]
+
+
+def staff_alert_email(
+    *,
+    template: str,
+    context: dict[str, Any],
+    addresses: Sequence[str],
+    roles: Iterable[str],
+    now: datetime,
+) -> list[int]:
+    """Email an operational alert (a low MoMo float, a stopped FX pair): to ``addresses``
+    when any are configured, else to every active staff member holding one of ``roles``.
+    The delivery ids; empty when nobody could be reached (the caller logs that)."""
+    ids: list[int] = []
+    if addresses:
+        for address in addresses:
+            ids += notify(
+                template=template, context=context, email=address, channels=("email",), now=now
+            )
+        return ids
+    staff = (
+        RoleAssignment.objects.filter(role__in=sorted(roles))
+        .filter(user__is_active=True)
+        .values_list("user_id", flat=True)
+        .distinct()
+        .order_by("user_id")
+    )
+    for user_id in staff:
+        ids += notify(
+            template=template, context=context, user_id=user_id, channels=("email",), now=now
+        )
+    return ids
