@@ -62,10 +62,8 @@ def _locked(transfer_id: uuid.UUID) -> Remittance | None:
 
 
 def partner_may_transact(partner: Partner) -> bool:
-    """Active, and not suspended or closed (``status`` arrives with partner onboarding;
-    until then ``is_active`` says it)."""
-    status = getattr(partner, "status", None)
-    return bool(partner.is_active) and status in (None, "", "active")
+    """Active: not suspended or closed (``Partner.status``, one field, one answer)."""
+    return partner.is_active
 
 
 def remittance_payout_plan(
