@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci writes node_modules/.package-lock.json: the front-end libraries are installed.
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: install run test lint typecheck contracts audit bench bench-payouts clean-var
 
@@ -11,7 +13,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The panels' front-end libraries (HTMX, Chart.js; axe-core for the tests) from the npm
+# registry, pinned in package-lock.json and served locally by Django (no CDN).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 run: install
 	$(BIN)/lightway up

@@ -144,6 +144,22 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = str(embedded_pg.var_dir() / "static")
+# The panels' front-end libraries come from the npm registry (package.json and
+# package-lock.json at the top of the checkout; `make install` runs `npm ci`) and are served
+# from this site like any static file, under static/vendor/<name>/: no CDN at run time.
+# LIGHTWAY_NODE_MODULES says where node_modules is when it is not beside pyproject.toml.
+NODE_MODULES = Env.str(
+    "LIGHTWAY_NODE_MODULES",
+    os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir, "node_modules"),
+)
+FRONTEND_LIBRARIES = {
+    # static prefix: folder inside node_modules
+    "vendor/htmx": "htmx.org/dist",
+    "vendor/chartjs": "chart.js/dist",
+}
+STATICFILES_DIRS = [
+    (prefix, os.path.join(NODE_MODULES, folder)) for prefix, folder in FRONTEND_LIBRARIES.items()
+]
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
