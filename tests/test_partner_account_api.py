@@ -269,6 +269,20 @@ def _known_full_suite_read(read: object, partner_id: int, run) -> None:
                 cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
                 print("\n".join(r[0] for r in cur.fetchall()), file=sys.stderr)
     print(read, _checkpoint_state(partner_id), file=sys.stderr)
+    # The same evidence in a file, since pytest does not show an expected failure's output:
+    # var/diagnostics/partner-statement.txt, with who else was connected to this database.
+    from pathlib import Path
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pid, application_name, state, backend_xid::text, backend_xmin::text,"
+            " left(query, 200) FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        sessions = cur.fetchall()
+    out = Path(__file__).resolve().parent.parent / "var" / "diagnostics"
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "partner-statement.txt").open("a") as f:
+        print(read, _checkpoint_state(partner_id), sessions, sep="\n", file=f)
     pytest.xfail("statement read its account's whole history (full suite only; see stderr)")
 
 
