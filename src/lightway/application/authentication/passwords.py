@@ -22,6 +22,7 @@ from typing import Literal
 
 from django.db import transaction
 
+from lightway.application.authentication.web_sessions import web_sessions_end_others
 from lightway.application.notifications.service import notify
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
@@ -64,6 +65,11 @@ def password_changed(*, user_id: int, actor: str, event: PasswordEvent, now: dat
     ``password_reset`` (set by someone else)."""
     with transaction.atomic():
         sessions_revoke_all(user_id=user_id, actor=actor, reason=event, now=now)
+        # Django refuses the browser sessions signed in with the old password; the panel
+        # that changed it opens a new one for itself (``update_session_auth_hash``).
+        web_sessions_end_others(
+            user_id=user_id, current_key=None, now=now, actor=actor, reason="password_changed"
+        )
         profile = Profile.objects.filter(user_id=user_id).only("realm", "language").first()
         if profile is not None and profile.realm == Realm.CUSTOMER:
             notify(

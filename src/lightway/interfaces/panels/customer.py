@@ -8,6 +8,7 @@ errors are shown beside the fields they concern.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,16 +17,23 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from lightway.application.authentication import mfa
+from lightway.application.authentication import mfa, web_sessions
 from lightway.application.authentication.login import TooManyAttempts, password_login, user_realm
 from lightway.application.authentication.sessions import device_list
+from lightway.application.authentication.web_sessions import web_sessions_open
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.application.onboarding import registration
 from lightway.application.transactions.wallets import wallet_list
 from lightway.data.identity.models import KycTier, Realm
 from lightway.data.money import Money
 from lightway.interfaces.panels.access import public, requires
-from lightway.interfaces.panels.common import SESSION_MFA_REQUIRED, apply_errors, now, safe_next
+from lightway.interfaces.panels.common import (
+    SESSION_MFA_REQUIRED,
+    SESSION_REALM,
+    apply_errors,
+    now,
+    safe_next,
+)
 from lightway.interfaces.panels.forms import (
     CodeForm,
     EmailForm,
@@ -36,7 +44,7 @@ from lightway.interfaces.panels.forms import (
     SecondFactorForm,
     TotpCodeForm,
 )
-from lightway.interfaces.panels.sessions import session_start
+from lightway.interfaces.panels.sessions import session_record, session_start
 from lightway.interfaces.panels.shared_views import (
     backup_codes_page,
     logout_page,
@@ -326,6 +334,9 @@ def _security_page(request: HttpRequest, status: int = 200, **extra: object) -> 
         "disable_form": SecondFactorForm(),
         "password_form": PasswordChangeForm(),
         "devices": _devices(uid),
+        "web_sessions": web_sessions_open(
+            user_id=uid, current_key=request.session.session_key, now=now()
+        ),
         **extra,
     }
     return render(request, "panels/customer/security.html", context, status=status)
@@ -400,9 +411,43 @@ def password(request: HttpRequest) -> HttpResponse:
         else:
             user = get_user_model().objects.get(pk=_uid(request))
             update_session_auth_hash(request, user)
+            # the change ended every listed session; this one goes on under a new key
+            session_record(request, user_id=int(user.pk), realm=str(request.session[SESSION_REALM]))
             messages.success(request, "Your password is changed.")
             return HttpResponseRedirect("/app/security/")
     return _security_page(request, status=400, password_form=form)
+
+
+@require_POST
+@requires("self.security")
+def web_session_end(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    try:
+        web_sessions.web_session_end(
+            user_id=_uid(request),
+            session_id=session_id,
+            current_key=request.session.session_key,
+            now=now(),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "That session is signed out.")
+    return HttpResponseRedirect("/app/security/#sessions")
+
+
+@require_POST
+@requires("self.security")
+def web_sessions_end_others(request: HttpRequest) -> HttpResponse:
+    ended = web_sessions.web_sessions_end_others(
+        user_id=_uid(request), current_key=request.session.session_key, now=now()
+    )
+    messages.success(
+        request,
+        f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+        if ended
+        else "No other session was open.",
+    )
+    return HttpResponseRedirect("/app/security/#sessions")
 
 
 # --- notification preferences -------------------------------------------------------------------

@@ -26,11 +26,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 
 from lightway.application.authentication.login import realm_is_staff, user_realm
 from lightway.application.authentication.mfa import mfa_required
+from lightway.application.authentication.web_sessions import web_session_seen
 from lightway.interfaces.panels.common import (
     SESSION_LAST_SEEN,
     SESSION_MFA_REQUIRED,
     SESSION_REALM,
     SESSION_STARTED,
+    now,
 )
 from lightway.interfaces.panels.sessions import session_end
 
@@ -111,6 +113,7 @@ class IdleTimeoutMiddleware:
             return HttpResponseRedirect(_login_page(realm) + query)
         if not isinstance(last, int) or clock - last >= TOUCH_EVERY_SECONDS:
             request.session[SESSION_LAST_SEEN] = clock
+            web_session_seen(session_key=request.session.session_key, now=now())
         return self.get_response(request)
 
 

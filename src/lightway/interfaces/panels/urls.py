@@ -33,6 +33,16 @@ customer_patterns = [
     path("security/totp/disable/", customer.totp_disable, name="app-totp-disable"),
     path("security/backup-codes/", customer.backup_codes, name="app-backup-codes"),
     path("security/password/", customer.password, name="app-password"),
+    path(
+        "security/sessions/<uuid:session_id>/end/",
+        customer.web_session_end,
+        name="app-web-session-end",
+    ),
+    path(
+        "security/sessions/end-others/",
+        customer.web_sessions_end_others,
+        name="app-web-sessions-end-others",
+    ),
     path("notifications/", customer.notifications, name="app-notifications"),
     # MTN MoMo (customer_momo.py): deposit, withdraw, send, status of each payment
     path("momo/", customer_momo.momo_home, name="app-momo"),

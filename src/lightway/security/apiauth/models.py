@@ -193,3 +193,47 @@ class IntegrationKey(models.Model):
 
     def __str__(self) -> str:
         return f"integration key {self.key_id}"
+
+
+class WebSession(models.Model):
+    """A signed-in browser session of the web panels (the API's sessions are ``Device``).
+
+    The panel's security page lists a customer's open ones ("where you are signed in") and
+    can end any of them. The Django session key is a bearer secret: it is kept sealed with
+    the data keys (to delete the session from the session store when its owner ends it) and
+    looked up by its SHA-256 digest, never stored in clear. ``browser`` is a short label
+    read from the User-Agent at sign-in ("Chrome Mobile on Android"), not the header itself.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key_digest = models.CharField(max_length=64, unique=True)
+    key_ct = models.BinaryField()
+    realm = models.CharField(max_length=16)
+    browser = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        db_table = "apiauth_web_session"
+        indexes = [
+            # a user's open sessions, newest first (the security page)
+            models.Index(
+                fields=["user", "-last_seen_at"],
+                condition=Q(ended_at__isnull=True),
+                name="web_session_open_by_user",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True, end_reason="")
+                | Q(ended_at__isnull=False) & ~Q(end_reason=""),
+                name="web_session_end_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_seen_at__gte=models.F("created_at")),
+                name="web_session_seen_after_start",
+            ),
+        ]
