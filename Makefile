@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: install
-	$(BIN)/mypy src/lightway
+	LIGHTWAY_NO_DATABASE=1 $(BIN)/mypy src/lightway
 
 contracts: install
 	$(BIN)/lint-imports

@@ -41,7 +41,7 @@ def test_seed_lines_print_logins_then_one_line_per_wallet():
         "  USERNAME  CURRENCY  WALLET ID",
         "  amara     UGX       u-1",
         "  amara     GHS       g-1",
-        "Created: 3",
+        "Demo data: 3 new records created (users, wallets, balances, fees, rates)",
     ]
 
 
@@ -49,12 +49,14 @@ def test_seed_lines_without_wallets_print_no_wallet_table():
     lines = seed_result_lines(_Result(logins=[_Login("admin", "pw", "t", "staff")], created=0))
     assert "Wallets:" not in lines
     assert lines[0] == "Logins:"
+    # A count without a word of what it counts ("Created: 67") is never printed.
+    assert lines[-1] == "Demo data: already in place, nothing new created"
 
 
 def test_seed_lines_of_plain_values():
     assert seed_result_lines(None) == []
     assert seed_result_lines({"created": 2, "notes": ["a", "b"]}) == [
-        "Created: 2",
+        "Demo data: 2 new records created (users, wallets, balances, fees, rates)",
         "Notes:",
         "  - a",
         "  - b",

@@ -507,8 +507,8 @@ def test_reports_as_json_and_csv_show_signed_amounts_and_masked_numbers_only(mom
     out_item = items[str(out_req.reference_id)]
     assert (out_item["platform_amount"], out_item["momo_amount"]) == (-40_000, -39_000)
     assert out_item["category"] == "amount_mismatch" and out_item["case_status"] == "open"
-    assert out_item["party"] == "+256 77•••••24"
-    assert items[str(dep_req.reference_id)]["party"] == "+256 77•••••23"
+    assert out_item["party"] == "+256 •••••••24"
+    assert items[str(dep_req.reference_id)]["party"] == "+256 •••••••23"
 
     text = report_csv(report)
     assert "256772555124" not in text and "256772555123" not in text
@@ -723,5 +723,5 @@ def test_reports_never_show_a_clear_number(momo, client, t0):
     run = reconcile(window_start=window(t0)[0], window_end=window(t0)[1], now=timezone.now())
     report = recon_report(run_id=run.pk)
     dumped = json.dumps(report_json(report), default=str) + report_csv(report)
-    assert "701234567" not in dumped and "+256 70•••••67" in dumped
+    assert "701234567" not in dumped and "+256 •••••••67" in dumped
     assert str(uuid.UUID(str(req.reference_id))) in dumped

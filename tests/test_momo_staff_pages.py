@@ -30,7 +30,7 @@ from tests.factories import customer, funded_wallet, staff
 pytestmark = pytest.mark.django_db
 
 MSISDN = "256772123401"
-MSISDN_MASKED = "+256 77•••••01"
+MSISDN_MASKED = "+256 •••••••01"
 STAFF_ROLES = [r for r in Role if ROLE_REALM[r] in ("lightway", "mtn")]
 _seq = count(1)
 
@@ -181,7 +181,7 @@ def test_the_list_masks_numbers_and_filters_by_every_criterion(now):
 
     page = client.get("/staff/momo/").content.decode()
     assert page.count('href="/staff/momo/') >= 4
-    assert "+256 77•••••01" in page and "+233 24•••••67" in page
+    assert "+256 •••••••01" in page and "+233 •••••••67" in page
     assert "256772123401" not in page and "233241234567" not in page
 
     def refs(query: str) -> set[str]:
@@ -263,7 +263,7 @@ def test_the_detail_shows_the_timeline_callbacks_masked_and_escaped(now):
     page = response.content.decode()
     assert str(req.reference_id) in page
     assert MSISDN not in page  # not in the facts, not in either callback body
-    assert page.count("+256 77•••••01") >= 3
+    assert page.count("+256 •••••••01") >= 3
     assert "Rent for" not in page and "(21 characters)" in page  # free text masked
     assert (
         "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -319,8 +319,8 @@ def test_an_unknown_reference_is_a_404_page(now):
 @pytest.mark.parametrize(
     ("kind", "value", "masked"),
     [
-        ("MSISDN", "256772123401", "+256 77•••••01"),
-        ("MSISDN", "46733123450", "+46 73•••••50"),
+        ("MSISDN", "256772123401", "+256 •••••••01"),
+        ("MSISDN", "46733123450", "+46 •••••••50"),
         ("EMAIL", "amara@example.com", "a••••@e••••••.com"),
         ("PARTY_CODE", "c2b4a5d6-0000-4000-8000-00000000abcd", "•" * 34 + "cd"),
     ],
@@ -549,7 +549,7 @@ def test_a_real_deposit_shows_its_whole_story(momo, client, now):
 
     page = _as(Role.LW_FINANCE, now).get(f"/staff/momo/{req.reference_id}/").content.decode()
     assert 'data-testid="status">Successful<' in page
-    assert "256772123409" not in page and "+256 77•••••09" in page
+    assert "256772123409" not in page and "+256 •••••••09" in page
     assert page.count('data-testid="callback"') == req.callbacks >= 1
     assert "Confirmed by a status read and applied" in page
     assert req.financial_transaction_id in page

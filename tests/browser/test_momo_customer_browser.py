@@ -201,7 +201,7 @@ def test_customer_deposits_from_momo_and_withdraws_to_momo(site, mobile, momo):
     page.wait_for_url(f"{site}/app/momo/transfers/**")
     _watch_final(w, "Processing", "withdraw")
     assert page.locator("[data-field=headline]").inner_text() == (
-        "UGX 5,000 was sent to +256772•••401"
+        "UGX 5,000 was sent to +256 •••••••01"
     )
     after = WALLET + credited - 5_500
     assert page.locator("[data-testid=balance]").inner_text() == f"UGX {after:,}"

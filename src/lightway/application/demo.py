@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from lightway.application.errors import Conflict
+from lightway.application.identity.phones import MARKETS
 from lightway.application.identity.profiles import profile_create
 from lightway.application.staff.accounts import role_grant
 from lightway.application.transactions.commission_seed import fee_schedules_seed_defaults
@@ -107,6 +108,9 @@ class DemoLogin:
     password: str
     token: str
     role: str
+    # Customers sign in with their country and phone number, never the user name.
+    phone: str = ""
+    country: str = ""
     wallets: dict[str, str] = field(default_factory=dict)
 
 
@@ -124,7 +128,7 @@ class DemoPartnerKey:
 class DemoSeedResult:
     logins: list[DemoLogin] = field(default_factory=list)
     partner_api: list[DemoPartnerKey] = field(default_factory=list)
-    created: int = 0
+    created: int = 0  # records this run made (0: the demo data was there already)
 
 
 def _demo_user(
@@ -179,7 +183,9 @@ def _demo_staff(result: DemoSeedResult, username: str, role: str, now: datetime)
         now,
         {"is_staff": realm == Realm.LIGHTWAY, "is_superuser": role == Role.LW_ADMIN},
     )
-    _demo_profile(user.pk, realm, now, country="UG")
+    # An address (the simulator's inbox receives it) so operational alerts, such as a low
+    # MoMo float, reach the staff of the roles that handle them.
+    _demo_profile(user.pk, realm, now, country="UG", email=f"{username}@staff.lightway.example")
     role_grant(user_id=user.pk, role=role, actor="system", now=now)
     if not TotpDevice.objects.filter(user_id=user.pk).exists():
         totp_device_new(
@@ -343,7 +349,7 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
             id_number=id_number,
             tier=tier,
         )
-        login = DemoLogin(username, DEMO_PASSWORD, token, f"customer (log in as {phone})")
+        login = DemoLogin(username, DEMO_PASSWORD, token, "customer", phone=phone, country=country)
         for code, amount in balances.items():
             wallet = wallet_open(owner_id=user.pk, currency_code=code, now=now)
             login.wallets[code] = str(wallet.id)
@@ -475,3 +481,67 @@ def _demo_rates(now: datetime) -> int:
         fx_rate_approve(rate_id=proposed.pk, actor="system:demo-checker", now=now)
         made += 1
     return made
+
+
+# --- the fault run's own account ---------------------------------------------------------------
+
+# ``lightway momo fault-run`` pays from this account, never from a real (or demo) customer's:
+# its payouts, fees and daily limits are its own, and nobody's history shows them.
+FAULT_RUN_USERNAME = "demo-fault-run"
+FAULT_RUN_NAME = "Fault-run test account (demo)"
+# The market whose KYC limits apply to a currency's fault-run wallet (EUR: MTN's sandbox).
+_FAULT_RUN_COUNTRY = {"EUR": "UG"} | {code: country for country, code in MARKETS.items()}
+
+
+@dataclass(frozen=True)
+class FaultRunAccount:
+    user_id: int
+    username: str
+    wallet_id: str
+    topped_up: int  # minor units added from equity for this run (0: enough already)
+
+
+def demo_fault_run_account(
+    *, currency_code: str, needed_minor: int, run_key: str, now: datetime
+) -> FaultRunAccount:
+    """The fault run's own customer account (created once, tier 3, no password, no phone)
+    with a wallet in ``currency_code`` holding at least ``needed_minor`` available: what is
+    missing is added from equity once per ``run_key`` (an audited opening-balance entry)."""
+    country = _FAULT_RUN_COUNTRY.get(currency_code, "UG")
+    with transaction.atomic():
+        user, made = get_user_model().objects.get_or_create(username=FAULT_RUN_USERNAME)
+        if made:
+            user.set_unusable_password()  # a test account: nobody signs in as it
+            user.save(update_fields=["password"])
+            audit_record(
+                actor="system",
+                action="auth.user.create",
+                object_type="auth.user",
+                object_id=str(user.pk),
+                data={"fields": ["username"], "demo": True, "purpose": "fault-run"},
+                now=now,
+            )
+    _demo_profile(
+        user.pk,
+        Realm.CUSTOMER,
+        now,
+        country=country,
+        name=FAULT_RUN_NAME,
+        tier=KycTier.SUMSUB_VERIFIED,
+    )
+    wallet = wallet_open(owner_id=user.pk, currency_code=currency_code, now=now)
+    available = wallet.account.balance - wallet.account.held
+    missing = max(needed_minor - available, 0)
+    topped_up = 0
+    if missing:
+        made_entry = _opening_balance(
+            account_id=wallet.account_id,
+            money=Money.of(missing, currency_code),
+            key=f"demo:fault-run:{wallet.id}:{run_key}",
+            description="Fault-run test account top-up",
+            object_type="wallet",
+            object_id=str(wallet.id),
+            now=now,
+        )
+        topped_up = missing if made_entry else 0
+    return FaultRunAccount(int(user.pk), FAULT_RUN_USERNAME, str(wallet.id), topped_up)

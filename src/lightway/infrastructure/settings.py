@@ -14,7 +14,9 @@ from lightway.infrastructure.config import (
     fx_max_ages,
     fx_pairs,
     fx_spreads,
+    local_url,
 )
+from lightway.infrastructure.logs import logging_config
 
 DEBUG = Env.bool("LIGHTWAY_DEBUG", False)
 SECRET_KEY = Env.str("LIGHTWAY_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
@@ -25,9 +27,14 @@ ALLOWED_HOSTS = Env.str("LIGHTWAY_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],tes
 # then grants the runtime role what it needs (infrastructure/db_roles.py). Unset, migrations
 # use DATABASE_URL (one role: development only; `lightway check` says so). Both unset: the
 # embedded server, whose superuser owns the schema and whose runtime role is lightway_app.
+# LIGHTWAY_NO_DATABASE=1 with DATABASE_URL unset: a command that needs no database
+# (`lightway simulators` run alone, type checking) starts no embedded server; a query fails.
 if os.environ.get("DATABASE_URL"):
     DATABASE_URL = os.environ["DATABASE_URL"]
     DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+elif os.environ.get(embedded_pg.NO_DATABASE_ENV) == "1":
+    DATABASE_URL = embedded_pg.NO_DATABASE_URL
+    DATABASE_OWNER_URL = ""
 else:
     _embedded = embedded_pg.ensure_urls()
     DATABASE_URL = _embedded.runtime
@@ -181,9 +188,14 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = Env.int("LIGHTWAY_SESSION_MAX_SECONDS", 12 * 3600)
 LIGHTWAY_STAFF_IDLE_SECONDS = Env.int("LIGHTWAY_STAFF_IDLE_SECONDS", 900)
 LIGHTWAY_CUSTOMER_IDLE_SECONDS = Env.int("LIGHTWAY_CUSTOMER_IDLE_SECONDS", 1800)
-# The address customers use (email links, WebAuthn origin) and the WebAuthn relying party
-# id ("" = the host of LIGHTWAY_PUBLIC_URL).
-LIGHTWAY_PUBLIC_URL = Env.str("LIGHTWAY_PUBLIC_URL", "http://localhost:8000")
+# The address customers and staff use: the one source of every link the platform prints or
+# sends (the `lightway up` banner, CLI output, email links) and the WebAuthn origin; the
+# WebAuthn relying party id ("" = the host of LIGHTWAY_PUBLIC_URL). Default: where the web
+# server listens on this machine (LIGHTWAY_HOST, LIGHTWAY_PORT), http://127.0.0.1:8000.
+LIGHTWAY_PUBLIC_URL = Env.str(
+    "LIGHTWAY_PUBLIC_URL",
+    local_url(Env.str("LIGHTWAY_HOST", "127.0.0.1"), Env.int("LIGHTWAY_PORT", 8000)),
+).rstrip("/")
 LIGHTWAY_WEBAUTHN_RP_ID = Env.str("LIGHTWAY_WEBAUTHN_RP_ID", "")
 LIGHTWAY_TERMS_VERSION = Env.str("LIGHTWAY_TERMS_VERSION", "2026-01")
 LIGHTWAY_HSTS_SECONDS = Env.int("LIGHTWAY_HSTS_SECONDS", 31536000)
@@ -304,20 +316,16 @@ LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
 # Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).
 LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 5)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
-    "handlers": {
-        "console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"}
-    },
-    "root": {"handlers": ["console"], "level": Env.str("LIGHTWAY_LOG_LEVEL", "WARNING").upper()},
-    "loggers": {
+# LIGHTWAY_LOG_FORMAT (json | console), LIGHTWAY_LOG_FILE, LIGHTWAY_LOG_CONSOLE_LEVEL:
+# infrastructure/logs.py and docs/operations.md, "Logs".
+LOGGING = logging_config(
+    {
         "lightway": {"level": Env.str("LIGHTWAY_LOG_LEVEL", "INFO").upper(), "propagate": True},
         # httpx logs every request URL at INFO; MoMo account-holder URLs carry phone numbers.
         "httpx": {"level": "WARNING", "propagate": True},
     },
-}
+    root_level=Env.str("LIGHTWAY_LOG_LEVEL", "WARNING").upper(),
+)
 
 # Runtime: web server, worker, jobs, metrics (lightway up / serve / worker)
 LIGHTWAY_HOST = Env.str("LIGHTWAY_HOST", "127.0.0.1")

@@ -2,7 +2,8 @@
 
 Each keeps just enough to recognise a value you already know and never enough to learn it:
 
-- phone ``+256700123401`` → ``+256 70•••••01`` (country code, two leading and two last digits)
+- phone ``+256700123401`` → ``+256 •••••••01``, ``+2250707123456`` → ``+225 ••••••••56``
+  (country code and the last two digits of the parsed number; every other digit hidden)
 - email ``amara.n@example.com`` → ``a•••••@e••••••.com``
 - ID number ``CM12345678AB`` → ``••••••••••AB`` (last two characters)
 - name ``Amara Nakato`` → ``A•••• N•••••``
@@ -19,18 +20,36 @@ DOT = "•"
 
 
 def mask_phone(value: str | None) -> str:
+    """A phone number as staff, partners, exports and logs see it: the country code and the
+    last two digits, every other digit of the national number hidden (``+256 •••••••01``).
+
+    The number is parsed (``phonenumbers``), so the national number keeps a leading zero
+    that is part of it (Côte d'Ivoire's ``07 07 12 34 56``) and the country code is never
+    guessed from a digit count. A value written without ``+`` is read as international
+    digits (MoMo's MSISDN form, ``256772123401``). What is not a possible number shows only
+    its last two digits. Every phone number on screen, in the API and in exports goes through here.
+    """
     if not value:
         return ""
+    text = value.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits:
+        return DOT * 3
     try:
-        number = phonenumbers.parse(value, None)
-        national = str(number.national_number)
-        prefix = f"+{number.country_code} "
+        number = phonenumbers.parse(text if text.startswith("+") else "+" + digits, None)
     except phonenumbers.NumberParseException:
-        national = "".join(ch for ch in value if ch.isdigit())
-        prefix = ""
-    if len(national) <= 4:
-        return prefix + DOT * len(national)
-    return prefix + national[:2] + DOT * (len(national) - 4) + national[-2:]
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        return _hide_all_but_last_two(digits)
+    return f"+{number.country_code} " + _hide_all_but_last_two(
+        phonenumbers.national_significant_number(number)
+    )
+
+
+def _hide_all_but_last_two(digits: str) -> str:
+    if len(digits) <= 4:
+        return DOT * len(digits)
+    return DOT * (len(digits) - 2) + digits[-2:]
 
 
 def mask_email(value: str | None) -> str:
@@ -57,6 +76,19 @@ def mask_name(value: str | None) -> str:
     if not value:
         return ""
     return " ".join(word[:1] + DOT * max(len(word) - 1, 1) for word in value.split())
+
+
+def mask_party(party_id_type: str | None, value: str | None) -> str:
+    """A MoMo party id (payer or payee), masked by its kind: an MSISDN (international digits,
+    no plus) as a phone number, an e-mail address as one, anything else as an ID number."""
+    if not value:
+        return ""
+    kind = (party_id_type or "").upper()
+    if kind == "EMAIL" or "@" in value:
+        return mask_email(value)
+    if kind == "MSISDN" or value.lstrip("+").isdigit():
+        return mask_phone(value)
+    return mask_id_number(value)
 
 
 MASKERS = {

@@ -1,7 +1,7 @@
 """MoMo requests as the staff panels show them: a filtered list and one request's detail
 (timeline, attempts, polls, callbacks with their raw body), personal data masked.
 
-Read-only. The payer/payee number is decrypted only to be masked (``+256 77•••••01``);
+Read-only. The payer/payee number is decrypted only to be masked (``+256 •••••••01``);
 callback bodies are shown as received except that the fields that carry personal data
 (party ids, names, e-mail, identity numbers, free-text messages) are masked, and any other
 long digit run or e-mail address in a body that is not JSON.
@@ -31,7 +31,7 @@ from lightway.data.money import Money, MoneyError
 from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.integration.momo.port import Operation
 from lightway.security.crypto import CryptoError, decrypt
-from lightway.security.masking import DOT, mask_email, mask_id_number, mask_name, mask_phone
+from lightway.security.masking import DOT, mask_email, mask_id_number, mask_name, mask_party
 
 PARTY_CONTEXT = "momo.party"
 PAGE_SIZE = 50
@@ -54,19 +54,6 @@ def operation_label(operation: str) -> str:
 
 
 # --- masking -----------------------------------------------------------------------------------
-
-
-def mask_party(party_id_type: str, value: str | None) -> str:
-    """A MoMo party id, masked: MSISDN digits (no plus) as a phone, e-mail as e-mail."""
-    if not value:
-        return ""
-    kind = (party_id_type or "").upper()
-    if kind == "EMAIL" or "@" in value:
-        return mask_email(value)
-    digits = "".join(ch for ch in value if ch.isdigit())
-    if kind == "MSISDN" or (digits and len(digits) == len(value.lstrip("+"))):
-        return mask_phone("+" + digits) if digits else DOT * 3
-    return mask_id_number(value)
 
 
 def _party_masked(row: MomoRequest) -> str:

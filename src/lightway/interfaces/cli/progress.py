@@ -1,10 +1,25 @@
-"""Human-readable CLI output: results on stdout, progress and notes on stderr."""
+"""Human-readable CLI output: results on stdout, progress and notes on stderr.
+
+With ``LIGHTWAY_PROGRESS_TO_LOG=1`` (what ``lightway up`` sets on the embedded default, for
+itself and its children) notes and progress are log records instead (logger
+``lightway.cli``, INFO): they go to the log file, and the terminal keeps the banner.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from typing import TextIO
+
+PROGRESS_TO_LOG = "LIGHTWAY_PROGRESS_TO_LOG"
+_log = logging.getLogger("lightway.cli")
+
+
+def progress_to_log() -> bool:
+    return os.environ.get(PROGRESS_TO_LOG, "") == "1"
+
 
 _BAR_WIDTH = 24
 
@@ -15,7 +30,16 @@ def say(message: str = "") -> None:
 
 
 def note(message: str) -> None:
-    """A progress or status line (stderr), so stdout stays clean for results."""
+    """A progress or status line (stderr, or the log), so stdout stays clean for results."""
+    if progress_to_log():
+        if message.strip():
+            _log.info(message.strip())
+        return
+    print(message, file=sys.stderr, flush=True)
+
+
+def announce(message: str) -> None:
+    """A status line a person must see even when progress goes to the log (stderr)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -36,7 +60,8 @@ class Progress:
         self.total = total
         self.done = 0
         self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.to_log = stream is None and progress_to_log()
+        self.tty = not self.to_log and bool(getattr(self.stream, "isatty", lambda: False)())
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._drawn = False
@@ -61,6 +86,9 @@ class Progress:
         return str(self.done)
 
     def _draw(self, message: str) -> None:
+        if self.to_log:
+            _log.info(f"{self.label} [{self._counter()}] {message}".strip())
+            return
         if not self.tty:
             suffix = f" {message}" if message else ""
             self.stream.write(f"  {self.label} [{self._counter()}]{suffix}\n")
@@ -84,6 +112,9 @@ class Progress:
 
     def finish(self, message: str = "done") -> None:
         elapsed = time.monotonic() - self.started
+        if self.to_log:
+            _log.info(f"{self.label}: {message} ({elapsed:.1f} s)")
+            return
         if self.tty and self._drawn:
             self.stream.write("\r" + " " * 100 + "\r")
         self.stream.write(f"  {self.label}: {message} ({elapsed:.1f} s)\n")

@@ -27,10 +27,11 @@ from types import FrameType
 from typing import Any
 
 from lightway.infrastructure import embedded_pg, metrics
-from lightway.infrastructure.config import Env
+from lightway.infrastructure.config import Env, local_url
+from lightway.infrastructure.logs import logging_config
 from lightway.interfaces.cli import ops
 from lightway.interfaces.cli.ops import CommandError
-from lightway.interfaces.cli.progress import error, note, say
+from lightway.interfaces.cli.progress import PROGRESS_TO_LOG, announce, error, note, say
 
 
 @dataclass(frozen=True)
@@ -64,20 +65,15 @@ def web_argv(options: WebOptions, *, graceful_timeout: int) -> list[str]:
 
 
 def granian_log_config() -> Path:
-    """Granian's log configuration (a JSON dictConfig file under ``var/``): its own lines in
-    the project's JSON form on stderr, like gunicorn's (``gunicorn_conf.logconfig_dict``)."""
-    config = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "lightway.infrastructure.logs.JsonFormatter"}},
-        "handlers": {
-            "console": {"()": "lightway.infrastructure.logs.StderrHandler", "formatter": "json"}
-        },
-        "loggers": {
-            "_granian": {"handlers": ["console"], "propagate": False},
-            "granian.access": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-        },
-    }
+    """Granian's log configuration (a dictConfig JSON file under ``var/``): its own lines in
+    the form and to the places of the rest (``infrastructure/logs.py``), like gunicorn's
+    (``gunicorn_conf.logconfig_dict``)."""
+    config = logging_config(
+        {
+            "_granian": {"propagate": False},
+            "granian.access": {"level": "WARNING", "propagate": False},
+        }
+    )
     path = embedded_pg.var_dir() / "granian-logging.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2))
@@ -184,7 +180,7 @@ def serve(args: Any) -> int:
     web_prepare(port=options.port, collect_static=not args.no_collectstatic)
     connections.close_all()
     argv = web_argv(options, graceful_timeout=max(settings.LIGHTWAY_STOP_TIMEOUT - 5, 5))
-    note(f"Serving on http://{_display_host(options.host)}:{options.port}/")
+    note(f"Serving on {local_url(options.host, options.port)}/")
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(argv[0], argv)  # noqa: S606 - our own interpreter, fixed arguments
@@ -256,12 +252,6 @@ def _signal(pid: int, sig: int, *, group: bool) -> None:
         pass
 
 
-def _display_host(host: str) -> str:
-    if host in {"0.0.0.0", "", "::", "[::]"}:  # noqa: S104 - only for display
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
 def ready_wait(base_url: str, children: list[Child], *, timeout: float) -> None:
     """Poll /readyz until it answers 200; fail if a child exits or time runs out."""
     deadline = time.monotonic() + timeout
@@ -286,12 +276,48 @@ def ready_wait(base_url: str, children: list[Child], *, timeout: float) -> None:
     raise CommandError(f"web server not ready after {timeout:.0f} s: {last_reason}")
 
 
-def up(args: Any) -> int:
-    # Check the port before anything slow (first start of the embedded server runs initdb).
-    port_check(
-        args.host or Env.str("LIGHTWAY_HOST", "127.0.0.1"),
-        args.port or Env.int("LIGHTWAY_PORT", 8000),
+def console_logging_defaults() -> Path | None:
+    """``lightway up`` on the embedded default (``DATABASE_URL`` unset) with no
+    ``LIGHTWAY_LOG_FORMAT`` chosen is someone trying the platform at a terminal: readable
+    logs, every record and all start-up progress in ``var/log/lightway.log`` (the previous
+    run's kept as ``lightway.log.1``), only warnings and errors on the terminal. Set for this
+    process and its children (before Django reads its settings); returns the log file, or
+    None when the configured logging is kept (JSON on stderr, for a log collector)."""
+    if os.environ.get("DATABASE_URL") or os.environ.get("LIGHTWAY_LOG_FORMAT"):
+        return None
+    path = Path(
+        os.environ.get("LIGHTWAY_LOG_FILE") or embedded_pg.var_dir() / "log" / "lightway.log"
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
+    os.environ["LIGHTWAY_LOG_FORMAT"] = "console"
+    os.environ["LIGHTWAY_LOG_FILE"] = str(path)
+    os.environ.setdefault("LIGHTWAY_LOG_CONSOLE_LEVEL", "WARNING")
+    os.environ[PROGRESS_TO_LOG] = "1"
+    return path
+
+
+def up_env_file() -> Path:
+    """What ``lightway up`` handed its children (public URL, simulator settings), for
+    commands run in a second terminal (``lightway momo fault-run``)."""
+    return embedded_pg.var_dir() / "up.env"
+
+
+def up(args: Any) -> int:
+    host = args.host or Env.str("LIGHTWAY_HOST", "127.0.0.1")
+    port = args.port or Env.int("LIGHTWAY_PORT", 8000)
+    # Check the port before anything slow (first start of the embedded server runs initdb).
+    port_check(host, port)
+    # One source of public URLs: where this server listens, unless configured.
+    os.environ.setdefault("LIGHTWAY_PUBLIC_URL", local_url(host, port))
+    log_file = console_logging_defaults()
+    if log_file is not None:
+        announce(
+            "Starting LightWay MoMo: embedded PostgreSQL, migrations, demo data, simulators,"
+            " web server and worker (the first start takes a minute)."
+        )
+        announce(f"Start-up details: {_shown_path(log_file)}")
     boot = ops.bootstrap()
 
     from django.conf import settings
@@ -309,7 +335,7 @@ def up(args: Any) -> int:
         stop_signals.append(signum)
 
     def on_signal_stopping(signum: int, frame: FrameType | None) -> None:
-        note("  Killing the children now")  # second Ctrl-C: stop waiting politely
+        announce("  Killing the children now")  # second Ctrl-C: stop waiting politely
         for child in children:
             _signal(child.proc.pid, signal.SIGKILL, group=True)
 
@@ -318,10 +344,10 @@ def up(args: Any) -> int:
     try:
         ops.serving_allowed("lightway up")
         ops.migrate_run()
-        seed_lines: list[str] = []
+        seed: Any = None
         if not args.no_seed:
             try:
-                seed_lines = ops.seed_result_lines(ops.seed_run())
+                seed = ops.seed_run()
             except ops.SeedUnavailable as exc:
                 note(f"  Demo seed skipped: {exc}")
         prom_dir = web_prepare(port=options.port, collect_static=True)
@@ -329,19 +355,28 @@ def up(args: Any) -> int:
         metrics_token = metrics_token_for_up()
         connections.close_all()  # the supervisor holds no database connection while it waits
 
-        base_url = f"http://{_display_host(options.host)}:{options.port}"
-        simulator_lines = simulators_start(children, base_url)
+        listen_url = local_url(options.host, options.port)
+        public_url = str(settings.LIGHTWAY_PUBLIC_URL).rstrip("/")
+        simulators = simulators_start(children, listen_url)
+        up_env_write(public_url, simulators.environment)
 
         graceful = max(int(stop_timeout) - 5, 5)
         children.append(child_start("web", web_argv(options, graceful_timeout=graceful)))
         children.append(
             child_start("worker", [sys.executable, "-m", "lightway.interfaces.cli", "worker"])
         )
-        ready_wait(base_url, children, timeout=args.ready_timeout)
+        ready_wait(listen_url, children, timeout=args.ready_timeout)
 
         signal.signal(signal.SIGINT, on_signal_running)
         signal.signal(signal.SIGTERM, on_signal_running)
-        _banner(base_url, seed_lines, simulator_lines, metrics_token=metrics_token)
+        for line in banner_lines(
+            public_url,
+            seed=seed,
+            simulators=simulators,
+            log_file=log_file,
+            metrics_token=metrics_token,
+        ):
+            say(line)
 
         while not stop_signals:
             dead = next((c for c in children if c.proc.poll() is not None), None)
@@ -351,12 +386,14 @@ def up(args: Any) -> int:
                 break
             time.sleep(0.2)
         else:
-            note("\nStopping (Ctrl-C again to kill) ...")
+            announce("\nStopping (Ctrl-C again to kill) ...")
     except KeyboardInterrupt:
-        note("\nInterrupted during startup; stopping ...")
+        announce("\nInterrupted during startup; stopping ...")
         exit_code = 130
     except CommandError:
         exit_code = 1
+        if log_file is not None:
+            announce(f"Details: {_shown_path(log_file)}")
         raise
     finally:
         signal.signal(signal.SIGINT, on_signal_stopping)
@@ -364,16 +401,37 @@ def up(args: Any) -> int:
         children_stop(children, timeout=stop_timeout)
         if children:
             note("  Web server and worker stopped.")
-        if boot.started_embedded and not args.keep_db:
+        up_env_file().unlink(missing_ok=True)
+        if boot.started_embedded and args.keep_db:
+            ops.embedded_keep()
+        elif boot.started_embedded:
             connections.close_all()
             note("  Stopping embedded PostgreSQL ...")
+            ops.embedded_keep()  # stopped here, not again by main
             if not ops.embedded_stop():
-                note("  warning: embedded PostgreSQL did not stop within 30 s")
+                announce("  warning: embedded PostgreSQL did not stop within 30 s")
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if exit_code == 0:
-        note("Stopped.")
+        announce("Stopped.")
     return exit_code
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is under it (``var/log/...``)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def up_env_write(public_url: str, simulator_environment: dict[str, str]) -> None:
+    """Write ``var/up.env``: the public URL and the simulators' settings ``up`` handed its
+    children (see ``simulators_start``)."""
+    values = {"LIGHTWAY_PUBLIC_URL": public_url, **simulator_environment}
+    path = up_env_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
 
 
 def metrics_token_for_up() -> str:
@@ -390,21 +448,30 @@ def metrics_token_for_up() -> str:
     return token
 
 
-def simulators_start(children: list[Child], base_url: str) -> list[str]:
+@dataclass(frozen=True)
+class SimulatorsUp:
+    """The simulators ``up`` started (name -> base URL) and the providers that are real."""
+
+    started: dict[str, str]
+    real: dict[str, str]
+    environment: dict[str, str]  # what the web server and worker were pointed at
+
+
+def simulators_start(children: list[Child], base_url: str) -> SimulatorsUp:
     """Run the simulators of the providers that are not configured (one child process) and
-    point the web server and worker at them through the environment; returns banner lines."""
+    point the web server and worker at them through the environment."""
     from django.conf import settings
 
-    from lightway.interfaces.cli.simulators import PROVIDER_URL_SETTING
+    from lightway.interfaces.cli.simulators import PROVIDER_URL_SETTING, SIMULATORS
 
     wanted = [name for name, setting in PROVIDER_URL_SETTING.items() if not os.environ.get(setting)]
-    configured = [n for n in PROVIDER_URL_SETTING if n not in wanted]
-    lines = [
-        f"{name:<8} real provider at {getattr(settings, PROVIDER_URL_SETTING[name])}"
-        for name in configured
-    ]
+    real = {
+        name: str(getattr(settings, setting))
+        for name, setting in PROVIDER_URL_SETTING.items()
+        if name not in wanted
+    }
     if not wanted:
-        return lines
+        return SimulatorsUp(started={}, real=real, environment={})
     env_file = embedded_pg.var_dir() / "simulators.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.unlink(missing_ok=True)
@@ -420,27 +487,20 @@ def simulators_start(children: list[Child], base_url: str) -> list[str]:
         if time.monotonic() > deadline:
             raise CommandError("simulators did not start within 20 s")
         time.sleep(0.1)
+    environment: dict[str, str] = {}
     for line in env_file.read_text(encoding="utf-8").splitlines():
         key, _, value = line.partition("=")
         if key:
-            os.environ[key] = value
-    notify = os.environ.get("NOTIFY_BASE_URL", "")
-    if "notify" in wanted:
-        lines.append(f"SMS + email inbox  {notify}/inbox   (codes and links sent by the demo)")
-    if "sumsub" in wanted:
-        lines.append(f"Sumsub sandbox     {os.environ.get('SUMSUB_BASE_URL', '')}")
-    if "momo" in wanted:
-        lines.append(f"MTN MoMo sandbox   {os.environ.get('MOMO_BASE_URL', '')}")
-    if "ecb" in wanted:
-        lines.append(f"ECB rates          {os.environ.get('FX_ECB_BASE_URL', '')}")
-    if "regional" in wanted:
-        lines.append(f"Regional rates     {os.environ.get('FX_REGIONAL_FEED_URL', '')}")
-    if "settlement" in wanted:
-        lines.append(f"Settlement API     {os.environ.get('SETTLEMENT_BASE_URL', '')}")
-    if "webhooks" in wanted:
-        port = Env.int("LIGHTWAY_SIM_WEBHOOKS_PORT", 8113)
-        lines.append(f"Partner webhooks   http://127.0.0.1:{port}/inbox   (the demo partner's)")
-    return lines
+            os.environ[key] = environment[key] = value
+    started = {
+        name: local_url(
+            "127.0.0.1", Env.int(SIMULATORS[name].port_env, SIMULATORS[name].default_port)
+        )
+        for name in wanted
+    }
+    for name, url in started.items():
+        note(f"  Simulator {name}: {url} ({SIMULATORS[name].description})")
+    return SimulatorsUp(started=started, real=real, environment=environment)
 
 
 def _exit_reason(code: int) -> str:
@@ -452,36 +512,90 @@ def _exit_reason(code: int) -> str:
     return f"exited unexpectedly with code {code}"
 
 
-def _banner(
-    base_url: str, seed_lines: list[str], simulator_lines: list[str], *, metrics_token: str
-) -> None:
-    say("")
-    say("LightWay MoMo is running")
-    for label, path in [
-        ("Customer app", "/app/"),
-        ("Register", "/app/register/"),
-        ("Staff login", "/staff/login/"),
-        ("MTN panel", "/mtn/"),
-        ("API", "/api/v1/"),
-        ("OpenAPI", "/api/v1/openapi.json"),
-        ("API docs", "/api/v1/docs"),
-        ("Django admin", "/admin/"),
-        ("Metrics", "/metrics"),
-        ("Health", "/healthz"),
-        ("Readiness", "/readyz"),
-    ]:
-        say(f"  {label:<13} {base_url}{path}")
-        if path == "/metrics":
-            say(f"  {'':<13} Authorization: Bearer {metrics_token}")
-    if simulator_lines:
-        say("")
-        say("Simulators (external systems)")
-        for line in simulator_lines:
-            say(f"  {line}")
-    if seed_lines:
-        say("")
-        say("Demo data")
-        for line in seed_lines:
-            say(f"  {line}")
-    say("")
-    say("Press Ctrl-C to stop.")
+# The simulator pages a person opens in a browser: (label, simulator, path). The other
+# simulators (Sumsub, rate feeds, Settlement API) are APIs: their URLs are in the log.
+SIMULATOR_PAGES = (
+    ("SMS + email inbox", "notify", "/inbox"),
+    ("MoMo payments seen", "momo", "/_sim/transactions"),
+    ("Partner webhooks", "webhooks", "/inbox"),
+)
+
+
+def banner_lines(
+    public_url: str,
+    *,
+    seed: Any,
+    simulators: SimulatorsUp,
+    log_file: Path | None,
+    metrics_token: str,
+) -> list[str]:
+    """The short banner ``lightway up`` prints once everything answers: where to go, how to
+    sign in, where the logs are. Every URL in it answers GET with 200 or a redirect
+    (``/metrics`` with the token shown; tests/test_up_smoke.py checks them all)."""
+    base = public_url.rstrip("/")
+    lines = ["", f"LightWay MoMo is running at {base}/  (Ctrl-C stops everything)", ""]
+    pages = [
+        ("Customer app", f"{base}/app/"),
+        ("LightWay back office", f"{base}/staff/"),
+        ("MTN portal", f"{base}/mtn/"),
+        ("API docs", f"{base}/api/v1/docs"),
+        ("Django admin", f"{base}/admin/"),
+    ]
+    pages += [
+        (label, simulators.started[name] + path)
+        for label, name, path in SIMULATOR_PAGES
+        if name in simulators.started
+    ]
+    width = max(len(label) for label, _url in pages)
+    lines += [f"  {label:<{width}}  {url}" for label, url in pages]
+    lines += _banner_logins(seed)
+    lines.append("")
+    if log_file is not None:
+        lines.append(f"Logs: {_shown_path(log_file)} has everything; only warnings and errors")
+        lines.append("show here.")
+    lines.append(f"Metrics: {base}/metrics")
+    lines.append(f"  with the header Authorization: Bearer {metrics_token}")
+    for name, url in simulators.real.items():
+        lines.append(f"Real provider: {name} at {url}")
+    return lines
+
+
+def _banner_logins(seed: Any) -> list[str]:
+    """The demo logins, as the sign-in pages ask for them."""
+    if seed is None:
+        return ["", "No demo data this time (--no-seed); `lightway seed-demo` makes it."]
+    logins = list(getattr(seed, "logins", []))
+    customers = [login for login in logins if getattr(login, "phone", "")]
+    staff = [login.username for login in logins if not getattr(login, "phone", "")]
+    password = next((login.password for login in logins), "")
+    lines = ["", f"Demo logins, password {password} for all:"]
+    if customers:
+        lines.append("  Customer app: country and phone number (codes: SMS + email inbox)")
+        for login in customers:
+            country = COUNTRY_NAMES.get(login.country, login.country)
+            lines.append(
+                f"    {login.username.capitalize():<6} {country:<9} {login.phone:<14}"
+                f" API token {login.token}"
+            )
+    if staff:
+        lightway = " ".join(name for name in staff if not name.startswith("mtn"))
+        mtn = " ".join(name for name in staff if name.startswith("mtn"))
+        lines.append("  Back office and MTN portal: user name")
+        lines.append(f"    LightWay staff: {lightway}")
+        lines.append(f"    MTN staff:      {mtn}")
+        lines.append("    Second factor:  .venv/bin/lightway demo-totp USERNAME")
+    for key in getattr(seed, "partner_api", []):
+        lines.append(f"  Partner API ({key.partner}): key {key.key_id}")
+        lines.append(f"    secret {key.secret}")
+    lines.append("  " + ops.created_words(int(getattr(seed, "created", 0))))
+    return lines
+
+
+COUNTRY_NAMES = {
+    "UG": "Uganda",
+    "GH": "Ghana",
+    "RW": "Rwanda",
+    "ZM": "Zambia",
+    "CI": "Côte d'Ivoire",
+    "CM": "Cameroon",
+}

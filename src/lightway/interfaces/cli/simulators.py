@@ -311,7 +311,9 @@ def simulators_run(
                     f" ({exc.strerror or exc}); choose another port with {spec.port_env}"
                 ) from exc
             started.append((spec, sim))
-            say(f"{spec.name:<8} {sim.base_url}  {spec.description}")
+            # Under `lightway up` (--env-file) the list is progress: up's banner says where
+            # to go. Run alone, it is this command's result.
+            (note if env_file else say)(f"{spec.name:<10} {sim.base_url}  {spec.description}")
         environment: dict[str, str] = {}
         for spec, sim in started:
             environment.update(spec.environment(sim))

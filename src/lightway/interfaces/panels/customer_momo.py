@@ -54,6 +54,7 @@ from lightway.interfaces.api.schemas import MAX_AMOUNT
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.common import apply_errors, now
 from lightway.interfaces.panels.forms import AccessibleForm
+from lightway.security.masking import mask_phone
 
 log = logging.getLogger(__name__)
 
@@ -618,7 +619,7 @@ def reason_text(transfer: Transfer, req: MomoRequest | None) -> str:
 
 
 def masked_number(req: MomoRequest | None) -> str:
-    """The MoMo number of a request, masked (+256772•••401)."""
+    """The MoMo number of a request, masked as everywhere else (``mask_phone``)."""
     if req is None:
         return ""
     try:
@@ -626,9 +627,7 @@ def masked_number(req: MomoRequest | None) -> str:
     except Exception:  # an undecryptable number is simply not shown
         log.warning("momo party not readable", extra={"momo_request": req.pk})
         return ""
-    if len(digits) < 8:
-        return "•••"
-    return f"+{digits[:-6]}•••{digits[-3:]}"
+    return mask_phone(digits)
 
 
 def status_view(transfer: Transfer, req: MomoRequest | None, uid: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from lightway.data.reconciliation.selectors import (
     recon_runs_recent,
 )
 from lightway.security.crypto import CryptoError, decrypt
-from lightway.security.masking import mask_email, mask_id_number, mask_phone
+from lightway.security.masking import DOT, mask_party
 
 REPORT_COLUMNS = (
     "item_id",
@@ -84,14 +84,8 @@ def party_masked(request: MomoRequest | None) -> str:
     try:
         value = decrypt(bytes(request.party_ct), context="momo.party")
     except CryptoError:
-        return "•••"
-    kind = (request.party_id_type or "MSISDN").upper()
-    if kind == "MSISDN":
-        digits = "".join(ch for ch in value if ch.isdigit())
-        return mask_phone(f"+{digits}") if digits else ""
-    if kind == "EMAIL":
-        return mask_email(value)
-    return mask_id_number(value)
+        return DOT * 3
+    return mask_party(request.party_id_type or "MSISDN", value)
 
 
 def _partner_scope(partner_id: int | None) -> Any:
