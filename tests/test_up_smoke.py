@@ -1,7 +1,10 @@
-"""`lightway up` end to end: fresh embedded PostgreSQL, web + worker, clean Ctrl-C."""
+"""`lightway up` end to end: fresh embedded PostgreSQL, demo data, web + worker, a short
+banner whose every URL answers and whose demo logins work, readable logs in a file, clean
+Ctrl-C."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +51,29 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def _sign_in(base: str, page: str, fields: dict[str, str]) -> tuple[int, str]:
+    """Fill in a sign-in form as a browser would (CSRF cookie and token); returns the status
+    and where the answer redirects to."""
+    jar = http.cookiejar.CookieJar()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    with opener.open(f"{base}{page}", timeout=10) as response:
+        form = response.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token, form
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1), **fields}).encode()
+    request = urllib.request.Request(f"{base}{page}", data=data, headers={"Referer": base + page})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
 def _postmaster_pid(var_dir: Path) -> int | None:
     pidfile = var_dir / "pg" / "postmaster.pid"
     try:
@@ -75,7 +102,7 @@ def var_dir(tmp_path_factory):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
+def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir, tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -93,19 +120,29 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         LIGHTWAY_SIM_SUMSUB_PORT=str(_free_port()),
         LIGHTWAY_SIM_MOMO_PORT=str(_free_port()),
         LIGHTWAY_SIM_WEBHOOKS_PORT=str(_free_port()),
+        LIGHTWAY_SIM_ECB_PORT=str(_free_port()),
+        LIGHTWAY_SIM_REGIONAL_PORT=str(_free_port()),
+        LIGHTWAY_SIM_SETTLEMENT_PORT=str(_free_port()),
     )
     for provider in (
         "NOTIFY_BASE_URL",
         "SUMSUB_BASE_URL",
         "MOMO_BASE_URL",
+        "FX_ECB_BASE_URL",
+        "FX_REGIONAL_FEED_URL",
+        "SETTLEMENT_BASE_URL",
         "LIGHTWAY_DEMO_WEBHOOK_URL",
         "LIGHTWAY_METRICS_TOKEN",
+        "LIGHTWAY_PUBLIC_URL",
+        "LIGHTWAY_LOG_FORMAT",
+        "LIGHTWAY_LOG_FILE",
+        "LIGHTWAY_LOG_CONSOLE_LEVEL",
     ):
         env.pop(provider, None)
-    log_path = var_dir / "up.log"
+    log_path = tmp_path / "up.log"  # the terminal: what a person sees
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            [*_lightway(), "up", "--port", str(port), "--no-seed", "--ready-timeout", "200"],
+            [*_lightway(), "up", "--port", str(port), "--ready-timeout", "200"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -118,13 +155,55 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
             assert time.monotonic() < deadline, f"not ready in time:\n{log_path.read_text()}"
             time.sleep(0.5)
 
-        banner = log_path.read_text()
-        for path in ("/api/v1/openapi.json", "/api/v1/docs", "/admin/", "/metrics"):
-            assert f"{base}{path}" in banner
-        inbox = f"127.0.0.1:{env['LIGHTWAY_SIM_NOTIFY_PORT']}/inbox"
-        assert inbox in banner  # the simulators run and the banner says where the inbox is
-        status, body = _get(f"http://{inbox}")
-        assert status == 200, body
+        terminal = log_path.read_text()
+        banner = terminal[terminal.index("LightWay MoMo is running") :]
+        # Start-up chatter is in the log file; the terminal has a line saying so, the
+        # warnings, and the banner: no JSON log line, no progress, no unexplained count.
+        before = terminal[: terminal.index("LightWay MoMo is running")]
+        assert not any(line.startswith("{") for line in terminal.splitlines()), terminal
+        assert "Migrating" not in terminal and "Created:" not in terminal, terminal
+        assert all(
+            line.startswith(("Starting LightWay MoMo", "Start-up details:"))
+            or " WARNING " in line
+            or " ERROR " in line
+            or not line.strip()
+            for line in before.splitlines()
+        ), before
+        assert len(banner.splitlines()) <= 40, banner  # short: it fits a terminal
+        log_file = var_dir / "log" / "lightway.log"
+        assert f"{log_file}" in terminal or "var/log/lightway.log" in terminal
+        logged = log_file.read_text()
+        assert "Migrating" in logged and " INFO " in logged  # readable lines, all of them
+        assert not logged.lstrip().startswith("{")
+
+        # Every URL the banner prints answers (/metrics with the token it shows).
+        token = re.search(r"Authorization: Bearer (\S+)", banner)
+        assert token, banner  # `up` made a token for this run and shows it
+        urls = re.findall(r"https?://\S+", banner)
+        for path in ("/app/", "/staff/", "/mtn/", "/api/v1/docs", "/admin/", "/metrics"):
+            assert f"{base}{path}" in urls, banner
+        inbox = f"http://127.0.0.1:{env['LIGHTWAY_SIM_NOTIFY_PORT']}/inbox"
+        assert inbox in urls  # the simulators run and the banner says where the inbox is
+        for url in urls:
+            status, body = _get(url, {"Authorization": f"Bearer {token.group(1)}"})
+            assert status in (200, 302), (url, status, body[:200])
+
+        # The demo logins it prints work: a customer with country and phone number, staff
+        # with a user name (on to the second factor).
+        customer = re.search(r"Amara\s+Uganda\s+(\+\d+)", banner)
+        password = re.search(r"password (\S+) for all", banner)
+        assert customer and password, banner
+        status, target = _sign_in(
+            base,
+            "/app/login/",
+            {"country": "UG", "phone": customer.group(1), "password": password.group(1)},
+        )
+        assert status == 302 and "/login/" not in target.replace("/login/2fa/", ""), target
+        assert "admin" in banner and "demo-totp" in banner
+        status, target = _sign_in(
+            base, "/staff/login/", {"username": "admin", "password": password.group(1)}
+        )
+        assert status == 302 and "/staff/mfa/" in target, target
 
         status, body = _get(f"{base}/readyz")
         assert status == 200, body
@@ -134,8 +213,6 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir):
         assert status == 200  # collectstatic ran and the admin's CSS is served
         status, _ = _get(f"{base}/metrics")
         assert status in (401, 403)  # closed without the token
-        token = re.search(r"Authorization: Bearer (\S+)", banner)
-        assert token, banner  # `up` made a token for this run and shows it
         status, body = _get(f"{base}/metrics", {"Authorization": f"Bearer {token.group(1)}"})
         assert status == 200
         assert b'lightway_http_requests_total{method="GET",route="healthz",status="2xx"}' in body

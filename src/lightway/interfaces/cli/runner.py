@@ -533,7 +533,7 @@ def banner_lines(
     sign in, where the logs are. Every URL in it answers GET with 200 or a redirect
     (``/metrics`` with the token shown; tests/test_up_smoke.py checks them all)."""
     base = public_url.rstrip("/")
-    lines = ["", f"LightWay MoMo is running at {base}/  (Ctrl-C stops everything)", ""]
+    lines = ["", f"LightWay MoMo is running at {base}/", ""]
     pages = [
         ("Customer app", f"{base}/app/"),
         ("LightWay back office", f"{base}/staff/"),
@@ -557,6 +557,7 @@ def banner_lines(
     lines.append(f"  with the header Authorization: Bearer {metrics_token}")
     for name, url in simulators.real.items():
         lines.append(f"Real provider: {name} at {url}")
+    lines += ["", "Press Ctrl-C to stop."]
     return lines
 
 
