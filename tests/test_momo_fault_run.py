@@ -10,11 +10,15 @@ after the simulator completed the payouts.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from lightway.application.demo import FAULT_RUN_USERNAME
+from lightway.application.transactions.wallets import wallet_list
 from lightway.data.ledger.models import JournalEntry
 from lightway.data.reconciliation.models import ReconRun
-from lightway.data.wallets.models import Transfer
+from lightway.data.wallets.models import Transfer, UsageCounter
 from lightway.interfaces.cli import momo as momo_cli
 from lightway.interfaces.cli.main import main
 from tests.momo_flow_support import momo_customer, run_momo_jobs, sim_count
@@ -24,9 +28,24 @@ pytestmark = pytest.mark.django_db
 MISMATCHES = ("amount_mismatch", "missing_on_platform", "status_mismatch")
 
 
+def _customer_state(uid: int) -> tuple[object, ...]:
+    """What a customer sees of her money: balances, limit usage, history."""
+    return (
+        [(w.wallet.currency, w.balance, w.available) for w in wallet_list(owner_id=uid)],
+        sorted(
+            UsageCounter.objects.filter(customer_id=uid).values_list(
+                "currency", "period", "period_start", "amount"
+            )
+        ),
+        sorted(str(t) for t in Transfer.objects.filter(client_id=uid).values_list("id")),
+    )
+
+
 def test_fault_run_reconciles_matched_and_mismatched_items(momo, client, capsys, monkeypatch):
     t0 = timezone.now()
-    uid = momo_customer("fault-amara", t0, phone="+256772123409", wallet=500_000)
+    # The demo customer Amara: the fault run must leave her money, limits and history alone.
+    amara = momo_customer("amara", t0, phone="+256772123401", wallet=500_000)
+    before = _customer_state(amara)
     momo.configure(seed=20261124)  # reproducible lost / duplicated callbacks
     delivered: list[int] = []
     wait_completed = momo_cli._sim_wait_completed
@@ -41,16 +60,21 @@ def test_fault_run_reconciles_matched_and_mismatched_items(momo, client, capsys,
     monkeypatch.setattr(momo_cli, "_sim_wait_completed", completed_then_callbacks)
     monkeypatch.setattr(momo_cli, "PLATFORM_SETTLE_SECONDS", 0.5)
 
-    argv = ["momo", "fault-run", "--payouts", "8", "--customer", "fault-amara"]
+    argv = ["momo", "fault-run", "--payouts", "8"]
     assert main(argv) == 0
     captured = capsys.readouterr()
+    assert _customer_state(amara) == before  # her balance, limit usage and history
+    uid = get_user_model().objects.get(username=FAULT_RUN_USERNAME).pk
+    assert FAULT_RUN_USERNAME in captured.out
 
     run = ReconRun.objects.latest("pk")
     assert run.status == "completed"
     assert int(run.counts.get("matched", 0)) > 0
     assert sum(int(run.counts.get(key, 0)) for key in MISMATCHES) > 0
     assert int(run.counts.get("missing_on_platform", 0)) >= 1  # the ghost
-    assert f"/staff/reconciliation/runs/{run.pk}/" in captured.out
+    # One source of public URLs: the link is built on LIGHTWAY_PUBLIC_URL.
+    assert f"{settings.LIGHTWAY_PUBLIC_URL}/staff/reconciliation/runs/{run.pk}/" in captured.out
+    assert "localhost" not in captured.out or "localhost" in settings.LIGHTWAY_PUBLIC_URL
     assert "Matched" in captured.out and "Cases opened:" in captured.out
     assert "Payouts" in captured.err and "Reconciling" in captured.err  # progress displays
 
@@ -74,13 +98,12 @@ def test_fault_run_reconciles_matched_and_mismatched_items(momo, client, capsys,
 
 
 def test_fault_run_refuses_without_the_simulator(momo, capsys, settings):
-    momo_customer("fault-kofi", timezone.now(), phone="+256772123410", wallet=50_000)
     settings.MOMO_BASE_URL = ""
-    assert main(["momo", "fault-run", "--customer", "fault-kofi"]) == 1
+    assert main(["momo", "fault-run"]) == 1
     assert "fault-run only works against the MoMo simulator" in capsys.readouterr().err
 
     settings.MOMO_BASE_URL = "http://127.0.0.1:9"  # nothing listens (discard port)
-    assert main(["momo", "fault-run", "--customer", "fault-kofi"]) == 1
+    assert main(["momo", "fault-run"]) == 1
     err = capsys.readouterr().err
     assert "fault-run only works against the MoMo simulator" in err
     assert not Transfer.objects.exists()  # nothing was started
@@ -89,5 +112,7 @@ def test_fault_run_refuses_without_the_simulator(momo, capsys, settings):
 def test_fault_run_checks_its_arguments(momo, capsys):
     assert main(["momo", "fault-run", "--payouts", "0"]) == 1
     assert "--payouts must be between 1 and 200" in capsys.readouterr().err
-    assert main(["momo", "fault-run", "--customer", "nobody-here"]) == 1
-    assert "no customer 'nobody-here'" in capsys.readouterr().err
+    # It pays from its own account only: no option names a customer to pay from.
+    with pytest.raises(SystemExit):
+        main(["momo", "fault-run", "--customer", "amara"])
+    assert "unrecognized arguments: --customer" in capsys.readouterr().err

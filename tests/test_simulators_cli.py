@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -147,3 +148,91 @@ def test_bad_arguments_say_what_is_wrong(args, message):
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert f"lightway: error: {message}" in err
+
+
+# --- a command leaves behind nothing it started ------------------------------------------------
+
+
+_CLI = (sys.executable, "-m", "lightway.interfaces.cli")
+
+
+def _embedded_env(var_dir) -> dict[str, str]:
+    """The zero-configuration default: no DATABASE_URL, the embedded server under var_dir."""
+    drop = {"DATABASE_URL", "DATABASE_OWNER_URL", "LIGHTWAY_NO_DATABASE"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["LIGHTWAY_VAR_DIR"] = str(var_dir)
+    return env
+
+
+def _postgres_of(var_dir) -> list[psutil.Process]:
+    """Running PostgreSQL processes whose data directory is under ``var_dir``."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "postgres" in (proc.info["name"] or "") and str(var_dir) in " ".join(
+                proc.info["cmdline"] or []
+            ):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _stop_leftovers(var_dir) -> None:
+    """Stop a server the code under test left behind (so a failing test cleans up)."""
+    pidfile = var_dir / "pg" / "postmaster.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().splitlines()[0]), signal.SIGINT)
+        except (OSError, ValueError, IndexError):
+            pass
+        deadline = time.monotonic() + 30
+        while _postgres_of(var_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def test_simulators_alone_start_no_database_and_leave_nothing_running(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("sim")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*_CLI, "simulators", "--only", "momo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_embedded_env(var_dir),
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("momo ") and f"http://127.0.0.1:{port}" in line, (
+            line + proc.stderr.read() if proc.poll() is not None else line
+        )
+        # A simulator needs no database: none was started for it.
+        assert _postgres_of(var_dir) == []
+        assert not (var_dir / "pg" / "postmaster.pid").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert _postgres_of(var_dir) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _stop_leftovers(var_dir)
+
+
+def test_a_command_stops_the_embedded_server_it_started(tmp_path_factory):
+    """`lightway demo-totp` on a fresh checkout starts the embedded server to read the
+    database (here a new, empty one: the command fails), and stops it when it ends."""
+    var_dir = tmp_path_factory.mktemp("cmd")
+    try:
+        done = subprocess.run(
+            [*_CLI, "demo-totp", "admin"],
+            capture_output=True,
+            text=True,
+            env=_embedded_env(var_dir),
+            timeout=180,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        assert (var_dir / "pg" / "PG_VERSION").exists()  # it did start one
+        assert _postgres_of(var_dir) == [], done.stderr
+        assert not (var_dir / "pg" / "postmaster.pid").exists()
+    finally:
+        _stop_leftovers(var_dir)
