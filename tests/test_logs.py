@@ -6,11 +6,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
+import os
+import re
+import subprocess
 import sys
 
 import pytest
 
-from lightway.infrastructure.logs import JsonFormatter, StderrHandler
+from lightway.infrastructure.logs import (
+    ConsoleFormatter,
+    JsonFormatter,
+    StderrHandler,
+    logging_config,
+)
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -117,3 +126,91 @@ def test_the_gunicorn_access_log_format_has_no_query_string_or_client_address() 
     atoms = Logger(cfg).atoms(response, request, environ, timedelta(milliseconds=12))
     line = gunicorn_conf.access_log_format % atoms
     assert line == '"GET /staff/customers/" 200 512 12ms'
+
+
+# --- the two forms, the log file, the console level (LIGHTWAY_LOG_*) ---------------------------
+
+
+def test_console_lines_are_readable_and_carry_the_same_fields_without_query_strings(
+    monkeypatch,
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    handler = StderrHandler()
+    handler.setFormatter(ConsoleFormatter())
+    _logger(handler).warning(
+        "momo float low",
+        extra={"product": "disbursement", "available_minor": 100, "url": "/x?q=0772123456"},
+    )
+    line = out.getvalue().strip()
+    assert not line.startswith("{")
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d WARNING test_logs: momo float low  product=disbursement"
+        r" available_minor=100 url=/x",
+        line,
+    ), line
+
+
+def _configured(monkeypatch, **env: str) -> logging.Logger:
+    for name in ("LIGHTWAY_LOG_FORMAT", "LIGHTWAY_LOG_FILE", "LIGHTWAY_LOG_CONSOLE_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = logging_config({"lightway.test_cfg": {"level": "INFO", "propagate": False}})
+    logging.config.dictConfig(config)
+    return logging.getLogger("lightway.test_cfg")
+
+
+def test_json_on_the_console_by_default(monkeypatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    _configured(monkeypatch).info("started", extra={"jobs": 3})
+    assert json.loads(out.getvalue())["jobs"] == 3
+
+
+def test_a_log_file_gets_everything_and_the_console_only_warnings(monkeypatch, tmp_path) -> None:
+    """What `lightway up` sets on the embedded default: readable lines, every record in the
+    file (its directory made), the terminal kept for warnings and errors."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    path = tmp_path / "log" / "lightway.log"
+    log = _configured(
+        monkeypatch,
+        LIGHTWAY_LOG_FORMAT="console",
+        LIGHTWAY_LOG_FILE=str(path),
+        LIGHTWAY_LOG_CONSOLE_LEVEL="WARNING",
+    )
+    log.info("migrations applied")
+    log.warning("momo float low")
+    for handler in log.handlers:
+        handler.flush()
+    assert "migrations applied" not in out.getvalue() and "momo float low" in out.getvalue()
+    logged = path.read_text()
+    assert " INFO    test_cfg: migrations applied" in logged and "momo float low" in logged
+    for handler in log.handlers:
+        handler.close()
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch) -> None:
+    with pytest.raises(ValueError, match="LIGHTWAY_LOG_FORMAT must be json or console"):
+        _configured(monkeypatch, LIGHTWAY_LOG_FORMAT="yaml")
+
+
+def test_the_public_url_defaults_to_where_the_server_listens() -> None:
+    """One source of public URLs: unset, LIGHTWAY_PUBLIC_URL is the address `up` and the
+    banner use (127.0.0.1 and LIGHTWAY_PORT), never another spelling of it."""
+    drop = {"LIGHTWAY_PUBLIC_URL", "LIGHTWAY_HOST", "LIGHTWAY_PORT"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    code = "from django.conf import settings; print(settings.LIGHTWAY_PUBLIC_URL)"
+    for extra, expected in (
+        ({}, "http://127.0.0.1:8000"),
+        ({"LIGHTWAY_PORT": "8123", "LIGHTWAY_HOST": "0.0.0.0"}, "http://127.0.0.1:8123"),
+    ):
+        shown = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {code}"],
+            env={**env, **extra, "DJANGO_SETTINGS_MODULE": "lightway.infrastructure.settings"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.stdout.strip() == expected, shown.stderr
