@@ -66,6 +66,8 @@ def test_fault_run_reconciles_matched_and_mismatched_items(momo, client, capsys,
     assert _customer_state(amara) == before  # her balance, limit usage and history
     uid = get_user_model().objects.get(username=FAULT_RUN_USERNAME).pk
     assert FAULT_RUN_USERNAME in captured.out
+    # A test account without phone or email: its payouts notify nobody, and warn nothing.
+    assert "no recipient for channel" not in captured.err
 
     run = ReconRun.objects.latest("pk")
     assert run.status == "completed"

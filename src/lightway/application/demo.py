@@ -501,6 +501,29 @@ class FaultRunAccount:
     topped_up: int  # minor units added from equity for this run (0: enough already)
 
 
+def _fault_run_quiet(user_id: int, now: datetime) -> None:
+    """The test account has no phone or email: its payouts notify nobody (every channel
+    off for every category that can be turned off), rather than warn on each payout."""
+    from lightway.application.notifications.service import (
+        CATEGORIES,
+        CHANNELS,
+        notification_preference_set,
+    )
+    from lightway.data.notify.models import Category
+
+    for channel in CHANNELS:
+        for category in CATEGORIES:
+            if category != Category.SECURITY:
+                notification_preference_set(
+                    user_id=user_id,
+                    channel=channel,
+                    category=category,
+                    enabled=False,
+                    now=now,
+                    actor="system:demo",
+                )
+
+
 def demo_fault_run_account(
     *, currency_code: str, needed_minor: int, run_key: str, now: datetime
 ) -> FaultRunAccount:
@@ -529,6 +552,8 @@ def demo_fault_run_account(
         name=FAULT_RUN_NAME,
         tier=KycTier.SUMSUB_VERIFIED,
     )
+    if made:
+        _fault_run_quiet(user.pk, now)
     wallet = wallet_open(owner_id=user.pk, currency_code=currency_code, now=now)
     available = wallet.account.balance - wallet.account.held
     missing = max(needed_minor - available, 0)

@@ -130,8 +130,8 @@ NOT_SIMULATOR = "fault-run only works against the MoMo simulator"
 
 
 def _momo_env_from_up() -> str | None:
-    """A second terminal does not have the ``MOMO_*`` variables and the public URL
-    ``lightway up`` handed its web server and worker: take them from the file it wrote
+    """A second terminal does not have the ``MOMO_*`` variables, the public URL and the log
+    format ``lightway up`` handed its web server and worker: take them from the file it wrote
     (``var/up.env``). Only in a fresh process (never once Django is set up) and only keys
     not set already."""
     from django.conf import settings
@@ -148,7 +148,7 @@ def _momo_env_from_up() -> str | None:
     taken = False
     for line in lines:
         key, _, value = line.partition("=")
-        wanted = key.startswith("MOMO_") or key == "LIGHTWAY_PUBLIC_URL"
+        wanted = key.startswith("MOMO_") or key in {"LIGHTWAY_PUBLIC_URL", "LIGHTWAY_LOG_FORMAT"}
         if wanted and value and not os.environ.get(key):
             os.environ[key] = value
             taken = True

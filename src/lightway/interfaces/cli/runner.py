@@ -279,21 +279,24 @@ def ready_wait(base_url: str, children: list[Child], *, timeout: float) -> None:
 def console_logging_defaults() -> Path | None:
     """``lightway up`` on the embedded default (``DATABASE_URL`` unset) with no
     ``LIGHTWAY_LOG_FORMAT`` chosen is someone trying the platform at a terminal: readable
-    logs, every record and all start-up progress in ``var/log/lightway.log`` (the previous
-    run's kept as ``lightway.log.1``), only warnings and errors on the terminal. Set for this
-    process and its children (before Django reads its settings); returns the log file, or
-    None when the configured logging is kept (JSON on stderr, for a log collector)."""
-    if os.environ.get("DATABASE_URL") or os.environ.get("LIGHTWAY_LOG_FORMAT"):
+    logs, every record in ``var/log/lightway.log``, only warnings and errors on the terminal.
+    With a log file (that default, or ``LIGHTWAY_LOG_FILE`` set) the start-up progress goes
+    to it too, and the previous run's file is kept as ``<file>.1``. Set for this process and
+    its children, before Django reads its settings; returns the log file, or None (the
+    configured logging as it is: JSON on stderr, for a log collector)."""
+    if not os.environ.get("DATABASE_URL") and not os.environ.get("LIGHTWAY_LOG_FORMAT"):
+        os.environ["LIGHTWAY_LOG_FORMAT"] = "console"
+        os.environ.setdefault(
+            "LIGHTWAY_LOG_FILE", str(embedded_pg.var_dir() / "log" / "lightway.log")
+        )
+        os.environ.setdefault("LIGHTWAY_LOG_CONSOLE_LEVEL", "WARNING")
+    raw = os.environ.get("LIGHTWAY_LOG_FILE", "").strip()
+    if not raw:
         return None
-    path = Path(
-        os.environ.get("LIGHTWAY_LOG_FILE") or embedded_pg.var_dir() / "log" / "lightway.log"
-    )
+    path = Path(raw)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.replace(path.with_name(path.name + ".1"))
-    os.environ["LIGHTWAY_LOG_FORMAT"] = "console"
-    os.environ["LIGHTWAY_LOG_FILE"] = str(path)
-    os.environ.setdefault("LIGHTWAY_LOG_CONSOLE_LEVEL", "WARNING")
     os.environ[PROGRESS_TO_LOG] = "1"
     return path
 
@@ -426,9 +429,11 @@ def _shown_path(path: Path) -> str:
 
 
 def up_env_write(public_url: str, simulator_environment: dict[str, str]) -> None:
-    """Write ``var/up.env``: the public URL and the simulators' settings ``up`` handed its
-    children (see ``simulators_start``)."""
+    """Write ``var/up.env``: the public URL, the log format and the simulators' settings
+    ``up`` handed its children (see ``simulators_start``)."""
     values = {"LIGHTWAY_PUBLIC_URL": public_url, **simulator_environment}
+    if os.environ.get("LIGHTWAY_LOG_FORMAT"):  # the second terminal's logs read the same
+        values["LIGHTWAY_LOG_FORMAT"] = os.environ["LIGHTWAY_LOG_FORMAT"]
     path = up_env_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
