@@ -306,7 +306,7 @@ def phone_code_resend(*, user_id: int, client: str, now: datetime) -> None:
 
 
 def email_link(token: str) -> str:
-    base = str(getattr(settings, "LIGHTWAY_PUBLIC_URL", "http://localhost:8000")).rstrip("/")
+    base = str(settings.LIGHTWAY_PUBLIC_URL).rstrip("/")
     return f"{base}/app/email/verify/{token}"
 
 

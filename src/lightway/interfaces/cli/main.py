@@ -227,9 +227,15 @@ def cmd_simulators(args: argparse.Namespace) -> int:
         only=only or None,
         host=args.host,
         port=args.port,
-        web_base=args.web_base,
+        web_base=args.web_base or _public_url(),
         env_file=args.env_file,
     )
+
+
+def _public_url() -> str:
+    from django.conf import settings
+
+    return str(settings.LIGHTWAY_PUBLIC_URL).rstrip("/")
 
 
 def cmd_demo_totp(args: argparse.Namespace) -> int:
@@ -452,8 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     p.add_argument(
         "--web-base",
-        default="http://127.0.0.1:8000",
-        help="base URL of the platform, for webhooks and callbacks",
+        default=None,
+        help="base URL of the platform, for webhooks and callbacks (LIGHTWAY_PUBLIC_URL)",
     )
     p.add_argument("--env-file", help=argparse.SUPPRESS)  # used by `lightway up`
     p.set_defaults(handler=cmd_simulators)

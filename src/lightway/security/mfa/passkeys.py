@@ -40,7 +40,7 @@ class PasskeyRejected(Exception):
 
 
 def public_url() -> str:
-    return str(getattr(settings, "LIGHTWAY_PUBLIC_URL", "http://localhost:8000")).rstrip("/")
+    return str(settings.LIGHTWAY_PUBLIC_URL).rstrip("/")
 
 
 def rp_id() -> str:
