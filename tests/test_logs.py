@@ -151,6 +151,15 @@ def test_console_lines_are_readable_and_carry_the_same_fields_without_query_stri
     ), line
 
 
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A test here that reconfigures logging leaves the project's configuration behind."""
+    yield
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
 def _configured(monkeypatch, **env: str) -> logging.Logger:
     for name in ("LIGHTWAY_LOG_FORMAT", "LIGHTWAY_LOG_FILE", "LIGHTWAY_LOG_CONSOLE_LEVEL"):
         monkeypatch.delenv(name, raising=False)
