@@ -236,3 +236,31 @@ def test_a_command_stops_the_embedded_server_it_started(tmp_path_factory):
         assert not (var_dir / "pg" / "postmaster.pid").exists()
     finally:
         _stop_leftovers(var_dir)
+
+
+def test_the_server_stays_up_while_another_process_uses_it(tmp_path_factory):
+    """The command that started the embedded server leaves it running when another client
+    (a web server or worker started meanwhile elsewhere) is still connected to it."""
+    var_dir = tmp_path_factory.mktemp("shared")
+    script = (
+        "import psycopg\n"
+        "from lightway.interfaces.cli import ops\n"
+        "ops.bootstrap()\n"
+        "from django.conf import settings\n"
+        "other = psycopg.connect(settings.DATABASE_URL)\n"
+        "ops.embedded_release()\n"
+        "print('running' if ops.embedded_postmaster_pid() else 'stopped')\n"
+        "other.close()\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env=_embedded_env(var_dir),
+            timeout=180,
+        )
+        assert done.stdout.strip() == "running", done.stdout + done.stderr
+        assert "1 other connection(s) use it" in done.stderr
+    finally:
+        _stop_leftovers(var_dir)

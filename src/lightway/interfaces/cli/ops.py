@@ -74,16 +74,38 @@ def embedded_keep() -> None:
 
 def embedded_release() -> None:
     """Stop the embedded server if this process started it: a command leaves behind nothing
-    it started. (Processes that found it running, such as a second terminal's commands
-    while ``lightway up`` runs, leave it alone.)"""
+    it started. Processes that found it running (a second terminal's commands while
+    ``lightway up`` runs) leave it alone, and so does the one that started it while other
+    processes are still connected to it."""
     if not _EMBEDDED_STARTED_HERE:
         return
     _EMBEDDED_STARTED_HERE.clear()
     from django.db import connections
 
+    others = _embedded_other_clients()
     connections.close_all()
+    if others:
+        note(f"Embedded PostgreSQL left running: {others} other connection(s) use it")
+        return
     if not embedded_stop():
         note("warning: embedded PostgreSQL did not stop within 30 s")
+
+
+def _embedded_other_clients() -> int:
+    """How many other processes are connected to the embedded server (a web server or
+    worker started meanwhile in another terminal): they keep it running."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+    except DatabaseError:
+        return 0  # no database yet (or unreachable): nobody else can be using it
+    return int(row[0]) if row else 0
 
 
 def serving_allowed(process: str) -> None:
