@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # npm ci writes node_modules/.package-lock.json: the front-end libraries are installed.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: install run test lint typecheck contracts audit bench bench-payouts clean-var
+.PHONY: install run test lint typecheck contracts audit bench bench-payouts clean-var messages
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,3 +68,11 @@ bench-payouts: install
 
 clean-var:
 	rm -rf var
+
+# The customer app's translations (docs/panels.md, "Languages"): add the strings the code
+# marks to src/lightway/locale/fr/LC_MESSAGES/django.po (translations kept; new strings come
+# empty: translate them), then compile django.mo with Babel. No GNU gettext needed.
+messages: install
+	$(BIN)/lightway messages update
+	$(BIN)/lightway messages compile
+	$(BIN)/lightway messages check

@@ -65,6 +65,7 @@ CONTEXTS = {
     "email_verify": {"link": "https://lightway.example/verify?t=abc&u=1"},
     "login_code": {"code": "123456"},
     "step_up_code": {"code": "123456", "action": "transfer"},
+    "password_reset_code": {"code": "123456", "minutes": 5},
     "new_device": {"device": "Firefox on Linux"},
     "kyc_approved": {},
     "kyc_retry": {"comment": "The photo is blurred."},

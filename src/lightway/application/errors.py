@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 
 class DomainError(Exception):
     code = "domain_error"
@@ -46,7 +48,7 @@ class TooManyRequests(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"Too many requests. Try again in {retry_after} s.",
+            gettext("Too many requests. Try again in %(seconds)d s.") % {"seconds": retry_after},
             details={"retry_after_seconds": retry_after},
         )
         self.retry_after = retry_after

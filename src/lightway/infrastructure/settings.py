@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # The customer panel's language (profile, switch, Accept-Language); English elsewhere.
+    "lightway.interfaces.panels.language.PanelLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "lightway.interfaces.panels.middleware.IdleTimeoutMiddleware",
     "lightway.interfaces.panels.middleware.SecondFactorMiddleware",
@@ -146,6 +148,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The customer panel speaks English and French (docs/panels.md, "Languages"); staff pages and
+# the API stay English. Catalogues: src/lightway/locale/<lang>/LC_MESSAGES/django.po (+ .mo).
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [os.path.join(os.path.dirname(os.path.dirname(__file__)), "locale")]
+LANGUAGE_COOKIE_NAME = "lw_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -178,6 +188,7 @@ CSRF_TRUSTED_ORIGINS = [
 if Env.bool("LIGHTWAY_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 # Web panel sessions (docs/panels.md): Lax cookies, CSRF cookie out of reach of scripts,

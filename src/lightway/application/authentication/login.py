@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from lightway.application.errors import DomainError
 from lightway.application.identity.phones import phone_normalise
@@ -29,7 +30,7 @@ from lightway.security.throttle import Locked, throttle_attempt, throttle_clear
 
 log = logging.getLogger(__name__)
 
-WRONG_CUSTOMER = "The phone number or password is not right."
+WRONG_CUSTOMER = gettext_noop("The phone number or password is not right.")
 WRONG_STAFF = "The username or password is not right."
 
 
@@ -44,7 +45,8 @@ class TooManyAttempts(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"Too many failed attempts. Try again in {retry_after} s.",
+            gettext("Too many failed attempts. Try again in %(seconds)d s.")
+            % {"seconds": retry_after},
             details={"retry_after": retry_after},
         )
         self.retry_after = retry_after
@@ -125,7 +127,7 @@ def password_login(
         wrong = WRONG_STAFF
     else:
         key_login = phone_normalise(login, country=country)
-        wrong = WRONG_CUSTOMER
+        wrong = gettext(WRONG_CUSTOMER)
     user = _find(key_login, country=country, staff=staff)
     try:
         check = password_verify(user=user, login_key=key_login, password=password, now=now)

@@ -19,6 +19,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_noop
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
@@ -50,7 +51,7 @@ encrypted_column_register(
 BACKUP_CODES = 10
 TOTP_NAME = "Authenticator app"
 BACKUP_NAME = "Backup codes"
-WRONG_CODE = "That code is not right. Check your authenticator app and try again."
+WRONG_CODE = gettext_noop("That code is not right. Check your authenticator app and try again.")
 
 
 class SecondFactorRejected(DomainError):
@@ -95,7 +96,7 @@ def _failed(
         _audit(user_id, "mfa.verify_failed", now, method=method)
     if locked_until is not None:
         raise TooManyAttempts(max(1, int((locked_until - now).total_seconds() + 0.999)))
-    raise SecondFactorRejected(message, details={"field": "code"})
+    raise SecondFactorRejected(gettext(message), details={"field": "code"})
 
 
 # --- status ---------------------------------------------------------------------------
@@ -244,7 +245,9 @@ def _backup_codes_replace(user_id: int, now: datetime) -> list[str]:
 def backup_codes_regenerate(*, user_id: int, now: datetime) -> list[str]:
     """Ten new backup codes; the old ones stop working. Shown once, stored hashed."""
     if not mfa_status(user_id=user_id).any:
-        raise ValidationFailed("Set up an authenticator app first.", details={"field": "code"})
+        raise ValidationFailed(
+            gettext("Set up an authenticator app first."), details={"field": "code"}
+        )
     with transaction.atomic():
         return _backup_codes_replace(user_id, now)
 

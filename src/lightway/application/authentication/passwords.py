@@ -28,7 +28,7 @@ from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.security.apiauth.models import Device, RefreshToken
 
-PasswordEvent = Literal["password_change", "password_reset"]
+PasswordEvent = Literal["password_change", "password_reset", "password_forgot"]
 
 
 def sessions_revoke_all(*, user_id: int, actor: str, reason: str, now: datetime) -> int:
@@ -61,8 +61,9 @@ def sessions_revoke_all(*, user_id: int, actor: str, reason: str, now: datetime)
 
 def password_changed(*, user_id: int, actor: str, event: PasswordEvent, now: datetime) -> None:
     """After a new password is saved (in the same transaction): end every API session of the
-    account and alert a customer. ``event`` is ``password_change`` (by the owner) or
-    ``password_reset`` (set by someone else)."""
+    account and alert a customer. ``event`` is ``password_change`` (by the owner),
+    ``password_reset`` (set by someone else) or ``password_forgot`` (by the owner with a
+    code sent to their phone, "Forgot your password?")."""
     with transaction.atomic():
         sessions_revoke_all(user_id=user_id, actor=actor, reason=event, now=now)
         # Django refuses the browser sessions signed in with the old password; the panel
@@ -74,7 +75,10 @@ def password_changed(*, user_id: int, actor: str, event: PasswordEvent, now: dat
         if profile is not None and profile.realm == Realm.CUSTOMER:
             notify(
                 template="password_changed",
-                context={"reset": event == "password_reset"},
+                context={
+                    "reset": event == "password_reset",
+                    "forgot": event == "password_forgot",
+                },
                 now=now,
                 user_id=user_id,
                 language=profile.language,

@@ -18,6 +18,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 from ua_parser import parse as parse_user_agent
 
 from lightway.application.errors import NotFound, ValidationFailed
@@ -130,9 +131,11 @@ def web_session_end(
     with transaction.atomic():
         session = _open(user_id, now).select_for_update().filter(pk=session_id).first()
         if session is None:
-            raise NotFound("That session has already ended.")
+            raise NotFound(gettext("That session has already ended."))
         if current_key and session.key_digest == _digest(current_key):
-            raise ValidationFailed("This is the session you are using: use Log out to end it.")
+            raise ValidationFailed(
+                gettext("This is the session you are using: use Log out to end it.")
+            )
         _end(session, reason="ended_by_owner", now=now)
         audit_record(
             actor=f"user:{user_id}",

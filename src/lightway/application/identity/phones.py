@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from django.utils.translation import gettext
 
 from lightway.application.errors import ValidationFailed
 
@@ -26,23 +27,29 @@ def phone_normalise(raw: str, *, country: str, field: str = "phone") -> str:
         )
     text = (raw or "").strip()
     if not text:
-        raise ValidationFailed("phone number is required", details={"field": field})
+        raise ValidationFailed(gettext("phone number is required"), details={"field": field})
     try:
         number = phonenumbers.parse(text, country)
     except phonenumbers.NumberParseException:
         raise ValidationFailed(
-            "phone number is not a phone number", details={"field": field}
+            gettext("phone number is not a phone number"), details={"field": field}
         ) from None
     region = phonenumbers.region_code_for_number(number)
     if region != country:
-        raise ValidationFailed(f"phone number is not a {country} number", details={"field": field})
+        raise ValidationFailed(
+            gettext("phone number is not a %(country)s number") % {"country": country},
+            details={"field": field},
+        )
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed(
-            f"phone number is not a valid {country} number", details={"field": field}
+            gettext("phone number is not a valid %(country)s number") % {"country": country},
+            details={"field": field},
         )
     if phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
-        raise ValidationFailed("phone number must be a mobile number", details={"field": field})
+        raise ValidationFailed(
+            gettext("phone number must be a mobile number"), details={"field": field}
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import F
+from django.utils.translation import gettext
 
 from lightway.application.errors import ValidationFailed
 from lightway.data.identity.models import Profile
@@ -161,7 +162,7 @@ def id_number_normalise(value: str, *, field: str = "id_number") -> str:
     kept = "".join(ch for ch in text if not (ch.isspace() or ch in "-./_"))
     if any(not ("A" <= ch <= "Z" or "0" <= ch <= "9") for ch in kept):
         raise ValidationFailed(
-            "Use only the letters A to Z and digits, as printed on the document.",
+            gettext("Use only the letters A to Z and digits, as printed on the document."),
             details={"field": field},
         )
     return kept

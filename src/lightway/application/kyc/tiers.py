@@ -439,13 +439,17 @@ def _constraint(exc: IntegrityError) -> str:
     return str(getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or "")
 
 
-def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datetime) -> bool:
+def kyc_tier_set(
+    *, user_id: int, tier: int, actor: str, reason: str, now: datetime, announce: bool = True
+) -> bool:
     """Set a customer's KYC tier; True when it changed.
 
     Raising is for everyone (phone verification, Sumsub approval...); lowering only for
     staff (``actor`` ``"staff:<id>"``): any other actor asking for a lower tier changes
     nothing (False). Audited as ``kyc.tier.set`` with the old and new tier and the reason;
-    a raise notifies the customer (``limits_raised``). A raise to tier 2 or above of an
+    a raise notifies the customer (``limits_raised``) unless ``announce`` is False (the
+    caller sends a message that says it already: Sumsub's approval, ``kyc_approved``, so the
+    customer gets one SMS, not two). A raise to tier 2 or above of an
     account whose ID number another account at that tier holds changes nothing (False) and
     is audited as ``user.id_number_conflict`` for compliance, whoever asked.
     """
@@ -503,7 +507,7 @@ def kyc_tier_set(*, user_id: int, tier: int, actor: str, reason: str, now: datet
             data={"from": old, "to": int(new), "reason": reason[:200]},
             now=now,
         )
-        if new > old:
+        if new > old and announce:
             from lightway.application.notifications.service import notify
 
             notify(template="limits_raised", context={"tier": int(new)}, user_id=user_id, now=now)

@@ -682,6 +682,7 @@ def _tier_raise(*, user_id: int, applicant_id: str, now: datetime) -> None:
         actor=ACTOR_SUMSUB,
         reason=f"Sumsub applicant {applicant_id} approved (GREEN)",
         now=now,
+        announce=False,  # kyc_approved tells the customer (one SMS, not two)
     )
 
 

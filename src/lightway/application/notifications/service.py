@@ -43,6 +43,7 @@ from lightway.data.notify.selectors import (
     deliveries_due,
     deliveries_query,
     delivery_get,
+    inbox_rows,
     preference_enabled,
     preferences_of,
 )
@@ -77,14 +78,18 @@ DELIVER_TASK = "notification_deliver"
 class TemplateSpec:
     category: str
     required: tuple[str, ...] = ()
+    # context values the customer's inbox never shows (one-time codes, links with a token)
+    secret: tuple[str, ...] = ()
 
 
 # The template names are a contract with the rest of the platform (common brief).
 TEMPLATES: dict[str, TemplateSpec] = {
-    "phone_code": TemplateSpec(Category.SECURITY, ("code", "minutes")),
-    "email_verify": TemplateSpec(Category.SECURITY, ("link",)),
-    "login_code": TemplateSpec(Category.SECURITY, ("code",)),
-    "step_up_code": TemplateSpec(Category.SECURITY, ("code", "action")),
+    "phone_code": TemplateSpec(Category.SECURITY, ("code", "minutes"), ("code",)),
+    "email_verify": TemplateSpec(Category.SECURITY, ("link",), ("link",)),
+    "login_code": TemplateSpec(Category.SECURITY, ("code",), ("code",)),
+    "step_up_code": TemplateSpec(Category.SECURITY, ("code", "action"), ("code",)),
+    # "Forgot your password?" (onboarding.password_reset)
+    "password_reset_code": TemplateSpec(Category.SECURITY, ("code", "minutes"), ("code",)),
     "new_device": TemplateSpec(Category.SECURITY, ("device",)),
     "password_changed": TemplateSpec(Category.SECURITY),
     # To the owner of a verified number someone tried to register again (instead of a code).
@@ -121,6 +126,10 @@ def body_context(delivery_id: int) -> str:
     return f"notify.delivery.body:{delivery_id}"
 
 
+def inbox_context(delivery_id: int) -> str:
+    return f"notify.delivery.inbox:{delivery_id}"
+
+
 # Key rotation (``lightway keys rotate``) re-seals these too.
 encrypted_column_register(
     EncryptedColumn("notify.Delivery", "recipient_ct", lambda row: recipient_context(row.pk))
@@ -128,6 +137,12 @@ encrypted_column_register(
 encrypted_column_register(
     EncryptedColumn("notify.Delivery", "body_ct", lambda row: body_context(row.pk))
 )
+encrypted_column_register(
+    EncryptedColumn("notify.Delivery", "inbox_ct", lambda row: inbox_context(row.pk))
+)
+
+MASK = "••••••"
+LINK_MASK = "[link hidden]"
 
 
 def delivery_reference(delivery_id: int) -> str:
@@ -255,10 +270,21 @@ def notify(
                     user_id=user_id,
                     recipient=recipient,
                     rendered=rendered,
+                    inbox_text=_inbox_text(rendered.text, spec, context) if user_id else None,
                     now=now,
                 )
             )
     return ids
+
+
+def _inbox_text(text: str, spec: TemplateSpec, context: dict[str, Any]) -> str:
+    """The message as the user's inbox keeps it: every secret value of the context (a
+    one-time code, a link carrying a token) replaced by a mask."""
+    for key in spec.secret:
+        value = str(context.get(key) or "")
+        if value:
+            text = text.replace(value, LINK_MASK if key == "link" else MASK)
+    return text
 
 
 def _delivery_queue(
@@ -271,6 +297,7 @@ def _delivery_queue(
     recipient: str,
     rendered: Rendered,
     now: datetime,
+    inbox_text: str | None = None,
 ) -> int:
     delivery_id = delivery_next_id()
     if channel == Channel.SMS:
@@ -288,6 +315,11 @@ def _delivery_queue(
         recipient_bidx=bidx,
         recipient_masked=masked[:80],
         body_ct=encrypt(rendered.text, context=body_context(delivery_id)),
+        inbox_ct=(
+            encrypt(inbox_text, context=inbox_context(delivery_id))
+            if inbox_text is not None
+            else None
+        ),
         subject=rendered.subject[:200],
         now=now,
     )
@@ -539,6 +571,55 @@ def deliveries_for(
         )
         for d in query[: max(1, min(limit, 500))]
     ]
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """One message in a customer's inbox: codes and links masked, never the recipient."""
+
+    id: int
+    channel: str
+    template: str
+    category: str
+    subject: str
+    text: str  # "" when the delivery predates the inbox (its body is not kept)
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    messages: list[InboxMessage]
+    next_before: int | None  # the cursor of the next (older) page, None on the last one
+
+
+def inbox_page(*, user_id: int, before_id: int | None = None, limit: int = 20) -> InboxPage:
+    """The SMS and emails sent to ``user_id``, newest first, ``limit`` a page (keyset on the
+    id: the cost of a page does not grow with the log)."""
+    limit = max(1, min(limit, 100))
+    rows = inbox_rows(user_id=user_id, before_id=before_id, limit=limit + 1)
+    messages = []
+    for row in rows[:limit]:
+        text = ""
+        if row.inbox_ct is not None:
+            try:
+                text = decrypt(bytes(row.inbox_ct), context=inbox_context(row.pk))
+            except CryptoError:
+                logger.error("inbox copy does not decrypt", extra={"delivery_id": row.pk})
+        messages.append(
+            InboxMessage(
+                id=row.pk,
+                channel=row.channel,
+                template=row.template,
+                category=row.category,
+                subject=row.subject,
+                text=text,
+                status=row.status,
+                created_at=row.created_at,
+            )
+        )
+    more = len(rows) > limit
+    return InboxPage(messages=messages, next_before=messages[-1].id if more else None)
 
 
 def staff_alert_email(

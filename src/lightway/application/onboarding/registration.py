@@ -30,6 +30,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from lightway.application.authentication.login import TooManyAttempts, password_verify
 from lightway.application.authentication.passwords import password_changed
@@ -52,17 +53,22 @@ from lightway.security.throttle import Locked
 log = logging.getLogger(__name__)
 
 LANGUAGES = {"en": "English", "fr": "Français"}
+# Messages a customer reads are marked for translation (docs/panels.md, "Languages"):
+# ``gettext`` at the moment they are raised (English outside the customer panel, so the API
+# and the worker keep English), ``gettext_noop`` for module constants, translated at use.
 ID_TYPES = {
-    "national_id": "National ID card",
-    "passport": "Passport",
-    "driving_licence": "Driving licence",
-    "voter_card": "Voter card",
+    "national_id": gettext_noop("National ID card"),
+    "passport": gettext_noop("Passport"),
+    "driving_licence": gettext_noop("Driving licence"),
+    "voter_card": gettext_noop("Voter card"),
 }
-NEUTRAL_PHONE = (
+NEUTRAL_PHONE = gettext_noop(
     "This phone number cannot be registered. If you already have an account, log in instead."
 )
-NEUTRAL_EMAIL = "This email address cannot be verified for this account. Use another address."
-EXPIRED = "This registration has expired. Register again to get a new code."
+NEUTRAL_EMAIL = gettext_noop(
+    "This email address cannot be verified for this account. Use another address."
+)
+EXPIRED = gettext_noop("This registration has expired. Register again to get a new code.")
 MIN_AGE_YEARS = 18
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '\-.][^\W\d_]+)*\.?")
 
@@ -95,7 +101,8 @@ def _tier_set(*, user_id: int, tier: int, reason: str, now: datetime) -> bool:
     )
 
 
-def _password_problems(password: str) -> str | None:
+def password_problems(password: str) -> str | None:
+    """What Django's password validators say about ``password`` (one text), or None."""
     try:
         validate_password(password)
     except ValidationError as exc:
@@ -172,14 +179,14 @@ def registration_start(
     except ValidationFailed as exc:
         errors[str(exc.details.get("field", "phone"))] = exc.message[:1].upper() + exc.message[1:]
     if language not in LANGUAGES:
-        errors["language"] = "Choose English or French."
-    problems = _password_problems(password or "")
+        errors["language"] = gettext("Choose English or French.")
+    problems = password_problems(password or "")
     if not password:
-        errors["password"] = "Choose a password."
+        errors["password"] = gettext("Choose a password.")
     elif problems:
         errors["password"] = problems
     if not accept_terms:
-        errors["accept_terms"] = "You need to accept the terms to open an account."
+        errors["accept_terms"] = gettext("You need to accept the terms to open an account.")
     if errors:
         raise _fail(errors)
     sms_rate_check(client=client, phone=e164, now=now)
@@ -213,7 +220,7 @@ def registration_start(
             )
             _send_phone_code(profile=profile, phone=e164, now=now)
     except IntegrityError:  # pragma: no cover - nothing unique is claimed before verification
-        raise _fail({"phone": NEUTRAL_PHONE}) from None
+        raise _fail({"phone": gettext(NEUTRAL_PHONE)}) from None
     log.info("customer registered", extra={"subject": profile.subject})
     return int(user.pk)
 
@@ -238,16 +245,19 @@ def _profile(user_id: int, *, lock: bool = False) -> Profile:
     return profile
 
 
-def _check_code(*, purpose: str, user_id: int, code: str, now: datetime) -> None:
+def code_check(*, purpose: str, user_id: int, code: str, now: datetime) -> None:
+    """Check a one-time code the customer typed: a field error when it is wrong or
+    expired, :class:`TooManyAttempts` while wrong guesses lock it out (with backoff).
+    Phone verification and "Forgot your password?" both use it."""
     if not (code or "").strip():
-        raise _fail({"code": "Enter the code we sent you."})
+        raise _fail({"code": gettext("Enter the code we sent you.")})
     try:
         code_verify(purpose=purpose, user_id=user_id, code=code, now=now)
     except Locked as exc:
         raise TooManyAttempts(exc.retry_after) from None
     except CodeRejected:
         raise _fail(
-            {"code": "That code is wrong or has expired. Check it, or ask for a new one."}
+            {"code": gettext("That code is wrong or has expired. Check it, or ask for a new one.")}
         ) from None
 
 
@@ -257,8 +267,8 @@ def phone_verify(*, user_id: int, code: str, now: datetime) -> int:
     if profile.phone_verified_at is not None:
         return int(profile.kyc_tier)
     if _expired(profile, now):
-        raise _fail({"code": EXPIRED})
-    _check_code(purpose="phone_verify", user_id=user_id, code=code, now=now)
+        raise _fail({"code": gettext(EXPIRED)})
+    code_check(purpose="phone_verify", user_id=user_id, code=code, now=now)
     try:
         with transaction.atomic():
             profile = _profile(user_id, lock=True)
@@ -271,7 +281,7 @@ def phone_verify(*, user_id: int, code: str, now: datetime) -> int:
             )
     except IntegrityError:
         # Another account verified this number first (only its holder gets codes).
-        raise _fail({"code": NEUTRAL_PHONE}) from None
+        raise _fail({"code": gettext(NEUTRAL_PHONE)}) from None
     return int(_profile(user_id).kyc_tier)
 
 
@@ -280,9 +290,9 @@ def phone_code_resend(*, user_id: int, client: str, now: datetime) -> None:
     within the SMS limits per client address and per number."""
     profile = _profile(user_id)
     if profile.phone_verified_at is not None:
-        raise _fail({"code": "Your phone number is already verified."})
+        raise _fail({"code": gettext("Your phone number is already verified.")})
     if _expired(profile, now):
-        raise _fail({"code": EXPIRED})
+        raise _fail({"code": gettext(EXPIRED)})
     cooldown = int(getattr(settings, "LIGHTWAY_OTP_RESEND_SECONDS", 60))
     per_hour = int(getattr(settings, "LIGHTWAY_OTP_RESEND_PER_HOUR", 5))
     sent = list(
@@ -320,9 +330,10 @@ def email_add(*, user_id: int, email: str, now: datetime) -> None:
     try:
         validate_email(address)
     except ValidationError:
-        raise _fail({"email": "Enter a valid email address, like name@example.com."}) from None
+        message = gettext("Enter a valid email address, like name@example.com.")
+        raise _fail({"email": message}) from None
     if len(address) > 254:
-        raise _fail({"email": "That email address is too long."})
+        raise _fail({"email": gettext("That email address is too long.")})
     with transaction.atomic():
         profile = _profile(user_id, lock=True)
         profile = profile_set_pii(user_id=user_id, now=now, email=address)
@@ -358,17 +369,20 @@ def email_verify(*, token: str, now: datetime) -> int:
         row = code_verify_link(purpose="email_verify", token=token, now=now)
     except CodeRejected as exc:
         raise ValidationFailed(
-            "This link is not valid or has expired. Add your email address again to get a new one.",
+            gettext(
+                "This link is not valid or has expired. "
+                "Add your email address again to get a new one."
+            ),
             details={"field": "token", "reason": str(exc)},
         ) from None
     if row.user_id is None:
-        raise ValidationFailed("This link is not valid.", details={"field": "token"})
+        raise ValidationFailed(gettext("This link is not valid."), details={"field": "token"})
     try:
         with transaction.atomic():
             profile = _profile(row.user_id, lock=True)
             if not profile.email_bidx or profile.email_bidx != row.target_bidx:
                 raise ValidationFailed(
-                    "This link is for an email address that is no longer on the account.",
+                    gettext("This link is for an email address that is no longer on the account."),
                     details={"field": "token"},
                 )
             profile.email_verified_at = now
@@ -377,7 +391,7 @@ def email_verify(*, token: str, now: datetime) -> int:
             _audit(row.user_id, "user.email_verify", now)
     except IntegrityError:
         # another account verified the address after this link went out
-        raise ValidationFailed(NEUTRAL_EMAIL, details={"field": "token"}) from None
+        raise ValidationFailed(gettext(NEUTRAL_EMAIL), details={"field": "token"}) from None
     return int(row.user_id)
 
 
@@ -390,13 +404,14 @@ def _birth_date(value: date | str | None, now: datetime) -> date | None:
         try:
             born = date.fromisoformat(str(value).strip())
         except ValueError:
-            raise _fail({"birth_date": "Enter the date as YYYY-MM-DD."}) from None
+            raise _fail({"birth_date": gettext("Enter the date as YYYY-MM-DD.")}) from None
     today = now.date()
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     if born.year < 1900 or born > today:
-        raise _fail({"birth_date": "Enter your real date of birth."})
+        raise _fail({"birth_date": gettext("Enter your real date of birth.")})
     if years < MIN_AGE_YEARS:
-        raise _fail({"birth_date": f"You must be at least {MIN_AGE_YEARS} years old."})
+        message = gettext("You must be at least %(years)d years old.")
+        raise _fail({"birth_date": message % {"years": MIN_AGE_YEARS}})
     return born
 
 
@@ -438,30 +453,34 @@ def profile_update(
     errors: dict[str, str] = {}
     clean_name = " ".join((name or "").split())
     if clean_name and (len(clean_name) < 2 or len(clean_name) > 120):
-        errors["name"] = "Enter your full name (2 to 120 characters)."
+        errors["name"] = gettext("Enter your full name (2 to 120 characters).")
     elif clean_name and not _NAME_RE.fullmatch(clean_name):
-        errors["name"] = "Use letters, spaces, hyphens and apostrophes only."
+        errors["name"] = gettext("Use letters, spaces, hyphens and apostrophes only.")
     born: date | None = None
     try:
         born = _birth_date(birth_date, now)
     except ValidationFailed as exc:
         errors.update({str(k): str(v) for k, v in dict(exc.details.get("errors") or {}).items()})  # type: ignore[call-overload]
     if id_type and id_type not in ID_TYPES:
-        errors["id_type"] = "Choose one of the listed ID types."
+        errors["id_type"] = gettext("Choose one of the listed ID types.")
     clean_id = ""
     try:
         clean_id = id_number_normalise(id_number or "")
     except ValidationFailed as exc:
         errors["id_number"] = exc.message
     if id_number and "id_number" not in errors and not 5 <= len(clean_id) <= 30:
-        errors["id_number"] = "Enter the number as printed on the document (5 to 30 characters)."
+        errors["id_number"] = gettext(
+            "Enter the number as printed on the document (5 to 30 characters)."
+        )
     if not errors and not (clean_name or born or id_type or clean_id):
-        errors["name"] = "Fill in at least one of your details before saving."
+        errors["name"] = gettext("Fill in at least one of your details before saving.")
     if errors:
         raise _fail(errors)
     profile = _profile(user_id)
     if profile.kyc_tier >= KycTier.SUMSUB_VERIFIED:
-        raise _fail({"name": "Your identity is verified; contact support to change these details."})
+        raise _fail(
+            {"name": gettext("Your identity is verified; contact support to change these details.")}
+        )
     pii: dict[str, str | None] = {}
     if clean_name:
         pii["name"] = clean_name
@@ -492,7 +511,8 @@ def profile_update(
             ):
                 _basic_identity_claim(user_id=user_id, now=now)
     except IntegrityError:  # pragma: no cover - the ID is claimed in its own savepoint
-        raise _fail({"id_number": "These details could not be saved. Try again."}) from None
+        message = gettext("These details could not be saved. Try again.")
+        raise _fail({"id_number": message}) from None
     return int(_profile(user_id).kyc_tier)
 
 
@@ -517,14 +537,14 @@ def password_change(*, user_id: int, old_password: str, new_password: str, now: 
     except Locked as exc:
         raise TooManyAttempts(exc.retry_after) from None
     if not check.ok:
-        raise _fail({"old_password": "Your current password is not right."})
-    problems = _password_problems(new_password or "")
+        raise _fail({"old_password": gettext("Your current password is not right.")})
+    problems = password_problems(new_password or "")
     if not new_password:
-        raise _fail({"new_password": "Choose a new password."})
+        raise _fail({"new_password": gettext("Choose a new password.")})
     if problems:
         raise _fail({"new_password": problems})
     if new_password == old_password:
-        raise _fail({"new_password": "Choose a password different from the current one."})
+        raise _fail({"new_password": gettext("Choose a password different from the current one.")})
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
@@ -538,6 +558,26 @@ def password_change(*, user_id: int, old_password: str, new_password: str, now: 
         )
         # every API session and refresh token ends; the customer is told (issue 11, finding 3)
         password_changed(user_id=user_id, actor=f"user:{user_id}", event="password_change", now=now)
+
+
+def profile_language(*, user_id: int) -> str | None:
+    """The language the customer chose (sign-up or the panel's switch); None without a
+    profile."""
+    return Profile.objects.filter(user_id=user_id).values_list("language", flat=True).first()
+
+
+def profile_language_set(*, user_id: int, language: str, now: datetime) -> str:
+    """Save the customer's language (pages and SMS follow it); audited when it changes."""
+    if language not in LANGUAGES:
+        raise _fail({"language": gettext("Choose English or French.")})
+    with transaction.atomic():
+        profile = _profile(user_id, lock=True)
+        if profile.language != language:
+            profile.language = language
+            profile.updated_at = now
+            profile.save(update_fields=["language", "updated_at"])
+            _audit(user_id, "user.language_set", now, language=language)
+    return language
 
 
 @dataclass(frozen=True)

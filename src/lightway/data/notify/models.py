@@ -59,6 +59,9 @@ class Delivery(models.Model):
     recipient_bidx = models.CharField(max_length=64)
     recipient_masked = models.CharField(max_length=80)
     body_ct = models.BinaryField(null=True, blank=True)
+    # The customer's inbox copy (issue 13): the text with one-time codes and links masked,
+    # sealed like the body but kept when the delivery is final (the body is erased).
+    inbox_ct = models.BinaryField(null=True, blank=True)
     subject = models.CharField(max_length=200, blank=True)
     status = models.CharField(
         max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
@@ -87,6 +90,12 @@ class Delivery(models.Model):
                 name="notify_delivery_sending",
             ),
             models.Index(fields=["user", "-created_at"], name="notify_delivery_user"),
+            # the inbox: one customer's messages, newest first, keyset on the id
+            models.Index(
+                fields=["user", "-id"],
+                condition=Q(user__isnull=False),
+                name="notify_delivery_inbox",
+            ),
             models.Index(fields=["recipient_bidx"], name="notify_delivery_recipient"),
             models.Index(fields=["-created_at"], name="notify_delivery_created"),
         ]

@@ -62,3 +62,12 @@ def preference_enabled(*, user_id: int, channel: str, category: str) -> bool | N
         .values_list("enabled", flat=True)
         .first()
     )
+
+
+def inbox_rows(*, user_id: int, before_id: int | None, limit: int) -> list[Delivery]:
+    """One user's deliveries, newest first, ``limit`` of them before ``before_id`` (keyset,
+    through the ``notify_delivery_inbox`` index); never the recipient or the body."""
+    query = Delivery.objects.filter(user_id=user_id).defer("recipient_ct", "body_ct")
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return list(query.order_by("-id")[:limit])

@@ -38,6 +38,7 @@ def delivery_create(
     body_ct: bytes,
     subject: str,
     now: datetime,
+    inbox_ct: bytes | None = None,
 ) -> Delivery:
     delivery = Delivery(
         id=id,
@@ -50,6 +51,7 @@ def delivery_create(
         recipient_bidx=recipient_bidx,
         recipient_masked=recipient_masked,
         body_ct=body_ct,
+        inbox_ct=inbox_ct,
         subject=subject,
         status=DeliveryStatus.QUEUED,
         next_attempt_at=now,

@@ -309,6 +309,38 @@ def _verify_report(what: str, ok: bool, checked: int, problems: list[Any], detai
     return 1
 
 
+# --- translations (docs/panels.md, "Languages") ------------------------------------------
+
+
+def cmd_messages_update(args: argparse.Namespace) -> int:
+    from lightway.infrastructure import messages
+
+    for language in messages.LANGUAGES:
+        total, missing = messages.catalogue_update(language)
+        say(f"{messages.po_path(language)}: {total} strings, {missing} to translate")
+    return 0
+
+
+def cmd_messages_compile(args: argparse.Namespace) -> int:
+    from lightway.infrastructure import messages
+
+    for language in messages.LANGUAGES:
+        say(f"wrote {messages.catalogue_compile(language)}")
+    return 0
+
+
+def cmd_messages_check(args: argparse.Namespace) -> int:
+    from lightway.infrastructure import messages
+
+    problems = [p for language in messages.LANGUAGES for p in messages.catalogue_problems(language)]
+    for problem in problems:
+        error(problem)
+    if problems:
+        return 1
+    say("OK: every marked string is translated and the .mo files match")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------
 
 
@@ -397,6 +429,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check database, migrations, worker and external systems")
     p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("messages", help="translations of the customer app (update, compile, check)")
+    msgs = p.add_subparsers(dest="messages_command", metavar="<action>", parser_class=_Parser)
+    msgs.required = True
+    msgs.add_parser(
+        "update", help="add the strings the code marks to locale/*/django.po (keeps translations)"
+    ).set_defaults(handler=cmd_messages_update)
+    msgs.add_parser("compile", help="write django.mo from django.po (Babel)").set_defaults(
+        handler=cmd_messages_compile
+    )
+    msgs.add_parser(
+        "check", help="fail when a marked string has no translation or a .mo is stale"
+    ).set_defaults(handler=cmd_messages_check)
 
     p = sub.add_parser("ledger", help="ledger operations")
     ledger = p.add_subparsers(dest="ledger_command", metavar="<action>", parser_class=_Parser)

@@ -21,6 +21,8 @@ SESSION_LAST_SEEN = "lw_last_seen"
 SESSION_STARTED = "lw_started_at"  # absolute session lifetime (LIGHTWAY_SESSION_MAX_SECONDS)
 SESSION_WEBAUTHN = "lw_webauthn"
 SESSION_PHONE_USER = "lw_verify_user"  # a registration waiting for its SMS code
+SESSION_LANGUAGE = "lw_language"  # the signed-in customer's language ("en", "fr")
+SESSION_PASSWORD_RESET = "lw_password_reset"  # the reset's ticket: a blind index, no number
 
 
 def now() -> datetime:

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lightway.application.authentication import mfa, web_sessions
@@ -24,8 +25,7 @@ from lightway.application.authentication.web_sessions import web_sessions_open
 from lightway.application.errors import DomainError, ValidationFailed
 from lightway.application.onboarding import registration
 from lightway.application.transactions.wallets import wallet_list
-from lightway.data.identity.models import KycTier, Realm
-from lightway.data.money import Money
+from lightway.data.identity.models import Realm
 from lightway.interfaces.panels.access import public, requires
 from lightway.interfaces.panels.common import (
     SESSION_MFA_REQUIRED,
@@ -33,6 +33,11 @@ from lightway.interfaces.panels.common import (
     apply_errors,
     now,
     safe_next,
+)
+from lightway.interfaces.panels.customer_labels import (
+    CHANNEL_NAMES,
+    NOTIFICATION_TOPICS,
+    tier_label,
 )
 from lightway.interfaces.panels.forms import (
     CodeForm,
@@ -70,7 +75,7 @@ def _uid(request: HttpRequest) -> int:
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and user_realm(request.user) == Realm.CUSTOMER:
         return HttpResponseRedirect(HOME)
-    form = RegisterForm(request.POST or None)
+    form = RegisterForm(request.POST or None, initial={"language": request.LANGUAGE_CODE})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -87,7 +92,9 @@ def register(request: HttpRequest) -> HttpResponse:
             apply_errors(form, exc)
         else:
             session_start(request, get_user_model().objects.get(pk=user_id))
-            messages.success(request, "Your account is open. We sent a code to your phone.")
+            messages.success(
+                request, gettext("Your account is open. We sent a code to your phone.")
+            )
             return HttpResponseRedirect("/app/verify-phone/")
     return render(
         request,
@@ -115,7 +122,9 @@ def verify_phone(request: HttpRequest) -> HttpResponse:
             apply_errors(form, exc, default_field="code")
         else:
             messages.success(
-                request, f"Your phone number is verified. Your account is now at tier {tier}."
+                request,
+                gettext("Your phone number is verified. Your account is now at tier %(tier)s.")
+                % {"tier": tier},
             )
             return HttpResponseRedirect(HOME)
     return render(
@@ -145,7 +154,7 @@ def verify_phone_resend(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "We sent you a new code.")
+        messages.success(request, gettext("We sent you a new code."))
     return HttpResponseRedirect("/app/verify-phone/")
 
 
@@ -201,18 +210,18 @@ def _limits(user_id: int) -> tuple[list[object], str]:
     try:
         from lightway.application.kyc.tiers import kyc_limits_for
     except ImportError:
-        return [], "Limits are not available yet."
+        return [], gettext("Limits are not available yet.")
     return list(kyc_limits_for(user_id=user_id, now=now())), ""
 
 
 def _wallet_rows(user_id: int) -> list[dict[str, object]]:
+    """Amounts in minor units: the templates format them for the reader (``money``)."""
     return [
         {
             "currency": w.wallet.currency,
-            "balance": Money.of(w.balance, w.wallet.currency).format(),
-            "available": Money.of(w.available, w.wallet.currency).format(),
+            "balance": w.balance,
+            "available": w.available,
             "held": w.held,
-            "held_text": Money.of(w.held, w.wallet.currency).format(),
         }
         for w in wallet_list(owner_id=user_id)
     ]
@@ -231,7 +240,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "wallets": _wallet_rows(uid),
             "limits": limits,
             "limits_note": limits_note,
-            "next_tier": KycTier(account.tier + 1).label if account.tier < 3 else "",
+            "tier_label": tier_label(account.tier),
+            "next_tier": tier_label(account.tier + 1) if account.tier < 3 else "",
         },
     )
 
@@ -271,9 +281,12 @@ def profile(request: HttpRequest) -> HttpResponse:
             apply_errors(form, exc)
         else:
             if tier > before:
-                messages.success(request, f"Thank you. Your account is now at tier {tier}.")
+                messages.success(
+                    request,
+                    gettext("Thank you. Your account is now at tier %(tier)s.") % {"tier": tier},
+                )
             else:
-                messages.success(request, "Your details are saved.")
+                messages.success(request, gettext("Your details are saved."))
             return HttpResponseRedirect("/app/profile/")
     return render(
         request,
@@ -298,7 +311,9 @@ def email(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             apply_errors(form, exc, default_field="email")
         else:
-            messages.success(request, "We sent a link to your email address. Open it to confirm.")
+            messages.success(
+                request, gettext("We sent a link to your email address. Open it to confirm.")
+            )
             return HttpResponseRedirect("/app/email/")
     return render(
         request,
@@ -383,7 +398,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
             form.add_error("code", exc.message)
         else:
             request.session[SESSION_MFA_REQUIRED] = False
-            messages.success(request, "Two-step sign-in is off.")
+            messages.success(request, gettext("Two-step sign-in is off."))
             return HttpResponseRedirect("/app/security/")
     return _security_page(request, status=400, disable_form=form)
 
@@ -413,7 +428,7 @@ def password(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, user)
             # the change ended every listed session; this one goes on under a new key
             session_record(request, user_id=int(user.pk), realm=str(request.session[SESSION_REALM]))
-            messages.success(request, "Your password is changed.")
+            messages.success(request, gettext("Your password is changed."))
             return HttpResponseRedirect("/app/security/")
     return _security_page(request, status=400, password_form=form)
 
@@ -431,7 +446,7 @@ def web_session_end(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "That session is signed out.")
+        messages.success(request, gettext("That session is signed out."))
     return HttpResponseRedirect("/app/security/#sessions")
 
 
@@ -443,21 +458,17 @@ def web_sessions_end_others(request: HttpRequest) -> HttpResponse:
     )
     messages.success(
         request,
-        f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+        ngettext(
+            "Signed out %(count)d other session.", "Signed out %(count)d other sessions.", ended
+        )
+        % {"count": ended}
         if ended
-        else "No other session was open.",
+        else gettext("No other session was open."),
     )
     return HttpResponseRedirect("/app/security/#sessions")
 
 
 # --- notification preferences -------------------------------------------------------------------
-
-CATEGORY_LABELS = {
-    "security": "Security (codes and alerts)",
-    "transactions": "Payments",
-    "kyc": "Identity checks and limits",
-    "marketing": "News and offers",
-}
 
 
 @require_http_methods(["GET", "POST"])
@@ -488,7 +499,9 @@ def notifications(request: HttpRequest) -> HttpResponse:
                     messages.error(request, exc.message)
                     break
                 changed += 1
-        messages.success(request, "Your choices are saved." if changed else "Nothing changed.")
+        messages.success(
+            request, gettext("Your choices are saved.") if changed else gettext("Nothing changed.")
+        )
         return HttpResponseRedirect("/app/notifications/")
     channels = sorted({p.channel for p in prefs}, key=lambda c: (c != "sms", c))
     rows = []
@@ -497,10 +510,12 @@ def notifications(request: HttpRequest) -> HttpResponse:
         rows.append(
             {
                 "category": category,
-                "label": CATEGORY_LABELS.get(category, category.title()),
+                "label": str(NOTIFICATION_TOPICS.get(category, category.title())),
                 "cells": [cells[c] for c in channels if c in cells],
             }
         )
     return render(
-        request, "panels/customer/notifications.html", {"channels": channels, "rows": rows}
+        request,
+        "panels/customer/notifications.html",
+        {"channels": [(c, str(CHANNEL_NAMES.get(c, c))) for c in channels], "rows": rows},
     )

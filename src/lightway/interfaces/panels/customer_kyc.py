@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from lightway.application.errors import DomainError
@@ -23,21 +24,22 @@ from lightway.application.kyc.verification import (
     kyc_status,
 )
 from lightway.interfaces.panels.common import now
+from lightway.interfaces.panels.customer_labels import tier_label
 from lightway.interfaces.web.authz import requires
 
 STATE_TEXT = {
-    KycState.NOT_STARTED: "Not started",
-    KycState.IN_PROGRESS: "Started, waiting for your document",
-    KycState.IN_REVIEW: "Submitted, being checked",
-    KycState.RETRY: "Please try again",
-    KycState.APPROVED: "Verified",
-    KycState.REJECTED: "Refused",
+    KycState.NOT_STARTED: _("Not started"),
+    KycState.IN_PROGRESS: _("Started, waiting for your document"),
+    KycState.IN_REVIEW: _("Submitted, being checked"),
+    KycState.RETRY: _("Please try again"),
+    KycState.APPROVED: _("Verified"),
+    KycState.REJECTED: _("Refused"),
 }
 START_LABEL = {
-    KycState.NOT_STARTED: "Verify my identity",
-    KycState.IN_PROGRESS: "Continue verification",
-    KycState.IN_REVIEW: "Open verification",
-    KycState.RETRY: "Start again",
+    KycState.NOT_STARTED: _("Verify my identity"),
+    KycState.IN_PROGRESS: _("Continue verification"),
+    KycState.IN_REVIEW: _("Open verification"),
+    KycState.RETRY: _("Start again"),
 }
 
 
@@ -58,7 +60,8 @@ def _page(
         {
             "kyc": view,
             "state_text": STATE_TEXT[view.state],
-            "start_label": START_LABEL.get(view.state, "Verify my identity"),
+            "start_label": START_LABEL.get(view.state, START_LABEL[KycState.NOT_STARTED]),
+            "tier_label": tier_label(view.tier),
             "session": session,
             "error": error,
         },

@@ -5,18 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lightway.application.identity.phones import MARKETS
 from lightway.application.onboarding.registration import ID_TYPES, LANGUAGES
 from lightway.application.reasons import MAX_REASON_LENGTH, MIN_REASON_LENGTH
 
+# Customer-facing labels and messages are translated (docs/panels.md, "Languages");
+# the staff forms further down stay English.
 COUNTRY_NAMES = {
-    "UG": "Uganda (+256)",
-    "GH": "Ghana (+233)",
-    "RW": "Rwanda (+250)",
-    "ZM": "Zambia (+260)",
-    "CI": "Côte d'Ivoire (+225)",
-    "CM": "Cameroon (+237)",
+    "UG": _("Uganda (+256)"),
+    "GH": _("Ghana (+233)"),
+    "RW": _("Rwanda (+250)"),
+    "ZM": _("Zambia (+260)"),
+    "CI": _("Côte d'Ivoire (+225)"),
+    "CM": _("Cameroon (+237)"),
 }
 COUNTRIES = [(code, COUNTRY_NAMES.get(code, code)) for code in MARKETS]
 
@@ -64,21 +68,21 @@ def reason_field(*, why: str, attrs: dict[str, str] | None = None) -> forms.Char
 
 def _country_field() -> forms.ChoiceField:
     return forms.ChoiceField(
-        label="Country", choices=COUNTRIES, widget=forms.Select(attrs=_attrs())
+        label=_("Country"), choices=COUNTRIES, widget=forms.Select(attrs=_attrs())
     )
 
 
 def _phone_field(**attrs: str) -> forms.CharField:
     return forms.CharField(
-        label="Mobile number",
+        label=_("Mobile number"),
         max_length=32,
-        error_messages={"required": "Enter your mobile number."},
+        error_messages={"required": _("Enter your mobile number.")},
         widget=forms.TextInput(attrs=_attrs(autocomplete="tel", inputmode="tel", **attrs)),
     )
 
 
 def _password_field(
-    label: str, required: str, *, autocomplete: str, help_text: str = ""
+    label: Any, required: Any, *, autocomplete: str, help_text: Any = ""
 ) -> forms.CharField:
     """A password input (never stripped); ``autocomplete`` is ``current-password`` or
     ``new-password`` so password managers fill or suggest the right one."""
@@ -92,7 +96,7 @@ def _password_field(
     )
 
 
-def _code_field(label: str, required: str, **attrs: str) -> forms.CharField:
+def _code_field(label: Any, required: Any, **attrs: str) -> forms.CharField:
     """A one-time code input (SMS, authenticator app or backup code)."""
     return forms.CharField(
         label=label,
@@ -102,36 +106,39 @@ def _code_field(label: str, required: str, **attrs: str) -> forms.CharField:
     )
 
 
-NEW_PASSWORD_HINT = "At least 10 characters. Avoid common passwords."
+NEW_PASSWORD_HINT = _("At least 10 characters. Avoid common passwords.")
 
 
 class RegisterForm(AccessibleForm):
     country = _country_field()
     phone = _phone_field(placeholder="0772 123 456")
     password = _password_field(
-        "Password", "Choose a password.", autocomplete="new-password", help_text=NEW_PASSWORD_HINT
+        _("Password"),
+        _("Choose a password."),
+        autocomplete="new-password",
+        help_text=NEW_PASSWORD_HINT,
     )
     language = forms.ChoiceField(
-        label="Language",
+        label=_("Language"),
         choices=list(LANGUAGES.items()),
         initial="en",
         widget=forms.Select(attrs=_attrs()),
     )
     accept_terms = forms.BooleanField(
-        label="I accept the terms of service and the privacy notice",
+        label=_("I accept the terms of service and the privacy notice"),
         required=False,
         widget=forms.CheckboxInput(attrs={"class": "check"}),
     )
 
 
 class CodeForm(AccessibleForm):
-    code = _code_field("Code", "Enter the code.", inputmode="numeric", autofocus="autofocus")
+    code = _code_field(_("Code"), _("Enter the code."), inputmode="numeric", autofocus="autofocus")
 
 
 class TotpCodeForm(AccessibleForm):
     code = _code_field(
-        "6-digit code from your authenticator app",
-        "Enter the 6-digit code your app shows.",
+        _("6-digit code from your authenticator app"),
+        _("Enter the 6-digit code your app shows."),
         inputmode="numeric",
         autofocus="autofocus",
     )
@@ -139,8 +146,8 @@ class TotpCodeForm(AccessibleForm):
 
 class SecondFactorForm(AccessibleForm):
     code = _code_field(
-        "Code from your authenticator app, or a backup code",
-        "Enter a code.",
+        _("Code from your authenticator app, or a backup code"),
+        _("Enter a code."),
         autofocus="autofocus",
         spellcheck="false",
     )
@@ -149,7 +156,9 @@ class SecondFactorForm(AccessibleForm):
 class LoginForm(AccessibleForm):
     country = _country_field()
     phone = _phone_field()
-    password = _password_field("Password", "Enter your password.", autocomplete="current-password")
+    password = _password_field(
+        _("Password"), _("Enter your password."), autocomplete="current-password"
+    )
 
 
 class StaffLoginForm(AccessibleForm):
@@ -164,24 +173,25 @@ class StaffLoginForm(AccessibleForm):
 
 class ProfileForm(AccessibleForm):
     name = forms.CharField(
-        label="Full name (as on your ID)",
+        label=_("Full name (as on your ID)"),
         max_length=120,
         required=False,
         widget=forms.TextInput(attrs=_attrs(autocomplete="name")),
     )
     birth_date = forms.CharField(
-        label="Date of birth",
+        label=_("Date of birth"),
         required=False,
         widget=forms.DateInput(attrs=_attrs(type="date", autocomplete="bday")),
     )
     id_type = forms.ChoiceField(
-        label="ID document",
+        label=_("ID document"),
         required=False,
-        choices=[("", "Choose…"), *ID_TYPES.items()],
+        choices=[("", pgettext_lazy("a choice in a list", "Choose…"))]
+        + [(key, _(label)) for key, label in ID_TYPES.items()],  # marked in ID_TYPES
         widget=forms.Select(attrs=_attrs()),
     )
     id_number = forms.CharField(
-        label="ID number",
+        label=_("ID number"),
         max_length=40,
         required=False,
         widget=forms.TextInput(attrs=_attrs(autocomplete="off", spellcheck="false")),
@@ -190,20 +200,20 @@ class ProfileForm(AccessibleForm):
 
 class EmailForm(AccessibleForm):
     email = forms.CharField(
-        label="Email address",
+        label=_("Email address"),
         max_length=254,
-        error_messages={"required": "Enter your email address."},
+        error_messages={"required": _("Enter your email address.")},
         widget=forms.EmailInput(attrs=_attrs(autocomplete="email")),
     )
 
 
 class PasswordChangeForm(AccessibleForm):
     old_password = _password_field(
-        "Current password", "Enter your current password.", autocomplete="current-password"
+        _("Current password"), _("Enter your current password."), autocomplete="current-password"
     )
     new_password = _password_field(
-        "New password",
-        "Choose a new password.",
+        _("New password"),
+        _("Choose a new password."),
         autocomplete="new-password",
         help_text=NEW_PASSWORD_HINT,
     )
@@ -215,4 +225,21 @@ class PasskeyNameForm(AccessibleForm):
         max_length=60,
         required=False,
         widget=forms.TextInput(attrs=_attrs(placeholder="e.g. Work laptop")),
+    )
+
+
+class PasswordForgotForm(AccessibleForm):
+    country = _country_field()
+    phone = _phone_field()
+
+
+class PasswordResetForm(AccessibleForm):
+    code = _code_field(
+        _("Code from the SMS"), _("Enter the code we sent you."), inputmode="numeric"
+    )
+    new_password = _password_field(
+        _("New password"),
+        _("Choose a new password."),
+        autocomplete="new-password",
+        help_text=NEW_PASSWORD_HINT,
     )

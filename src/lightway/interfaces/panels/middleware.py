@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.utils.translation import gettext
 
 from lightway.application.authentication.login import realm_is_staff, user_realm
 from lightway.application.authentication.mfa import mfa_required
@@ -47,9 +48,10 @@ EXEMPT_PREFIXES = (
     "/app/manifest.webmanifest",
     "/app/sw.js",
     "/app/icons/",
+    "/app/offline/",
 )
 STAFF_OPEN = ("/staff/login/", "/staff/mfa/", "/staff/logout/")
-CUSTOMER_OPEN = ("/app/login/", "/app/logout/")
+CUSTOMER_OPEN = ("/app/login/", "/app/logout/", "/app/language/")
 # Write the "last seen" time at most this often (each write saves the session).
 TOUCH_EVERY_SECONDS = 10
 
@@ -98,7 +100,8 @@ class IdleTimeoutMiddleware:
             session_end(request, reason="max_age")
             messages.info(
                 request,
-                f"You were signed out after {max(1, max_age // 3600)} hours; sign in again.",
+                gettext("You were signed out after %(hours)d hours; sign in again.")
+                % {"hours": max(1, max_age // 3600)},
             )
             return HttpResponseRedirect(_login_page(realm))
         limit = idle_limit_seconds(realm)
@@ -106,7 +109,8 @@ class IdleTimeoutMiddleware:
             session_end(request, reason="idle")
             messages.info(
                 request,
-                f"You were signed out after {max(1, limit // 60)} minutes without activity.",
+                gettext("You were signed out after %(minutes)d minutes without activity.")
+                % {"minutes": max(1, limit // 60)},
             )
             target = request.get_full_path() if request.method == "GET" else ""
             query = "?" + urlencode({"next": target}) if target else ""

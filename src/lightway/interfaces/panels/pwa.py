@@ -1,9 +1,12 @@
 """What makes the customer panel an installable web app: the manifest, a service worker
-(served from /app/ so its scope covers the panel; it caches static files only, never
-pages or personal data) and the icons (drawn here, so the package ships no binaries)."""
+(served from /app/ so its scope covers the panel; it caches the app shell: static files and
+the offline page in each language, never pages or personal data; a page that cannot be
+reached shows the offline page) and the icons (drawn here, so the package ships no
+binaries)."""
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from functools import cache
@@ -13,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 
+from lightway.application.onboarding.registration import LANGUAGES
 from lightway.interfaces.panels.access import public
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "panels"
@@ -59,9 +63,17 @@ def _sw_source() -> str:
 @cache_control(no_cache=True)
 def service_worker(request: HttpRequest) -> HttpResponse:
     # The list of files to pre-cache, with their real (possibly hashed) static URLs.
-    assets = [static("panels/app.css"), static("panels/app.js"), "/app/icons/icon-192.png"]
+    assets = [
+        static("panels/app.css"),
+        static("panels/app.js"),
+        static("vendor/htmx/htmx.min.js"),
+        "/app/icons/icon-192.png",
+        "/app/icons/icon.svg",
+    ]
+    offline = {code: f"/app/offline/?lang={code}" for code in LANGUAGES}
     prefix = static("panels/")
-    source = _sw_source().replace("__ASSETS__", repr(assets).replace("'", '"'))
+    source = _sw_source().replace("__ASSETS__", json.dumps(assets))
+    source = source.replace("__OFFLINE__", json.dumps(offline))
     source = source.replace("__PREFIX__", prefix)
     response = HttpResponse(source, content_type="application/javascript")
     response["Service-Worker-Allowed"] = "/app/"

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.translation import gettext
 
 from lightway.application.authentication import mfa
 from lightway.application.errors import DomainError
@@ -80,6 +81,6 @@ def logout_page(request: HttpRequest, *, login_url: str, template: str) -> HttpR
     """Sign out on POST (back to ``login_url``); a GET shows the confirmation page."""
     if request.method == "POST":
         session_end(request, reason="user")
-        messages.info(request, "You are signed out.")
+        messages.info(request, gettext("You are signed out."))
         return HttpResponseRedirect(login_url)
     return render(request, template)

@@ -9,7 +9,16 @@ from __future__ import annotations
 from django.urls import path
 from django.views.generic.base import RedirectView
 
-from lightway.interfaces.panels import commission, customer, customer_momo, momo_staff, pwa, staff
+from lightway.interfaces.panels import (
+    commission,
+    customer,
+    customer_account,
+    customer_momo,
+    language,
+    momo_staff,
+    pwa,
+    staff,
+)
 from lightway.interfaces.panels import reconciliation as recon
 from lightway.interfaces.panels.access import public
 
@@ -44,6 +53,11 @@ customer_patterns = [
         name="app-web-sessions-end-others",
     ),
     path("notifications/", customer.notifications, name="app-notifications"),
+    path("inbox/", customer_account.inbox, name="app-inbox"),
+    path("password/forgot/", customer_account.password_forgot, name="app-password-forgot"),
+    path("password/reset/", customer_account.password_reset, name="app-password-reset"),
+    path("language/", language.language_switch, name="app-language"),
+    path("offline/", customer_account.offline, name="app-offline"),
     # MTN MoMo (customer_momo.py): deposit, withdraw, send, status of each payment
     path("momo/", customer_momo.momo_home, name="app-momo"),
     path("momo/deposit/", customer_momo.deposit, name="app-momo-deposit"),

@@ -1,13 +1,21 @@
-/* LightWay service worker: caches the panel's static files (CSS, JS, icons) so the app
-   starts fast and offline shows a styled error. Pages and API answers are never cached:
-   they hold personal data and must always be fresh. */
+/* LightWay service worker (docs/panels.md, "Installable app and the offline page").
+   - Caches the app shell: the panel's CSS, JS and icons, and the offline page in each
+     language (/app/offline/?lang=en|fr). Nothing personal is ever cached: pages and API
+     answers always come from the network.
+   - A page that cannot be reached (offline, server down) shows the offline page, in the
+     language of the last page seen (its Content-Language header). */
 "use strict";
-const CACHE = "lightway-static-v1";
+const CACHE = "lightway-shell-v2";
 const ASSETS = __ASSETS__;
+const OFFLINE = __OFFLINE__; // {"en": "/app/offline/?lang=en", ...}
 const PREFIX = "__PREFIX__";
+const LANGUAGE_KEY = "/app/offline/__language__";
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(ASSETS)).then(() => self.skipWaiting()));
+  const pages = Object.values(OFFLINE);
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(ASSETS.concat(pages))).then(() => self.skipWaiting())
+  );
 });
 
 self.addEventListener("activate", (event) => {
@@ -23,11 +31,39 @@ function isStatic(url) {
     (url.pathname.startsWith(PREFIX) || url.pathname.startsWith("/app/icons/"));
 }
 
+function rememberLanguage(response) {
+  const language = (response.headers.get("Content-Language") || "").slice(0, 2);
+  if (!OFFLINE[language]) return;
+  caches.open(CACHE).then((cache) => cache.put(LANGUAGE_KEY, new Response(language)));
+}
+
+function offlinePage() {
+  return caches.open(CACHE).then((cache) =>
+    cache.match(LANGUAGE_KEY)
+      .then((hit) => (hit ? hit.text() : "en"))
+      .then((language) => cache.match(OFFLINE[language] || OFFLINE.en))
+      .then((page) => page || cache.match(OFFLINE.en))
+      .then((page) => page || new Response("Offline", { status: 503, headers: { "Content-Type": "text/plain" } }))
+  );
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
   const url = new URL(request.url);
-  if (!isStatic(url)) return; // pages, forms, API: straight to the network
+  if (request.mode === "navigate" && url.origin === self.location.origin) {
+    // Pages: always the network (never cached); the offline page when it cannot answer.
+    event.respondWith(
+      fetch(request)
+        .then((response) => {
+          rememberLanguage(response);
+          return response;
+        })
+        .catch(() => offlinePage())
+    );
+    return;
+  }
+  if (!isStatic(url)) return; // forms, API, JSON: straight to the network
   event.respondWith(
     caches.open(CACHE).then((cache) =>
       cache.match(request).then((hit) => {
