@@ -50,7 +50,7 @@ KEYWORDS = {
 
 @dataclass(frozen=True)
 class Found:
-    msgid: str | tuple[str, str]
+    msgid: str | tuple[str, ...]
     context: str | None
     where: str
 
@@ -110,7 +110,7 @@ def _template_catalogue() -> Catalog:
         if not item.msgid or (isinstance(item.msgid, tuple) and not item.msgid[0]):
             continue
         catalogue.add(
-            item.msgid, locations=[(item.where.split(":")[0], None)], context=item.context
+            item.msgid, locations=[(item.where.split(":")[0], 0)], context=item.context
         )
     return catalogue
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
@@ -80,7 +80,7 @@ class PanelLanguageMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         language = request_language(request)
         translation.activate(language)
-        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = language
         try:
             response = self.get_response(request)
         finally:
@@ -93,7 +93,7 @@ class PanelLanguageMiddleware:
 
 @require_POST
 @public
-def language_switch(request: HttpRequest) -> HttpResponseBase:
+def language_switch(request: HttpRequest) -> HttpResponse:
     """Switch the customer panel's language; back to the page it was asked from."""
     language = _supported(request.POST.get("language")) or DEFAULT
     response = HttpResponseRedirect(safe_next(request, CUSTOMER_PREFIX))
@@ -111,6 +111,6 @@ def language_switch(request: HttpRequest) -> HttpResponseBase:
         path="/app/",
         secure=settings.LANGUAGE_COOKIE_SECURE,
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        samesite="Lax",
     )
     return response
