@@ -22,7 +22,7 @@ import pytest
 
 from lightway.application.kyc.tiers import kyc_limits_seed_defaults
 from lightway.application.onboarding import registration
-from tests.browser_support import MOBILE, Watch
+from tests.browser_support import MOBILE, Watch, chromium_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -135,8 +135,17 @@ def test_a_french_customer_uses_the_app_on_a_phone(site, french_phone, outbox):
     w.clean()
 
 
-def test_the_app_is_installable_and_offline_shows_the_offline_page(site, browser, outbox):
-    context = browser.new_context(**MOBILE, locale="fr-CI")
+def test_the_app_is_installable_and_offline_shows_the_offline_page(site, browser, outbox, tmp_path):
+    # A persistent profile: Chromium never offers to install from an incognito context,
+    # which is what a plain new context is (installability error "in-incognito").
+    context = browser.browser_type.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=chromium_path(),
+        headless=True,
+        args=["--no-sandbox"],
+        locale="fr-CI",
+        **MOBILE,
+    )
     w = Watch(context, prefix=SHOT_PREFIX)
     page = w.page
     try:
@@ -179,7 +188,10 @@ def test_the_app_is_installable_and_offline_shows_the_offline_page(site, browser
               const out = [];
               for (const name of await caches.keys()) {
                 const cache = await caches.open(name);
-                for (const r of await cache.keys()) out.push(new URL(r.url).pathname + new URL(r.url).search);
+                for (const r of await cache.keys()) {
+                  const url = new URL(r.url);
+                  out.push(url.pathname + url.search);
+                }
               }
               return out;
             }"""

@@ -109,9 +109,7 @@ def _template_catalogue() -> Catalog:
     for item in marked_strings():
         if not item.msgid or (isinstance(item.msgid, tuple) and not item.msgid[0]):
             continue
-        catalogue.add(
-            item.msgid, locations=[(item.where.split(":")[0], 0)], context=item.context
-        )
+        catalogue.add(item.msgid, locations=[(item.where.split(":")[0], 0)], context=item.context)
     return catalogue
 
 

@@ -75,7 +75,9 @@ def _uid(request: HttpRequest) -> int:
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and user_realm(request.user) == Realm.CUSTOMER:
         return HttpResponseRedirect(HOME)
-    form = RegisterForm(request.POST or None, initial={"language": request.LANGUAGE_CODE})
+    form = RegisterForm(
+        request.POST or None, initial={"language": getattr(request, "LANGUAGE_CODE", "en")}
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
