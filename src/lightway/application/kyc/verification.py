@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext
 
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import Conflict, DomainError, NotFound
@@ -166,12 +167,14 @@ def kyc_start(*, user_id: int, now: datetime) -> KycSession:
     if profile is None or profile.realm != Realm.CUSTOMER:
         raise NotFound("Identity verification is for customer accounts.")
     if profile.kyc_tier >= KycTier.SUMSUB_VERIFIED:
-        raise KycAlreadyVerified("Your identity is already verified.")
+        raise KycAlreadyVerified(gettext("Your identity is already verified."))
     kyc = KycApplicant.objects.filter(user_id=user_id).first()
     if kyc is not None and kyc.final_rejected_at is not None:
         raise KycRefused(
-            "Your identity verification was refused and cannot be started again. "
-            "Please contact support."
+            gettext(
+                "Your identity verification was refused and cannot be started again. "
+                "Please contact support."
+            )
         )
     try:
         provider = kyc_provider()
@@ -214,7 +217,10 @@ def kyc_start(*, user_id: int, now: datetime) -> KycSession:
             extra={"user_id": user_id, "status": exc.status, "correlation_id": exc.correlation_id},
         )
         raise KycUnavailable(
-            "Identity verification is not available right now. Please try again in a few minutes."
+            gettext(
+                "Identity verification is not available right now. "
+                "Please try again in a few minutes."
+            )
         ) from exc
     with transaction.atomic():
         audit_record(
