@@ -204,3 +204,21 @@ def test_the_app_is_installable_and_offline_shows_the_offline_page(site, browser
         w.clean()
     finally:
         context.close()
+
+
+def test_without_script_the_navigation_is_a_plain_list(site, browser, outbox):
+    _french_customer(outbox)
+    context = browser.new_context(**MOBILE, locale="fr-CI", java_script_enabled=False)
+    w = Watch(context, prefix=SHOT_PREFIX)
+    try:
+        _sign_in(w, site)
+        page = w.page
+        assert page.url == f"{site}/app/"
+        assert not page.locator("[data-menu-button]").is_visible()
+        nav = page.locator("#app-nav")
+        assert nav.is_visible()
+        assert nav.locator("a[href='/app/inbox/']").is_visible()
+        w.fits_width()
+        w.clean()
+    finally:
+        context.close()
