@@ -18,15 +18,25 @@ from lightway.security.tokens import token_issue
 
 
 def customer(
-    username: str, now: datetime, *, tier: int = 3, country: str = "UG"
+    username: str,
+    now: datetime,
+    *,
+    tier: int = 3,
+    country: str = "UG",
+    phone: str | None = None,
+    language: str = "en",
 ) -> tuple[int, str]:
-    """A customer (with a profile of ``tier`` in ``country``) and a bearer token.
+    """A customer (with a profile of ``tier`` in ``country``, optionally a phone number and
+    a language) and a bearer token.
 
     The regulator's default KYC tier limits are seeded too (idempotent), so payments are
     checked against them as in production.
     """
     user = get_user_model().objects.create_user(username=username, password="x-Unused-123")
-    profile = profile_create(user_id=user.pk, realm=Realm.CUSTOMER, now=now, country=country)
+    extra = {"phone": phone} if phone else {}
+    profile = profile_create(
+        user_id=user.pk, realm=Realm.CUSTOMER, now=now, country=country, language=language, **extra
+    )
     if tier:
         profile.kyc_tier = tier
         profile.phone_verified_at = now

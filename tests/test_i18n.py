@@ -17,30 +17,20 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import translation
 
-from lightway.application.identity.profiles import profile_create
 from lightway.data.audit.models import AuditRecord
-from lightway.data.identity.models import Profile, Realm
+from lightway.data.identity.models import Profile
 from lightway.infrastructure import messages
 from lightway.interfaces.panels.templatetags.l10n_money import money_text
-from tests.factories import funded_wallet
+from tests.factories import customer, funded_wallet
 
 LANG_RE = re.compile(r'<html lang="([a-z]+)">')
 
 
 def _customer(username: str, now, *, language: str = "en", tier: int = 1) -> int:
-    user = get_user_model().objects.create_user(username=username, password="x-Unused-123")
-    profile = profile_create(
-        user_id=user.pk,
-        realm=Realm.CUSTOMER,
-        now=now,
-        country="CI",
-        language=language,
-        phone="+2250707123456",
+    uid, _token = customer(
+        username, now, tier=tier, country="CI", phone="+2250707123456", language=language
     )
-    profile.kyc_tier = tier
-    profile.phone_verified_at = now
-    profile.save(update_fields=["kyc_tier", "phone_verified_at"])
-    return user.pk
+    return uid
 
 
 def _signed_in(uid: int) -> Client:

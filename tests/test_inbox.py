@@ -9,11 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from lightway.application.identity.profiles import profile_create
 from lightway.application.notifications.service import MASK, inbox_page, notify
 from lightway.application.onboarding import registration
-from lightway.data.identity.models import Realm
 from lightway.data.notify.models import Delivery
+from tests.factories import customer
 from tests.query_cost import rows_read
 
 pytestmark = pytest.mark.django_db
@@ -22,14 +21,7 @@ PHONE = "+256772123456"
 
 
 def _customer(username: str, now, phone: str) -> int:
-    user = get_user_model().objects.create_user(username=username, password="x-Unused-123")
-    profile = profile_create(
-        user_id=user.pk, realm=Realm.CUSTOMER, now=now, country="UG", phone=phone
-    )
-    profile.kyc_tier = 1
-    profile.phone_verified_at = now
-    profile.save(update_fields=["kyc_tier", "phone_verified_at"])
-    return user.pk
+    return customer(username, now, tier=1, phone=phone)[0]
 
 
 def _client(uid: int) -> Client:
