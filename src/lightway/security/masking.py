@@ -17,6 +17,8 @@ from __future__ import annotations
 import phonenumbers
 
 DOT = "•"
+# What stands for a one-time code or other secret in a kept copy of a message (the inbox).
+SECRET_MASK = DOT * 6
 
 
 def mask_phone(value: str | None) -> str:

@@ -61,7 +61,7 @@ from lightway.infrastructure.jobs import job_enqueue
 from lightway.integration.notify.gateways import email_sender, sms_gateway
 from lightway.integration.notify.port import NotifyError, NotifyTemporaryError
 from lightway.security.crypto import CryptoError, blind_index, decrypt, encrypt
-from lightway.security.masking import mask_email, mask_phone
+from lightway.security.masking import SECRET_MASK, mask_email, mask_phone
 from lightway.security.models import RoleAssignment
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ encrypted_column_register(
     EncryptedColumn("notify.Delivery", "inbox_ct", lambda row: inbox_context(row.pk))
 )
 
-MASK = "••••••"
+MASK = SECRET_MASK
 LINK_MASK = "[link hidden]"
 
 
