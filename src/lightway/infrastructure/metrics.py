@@ -45,6 +45,13 @@ from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+# Histogram bucket bounds (seconds). The analytics rollups use the very same bounds
+# (``lightway.data.analytics.buckets``), so percentiles on the pages and Prometheus'
+# ``histogram_quantile`` over these histograms agree.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MOMO_CALL_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+MOMO_OUTCOME_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0)
+
 # HTTP (incremented by lightway.interfaces.web.middleware)
 http_requests_total = Counter(
     "lightway_http_requests_total",
@@ -55,7 +62,7 @@ http_request_duration_seconds = Histogram(
     "lightway_http_request_duration_seconds",
     "Time from request received to response returned, by method and route name.",
     ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=HTTP_BUCKETS,
 )
 
 # Money movement (incremented by the transaction use cases)
@@ -105,7 +112,7 @@ momo_request_duration_seconds = Histogram(
     "lightway_momo_request_duration_seconds",
     "Time an HTTP call to MTN MoMo took, by product and operation.",
     ["product", "operation"],
-    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    buckets=MOMO_CALL_BUCKETS,
 )
 momo_outcomes_total = Counter(
     "lightway_momo_outcomes_total",

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "lightway.data.fx",
     "lightway.data.settlement",
     "lightway.data.remittances",
+    "lightway.data.analytics",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

@@ -102,6 +102,21 @@ def ledger_checkpoints_advance(timestamp: int | None = None) -> int:
     return advance().postings
 
 
+# Analytics rollups (application/analytics/rollup.py): every 10 s, so the dashboards that
+# poll every 10 s move with the traffic.
+ANALYTICS_ROLLUP_CRON = "* * * * * */10"
+
+
+@app.periodic(cron=ANALYTICS_ROLLUP_CRON)
+@app.task(name="analytics_rollup", queue=PERIODIC_QUEUE, queueing_lock="analytics_rollup")
+def analytics_rollup(timestamp: int | None = None) -> int:
+    """Count new transfers, MoMo outcomes and callbacks into the rollups, flush latency
+    samples, sample the job queue, prune old minutes; returns how many events it counted."""
+    from lightway.application.analytics.rollup import analytics_rollup as rollup
+
+    return rollup(now=timezone.now()).events
+
+
 REQUEST_NONCES_PRUNE_CRON = "*/10 * * * *"
 
 

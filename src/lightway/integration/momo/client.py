@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import metadata
 from typing import Any
@@ -44,6 +45,7 @@ from urllib.parse import quote
 
 import httpx
 
+from lightway.data.analytics.samples import latency_record
 from lightway.infrastructure import metrics
 from lightway.integration.http import is_allowed_base_url
 from lightway.integration.momo.port import (
@@ -557,6 +559,14 @@ class MomoClient:
             elapsed = time.perf_counter() - started
             metrics.momo_requests_total.labels(product.value, label, result).inc()
             metrics.momo_request_duration_seconds.labels(product.value, label).observe(elapsed)
+            # The same sample for the analytics rollups (data/analytics/samples.py).
+            latency_record(
+                source="momo_call",
+                operation=f"{product.value}.{label}",
+                result=result,
+                at=datetime.now(UTC),  # wall time: the minute the call counts in
+                elapsed_ms=elapsed * 1000,
+            )
             log = logger.info if result == "2xx" else logger.warning
             log(
                 "momo call",

@@ -21,7 +21,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from lightway.infrastructure import metrics
@@ -99,7 +104,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         if status == 401:
             response["WWW-Authenticate"] = "Bearer"
         return response
-    body, content_type = metrics.exposition(JobQueueCollector(), FxRateCollector())
+    body, content_type = metrics.exposition(
+        JobQueueCollector(), FxRateCollector(), AnalyticsCollector()
+    )
     return HttpResponse(body, content_type=content_type)
 
 
@@ -190,3 +197,89 @@ class FxRateCollector(Collector):
             quoting.add_metric([check.pair], 1.0 if check.state == "ok" else 0.0)
         yield age
         yield quoting
+
+
+class AnalyticsCollector(Collector):
+    """The analytics rollups' running totals (``application.analytics.figures.totals``),
+    read at scrape time: the same figures the dashboards show, exact across processes and
+    restarts (they are counted in the database, not in a process).
+
+    - ``lightway_transactions_total`` / ``lightway_transactions_value_minor_total``:
+      transfers that reached a final state, by kind, market, currency, partner and outcome
+      (value in the currency's minor unit);
+    - ``lightway_provider_operations_total``: MoMo requests created and ended, by product,
+      operation, outcome and reason code, and callbacks (operation ``callback``);
+    - ``lightway_momo_accept_seconds`` / ``lightway_momo_outcome_seconds``: histograms of a
+      MoMo request's time from creation to acceptance / to its outcome;
+    - ``lightway_analytics_backlog_seconds``: age of the oldest fact not yet counted.
+
+    Per-process latency of every request and MoMo call is in the histograms
+    ``lightway_http_request_duration_seconds`` and ``lightway_momo_request_duration_seconds``
+    (same buckets as the rollups); queue depth and lag in ``lightway_jobs`` and
+    ``lightway_jobs_oldest_waiting_seconds``."""
+
+    def collect(self) -> Iterator[Metric]:
+        from django.utils import timezone
+
+        from lightway.application.analytics.figures import totals
+        from lightway.data.analytics.buckets import BOUNDS_MS
+        from lightway.data.analytics.models import INF_MS
+
+        try:
+            counted = totals()
+        except DatabaseError as exc:
+            logger.warning("metrics: analytics skipped", extra={"error": type(exc).__name__})
+            return
+        labels = ["kind", "market", "currency", "partner", "outcome"]
+        count = CounterMetricFamily(
+            "lightway_transactions",
+            "Transfers that reached a final state, by kind, market, currency, partner, outcome.",
+            labels=labels,
+        )
+        value = CounterMetricFamily(
+            "lightway_transactions_value_minor",
+            "Amount of the transfers that reached a final state, in the currency's minor unit.",
+            labels=labels,
+        )
+        for r in counted.transfers:
+            key = [str(r[k] or "") for k in labels]
+            count.add_metric(key, float(r["n"] or 0))
+            value.add_metric(key, float(r["value"] or 0))
+        provider_labels = ["product", "operation", "outcome", "reason"]
+        provider = CounterMetricFamily(
+            "lightway_provider_operations",
+            "MoMo requests created and ended (by reason code) and callbacks processed.",
+            labels=provider_labels,
+        )
+        for r in counted.provider:
+            provider.add_metric([str(r[k] or "") for k in provider_labels], float(r["n"] or 0))
+        yield count
+        yield value
+        yield provider
+        for source, name, text in (
+            ("momo_accept", "lightway_momo_accept_seconds", "creation to MoMo's acceptance"),
+            ("momo_outcome", "lightway_momo_outcome_seconds", "creation to its outcome"),
+        ):
+            family = HistogramMetricFamily(
+                name, f"Time of a MoMo request from {text}.", labels=["operation", "result"]
+            )
+            for (src, operation, result), buckets in sorted(counted.latency.items()):
+                if src != source:
+                    continue
+                per_le = {le: n for le, n, _ in buckets}
+                cumulative, out = 0, []
+                for le in (*BOUNDS_MS[source], INF_MS):  # every bound, as Prometheus expects
+                    cumulative += per_le.get(le, 0)
+                    out.append(("+Inf" if le == INF_MS else str(le / 1000), cumulative))
+                total = sum(sum_ms for _, _, sum_ms in buckets)
+                family.add_metric([operation, result], out, total / 1000)
+            yield family
+        backlog = GaugeMetricFamily(
+            "lightway_analytics_backlog_seconds",
+            "Age of the oldest fact the analytics rollup job has not counted yet (0: none).",
+        )
+        oldest = counted.outbox_oldest_at
+        backlog.add_metric(
+            [], max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+        )
+        yield backlog

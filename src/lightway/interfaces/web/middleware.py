@@ -11,7 +11,9 @@ from urllib.parse import unquote
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseBase
+from django.utils import timezone
 
+from lightway.data.analytics.samples import latency_record
 from lightway.infrastructure import metrics
 from lightway.infrastructure.jsonsafe import json_depth, max_depth
 
@@ -44,6 +46,15 @@ class RequestMetricsMiddleware:
             method=method, route=route, status=f"{response.status_code // 100}xx"
         ).inc()
         metrics.http_request_duration_seconds.labels(method=method, route=route).observe(elapsed)
+        # The same sample for the analytics rollups: counted in memory, flushed every few
+        # seconds outside any transaction (data/analytics/samples.py).
+        latency_record(
+            source="api",
+            operation=f"{method} {route}",
+            result=f"{response.status_code // 100}xx",
+            at=timezone.now(),
+            elapsed_ms=elapsed * 1000,
+        )
         return response
 
 
