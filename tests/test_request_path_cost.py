@@ -18,10 +18,10 @@ from lightway.application.momo.browse import (
     momo_request_counts,
     momo_requests,
 )
+from lightway.application.momo.traffic import TrafficFilter, momo_traffic
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.selectors import transfers_recent_of
 from lightway.data.wallets.models import Transfer
-from lightway.interfaces.panels.staff import momo_transfers_recent
 from lightway.security.crypto import encrypt, pii_token
 from lightway.security.policy import Role
 from tests.conftest import VerifiedClient
@@ -167,7 +167,9 @@ def test_mtn_panel_transfers_come_from_the_momo_partial_index(now):
     """Regression: the MTN landing read every transfer (a few per cent MoMo-routed) and
     sorted them for the newest 100."""
     sqls = captured_selects(
-        lambda: momo_transfers_recent(roles=frozenset({Role.MTN_MONITORING}), user_id=0),
+        lambda: momo_traffic(
+            roles=frozenset({Role.MTN_MONITORING}), user_id=0, filters=TrafficFilter()
+        ),
         "wallets_transfer",
     )
     assert len(sqls) == 1

@@ -56,7 +56,8 @@ def operation_label(operation: str) -> str:
 # --- masking -----------------------------------------------------------------------------------
 
 
-def _party_masked(row: MomoRequest) -> str:
+def party_masked(row: MomoRequest) -> str:
+    """The request's payer/payee id, decrypted only to be masked."""
     try:
         value = decrypt(bytes(row.party_ct), context=PARTY_CONTEXT)
     except (CryptoError, ValueError, TypeError):
@@ -198,7 +199,7 @@ def _row(r: MomoRequest) -> RequestRow:
         status_label=RequestStatus(r.status).label if r.status in RequestStatus.values else "",
         needs_review=r.needs_review,
         amount=_money(r.amount, r.currency),
-        party=_party_masked(r),
+        party=party_masked(r),
         momo_status=r.momo_status,
         reason_code=r.reason_code,
         created_at=r.created_at,
@@ -209,7 +210,7 @@ def _row(r: MomoRequest) -> RequestRow:
 _HEXISH = re.compile(r"^[0-9a-fA-F-]{4,36}$")
 
 
-def _search(q: str) -> Q:
+def request_search(q: str) -> Q:
     """Any reference: the X-Reference-Id (whole or its first characters as the panels show
     it), the transfer id (likewise), the external id or MoMo's financial transaction id."""
     q = q.strip()
@@ -241,7 +242,7 @@ def _filtered(filters: RequestFilter) -> QuerySet[MomoRequest]:
         end = datetime.combine(filters.date_to, time(), UTC) + timedelta(days=1)
         rows = rows.filter(created_at__lt=end)
     if filters.q.strip():
-        rows = rows.filter(_search(filters.q))
+        rows = rows.filter(request_search(filters.q))
     return rows
 
 

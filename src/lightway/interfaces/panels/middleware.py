@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -56,6 +56,15 @@ CUSTOMER_OPEN = ("/app/login/", "/app/logout/", "/app/language/")
 TOUCH_EVERY_SECONDS = 10
 
 Handler = Callable[[HttpRequest], HttpResponseBase]
+
+
+# Sent by the HTMX elements that refresh a page on a timer (hx-headers), so the idle
+# timeout can tell a person's request from the page's own polling.
+POLL_HEADER = "X-Lightway-Poll"
+
+
+def is_poll(request: HttpRequest) -> bool:
+    return request.headers.get(POLL_HEADER) == "1"
 
 
 def _exempt(path: str) -> bool:
@@ -105,6 +114,7 @@ class IdleTimeoutMiddleware:
             )
             return HttpResponseRedirect(_login_page(realm))
         limit = idle_limit_seconds(realm)
+        poll = is_poll(request)
         if isinstance(last, int) and clock - last > limit:
             session_end(request, reason="idle")
             messages.info(
@@ -113,9 +123,16 @@ class IdleTimeoutMiddleware:
                 % {"minutes": max(1, limit // 60)},
             )
             target = request.get_full_path() if request.method == "GET" else ""
+            if poll:  # the page that polls, not the fragment, is where to come back to
+                target = urlsplit(request.headers.get("HX-Current-URL", "")).path or ""
             query = "?" + urlencode({"next": target}) if target else ""
+            if poll:  # HTMX navigates the whole page (a redirect would fill the fragment)
+                response = HttpResponse(status=200)
+                response["HX-Redirect"] = _login_page(realm) + query
+                return response
             return HttpResponseRedirect(_login_page(realm) + query)
-        if not isinstance(last, int) or clock - last >= TOUCH_EVERY_SECONDS:
+        # A dashboard refreshing itself is not activity: it must not keep a session alive.
+        if not poll and (not isinstance(last, int) or clock - last >= TOUCH_EVERY_SECONDS):
             request.session[SESSION_LAST_SEEN] = clock
             web_session_seen(session_key=request.session.session_key, now=now())
         return self.get_response(request)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 from django.contrib import messages
@@ -25,8 +23,6 @@ from lightway.application.authentication import mfa
 from lightway.application.authentication.login import password_login, realm_is_staff, user_realm
 from lightway.application.errors import DomainError
 from lightway.data.identity.models import Realm
-from lightway.data.money import Money
-from lightway.data.wallets.models import Transfer, TransferKind
 from lightway.infrastructure.jsonsafe import json_loads_bounded
 from lightway.interfaces.panels.access import public, requires
 from lightway.interfaces.panels.common import (
@@ -39,7 +35,6 @@ from lightway.interfaces.panels.forms import (
     StaffLoginForm,
     TotpCodeForm,
 )
-from lightway.interfaces.panels.middleware import idle_limit_seconds
 from lightway.interfaces.panels.sessions import session_start, session_verified
 from lightway.interfaces.panels.shared_views import (
     backup_codes_page,
@@ -47,17 +42,10 @@ from lightway.interfaces.panels.shared_views import (
     second_factor_page,
     totp_enrol_confirmed,
 )
-from lightway.security.policy import scope_transfers, user_roles
 
 T = TypeVar("T")
 
 CHALLENGE_TTL_SECONDS = 300
-MOMO_KINDS = (
-    TransferKind.DEPOSIT,
-    TransferKind.WITHDRAWAL,
-    TransferKind.PAYOUT,
-    TransferKind.REMITTANCE,
-)
 
 
 def _uid(request: HttpRequest) -> int:
@@ -175,65 +163,8 @@ def staff_logout(request: HttpRequest) -> HttpResponse:
 # --- landings ------------------------------------------------------------------------------------
 
 
-@requires("staff.panel")
-def staff_home(request: HttpRequest) -> HttpResponse:
-    if user_realm(request.user) == Realm.MTN:
-        return HttpResponseRedirect("/mtn/")
-    return render(
-        request,
-        "panels/staff/home.html",
-        {
-            "idle_minutes": max(1, idle_limit_seconds(Realm.LIGHTWAY) // 60),
-        },
-    )
-
-
-@dataclass(frozen=True)
-class MomoTransferRow:
-    reference: str
-    kind: str
-    status: str
-    amount: str
-    fee: str
-    client: str
-    created_at: datetime
-
-
-def momo_transfers_recent(
-    *, roles: frozenset[str], user_id: int, limit: int = 100
-) -> list[MomoTransferRow]:
-    """MoMo-routed transfers (deposits, withdrawals, payouts, remittances) the holder of
-    ``roles`` may see, newest first, with nothing personal: a short reference and the
-    client's opaque subject."""
-    momo = Transfer.objects.filter(kind__in=[k.value for k in MOMO_KINDS])
-    rows = (
-        scope_transfers(momo, roles=roles, user_id=user_id)
-        .select_related("client__profile")
-        .order_by("-created_at")[:limit]
-    )
-    out = []
-    for t in rows:
-        profile = getattr(t.client, "profile", None)
-        out.append(
-            MomoTransferRow(
-                reference=str(t.id)[:8],
-                kind=t.get_kind_display(),
-                status=t.get_status_display(),
-                amount=Money.of(t.amount, t.currency).format(),
-                fee=Money.of(t.fee, t.currency).format(),
-                client=profile.subject if profile is not None else f"user {t.client_id}",
-                created_at=t.created_at,
-            )
-        )
-    return out
-
-
-@requires("transactions.view_momo")
-def mtn_home(request: HttpRequest) -> HttpResponse:
-    transfers = momo_transfers_recent(
-        roles=user_roles(request.user), user_id=_uid(request), limit=100
-    )
-    return render(request, "panels/staff/mtn.html", {"transfers": transfers})
+# The landings /staff/ (the home dashboard) and /mtn/ (the MTN portal) are in
+# ``dashboards.py``.
 
 
 # --- security: backup codes and passkeys --------------------------------------------------------

@@ -14,6 +14,7 @@ from lightway.interfaces.panels import (
     customer,
     customer_account,
     customer_momo,
+    dashboards,
     language,
     momo_staff,
     pwa,
@@ -79,7 +80,8 @@ customer_patterns = [
 ]
 
 staff_patterns = [
-    path("", staff.staff_home, name="staff-home"),
+    path("", dashboards.staff_home, name="staff-home"),
+    path("live/", dashboards.staff_live, name="staff-live"),
     path("login/", staff.staff_login, name="staff-login"),
     path("logout/", staff.staff_logout, name="staff-logout"),
     path("mfa/", staff.staff_mfa, name="staff-mfa"),
@@ -114,7 +116,8 @@ staff_patterns += [
 favicon = pwa.favicon
 
 mtn_patterns = [
-    path("", staff.mtn_home, name="mtn-home"),
+    path("", dashboards.mtn_home, name="mtn-home"),
+    path("live/", dashboards.mtn_live, name="mtn-live"),
 ]
 
 mtn_patterns += [
