@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from lightway.application.analytics.rollup import analytics_rollup
 from lightway.application.momo.analytics import duration, momo_analytics, rate
 from lightway.application.momo.browse import callback_body_masked, mask_party
 from lightway.application.momo.callbacks import callback_context
@@ -386,9 +387,12 @@ def test_the_float_page_shows_balances_states_and_a_chart(now, settings):
     assert "UGX 3,000,000" in page and "UGX 5,000,000" in page
     assert 'data-testid="low-alert"' in page
     assert "read failed" in page and "HTTP 503" in page
-    chart = page.split('data-testid="float-chart"')[1].split("</svg>")[0]
-    assert '<polyline class="series"' in chart and 'class="threshold"' in chart
-    assert len(re.findall(r"\d+(?:\.\d+)?,\d+(?:\.\d+)?", chart.split('points="')[1])) >= 3
+    assert 'data-testid="float-chart"><canvas data-chart="chart-float"' in page
+    island = re.search(r'<script id="chart-float" type="application/json">(.*?)</script>', page)
+    assert island is not None
+    available, threshold = json.loads(island.group(1))["data"]["datasets"]
+    assert len(available["data"]) >= 3 and threshold["borderDash"] == [6, 4]
+    assert len(set(threshold["data"])) == 1  # the alert level, drawn across
     # MTN staff see, they do not set thresholds.
     assert "threshold-form" not in page and "Check balances now" not in page
     finance = _as(Role.LW_FINANCE, now).get("/staff/momo/float/").content.decode()
@@ -468,6 +472,9 @@ def test_check_now_queues_one_float_check_job(now):
 
 
 def test_analytics_count_outcomes_reasons_latency_and_callbacks(now):
+    """From the rollups: the requests and callbacks are counted by the rollup job, the
+    latency percentiles estimated from histogram buckets (MOMO_OUTCOME_BUCKETS: 1, 2.5, 5,
+    10, 30 s, ...), interpolated inside the bucket as Prometheus does."""
     # Ten successful deposits accepted after 1..10 s and completed after 2..20 s.
     for i in range(1, 11):
         req = _request(now, accepted_s=float(i), completed_s=float(2 * i))
@@ -477,43 +484,56 @@ def test_analytics_count_outcomes_reasons_latency_and_callbacks(now):
     _request(now, operation="transfer", product="disbursement", status="accepted",
              completed_s=None, needs_review=True)  # fmt: skip
     _request(now, created_at=now - timedelta(days=9))  # outside the 7-day window
+    analytics_rollup(now=now)
 
     stats = momo_analytics(now=now, window="7d")
     ops = {o.operation: o for o in stats.operations}
     rtp = ops["requesttopay"]
-    assert (rtp.requests, rtp.successful, rtp.failed, rtp.open) == (13, 10, 3, 0)
+    assert (rtp.created, rtp.successful, rtp.failed) == (13, 10, 3)
     assert rtp.success_rate == "76.9%"  # 10 of 13
-    # percentile_cont over 1,1,1,1..10 s (13 values) and 2..20 s, 3,3,3.
-    assert rtp.accept_p50_ms == 4000 and rtp.accept_p95_ms == 9400
-    assert rtp.complete_p50_ms == 8000 and rtp.complete_p95_ms == 18800
+    # To acceptance: 1,1,1,1,2,3,...,10 s; rank 6.5 of 13 falls in (2.5, 5] s holding 3.
+    assert rtp.accept is not None and rtp.accept.count == 13
+    assert rtp.accept.p50_ms == pytest.approx(3750) and rtp.accept.p50 == "3.8 s"
+    assert rtp.accept.p95_ms == pytest.approx(9350)
+    # To the outcome: 2,3,3,3,4,6,8,...,20 s.
+    assert rtp.outcome is not None
+    assert rtp.outcome.p50_ms == pytest.approx(7500)
+    assert rtp.outcome.p95_ms == pytest.approx(27400)
     payout = ops["transfer"]
-    assert (payout.requests, payout.open, payout.needs_review, payout.success_rate) == (1, 1, 1, "")
-    assert payout.complete_p50_ms is None
-    assert [(r.operation, r.reason, r.count) for r in stats.reasons] == [
+    assert (payout.created, payout.successful, payout.failed, payout.success_rate) == (1, 0, 0, "")
+    assert payout.outcome is None
+    assert (stats.open, stats.needs_review) == (1, 1)  # live counts over partial indexes
+    assert [(r.operation, r.reason, r.count) for r in stats.figures.reasons] == [
         ("requesttopay", "APPROVAL_REJECTED", 2),
         ("requesttopay", "PAYER_NOT_FOUND", 1),
     ]
-    assert [(o, n) for o, _label, n in stats.callbacks] == [("applied", 8), ("duplicate", 2)]
-    assert (stats.requests, stats.successful, stats.failed, stats.open) == (14, 10, 3, 1)
-    assert stats.success_rate == "76.9%"
-    assert len(stats.buckets) in (7, 8) and sum(b.total for b in stats.buckets) == 14
+    assert stats.figures.callbacks == [("applied", 8), ("duplicate", 2)]
+    f = stats.figures
+    assert (f.created, f.successful, f.failed, f.success_rate) == (14, 10, 3, "76.9%")
+    assert len(f.series.starts) == 7 and sum(f.series.values["created"]) == 14
 
     day = momo_analytics(now=now, window="24h")
-    assert day.bucket == "hour" and len(day.buckets) in (24, 25)
-    assert momo_analytics(now=now, window="30d").requests == 15
+    assert day.bucket == "hour" and len(day.figures.series.starts) == 24
+    assert momo_analytics(now=now, window="30d").figures.created == 15
 
 
-def test_the_analytics_page_renders_the_figures_and_a_chart(now, settings):
+def test_the_analytics_page_renders_the_figures_and_its_charts(now, settings):
     real_now = timezone_now()
     _request(real_now, status="failed", reason="NOT_ENOUGH_FUNDS", operation="transfer",
              product="disbursement")  # fmt: skip
     _request(real_now)
+    analytics_rollup(now=real_now)
     client = _as(Role.MTN_MONITORING, now)
     page = client.get("/mtn/momo/analytics/?window=24h").content.decode()
     assert re.search(r'data-testid="kpi-requests">2<', page)
     assert re.search(r'data-testid="kpi-rate">50.0%<', page)
     assert "NOT_ENOUGH_FUNDS" in page
-    assert page.count('class="seg-ok"') == 1 and page.count('class="seg-failed"') == 1
+    islands = dict(
+        re.findall(r'<script id="(chart-[a-z]+)" type="application/json">(.*?)</script>', page)
+    )
+    requests = json.loads(islands["chart-requests"])
+    assert [sum(d["data"]) for d in requests["data"]["datasets"]] == [1, 1]  # ok, failed
+    assert 'data-chart="chart-requests"' in page and "<svg" not in page
     assert client.get("/mtn/momo/analytics/?window=forever").status_code == 200  # default
 
 
@@ -577,9 +597,10 @@ def test_the_pages_hold_no_inline_style_or_script(now, settings):
         html = response.content.decode()
         assert " style=" not in html, path
         for tag in re.findall(r"<script\b([^>]*)>", html):
-            assert tag.lstrip().startswith("src="), (path, tag)
+            assert tag.lstrip().startswith("src=") or 'type="application/json"' in tag, (path, tag)
         if "float" in path or "analytics" in path:
-            assert "<svg" in html, path  # the charts are inline SVG, not a script
+            # Chart.js canvases with their configuration as JSON data, no inline SVG.
+            assert "data-chart=" in html and "<svg" not in html, path
 
 
 @pytest.mark.parametrize(

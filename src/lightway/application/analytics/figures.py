@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lightway.application.analytics.formats import duration, rate
 from lightway.application.analytics.percentiles import histogram_quantile
-from lightway.application.momo.analytics import duration, rate
 from lightway.data.analytics.buckets import BOUNDS_MS
 from lightway.data.analytics.models import Grain, LatencySource
 from lightway.data.analytics.selectors import (

@@ -9,7 +9,7 @@ the page as a table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 COLOURS = {
@@ -22,6 +22,13 @@ COLOURS = {
     "p50": "#0e5a8a",
     "p95": "#8a5a00",
     "p99": "#b42318",
+    "threshold": "#b42318",
+    # reconciliation categories (the same colours as reconciliation.css)
+    "matched": "#13795b",
+    "missing_at_momo": "#b42318",
+    "missing_on_platform": "#7a3db8",
+    "amount_mismatch": "#c46a00",
+    "status_mismatch": "#0e5a8a",
 }
 FALLBACK = ("#0e5a8a", "#1f7a4d", "#8a5a00", "#6b3fa0", "#b42318", "#3c4f63")
 
@@ -46,7 +53,7 @@ def _options(*, stacked: bool = False, horizontal: bool = False) -> dict[str, An
 
 
 def line_chart(
-    labels: Sequence[str], series: dict[str, tuple[str, Sequence[int | float]]]
+    labels: Sequence[str], series: Mapping[str, tuple[str, Sequence[int | float]]]
 ) -> dict[str, Any]:
     """A line per ``series`` entry: name -> (legend label, values)."""
     return {
@@ -72,7 +79,7 @@ def line_chart(
 
 def bar_chart(
     labels: Sequence[str],
-    series: dict[str, tuple[str, Sequence[int | float]]],
+    series: Mapping[str, tuple[str, Sequence[int | float]]],
     *,
     stacked: bool = True,
     horizontal: bool = False,

@@ -9,7 +9,7 @@ Personal data is always masked here (``lightway.application.momo.browse``).
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -41,7 +41,7 @@ from lightway.application.momo.floats import (
 )
 from lightway.data.identity.models import Realm
 from lightway.data.money import Money
-from lightway.interfaces.panels.charts import line_chart, stacked_bars
+from lightway.interfaces.panels.chart_config import bar_chart, line_chart
 from lightway.interfaces.panels.common import apply_errors, now
 from lightway.interfaces.panels.forms import AccessibleForm
 from lightway.interfaces.web.authz import requires
@@ -244,24 +244,23 @@ def _major(minor: int, code: str) -> float:
     return float(Money.of(minor, code).to_major())
 
 
-def _account_charts(account: FloatAccount, *, start: datetime, end: datetime) -> dict[str, Any]:
-    series = [(p.read_at, _major(p.available_minor, account.currency)) for p in account.points]
-    if series:
-        # From the first reading (at least the last hour), not an empty day on the left.
-        start = max(start, min(series[0][0], end - timedelta(hours=1)))
-    threshold = (
-        _major(account.threshold_minor, account.currency)
-        if account.threshold_minor is not None
-        else None
-    )
-    label = f"{account.environment} {account.product_label} ({account.currency})"
-    return {
-        "account": account,
-        "spark": line_chart(
-            series, threshold=threshold, width=140, height=36, axes=False, start=start, end=end
-        ),
-        "chart": line_chart(series, threshold=threshold, start=start, end=end, label=label),
+def _account_chart(account: FloatAccount) -> dict[str, Any]:
+    """The account's readings (and its threshold) as a Chart.js line chart; the page lists
+    the same readings in a table."""
+    labels = [p.read_at.strftime("%H:%M") for p in account.points]
+    series = {
+        "available": (
+            f"Available ({account.currency})",
+            [_major(p.available_minor, account.currency) for p in account.points],
+        )
     }
+    if account.threshold_minor is not None:
+        level = _major(account.threshold_minor, account.currency)
+        series["threshold"] = ("Alert threshold", [level] * len(labels))
+    config = line_chart(labels, series)
+    if account.threshold_minor is not None:
+        config["data"]["datasets"][1]["borderDash"] = [6, 4]
+    return config
 
 
 def _float_page(
@@ -269,8 +268,7 @@ def _float_page(
 ) -> HttpResponse:
     moment = now()
     accounts = float_accounts(now=moment, hours=FLOAT_HOURS)
-    start = moment - timedelta(hours=FLOAT_HOURS)
-    rows = [_account_charts(a, start=start, end=moment) for a in accounts]
+    rows: list[dict[str, Any]] = [{"account": a} for a in accounts]
     wanted = request.GET.get("account", "")
     selected = next((r for r in rows if r["account"].key == wanted), None)
     if selected is None:
@@ -280,6 +278,8 @@ def _float_page(
         )
     if selected is None and rows:
         selected = rows[0]
+    if selected is not None:
+        selected = {**selected, "chart": _account_chart(selected["account"])}
     can_manage = _can(request, Action.FLOAT_MANAGE)
     if form is None and can_manage:
         initial: dict[str, Any] = {}
@@ -372,29 +372,27 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     if window not in momo_analytics_app.WINDOWS:
         window = momo_analytics_app.DEFAULT_WINDOW
     stats = momo_analytics_app.momo_analytics(now=now(), window=window)
-    hourly = stats.bucket == "hour"
-    chart = stacked_bars(
-        [
-            (
-                b.start.strftime("%H:%M" if hourly else "%d %b"),
-                [("ok", b.successful), ("failed", b.failed), ("open", b.open)],
-            )
-            for b in stats.buckets
-        ],
-        label_every=4 if hourly else (1 if len(stats.buckets) <= 10 else 5),
-        summary=(
-            f"MoMo requests per {stats.bucket}: {stats.requests} in all, "
-            f"{stats.successful} successful, {stats.failed} failed, {stats.open} open"
+    series = stats.figures.series
+    reasons = stats.figures.reasons[:10]
+    charts = {
+        "requests": bar_chart(
+            series.labels,
+            {
+                "successful": ("Successful", series.values["successful"]),
+                "failed": ("Failed", series.values["failed"]),
+            },
         ),
-    )
-    top_reason = max((r.count for r in stats.reasons), default=0)
-    top_callback = max((n for _, _, n in stats.callbacks), default=0)
+        "created": line_chart(series.labels, {"created": ("Created", series.values["created"])}),
+        "reasons": bar_chart(
+            [f"{r.operation} · {r.reason}" for r in reasons],
+            {"failed": ("Failures", [r.count for r in reasons])},
+            horizontal=True,
+        ),
+    }
     context = {
         "stats": stats,
-        "chart": chart,
+        "charts": charts,
         "windows": list(momo_analytics_app.WINDOWS),
-        "top_reason": top_reason,
-        "top_callback": top_callback,
         "base": _panel(request),
         "tab": "analytics",
     }

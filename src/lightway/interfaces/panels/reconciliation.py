@@ -50,7 +50,7 @@ from lightway.data.reconciliation.selectors import (
     statement_imports_recent,
 )
 from lightway.infrastructure.jobs import job_enqueue
-from lightway.interfaces.panels.charts import stacked_bars
+from lightway.interfaces.panels.chart_config import bar_chart
 from lightway.interfaces.panels.common import now
 from lightway.interfaces.panels.forms import AccessibleForm
 from lightway.interfaces.web.authz import requires
@@ -210,10 +210,9 @@ class ResolveForm(AccessibleForm):
 def _runs_context(base: str) -> dict[str, Any]:
     runs = recon_runs(limit=50)
     recent = list(reversed(runs[:CHART_RUNS]))
-    chart = stacked_bars(
-        [(f"#{run.pk}", [(c, counts.get(c, 0)) for c in CATEGORIES]) for run, counts in recent],
-        summary="Items per category in the last reconciliation runs, oldest on the left",
-        label_every=max(1, len(recent) // 10),
+    chart = bar_chart(
+        [f"#{run.pk}" for run, _ in recent],
+        {c: (CATEGORY_LABELS[c], [counts.get(c, 0) for _, counts in recent]) for c in CATEGORIES},
     )
     totals = {c: sum(counts.get(c, 0) for _, counts in runs) for c in CATEGORIES}
     return {
