@@ -174,3 +174,22 @@ def staff_sign_in(w: Watch, site: str, username: str, key: str, landing: str) ->
     w.page.fill("#id_code", f"{totp(bytes.fromhex(key)):06d}")
     w.page.click("main form button[type=submit] >> nth=0")
     w.page.wait_for_url(f"{site}{landing}")
+
+
+def chart_drawn(page: Any, selector: str) -> dict[str, Any]:
+    """Wait until Chart.js has drawn the canvas at ``selector`` (``panels/charts.js``) and
+    return what it drew: ``{"type", "datasets", "width", "painted"}`` (``painted``: how many
+    of the canvas's pixels are not transparent)."""
+    page.wait_for_function(
+        "s => { const c = document.querySelector(s);"
+        " return !!(c && window.Chart && Chart.getChart(c)); }",
+        arg=selector,
+    )
+    return page.evaluate(
+        """s => { const c = document.querySelector(s); const chart = Chart.getChart(c);
+                  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let painted = 0; for (let i = 3; i < px.length; i += 4) if (px[i]) painted++;
+                  return {type: chart.config.type, datasets: chart.data.datasets.length,
+                          width: c.getBoundingClientRect().width, painted}; }""",
+        selector,
+    )

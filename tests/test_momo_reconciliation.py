@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -619,7 +620,11 @@ def test_staff_pages_runs_report_downloads_upload_and_cases(momo, client, t0, no
     assert page.status_code == 200
     html = page.content.decode()
     assert f'data-run="{run.pk}"' in html and 'data-testid="recon-chart"' in html
-    assert "seg-missing_on_platform" in html and "1 open case" in html
+    assert 'data-chart="chart-recon"' in html and "1 open case" in html
+    island = re.search(r'<script id="chart-recon" type="application/json">(.*?)</script>', html)
+    assert island is not None
+    datasets = {d["label"]: d["data"] for d in json.loads(island.group(1))["data"]["datasets"]}
+    assert datasets["Missing on the platform"][-1] == 1
 
     report = client.get(f"/staff/reconciliation/runs/{run.pk}/?category=missing_on_platform")
     assert report.status_code == 200 and ghost_fin in report.content.decode()

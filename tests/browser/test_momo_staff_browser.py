@@ -19,12 +19,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from lightway.application.analytics.rollup import analytics_rollup
 from lightway.application.demo import DEMO_FLOAT_THRESHOLDS
 from lightway.application.momo import flows
 from lightway.application.momo.floats import float_check, float_thresholds_seed
 from lightway.data.momo.models import MomoRequest
 from lightway.security.policy import Role
-from tests.browser_support import staff_sign_in, staff_with_totp
+from tests.browser_support import chart_drawn, staff_sign_in, staff_with_totp
 from tests.momo_flow_support import momo_customer, request_of, run_momo_jobs
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -121,9 +122,9 @@ def test_finance_works_the_momo_pages(site, desktop, momo, outbox, settings):
         page.locator("tr[data-account='mtnuganda:disbursement']").get_attribute("data-state")
         == "low"
     )
-    chart = page.locator("[data-testid=float-chart] svg")
-    assert chart.is_visible() and chart.bounding_box()["width"] > 300  # type: ignore[index]
-    assert page.locator("[data-testid=float-chart] polyline.series").count() == 1
+    chart = chart_drawn(page, "[data-testid=float-chart] canvas")
+    assert chart["type"] == "line" and chart["width"] > 300 and chart["painted"] > 0
+    assert chart["datasets"] == 2  # the balance and its alert threshold
     w.shot("float")
 
     # A mistake first: UGX has no decimals; then a valid threshold.
@@ -142,9 +143,10 @@ def test_finance_works_the_momo_pages(site, desktop, momo, outbox, settings):
         page.click("[data-testid=threshold-form] button[type=submit]")
     assert "UGX 250,000" in page.locator(".messages").inner_text()
 
+    analytics_rollup(now=timezone.now())  # what the worker does every 10 s
     w.visit(f"{site}/staff/momo/analytics/?window=24h")
     assert page.locator("[data-testid=kpi-requests]").inner_text() == "5"
-    assert page.locator("[data-testid=analytics-chart] rect").count() >= 2
+    assert chart_drawn(page, "[data-testid=analytics-chart] canvas")["painted"] > 0
     reasons = page.locator("[data-testid=reasons]").inner_text()
     assert "APPROVAL_REJECTED" in reasons
     w.shot("analytics")

@@ -4,7 +4,9 @@
  * A chart is a <canvas data-chart="ID"> next to <script type="application/json" id="ID">
  * holding a Chart.js configuration made on the server ({"type": ..., "data": ...,
  * "options": ...}); the JSON island is data, not script, so the Content-Security-Policy
- * (no inline script) allows it. Every chart also has its figures in a table or text on the
+ * (no inline script) allows it. Inside a fragment that HTMX refreshes, the configuration
+ * goes on the canvas itself (data-chart-config="{{ config|chart_json }}"): HTMX removes
+ * <script> elements from what it swaps in. Every chart also has its figures in a table or text on the
  * page (its accessible alternative); the canvas carries role="img" and an aria-label.
  */
 "use strict";
@@ -18,11 +20,14 @@
 
   function draw(root) {
     root.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
-      const source = document.getElementById(canvas.dataset.chart);
-      if (!source) return;
+      // The configuration: on the canvas (data-chart-config, for fragments HTMX swaps in,
+      // which lose their <script> elements) or in the JSON island the canvas names.
+      const island = document.getElementById(canvas.dataset.chart);
+      const text = canvas.dataset.chartConfig || (island && island.textContent);
+      if (!text) return;
       let config;
       try {
-        config = JSON.parse(source.textContent);
+        config = JSON.parse(text);
       } catch (e) {
         return;
       }
