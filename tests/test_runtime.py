@@ -214,6 +214,7 @@ def test_tasks_and_periodic_schedules_registered():
     assert schedules["holds_expire"] == "* * * * *"  # every minute
     assert schedules["ledger_checkpoints_advance"] == "* * * * * */10"  # every 10 s
     assert schedules["remittances_expire"] == "* * * * *"  # every minute
+    assert schedules["analytics_rollup"] == "* * * * * */10"  # every 10 s
 
 
 def test_task_entry_points_call_their_use_cases(tx_db):
@@ -223,6 +224,7 @@ def test_task_entry_points_call_their_use_cases(tx_db):
     assert tasks.audit_link() >= 0
     assert tasks.ledger_checkpoints_advance(timestamp=0) >= 0
     assert tasks.remittances_expire(timestamp=0) == 0
+    assert tasks.analytics_rollup(timestamp=0) >= 0
 
 
 # --- CLI -----------------------------------------------------------------------------------

@@ -361,6 +361,11 @@ LIGHTWAY_STOP_TIMEOUT = Env.int("LIGHTWAY_STOP_TIMEOUT", 30)
 LIGHTWAY_SERVE_STATIC = Env.bool("LIGHTWAY_SERVE_STATIC", True)
 LIGHTWAY_METRICS_TOKEN = Env.str("LIGHTWAY_METRICS_TOKEN", "")
 PROCRASTINATE_IMPORT_PATHS = ["lightway.interfaces.tasks"]
+# Analytics rollups (docs/operations.md, "Analytics rollups"): how often a process writes
+# the latency samples it counted, and how long minute and hour rows are kept.
+LIGHTWAY_ANALYTICS_FLUSH_SECONDS = Env.int("LIGHTWAY_ANALYTICS_FLUSH_SECONDS", 5)
+LIGHTWAY_ANALYTICS_MINUTE_RETENTION_HOURS = Env.int("LIGHTWAY_ANALYTICS_MINUTE_RETENTION_HOURS", 48)
+LIGHTWAY_ANALYTICS_HOUR_RETENTION_DAYS = Env.int("LIGHTWAY_ANALYTICS_HOUR_RETENTION_DAYS", 90)
 
 # Sumsub KYC (docs/kyc.md). Unset SUMSUB_BASE_URL = not configured (identity checks are
 # unavailable, `lightway check` skips it); `lightway up` points it at the local simulator
