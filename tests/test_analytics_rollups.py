@@ -404,3 +404,34 @@ def test_the_job_queue_is_sampled_with_its_depth_and_lag(now):
     queue = queue_figures(now=datetime.now(UTC))
     assert queue.todo is not None and queue.todo >= 2
     assert queue.lag_ms is not None and queue.lag_ms >= 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_recording_their_facts_never_wait_for_each_other(now, db_roles):
+    """The only write the analytics add to a payment's transaction is one outbox insert:
+    no shared row, so a second payment never waits for a first one still open (it would
+    hit its lock timeout if it did). The rollup rows are written by the job alone."""
+    payer, _ = customer("an-parallel", now)
+    owner = db_roles.owner
+    params = {
+        "dbname": connection.settings_dict["NAME"],
+        "user": owner["USER"],
+        "password": owner["PASSWORD"] or None,
+        "host": owner["HOST"] or None,
+        "port": owner["PORT"] or None,
+    }
+    insert = (
+        "INSERT INTO wallets_transfer (id, kind, status, client_id, idempotency_key,"
+        " request_hash, currency, amount, fee, description, failure_code, failure_message,"
+        " created_at, updated_at) VALUES (gen_random_uuid(), 'p2p', 'failed', %s, %s, 'x',"
+        " 'UGX', 100, 0, '', 'test', '', %s, %s)"
+    )
+    with psycopg.connect(**params) as first, psycopg.connect(**params) as second:
+        first.execute(insert, [payer, "parallel-1", now, now])  # open, not committed
+        second.execute("SET lock_timeout = '500ms'")
+        second.execute(insert, [payer, "parallel-2", now, now])
+        second.commit()
+        assert analytics_rollup(now=now).events == 1  # the committed one; the other waits
+        first.commit()
+    assert analytics_rollup(now=now).events == 1
+    assert TransferRollup.objects.get(grain="all").count == 2

@@ -11,7 +11,8 @@ Bounded reads only, whatever the size of the transfer table:
   X-Reference-Id, transfer id (whole or the first characters the pages show), external id
   or financial transaction id (``browse.request_search``), then the transfers by key;
 - the MoMo request of each shown transfer is read by its unique transfer key, and the
-  payer's or payee's number is decrypted only to be masked.
+  payer's or payee's number is decrypted only to be masked; the customer appears by the
+  opaque reference of their profile (``sub_...``), never by name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Q
 
 from lightway.application.momo.browse import party_masked, request_search
+from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
 from lightway.data.money import Money, MoneyError
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
@@ -60,6 +62,7 @@ class TrafficRow:
     amount: str
     fee: str
     party: str  # the MoMo number, masked
+    client: str  # the customer's (or partner's) opaque reference, never a name
     operation: str
     reference_id: uuid.UUID | None
     momo_status: str
@@ -150,6 +153,11 @@ def momo_traffic(
     requests = {
         r.transfer_id: r for r in MomoRequest.objects.filter(transfer_id__in=[t.pk for t in shown])
     }
+    subjects = dict(
+        Profile.objects.filter(user_id__in={t.client_id for t in shown}).values_list(
+            "user_id", "subject"
+        )
+    )
     out = []
     for t in shown:
         req = requests.get(t.pk)
@@ -162,6 +170,7 @@ def momo_traffic(
                 amount=_money(t.amount, t.currency),
                 fee=_money(t.fee, t.currency),
                 party=party_masked(req) if req is not None else "",
+                client=subjects.get(t.client_id, f"user {t.client_id}"),
                 operation=req.operation if req is not None else "",
                 reference_id=req.reference_id if req is not None else None,
                 momo_status=req.momo_status if req is not None else "",
