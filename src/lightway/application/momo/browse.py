@@ -182,7 +182,8 @@ class RequestPage:
     first: bool  # the newest page
 
 
-def _money(amount: int, code: str) -> str:
+def money_text(amount: int, code: str) -> str:
+    """An amount as people read it ("UGX 25,000"); the raw figures if the code is unknown."""
     try:
         return Money.of(int(amount), code).format()
     except MoneyError:
@@ -198,7 +199,7 @@ def _row(r: MomoRequest) -> RequestRow:
         status=r.status,
         status_label=RequestStatus(r.status).label if r.status in RequestStatus.values else "",
         needs_review=r.needs_review,
-        amount=_money(r.amount, r.currency),
+        amount=money_text(r.amount, r.currency),
         party=party_masked(r),
         momo_status=r.momo_status,
         reason_code=r.reason_code,

@@ -24,10 +24,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q
 
-from lightway.application.momo.browse import party_masked, request_search
+from lightway.application.momo.browse import money_text, party_masked, request_search
 from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
-from lightway.data.money import Money, MoneyError
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.security.policy import scope_transfers
 
@@ -106,13 +105,6 @@ def traffic_cursor_parse(text: str) -> tuple[datetime, uuid.UUID] | None:
     return at, uuid.UUID(hex=match.group(2))
 
 
-def _money(amount: int, code: str) -> str:
-    try:
-        return Money.of(int(amount), code).format()
-    except MoneyError:
-        return f"{code} {amount}"
-
-
 def momo_traffic(
     *, roles: frozenset[str], user_id: int, filters: TrafficFilter, before: str = ""
 ) -> TrafficPage:
@@ -167,8 +159,8 @@ def momo_traffic(
                 kind=TransferKind(t.kind).label,
                 status=t.status,
                 status_label=TransferStatus(t.status).label,
-                amount=_money(t.amount, t.currency),
-                fee=_money(t.fee, t.currency),
+                amount=money_text(t.amount, t.currency),
+                fee=money_text(t.fee, t.currency),
                 party=party_masked(req) if req is not None else "",
                 client=subjects.get(t.client_id, f"user {t.client_id}"),
                 operation=req.operation if req is not None else "",
