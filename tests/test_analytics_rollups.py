@@ -370,6 +370,7 @@ def test_metrics_expose_the_same_totals(client, settings, now):
     _p2p(alice, a, b, 2_500, now, "an-prom-2")
     _momo_request_row(now, status="failed", reason="NOT_ENOUGH_FUNDS", completed_s=7)
     analytics_rollup(now=now)
+    client.get("/healthz")  # one request timed by this process's histogram
     body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t-analytics").content.decode()
     labels = 'currency="UGX",kind="p2p",market="UG",outcome="succeeded",partner=""'
     assert f"lightway_transactions_total{{{labels}}} 2.0" in body
