@@ -9,7 +9,6 @@ again every 10 s with HTMX (``hx-get`` + ``hx-trigger="every 10s"``); the pollin
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
@@ -31,8 +30,8 @@ from lightway.data.ledger.models import CURRENCY_CHOICES
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.chart_config import bar_chart, line_chart
 from lightway.interfaces.panels.common import now
-from lightway.interfaces.panels.forms import AccessibleForm
 from lightway.interfaces.panels.middleware import idle_limit_seconds
+from lightway.interfaces.panels.momo_staff import DateRangeFilterForm
 from lightway.security.policy import Action, user_roles
 
 
@@ -132,7 +131,7 @@ def _input(**extra: str) -> dict[str, str]:
     return {"class": "input", **extra}
 
 
-class TrafficFilterForm(AccessibleForm):
+class TrafficFilterForm(DateRangeFilterForm):
     q = forms.CharField(
         label="Reference",
         help_text="Transfer id or X-Reference-Id (or their first 8 characters), external id "
@@ -156,18 +155,6 @@ class TrafficFilterForm(AccessibleForm):
         required=False,
         widget=forms.Select(attrs=_input()),
     )
-    date_from = forms.DateField(
-        label="From (UTC)",
-        required=False,
-        widget=forms.DateInput(attrs=_input(type="date"), format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-    )
-    date_to = forms.DateField(
-        label="To (UTC)",
-        required=False,
-        widget=forms.DateInput(attrs=_input(type="date"), format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-    )
     before = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
 
     def clean_before(self) -> str:
@@ -175,13 +162,6 @@ class TrafficFilterForm(AccessibleForm):
         if value and traffic_cursor_parse(value) is None:
             raise forms.ValidationError("This page link is not valid: start from the newest.")
         return value
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start, end = data.get("date_from"), data.get("date_to")
-        if isinstance(start, date) and isinstance(end, date) and start > end:
-            self.add_error("date_to", "The end date is before the start date.")
-        return data
 
 
 def _query_without_page(request: HttpRequest) -> str:
