@@ -16,6 +16,7 @@ from django.test import Client
 
 from lightway.application.analytics.dashboard import staff_dashboard
 from lightway.application.analytics.rollup import analytics_rollup
+from lightway.application.momo.browse import mask_party
 from lightway.application.momo.traffic import TrafficFilter, momo_traffic
 from lightway.data.momo.models import MomoRequest
 from lightway.data.wallets.models import Transfer
@@ -29,7 +30,7 @@ from tests.query_cost import captured_selects, scans_without_seqscan
 pytestmark = pytest.mark.django_db
 
 MSISDN = "256772123401"
-MASKED = "+256 77•••••01"
+MASKED = mask_party("MSISDN", MSISDN)  # the one masked-number style
 
 
 def _as(role: str, now) -> VerifiedClient:
