@@ -201,7 +201,7 @@ def test_customer_recent_transfers_read_two_bounded_index_ranges(now):
     )
     reads = [s for s in sqls if " IN (" not in s]  # the final load is by primary key
     indexes = set().union(*(_index_names(s, "wallets_transfer") for s in reads))
-    assert indexes == {"transfer_client_recent", "transfer_incoming_recent"}
+    assert indexes == {"transfer_client_keyset", "transfer_incoming_keyset"}
     for sql in reads:
         assert re.search(r"LIMIT 5\b", sql)
 

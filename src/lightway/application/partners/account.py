@@ -37,8 +37,8 @@ from lightway.application.partners.webhooks import partner_event_payload
 from lightway.data.identity.models import Partner
 from lightway.data.ledger.kinds import OPENING_BALANCE, REVERSAL
 from lightway.data.ledger.models import Account
-from lightway.data.ledger.rollups import BALANCE_BEFORE_SQL, ledger_horizon_wait
-from lightway.data.ledger.selectors import account_statement
+from lightway.data.ledger.rollups import ledger_horizon_wait
+from lightway.data.ledger.selectors import account_postings_range, account_statement
 from lightway.data.momo.models import MomoRequest
 from lightway.data.partners.models import StatementCut
 from lightway.data.partners.selectors import partner_events_after
@@ -202,24 +202,6 @@ class Statement:
     last_posting_id: int  # inclusive: this day's cut
 
 
-# One statement: the opening balance and the day's postings from one snapshot.
-# The day's postings of the account (an index range on ledger_posting (account_id, id),
-# materialised first so that no plan joins the whole posting table to its entries before
-# filtering: one did in the full test suite, with other statistics, and read every posting),
-# each with its entry, and the opening balance, in one statement (one snapshot); one row
-# with NULL postings when the day has none.
-_DAY_SQL = f"""
-WITH day AS MATERIALIZED (
-  SELECT p.id, p.created_at, p.entry_id, p.leg, p.amount FROM ledger_posting p
-  WHERE p.account_id = %(account)s AND p.id > %(after)s AND p.id <= %(upto)s
-)
-SELECT d.id, d.created_at, e.kind, d.leg, d.amount, e.reference, e.description, o.opening
-FROM (SELECT {BALANCE_BEFORE_SQL} AS opening) AS o
-LEFT JOIN (day d JOIN ledger_journal_entry e ON e.id = d.entry_id) ON true
-ORDER BY d.id
-"""
-
-
 def partner_statement(*, partner_id: int, currency: str, day: date) -> Statement:
     """The prefund statement of one UTC day (see the module docstring). Refused with
     ``statement_not_ready`` for a day whose cut is not taken yet (today, or the job is
@@ -248,34 +230,24 @@ def partner_statement(*, partner_id: int, currency: str, day: date) -> Statement
             "statement day",
             details={"date": day.isoformat()},
         )
-    with connection.cursor() as cur:
-        cur.execute(
-            _DAY_SQL,
-            {
-                "account": account.pk,
-                "after": previous.last_posting_id,
-                "upto": cut.last_posting_id,
-                "before": previous.last_posting_id + 1,
-            },
-        )
-        rows = cur.fetchall()
-    opening = int(rows[0][7]) if rows else 0
-    postings = [r for r in rows if r[0] is not None]
-    external = _external_ids({str(r[5]) for r in postings})
+    opening, postings = account_postings_range(
+        account_id=account.pk, after=previous.last_posting_id, upto=cut.last_posting_id
+    )
+    external = _external_ids({p.reference for p in postings})
     entries: list[StatementEntry] = []
     balance = opening
-    for pid, created, kind, leg, amount, reference, description, _opening in postings:
-        balance += int(amount)
+    for p in postings:
+        balance += p.amount
         entries.append(
             StatementEntry(
-                posting_id=int(pid),
-                occurred_at=created,
-                type=entry_type(kind=kind, leg=leg),
-                amount=int(amount),
+                posting_id=p.posting_id,
+                occurred_at=p.created_at,
+                type=entry_type(kind=p.kind, leg=p.leg),
+                amount=p.amount,
                 balance_after=balance,
-                reference=str(reference),
-                external_id=external.get(str(reference), ""),
-                description=str(description),
+                reference=p.reference,
+                external_id=external.get(p.reference, ""),
+                description=p.description,
             )
         )
     return Statement(

@@ -61,3 +61,56 @@ def account_statement(
         )
         lines.append(StatementLine(pid, eid, kind, leg, ref, desc, amount, balance, created))
     return lines
+
+
+# An account's postings in a posting-id range (after, upto], each with its entry, and the
+# balance before the range, in one statement (one snapshot): the range is an index range on
+# ledger_posting (account_id, id), materialised first so that no plan joins the whole
+# posting table to its entries before filtering; the opening balance is the nearest
+# balance checkpoint plus the few postings after it (``rollups.py``). One row with NULL
+# postings when the range has none.
+_RANGE_SQL = f"""
+WITH span AS MATERIALIZED (
+  SELECT p.id, p.created_at, p.entry_id, p.leg, p.amount FROM ledger_posting p
+  WHERE p.account_id = %(account)s AND p.id > %(after)s AND p.id <= %(upto)s
+)
+SELECT d.id, d.created_at, e.kind, d.leg, d.amount, e.reference, e.description, o.opening
+FROM (SELECT {BALANCE_BEFORE_SQL} AS opening) AS o
+LEFT JOIN (span d JOIN ledger_journal_entry e ON e.id = d.entry_id) ON true
+ORDER BY d.id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RangePosting:
+    posting_id: int
+    created_at: datetime
+    kind: str
+    leg: str
+    amount: int
+    reference: str
+    description: str
+
+
+def account_postings_range(
+    *, account_id: int, after: int, upto: int | None
+) -> tuple[int, list[RangePosting]]:
+    """(the balance before the range, the account's postings with ``after < id <= upto``
+    in id order); ``upto`` None: up to the newest posting. Its cost is the range's
+    postings plus at most ``CHECKPOINT_EVERY`` before it, whatever the ledger holds."""
+    params = {
+        "account": account_id,
+        "after": after,
+        "upto": NO_BOUND if upto is None else upto,
+        "before": after + 1,
+    }
+    with connection.cursor() as cur:
+        cur.execute(_RANGE_SQL, params)
+        rows = cur.fetchall()
+    opening = int(rows[0][7]) if rows else 0
+    postings = [
+        RangePosting(int(r[0]), r[1], str(r[2]), str(r[3]), int(r[4]), str(r[5]), str(r[6]))
+        for r in rows
+        if r[0] is not None
+    ]
+    return opening, postings

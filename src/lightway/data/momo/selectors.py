@@ -84,8 +84,8 @@ def transfers_recent_of(*, customer_id: int, limit: int) -> list[Transfer]:
     paid into one of their wallets, each with its MoMo request (if any) and destination
     wallet loaded.
 
-    The ``limit`` newest of each side come from its own index (``transfer_client_recent``,
-    and ``transfer_incoming_recent`` per wallet: one per currency), then the newest
+    The ``limit`` newest of each side come from its own index (``transfer_client_keyset``,
+    and ``transfer_incoming_keyset`` per wallet: one per currency), then the newest
     ``limit`` of those are loaded: a few bounded reads, where one query with ``client OR
     destination owner`` could use neither index and read every transfer."""
     newest = Transfer.objects.order_by("-created_at", "-id")

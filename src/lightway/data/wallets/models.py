@@ -78,7 +78,7 @@ class Transfer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=TransferKind.choices)
     status = models.CharField(max_length=16, choices=TransferStatus.choices)
-    # Indexed by transfer_client_recent and transfer_idempotency (both lead with it).
+    # Indexed by transfer_client_keyset and transfer_idempotency (both lead with it).
     client = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
     )
@@ -121,7 +121,11 @@ class Transfer(models.Model):
     class Meta:
         db_table = "wallets_transfer"
         indexes = [
-            models.Index(fields=["client", "-created_at"], name="transfer_client_recent"),
+            # A customer's payments and the payments into a wallet, newest first, in the
+            # exact order of the history's keyset pages ((created_at, id): equal timestamps
+            # included), so a page is one index range that stops at its LIMIT (migration
+            # 0011; they replace the (client, created_at) and (wallet, created_at) ones).
+            models.Index(fields=["client", "-created_at", "-id"], name="transfer_client_keyset"),
             models.Index(fields=["status", "created_at"], name="transfer_status_age"),
             models.Index(
                 fields=["reversal_entry"],
@@ -129,7 +133,8 @@ class Transfer(models.Model):
                 condition=Q(reversal_entry__isnull=False),
             ),
             models.Index(
-                fields=["destination_wallet", "-created_at"], name="transfer_incoming_recent"
+                fields=["destination_wallet", "-created_at", "-id"],
+                name="transfer_incoming_keyset",
             ),
             # The MoMo-routed transfers newest first (the MTN panel), without indexing the
             # wallet-to-wallet transfers that are most of the table and of its inserts.

@@ -39,6 +39,7 @@ from lightway.application.identity.phones import MARKETS, phone_normalise
 from lightway.application.momo import flows
 from lightway.application.momo.common import fee_for
 from lightway.application.onboarding import registration
+from lightway.application.transactions.history import transfer_state
 from lightway.application.transactions.wallets import WalletView, wallet_list
 from lightway.data.momo.models import MomoRequest, RequestStatus
 from lightway.data.momo.selectors import transfers_recent_of
@@ -389,9 +390,16 @@ PHASE_LABELS = {
 
 
 def _recent(uid: int) -> list[Row]:
+    """The customer's newest payments. A refusal (recorded as a failed transfer that never
+    moved money: ``history.transfer_state``) shows its amount without a sign and says
+    "Refused, no money moved"; someone else's refused attempt toward the customer is not
+    listed at all (the history's rules)."""
     rows = []
     for t in transfers_recent_of(customer_id=uid, limit=RECENT):
+        if t.client_id != uid and t.status == TransferStatus.FAILED:
+            continue
         req = getattr(t, "momo_request", None) if t.kind in MOMO_KINDS else None
+        state = transfer_state(t, req)
         if t.kind in MOMO_KINDS:
             phase = momo_transfer_out(t, req)["phase"]
         elif t.status == TransferStatus.SUCCEEDED:
@@ -406,20 +414,33 @@ def _recent(uid: int) -> list[Row]:
             and t.destination_wallet.owner_id == uid
             and t.client_id != uid
         )
+        moved = state not in ("failed", "refused")
+        sign = ("+ " if incoming else "\u2212 ") if moved else ""
+        if t.status == TransferStatus.REVERSED:
+            status_label = "Reversed"
+        elif not moved:
+            status_label = NOT_MOVED_LABELS[state]
+        else:
+            status_label = PHASE_LABELS[phase]
         rows.append(
             Row(
                 transfer=t,
                 label=KIND_LABELS.get(t.kind, t.kind),
-                amount=("+ " if incoming else "\u2212 ") + _text(t.amount, t.currency),
+                amount=sign + _text(t.amount, t.currency),
                 incoming=incoming,
                 phase=phase,
-                status_label=(
-                    "Reversed" if t.status == TransferStatus.REVERSED else PHASE_LABELS[phase]
+                status_label=status_label,
+                link=(
+                    _status_url(t)
+                    if t.kind in MOMO_KINDS and t.client_id == uid
+                    else f"/app/history/{t.id}/"
                 ),
-                link=_status_url(t) if t.kind in MOMO_KINDS and t.client_id == uid else "",
             )
         )
     return rows
+
+
+NOT_MOVED_LABELS = {"failed": "Failed, no money moved", "refused": "Refused, no money moved"}
 
 
 @require_GET

@@ -1,0 +1,654 @@
+"""The customer's money pages: send to a LightWay user (``/app/send/``), the history
+(``/app/history/``) with a detail page and a PDF receipt per payment, and the monthly
+statements (``/app/statements/``). docs/panels.md, "Money".
+
+Views parse, make one application call and render: the payment goes through
+``transfer_create_with_step_up`` (the API's own use case, so idempotency, limits, fees,
+the step-up code and refusals are the API's), the reads through
+``application.transactions.history`` / ``receipts`` / ``statements``.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from lightway.application.authentication.errors import (
+    StepUpRejected,
+    StepUpRequired,
+    TooManyAttempts,
+)
+from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
+from lightway.application.errors import DomainError, IdempotencyConflict, NotFound
+from lightway.application.onboarding import registration
+from lightway.application.transactions.commission import fee_quote
+from lightway.application.transactions.history import (
+    DIRECTIONS,
+    KINDS,
+    STATUSES,
+    HistoryRow,
+    history_filter_clean,
+    history_page,
+    position_decode,
+)
+from lightway.application.transactions.receipts import PaymentDetail, payment_detail, receipt_pdf
+from lightway.application.transactions.recipients import Recipient, recipient_find
+from lightway.application.transactions.statements import (
+    statement_choices,
+    statement_csv,
+    statement_pdf,
+    wallet_statement_month,
+)
+from lightway.application.transactions.transfers import TransferRequest
+from lightway.application.transactions.wallets import WalletView, wallet_list
+from lightway.data.money import Money, MoneyError
+from lightway.data.wallets.models import TransferKind, TransferStatus
+from lightway.interfaces.panels.access import requires
+from lightway.interfaces.panels.common import apply_errors, now
+from lightway.interfaces.panels.customer_momo import new_key, parse_major
+from lightway.interfaces.panels.forms import AccessibleForm
+
+HISTORY = "/app/history/"
+
+KIND_LABELS = {
+    "p2p": gettext_lazy("Wallet to wallet"),
+    "deposit": gettext_lazy("Deposit from MoMo"),
+    "withdrawal": gettext_lazy("Withdrawal to MoMo"),
+    "payout": gettext_lazy("Sent to a MoMo number"),
+    "exchange": gettext_lazy("Currency exchange"),
+    "remittance": gettext_lazy("Money from abroad"),
+    "reversal": gettext_lazy("Reversal"),
+}
+STATE_LABELS = {
+    "succeeded": gettext_lazy("Succeeded"),
+    "in_progress": gettext_lazy("In progress"),
+    "failed": gettext_lazy("Failed, no money moved"),
+    "refused": gettext_lazy("Refused, no money moved"),
+    "reversed": gettext_lazy("Reversed"),
+}
+DIRECTION_LABELS = {"in": gettext_lazy("Money in"), "out": gettext_lazy("Money out")}
+TIMELINE_LABELS = {
+    "created": gettext_lazy("Created"),
+    "validated": gettext_lazy("Checked"),
+    "held": gettext_lazy("Amount reserved"),
+    "submitted": gettext_lazy("Sent to MTN MoMo"),
+    "pending": gettext_lazy("Waiting for MTN MoMo"),
+    "succeeded": gettext_lazy("Succeeded"),
+    "failed": gettext_lazy("Failed"),
+    "reversed": gettext_lazy("Reversed"),
+}
+
+
+def _uid(request: HttpRequest) -> int:
+    return int(request.user.pk or 0)
+
+
+def money_text(amount: int, code: str) -> str:
+    try:
+        return Money.of(amount, code).format()
+    except MoneyError:
+        return f"{code} {amount}"
+
+
+# --- rows as shown -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowView:
+    id: str
+    link: str
+    label: str
+    counterparty: str
+    description: str
+    created: Any
+    amount: str  # signed for money that moved, plain for a refusal or failure
+    fee: str  # "" when none or not the customer's
+    state: str
+    state_label: str
+    incoming: bool
+    moved: bool
+
+
+def row_view(row: HistoryRow, uid: int) -> RowView:
+    t = row.transfer
+    moved = row.state in ("succeeded", "in_progress", "reversed")
+    amount = money_text(t.amount, t.currency)
+    if row.direction == "both" and row.receive_currency:
+        receive = money_text(row.receive_amount, row.receive_currency)
+        amount = f"\u2212 {amount} \u2192 + {receive}" if moved else f"{amount} \u2192 {receive}"
+    elif moved:
+        amount = ("+ " if row.direction == "in" else "\u2212 ") + amount
+    fee = ""
+    if t.fee and t.client_id == uid:
+        fee = _("fee %(fee)s") % {"fee": money_text(t.fee, t.currency)}
+    label = KIND_LABELS.get(t.kind, t.kind)
+    if t.kind == TransferKind.P2P:
+        label = _("Received") if row.direction == "in" else _("Sent")
+    return RowView(
+        id=str(t.id),
+        link=f"{HISTORY}{t.id}/",
+        label=str(label),
+        counterparty=row.counterparty,
+        description=t.description,
+        created=t.created_at,
+        amount=amount,
+        fee=fee,
+        state=row.state,
+        state_label=str(STATE_LABELS[row.state]),
+        incoming=row.direction == "in",
+        moved=moved,
+    )
+
+
+# --- send to a LightWay user ---------------------------------------------------------------------
+
+
+def _attrs(**extra: str) -> dict[str, str]:
+    return {"class": "input", **extra}
+
+
+class SendForm(AccessibleForm):
+    phone = forms.CharField(
+        label=gettext_lazy("Recipient's mobile number"),
+        max_length=32,
+        help_text=gettext_lazy("The number they use to sign in to LightWay."),
+        error_messages={"required": gettext_lazy("Enter the recipient's mobile number.")},
+        widget=forms.TextInput(attrs=_attrs(autocomplete="off", inputmode="tel")),
+    )
+    currency = forms.ChoiceField(
+        label=gettext_lazy("From your wallet"),
+        error_messages={
+            "required": gettext_lazy("Choose a wallet."),
+            "invalid_choice": gettext_lazy("Choose one of your wallets."),
+        },
+        widget=forms.Select(attrs=_attrs()),
+    )
+    amount = forms.CharField(
+        label=gettext_lazy("Amount"),
+        max_length=32,
+        error_messages={"required": gettext_lazy("Enter an amount.")},
+        widget=forms.TextInput(attrs=_attrs(inputmode="decimal", autocomplete="off")),
+    )
+    description = forms.CharField(
+        label=gettext_lazy("What is it for? (optional)"),
+        max_length=140,
+        required=False,
+        help_text=gettext_lazy("Both of you see it in your history."),
+        widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
+    )
+    key = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
+    challenge = forms.CharField(max_length=1024, required=False, widget=forms.HiddenInput)
+    code = forms.CharField(
+        label=gettext_lazy("Code from the SMS"),
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs=_attrs(autocomplete="one-time-code", inputmode="numeric")),
+    )
+
+    def __init__(self, data: Any = None, *, currencies: list[tuple[str, str]], **kw: Any):
+        super().__init__(data, **kw)
+        self.fields["currency"].choices = currencies  # type: ignore[attr-defined]
+        self.amount_minor = 0
+
+    def clean_key(self) -> str:
+        key = str(self.cleaned_data.get("key") or "")
+        return key if key and key.isprintable() else new_key()
+
+    def clean_description(self) -> str:
+        text = " ".join(str(self.cleaned_data.get("description") or "").split())
+        if text and not text.isprintable():
+            raise forms.ValidationError(_("Use plain text only."))
+        return text
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        code = data.get("currency")
+        if code and "amount" in data:
+            try:
+                self.amount_minor = parse_major(str(data["amount"]), str(code))
+            except DomainError as exc:
+                self.add_error("amount", exc.message)
+        return data
+
+
+@dataclass(frozen=True)
+class Review:
+    recipient: Recipient
+    amount: str
+    fee: str
+    fee_zero: bool
+    total: str
+    available: str
+
+
+SEND_FIELDS = ("phone", "currency", "amount", "description", "key")
+
+
+def _send_page(
+    request: HttpRequest, form: SendForm, status: int = 200, **extra: Any
+) -> HttpResponse:
+    return render(
+        request,
+        "panels/customer/money/send.html",
+        {"form": form, **extra},
+        status=400 if form.errors else status,
+    )
+
+
+def _wallet_choices(wallets: list[WalletView]) -> list[tuple[str, str]]:
+    return [
+        (
+            w.wallet.currency,
+            _("%(currency)s · available %(amount)s")
+            % {"currency": w.wallet.currency, "amount": money_text(w.available, w.wallet.currency)},
+        )
+        for w in wallets
+    ]
+
+
+def _fresh_key(form: SendForm) -> None:
+    data = form.data.copy()  # type: ignore[attr-defined]
+    data["key"] = new_key()
+    data["challenge"] = ""
+    data["code"] = ""
+    form.data = data
+
+
+@require_http_methods(["GET", "POST"])
+@requires("self.transfer")
+def send(request: HttpRequest) -> HttpResponse:
+    """Form -> review (recipient masked, amount, fee, total) -> confirm (an SMS code when
+    the API's step-up rules ask for one) -> the payment's page."""
+    uid = _uid(request)
+    wallets = list(wallet_list(owner_id=uid))
+    choices = _wallet_choices(wallets)
+    if request.method == "GET":
+        form = SendForm(
+            currencies=choices,
+            initial={"key": new_key(), "currency": choices[0][0] if choices else ""},
+        )
+        return _send_page(request, form)
+    if "edit" in request.POST:
+        initial = {name: request.POST.get(name, "") for name in SEND_FIELDS}
+        return _send_page(request, SendForm(currencies=choices, initial=initial))
+    form = SendForm(request.POST, currencies=choices)
+    if not form.is_valid():
+        return _send_page(request, form)
+    data = form.cleaned_data
+    code = str(data["currency"])
+    account = registration.account_overview(user_id=uid)
+    at = now()
+    try:
+        recipient = recipient_find(
+            payer_id=uid, phone=data["phone"], currency=code, country=account.country, now=at
+        )
+        quote = fee_quote(kind=TransferKind.P2P, amount=Money.of(form.amount_minor, code), now=at)
+    except DomainError as exc:
+        apply_errors(form, exc, default_field="phone")
+        return _send_page(request, form)
+    wallet = next(w for w in wallets if w.wallet.currency == code)
+    total = form.amount_minor + quote.fee.amount
+    if total > wallet.available:
+        form.add_error(
+            "amount",
+            _(
+                "Your %(currency)s wallet has %(available)s available; this needs %(total)s "
+                "including the fee of %(fee)s."
+            )
+            % {
+                "currency": code,
+                "available": money_text(wallet.available, code),
+                "total": money_text(total, code),
+                "fee": quote.fee.format(),
+            },
+        )
+        return _send_page(request, form)
+    review = Review(
+        recipient=recipient,
+        amount=money_text(form.amount_minor, code),
+        fee=quote.fee.format(),
+        fee_zero=quote.fee.amount == 0,
+        total=money_text(total, code),
+        available=money_text(wallet.available, code),
+    )
+    hidden = [(name, str(data.get(name) or "")) for name in SEND_FIELDS]
+    if "confirm" not in request.POST:
+        return _send_page(request, form, review=review, hidden=hidden)
+    proof = None
+    if data.get("challenge") and data.get("code"):
+        proof = StepUpProof(challenge_id=str(data["challenge"]), code=str(data["code"]))
+    try:
+        outcome = transfer_create_with_step_up(
+            client_id=uid,
+            idempotency_key=str(data["key"]),
+            request=TransferRequest(
+                source_wallet_id=wallet.wallet.id,
+                destination_wallet_id=recipient.wallet_id,
+                amount=form.amount_minor,
+                currency=code,
+                description=str(data.get("description") or ""),
+            ),
+            interactive=True,
+            proof=proof,
+            now=now(),
+        )
+    except StepUpRequired as exc:
+        return _send_page(
+            request,
+            form,
+            review=review,
+            hidden=hidden,
+            step_up=True,
+            challenge=str(exc.details.get("challenge_id", "")),
+        )
+    except IdempotencyConflict:
+        form.add_error(
+            None,
+            _(
+                "This form was already sent with other details. Check your history before you "
+                "try again."
+            ),
+        )
+        _fresh_key(form)
+        return _send_page(request, form)
+    except (StepUpRejected, TooManyAttempts) as exc:
+        form.add_error("code", exc.message[:1].upper() + exc.message[1:])
+        return _send_page(
+            request,
+            form,
+            review=review,
+            hidden=hidden,
+            step_up=True,
+            challenge=str(data.get("challenge") or ""),
+        )
+    except DomainError as exc:
+        apply_errors(form, exc, default_field=None)
+        _fresh_key(form)
+        return _send_page(request, form)
+    transfer = outcome.transfer
+    if transfer.status == TransferStatus.FAILED:
+        form.add_error(
+            None,
+            _("The payment was refused and no money moved: %(reason)s")
+            % {"reason": transfer.failure_message},
+        )
+        _fresh_key(form)
+        return _send_page(request, form, refused_link=f"{HISTORY}{transfer.id}/")
+    return HttpResponseRedirect(f"{HISTORY}{transfer.id}/")
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+class HistoryForm(AccessibleForm):
+    q = forms.CharField(
+        label=gettext_lazy("Search"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("A reference, a phone number or words from the description."),
+        widget=forms.TextInput(attrs=_attrs(type="search", autocomplete="off")),
+    )
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Kind"),
+        required=False,
+        choices=[("", gettext_lazy("All kinds")), *((k, KIND_LABELS[k]) for k in KINDS)],
+        widget=forms.Select(attrs=_attrs()),
+    )
+    status = forms.ChoiceField(
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[("", gettext_lazy("Any status")), *((s, STATE_LABELS[s]) for s in STATUSES)],
+        widget=forms.Select(attrs=_attrs()),
+    )
+    direction = forms.ChoiceField(
+        label=gettext_lazy("Direction"),
+        required=False,
+        choices=[("", gettext_lazy("In and out")), *((d, DIRECTION_LABELS[d]) for d in DIRECTIONS)],
+        widget=forms.Select(attrs=_attrs()),
+    )
+    currency = forms.ChoiceField(
+        label=gettext_lazy("Wallet"), required=False, widget=forms.Select(attrs=_attrs())
+    )
+    date_from = forms.CharField(
+        label=gettext_lazy("From"),
+        required=False,
+        widget=forms.DateInput(attrs=_attrs(type="date")),
+    )
+    date_to = forms.CharField(
+        label=gettext_lazy("To"),
+        required=False,
+        widget=forms.DateInput(attrs=_attrs(type="date")),
+    )
+
+    def __init__(self, data: Any = None, *, currencies: list[str], **kw: Any):
+        super().__init__(data, **kw)
+        self.fields["currency"].choices = [  # type: ignore[attr-defined]
+            ("", _("All wallets")),
+            *((c, c) for c in currencies),
+        ]
+
+
+FILTER_FIELDS = ("q", "kind", "status", "direction", "currency", "date_from", "date_to")
+
+
+@never_cache
+@require_GET
+@requires("self.transfer")
+def history(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    currencies = [w.wallet.currency for w in wallet_list(owner_id=uid)]
+    raw = {name: request.GET.get(name, "")[:200] for name in FILTER_FIELDS}
+    form = HistoryForm(raw, currencies=currencies)
+    form.is_valid()
+    context: dict[str, Any] = {"form": form, "rows": [], "next_link": "", "searched_to": None}
+    try:
+        filters = history_filter_clean(**raw)
+        before = position_decode(request.GET.get("before", "")[:80])
+    except DomainError as exc:
+        apply_errors(form, exc, default_field=None)
+        return render(request, "panels/customer/money/history.html", context, status=400)
+    country = registration.account_overview(user_id=uid).country
+    page = history_page(customer_id=uid, filters=filters, before=before, country=country)
+    context["rows"] = [row_view(r, uid) for r in page.rows]
+    context["filtered"] = filters.active()
+    context["first_page"] = before is None
+    if page.next_before:
+        query = request.GET.copy()
+        query["before"] = page.next_before
+        context["next_link"] = f"{HISTORY}?{query.urlencode()}"
+    context["searched_to"] = page.searched_to
+    return render(request, "panels/customer/money/history.html", context)
+
+
+def _detail_or_none(request: HttpRequest, transfer_id: uuid.UUID) -> PaymentDetail | None:
+    try:
+        return payment_detail(customer_id=_uid(request), transfer_id=transfer_id)
+    except NotFound:
+        return None
+
+
+def detail_fields(detail: PaymentDetail, view: RowView) -> list[tuple[str, str]]:
+    """The detail page's facts, as (label, text): the page and the receipt show the same."""
+    t = detail.transfer
+    code = t.currency
+    fields: list[tuple[str, str]] = [
+        (_("What"), view.label),
+        (_("Status"), view.state_label),
+        (_("Date"), t.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+        (_("Amount"), money_text(t.amount, code)),
+    ]
+    if detail.show_fee:
+        fee = money_text(t.fee, code) if t.fee else _("No fee")
+        fields.append((_("Fee"), fee))
+    if detail.wallet_change:
+        label = (
+            _("Added to your wallet") if detail.wallet_change > 0 else _("Taken from your wallet")
+        )
+        fields.append((label, money_text(abs(detail.wallet_change), code)))
+    if detail.row.receive_currency:
+        fields.append(
+            (_("Received"), money_text(detail.row.receive_amount, detail.row.receive_currency))
+        )
+    if detail.rate is not None:
+        rate = format(detail.rate.normalize(), "f")
+        fields.append((_("Exchange rate"), f"1 {code} = {rate} {detail.row.receive_currency}"))
+    if view.counterparty:
+        label = _("From") if view.incoming else _("To")
+        fields.append((label, view.counterparty))
+    if t.description:
+        fields.append((_("Description"), t.description))
+    if detail.failure:
+        fields.append((_("Why"), detail.failure[:1].upper() + detail.failure[1:]))
+    fields.append((_("LightWay reference"), str(t.id)))
+    momo = detail.row.momo
+    if momo is not None:
+        fields.append((_("MTN MoMo reference"), str(momo.reference_id)))
+        if momo.financial_transaction_id:
+            fields.append((_("MTN MoMo transaction id"), momo.financial_transaction_id))
+    return fields
+
+
+@never_cache
+@require_GET
+@requires("self.transfer")
+def history_detail(request: HttpRequest, transfer_id: uuid.UUID) -> HttpResponse:
+    detail = _detail_or_none(request, transfer_id)
+    if detail is None:
+        return render(request, "panels/customer/money/not_found.html", status=404)
+    view = row_view(detail.row, _uid(request))
+    timeline = [
+        {"at": step.at, "label": TIMELINE_LABELS.get(step.status, step.status)}
+        for step in detail.timeline
+    ]
+    return render(
+        request,
+        "panels/customer/money/detail.html",
+        {
+            "row": view,
+            "fields": detail_fields(detail, view),
+            "timeline": timeline,
+            "momo_link": (
+                f"/app/momo/transfers/{detail.transfer.id}/"
+                if detail.row.momo is not None and detail.transfer.client_id == _uid(request)
+                else ""
+            ),
+        },
+    )
+
+
+@never_cache
+@require_GET
+@requires("self.transfer")
+def history_receipt(request: HttpRequest, transfer_id: uuid.UUID) -> HttpResponse:
+    detail = _detail_or_none(request, transfer_id)
+    if detail is None:
+        return render(request, "panels/customer/money/not_found.html", status=404)
+    view = row_view(detail.row, _uid(request))
+    out = io.BytesIO()
+    receipt_pdf(
+        detail,
+        out,
+        fields=detail_fields(detail, view),
+        title=_("LightWay payment receipt"),
+        now=now(),
+    )
+    response = HttpResponse(out.getvalue(), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="lightway-receipt-{transfer_id}.pdf"'
+    return response
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+class StatementForm(AccessibleForm):
+    wallet = forms.ChoiceField(
+        label=gettext_lazy("Wallet"),
+        error_messages={
+            "required": gettext_lazy("Choose a wallet."),
+            "invalid_choice": gettext_lazy("Choose one of your wallets."),
+        },
+        widget=forms.Select(attrs=_attrs()),
+    )
+    month = forms.CharField(
+        label=gettext_lazy("Month"),
+        max_length=7,
+        help_text=gettext_lazy("As YYYY-MM, for example 2026-03."),
+        error_messages={"required": gettext_lazy("Enter a month.")},
+        widget=forms.TextInput(attrs=_attrs(type="month", autocomplete="off")),
+    )
+    format = forms.ChoiceField(
+        label=gettext_lazy("File"),
+        choices=[("pdf", "PDF"), ("csv", "CSV")],
+        initial="pdf",
+        widget=forms.Select(attrs=_attrs()),
+    )
+
+    def __init__(self, data: Any = None, *, wallets: list[tuple[str, str]], **kw: Any):
+        super().__init__(data, **kw)
+        self.fields["wallet"].choices = wallets  # type: ignore[attr-defined]
+
+    def clean_month(self) -> date:
+        text = str(self.cleaned_data.get("month") or "").strip()
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            return date(year, month, 1)
+        except ValueError:
+            raise forms.ValidationError(
+                _("Enter the month as YYYY-MM, for example 2026-03.")
+            ) from None
+
+
+@never_cache
+@require_GET
+@requires("self.wallets")
+def statements(request: HttpRequest) -> HttpResponse:
+    uid = _uid(request)
+    choices = statement_choices(owner_id=uid, now=now())
+    wallets = [(str(c.wallet_id), c.currency) for c in choices]
+    if "month" not in request.GET:
+        form = StatementForm(
+            wallets=wallets,
+            initial={"wallet": wallets[0][0] if wallets else "", "format": "pdf"},
+        )
+        return render(
+            request, "panels/customer/money/statements.html", {"form": form, "choices": choices}
+        )
+    form = StatementForm(request.GET, wallets=wallets)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            statement = wallet_statement_month(
+                owner_id=uid, wallet_id=uuid.UUID(data["wallet"]), month=data["month"], now=now()
+            )
+        except DomainError as exc:
+            apply_errors(form, exc, default_field="month")
+        else:
+            name = f"lightway-statement-{statement.currency}-{statement.month:%Y-%m}"
+            if data["format"] == "csv":
+                response = HttpResponse(
+                    statement_csv(statement), content_type="text/csv; charset=utf-8"
+                )
+                response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+                return response
+            out = io.BytesIO()
+            statement_pdf(statement, out)
+            response = HttpResponse(out.getvalue(), content_type="application/pdf")
+            response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+            return response
+    return render(
+        request,
+        "panels/customer/money/statements.html",
+        {"form": form, "choices": choices},
+        status=400,
+    )
