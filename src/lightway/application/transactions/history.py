@@ -40,6 +40,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -285,7 +286,7 @@ def _international(q: str, country: str) -> str:
 
 
 def _source_filters(
-    side: str, filters: HistoryFilter, search: _Search, params: dict[str, object]
+    side: str, filters: HistoryFilter, search: _Search, params: dict[str, Any]
 ) -> list[str]:
     """SQL conditions on the scanned rows ``s`` of one source ("out": made by the
     customer; "in": paid into their wallet by someone else)."""
@@ -360,7 +361,7 @@ def _scan(
     dates: tuple[datetime | None, datetime | None],
     page: int,
 ) -> _Scan:
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "me": customer_id,
         "at": before.created_at,
         "id": before.id,
@@ -585,6 +586,7 @@ def _exchange_quotes(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int]]:
         for tid, code, amount in FxQuote.objects.filter(transfer_id__in=ids).values_list(
             "transfer_id", "receive_currency", "receive_amount"
         )
+        if tid is not None
     }
 
 

@@ -21,7 +21,7 @@ from lightway.application.reports.pdf import ReportDocument, ReportTable, Writab
 from lightway.application.transactions.history import HistoryRow, history_item
 from lightway.data.audit.models import AuditRecord
 from lightway.data.fx.models import FxQuote
-from lightway.data.wallets.models import TransferKind
+from lightway.data.wallets.models import Transfer, TransferKind
 
 TIMELINE_MAX = 20
 
@@ -42,7 +42,7 @@ class PaymentDetail:
     failure: str  # why it failed or was refused, "" otherwise
 
     @property
-    def transfer(self):
+    def transfer(self) -> Transfer:
         return self.row.transfer
 
 

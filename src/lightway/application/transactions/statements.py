@@ -99,7 +99,8 @@ def statement_choices(*, owner_id: int, now: datetime) -> list[StatementChoice]:
     out = []
     for wallet in Wallet.objects.filter(owner_id=owner_id).order_by("currency"):
         first = month_start(wallet.created_at.astimezone(UTC).date())
-        months, month = [], current
+        months: list[date] = []
+        month = current
         while month >= first and len(months) < MAX_MONTHS:
             months.append(month)
             month = month_start(month - timedelta(days=1))

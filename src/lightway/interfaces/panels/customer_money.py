@@ -619,7 +619,11 @@ def statements(request: HttpRequest) -> HttpResponse:
     if "month" not in request.GET:
         form = StatementForm(
             wallets=wallets,
-            initial={"wallet": wallets[0][0] if wallets else "", "format": "pdf"},
+            initial={
+                "wallet": wallets[0][0] if wallets else "",
+                "month": f"{now():%Y-%m}",
+                "format": "pdf",
+            },
         )
         return render(
             request, "panels/customer/money/statements.html", {"form": form, "choices": choices}
