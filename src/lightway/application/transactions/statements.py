@@ -30,9 +30,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.utils.translation import gettext as _
 
 from lightway.application.errors import NotFound, RequestRefused
+from lightway.application.reports.cells import csv_safe, money_text
 from lightway.application.reports.pdf import ReportDocument, ReportTable, Writable, pdf_write
 from lightway.data.ledger.selectors import account_postings_range
-from lightway.data.money import Money, MoneyError
 from lightway.data.partners.models import StatementCut
 from lightway.data.wallets.models import Wallet
 
@@ -186,13 +186,6 @@ def wallet_statement_month(
 # --- files ---------------------------------------------------------------------------------------
 
 
-def money_text(amount: int, code: str) -> str:
-    try:
-        return Money.of(amount, code).format()
-    except MoneyError:
-        return f"{code} {amount}"
-
-
 def line_label(kind: str, leg: str) -> str:
     """What a posting is, in words: the payment kind, and "fee" for a fee posting."""
     labels = {
@@ -207,10 +200,6 @@ def line_label(kind: str, leg: str) -> str:
     }
     label = labels.get(kind, kind)
     return _("%(label)s: fee") % {"label": label} if leg == "fee" else label
-
-
-def _csv_cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 CSV_COLUMNS = (
@@ -250,8 +239,8 @@ def statement_csv(statement: WalletStatement) -> str:
                 line.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
                 line.posting_id,
                 f"{line.kind}:{line.leg}" if line.leg else line.kind,
-                _csv_cell(line.description),
-                _csv_cell(line.reference),
+                csv_safe(line.description),
+                csv_safe(line.reference),
                 line.amount,
                 line.balance_after,
             ]

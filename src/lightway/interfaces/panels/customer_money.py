@@ -32,6 +32,7 @@ from lightway.application.authentication.errors import (
 from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
 from lightway.application.errors import DomainError, IdempotencyConflict, NotFound
 from lightway.application.onboarding import registration
+from lightway.application.reports.cells import money_text
 from lightway.application.transactions.commission import fee_quote
 from lightway.application.transactions.history import (
     DIRECTIONS,
@@ -52,7 +53,7 @@ from lightway.application.transactions.statements import (
 )
 from lightway.application.transactions.transfers import TransferRequest
 from lightway.application.transactions.wallets import WalletView, wallet_list
-from lightway.data.money import Money, MoneyError
+from lightway.data.money import Money
 from lightway.data.wallets.models import TransferKind, TransferStatus
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.common import apply_errors, now
@@ -92,13 +93,6 @@ TIMELINE_LABELS = {
 
 def _uid(request: HttpRequest) -> int:
     return int(request.user.pk or 0)
-
-
-def money_text(amount: int, code: str) -> str:
-    try:
-        return Money.of(amount, code).format()
-    except MoneyError:
-        return f"{code} {amount}"
 
 
 # --- rows as shown -------------------------------------------------------------------------------
