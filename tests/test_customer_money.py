@@ -493,3 +493,112 @@ def test_the_momo_list_reads_one_page_when_the_newest_payments_share_a_timestamp
         lambda: transfers_recent_of(customer_id=amara, limit=50), as_on_a_large_table=True
     )["wallets_transfer"]
     assert read <= 3 * 51, read
+
+
+# --- cross-currency ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def usd_recipient(people, now, settings):
+    """Kofi also holds a USD wallet; USD/UGX quotes (tier 3 USD limits in Uganda)."""
+    from tests.fx_support import feed_rate, usd_limits
+
+    amara, kofi = people
+    feed_rate("USD", "UGX", "3700", 100, now)
+    usd_limits(now)
+    funded_wallet(kofi, "USD", 0, now)
+    return amara, kofi
+
+
+def _fx_form(key: str, **values: str) -> dict[str, str]:
+    return _form(key=key, receive_currency="USD", amount="10.00", description="books", **values)
+
+
+QUOTE_RE = re.compile(r'name="quote" value="([^"]+)"')
+
+
+def test_send_to_a_wallet_in_another_currency_at_a_quoted_price(client, usd_recipient, outbox):
+    amara, kofi = usd_recipient
+    before = _wallet(amara).balance
+    review = client.post("/app/send/", _fx_form("fx-1"))
+    text = review.content.decode()
+    assert review.status_code == 200, text
+    assert 'data-testid="review-rate"' in text and "1 UGX = 0.000" in text
+    assert 'data-testid="quote-expiry"' in text and "This price holds until" in text
+    assert "USD 10.00" in text and "K••• M•••••" in text
+    quote = QUOTE_RE.search(text).group(1)
+    body = {**_fx_form("fx-1"), "quote": quote, "confirm": "1"}
+    asked = client.post("/app/send/", body)
+    assert 'data-testid="step-up"' in asked.content.decode()
+    challenge = CHALLENGE_RE.search(asked.content.decode()).group(1)
+    body.update(challenge=challenge, code=outbox.latest_code(AMARA_PHONE))
+    done = client.post("/app/send/", body)
+    assert done.status_code == 302, done.content.decode()
+    sent = Transfer.objects.get(client_id=amara, kind="p2p")
+    exchange = Transfer.objects.get(client_id=amara, kind="exchange")
+    assert done["Location"] == f"/app/history/{sent.id}/"
+    assert (sent.currency, sent.amount, sent.status) == ("USD", 1_000, "succeeded")
+    assert exchange.status == "succeeded" and exchange.currency == "UGX"
+    assert _wallet(kofi, "USD").balance == 1_000
+    assert _wallet(amara, "USD").balance == 0  # the exchange delivered amount + fee
+    assert _wallet(amara).balance == before - exchange.amount
+    # a second submit of the same form: the same payment
+    again = client.post("/app/send/", body)
+    assert again.status_code == 302 and again["Location"] == done["Location"]
+    assert Transfer.objects.filter(client_id=amara).count() == 2
+    from lightway.data.ledger.verify import ledger_verify
+
+    result = ledger_verify()
+    assert result.ok, result.problems
+
+
+def test_an_expired_price_is_refused_with_a_way_to_get_a_new_one(client, usd_recipient, settings):
+    amara, _kofi = usd_recipient
+    settings.FX_QUOTE_SECONDS = 1
+    review = client.post("/app/send/", _fx_form("fx-2"))
+    quote = QUOTE_RE.search(review.content.decode()).group(1)
+    import time
+
+    time.sleep(1.2)
+    late = client.post("/app/send/", {**_fx_form("fx-2"), "quote": quote, "confirm": "1"})
+    text = late.content.decode()
+    assert late.status_code == 400
+    assert "This price has expired" in text and "Get a new price" in text
+    assert 'value="10.00"' in text  # what was typed is kept
+    assert not Transfer.objects.filter(client_id=amara).exists()
+    # "Get a new price": the same form again gives a fresh quote
+    fresh = client.post("/app/send/", _fx_form("fx-2"))
+    assert fresh.status_code == 200 and QUOTE_RE.search(fresh.content.decode()).group(1) != quote
+
+
+def test_a_refused_second_leg_undoes_the_exchange(usd_recipient, now):
+    """The recipient's maximum USD balance refuses the payment: the exchange before it is
+    rolled back with it, nothing is recorded and the quote can still be used."""
+    from lightway.application.errors import PaymentRefused
+    from lightway.application.transactions.fx_send import fx_send, fx_send_quote
+    from lightway.data.fx.models import FxQuote
+    from tests.fx_support import usd_limits
+
+    amara, kofi = usd_recipient
+    usd_limits(now + timedelta(seconds=1), max_balance=500)
+    later = now + timedelta(seconds=2)
+    price = fx_send_quote(
+        client_id=amara, send_currency="UGX", receive_currency="USD", amount=1_000, now=later
+    )
+    before = _wallet(amara).balance
+    with pytest.raises(PaymentRefused) as refused:
+        fx_send(
+            client_id=amara,
+            idempotency_key="fx-3",
+            quote_id=price.quote.id,
+            destination_wallet_id=_wallet(kofi, "USD").wallet.id,
+            amount=1_000,
+            description="",
+            interactive=False,
+            proof=None,
+            now=later,
+        )
+    assert refused.value.code == "limit_exceeded", refused.value.message
+    assert _wallet(amara).balance == before
+    assert not Transfer.objects.filter(client_id=amara).exists()
+    assert FxQuote.objects.get(id=price.quote.id).state == "active"

@@ -316,6 +316,33 @@ def transfer_create_with_step_up(
     """``transfer_create`` behind the step-up rules (applied when ``interactive``: the
     request comes from a mobile session). Raises StepUpRequired, StepUpRejected or
     TooManyAttempts before anything is recorded."""
+    transfer_step_up(
+        client_id=client_id,
+        idempotency_key=idempotency_key,
+        request=request,
+        interactive=interactive,
+        proof=proof,
+        now=now,
+    )
+    return transfer_create(
+        client_id=client_id, idempotency_key=idempotency_key, request=request, now=now
+    )
+
+
+def transfer_step_up(
+    *,
+    client_id: int,
+    idempotency_key: str,
+    request: TransferRequest,
+    interactive: bool,
+    proof: StepUpProof | None,
+    now: datetime,
+) -> None:
+    """The step-up rules of a transfer on their own (``transfer_create_with_step_up``
+    applies them, then records the transfer): raises StepUpRequired (the SMS sent),
+    StepUpRejected or TooManyAttempts; returns when the transfer may go ahead. For a
+    payment made of several steps whose last is this transfer (a cross-currency send),
+    so the code is asked for before the first step moves anything."""
     if interactive and not _answered(client_id, idempotency_key):
         reasons = transfer_risks(client_id=client_id, request=request)
         # An unknown destination gets its 404 from transfer_create, without an SMS.
@@ -325,9 +352,6 @@ def transfer_create_with_step_up(
                 _require(client_id, action, reasons, now)
             else:
                 _verify(client_id, action, proof, now)
-    return transfer_create(
-        client_id=client_id, idempotency_key=idempotency_key, request=request, now=now
-    )
 
 
 def _answered(client_id: int, idempotency_key: str) -> bool:

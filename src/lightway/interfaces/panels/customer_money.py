@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,10 +31,18 @@ from lightway.application.authentication.errors import (
     TooManyAttempts,
 )
 from lightway.application.authentication.step_up import StepUpProof, transfer_create_with_step_up
-from lightway.application.errors import DomainError, IdempotencyConflict, NotFound
+from lightway.application.errors import (
+    DomainError,
+    IdempotencyConflict,
+    NotFound,
+    PaymentRefused,
+)
+from lightway.application.fx.quotes import fx_quote_get
+from lightway.application.identity.phones import MARKETS
 from lightway.application.onboarding import registration
 from lightway.application.reports.cells import money_text
 from lightway.application.transactions.commission import fee_quote
+from lightway.application.transactions.fx_send import fx_send, fx_send_quote
 from lightway.application.transactions.history import (
     DIRECTIONS,
     KINDS,
@@ -54,7 +63,7 @@ from lightway.application.transactions.statements import (
 from lightway.application.transactions.transfers import TransferRequest
 from lightway.application.transactions.wallets import WalletView, wallet_list
 from lightway.data.money import Money
-from lightway.data.wallets.models import TransferKind, TransferStatus
+from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.common import apply_errors, now
 from lightway.interfaces.panels.customer_momo import new_key, parse_major
@@ -181,7 +190,18 @@ class SendForm(AccessibleForm):
         help_text=gettext_lazy("Both of you see it in your history."),
         widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
     )
+    receive_currency = forms.ChoiceField(
+        label=gettext_lazy("They receive"),
+        required=False,
+        help_text=gettext_lazy(
+            "The currency of their wallet. Another currency than yours is exchanged at a "
+            "price you see before you confirm; the amount is what they receive."
+        ),
+        error_messages={"invalid_choice": gettext_lazy("Choose a currency from the list.")},
+        widget=forms.Select(attrs=_attrs()),
+    )
     key = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
+    quote = forms.UUIDField(required=False, widget=forms.HiddenInput)
     challenge = forms.CharField(max_length=1024, required=False, widget=forms.HiddenInput)
     code = forms.CharField(
         label=gettext_lazy("Code from the SMS"),
@@ -193,7 +213,16 @@ class SendForm(AccessibleForm):
     def __init__(self, data: Any = None, *, currencies: list[tuple[str, str]], **kw: Any):
         super().__init__(data, **kw)
         self.fields["currency"].choices = currencies  # type: ignore[attr-defined]
+        self.fields["receive_currency"].choices = [  # type: ignore[attr-defined]
+            ("", _("The same as mine")),
+            *((c, c) for c in RECEIVE_CURRENCIES),
+        ]
         self.amount_minor = 0
+
+    @property
+    def receive_code(self) -> str:
+        data = self.cleaned_data
+        return str(data.get("receive_currency") or data.get("currency") or "")
 
     def clean_key(self) -> str:
         key = str(self.cleaned_data.get("key") or "")
@@ -207,7 +236,7 @@ class SendForm(AccessibleForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        code = data.get("currency")
+        code = data.get("receive_currency") or data.get("currency")
         if code and "amount" in data:
             try:
                 self.amount_minor = parse_major(str(data["amount"]), str(code))
@@ -226,7 +255,9 @@ class Review:
     available: str
 
 
-SEND_FIELDS = ("phone", "currency", "amount", "description", "key")
+SEND_FIELDS = ("phone", "currency", "receive_currency", "amount", "description", "key")
+# Wallet currencies a customer may be paid in: the markets' and the two held abroad.
+RECEIVE_CURRENCIES = sorted({*MARKETS.values(), "USD", "EUR"})
 
 
 def _send_page(
@@ -281,32 +312,27 @@ def send(request: HttpRequest) -> HttpResponse:
         return _send_page(request, form)
     data = form.cleaned_data
     code = str(data["currency"])
+    receive = form.receive_code
     account = registration.account_overview(user_id=uid)
     at = now()
     try:
         recipient = recipient_find(
-            payer_id=uid, phone=data["phone"], currency=code, country=account.country, now=at
+            payer_id=uid, phone=data["phone"], currency=receive, country=account.country, now=at
         )
-        quote = fee_quote(kind=TransferKind.P2P, amount=Money.of(form.amount_minor, code), now=at)
     except DomainError as exc:
         apply_errors(form, exc, default_field="phone")
         return _send_page(request, form)
     wallet = next(w for w in wallets if w.wallet.currency == code)
+    if receive != code:
+        return _send_fx(request, form, recipient, wallet, at)
+    try:
+        quote = fee_quote(kind=TransferKind.P2P, amount=Money.of(form.amount_minor, code), now=at)
+    except DomainError as exc:
+        apply_errors(form, exc, default_field=None)
+        return _send_page(request, form)
     total = form.amount_minor + quote.fee.amount
     if total > wallet.available:
-        form.add_error(
-            "amount",
-            _(
-                "Your %(currency)s wallet has %(available)s available; this needs %(total)s "
-                "including the fee of %(fee)s."
-            )
-            % {
-                "currency": code,
-                "available": money_text(wallet.available, code),
-                "total": money_text(total, code),
-                "fee": quote.fee.format(),
-            },
-        )
+        _short(form, wallet, total, quote.fee.format())
         return _send_page(request, form)
     review = Review(
         recipient=recipient,
@@ -319,10 +345,8 @@ def send(request: HttpRequest) -> HttpResponse:
     hidden = [(name, str(data.get(name) or "")) for name in SEND_FIELDS]
     if "confirm" not in request.POST:
         return _send_page(request, form, review=review, hidden=hidden)
-    proof = None
-    if data.get("challenge") and data.get("code"):
-        proof = StepUpProof(challenge_id=str(data["challenge"]), code=str(data["code"]))
-    try:
+
+    def pay(proof: StepUpProof | None) -> Transfer:
         outcome = transfer_create_with_step_up(
             client_id=uid,
             idempotency_key=str(data["key"]),
@@ -337,15 +361,46 @@ def send(request: HttpRequest) -> HttpResponse:
             proof=proof,
             now=now(),
         )
-    except StepUpRequired as exc:
-        return _send_page(
-            request,
-            form,
-            review=review,
-            hidden=hidden,
-            step_up=True,
-            challenge=str(exc.details.get("challenge_id", "")),
+        return outcome.transfer
+
+    return _confirm(request, form, pay, review=review, hidden=hidden)
+
+
+def _short(form: SendForm, wallet: WalletView, total: int, fee: str) -> None:
+    code = wallet.wallet.currency
+    form.add_error(
+        "amount",
+        _(
+            "Your %(currency)s wallet has %(available)s available; this needs %(total)s "
+            "including the fee of %(fee)s."
         )
+        % {
+            "currency": code,
+            "available": money_text(wallet.available, code),
+            "total": money_text(total, code),
+            "fee": fee,
+        },
+    )
+
+
+def _confirm(
+    request: HttpRequest,
+    form: SendForm,
+    pay: Callable[[StepUpProof | None], Transfer],
+    **review: Any,
+) -> HttpResponse:
+    """The confirm step of either kind of send: the SMS code when the step-up rules ask
+    for it, a refusal on the form (a new key: the next submit is a new attempt), else the
+    payment's page."""
+    data = form.cleaned_data
+    proof = None
+    if data.get("challenge") and data.get("code"):
+        proof = StepUpProof(challenge_id=str(data["challenge"]), code=str(data["code"]))
+    try:
+        transfer = pay(proof)
+    except StepUpRequired as exc:
+        challenge = str(exc.details.get("challenge_id", ""))
+        return _send_page(request, form, step_up=True, challenge=challenge, **review)
     except IdempotencyConflict:
         form.add_error(
             None,
@@ -358,19 +413,21 @@ def send(request: HttpRequest) -> HttpResponse:
         return _send_page(request, form)
     except (StepUpRejected, TooManyAttempts) as exc:
         form.add_error("code", exc.message[:1].upper() + exc.message[1:])
-        return _send_page(
-            request,
-            form,
-            review=review,
-            hidden=hidden,
-            step_up=True,
-            challenge=str(data.get("challenge") or ""),
-        )
+        challenge = str(data.get("challenge") or "")
+        return _send_page(request, form, step_up=True, challenge=challenge, **review)
     except DomainError as exc:
-        apply_errors(form, exc, default_field=None)
+        code = str(getattr(exc, "code", ""))
+        if code in ("quote_expired", "quote_used", "quote_mismatch"):
+            form.add_error(None, exc.message)
+            return _send_page(request, form, expired=True)
+        message = exc.message[:1].upper() + exc.message[1:]
+        if isinstance(exc, PaymentRefused):
+            message = _("The payment was refused and no money moved: %(reason)s") % {
+                "reason": exc.message
+            }
+        form.add_error(None, message)
         _fresh_key(form)
         return _send_page(request, form)
-    transfer = outcome.transfer
     if transfer.status == TransferStatus.FAILED:
         form.add_error(
             None,
@@ -380,6 +437,82 @@ def send(request: HttpRequest) -> HttpResponse:
         _fresh_key(form)
         return _send_page(request, form, refused_link=f"{HISTORY}{transfer.id}/")
     return HttpResponseRedirect(f"{HISTORY}{transfer.id}/")
+
+
+@dataclass(frozen=True)
+class FxReview:
+    recipient: Recipient
+    amount: str  # what they receive
+    fee: str  # the P2P fee, in their currency
+    fee_zero: bool
+    rate: str
+    total: str  # what leaves the payer's wallet, in its currency
+    available: str
+    expires_at: Any
+    seconds: int
+
+
+def _send_fx(
+    request: HttpRequest, form: SendForm, recipient: Recipient, wallet: WalletView, at: Any
+) -> HttpResponse:
+    """Cross-currency: a quote (amount + P2P fee in their currency) shown with its rate
+    and expiry; confirm sends at that quote (``fx_send``) while it holds."""
+    data = form.cleaned_data
+    uid = _uid(request)
+    code, receive = wallet.wallet.currency, recipient.currency
+    try:
+        if "confirm" in request.POST and data.get("quote"):
+            quote = fx_quote_get(customer_id=uid, quote_id=data["quote"])
+            fee = fee_quote(
+                kind=TransferKind.P2P, amount=Money.of(form.amount_minor, receive), now=at
+            )
+        else:
+            price = fx_send_quote(
+                client_id=uid,
+                send_currency=code,
+                receive_currency=receive,
+                amount=form.amount_minor,
+                now=at,
+            )
+            quote, fee = price.quote, price.fee
+    except DomainError as exc:
+        apply_errors(form, exc, default_field=None)
+        return _send_page(request, form)
+    if quote.send_currency != code or quote.receive_currency != receive:
+        form.add_error(None, _("This price is for other currencies. Get a new price."))
+        return _send_page(request, form, expired=True)
+    if quote.send_amount > wallet.available:
+        _short(form, wallet, quote.send_amount, fee.fee.format())
+        return _send_page(request, form)
+    review = FxReview(
+        recipient=recipient,
+        amount=money_text(form.amount_minor, receive),
+        fee=fee.fee.format(),
+        fee_zero=fee.fee.amount == 0,
+        rate=f"1 {code} = {format(quote.rate.normalize(), 'f')} {receive}",
+        total=money_text(quote.send_amount, code),
+        available=money_text(wallet.available, code),
+        expires_at=quote.expires_at,
+        seconds=max(int((quote.expires_at - at).total_seconds()), 0),
+    )
+    hidden = [(name, str(data.get(name) or "")) for name in SEND_FIELDS]
+    hidden.append(("quote", str(quote.id)))
+    if "confirm" not in request.POST:
+        return _send_page(request, form, fx_review=review, hidden=hidden)
+
+    def pay(proof: StepUpProof | None) -> Transfer:
+        return fx_send(
+            client_id=uid,
+            idempotency_key=str(data["key"]),
+            quote_id=quote.id,
+            destination_wallet_id=recipient.wallet_id,
+            amount=form.amount_minor,
+            description=str(data.get("description") or ""),
+            proof=proof,
+            now=now(),
+        )
+
+    return _confirm(request, form, pay, fx_review=review, hidden=hidden)
 
 
 # --- history -------------------------------------------------------------------------------------
