@@ -11,6 +11,8 @@ simulator over real HTTP.
 - the history lists it with the recipient masked and the description; a search by the
   description finds it; the row opens the same page; the receipt downloads as a PDF;
 - the statements page downloads the month to date as a PDF;
+- sending to a wallet in another currency shows the price: the rate and how long it holds
+  (the seconds left counting down);
 - no page scrolls sideways, logs a console error or breaks the Content-Security-Policy.
 
 Screenshots go to var/screenshots/money-*.png (docs/screenshots/ keeps copies).
@@ -21,10 +23,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from lightway.application.identity.profiles import profile_set_pii
 from lightway.data.wallets.models import Transfer
 from tests.factories import funded_wallet
+from tests.fx_support import feed_rate, usd_limits
 from tests.momo_flow_support import momo_customer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -45,6 +49,9 @@ def _people() -> tuple[int, int]:
     kofi = momo_customer("browser-kofi", now, phone=KOFI)
     profile_set_pii(user_id=kofi, now=now, name="Kofi Mensah")
     funded_wallet(kofi, "UGX", 0, now)
+    funded_wallet(kofi, "USD", 0, now)
+    feed_rate("USD", "UGX", "3700", 100, now)
+    usd_limits(now)
     return amara, kofi
 
 
@@ -128,4 +135,17 @@ def test_send_to_a_user_then_history_detail_receipt_and_statement(site, mobile, 
     path = statement.value.path()
     assert path is not None and open(path, "rb").read(4) == b"%PDF"
     assert statement.value.suggested_filename.startswith("lightway-statement-UGX-")
+
+    # to Kofi's USD wallet: the price, its rate and how long it holds, counting down
+    page.goto(f"{site}/app/send/")
+    page.fill("#id_phone", "0772 123 402")
+    page.select_option("#id_receive_currency", "USD")
+    page.fill("#id_amount", "10.00")
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+    assert page.locator("[data-testid=review-rate]").inner_text().startswith("1 UGX = 0.000")
+    expiry = page.locator("[data-testid=quote-expiry]")
+    expect(expiry).to_contain_text("more seconds")  # the script keeps the seconds left
+    w.fits_width()
+    w.shot("send-fx-review")
     w.clean()

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -452,6 +453,15 @@ class FxReview:
     seconds: int
 
 
+def _rate_text(rate: Decimal, send: str, receive: str) -> str:
+    """ "1 UGX = 0.000267594327 USD (1 USD = 3,737.00 UGX)": the quote's rate both ways."""
+    text = f"1 {send} = {format(rate.normalize(), 'f')} {receive}"
+    if rate > 0:
+        inverse = (Decimal(1) / rate).quantize(Decimal("0.01"))
+        text += f" (1 {receive} = {inverse:,} {send})"
+    return text
+
+
 def _send_fx(
     request: HttpRequest, form: SendForm, recipient: Recipient, wallet: WalletView, at: Any
 ) -> HttpResponse:
@@ -489,7 +499,7 @@ def _send_fx(
         amount=money_text(form.amount_minor, receive),
         fee=fee.fee.format(),
         fee_zero=fee.fee.amount == 0,
-        rate=f"1 {code} = {format(quote.rate.normalize(), 'f')} {receive}",
+        rate=_rate_text(quote.rate, code, receive),
         total=money_text(quote.send_amount, code),
         available=money_text(wallet.available, code),
         expires_at=quote.expires_at,
