@@ -44,6 +44,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.profiles import profile_find
@@ -110,12 +111,14 @@ def position_decode(text: str) -> Position | None:
         return None
     match = _CURSOR.match(text)
     if match is None:
-        raise ValidationFailed("this page link is not valid", details={"field": "before"})
+        raise ValidationFailed(_("this page link is not valid"), details={"field": "before"})
     micros, hex_id = match.groups()
     try:
         at = _EPOCH + timedelta(microseconds=int(micros))
     except OverflowError:
-        raise ValidationFailed("this page link is not valid", details={"field": "before"}) from None
+        raise ValidationFailed(
+            _("this page link is not valid"), details={"field": "before"}
+        ) from None
     return Position(at, uuid.UUID(hex_id))
 
 
@@ -134,23 +137,23 @@ def history_filter_clean(
     errors: dict[str, str] = {}
     kind, status, direction = kind.strip(), status.strip(), direction.strip()
     if kind and kind not in KINDS:
-        errors["kind"] = "Choose one of the kinds in the list."
+        errors["kind"] = _("Choose one of the kinds in the list.")
     if status and status not in STATUSES:
-        errors["status"] = "Choose one of the statuses in the list."
+        errors["status"] = _("Choose one of the statuses in the list.")
     if direction and direction not in DIRECTIONS:
-        errors["direction"] = "Choose money in or money out."
+        errors["direction"] = _("Choose money in or money out.")
     code = currency.strip().upper()
     if code and not re.fullmatch(r"[A-Z]{3}", code):
-        errors["currency"] = "Choose one of your wallets."
+        errors["currency"] = _("Choose one of your wallets.")
     start = _date(date_from, "date_from", errors)
     end = _date(date_to, "date_to", errors)
     if start and end and end < start:
-        errors["date_to"] = "The end date is before the start date."
+        errors["date_to"] = _("The end date is before the start date.")
     text = " ".join(q.split())
     if len(text) > 100:
-        errors["q"] = "Search for at most 100 characters."
+        errors["q"] = _("Search for at most 100 characters.")
     elif text and not text.isprintable():
-        errors["q"] = "Use plain text only."
+        errors["q"] = _("Use plain text only.")
     if errors:
         raise ValidationFailed(next(iter(errors.values())), details={"errors": errors})
     return HistoryFilter(kind, status, direction, code, start, end, text)
@@ -163,10 +166,10 @@ def _date(text: str, name: str, errors: dict[str, str]) -> date | None:
     try:
         value = date.fromisoformat(text)
     except ValueError:
-        errors[name] = "Enter the date as YYYY-MM-DD, for example 2026-03-31."
+        errors[name] = _("Enter the date as YYYY-MM-DD, for example 2026-03-31.")
         return None
     if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
-        errors[name] = "Enter a date between 2000 and 2100."
+        errors[name] = _("Enter a date between 2000 and 2100.")
         return None
     return value
 

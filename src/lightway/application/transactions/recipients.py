@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from lightway.application.errors import NotFound, RequestRefused, ValidationFailed
 from lightway.application.identity.phones import MARKETS, phone_normalise
@@ -30,7 +32,7 @@ from lightway.security.ratelimit import Limit
 
 RECIPIENT_LOOKUPS = Limit("recipient_lookup", "LIGHTWAY_RATE_RECIPIENT_LOOKUPS", 30)
 
-NO_WALLET = "There is no LightWay {currency} wallet for this number."
+NO_WALLET = gettext_lazy("There is no LightWay %(currency)s wallet for this number.")
 
 
 def phone_international(raw: str, *, country: str) -> str:
@@ -41,7 +43,9 @@ def phone_international(raw: str, *, country: str) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     if not text:
-        raise ValidationFailed("Enter the recipient's mobile number.", details={"field": "phone"})
+        raise ValidationFailed(
+            _("Enter the recipient's mobile number."), details={"field": "phone"}
+        )
     region = country if country in MARKETS else ""
     if text.startswith("+"):
         try:
@@ -50,14 +54,14 @@ def phone_international(raw: str, *, country: str) -> str:
             region = ""
     if region not in MARKETS:
         raise ValidationFailed(
-            "Enter a mobile number of one of our markets, for example +256 772 123 456.",
+            _("Enter a mobile number of one of our markets, for example +256 772 123 456."),
             details={"field": "phone"},
         )
     try:
         return phone_normalise(text, country=region, field="phone")
     except ValidationFailed:
         raise ValidationFailed(
-            "This is not a mobile number. Check the number and the country code.",
+            _("This is not a mobile number. Check the number and the country code."),
             details={"field": "phone"},
         ) from None
 
@@ -81,11 +85,11 @@ def recipient_find(
     rate_check(RECIPIENT_LOOKUPS, subject=f"user:{payer_id}", now=now)
     profile = profile_find(kind="phone", value=number)
     if profile is None or profile.phone_verified_at is None or profile.realm != Realm.CUSTOMER:
-        raise NotFound(NO_WALLET.format(currency=currency), details={"field": "phone"})
+        raise NotFound(str(NO_WALLET) % {"currency": currency}, details={"field": "phone"})
     if profile.user_id == payer_id:
         raise RequestRefused(
             "same_wallet",
-            "This is your own number. To move money between your own wallets, use Exchange.",
+            _("This is your own number: enter the number of the person you pay."),
             details={"field": "phone"},
         )
     wallet = (
@@ -94,7 +98,7 @@ def recipient_find(
         .first()
     )
     if wallet is None or wallet.account.status != AccountStatus.ACTIVE:
-        raise NotFound(NO_WALLET.format(currency=currency), details={"field": "phone"})
+        raise NotFound(str(NO_WALLET) % {"currency": currency}, details={"field": "phone"})
     from lightway.application.transactions.history import profile_masked_name
 
     return Recipient(
