@@ -281,6 +281,8 @@ def test_history_page_errors_are_400_with_the_message_beside_the_field(client, p
     assert page.status_code == 400 and 'id="id_date_from_error"' in text
     assert 'value="31-03-2026"' in text
     assert client.get("/app/history/?before=zz").status_code == 400
+    not_mine = client.get("/app/history/?currency=EUR")  # a wallet she does not have
+    assert not_mine.status_code == 400 and 'id="id_currency_error"' in not_mine.content.decode()
 
 
 def test_the_history_page_lists_and_pages(client, people, now):

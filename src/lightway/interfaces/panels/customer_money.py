@@ -587,13 +587,15 @@ def history(request: HttpRequest) -> HttpResponse:
     currencies = [w.wallet.currency for w in wallet_list(owner_id=uid)]
     raw = {name: request.GET.get(name, "")[:200] for name in FILTER_FIELDS}
     form = HistoryForm(raw, currencies=currencies)
-    form.is_valid()
+    valid = form.is_valid()  # the choices: a kind, status or wallet not in the lists
     context: dict[str, Any] = {"form": form, "rows": [], "next_link": "", "searched_to": None}
     try:
         filters = history_filter_clean(**raw)
         before = position_decode(request.GET.get("before", "")[:80])
     except DomainError as exc:
         apply_errors(form, exc, default_field=None)
+        valid = False
+    if not valid:
         return render(request, "panels/customer/money/history.html", context, status=400)
     country = registration.account_overview(user_id=uid).country
     page = history_page(customer_id=uid, filters=filters, before=before, country=country)
