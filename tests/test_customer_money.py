@@ -273,6 +273,14 @@ def test_a_narrow_filter_stops_after_a_bounded_scan_and_carries_on(people, now, 
     first = history_page(customer_id=amara, filters=filters, country="UG")
     assert first.rows == [] and first.next_before and first.searched_to is not None
     assert _all_pages(amara, filters, 25) == [wanted.id]
+    # her own deposits fill her wallet's incoming index: they count toward its cap too
+    for i in range(25):
+        _row(amara, None, a, now - timedelta(minutes=i, seconds=30), kind="deposit")
+    read = rows_read(
+        lambda: history_page(customer_id=amara, filters=filters, country="UG"),
+        as_on_a_large_table=True,
+    )["wallets_transfer"]
+    assert read <= 2 * 10 + 5, read
 
 
 def test_history_page_errors_are_400_with_the_message_beside_the_field(client, people):

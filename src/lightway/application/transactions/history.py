@@ -375,11 +375,10 @@ def _scan(
         source = "t.client_id = %(me)s"
     else:
         params["wallet"] = wallet_id
-        # someone else's payment into my wallet, and not a refused one
-        source = (
-            "t.destination_wallet_id = %(wallet)s AND t.client_id <> %(me)s"
-            " AND t.status <> 'failed'"
-        )
+        # Every payment into the wallet counts toward the scan's cap, the customer's own
+        # deposits and exchanges included (they come from the other source): filtered
+        # after the LIMIT, so a wallet of a million deposits costs a page like any other.
+        source = "t.destination_wallet_id = %(wallet)s"
     date_sql = ""
     if dates[0] is not None:
         params["from"] = dates[0]
@@ -387,7 +386,11 @@ def _scan(
     if dates[1] is not None:
         params["to"] = dates[1]
         date_sql += " AND t.created_at < %(to)s"
-    where = " AND ".join(_source_filters(side, filters, search, params))
+    conditions = _source_filters(side, filters, search, params)
+    if side == "in":
+        # someone else's payment into my wallet, and not a refused one
+        conditions.append("s.client_id <> %(me)s AND s.status <> 'failed'")
+    where = " AND ".join(conditions)
     sql = _SCAN.format(source=source, dates=date_sql, where=where)
     with connection.cursor() as cur:
         cur.execute(sql, params)
