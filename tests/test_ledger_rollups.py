@@ -196,3 +196,26 @@ def test_rollup_waits_for_a_posting_still_uncommitted_below_the_horizon(tx_db, n
     assert result.waited and result.postings == 4
     assert ledger_checkpoints_verify() == []
     assert account_balance(account=equity) == -520
+
+
+def test_a_later_run_counts_the_postings_earlier_runs_left_without_a_checkpoint(ledger, now):
+    """Regression (seen seeding a million payments): a run rolls an account's postings up
+    without a checkpoint of that account unless it reaches the EVERY-th posting or holds
+    the run's last posting. The next run that checkpointed the account started from its
+    last checkpoint plus only the postings of its own batch, so the checkpoint missed the
+    ones in between and the database refused it (the job failed from then on)."""
+    equity, wallet = ledger
+    ledger_checkpoints_advance(every=EVERY, wait_seconds=2)  # the 60 fixture postings
+    other = account_open(code="wallet:other", kind=AccountKind.WALLET, currency="UGX", now=now)
+    for amount in (1, 2, 3):  # the wallet's 61st-63rd postings, no checkpoint of its own
+        _pay(equity, wallet, amount, now)
+    _pay(equity, other, 4, now)  # this run's last posting is the other wallet's
+    ledger_checkpoints_advance(every=EVERY, wait_seconds=2)
+    assert BalanceCheckpoint.objects.filter(account_id=wallet.pk).count() == 6  # 10, ..., 60
+    _pay(equity, wallet, 5, now)  # now the wallet holds the run's last posting
+    result = ledger_checkpoints_advance(every=EVERY, wait_seconds=2)
+    assert result.waited and result.postings == 2
+    latest = BalanceCheckpoint.objects.filter(account_id=wallet.pk).latest("posting_id")
+    assert latest.postings == 64
+    assert latest.balance == _full_sum(wallet.pk)
+    assert ledger_checkpoints_verify() == []

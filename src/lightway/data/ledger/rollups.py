@@ -144,13 +144,22 @@ WITH start AS (
   FROM batch b
   WINDOW w AS (PARTITION BY b.account_id ORDER BY b.id)
 ), prev AS (
+  -- where the account stood before this batch: its latest checkpoint plus its postings
+  -- after that one up to the start (earlier runs rolled them up without a checkpoint of
+  -- this account; fewer than %(every)s of them, an index range on (account_id, id))
   SELECT acc.account_id, a.derived_balance,
-         COALESCE(c.balance, 0) AS balance, COALESCE(c.postings, 0) AS postings
+         COALESCE(c.balance, 0) + COALESCE(t.amount, 0) AS balance,
+         COALESCE(c.postings, 0) + t.n AS postings
   FROM (SELECT DISTINCT account_id FROM batch) acc
+  CROSS JOIN start
   JOIN ledger_account a ON a.id = acc.account_id
   LEFT JOIN LATERAL (
-    SELECT balance, postings FROM ledger_balance_checkpoint k
+    SELECT posting_id, balance, postings FROM ledger_balance_checkpoint k
     WHERE k.account_id = acc.account_id ORDER BY k.posting_id DESC LIMIT 1) c ON true
+  CROSS JOIN LATERAL (
+    SELECT sum(p.amount) AS amount, count(*) AS n FROM ledger_posting p
+    WHERE p.account_id = acc.account_id AND p.id > COALESCE(c.posting_id, 0)
+      AND p.id <= start.after) t
 ), written AS (
   INSERT INTO ledger_balance_checkpoint (posting_id, account_id, balance, postings)
   SELECT n.id, n.account_id, prev.balance + n.running, prev.postings + n.n
