@@ -5,6 +5,8 @@
     lightway worker [--concurrency N] [--queue Q ...]          background jobs + audit linker
     lightway migrate                                           apply database migrations
     lightway seed-demo                                         demo users, wallets, tokens
+    lightway seed-volume [--payments N] [--customers M] [--seed S] [--days D] [--force]
+                                                               1,000,000 payments for perf work
     lightway check                                             is everything reachable?
     lightway ledger verify                                     ledger invariants hold?
     lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH] [--full]
@@ -132,6 +134,36 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     result = ops.seed_run()
     for line in ops.seed_result_lines(result):
         say(line)
+    return 0
+
+
+def cmd_seed_volume(args: argparse.Namespace) -> int:
+    ops.bootstrap()
+    from django.utils import timezone
+
+    from lightway.application.volume import VolumeSeedRefused, volume_seed
+
+    ops.migrate_run()
+    ops.seed_run()  # the demo logins and fee schedules the pages are measured with
+    progress = Progress("Seeding payments", total=args.payments)
+    try:
+        result = volume_seed(
+            payments=args.payments,
+            customers=args.customers,
+            seed=args.seed,
+            days=args.days,
+            force=args.force,
+            now=timezone.now(),
+            progress=progress,
+        )
+    except VolumeSeedRefused as exc:
+        raise CommandError(exc.message) from exc
+    progress.finish(f"{result.payments:,} payments in {result.seconds:.0f} s")
+    say(f"Run:              {result.run}")
+    say(f"Customers added:  {result.customers:,} (usernames vol{result.run}-<n>)")
+    say(f"Payments added:   {result.payments:,}")
+    say(f"Transfers in DB:  {result.transfers_total:,}")
+    say("Check it with:    lightway ledger verify && lightway audit verify")
     return 0
 
 
@@ -426,6 +458,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seed-demo", help="create demo data (idempotent) and print the logins")
     p.set_defaults(handler=cmd_seed_demo)
+
+    p = sub.add_parser(
+        "seed-volume",
+        help="add a large payment history (default 1,000,000 payments) for performance work",
+        description="Migrate, seed the demo data, then add M customers and N payments between"
+        " them (deposits, P2P, withdrawals, payouts, refusals) through every database"
+        " trigger, set-based, in batches. Refused under production settings, and a second"
+        " time without --force (docs/performance.md).",
+    )
+    p.add_argument("--payments", type=_positive, default=1_000_000, help="default 1,000,000")
+    p.add_argument("--customers", type=_positive, default=5_000, help="default 5,000")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the plan (default 1)")
+    p.add_argument(
+        "--days", type=_positive, default=90, help="spread over the last D days (default 90)"
+    )
+    p.add_argument("--force", action="store_true", help="add another run on top of earlier ones")
+    p.set_defaults(handler=cmd_seed_volume)
 
     p = sub.add_parser("check", help="check database, migrations, worker and external systems")
     p.set_defaults(handler=cmd_check)
