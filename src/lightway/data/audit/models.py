@@ -71,6 +71,9 @@ class AuditRecord(models.Model):
                 fields=["id"], condition=Q(seq__isnull=True), name="audit_record_unlinked"
             ),
             models.Index(fields=["object_type", "object_id"], name="audit_record_object"),
+            # The admin's search by object id or by actor (newest first for one actor).
+            models.Index(fields=["object_id"], name="audit_record_object_id"),
+            models.Index(fields=["actor", "id"], name="audit_record_actor"),
         ]
 
     def __str__(self) -> str:

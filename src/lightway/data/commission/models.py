@@ -357,6 +357,8 @@ class CommissionRecord(models.Model):
             models.Index(fields=["party", "party_ref", "created_at"], name="commission_rec_stmt"),
             models.Index(fields=["reference"], name="commission_rec_reference"),
             models.Index(fields=["schedule", "created_at"], name="commission_rec_schedule_time"),
+            # The admin list, newest first, and its date filter (it sorted every record).
+            models.Index(fields=["created_at", "id"], name="commission_rec_created"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -65,6 +65,7 @@ class Account(models.Model):
 
     class Meta:
         db_table = "ledger_account"
+        indexes = [models.Index(fields=["owner_ref"], name="ledger_account_owner")]  # admin search
         constraints = [
             models.UniqueConstraint(fields=["id", "currency"], name="ledger_account_id_currency"),
             models.CheckConstraint(
@@ -105,6 +106,12 @@ class JournalEntry(models.Model):
     class Meta:
         db_table = "ledger_journal_entry"
         verbose_name_plural = "journal entries"
+        indexes = [
+            # The admin's search by transfer id and its kind filter, newest first
+            # (interfaces/admin/ledger.py): index probes, not scans of every entry.
+            models.Index(fields=["reference"], name="ledger_entry_reference"),
+            models.Index(fields=["kind", "id"], name="ledger_entry_kind"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(posting_count__gte=2), name="ledger_entry_two_postings"
@@ -158,11 +165,12 @@ class Hold(models.Model):
     class Meta:
         db_table = "ledger_hold"
         indexes = [
+            models.Index(fields=["reference"], name="ledger_hold_reference"),  # admin search
             models.Index(
                 fields=["expires_at"],
                 name="ledger_hold_active_expiry",
                 condition=Q(status="active"),
-            )
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_hold_positive"),

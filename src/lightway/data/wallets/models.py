@@ -126,6 +126,10 @@ class Transfer(models.Model):
             # included), so a page is one index range that stops at its LIMIT (migration
             # 0011; they replace the (client, created_at) and (wallet, created_at) ones).
             models.Index(fields=["client", "-created_at", "-id"], name="transfer_client_keyset"),
+            # Every transfer newest first and by date range (the admin list and its date
+            # filter, the back office's transaction list): a range of this index, however
+            # many transfers there are.
+            models.Index(fields=["created_at", "id"], name="transfer_created"),
             models.Index(fields=["status", "created_at"], name="transfer_status_age"),
             models.Index(
                 fields=["reversal_entry"],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.contrib import admin
 
 from lightway.data.audit.models import AuditRecord
-from lightway.interfaces.admin.base import BoundedListMixin, ReadOnlyAdminMixin
+from lightway.interfaces.admin.base import BoundedListMixin, ReadOnlyAdminMixin, search_text
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[AuditRecord]
@@ -33,8 +33,10 @@ class AuditRecordAdmin(BoundedListMixin, ReadOnlyAdminMixin, _ModelAdmin):
         "short_hash",
     )
     list_display_links = ("id",)
-    # Exact / prefix matches only: they can use indexes on a table of millions of rows.
-    search_fields = ("=object_id", "=actor", "^action")
+    # Exact matches on audit_record_object_id and audit_record_actor (base.BoundedListMixin).
+    indexed_search = (("object_id", search_text(100)), ("actor", search_text(64)))
+    search_help_text = "An object id (a transfer id, a user id ...) or an actor (user:12, system)."
+
     ordering = ("-id",)
     list_per_page = 50
     actions = None

@@ -49,7 +49,12 @@ from procrastinate.manager import JobManager
 
 from lightway.application.authentication.passwords import password_changed
 from lightway.data.audit.services import audit_record
-from lightway.interfaces.admin.base import AuditedModelAdmin, fixed_choices_filter, staff_actor
+from lightway.interfaces.admin.base import (
+    AuditedModelAdmin,
+    fixed_choices_filter,
+    search_text,
+    staff_actor,
+)
 
 if TYPE_CHECKING:
     _UserAdmin = UserAdmin[User]
@@ -69,7 +74,8 @@ class AuditedUserAdmin(AuditedModelAdmin, _UserAdmin):
     """
 
     list_display = ("username", "is_active", "is_staff", "last_login", "date_joined")
-    search_fields = ("=username",)
+    indexed_search = (("username", search_text(150)),)  # the unique index, case as typed
+    search_help_text = "A username, exactly."
 
     def audit_staff_action(
         self,

@@ -54,7 +54,7 @@ from lightway.data.commission.selectors import (
 )
 from lightway.data.commission.services import commission_refusal
 from lightway.data.money import Money, MoneyError, currency
-from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin
+from lightway.interfaces.admin.base import AuditedModelAdmin, ReadOnlyAdminMixin, search_text
 
 if TYPE_CHECKING:
     _TabularInline = admin.TabularInline[Any, Any]
@@ -667,8 +667,11 @@ class CommissionRecordAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
         "entry_id",
     )
     list_filter = ("party", "transaction_kind", "currency", "created_at")
-    # Exact matches only: they use indexes on a table that grows with every transaction.
-    search_fields = ("=reference", "=party_ref")
+    # An exact match on commission_rec_reference (base.BoundedListMixin); the party is a
+    # filter. Newest first and the date filter through commission_rec_created.
+    indexed_search = (("reference", search_text(64)),)
+    search_help_text = "A transfer id (the record's reference)."
+
     list_select_related = ("schedule",)
     ordering = ("-created_at", "-id")
     list_per_page = 50

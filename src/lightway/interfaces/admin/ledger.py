@@ -31,6 +31,9 @@ from lightway.interfaces.admin.base import (
     AuditedModelAdmin,
     ReadOnlyAdminMixin,
     fixed_choices_filter,
+    search_int,
+    search_text,
+    search_uuid,
     staff_actor,
 )
 from lightway.interfaces.panels.forms import reason_field
@@ -92,7 +95,10 @@ def _status_action(
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("code", "kind", "currency", "current_balance", "held", "status")
     list_filter = ("kind", "currency", "status", "derived_balance")
-    search_fields = ("=code", "=owner_ref")
+    # Exact matches on indexed columns (base.BoundedListMixin): unique code, owner index.
+    indexed_search = (("code", search_text(120)), ("owner_ref", search_text(64)))
+    search_help_text = "An account code (wallet:<wallet id>, house:...) or an owner (user:<id>)."
+
     actions = ("freeze", "unfreeze")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -153,7 +159,13 @@ class JournalEntryAdmin(ReadOnlyAdmin):
             ],
         ),
     )
-    search_fields = ("=reference", "=idempotency_key")
+    # ledger_entry_reference, the unique idempotency key, the primary key
+    indexed_search = (
+        ("reference", search_text(64)),
+        ("idempotency_key", search_text(200)),
+        ("id", search_int),
+    )
+    search_help_text = "A transfer id (the entry's reference), an idempotency key or an entry id."
     inlines = (PostingInline,)
 
 
@@ -161,7 +173,8 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 class HoldAdmin(ReadOnlyAdmin):
     list_display = ("id", "account", "amount", "status", "reference", "expires_at")
     list_filter = ("status",)
-    search_fields = ("=reference",)
+    indexed_search = (("reference", search_text(64)), ("id", search_int))  # ledger_hold_reference
+    search_help_text = "A transfer id (the hold's reference) or a hold id."
 
 
 @admin.register(Wallet)
@@ -182,7 +195,13 @@ class TransferAdmin(ReadOnlyAdmin):
         "failure_code",
         "created_at",
     )
-    list_filter = ("kind", "status", "currency")
-    search_fields = ("=id", "=idempotency_key")
-    # No date_hierarchy: its year/month links are a SELECT DISTINCT date_trunc(...) over
-    # every transfer on each page view.
+    # Newest first through transfer_created (created_at, id); the date filter is a range on
+    # the same index. No date_hierarchy: its year/month links are a SELECT DISTINCT
+    # date_trunc(...) over every transfer on each page view.
+    list_filter = ("kind", "status", "currency", "created_at")
+    ordering = ("-created_at", "-id")
+    # The primary key and the entry's foreign-key index. Not the idempotency key: it is
+    # unique per customer only (its index leads with the customer), and indexing it alone
+    # would cost every payment an index entry; find those through the customer's page.
+    indexed_search = (("id", search_uuid), ("entry_id", search_int))
+    search_help_text = "A transfer id, or the id of its journal entry."
