@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # npm ci writes node_modules/.package-lock.json: the front-end libraries are installed.
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: install run test lint typecheck contracts audit bench bench-payouts clean-var messages
+.PHONY: install run test lint typecheck contracts audit bench bench-live bench-pages bench-payouts clean-var messages
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,8 +60,19 @@ audit: install
 		exit 1; \
 	fi
 
+# First 30 s of live payments against the running `make run` platform (its dashboards
+# move; skipped when none answers), then the transfers benchmark on a database of its own.
 bench: install
+	$(BIN)/python benchmarks/live.py --seconds 30 --if-running
 	$(BIN)/python benchmarks/transfers.py
+
+bench-live: install
+	$(BIN)/python benchmarks/live.py
+
+# Server time of every main page on the database DATABASE_URL names (else the embedded
+# one): load it first with `lightway seed-volume` (docs/performance.md). var/bench/pages.json
+bench-pages: install
+	$(BIN)/python benchmarks/pages.py
 
 bench-payouts: install
 	$(BIN)/python benchmarks/payouts.py

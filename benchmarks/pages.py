@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, percentile, say
@@ -193,8 +194,13 @@ def admin_pages() -> list[str]:
         account = cur.fetchone()
     if row is not None:
         transfer_id, key, client_id, at = row
-        day = at.date()
-        since = f"created_at__gte={day}&created_at__lt={day + timedelta(days=1)}"
+        start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = urlencode(
+            {
+                "created_at__gte": start.isoformat(),
+                "created_at__lt": (start + timedelta(days=1)).isoformat(),
+            }
+        )
         pages += [
             f"/admin/wallets/transfer/?q={transfer_id}",
             f"/admin/wallets/transfer/?q={key}",

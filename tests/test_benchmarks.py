@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from lightway.data.ledger.models import Account, JournalEntry
+from lightway.data.wallets.models import Transfer
 from lightway.infrastructure import settings as settings_module
 from lightway.infrastructure.config import url_from_database
 from lightway.interfaces.api.bench_floor import FLOOR_SQL
@@ -374,3 +375,70 @@ def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
     )
     assert (figures["overdrafts"], figures["errors"], figures["ledger_verified"]) == (0, 0, True)
     assert figures["hot_rate_per_s"] > 0 and figures["spread_rate_per_s"] > 0
+
+
+# --- benchmarks/pages.py and benchmarks/live.py (issue 13) -----------------------------------
+
+
+def _bench_module(name: str):
+    """benchmarks/<name>.py, imported under its own name (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", ROOT / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def test_pages_benchmark_smoke(tx_db, tmp_path):
+    """The pages benchmark at a tiny scale: it signs in for real as each realm, measures
+    every page that exists, skips those that do not with a note, and writes its figures."""
+    from django.utils import timezone
+
+    from lightway.application.demo import demo_seed
+    from lightway.application.volume import volume_seed
+
+    now = timezone.now()
+    demo_seed(now=now)
+    volume_seed(payments=60, customers=4, days=3, now=now)
+    bench = _bench_module("pages")
+    result = bench.run(repeat=1, progress=lambda _line: None)
+    pages = result["pages"]
+    assert result["transactions"] == Transfer.objects.count() >= 60
+    for url in ("/app/", "/app/momo/", "/staff/", "/mtn/", "/api/v1/wallets"):
+        assert pages[url]["status"] == 200 and pages[url]["p50_ms"] > 0, url
+    admin = [url for url in pages if url.startswith("/admin/")]
+    assert "/admin/wallets/transfer/" in admin and any("?q=" in url for url in admin)
+    assert all(f["queries"] > 0 and f["ratio"] for f in pages.values())
+    assert result["p95_ms"] > 0 and result["baseline"]["url"] == "/healthz"
+    assert all("404" in why or "no demo user" in why for why in result["skipped"].values())
+    path = tmp_path / "pages.json"
+    bench.write_result(result, path)
+    written = json.loads(path.read_text())
+    assert {"p95_ms", "transactions", "pages"} <= set(written)
+    assert any(line.startswith("p95 over every page") for line in bench.table(result))
+
+
+def test_live_traffic_reaches_the_running_platform(live_server):
+    """benchmarks/live.py pays through the API of a running server (make bench moves the
+    dashboards of `make run`)."""
+    from django.utils import timezone
+
+    from lightway.application.demo import demo_seed
+
+    demo_seed(now=timezone.now())
+    live = _bench_module("live")
+    before = Transfer.objects.filter(kind="p2p").count()
+    counts = live.run(live_server.url, seconds=2, rate=10)
+    assert counts["transfers"] > 0
+    made = Transfer.objects.filter(kind="p2p", description="live traffic")
+    assert (
+        made.count() == counts["transfers"] == Transfer.objects.filter(kind="p2p").count() - before
+    )
+    assert made.filter(status="succeeded").count() == counts["transfers"]
