@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -271,10 +272,10 @@ def _quote(kind: str, amount: int, now: datetime) -> tuple[str, FeeQuote]:
     return fee_for(kind, money, now)
 
 
-def _prices(now: datetime) -> list[tuple[object, ...]]:
+def _prices(now: datetime) -> list[tuple[Any, ...]]:
     """(kind, index, amount, fee, schedule, commission kind, lightway share, mtn share) of
     every amount the plan draws from, priced once by the platform's own pricing."""
-    rows: list[tuple[object, ...]] = []
+    rows: list[tuple[Any, ...]] = []
     for kind in ("p2p", "deposit", "withdrawal", "payout"):
         for index, amount in enumerate(AMOUNTS):
             commission_kind, quote = _quote(kind, amount, now)
@@ -305,7 +306,7 @@ def _plan_draw(
     start: datetime,
     end: datetime,
     now: datetime,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The temp tables: customers, prices and one row per payment (ids drawn up front);
     returns the parameters the batches are written with."""
 
@@ -425,7 +426,7 @@ def _plan_draw(
     }
 
 
-def _batch_write(p: dict[str, object]) -> None:
+def _batch_write(p: dict[str, Any]) -> None:
     """Payments ``p["first"]``..``p["last"]`` of the plan, in the order the platform
     writes them."""
     with connection.cursor() as cur:

@@ -113,10 +113,11 @@ class BoundedListMixin:
     list_per_page: ClassVar[int] = 50
     indexed_search: ClassVar[tuple[tuple[str, SearchParse], ...]] = ()
 
-    def get_search_fields(self, request: HttpRequest) -> Sequence[str]:
+    def get_search_fields(self, request: HttpRequest) -> list[str] | tuple[str, ...]:
         if self.indexed_search:
             return tuple(lookup for lookup, _parse in self.indexed_search)
-        return super().get_search_fields(request)  # type: ignore[misc]
+        fields: list[str] | tuple[str, ...] = super().get_search_fields(request)  # type: ignore[misc]
+        return fields
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
