@@ -95,3 +95,30 @@ def test_bad_sizes_are_refused(tx_db, capsys):
     with pytest.raises(SystemExit):
         main(["seed-volume", "--payments", "0"])  # a usage error, before anything runs
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_runs_started_together_get_their_own_numbers(tx_db):
+    """Regression: two runs started at once both took run 2 and the second failed on the
+    username of its first customer."""
+    import threading
+
+    from django.db import connections
+
+    volume_seed(payments=10, customers=2, now=timezone.now())
+    results: list[object] = []
+
+    def one() -> None:
+        try:
+            results.append(volume_seed(payments=10, customers=2, force=True, now=timezone.now()))
+        except Exception as exc:  # reported below
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.run for r in results) == [2, 3], results  # type: ignore[attr-defined]
+    assert ledger_verify().ok

@@ -65,6 +65,8 @@ DEFAULT_CUSTOMERS = 5_000
 DEFAULT_DAYS = 90
 BATCH = 5_000
 AUDIT_ACTION = "volume.seed"
+# pg_advisory_xact_lock key under which a run takes its number ("LWVOLUME").
+RUN_LOCK_KEY = 0x4C57564F4C554D45
 # Amounts drawn from (UGX, no minor unit): everyday sizes, each priced once.
 AMOUNTS = (
     500, 1_000, 2_000, 2_500, 3_000, 5_000, 7_500, 10_000, 12_000, 15_000, 20_000, 25_000,
@@ -129,12 +131,11 @@ def volume_seed(
             " end); pass --force to add another run of customers and payments"
         )
     started = time.monotonic()
-    run = runs + 1
     fee_schedules_seed_defaults(now=now)
     start = _window_start(now, days)
     end = now - timedelta(minutes=1)
     step(0, payments, "customers")
-    people = _customers_create(run=run, count=customers, total=payments, now=now, progress=step)
+    run, people = _customers_create(count=customers, total=payments, now=now, progress=step)
     params = _plan_draw(
         run=run,
         people=people,
@@ -151,11 +152,20 @@ def volume_seed(
         *((a, min(customers, a + batch - 1)) for a in range(1, customers + 1, batch)),
         *((a, min(payments, a + batch - 1)) for a in range(customers + 1, payments + 1, batch)),
     ]
+    with connection.cursor() as cur:
+        # The triggers' queries run once per row: a plan that starts parallel workers (which
+        # the planner picks for a lookup by entry on a large table with stale statistics)
+        # costs milliseconds per row. This session only.
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+    analysed_at = 0
     for first, last in ranges:
         with transaction.atomic():
             _batch_write({**params, "first": first, "last": last})
         audit_chain_link(batch=10_000)
         done = last
+        if done >= max(2 * analysed_at, customers, 20_000):
+            _analyze()  # statistics that follow the growth (autovacuum may be off)
+            analysed_at = done
         step(done, payments, "payments")
     with transaction.atomic():
         audit_record(
@@ -226,15 +236,22 @@ class _Customer:
 
 
 def _customers_create(
-    *, run: int, count: int, total: int, now: datetime, progress: Progress
-) -> list[_Customer]:
-    """``count`` verified customers (KYC tier 3), each with a UGX wallet (opened by the
-    platform's ``wallet_open``, audited) and an encrypted phone number (blind index)."""
+    *, count: int, total: int, now: datetime, progress: Progress
+) -> tuple[int, list[_Customer]]:
+    """(run, customers): the number of this run, and ``count`` verified customers (KYC tier
+    3), each with a UGX wallet (opened by the platform's ``wallet_open``, audited) and an
+    encrypted phone number (blind index). The run's number is taken under a lock with its
+    first customers, so runs started together get different numbers."""
     users = get_user_model()
     out: list[_Customer] = []
+    run = 0
     for first in range(0, count, 500):
         chunk = range(first, min(count, first + 500))
         with transaction.atomic():
+            if not run:
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", [RUN_LOCK_KEY])
+                run = _runs_made() + 1
             made = users.objects.bulk_create(
                 [users(username=f"vol{run}-{i}", password="!") for i in chunk]
             )
@@ -262,7 +279,7 @@ def _customers_create(
                 terms_accepted_at=now,
             )
         progress(0, total, f"customers {len(out)}/{count}")
-    return out
+    return run, out
 
 
 def _quote(kind: str, amount: int, now: datetime) -> tuple[str, FeeQuote]:
@@ -562,7 +579,9 @@ def _batch_write(p: dict[str, Any]) -> None:
 
 
 def _analyze() -> None:
-    """Fresh planner statistics for what was loaded (as autovacuum would leave them)."""
+    """Fresh planner statistics for what was loaded (as autovacuum would leave them). The
+    runtime role owns no table: PostgreSQL then skips each with a warning, and the owner's
+    autovacuum keeps them."""
     with connection.cursor() as cur:
         for table in (
             "ledger_account",
@@ -574,5 +593,6 @@ def _analyze() -> None:
             "momo_request",
             "audit_record",
             "settlement_position_delta",
+            "wallets_usage_counter",
         ):
             cur.execute(f"ANALYZE {table}")
