@@ -25,6 +25,7 @@ Writes ``var/bench/pages.json``: ``p95_ms`` (over every page request), ``transac
 ``skipped``; and prints a table.
 
 Usage: DATABASE_URL=... python benchmarks/pages.py [--repeat 10] [--out var/bench/pages.json]
+       [--only /admin/ ...]
 (``make bench-pages``; without DATABASE_URL it uses the embedded server, as ``make run``.)
 """
 
@@ -275,8 +276,11 @@ def _realm(
             skipped[url] = "no demo user may open it (" + ", ".join(refused) + ")"
 
 
-def run(*, repeat: int = 10, progress: Callable[[str], None] = say) -> dict[str, Any]:
-    """Measure every page (module docstring); return the figures ``pages.json`` holds."""
+def run(
+    *, repeat: int = 10, only: tuple[str, ...] = (), progress: Callable[[str], None] = say
+) -> dict[str, Any]:
+    """Measure every page (module docstring), or those whose URL starts with one of
+    ``only``; return the figures ``pages.json`` holds."""
     from django.db import connection
     from django.test import Client
 
@@ -291,12 +295,16 @@ def run(*, repeat: int = 10, progress: Callable[[str], None] = say) -> dict[str,
     token = next(t for name, _d, t, _b in CUSTOMERS if name == CUSTOMER)
     staff: dict[str, Any] = {}
     common = (repeat, results, skipped, progress)
-    _realm(CUSTOMER_PAGES, [CUSTOMER], customer_client, *common, {})
+
+    def chosen(urls: Iterable[str]) -> list[str]:
+        return [u for u in urls if not only or u.startswith(only)]
+
+    _realm(chosen(CUSTOMER_PAGES), [CUSTOMER], customer_client, *common, {})
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-    _realm(API_PAGES, [CUSTOMER], lambda _user: Client(), *common, {}, headers=bearer)
-    _realm(STAFF_PAGES, STAFF, staff_client, *common, staff)
-    _realm(MTN_PAGES, MTN, staff_client, *common, staff)
-    _realm(admin_pages(), STAFF, staff_client, *common, staff)
+    _realm(chosen(API_PAGES), [CUSTOMER], lambda _user: Client(), *common, {}, headers=bearer)
+    _realm(chosen(STAFF_PAGES), STAFF, staff_client, *common, staff)
+    _realm(chosen(MTN_PAGES), MTN, staff_client, *common, staff)
+    _realm(chosen(admin_pages()), STAFF, staff_client, *common, staff)
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM wallets_transfer")
         transactions = int(cur.fetchone()[0])
@@ -341,6 +349,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=10, help="requests per page (default 10)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "pages.json"))
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="PREFIX", help="only these URLs"
+    )
     args = parser.parse_args()
     setup_django()
     from django.utils import timezone
@@ -348,7 +359,7 @@ def main() -> int:
     from lightway.application.demo import demo_seed
 
     demo_seed(now=timezone.now())  # the demo logins (idempotent)
-    result = run(repeat=args.repeat)
+    result = run(repeat=args.repeat, only=tuple(args.only))
     for line in table(result):
         print(line)
     write_result(result, Path(args.out))
