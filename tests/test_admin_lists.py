@@ -4,6 +4,7 @@ balances from checkpoints."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -224,3 +225,39 @@ def test_searches_find_what_they_look_for(volume, admin_client):
     text = admin_client.get("/admin/wallets/transfer/?q=not-a-uuid").content.decode()
     assert "0 transfers" in text
     assert admin_client.get("/admin/wallets/transfer/?q=%20%20").status_code == 200
+
+
+def test_fee_schedules_in_use_come_from_the_newest_record_not_exists(volume, admin_client):
+    """Regression: the "in use" column was EXISTS(records of the schedule); with a handful
+    of schedules the planner expects a huge share of the records for each and reads the
+    table until it meets one, the whole table for a schedule never used, per row (3.5 s on
+    600,000 records). Now the newest record's date, from the end of the schedule's range
+    of commission_rec_schedule_time (ORDER BY created_at DESC LIMIT 1: Django writes the
+    subquery's only column as "1")."""
+    from tests.query_cost import captured_selects
+
+    sqls = captured_selects(
+        lambda: admin_client.get("/admin/commission/feeschedule/"), "commission_record"
+    )
+    listed = [s for s in sqls if "commission_fee_schedule" in s and "newest_record" in s]
+    assert listed, sqls
+    assert not [s for s in listed if "EXISTS" in s.upper()]
+    subqueries = [
+        s[s.find("commission_record") - 80 : s.find("commission_record") + 160] for s in listed
+    ]
+    assert any(re.search(r'ORDER BY (U0\."created_at"|1) DESC\s+LIMIT 1', s) for s in listed), (
+        subqueries
+    )
+    text = admin_client.get("/admin/commission/feeschedule/").content.decode()
+    assert 'alt="True"' in text and 'alt="False"' in text  # used and unused schedules
+
+
+def test_the_capped_count_computes_no_annotation(admin_client, history, settings):
+    """Regression: the account list's count computed every counted account's balance (the
+    checkpoint-and-tail expression), 0.5 s over 8,000 accounts: the count reads ids only."""
+    settings.LIGHTWAY_ADMIN_COUNT_CAP = 5
+    _, sqls = _queries(admin_client, "/admin/ledger/account/")
+    counts = [s for s in sqls if "COUNT(" in s.upper() and "ledger_account" in s]
+    assert counts
+    for sql in counts:
+        assert "ledger_balance_checkpoint" not in sql and "ORDER BY" not in sql.upper(), sql

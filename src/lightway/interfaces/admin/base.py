@@ -70,7 +70,10 @@ class CappedCountPaginator(_Paginator):
         items = self.object_list
         if not isinstance(items, QuerySet):
             return len(items)
-        found = items[: cap + 1].count()
+        # Only the ids, unordered: the count needs no annotation (an account's balance
+        # from its checkpoints, say) and no sort, which it otherwise computes for up to
+        # ``cap`` rows it does not show.
+        found = items.order_by().values("pk")[: cap + 1].count()
         return AtLeast(cap) if found > cap else found
 
 
