@@ -88,7 +88,7 @@ MTN_PAGES = (
     "/mtn/commission/",
     "/mtn/settlement/",
 )
-API_PAGES = ("/api/v1/wallets", "/api/v1/transfers")
+API_PAGES = ("/api/v1/wallets",)
 
 
 @dataclass
