@@ -86,7 +86,7 @@ class Watch:
 
     def fits_width(self) -> None:
         """The page as a whole does not scroll sideways (a wide table may, inside its
-        ``.table-wrap``): what a phone-sized viewport must hold on every page.
+        ``.table-scroll``): what a phone-sized viewport must hold on every page.
 
         Measured against the layout viewport (``clientWidth``): on a mobile viewport
         Chromium zooms out to show a page that is too wide, and ``window.innerWidth`` grows
@@ -99,16 +99,16 @@ class Watch:
             # What sticks out: elements, and text (a long word overflows its box unseen).
             culprits = self.page.evaluate(
                 """w => {
-                  const out = [];
+                  const out = [], boxes = '.table-scroll, .table-wrap';
                   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
                   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
                     const r = document.createRange(); r.selectNodeContents(n);
                     const e = n.parentElement;
-                    if (r.getBoundingClientRect().right > w && !e.closest('.table-wrap'))
+                    if (r.getBoundingClientRect().right > w && !e.closest(boxes))
                       out.push(e.tagName + '.' + e.className + ': ' + n.textContent.trim());
                   }
                   for (const e of document.querySelectorAll('body *'))
-                    if (e.getBoundingClientRect().right > w && !e.closest('.table-wrap'))
+                    if (e.getBoundingClientRect().right > w && !e.closest(boxes))
                       out.push(e.tagName + '.' + e.className);
                   return out.slice(0, 8);
                 }""",
@@ -193,3 +193,133 @@ def chart_drawn(page: Any, selector: str) -> dict[str, Any]:
                           width: c.getBoundingClientRect().width, painted}; }""",
         selector,
     )
+
+
+# --- Accessibility: axe-core and the focus ring ------------------------------------------------
+
+AXE_SOURCE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.1 A and AA plus axe's best practices: what docs/panels.md, "Accessibility", promises.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice")
+BLOCKING = ("critical", "serious")
+
+
+def _axe_source() -> str:
+    if not AXE_SOURCE.exists():
+        pytest.fail(f"axe-core is not installed ({AXE_SOURCE}): run `make install` (npm ci)")
+    return AXE_SOURCE.read_text(encoding="utf-8")
+
+
+def axe_violations(watch_or_page: Watch | Any, *, tags: tuple[str, ...] = AXE_TAGS) -> list[dict]:
+    """Every axe-core violation on the page as it is now: ``{id, impact, help, nodes}`` with
+    the first few offending elements (selector and axe's summary) per rule.
+
+    axe is evaluated through the DevTools protocol (``page.evaluate``), which the page's
+    Content-Security-Policy does not govern, so the page itself needs no exception.
+    """
+    page = getattr(watch_or_page, "page", watch_or_page)
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    return list(
+        page.evaluate(
+            """async tags => {
+              const result = await axe.run(document, {
+                runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'],
+              });
+              return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: '
+                  + (n.failureSummary || '').replace(/\\s+/g, ' ').slice(0, 240)),
+              }));
+            }""",
+            list(tags),
+        )
+    )
+
+
+def axe_report(violations: list[dict]) -> str:
+    """The violations as lines a person can act on."""
+    return "\n".join(
+        f"  [{v['impact']}] {v['id']}: {v['help']}\n" + "".join(f"      {n}\n" for n in v["nodes"])
+        for v in violations
+    )
+
+
+def axe_check(watch_or_page: Watch | Any, *, tags: tuple[str, ...] = AXE_TAGS) -> list[dict]:
+    """Fail on any serious or critical axe-core violation (moderate and minor ones are named
+    in the failure text); return the non-blocking violations for the caller to judge."""
+    page = getattr(watch_or_page, "page", watch_or_page)
+    violations = axe_violations(page, tags=tags)
+    blocking = [v for v in violations if v["impact"] in BLOCKING]
+    rest = [v for v in violations if v["impact"] not in BLOCKING]
+    if blocking:
+        raise AssertionError(
+            f"axe-core on {page.url} ({page.viewport_size}):\n"
+            + axe_report(blocking)
+            + ("  and, not blocking:\n" + axe_report(rest) if rest else "")
+        )
+    return rest
+
+
+# The contrast of the focus ring against what lies behind it (WCAG 2.1 SC 1.4.11: 3:1). The
+# ring is the computed outline, or a box-shadow ring when the outline is none; the colour
+# behind is the first opaque background among the element's ancestors, with the
+# translucent ones above it composited on top.
+_FOCUS_RING_JS = """el => {
+  const parse = c => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const over = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a), a: 1,
+  });
+  const lum = c => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const style = getComputedStyle(el);
+  let ring = null, how = '';
+  if (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1) {
+    ring = parse(style.outlineColor);
+    how = 'outline ' + style.outlineWidth + ' ' + style.outlineColor;
+  } else if (style.boxShadow && style.boxShadow !== 'none') {
+    ring = parse(style.boxShadow); how = 'box-shadow ' + style.boxShadow;
+  }
+  if (!ring) return {ratio: 0, how: 'no visible focus ring (' + style.outlineStyle + ')'};
+  const layers = [];
+  for (let e = el.parentElement; e; e = e.parentElement) {
+    const bg = parse(getComputedStyle(e).backgroundColor);
+    if (bg && bg.a > 0) { layers.push(bg); if (bg.a >= 1) break; }
+  }
+  let back = {r: 255, g: 255, b: 255, a: 1};
+  for (const layer of layers.reverse()) back = over(layer, back);
+  const front = over(ring, back);
+  const [hi, lo] = [lum(front), lum(back)].sort((x, y) => y - x);
+  const hex = c => '#' + [c.r, c.g, c.b]
+    .map(v => Math.round(v).toString(16).padStart(2, '0')).join('');
+  return {ratio: (hi + 0.05) / (lo + 0.05), how: how + ' on ' + hex(back)};
+}"""
+
+
+def focus_ring_contrast(watch_or_page: Watch | Any, selector: str) -> tuple[float, str]:
+    """Focus the first element matching ``selector`` as a keyboard user would (the page has
+    seen a key press, so ``:focus-visible`` applies) and measure its ring: (ratio, how)."""
+    page = getattr(watch_or_page, "page", watch_or_page)
+    page.keyboard.press("Shift")
+    element = page.locator(selector).first
+    element.focus()
+    result = element.evaluate(_FOCUS_RING_JS)
+    return float(result["ratio"]), str(result["how"])
+
+
+def focus_ring_check(watch_or_page: Watch | Any, *selectors: str, minimum: float = 3.0) -> None:
+    """Each selector's element, focused, shows a ring of at least ``minimum``:1 contrast."""
+    page = getattr(watch_or_page, "page", watch_or_page)
+    weak = []
+    for selector in selectors:
+        ratio, how = focus_ring_contrast(page, selector)
+        if ratio < minimum:
+            weak.append(f"{selector}: {ratio:.2f}:1 ({how})")
+    assert not weak, f"focus ring below {minimum}:1 on {page.url}: {weak}"

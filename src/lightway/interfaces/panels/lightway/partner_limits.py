@@ -29,25 +29,41 @@ _AMOUNT_ERRORS = {
 }
 
 
+_INPUT = {"class": "input"}
+
+
+def _amount() -> forms.NumberInput:
+    return forms.NumberInput(attrs={**_INPUT, "inputmode": "numeric"})
+
+
 class PartnerLimitForm(AccessibleForm):
-    partner = forms.ModelChoiceField(queryset=Partner.objects.order_by("code"), to_field_name="pk")
-    currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCY_CODES])
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.order_by("code"),
+        to_field_name="pk",
+        widget=forms.Select(attrs=_INPUT),
+    )
+    currency = forms.ChoiceField(
+        choices=[(c, c) for c in CURRENCY_CODES], widget=forms.Select(attrs=_INPUT)
+    )
     per_transaction_max = forms.IntegerField(
         min_value=0,
         max_value=MAX_LIMIT,
         label="Per transaction (minor units)",
+        widget=_amount(),
         error_messages=_AMOUNT_ERRORS,
     )
     daily_max = forms.IntegerField(
         min_value=0,
         max_value=MAX_LIMIT,
         label="Per UTC day (minor units)",
+        widget=_amount(),
         error_messages=_AMOUNT_ERRORS,
     )
     outstanding_max = forms.IntegerField(
         min_value=0,
         max_value=MAX_LIMIT,
         label="Reserved at once (minor units, fees included)",
+        widget=_amount(),
         error_messages=_AMOUNT_ERRORS,
     )
 
@@ -66,7 +82,7 @@ def partner_limits_page(request: HttpRequest) -> HttpResponse:
         return _page(request)
     form = PartnerLimitForm(request.POST)
     if not form.is_valid():
-        return _page(request, form, status=200)
+        return _page(request, form, status=400)
     data = form.cleaned_data
     try:
         partner_limit_set(
@@ -80,6 +96,6 @@ def partner_limits_page(request: HttpRequest) -> HttpResponse:
         )
     except DomainError as exc:
         apply_errors(form, exc, default_field="per_transaction_max")
-        return _page(request, form, status=200)
+        return _page(request, form, status=400)
     messages.success(request, f"Limits of {data['partner'].code} in {data['currency']} saved.")
     return HttpResponseRedirect(PAGE_URL)

@@ -5,6 +5,30 @@
   const summary = document.querySelector("[data-focus]");
   if (summary) summary.focus();
 
+  // A wide table's box that scrolls sideways must be reachable by keyboard and named (the
+  // templates say so with <div class="table-scroll" role="region" aria-label tabindex="0">;
+  // this covers a box written without them, once it overflows).
+  const nameOf = (box) => {
+    const caption = box.querySelector("caption");
+    if (caption) return caption.textContent.trim();
+    const section = box.closest("section, .card");
+    const heading = section && section.querySelector("h1, h2, h3");
+    return heading ? heading.textContent.trim() : "Table";
+  };
+  const reachable = () => {
+    document.querySelectorAll(".table-scroll, .table-wrap").forEach((box) => {
+      if (box.hasAttribute("tabindex") || box.scrollWidth <= box.clientWidth) return;
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("role", "region");
+      if (!box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+        box.setAttribute("aria-label", nameOf(box));
+      }
+    });
+  };
+  reachable();
+  window.addEventListener("resize", reachable);
+  document.addEventListener("htmx:afterSwap", reachable);
+
   // Print buttons (backup codes).
   document.querySelectorAll("[data-print]").forEach((button) => {
     button.addEventListener("click", () => window.print());
