@@ -281,7 +281,8 @@ _FOCUS_RING_JS = """el => {
   };
   const style = getComputedStyle(el);
   let ring = null, how = '';
-  if (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1) {
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1;
+  if (outline) {
     ring = parse(style.outlineColor);
     how = 'outline ' + style.outlineWidth + ' ' + style.outlineColor;
   } else if (style.boxShadow && style.boxShadow !== 'none') {
@@ -289,7 +290,9 @@ _FOCUS_RING_JS = """el => {
   }
   if (!ring) return {ratio: 0, how: 'no visible focus ring (' + style.outlineStyle + ')'};
   const layers = [];
-  for (let e = el.parentElement; e; e = e.parentElement) {
+  // A ring drawn inside the element (negative offset) lies on the element's own background.
+  const inside = outline && parseFloat(style.outlineOffset) < 0;
+  for (let e = inside ? el : el.parentElement; e; e = e.parentElement) {
     const bg = parse(getComputedStyle(e).backgroundColor);
     if (bg && bg.a > 0) { layers.push(bg); if (bg.a >= 1) break; }
   }

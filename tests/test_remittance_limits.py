@@ -241,4 +241,8 @@ def test_the_staff_page_sets_limits_for_finance_only(client):
             "outstanding_max": "5",
         },
     )
-    assert bad.status_code == 200 and b"from 0 to" in bad.content
+    # Bad input: 400, the error summary, the message beside its field, the input kept.
+    html = bad.content.decode()
+    assert bad.status_code == 400 and "from 0 to" in html
+    assert 'class="error-summary"' in html and 'id="id_per_transaction_max_error"' in html
+    assert 'name="per_transaction_max" value="-1"' in html and 'aria-invalid="true"' in html

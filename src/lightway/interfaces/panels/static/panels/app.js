@@ -8,12 +8,16 @@
   // A wide table's box that scrolls sideways must be reachable by keyboard and named (the
   // templates say so with <div class="table-scroll" role="region" aria-label tabindex="0">;
   // this covers a box written without them, once it overflows).
+  // Its name: the table's caption, else its section's heading and the word "table" (a
+  // section named by the same heading is a landmark already; two of one name confuse).
+  const tableWord = document.documentElement.lang.startsWith("fr") ? "tableau" : "table";
   const nameOf = (box) => {
     const caption = box.querySelector("caption");
     if (caption) return caption.textContent.trim();
     const section = box.closest("section, .card");
     const heading = section && section.querySelector("h1, h2, h3");
-    return heading ? heading.textContent.trim() : "Table";
+    const title = heading ? heading.textContent.trim().replace(/\s+/g, " ") : "";
+    return title ? `${title} (${tableWord})` : tableWord;
   };
   const reachable = () => {
     document.querySelectorAll(".table-scroll, .table-wrap").forEach((box) => {
