@@ -74,8 +74,12 @@ def test_finance_closes_downloads_aborts_and_operations_only_reads(now):
     assert missing.status_code == 404
     assert finance.get("/staff/settlement/windows/999999/").status_code == 404
 
-    refused = finance.post(f"/staff/settlement/windows/{window.pk}/abort/", {"reason": ""})
-    assert refused.status_code == 302
+    # Too short a reason: 400, the window's page with the message beside the field, as typed.
+    refused = finance.post(f"/staff/settlement/windows/{window.pk}/abort/", {"reason": "no"})
+    html = refused.content.decode()
+    assert refused.status_code == 400 and 'class="error-summary"' in html
+    assert 'id="id_reason_error"' in html and "3 to 300 characters" in html
+    assert 'name="reason" value="no"' in html
     window.refresh_from_db()
     assert window.state == "pending_settlement"
     finance.post(f"/staff/settlement/windows/{window.pk}/abort/", {"reason": "wrong account"})

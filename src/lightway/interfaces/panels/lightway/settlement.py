@@ -83,7 +83,16 @@ def _can_manage(request: HttpRequest) -> bool:
 
 
 class AbortForm(AccessibleForm):
-    reason = forms.CharField(label="Reason", min_length=3, max_length=300)
+    reason = forms.CharField(
+        label="Reason",
+        min_length=3,
+        max_length=300,
+        widget=forms.TextInput(attrs={"class": "input", "autocomplete": "off"}),
+        error_messages={
+            "required": "Give a reason (3 to 300 characters) to abort a window.",
+            "min_length": "Give a reason (3 to 300 characters) to abort a window.",
+        },
+    )
 
 
 class ReconcileForm(AccessibleForm):
@@ -138,6 +147,13 @@ def windows(request: HttpRequest) -> HttpResponse:
 @requires(Action.SETTLEMENT_VIEW)
 @require_GET
 def window_detail(request: HttpRequest, window_id: int) -> HttpResponse:
+    return _window_page(request, window_id)
+
+
+def _window_page(
+    request: HttpRequest, window_id: int, abort_form: AbortForm | None = None, status: int = 200
+) -> HttpResponse:
+    """A window's page; with the abort form as submitted (its mistakes beside the field)."""
     try:
         window = window_get(window_id=window_id)
     except NotFound:
@@ -165,8 +181,9 @@ def window_detail(request: HttpRequest, window_id: int) -> HttpResponse:
                 ],
                 "counterparties": window_counterparties(window_id=window.pk),
                 "manage": _can_manage(request),
-                "abort_form": AbortForm(),
+                "abort_form": abort_form or AbortForm(),
             },
+            status=status,
         )
     )
 
@@ -194,8 +211,7 @@ def window_close_view(request: HttpRequest, window_id: int) -> HttpResponse:
 def window_abort_view(request: HttpRequest, window_id: int) -> HttpResponse:
     form = AbortForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a reason (3 to 300 characters) to abort a window.")
-        return HttpResponseRedirect(f"{BASE}/windows/{window_id}/")
+        return _window_page(request, window_id, abort_form=form, status=400)
     try:
         window_abort(
             window_id=window_id,
