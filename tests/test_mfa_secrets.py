@@ -185,7 +185,12 @@ def test_a_reset_needs_a_second_administrator_and_is_audited(now):
         ).status_code
         == 403
     )
-    maker_client.post("/staff/roles/mfa-reset/", {"user_id": target, "reason": "short"})
+    # too short a reason: 400, the message beside that member's field, the reason as typed
+    short = maker_client.post("/staff/roles/mfa-reset/", {"user_id": target, "reason": "short"})
+    html = short.content.decode()
+    assert short.status_code == 400 and 'class="error-summary"' in html
+    assert f'id="reset-{target}_error"' in html and "at least 10 characters" in html
+    assert f'id="reset-{target}" class="input"' in html and 'value="short"' in html
     assert not MfaResetRequest.objects.exists()
     resp = maker_client.post(
         "/staff/roles/mfa-reset/", {"user_id": target, "reason": "ticket 42: lost phone"}

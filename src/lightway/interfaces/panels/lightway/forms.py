@@ -65,6 +65,10 @@ class MfaResetRequestForm(AccessibleForm):
         label="Reason (the ticket and why)",
         min_length=10,
         max_length=500,
+        error_messages={
+            "required": "Give a reason of at least 10 characters (the ticket and why).",
+            "min_length": "Give a reason of at least 10 characters (the ticket and why).",
+        },
         widget=forms.TextInput(attrs=_input(autocomplete="off")),
     )
 

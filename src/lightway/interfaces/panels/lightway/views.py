@@ -77,8 +77,13 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 def _roles_page(
-    request: HttpRequest, create_form: StaffCreateForm | None = None, status: int = 200
+    request: HttpRequest,
+    create_form: StaffCreateForm | None = None,
+    status: int = 200,
+    reset_form: MfaResetRequestForm | None = None,
 ) -> HttpResponse:
+    """The roles page; with the new-staff form or a member's reset request as submitted (the
+    reset's mistakes show beside that member's reason field)."""
     staff = staff_list()
     rows = [
         {
@@ -101,6 +106,8 @@ def _roles_page(
                 "create_form": create_form or StaffCreateForm(),
                 "resets": mfa_reset_pending(),
                 "me": request.user.pk,
+                "reset_form": reset_form,
+                "reset_for": reset_form.cleaned_data.get("user_id") if reset_form else None,
             },
             status=status,
         )
@@ -207,8 +214,10 @@ def staff_deactivate_view(request: HttpRequest) -> HttpResponse:
 def mfa_reset_request_view(request: HttpRequest) -> HttpResponse:
     form = MfaResetRequestForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a reason of at least 10 characters (the ticket and why).")
-        return HttpResponseRedirect(ROLES_URL)
+        if "user_id" in form.errors:  # not a member's card: a forged or stale request
+            messages.error(request, "Choose a staff member.")
+            return HttpResponseRedirect(ROLES_URL)
+        return _roles_page(request, status=400, reset_form=form)
     try:
         mfa_reset_request(
             actor_id=_actor_id(request),
