@@ -573,6 +573,27 @@ FORMS: tuple[BadSubmit, ...] = (
     ),
     BadSubmit(
         "staff",
+        "/staff/roles/",
+        "[data-username='a11y.newcomer'] form[action='/staff/roles/mfa-reset/']",
+        {"input[name=reason]": "lost it"},
+        keep=("input[name=reason]",),
+    ),
+    BadSubmit(
+        "staff",
+        "/staff/partners/acme-remit/",
+        "form[action='/staff/partners/acme-remit/contacts/']",
+        {"#id_contact_name": "Ada Mensah", "#id_contact_email": "ada@"},
+        keep=("#id_contact_name", "#id_contact_email"),
+    ),
+    BadSubmit(
+        "staff",
+        "/staff/partners/acme-remit/",
+        "form[action='/staff/partners/acme-remit/status/']",
+        {"#status_reason": "why"},
+        keep=("#status_reason",),
+    ),
+    BadSubmit(
+        "staff",
         "/staff/integration-keys/",
         "form[action='/staff/integration-keys/create/']",
         {"#id_name": "Nightly import", "#id_days": "0", "#id_reason": "short"},
@@ -639,7 +660,7 @@ def _bad_submit(w: Watch, site: str, bad: BadSubmit, size: str) -> list[str]:
     if page.locator(".field-error, .error-summary li").count() == 0:
         problems.append(f"{where}: no message")
     for selector in bad.keep:
-        kept = page.input_value(selector)
+        kept = page.input_value(f"{bad.form} {selector}")
         if kept != bad.typed[selector]:
             problems.append(f"{where}: {selector} came back as {kept!r}, not as typed")
     return problems + _page_problems(w, bad.path, size)

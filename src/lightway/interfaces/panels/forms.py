@@ -31,7 +31,17 @@ def _attrs(**extra: str) -> dict[str, str]:
 
 class AccessibleForm(forms.Form):
     """Fields with errors say so to assistive technology: ``aria-invalid`` and
-    ``aria-describedby`` pointing at the error message (and the hint, if any)."""
+    ``aria-describedby`` pointing at the error message (and the hint, if any).
+
+    ``id_format``: the fields' element ids; a form that shares a page with another form
+    holding a field of the same name sets its own, so every label points at its own field.
+    """
+
+    id_format = "id_%s"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", self.id_format)
+        super().__init__(*args, **kwargs)
 
     def full_clean(self) -> None:
         super().full_clean()

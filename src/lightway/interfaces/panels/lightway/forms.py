@@ -252,6 +252,7 @@ class PartnerOnboardForm(PartnerForm, ContactForm):
 
 
 class PartnerStatusForm(AccessibleForm):
+    id_format = "status_%s"  # the partner's page has three reasons
     status = forms.ChoiceField(
         label="New status", choices=STATUS_CHOICES, widget=forms.Select(attrs=_input())
     )
@@ -269,6 +270,7 @@ class WebhookRotateForm(AccessibleForm):
 
 
 class RedeliverForm(AccessibleForm):
+    id_format = "redeliver_%s"
     event_id = forms.UUIDField(
         label="Event id", widget=forms.TextInput(attrs=_input(autocomplete="off"))
     )
@@ -276,4 +278,5 @@ class RedeliverForm(AccessibleForm):
 
 
 class RedeliverDeadForm(AccessibleForm):
+    id_format = "redeliver_dead_%s"
     reason = reason_field(why="why the dead-lettered events are sent again", attrs=_input())
