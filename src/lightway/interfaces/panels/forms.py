@@ -31,17 +31,7 @@ def _attrs(**extra: str) -> dict[str, str]:
 
 class AccessibleForm(forms.Form):
     """Fields with errors say so to assistive technology: ``aria-invalid`` and
-    ``aria-describedby`` pointing at the error message (and the hint, if any).
-
-    ``id_format``: the fields' element ids; a form that shares a page with another form
-    holding a field of the same name sets its own, so every label points at its own field.
-    """
-
-    id_format = "id_%s"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("auto_id", self.id_format)
-        super().__init__(*args, **kwargs)
+    ``aria-describedby`` pointing at the error message (and the hint, if any)."""
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -61,6 +51,18 @@ class AccessibleForm(forms.Form):
                 ids.append(f"{bound.auto_id}_helptext")
             field.widget.attrs["aria-invalid"] = "true"
             field.widget.attrs["aria-describedby"] = " ".join(ids)
+
+
+class SharedPageForm(AccessibleForm):
+    """A form that shares a page with another form holding a field of the same name: its
+    fields' element ids follow ``id_format``, so every label (and error summary link)
+    points at its own field."""
+
+    id_format = "id_%s"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", self.id_format)
+        super().__init__(*args, **kwargs)
 
 
 def reason_field(*, why: str, attrs: dict[str, str] | None = None) -> forms.CharField:

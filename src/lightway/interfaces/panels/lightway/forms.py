@@ -9,7 +9,12 @@ from lightway.application.identity.phones import MARKETS
 from lightway.application.identity.pii import REVEALABLE
 from lightway.data.identity.models import ContactRole, KycTier, PartnerStatus, Realm
 from lightway.data.money import CURRENCY_CODES
-from lightway.interfaces.panels.forms import COUNTRIES, AccessibleForm, reason_field
+from lightway.interfaces.panels.forms import (
+    COUNTRIES,
+    AccessibleForm,
+    SharedPageForm,
+    reason_field,
+)
 from lightway.security.policy import (
     INTEGRATION_REALMS,
     INTEGRATION_SCOPES,
@@ -251,7 +256,8 @@ class PartnerOnboardForm(PartnerForm, ContactForm):
     """Onboarding: the company and its first contact."""
 
 
-class PartnerStatusForm(AccessibleForm):
+class PartnerStatusForm(SharedPageForm):
+    id_format = "status_%s"  # the partner's page has three reasons
     id_format = "status_%s"  # the partner's page has three reasons
     status = forms.ChoiceField(
         label="New status", choices=STATUS_CHOICES, widget=forms.Select(attrs=_input())
@@ -269,7 +275,8 @@ class WebhookRotateForm(AccessibleForm):
     )
 
 
-class RedeliverForm(AccessibleForm):
+class RedeliverForm(SharedPageForm):
+    id_format = "redeliver_%s"
     id_format = "redeliver_%s"
     event_id = forms.UUIDField(
         label="Event id", widget=forms.TextInput(attrs=_input(autocomplete="off"))
@@ -277,6 +284,7 @@ class RedeliverForm(AccessibleForm):
     reason = reason_field(why="why the event is sent again", attrs=_input())
 
 
-class RedeliverDeadForm(AccessibleForm):
+class RedeliverDeadForm(SharedPageForm):
+    id_format = "redeliver_dead_%s"
     id_format = "redeliver_dead_%s"
     reason = reason_field(why="why the dead-lettered events are sent again", attrs=_input())
