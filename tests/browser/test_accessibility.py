@@ -92,6 +92,10 @@ PAGES: dict[str, tuple[str, str]] = {
     "app/momo/send/": ("customer", "/app/momo/send/"),
     "app/momo/transfers/<uuid:transfer_id>/": ("customer", "/app/momo/transfers/{transfer}/"),
     "app/logout/": ("customer", "/app/logout/"),
+    "app/inbox/": ("customer", "/app/inbox/"),
+    "app/offline/": ("public", "/app/offline/"),
+    "app/password/forgot/": ("public", "/app/password/forgot/"),
+    "app/password/reset/": ("resetting", "/app/password/reset/"),
     # the LightWay back office
     "staff/": ("staff", "/staff/"),
     "staff/security/": ("staff", "/staff/security/"),
@@ -147,6 +151,9 @@ EXCLUDED: dict[str, str] = {
     "app/security/totp/disable/": POST_ONLY,
     "app/security/backup-codes/": POST_ONLY,
     "app/security/password/": POST_ONLY,
+    "app/security/sessions/<uuid:session_id>/end/": POST_ONLY,
+    "app/security/sessions/end-others/": POST_ONLY,
+    "app/language/": POST_ONLY + " (the switch is on every customer page checked here)",
     "app/momo/transfers/<uuid:transfer_id>/status.json": "JSON for the status page's polling",
     "app/manifest.webmanifest": "the web app manifest (JSON)",
     "app/sw.js": "the service worker (JavaScript)",
@@ -331,6 +338,12 @@ class Realms:
             page.select_option("#id_country", CUSTOMER_PHONE[0])
             page.fill("#id_phone", phone)
             page.fill("#id_password", DEMO_PASSWORD)
+            with page.expect_navigation():
+                page.click("main form button[type=submit] >> nth=0")
+        elif realm == "resetting":  # forgot password, first step done: the code page
+            w.visit(f"{site}/app/password/forgot/")
+            page.select_option("#id_country", CUSTOMER_PHONE[0])
+            page.fill("#id_phone", CUSTOMER_PHONE[1])
             with page.expect_navigation():
                 page.click("main form button[type=submit] >> nth=0")
         elif realm == "staff":
@@ -532,6 +545,14 @@ FORMS: tuple[BadSubmit, ...] = (
         "main form",
         {"#id_username": "nobody.here", "#id_password": "Not-the-password-1"},
         keep=("#id_username",),
+    ),
+    BadSubmit(
+        "public",
+        "/app/password/forgot/",
+        "main form",
+        {"#id_phone": "0772 12"},
+        keep=("#id_phone",),
+        selects={"#id_country": "UG"},
     ),
     BadSubmit("customer-2fa", "/app/login/2fa/", "main form", {"#id_code": "000000"}),
     BadSubmit("unverified", "/app/verify-phone/", "main form", {"#id_code": "12"}),
