@@ -93,6 +93,10 @@ PAGES: dict[str, tuple[str, str]] = {
     "app/momo/transfers/<uuid:transfer_id>/": ("customer", "/app/momo/transfers/{transfer}/"),
     "app/logout/": ("customer", "/app/logout/"),
     "app/inbox/": ("customer", "/app/inbox/"),
+    "app/send/": ("customer", "/app/send/"),
+    "app/history/": ("customer", "/app/history/"),
+    "app/history/<uuid:transfer_id>/": ("customer", "/app/history/{transfer}/"),
+    "app/statements/": ("customer", "/app/statements/"),
     "app/offline/": ("public", "/app/offline/"),
     "app/password/forgot/": ("public", "/app/password/forgot/"),
     "app/password/reset/": ("resetting", "/app/password/reset/"),
@@ -153,6 +157,9 @@ EXCLUDED: dict[str, str] = {
     "app/security/password/": POST_ONLY,
     "app/security/sessions/<uuid:session_id>/end/": POST_ONLY,
     "app/security/sessions/end-others/": POST_ONLY,
+    "app/history/<uuid:transfer_id>/receipt.pdf": "the payment's PDF receipt",
+    "staff/live/": "the live part of /staff/, fetched by HTMX and checked inside that page",
+    "mtn/live/": "the live part of /mtn/, fetched by HTMX and checked inside that page",
     "app/language/": POST_ONLY + " (the switch is on every customer page checked here)",
     "app/momo/transfers/<uuid:transfer_id>/status.json": "JSON for the status page's polling",
     "app/manifest.webmanifest": "the web app manifest (JSON)",
@@ -577,6 +584,13 @@ FORMS: tuple[BadSubmit, ...] = (
     ),
     BadSubmit(
         "customer", "/app/momo/withdraw/", "main form", {"#id_amount": "lots"}, ("#id_amount",)
+    ),
+    BadSubmit(
+        "customer",
+        "/app/send/",
+        "main form",
+        {"#id_phone": "12", "#id_amount": "lots"},
+        keep=("#id_phone", "#id_amount"),
     ),
     BadSubmit(
         "customer",
