@@ -92,6 +92,23 @@ def test_a_french_customer_sees_the_app_in_french(now):
 
 
 @pytest.mark.django_db
+def test_a_french_customer_sees_the_money_and_momo_pages_in_french(now):
+    uid = _customer("awa", now, language="fr")
+    funded_wallet(uid, "XOF", 1_500_000, now)
+    client = _signed_in(uid)
+    nav = client.get("/app/").content.decode()
+    assert ">Envoyer<" in nav and ">Historique<" in nav
+    momo = client.get("/app/momo/").content.decode()
+    assert "Déposer depuis MoMo" in momo and "Aucun paiement pour le moment." in momo
+    assert "Deposit from MoMo" not in momo and "No payments yet." not in momo
+    withdraw = client.get("/app/momo/withdraw/").content.decode()
+    assert "Retirer vers MoMo" in withdraw and "Continuer" in withdraw
+    assert "disponible" in withdraw and "available" not in withdraw
+    send = client.get("/app/send/").content.decode()
+    assert "Envoyer de l\u2019argent" in send and "Send money" not in send
+
+
+@pytest.mark.django_db
 def test_an_english_customer_keeps_english_whatever_the_browser_says(now):
     uid = _customer("kofi", now, language="en")
     funded_wallet(uid, "XOF", 1_500_000, now)

@@ -156,7 +156,7 @@ def totp_enrol_start(*, user_id: int, now: datetime) -> TotpEnrolment:
         get_user_model().objects.select_for_update().filter(pk=user_id).first()  # one at a time
         if TotpDevice.objects.filter(user_id=user_id, confirmed=True).exists():
             raise ValidationFailed(
-                "An authenticator app is already set up. Turn it off first to replace it.",
+                gettext("An authenticator app is already set up. Turn it off first to replace it."),
                 details={"field": "code"},
             )
         replaced, _ = TotpDevice.objects.filter(user_id=user_id, confirmed=False).delete()
@@ -187,7 +187,7 @@ def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Devic
     (to show once)."""
     if not (code or "").strip():
         raise SecondFactorRejected(
-            "Enter the 6-digit code from your app.", details={"field": "code"}
+            gettext("Enter the 6-digit code from your app."), details={"field": "code"}
         )
     attempt = _attempt(user_id, now)
     with transaction.atomic():
@@ -199,7 +199,7 @@ def totp_enrol_confirm(*, user_id: int, code: str, now: datetime) -> tuple[Devic
         )
         if device is None:
             raise ValidationFailed(
-                "Start the set-up again: no authenticator app is waiting for a code.",
+                gettext("Start the set-up again: no authenticator app is waiting for a code."),
                 details={"field": "code"},
             )
         ok = totp_check(device, code, now=now)
@@ -265,7 +265,7 @@ def second_factor_verify(
     text = (code or "").strip()
     if not text:
         raise SecondFactorRejected(
-            "Enter a code from your app or a backup code.", details={"field": "code"}
+            gettext("Enter a code from your app or a backup code."), details={"field": "code"}
         )
     attempt = _attempt(user_id, now)
     device: Device | None = None

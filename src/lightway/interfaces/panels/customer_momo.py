@@ -26,6 +26,7 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -65,32 +66,42 @@ NOSCRIPT_REFRESH_SECONDS = 5
 RECENT = 50
 
 KIND_LABELS: dict[str, str] = {
-    TransferKind.DEPOSIT: "Deposit from MoMo",
-    TransferKind.WITHDRAWAL: "Withdrawal to MoMo",
-    TransferKind.PAYOUT: "Sent to a MoMo number",
-    TransferKind.P2P: "Wallet to wallet",
-    TransferKind.REMITTANCE: "Money from abroad",
-    TransferKind.REVERSAL: "Reversal",
+    TransferKind.DEPOSIT: gettext_noop("Deposit from MoMo"),
+    TransferKind.WITHDRAWAL: gettext_noop("Withdrawal to MoMo"),
+    TransferKind.PAYOUT: gettext_noop("Sent to a MoMo number"),
+    TransferKind.P2P: gettext_noop("Wallet to wallet"),
+    TransferKind.REMITTANCE: gettext_noop("Money from abroad"),
+    TransferKind.REVERSAL: gettext_noop("Reversal"),
 }
 
 # Refusals recorded when a payment is asked for (the use cases' codes), in plain words.
 # A payment MoMo failed carries the use case's own plain message (failure_message).
 REFUSALS = {
-    "insufficient_funds": "Your wallet does not have enough money for this amount and its fee.",
-    "account_not_active": "Your wallet cannot make payments at the moment.",
+    "insufficient_funds": gettext_noop(
+        "Your wallet does not have enough money for this amount and its fee."
+    ),
+    "account_not_active": gettext_noop("Your wallet cannot make payments at the moment."),
     "beneficiary_name_mismatch": (
-        "The name you entered does not match the name registered with MTN MoMo for this number."
+        gettext_noop(
+            "The name you entered does not match the name registered with MTN MoMo for this number."
+        )
     ),
 }
 FAILED_HEADLINES: dict[str, str] = {
-    TransferKind.DEPOSIT: "The deposit did not go through",
-    TransferKind.WITHDRAWAL: "The withdrawal did not go through",
+    TransferKind.DEPOSIT: gettext_noop("The deposit did not go through"),
+    TransferKind.WITHDRAWAL: gettext_noop("The withdrawal did not go through"),
 }
 AFTER_FAILURE: dict[str, str] = {
-    TransferKind.DEPOSIT: "Nothing was added to your wallet.",
-    TransferKind.WITHDRAWAL: "Nothing was taken from your wallet.",
-    TransferKind.PAYOUT: "Nothing was taken from your wallet.",
+    TransferKind.DEPOSIT: gettext_noop("Nothing was added to your wallet."),
+    TransferKind.WITHDRAWAL: gettext_noop("Nothing was taken from your wallet."),
+    TransferKind.PAYOUT: gettext_noop("Nothing was taken from your wallet."),
 }
+
+
+def kind_label(kind: str) -> str:
+    """The kind of a payment in the active language (unknown kinds as they are)."""
+    label = KIND_LABELS.get(kind)
+    return gettext(label) if label else kind
 
 
 def _uid(request: HttpRequest) -> int:
@@ -123,31 +134,35 @@ def parse_major(text: str, code: str) -> int:
     if _GROUPED.match(raw):
         raw = raw.replace(",", "")
     if not raw:
-        raise ValidationFailed("Enter an amount.", details={"field": "amount"})
+        raise ValidationFailed(gettext("Enter an amount."), details={"field": "amount"})
     if not _AMOUNT.match(raw):
         raise ValidationFailed(
-            f"Enter the amount as a number, for example {example_amount(code)}.",
+            gettext("Enter the amount as a number, for example %(example)s.")
+            % {"example": example_amount(code)},
             details={"field": "amount"},
         )
     try:
         value = Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the pattern only lets numbers through
         raise ValidationFailed(
-            "Enter the amount as a number.", details={"field": "amount"}
+            gettext("Enter the amount as a number."), details={"field": "amount"}
         ) from None
     decimals = len(raw.partition(".")[2].rstrip("0"))
     if decimals > cur.exponent:
         raise ValidationFailed(
-            f"{code} amounts have no decimals."
+            gettext("%(currency)s amounts have no decimals.") % {"currency": code}
             if cur.exponent == 0
-            else f"{code} amounts have at most {cur.exponent} decimals.",
+            else gettext("%(currency)s amounts have at most %(decimals)d decimals.")
+            % {"currency": code, "decimals": cur.exponent},
             details={"field": "amount"},
         )
     minor = int(value.scaleb(cur.exponent))
     if minor <= 0:
-        raise ValidationFailed("Enter an amount greater than zero.", details={"field": "amount"})
+        raise ValidationFailed(
+            gettext("Enter an amount greater than zero."), details={"field": "amount"}
+        )
     if minor > MAX_AMOUNT:
-        raise ValidationFailed("This amount is too large.", details={"field": "amount"})
+        raise ValidationFailed(gettext("This amount is too large."), details={"field": "amount"})
     return minor
 
 
@@ -157,12 +172,12 @@ def normalise_msisdn(raw: str, *, country: str) -> str:
     Whether MoMo can pay it is the payment's own check."""
     text = re.sub(r"[\s\-.()\u00a0]", "", raw or "")
     if not text:
-        raise ValidationFailed("Enter a MoMo number.", details={"field": "msisdn"})
+        raise ValidationFailed(gettext("Enter a MoMo number."), details={"field": "msisdn"})
     if text.startswith("00"):
         text = "+" + text[2:]
     if not re.fullmatch(r"\+?\d{6,15}", text):
         raise ValidationFailed(
-            "Enter the number in digits, for example +256 772 123 456.",
+            gettext("Enter the number in digits, for example +256 772 123 456."),
             details={"field": "msisdn"},
         )
     if text.startswith("0") and country in MARKETS:
@@ -181,17 +196,17 @@ class MomoForm(AccessibleForm):
     """Currency (one of the customer's wallets), amount in major units, the idempotency key."""
 
     currency = forms.ChoiceField(
-        label="Wallet",
+        label=gettext_lazy("Wallet"),
         error_messages={
-            "required": "Choose a wallet.",
-            "invalid_choice": "Choose one of your wallets.",
+            "required": gettext_lazy("Choose a wallet."),
+            "invalid_choice": gettext_lazy("Choose one of your wallets."),
         },
         widget=forms.Select(attrs=_attrs()),
     )
     amount = forms.CharField(
-        label="Amount",
+        label=gettext_lazy("Amount"),
         max_length=32,
-        error_messages={"required": "Enter an amount."},
+        error_messages={"required": gettext_lazy("Enter an amount.")},
         widget=forms.TextInput(attrs=_attrs(inputmode="decimal", autocomplete="off")),
     )
     key = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
@@ -234,12 +249,12 @@ class MomoForm(AccessibleForm):
 
 class DepositForm(MomoForm):
     msisdn = forms.CharField(
-        label="MoMo number that pays",
+        label=gettext_lazy("MoMo number that pays"),
         max_length=32,
-        help_text=(
+        help_text=gettext_lazy(
             "MTN MoMo sends a payment request to this phone: approve it there with the MoMo PIN."
         ),
-        error_messages={"required": "Enter a MoMo number."},
+        error_messages={"required": gettext_lazy("Enter a MoMo number.")},
         widget=forms.TextInput(attrs=_attrs(autocomplete="tel", inputmode="tel")),
     )
     field_order = ["currency", "amount", "msisdn"]
@@ -251,23 +266,23 @@ class WithdrawForm(MomoForm):
 
 class SendForm(MomoForm):
     msisdn = forms.CharField(
-        label="Recipient's MoMo number",
+        label=gettext_lazy("Recipient's MoMo number"),
         max_length=32,
-        error_messages={"required": "Enter the recipient's MoMo number."},
+        error_messages={"required": gettext_lazy("Enter the recipient's MoMo number.")},
         widget=forms.TextInput(attrs=_attrs(autocomplete="off", inputmode="tel")),
     )
     name = forms.CharField(
-        label="Recipient's name (optional)",
+        label=gettext_lazy("Recipient's name (optional)"),
         max_length=120,
         required=False,
-        help_text=(
+        help_text=gettext_lazy(
             "If you enter it, we check it against the name registered with MTN MoMo and "
             "stop the payment if it does not match."
         ),
         widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
     )
     note = forms.CharField(
-        label="Message for the recipient (optional)",
+        label=gettext_lazy("Message for the recipient (optional)"),
         max_length=160,
         required=False,
         widget=forms.TextInput(attrs=_attrs(autocomplete="off")),
@@ -277,13 +292,13 @@ class SendForm(MomoForm):
     def clean_name(self) -> str:
         name = " ".join(str(self.cleaned_data.get("name") or "").split())
         if name and not name.isprintable():
-            raise forms.ValidationError("Use letters and spaces only.")
+            raise forms.ValidationError(gettext("Use letters and spaces only."))
         return name
 
     def clean_note(self) -> str:
         note = " ".join(str(self.cleaned_data.get("note") or "").split())
         if note and not note.isprintable():
-            raise forms.ValidationError("Use plain text only.")
+            raise forms.ValidationError(gettext("Use plain text only."))
         return note
 
 
@@ -310,12 +325,13 @@ def _currency_choices(
     choices = [
         (
             w.wallet.currency,
-            f"{w.wallet.currency} · available {_text(w.available, w.wallet.currency)}",
+            gettext("%(currency)s · available %(amount)s")
+            % {"currency": w.wallet.currency, "amount": _text(w.available, w.wallet.currency)},
         )
         for w in sorted(wallets, key=lambda w: (w.wallet.currency != home, w.wallet.currency))
     ]
     if open_new and home and home not in {c for c, _ in choices}:
-        choices.insert(0, (home, f"{home} · a new wallet"))
+        choices.insert(0, (home, gettext("%(currency)s · a new wallet") % {"currency": home}))
     return choices
 
 
@@ -343,8 +359,10 @@ def _after_error(form: MomoForm, exc: DomainError) -> None:
     if isinstance(exc, IdempotencyConflict):
         form.add_error(
             None,
-            "This form was already sent with other details. Check your recent payments "
-            "before you try again.",
+            gettext(
+                "This form was already sent with other details. Check your recent payments "
+                "before you try again."
+            ),
         )
     else:
         field = str(exc.details.get("field") or "")
@@ -381,11 +399,11 @@ class Row:
 
 
 PHASE_LABELS = {
-    "submitted": "Submitted",
-    "waiting_for_approval": "Waiting for approval",
-    "processing": "Processing",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
+    "submitted": gettext_noop("Submitted"),
+    "waiting_for_approval": gettext_noop("Waiting for approval"),
+    "processing": gettext_noop("Processing"),
+    "succeeded": gettext_noop("Succeeded"),
+    "failed": gettext_noop("Failed"),
 }
 
 
@@ -417,15 +435,15 @@ def _recent(uid: int) -> list[Row]:
         moved = state not in ("failed", "refused")
         sign = ("+ " if incoming else "\u2212 ") if moved else ""
         if t.status == TransferStatus.REVERSED:
-            status_label = "Reversed"
+            status_label = gettext("Reversed")
         elif not moved:
-            status_label = NOT_MOVED_LABELS[state]
+            status_label = gettext(NOT_MOVED_LABELS[state])
         else:
-            status_label = PHASE_LABELS[phase]
+            status_label = gettext(PHASE_LABELS[phase])
         rows.append(
             Row(
                 transfer=t,
-                label=KIND_LABELS.get(t.kind, t.kind),
+                label=kind_label(t.kind),
                 amount=sign + _text(t.amount, t.currency),
                 incoming=incoming,
                 phase=phase,
@@ -440,7 +458,18 @@ def _recent(uid: int) -> list[Row]:
     return rows
 
 
-NOT_MOVED_LABELS = {"failed": "Failed, no money moved", "refused": "Refused, no money moved"}
+# The state of a status step, read out by screen readers after its label
+STEP_STATES = {
+    "done": gettext_noop("done"),
+    "current": gettext_noop("current step"),
+    "todo": gettext_noop("to come"),
+    "skipped": gettext_noop("skipped"),
+    "failed": gettext_noop("failed"),
+}
+NOT_MOVED_LABELS = {
+    "failed": gettext_noop("Failed, no money moved"),
+    "refused": gettext_noop("Refused, no money moved"),
+}
 
 
 @require_GET
@@ -522,8 +551,16 @@ def _review(form: MomoForm, kind: str, wallets: list[WalletView], uid: int) -> R
     if total > available:
         form.add_error(
             "amount",
-            f"Your {code} wallet has {_text(available, code)} available; this needs "
-            f"{_text(total, code)} including the fee of {quote.fee.format()}.",
+            gettext(
+                "Your %(currency)s wallet has %(available)s available; this needs %(total)s "
+                "including the fee of %(fee)s."
+            )
+            % {
+                "currency": code,
+                "available": _text(available, code),
+                "total": _text(total, code),
+                "fee": quote.fee.format(),
+            },
         )
         return None
     return Review(
@@ -632,11 +669,11 @@ def send(request: HttpRequest) -> HttpResponse:
 def reason_text(transfer: Transfer, req: MomoRequest | None) -> str:
     """Why a payment failed, in plain words."""
     if transfer.failure_code in REFUSALS:
-        return REFUSALS[transfer.failure_code]
+        return gettext(REFUSALS[transfer.failure_code])
     message = transfer.failure_message or (req.reason_message if req else "")
     if message:
         return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-    return "The payment did not go through."
+    return gettext("The payment did not go through.")
 
 
 def masked_number(req: MomoRequest | None) -> str:
@@ -660,62 +697,79 @@ def status_view(transfer: Transfer, req: MomoRequest | None, uid: int) -> dict[s
     money = _text(transfer.amount, code)
     number = masked_number(req)
     deposit_kind = kind == TransferKind.DEPOSIT
-    middle = "Approve on your phone" if deposit_kind else "MTN MoMo pays out"
-    final_ok = "In your wallet" if deposit_kind else "Paid"
+    middle = gettext("Approve on your phone") if deposit_kind else gettext("MTN MoMo pays out")
+    final_ok = gettext("In your wallet") if deposit_kind else gettext("Paid")
     accepted = req is not None and req.status != RequestStatus.NEW
     if phase == "submitted":
         states = ["current", "todo", "todo"]
-        headline = "Sending your request to MTN MoMo…"
-        detail = (
-            f"{number or 'Your phone'} will show a MoMo prompt in a moment."
-            if deposit_kind
-            else "The amount and fee are reserved in your wallet."
-        )
+        headline = gettext("Sending your request to MTN MoMo…")
+        if not deposit_kind:
+            detail = gettext("The amount and fee are reserved in your wallet.")
+        elif number:
+            detail = gettext("%(number)s will show a MoMo prompt in a moment.") % {"number": number}
+        else:
+            detail = gettext("Your phone will show a MoMo prompt in a moment.")
     elif phase in ("waiting_for_approval", "processing"):
         states = ["done", "current", "todo"]
         if deposit_kind:
-            headline = "Approve the payment on your phone"
-            detail = (
-                f"MTN MoMo sent a payment request for {money} to {number or 'your phone'}. "
-                "Enter your MoMo PIN there to approve it; this page updates by itself."
-            )
+            headline = gettext("Approve the payment on your phone")
+            if number:
+                detail = gettext(
+                    "MTN MoMo sent a payment request for %(amount)s to %(number)s. Enter your "
+                    "MoMo PIN there to approve it; this page updates by itself."
+                ) % {"amount": money, "number": number}
+            else:
+                detail = gettext(
+                    "MTN MoMo sent a payment request for %(amount)s to your phone. Enter your "
+                    "MoMo PIN there to approve it; this page updates by itself."
+                ) % {"amount": money}
         else:
-            headline = "MTN MoMo is processing the payment"
-            detail = "The amount and fee are reserved in your wallet until MoMo confirms."
+            headline = gettext("MTN MoMo is processing the payment")
+            detail = gettext("The amount and fee are reserved in your wallet until MoMo confirms.")
     elif phase == "succeeded":
         states = ["done", "done", "done"]
         credited = _text(transfer.amount - transfer.fee, code)
-        headline = (
-            f"{credited} is in your wallet"
-            if deposit_kind
-            else f"{money} was sent to {number or 'the MoMo number'}"
-        )
-        detail = "Payment succeeded."
+        if deposit_kind:
+            headline = gettext("%(amount)s is in your wallet") % {"amount": credited}
+        elif number:
+            headline = gettext("%(amount)s was sent to %(number)s") % {
+                "amount": money,
+                "number": number,
+            }
+        else:
+            headline = gettext("%(amount)s was sent to the MoMo number") % {"amount": money}
+        detail = gettext("Payment succeeded.")
     else:
         states = ["done", "done" if accepted else "skipped", "failed"]
-        headline = FAILED_HEADLINES.get(kind, "The payment did not go through")
+        headline = gettext(
+            FAILED_HEADLINES.get(kind, gettext_noop("The payment did not go through"))
+        )
         reason = reason_text(transfer, req)
-        after = "" if "money was moved" in reason else AFTER_FAILURE.get(kind, "")
+        after_text = AFTER_FAILURE.get(kind, "")
+        after = "" if "money was moved" in reason or not after_text else gettext(after_text)
         detail = f"{reason} {after}".strip()
-    labels = ["Submitted", middle, "Failed" if phase == "failed" else final_ok]
-    steps = [{"label": label, "state": state} for label, state in zip(labels, states, strict=True)]
+    labels = [gettext("Submitted"), middle, gettext("Failed") if phase == "failed" else final_ok]
+    steps = [
+        {"label": label, "state": state, "state_text": gettext(STEP_STATES.get(state, state))}
+        for label, state in zip(labels, states, strict=True)
+    ]
     if req is not None and req.needs_review and not out["terminal"]:
-        detail = (
+        detail = gettext(
             "This is taking longer than usual. We are checking with MTN MoMo; your money is "
             "safe and this page will update."
         )
     wallet = next((w for w in _wallets(uid) if w.wallet.currency == code), None)
     if deposit_kind:
-        total_label, total = "Added to your wallet", transfer.amount - transfer.fee
+        total_label, total = gettext("Added to your wallet"), transfer.amount - transfer.fee
     else:
-        total_label, total = "Taken from your wallet", transfer.amount + transfer.fee
+        total_label, total = gettext("Taken from your wallet"), transfer.amount + transfer.fee
     return {
         **out,
         "id": str(transfer.id),
         "created_at": transfer.created_at.isoformat(),
         "updated_at": out["updated_at"].isoformat(),
-        "kind_label": KIND_LABELS.get(kind, kind),
-        "status_label": PHASE_LABELS[phase],
+        "kind_label": kind_label(kind),
+        "status_label": gettext(PHASE_LABELS[phase]),
         "headline": headline,
         "detail": detail,
         "steps": steps,

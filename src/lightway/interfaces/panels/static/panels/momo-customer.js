@@ -43,7 +43,7 @@
       label.textContent = step.label;
       const state = document.createElement("span");
       state.className = "visually-hidden";
-      state.textContent = " (" + step.state + ")";
+      state.textContent = " (" + (step.state_text || step.state) + ")";
       li.append(dot, label, state);
       return li;
     });
