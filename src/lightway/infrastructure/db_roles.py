@@ -124,6 +124,16 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("state", "decided_by", "decided_at", "decision_note"),
     ),
+    "backoffice_support_note": TableRule(
+        "support notes are append-only (trigger backoffice_support_note_append_only)",
+        update=False,
+    ),
+    "backoffice_action_request": TableRule(
+        "maker-checker: a back-office action request gets its one decision, by another"
+        " person; never deleted (trigger backoffice_action_guard)",
+        update=False,
+        update_only=("state", "decided_by_id", "decided_at", "decision_note", "result"),
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "lightway.data.settlement",
     "lightway.data.remittances",
     "lightway.data.analytics",
+
+    "lightway.data.backoffice",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

@@ -189,6 +189,27 @@ class Action(models.TextChoices):
         "remittances.reversal_approve",
         "Approve or reject another person's remittance reversal request (audited)",
     )
+    CUSTOMERS_NOTES = (
+        "customers.notes",
+        "Add support notes to a customer's page (append-only, audited)",
+    )
+    CUSTOMERS_CODE_RESEND = (
+        "customers.code_resend",
+        "Send a customer a new phone verification code (audited)",
+    )
+    BACKOFFICE_REQUEST = (
+        "backoffice.request",
+        "Propose a back-office action with a reason: freeze or unfreeze a customer's wallets,"
+        " reset their second factor, retry or reverse a payment (audited)",
+    )
+    BACKOFFICE_APPROVE = (
+        "backoffice.approve",
+        "Approve or reject another person's back-office action; approval carries it out (audited)",
+    )
+    TRANSACTIONS_EXPORT = (
+        "transactions.export",
+        "Download the filtered transaction list as CSV, personal data masked (audited)",
+    )
 
 
 A = Action
@@ -231,6 +252,11 @@ MATRIX: dict[str, frozenset[str]] = {
             # Maker-checker: operations ask for a remittance's reversal, finance decides.
             A.REMITTANCES_VIEW,
             A.REMITTANCE_REVERSAL_REQUEST,
+            A.CUSTOMERS_NOTES,
+            A.CUSTOMERS_CODE_RESEND,
+            A.BACKOFFICE_REQUEST,
+            A.BACKOFFICE_APPROVE,
+            A.TRANSACTIONS_EXPORT,
         }
     ),
     Role.LW_FINANCE: frozenset(
@@ -258,6 +284,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.PARTNER_LIMITS_MANAGE,
             A.REMITTANCES_VIEW,
             A.REMITTANCE_REVERSAL_APPROVE,
+            A.BACKOFFICE_APPROVE,
+            A.TRANSACTIONS_EXPORT,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -278,6 +306,10 @@ MATRIX: dict[str, frozenset[str]] = {
             A.NOTIFICATIONS_LOG,
             A.PARTNERS_VIEW,
             A.REMITTANCES_VIEW,
+            A.CUSTOMERS_NOTES,
+            A.BACKOFFICE_REQUEST,
+            A.BACKOFFICE_APPROVE,
+            A.TRANSACTIONS_EXPORT,
         }
     ),
     Role.LW_SUPPORT: frozenset(
@@ -289,6 +321,9 @@ MATRIX: dict[str, frozenset[str]] = {
             A.TRANSACTIONS_VIEW_MOMO,
             A.NOTIFICATIONS_LOG,
             A.KYC_LIMITS_VIEW,
+            A.CUSTOMERS_NOTES,
+            A.CUSTOMERS_CODE_RESEND,
+            A.BACKOFFICE_REQUEST,
         }
     ),
     Role.LW_KYC_REVIEWER: frozenset(

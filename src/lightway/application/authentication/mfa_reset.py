@@ -71,6 +71,22 @@ def _audit(actor_id: int, action: str, target_id: int, now: datetime, **data: ob
     )
 
 
+def second_factor_remove_all(*, user_id: int) -> dict[str, int]:
+    """Delete every second-factor device of ``user_id`` (authenticator app, backup codes,
+    passkeys) in the caller's transaction; how many of each kind were removed. The callers
+    are maker-checker approvals (staff here, customers in ``application/backoffice``)."""
+    removed: dict[str, int] = {}
+    for kind, model in (
+        ("totp", TotpDevice),
+        ("backup_codes", StaticDevice),
+        ("passkeys", PasskeyCredential),
+    ):
+        devices = model.objects.filter(user_id=user_id)
+        removed[kind] = devices.count()
+        devices.delete()
+    return removed
+
+
 def mfa_reset_request(
     *, actor_id: int, target_user_id: int, reason: str, now: datetime
 ) -> MfaResetRequest:
@@ -126,15 +142,7 @@ def mfa_reset_approve(*, actor_id: int, request_id: int, now: datetime) -> dict[
                 "staff member concerned may approve it"
             )
         _staff(int(row.target_id), lock=True)
-        removed: dict[str, int] = {}
-        for kind, model in (
-            ("totp", TotpDevice),
-            ("backup_codes", StaticDevice),
-            ("passkeys", PasskeyCredential),
-        ):
-            devices = model.objects.filter(user_id=row.target_id)
-            removed[kind] = devices.count()
-            devices.delete()
+        removed = second_factor_remove_all(user_id=int(row.target_id))
         row.status = MfaResetRequest.Status.APPROVED
         row.decided_by_id = actor_id
         row.decided_at = now

@@ -17,7 +17,11 @@ from django.db import transaction
 
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.identity.phones import MARKETS, phone_normalise
-from lightway.application.identity.profiles import profile_find, profile_pii
+from lightway.application.identity.profiles import (
+    id_number_normalise,
+    profile_find,
+    profile_pii,
+)
 from lightway.application.reasons import reason_clean
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import KycTier, Profile, Realm
@@ -53,8 +57,9 @@ def _view(profile: Profile) -> CustomerView:
 
 
 def customer_search(*, query: str, country: str = "") -> list[CustomerView]:
-    """Customers matching ``query``: a subject (``sub_...``), an email address, or a phone
-    number (international form, or national form with ``country``). Masked views."""
+    """Customers matching ``query``: a subject (``sub_...``), an email address, a phone
+    number (international form, or national form with ``country``) or an ID number (each
+    an exact match through its blind index). Masked views."""
     text = (query or "").strip()
     if not text:
         return []
@@ -77,9 +82,21 @@ def customer_search(*, query: str, country: str = "") -> list[CustomerView]:
             found = profile_find(kind="phone", value=number)
             if found is not None:
                 break
+        if found is None:
+            found = _by_id_number(text)
     if found is None or found.realm != Realm.CUSTOMER:
         return []
     return [_view(customers.get(pk=found.pk))]
+
+
+def _by_id_number(text: str) -> Profile | None:
+    """The customer holding ID number ``text`` (as printed; compared normalised, by blind
+    index), if any."""
+    try:
+        number = id_number_normalise(text, field="query")
+    except ValidationFailed:
+        return None
+    return profile_find(kind="id_number", value=number) if number else None
 
 
 def customer_get(*, subject: str) -> CustomerView:

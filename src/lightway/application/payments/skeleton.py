@@ -60,7 +60,8 @@ from lightway.application.transactions.commission import (
 from lightway.data.audit.chain import normalize_data
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
-from lightway.data.ledger.models import AccountKind
+from lightway.data.ledger.kinds import REVERSAL
+from lightway.data.ledger.models import AccountKind, Posting
 from lightway.data.ledger.services import (
     Leg,
     account_lock,
@@ -74,7 +75,12 @@ from lightway.data.ledger.services import (
 from lightway.data.money import Money
 from lightway.data.wallets.models import Transfer, TransferStatus
 from lightway.data.wallets.selectors import transfer_by_key
-from lightway.data.wallets.services import transfer_insert, transfer_new, transfer_posted_record
+from lightway.data.wallets.services import (
+    transfer_insert,
+    transfer_new,
+    transfer_posted_record,
+    transfer_reverse,
+)
 from lightway.infrastructure.db import retry_transient
 from lightway.infrastructure.metrics import transfers_total
 
@@ -585,3 +591,45 @@ def payment_audit_data(transfer: Transfer, data: Mapping[str, object]) -> dict[s
         "fee": transfer.fee,
         **data,
     }
+
+
+def entry_mirror(entry_id: int) -> list[Leg]:
+    """The legs that undo entry ``entry_id``: the same accounts and legs, opposite amounts
+    (what ``lightway ledger verify`` expects of a reversal entry)."""
+    return [
+        Leg(account_id, -amount, leg)
+        for account_id, amount, leg in Posting.objects.filter(entry_id=entry_id)
+        .order_by("id")
+        .values_list("account_id", "amount", "leg")
+    ]
+
+
+def payment_reverse(
+    transfer: Transfer, now: datetime, *, actor: str, data: Mapping[str, object]
+) -> int:
+    """Undo a succeeded single-currency ``transfer`` (locked by the caller, in its open
+    transaction): post the mirror of its entry (kind ``reversal``, keyed
+    ``reversal:<transfer id>``, so it is posted once), move the transfer ``succeeded ->
+    reversed`` and audit ``transfer.reversed`` with ``data``. Returns the reversal entry's
+    id. Raises ``LedgerError`` when the ledger refuses (an account frozen, closed or short
+    of funds): nothing is changed then."""
+    assert transfer.entry_id is not None
+    entry = entry_post(
+        kind=REVERSAL,
+        currency=transfer.currency,
+        legs=entry_mirror(transfer.entry_id),
+        now=now,
+        idempotency_key=f"reversal:{transfer.id}",
+        reference=str(transfer.id),
+        description=f"reversal of {transfer.kind} {transfer.id}",
+    )
+    if not transfer_reverse(transfer_id=transfer.id, reversal_entry_id=entry.pk, now=now):
+        raise IntegrityError(f"transfer {transfer.id} is no longer succeeded")
+    payment_audit(
+        transfer,
+        now,
+        actor=actor,
+        data={"reversal_entry": entry.pk, **data},
+        status=TransferStatus.REVERSED,
+    )
+    return int(entry.pk)

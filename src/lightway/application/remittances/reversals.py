@@ -60,7 +60,7 @@ from lightway.application.errors import (
     RequestRefused,
     ValidationFailed,
 )
-from lightway.application.payments.skeleton import payment_audit
+from lightway.application.payments.skeleton import entry_mirror, payment_audit
 from lightway.application.remittances.remittances import RemittanceView, remittance_view
 from lightway.application.remittances.states import remittance_transition
 from lightway.application.reports.cells import money_text
@@ -68,8 +68,7 @@ from lightway.application.text import text_printable
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import LedgerError
 from lightway.data.ledger.kinds import REVERSAL
-from lightway.data.ledger.models import Posting
-from lightway.data.ledger.services import Leg, entry_post
+from lightway.data.ledger.services import entry_post
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.selectors import momo_request_of_transfer
 from lightway.data.momo.services import momo_transfer_lock
@@ -239,16 +238,6 @@ def _not_own(row: RemittanceReversal, actor: str) -> None:
         )
 
 
-def _mirror(entry_id: int) -> list[Leg]:
-    """The legs that undo entry ``entry_id``: the same accounts and legs, opposite amounts."""
-    return [
-        Leg(account_id, -amount, leg)
-        for account_id, amount, leg in Posting.objects.filter(entry_id=entry_id)
-        .order_by("id")
-        .values_list("account_id", "amount", "leg")
-    ]
-
-
 def _post_reversal(remittance: Remittance, transfer: Transfer, now: datetime) -> tuple[int, int]:
     """Post the mirror of the transfer's entry (and of the FX entry for two currencies):
     (reversal entry id, FX reversal entry id or 0)."""
@@ -265,7 +254,7 @@ def _post_reversal(remittance: Remittance, transfer: Transfer, now: datetime) ->
         entry = entry_post(
             kind=REVERSAL,
             currency=transfer.currency,
-            legs=_mirror(transfer.entry_id),
+            legs=entry_mirror(transfer.entry_id),
             now=now,
             idempotency_key=f"reversal:{transfer.id}",
             reference=str(transfer.id),
@@ -276,7 +265,7 @@ def _post_reversal(remittance: Remittance, transfer: Transfer, now: datetime) ->
             fx_entry = entry_post(
                 kind=REVERSAL,
                 currency=remittance.receive_currency,
-                legs=_mirror(remittance.fx_entry_id),
+                legs=entry_mirror(remittance.fx_entry_id),
                 now=now,
                 idempotency_key=f"reversal-fx:{transfer.id}",
                 reference=str(transfer.id),

@@ -31,6 +31,8 @@ STAFF_NAV_ACTIONS += ("partners.view",)
 STAFF_NAV_ACTIONS += ("partner_limits.manage",)
 # Partners' remittances and their reversals (panels/lightway/remittances.py)
 STAFF_NAV_ACTIONS += ("remittances.view",)
+# Back office: transactions and maker-checker approvals (panels/lightway/backoffice.py)
+STAFF_NAV_ACTIONS += ("transactions.view", "backoffice.approve")
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

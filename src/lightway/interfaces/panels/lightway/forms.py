@@ -80,7 +80,7 @@ class MfaResetRequestForm(AccessibleForm):
 
 class CustomerSearchForm(AccessibleForm):
     q = forms.CharField(
-        label="Phone number, email or subject",
+        label="Phone number, email, ID number or subject",
         max_length=120,
         required=False,
         widget=forms.TextInput(attrs=_input(autocomplete="off", inputmode="search")),

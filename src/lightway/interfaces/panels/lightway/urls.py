@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.urls import path
 
 from lightway.interfaces.panels.lightway import (
+    backoffice,
     fx,
     partner_limits,
     partners,
@@ -50,6 +51,29 @@ customers_patterns = [
     path("<str:subject>/", views.customer, name="staff-customer"),
     path("<str:subject>/reveal/", views.customer_reveal, name="staff-customer-reveal"),
     path("<str:subject>/tier/", views.customer_tier, name="staff-customer-tier"),
+    path("<str:subject>/notes/", backoffice.customer_note, name="staff-customer-note"),
+    path("<str:subject>/actions/", backoffice.customer_action, name="staff-customer-action"),
+    path("<str:subject>/resend-code/", backoffice.customer_resend, name="staff-customer-resend"),
+]
+
+# Back office: transactions (search, list, timeline, CSV, retry/reverse requests) under
+# staff/transactions/, and the maker-checker approvals under staff/approvals/
+# (panels/lightway/backoffice.py).
+transactions_patterns = [
+    path("", backoffice.transactions, name="staff-transactions"),
+    path("export.csv", backoffice.transactions_export, name="staff-transactions-export"),
+    path("<uuid:transfer_id>/", backoffice.transaction, name="staff-transaction"),
+    path(
+        "<uuid:transfer_id>/actions/",
+        backoffice.transaction_action,
+        name="staff-transaction-action",
+    ),
+]
+
+approvals_patterns = [
+    path("", backoffice.approvals, name="staff-approvals"),
+    path("<int:request_id>/approve/", backoffice.approve, name="staff-approval-approve"),
+    path("<int:request_id>/reject/", backoffice.reject, name="staff-approval-reject"),
 ]
 
 fx_patterns = [

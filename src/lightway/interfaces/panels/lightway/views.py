@@ -35,6 +35,7 @@ from lightway.application.staff.accounts import (
     staff_list,
 )
 from lightway.interfaces.panels.common import apply_errors
+from lightway.interfaces.panels.lightway.backoffice_context import customer_backoffice_context
 from lightway.interfaces.panels.lightway.forms import (
     FIELD_LABELS,
     CustomerSearchForm,
@@ -362,6 +363,7 @@ def _customer_page(
     tier_form: TierForm | None = None,
     revealed: dict[str, str] | None = None,
     status: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
     try:
         customer = customer_get(subject=subject)
@@ -381,6 +383,7 @@ def _customer_page(
         "reveal_form": reveal_form or RevealForm(),
         "tier_form": tier_form or TierForm(initial={"tier": customer.kyc_tier}),
         "revealed": [(FIELD_LABELS[k], v) for k, v in (revealed or {}).items()],
+        **customer_backoffice_context(request, customer.user_id, extra),
     }
     return _no_store(render(request, "panels/staff/customer.html", context, status=status))
 

@@ -1,0 +1,1 @@
+"""Back-office records: support notes on customers and maker-checker action requests."""
