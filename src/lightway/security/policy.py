@@ -199,8 +199,7 @@ class Action(models.TextChoices):
     )
     BACKOFFICE_REQUEST = (
         "backoffice.request",
-        "Propose a back-office action with a reason: freeze or unfreeze a customer's wallets,"
-        " reset their second factor, retry or reverse a payment (audited)",
+        "Ask for a freeze, unfreeze, second-factor reset, retry or reversal (audited)",
     )
     BACKOFFICE_APPROVE = (
         "backoffice.approve",
