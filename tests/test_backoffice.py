@@ -118,6 +118,11 @@ def test_lightway_roles_get_what_the_policy_gives(now, pair):
     assert support.get("/staff/transactions/export.csv").status_code == 403  # no export
     assert support.get("/staff/approvals/").status_code == 403  # asks, never decides
     assert ops.get("/staff/approvals/").status_code == 200
+    support.post(
+        f"/staff/customers/{subject}/actions/", {"kind": "wallets_freeze", "reason": REASON}
+    )
+    waiting = ops.get("/staff/approvals/").content.decode()
+    assert "/approve/" in waiting and "/reject/" in waiting  # the decision buttons
     assert ops.get("/staff/transactions/export.csv").status_code == 200
     assert kyc.get("/staff/transactions/").status_code == 403
     assert kyc.post(f"/staff/customers/{subject}/notes/", {"body": "hi there"}).status_code == 403

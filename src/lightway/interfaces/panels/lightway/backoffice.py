@@ -257,7 +257,12 @@ def approvals(request: HttpRequest) -> HttpResponse:
         render(
             request,
             "panels/staff/approvals.html",
-            {"pending": actions_pending(), "decision_form": DecisionForm(), "me": request.user.pk},
+            {
+                "pending": actions_pending(),
+                "decision_form": DecisionForm(),
+                "me": request.user.pk,
+                "can_approve": True,  # the page's own action
+            },
         )
     )
 
