@@ -122,14 +122,20 @@ def cursor_parse(text: str) -> tuple[datetime, uuid.UUID] | None:
 def older_than(
     rows: QuerySet[Transfer], position: tuple[datetime, uuid.UUID] | None
 ) -> QuerySet[Transfer]:
-    """``rows`` strictly after ``position`` in newest-first order (keyset, no OFFSET): one
-    row comparison, which an index on ``(created_at, id)`` (or one leading with an equality
-    column before them) serves as a range."""
+    """``rows`` strictly after ``position`` in newest-first order (keyset, no OFFSET): a
+    row comparison, which an index on ``(created_at, id)`` serves as a range."""
     if position is None:
         return rows
     at, pk = position
+    # The first condition is implied by the second; it is there for the indexes that hold
+    # created_at but not id after their leading column (status, customer, wallet): they
+    # can start the range at the cursor instead of filtering every newer row.
     return rows.extra(
-        where=["(wallets_transfer.created_at, wallets_transfer.id) < (%s, %s)"], params=[at, pk]
+        where=[
+            "wallets_transfer.created_at <= %s",
+            "(wallets_transfer.created_at, wallets_transfer.id) < (%s, %s)",
+        ],
+        params=[at, at, pk],
     )
 
 
