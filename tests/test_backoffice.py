@@ -547,3 +547,40 @@ def test_the_triggers_hold_even_for_the_owner(now, owner_db):
     ):
         with pytest.raises(psycopg.Error, match=message):
             owner_db.execute(sql, params)
+
+
+def test_a_retry_reads_momos_status_again_and_never_pays_twice(momo, now):
+    """A deposit submitted to MoMo (the simulator, over HTTP) whose outcome we have not
+    read yet: the approved retry reads its status (the same X-Reference-Id) and applies it;
+    once the outcome is known no retry may be asked for."""
+    from lightway.application.momo import flows
+    from tests.momo_flow_support import momo_customer, request_of
+
+    uid = momo_customer("payer", now, phone="+256772123401", wallet=1_000)
+    deposit = flows.deposit_start(
+        customer_id=uid,
+        currency="UGX",
+        amount_minor=25_000,
+        msisdn="46733123499",
+        idempotency_key="dep-retry",
+        now=now,
+    )
+    flows.momo_submit(request_id=request_of(deposit).pk, now=now)
+    deposit.refresh_from_db()
+    assert deposit.status in ("submitted", "pending")
+    _, asker = _as(Role.LW_SUPPORT, now)
+    _, approver = _as(Role.LW_OPERATIONS, now)
+    row = action_request(
+        kind="transfer_retry", reason=REASON, transfer_id=deposit.id, actor_id=asker, now=now
+    )
+    said = action_approve(request_id=row.pk, actor_id=approver, now=now)
+    assert "final" in said
+    deposit.refresh_from_db()
+    assert deposit.status == "succeeded"
+    assert momo.sim.transaction(str(request_of(deposit).reference_id))  # one request at MoMo
+    done = AuditRecord.objects.get(action="backoffice.transfer_retry.done")
+    assert done.data == {"request": row.pk, "outcome": "final"}
+    with pytest.raises(RequestRefused, match="outcome is known"):
+        action_request(
+            kind="transfer_retry", reason=REASON, transfer_id=deposit.id, actor_id=asker, now=now
+        )
