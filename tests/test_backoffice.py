@@ -403,7 +403,7 @@ def test_search_finds_a_payment_by_each_kind_of_reference(now, pair):
 
 def test_a_search_and_a_page_read_a_bounded_number_of_rows(now, pair):
     """On a transfer table much larger than a page, a search reads the row it names and a
-    list page at most a page and one (keyset, from ``transfer_recent``), the first page as
+    list page at most a page and one (keyset, from ``transfer_created``), the first page as
     the tenth."""
     alice, a_wallet, _, b_wallet = pair
     rows = _bulk(alice, a_wallet, b_wallet, 600, now)
@@ -432,7 +432,7 @@ def test_a_search_and_a_page_read_a_bounded_number_of_rows(now, pair):
         for n in scans_without_seqscan(captured.captured_queries[0]["sql"])
         if n.get("Relation Name") == "wallets_transfer"
     ]
-    assert scan["Index Name"] == "transfer_recent" and "ROW(created_at, id) <" in scan["Index Cond"]
+    assert scan["Index Name"] == "transfer_created" and "ROW(created_at, id) <" in scan["Index Cond"]
     assert [r.id for r in first.rows] == [t.id for t in rows[:PAGE_SIZE]]
     assert [r.id for r in later.rows] == [t.id for t in rows[PAGE_SIZE : 2 * PAGE_SIZE]]
 

@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "lightway.data.settlement",
     "lightway.data.remittances",
     "lightway.data.analytics",
-
     "lightway.data.backoffice",
     "lightway.security",
     "lightway.security.apiauth",

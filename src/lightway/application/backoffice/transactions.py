@@ -9,8 +9,8 @@
 - anything else: MoMo's financial transaction id or the MoMo request's external id
   (``momo_request_fin_id``, ``momo_request_external_id``).
 
-**The list** reads newest first from ``transfer_recent`` (``created_at, id``; backoffice
-migration 0003) or ``transfer_status_age`` when a status is chosen, ``PAGE_SIZE`` a page
+**The list** reads newest first from ``transfer_created`` (``created_at, id``; wallets
+migration 0012) or ``transfer_status_age`` when a status is chosen, ``PAGE_SIZE`` a page
 after a cursor (no OFFSET, no COUNT).
 
 **The timeline** of one payment puts in time order: its creation and every status it
