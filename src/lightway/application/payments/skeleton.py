@@ -61,7 +61,7 @@ from lightway.data.audit.chain import normalize_data
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import AccountNotActive, InsufficientFunds
 from lightway.data.ledger.kinds import REVERSAL
-from lightway.data.ledger.models import AccountKind, Posting
+from lightway.data.ledger.models import AccountKind, JournalEntry, Posting
 from lightway.data.ledger.services import (
     Leg,
     account_lock,
@@ -604,6 +604,23 @@ def entry_mirror(entry_id: int) -> list[Leg]:
     ]
 
 
+def reversal_post(
+    *, entry_id: int, currency: str, transfer_id: object, key: str, description: str, now: datetime
+) -> JournalEntry:
+    """Post the mirror of entry ``entry_id`` (kind ``reversal``) as the reversal of transfer
+    ``transfer_id``, keyed ``key`` so it is posted once: every reversal (a payment's, a
+    remittance's and its receive-currency leg) goes through here."""
+    return entry_post(
+        kind=REVERSAL,
+        currency=currency,
+        legs=entry_mirror(entry_id),
+        now=now,
+        idempotency_key=key,
+        reference=str(transfer_id),
+        description=description,
+    )
+
+
 def payment_reverse(
     transfer: Transfer, now: datetime, *, actor: str, data: Mapping[str, object]
 ) -> int:
@@ -614,14 +631,13 @@ def payment_reverse(
     id. Raises ``LedgerError`` when the ledger refuses (an account frozen, closed or short
     of funds): nothing is changed then."""
     assert transfer.entry_id is not None
-    entry = entry_post(
-        kind=REVERSAL,
+    entry = reversal_post(
+        entry_id=transfer.entry_id,
         currency=transfer.currency,
-        legs=entry_mirror(transfer.entry_id),
-        now=now,
-        idempotency_key=f"reversal:{transfer.id}",
-        reference=str(transfer.id),
+        transfer_id=transfer.id,
+        key=f"reversal:{transfer.id}",
         description=f"reversal of {transfer.kind} {transfer.id}",
+        now=now,
     )
     if not transfer_reverse(transfer_id=transfer.id, reversal_entry_id=entry.pk, now=now):
         raise IntegrityError(f"transfer {transfer.id} is no longer succeeded")

@@ -60,15 +60,13 @@ from lightway.application.errors import (
     RequestRefused,
     ValidationFailed,
 )
-from lightway.application.payments.skeleton import entry_mirror, payment_audit
+from lightway.application.payments.skeleton import payment_audit, reversal_post
 from lightway.application.remittances.remittances import RemittanceView, remittance_view
 from lightway.application.remittances.states import remittance_transition
 from lightway.application.reports.cells import money_text
 from lightway.application.text import text_printable
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.errors import LedgerError
-from lightway.data.ledger.kinds import REVERSAL
-from lightway.data.ledger.services import entry_post
 from lightway.data.momo.models import MomoRequest
 from lightway.data.momo.selectors import momo_request_of_transfer
 from lightway.data.momo.services import momo_transfer_lock
@@ -251,25 +249,23 @@ def _post_reversal(remittance: Remittance, transfer: Transfer, now: datetime) ->
         )
     description = f"reversal of remittance {remittance.id}"
     try:
-        entry = entry_post(
-            kind=REVERSAL,
+        entry = reversal_post(
+            entry_id=transfer.entry_id,
             currency=transfer.currency,
-            legs=entry_mirror(transfer.entry_id),
-            now=now,
-            idempotency_key=f"reversal:{transfer.id}",
-            reference=str(transfer.id),
+            transfer_id=transfer.id,
+            key=f"reversal:{transfer.id}",
             description=description,
+            now=now,
         )
         fx_entry = 0
         if remittance.fx_entry_id is not None:
-            fx_entry = entry_post(
-                kind=REVERSAL,
+            fx_entry = reversal_post(
+                entry_id=remittance.fx_entry_id,
                 currency=remittance.receive_currency,
-                legs=entry_mirror(remittance.fx_entry_id),
-                now=now,
-                idempotency_key=f"reversal-fx:{transfer.id}",
-                reference=str(transfer.id),
+                transfer_id=transfer.id,
+                key=f"reversal-fx:{transfer.id}",
                 description=f"{description}: {remittance.receive_currency} leg",
+                now=now,
             ).pk
     except LedgerError as exc:  # e.g. the partner's prefund account is frozen or closed
         raise RequestRefused(
