@@ -263,11 +263,18 @@ def _known_full_suite_read(read: object, partner_id: int, run) -> None:
 
     with CaptureQueriesContext(connection) as captured:
         run()
+    plans = []
     with connection.cursor() as cur:
         for query in captured.captured_queries:
             if "ledger_posting" in query["sql"]:
                 cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
-                print("\n".join(r[0] for r in cur.fetchall()), file=sys.stderr)
+                plans.append("\n".join(r[0] for r in cur.fetchall()))
+                print(plans[-1], file=sys.stderr)
+        cur.execute(
+            "SELECT a.id, a.owner_ref, a.kind, count(p.id) FROM ledger_account a"
+            " JOIN ledger_posting p ON p.account_id = a.id GROUP BY a.id ORDER BY 4 DESC LIMIT 8"
+        )
+        accounts = cur.fetchall()
     print(read, _checkpoint_state(partner_id), file=sys.stderr)
     # The same evidence in a file, since pytest does not show an expected failure's output:
     # var/diagnostics/partner-statement.txt, with who else was connected to this database.
@@ -282,7 +289,7 @@ def _known_full_suite_read(read: object, partner_id: int, run) -> None:
     out = Path(__file__).resolve().parent.parent / "var" / "diagnostics"
     out.mkdir(parents=True, exist_ok=True)
     with (out / "partner-statement.txt").open("a") as f:
-        print(read, _checkpoint_state(partner_id), sessions, sep="\n", file=f)
+        print(read, _checkpoint_state(partner_id), sessions, accounts, *plans, sep="\n", file=f)
     pytest.xfail("statement read its account's whole history (full suite only; see stderr)")
 
 
