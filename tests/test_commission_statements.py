@@ -419,7 +419,7 @@ def test_the_period_query_reads_the_party_index(data):
             or str(s.get("Index Name", "")).startswith("commission_rec")
         ]
         names = {s.get("Index Name") for s in on_records}
-        assert "commission_rec_stmt" in names, scans
+        assert "commission_rec_statement" in names, scans
         assert all(s["Node Type"] != "Seq Scan" for s in scans), scans
 
 

@@ -55,6 +55,14 @@ def _people() -> tuple[int, int]:
     return amara, kofi
 
 
+def nav_to(page, label: str) -> None:
+    """Follow a navigation entry; on a phone it sits behind the menu button."""
+    button = page.locator("[data-menu-button]")
+    if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+        button.click()
+    page.click(f"nav >> text={label}")
+
+
 def test_send_to_a_user_then_history_detail_receipt_and_statement(site, mobile, outbox):
     amara, _kofi = _people()
     w = mobile
@@ -66,7 +74,7 @@ def test_send_to_a_user_then_history_detail_receipt_and_statement(site, mobile, 
     page.fill("#id_password", PASSWORD)
     page.click("main form button[type=submit] >> nth=0")
     page.wait_for_url(f"{site}/app/")
-    page.click("nav >> text=Send")
+    nav_to(page, "Send")
     page.wait_for_url(f"{site}/app/send/")
     w.fits_width()
     w.shot("send")
@@ -112,7 +120,7 @@ def test_send_to_a_user_then_history_detail_receipt_and_statement(site, mobile, 
     assert path is not None and open(path, "rb").read(4) == b"%PDF"
 
     # the history: the row, masked, with its description; a search finds it
-    page.click("nav >> text=History")
+    nav_to(page, "History")
     page.wait_for_url(f"{site}/app/history/")
     row = page.locator("[data-testid=history-row]").first
     assert "K••• M•••••" in row.inner_text() and "Lunch at Mama's" in row.inner_text()

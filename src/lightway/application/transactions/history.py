@@ -554,8 +554,8 @@ def _rows(transfers: list[Transfer], customer_id: int) -> list[HistoryRow]:
 
 
 def _masked_names(user_ids: set[int]) -> dict[int, str]:
-    """Each customer's name masked (``A•••• N•••••``), or their phone number masked when
-    they have not given a name yet."""
+    """Each customer's name masked (first letters only, ``masking.mask_name``), or their
+    phone number masked when they have not given a name yet."""
     out: dict[int, str] = {}
     for profile in Profile.objects.filter(user_id__in=user_ids):
         out[profile.user_id] = profile_masked_name(profile)

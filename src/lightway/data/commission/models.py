@@ -354,7 +354,11 @@ class CommissionRecord(models.Model):
         db_table = "commission_record"
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["party", "party_ref", "created_at"], name="commission_rec_stmt"),
+            # A party's statement in its exact order ((created_at, id): the keyset), so the
+            # planner never prefers walking every party's records by time (commission 0008).
+            models.Index(
+                fields=["party", "party_ref", "created_at", "id"], name="commission_rec_statement"
+            ),
             models.Index(fields=["reference"], name="commission_rec_reference"),
             models.Index(fields=["schedule", "created_at"], name="commission_rec_schedule_time"),
             # The admin list, newest first, and its date filter (it sorted every record).

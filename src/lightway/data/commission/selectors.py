@@ -310,10 +310,11 @@ class StatementLine:
 
 
 # The party's records of [start, end), in (created_at, id) order, one page after a keyset
-# cursor. The range reads the index commission_rec_stmt (party, party_ref, created_at); the
-# cursor's time is repeated as a plain bound so that it is an index condition too. The fee of
-# each line sums the records of the same entry and reference through the unique index
-# commission_rec_entry_ref_party: a handful of rows per line, whatever the history holds.
+# cursor. The range reads the index commission_rec_statement (party, party_ref,
+# created_at, id); the cursor's time is repeated as a plain bound so that it is an index
+# condition too. The fee of each line sums the records of the same entry and reference
+# through the unique index commission_rec_entry_ref_party: a handful of rows per line,
+# whatever the history holds.
 _STATEMENT_SQL = """
 SELECT r.id, r.created_at, r.reference, r.transaction_kind, r.currency, r.amount,
        (SELECT sum(o.amount) FROM commission_record o
