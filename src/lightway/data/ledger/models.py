@@ -128,8 +128,15 @@ class Posting(models.Model):
     # every transaction, and house accounts are in almost all of them. The posting trigger
     # checks that the account exists and has the posting's currency; accounts are never
     # deleted and their id and currency never change (ledger_account_guard).
+    # No index of its own either: ledger_posting_account_id (account_id, id) serves every
+    # lookup by account, and a second, single-column index let the planner read an
+    # account's whole history to find a range of it (ledger 0007).
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+        Account,
+        on_delete=models.PROTECT,
+        related_name="postings",
+        db_constraint=False,
+        db_index=False,
     )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField()
