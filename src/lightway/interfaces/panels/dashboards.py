@@ -31,7 +31,7 @@ from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.chart_config import bar_chart, line_chart
 from lightway.interfaces.panels.common import now
 from lightway.interfaces.panels.middleware import idle_limit_seconds
-from lightway.interfaces.panels.momo_staff import DateRangeFilterForm
+from lightway.interfaces.panels.momo_staff import DateRangeFilterForm, _input
 from lightway.security.policy import Action, user_roles
 
 
@@ -125,10 +125,6 @@ def staff_live(request: HttpRequest) -> HttpResponse:
 
 
 # --- the MTN portal ------------------------------------------------------------------------------
-
-
-def _input(**extra: str) -> dict[str, str]:
-    return {"class": "input", **extra}
 
 
 class TrafficFilterForm(DateRangeFilterForm):
