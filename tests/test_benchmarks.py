@@ -366,7 +366,10 @@ def test_hot_account_benchmark_runs_with_tiny_counts(tmp_path, db_roles):
     )
     import psycopg
 
-    with psycopg.connect(base.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+    # the maintenance database on the same server: rebuilt from the settings, not cut from
+    # the URL (a Unix-socket server's URL ends in ``?host=/dir``, which holds slashes too)
+    admin_url = url_from_database({**connection.settings_dict, **owner, "NAME": "postgres"})
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     assert output.exists(), run.stderr[-3000:]
     figures = json.loads(output.read_text())
