@@ -10,6 +10,13 @@ application does next:
 
 Error messages never contain the recipient, the message text or a provider's response
 body: they are stored in the delivery log and logged as they are.
+
+An SMS error also says whether the message **provably did not leave** through that
+provider (``unsent``): the provider answered with a refusal, or could not be reached at
+all. Only then may the platform try another provider with the same one-time code; after a
+timeout nobody knows, and the code must not go out twice (issue 15). ``recipient_fault``
+marks refusals about the number itself (invalid, blacklisted, not a mobile), which no other
+provider can fix either.
 """
 
 from __future__ import annotations
@@ -24,10 +31,19 @@ class NotifyError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: str = "error") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "error",
+        unsent: bool = False,
+        recipient_fault: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.unsent = unsent  # the provider provably did not take the message
+        self.recipient_fault = recipient_fault  # the number itself was refused
 
 
 class NotifyTemporaryError(NotifyError):
@@ -48,6 +64,11 @@ class NotifyNotConfigured(NotifyPermanentError):
 class SmsResult:
     provider_id: str
     status: str
+    # what the provider says the message cost, in millionths of ``cost_currency``'s major
+    # unit (Africa's Talking reports "UGX 25.0000", Twilio a price once known)
+    cost_micros: int | None = None
+    cost_currency: str = ""
+    provider: str = ""  # the provider's name in the routing table ("africastalking", ...)
 
 
 @dataclass(frozen=True)
@@ -57,9 +78,12 @@ class EmailResult:
 
 
 class SmsGateway(Protocol):
-    def send(self, *, to: str, text: str, reference: str) -> SmsResult:
+    name: str
+
+    def send(self, *, to: str, text: str, reference: str, country: str = "") -> SmsResult:
         """Hand one SMS to the provider; ``reference`` is stable across retries of the
-        same delivery so that a provider can drop a duplicate."""
+        same delivery so that a provider can drop a duplicate; ``country`` (ISO 3166
+        alpha-2 of the number) picks the sender id."""
         ...
 
 

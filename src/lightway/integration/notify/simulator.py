@@ -12,6 +12,11 @@ One object, two servers, both on loopback by default and both in background thre
     (503 by default, 429 works too), each request waits ``sms_delay_ms`` first, the next N
     SMTP messages are refused with that reply code; ``{}`` clears the faults;
   - ``POST /_sim/reset`` forgets every message and fault;
+  - Africa's Talking's ``POST /version1/messaging`` and Twilio's ``POST
+    /2010-04-01/Accounts/{AccountSid}/Messages.json``, with their delivery reports, as
+    described in ``providers_sim.py``; ``GET /_sim/reports`` lists the reports posted (and
+    the platform's answers), ``POST /_sim/config {"at_callback_url": URL}`` sets Africa's
+    Talking's callback URL (the account setting a real dashboard holds);
   - ``GET /_sim/messages?to=...&channel=sms|email`` → ``{"messages": [...]}``, newest first;
   - ``GET /inbox`` (and ``/``) → an HTML page with every SMS and email, newest first, that
     refreshes itself every few seconds; links in emails are clickable. This is how a person
@@ -34,6 +39,8 @@ and point the platform at it with ``NOTIFY_BASE_URL=http://127.0.0.1:8025``,
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import email
 import email.policy
 import html
@@ -49,13 +56,21 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
 from aiosmtpd.controller import Controller
 
 from lightway.infrastructure.cli_args import port_arg
 from lightway.integration import simulator_http as sim_http
+from lightway.integration.notify.providers_sim import (
+    AT_PATH,
+    TWILIO_PREFIX,
+    ProviderAccounts,
+    ProviderFaults,
+    ProviderWire,
+    ReportSender,
+)
 
 DEMO_SMS_API_KEY = "lightway-demo-sms-key"
 API_KEY_HEADER = "X-API-Key"
@@ -76,6 +91,7 @@ class SimMessage:
     subject: str = ""
     reference: str = ""
     received_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    provider: str = "lightway"  # which wire format it came in by
 
 
 @dataclass
@@ -182,6 +198,7 @@ class _Handler(sim_http.SimHandler):
     # request_log stays None: request lines would carry phone numbers in query strings.
     store: _Store
     api_key: str
+    wire: ProviderWire
 
     def refusal(self, status: int, message: str) -> _NotifyError:
         return _NotifyError(400, "invalid_request", BODY_RULE)
@@ -193,6 +210,8 @@ class _Handler(sim_http.SimHandler):
         url = urlsplit(target)
         if method == "GET":
             self._get(url.path, sim_http.query_params(url.query))
+        elif method == "POST" and (url.path == AT_PATH or url.path.startswith(TWILIO_PREFIX)):
+            self._provider(url.path, body)
         elif method == "POST":
             try:
                 data = json.loads(body or b"{}")
@@ -212,7 +231,10 @@ class _Handler(sim_http.SimHandler):
             )
             self.send_json(200, {"messages": [asdict(m) for m in messages]})
         elif path == "/_sim/faults":
-            self.send_json(200, asdict(self.store.faults))
+            self.send_json(200, {**asdict(self.store.faults), **asdict(self.wire.faults)})
+        elif path == "/_sim/reports":
+            sent = [asdict(r) for r in self.wire.reports.sent]
+            self.send_json(200, {"reports": sent, "pending": self.wire.reports.pending()})
         elif path == "/health":
             self.send_json(200, {"status": "ok"})
         else:
@@ -222,16 +244,59 @@ class _Handler(sim_http.SimHandler):
         if path == "/v1/messages":
             self._sms(body)
         elif path == "/_sim/faults":
+            values = body if isinstance(body, dict) else {}
+            wire_names = set(asdict(ProviderFaults()))
             try:
-                profile = self.store.set_faults(**(body if isinstance(body, dict) else {}))
+                wire = {k: int(v) for k, v in values.items() if k in wire_names}
+                own = {k: v for k, v in values.items() if k not in wire_names}
+                profile = self.store.set_faults(**own)
+                wire_profile = self.wire.set_faults(wire)
             except (TypeError, ValueError) as exc:
                 raise _NotifyError(400, "invalid_request", str(exc)) from None
-            self.send_json(200, asdict(profile))
+            self.send_json(200, {**asdict(profile), **asdict(wire_profile)})
+        elif path == "/_sim/config":
+            url = body.get("at_callback_url") if isinstance(body, dict) else None
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise _NotifyError(400, "invalid_request", "'at_callback_url' must be a URL")
+            self.wire.accounts = ProviderAccounts(
+                **{**asdict(self.wire.accounts), "at_callback_url": url}
+            )
+            self.send_json(200, {"at_callback_url": url})
         elif path == "/_sim/reset":
             self.store.reset()
+            self.wire.set_faults({})
+            self.wire.reports.clear()
             self.send_json(200, {"status": "reset"})
         else:
             raise _NotifyError(404, "not_found", "no such endpoint")
+
+    def _provider(self, path: str, body: bytes) -> None:
+        """Africa's Talking's or Twilio's endpoint: form-encoded, their answers."""
+        delay_ms, failing = self.store.take_sms_fault()
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            form = {}
+        if path == AT_PATH:
+            if failing is not None:
+                self.send_body(failing, HTTPStatus(failing).phrase.encode(), "text/plain")
+                return
+            status, answer = self.wire.africastalking(self.headers, form)
+            if isinstance(answer, str):
+                self.send_body(status, answer.encode(), "text/plain")
+            else:
+                self.send_json(status, answer)
+            return
+        if failing is not None:
+            self.send_json(
+                failing,
+                {"code": 20500, "message": HTTPStatus(failing).phrase, "status": failing},
+            )
+            return
+        status, payload = self.wire.twilio(path, _basic_auth(self.headers), form)
+        self.send_json(status, payload)
 
     def _sms(self, body: Any) -> None:
         if self.headers.get(API_KEY_HEADER) != self.api_key:
@@ -256,6 +321,18 @@ class _Handler(sim_http.SimHandler):
             reference=str(body.get("reference") or ""),
         )
         self.send_json(202, {"id": message.id, "status": "queued"})
+
+
+def _basic_auth(headers: Any) -> tuple[str, str] | None:
+    raw = str(headers.get("Authorization") or "")
+    scheme, _, value = raw.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
 
 
 def _linkify(text: str) -> str:
@@ -360,12 +437,17 @@ class NotifySimulator:
         http_port: int = 0,
         smtp_port: int = 0,
         api_key: str = DEMO_SMS_API_KEY,
+        accounts: ProviderAccounts | None = None,
     ) -> None:
         self.host = host
         self.http_port = http_port
         self.smtp_port = smtp_port
         self.api_key = api_key
         self.store = _Store()
+        self.reports = ReportSender()
+        self.wire = ProviderWire(
+            accounts or ProviderAccounts(), add_message=self._add_sms, reports=self.reports
+        )
         self._http: sim_http.SimServer | None = None
         self._smtp: _SmtpController | None = None
 
@@ -383,10 +465,11 @@ class NotifySimulator:
             self.http_port,
             _Handler,
             name="notify-sim-http",
-            attrs={"store": self.store, "api_key": self.api_key},
+            attrs={"store": self.store, "api_key": self.api_key, "wire": self.wire},
         )
         self.http_port = self._http.port
         self._http.start()
+        self.reports.start()
         try:
             self._smtp = _SmtpController(
                 _SmtpHandler(self.store),
@@ -403,6 +486,7 @@ class NotifySimulator:
         return self
 
     def stop(self) -> None:
+        self.reports.stop()
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None
@@ -421,10 +505,25 @@ class NotifySimulator:
         return self.store.list(to=to, channel=channel)
 
     def set_faults(self, **values: int) -> Faults:
-        return self.store.set_faults(**values)
+        wire_names = set(asdict(ProviderFaults()))
+        self.wire.set_faults({k: v for k, v in values.items() if k in wire_names})
+        return self.store.set_faults(**{k: v for k, v in values.items() if k not in wire_names})
 
     def reset(self) -> None:
         self.store.reset()
+        self.wire.set_faults({})
+        self.reports.clear()
+
+    def configure(self, *, at_callback_url: str) -> None:
+        """Africa's Talking's callback URL (a dashboard setting on the real service)."""
+        self.wire.accounts = ProviderAccounts(
+            **{**asdict(self.wire.accounts), "at_callback_url": at_callback_url}
+        )
+
+    def _add_sms(self, *, to: str, sender: str, text: str, provider: str) -> SimMessage:
+        message = self.store.add("sms", to=to, sender=sender, text=text, reference="")
+        message.provider = provider
+        return message
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,8 @@ def _provider_code(response: httpx.Response) -> str:
 class HttpSmsGateway:
     """An :class:`~lightway.integration.notify.port.SmsGateway` over HTTP (httpx)."""
 
+    name = "lightway"
+
     def __init__(
         self,
         *,
@@ -81,7 +83,7 @@ class HttpSmsGateway:
     def close(self) -> None:
         self._client.close()
 
-    def send(self, *, to: str, text: str, reference: str) -> SmsResult:
+    def send(self, *, to: str, text: str, reference: str, country: str = "") -> SmsResult:
         payload = {"to": to, "text": text, "sender": self.sender, "reference": reference}
         try:
             response = self._client.post("/v1/messages", json=payload)
