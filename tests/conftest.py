@@ -197,7 +197,8 @@ def tx_db(transactional_db):
 
 @pytest.fixture(scope="session")
 def notify_simulator():
-    """One notify simulator (SMS HTTP API + SMTP sink) per test process, on free ports."""
+    """One notify simulator (Africa's Talking and Twilio APIs + SMTP sink) per test
+    process, on free ports."""
     from lightway.integration.notify.simulator import NotifySimulator
 
     simulator = NotifySimulator(host="127.0.0.1", http_port=0, smtp_port=0).start()
@@ -217,9 +218,19 @@ def outbox(settings, notify_simulator):
     from tests.notify_outbox import Outbox
 
     notify_simulator.reset()
-    settings.NOTIFY_BASE_URL = notify_simulator.base_url
-    settings.NOTIFY_SMS_API_KEY = notify_simulator.api_key
-    settings.NOTIFY_SMS_SENDER = "LightWay"
+    from lightway.integration.notify.providers_sim import ProviderAccounts
+
+    accounts = ProviderAccounts()  # the demo credentials, which the settings default to
+    settings.AFRICASTALKING_BASE_URL = notify_simulator.base_url
+    settings.AFRICASTALKING_USERNAME = accounts.at_username
+    settings.AFRICASTALKING_API_KEY = accounts.at_api_key
+    settings.AFRICASTALKING_SENDER_IDS = "*=LightWay"
+    settings.TWILIO_BASE_URL = notify_simulator.base_url
+    settings.TWILIO_ACCOUNT_SID = accounts.twilio_account_sid
+    settings.TWILIO_AUTH_TOKEN = accounts.twilio_auth_token
+    settings.TWILIO_SENDERS = "*=LightWay"
+    settings.TWILIO_STATUS_CALLBACK_URL = ""
+    settings.LIGHTWAY_SMS_ROUTES = "*=africastalking,twilio"
     settings.LIGHTWAY_SMTP_HOST = "127.0.0.1"
     settings.LIGHTWAY_SMTP_PORT = notify_simulator.smtp_port
     settings.LIGHTWAY_SMTP_USER = ""

@@ -31,7 +31,9 @@ STRONG = {
     "SUMSUB_WEBHOOK_SECRET": "w3bh00k-Secret-from-the-Sumsub-dashboard-7Xq",
     "SUMSUB_APP_TOKEN": "prd:Sumsub-app-token-issued-to-LightWay-9ZkQ",
     "SUMSUB_SECRET_KEY": "Sumsub-secret-key-issued-to-LightWay-4Rt",
-    "NOTIFY_SMS_API_KEY": "sms-provider-api-key-2Vb8Nm",
+    "AFRICASTALKING_API_KEY": "atsk_0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a",
+    "AFRICASTALKING_WEBHOOK_TOKEN": "Rk2vQ8xN4mZ7pL1tW9sC3hJ6fB0yD5gA",
+    "TWILIO_AUTH_TOKEN": "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
     "MOMO_SUBSCRIPTION_KEY_COLLECTION": "3f9a1c0b7d2e4a51b6c8d0e2f4a6b8c1",
     "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT": "8e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b",
     "MOMO_SUBSCRIPTION_KEY_REMITTANCE": "0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d",
@@ -48,8 +50,11 @@ def production(settings):
     settings.SUMSUB_BASE_URL = "https://api.sumsub.example"
     settings.SUMSUB_APP_TOKEN = "sbx:lightway-demo-app-token"
     settings.SUMSUB_SECRET_KEY = "short"
-    settings.NOTIFY_BASE_URL = "https://sms.example"
-    settings.NOTIFY_SMS_API_KEY = "lightway-demo-sms-key"
+    settings.AFRICASTALKING_BASE_URL = "https://api.africastalking.com"
+    settings.AFRICASTALKING_API_KEY = "lightway-demo-africastalking-key"
+    settings.AFRICASTALKING_WEBHOOK_TOKEN = "lightway-demo-africastalking-webhook-token"
+    settings.TWILIO_BASE_URL = "https://api.twilio.com"
+    settings.TWILIO_AUTH_TOKEN = "lightway-demo-twilio-token"
     settings.MOMO_BASE_URL = "https://proxy.momoapi.example"
     settings.MOMO_SUBSCRIPTION_KEY_COLLECTION = "de40c011ec7100000000000000000001"
     settings.MOMO_SUBSCRIPTION_KEY_DISBURSEMENT = "de40d15b000000000000000000000002"
@@ -71,7 +76,9 @@ def test_every_default_or_short_secret_is_named_and_no_value_is_shown(production
         "SUMSUB_WEBHOOK_SECRET is a public default",
         "SUMSUB_APP_TOKEN is a public default",
         "SUMSUB_SECRET_KEY is shorter than 32",
-        "NOTIFY_SMS_API_KEY is a public default",
+        "AFRICASTALKING_API_KEY is a public default",
+        "AFRICASTALKING_WEBHOOK_TOKEN is a public default",
+        "TWILIO_AUTH_TOKEN is a public default",
         "MOMO_SUBSCRIPTION_KEY_COLLECTION is a public default",
         "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT is a public default",
         "MOMO_SUBSCRIPTION_KEY_REMITTANCE is a public default",

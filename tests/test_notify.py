@@ -162,11 +162,18 @@ def test_sms_code_reaches_the_simulator_over_http(outbox, now):
     delivery = Delivery.objects.get(pk=delivery_id)
     assert delivery.status == "sent"
     assert delivery.attempts == 1
-    assert delivery.provider_id.startswith("sim-sms-")
+    assert delivery.provider_id.startswith("ATXid_")  # Africa's Talking's message id
     assert delivery.body_ct is None  # erased once final
     (arrived,) = outbox.simulator.messages(to=PHONE)
-    assert arrived.sender == "LightWay"
-    assert arrived.reference == f"lw-dlv-{delivery_id}"
+    assert (arrived.sender, arrived.provider) == ("LightWay", "africastalking")
+    assert arrived.reference == delivery.provider_id
+    (attempt,) = delivery.sms_attempts.all()
+    assert (attempt.provider, attempt.outcome, attempt.country) == (
+        "africastalking",
+        "accepted",
+        "UG",
+    )
+    assert (attempt.cost_micros, attempt.cost_currency) == (25_000_000, "UGX")
     assert _jobs([delivery_id]) == []  # the outbox did the job
 
 
@@ -297,13 +304,14 @@ def test_preference_validation(now):
 @pytest.mark.django_db
 def test_retries_with_backoff_on_5xx_then_success(outbox, settings, now):
     settings.LIGHTWAY_NOTIFY_RETRY_BASE_SECONDS = 10
+    settings.LIGHTWAY_SMS_ROUTES = "*=africastalking"  # one provider: retries, not failover
     outbox.set_faults(sms_errors=2, sms_status=503)
     (delivery_id,) = notify(template="login_code", context={"code": "111222"}, phone=PHONE, now=now)
 
     assert notification_deliver(delivery_id=delivery_id, now=now) == "queued"
     first = Delivery.objects.get(pk=delivery_id)
     assert first.attempts == 1
-    assert first.last_error == "SMS provider answered 503 simulated_fault"
+    assert first.last_error == "Africa's Talking answered 503"
     assert now + timedelta(seconds=5) <= first.next_attempt_at <= now + timedelta(seconds=10)
 
     # Not due yet: nothing happens.
@@ -340,7 +348,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(settings):
 
 
 @pytest.mark.django_db
-def test_rate_limited_and_smtp_4xx_are_temporary(outbox, now):
+def test_rate_limited_and_smtp_4xx_are_temporary(outbox, settings, now):
+    settings.LIGHTWAY_SMS_ROUTES = "*=africastalking"
     outbox.set_faults(sms_errors=1, sms_status=429, smtp_errors=1, smtp_code=451)
     sms_id, email_id = notify(
         template="kyc_rejected",
@@ -367,7 +376,9 @@ def test_an_invalid_number_fails_permanently_at_once(outbox, now):
     assert notification_deliver(delivery_id=delivery_id, now=now) == "failed"
     failed = Delivery.objects.get(pk=delivery_id)
     assert (failed.status, failed.attempts) == ("failed", 1)
-    assert failed.last_error == "SMS provider refused the message (400 invalid_number)"
+    assert failed.last_error == (
+        "Africa's Talking refused the message (statusCode 403 invalid_number)"
+    )
     assert failed.next_attempt_at is None and failed.body_ct is None
     assert "+256" not in failed.last_error
     # Re-running the job changes nothing.
@@ -377,11 +388,12 @@ def test_an_invalid_number_fails_permanently_at_once(outbox, now):
 
 @pytest.mark.django_db
 def test_a_wrong_api_key_fails_permanently(outbox, settings, now):
-    settings.NOTIFY_SMS_API_KEY = "not-the-key"
+    settings.LIGHTWAY_SMS_ROUTES = "*=africastalking"  # no fallback configured
+    settings.AFRICASTALKING_API_KEY = "not-the-key"
     (delivery_id,) = notify(template="login_code", context={"code": "1"}, phone=PHONE, now=now)
     assert notification_deliver(delivery_id=delivery_id, now=now) == "failed"
-    assert (
-        Delivery.objects.get(pk=delivery_id).last_error == "SMS provider refused the API key (401)"
+    assert Delivery.objects.get(pk=delivery_id).last_error == (
+        "Africa's Talking refused the credentials (401)"
     )
     assert outbox.simulator.messages() == []
 
@@ -389,6 +401,7 @@ def test_a_wrong_api_key_fails_permanently(outbox, settings, now):
 @pytest.mark.django_db
 def test_dead_after_max_attempts(outbox, settings, now):
     settings.LIGHTWAY_NOTIFY_MAX_ATTEMPTS = 3
+    settings.LIGHTWAY_SMS_ROUTES = "*=africastalking"
     outbox.set_faults(sms_errors=100, sms_status=502)
     (delivery_id,) = notify(template="kyc_approved", context={}, phone=PHONE, now=now)
     statuses = []
@@ -399,7 +412,7 @@ def test_dead_after_max_attempts(outbox, settings, now):
     assert statuses == ["queued", "queued", "dead"]
     dead = Delivery.objects.get(pk=delivery_id)
     assert dead.attempts == 3
-    assert dead.last_error == "SMS provider answered 502 simulated_fault (gave up after 3 attempts)"
+    assert dead.last_error == "Africa's Talking answered 502 (gave up after 3 attempts)"
     assert dead.next_attempt_at is None and dead.body_ct is None
     assert notifications_retry_due(now=clock + timedelta(days=1)) == 0
     assert outbox.simulator.messages() == []
@@ -438,10 +451,11 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_retried(outbox, settings, n
 
 @pytest.mark.django_db
 def test_sms_fails_clearly_when_no_gateway_is_configured(settings, now):
-    settings.NOTIFY_BASE_URL = ""
+    settings.AFRICASTALKING_BASE_URL = ""
+    settings.TWILIO_BASE_URL = ""
     (delivery_id,) = notify(template="login_code", context={"code": "1"}, phone=PHONE, now=now)
     assert notification_deliver(delivery_id=delivery_id, now=now) == "failed"
-    assert Delivery.objects.get(pk=delivery_id).last_error == "SMS gateway not configured"
+    assert Delivery.objects.get(pk=delivery_id).last_error == "no SMS provider configured for UG"
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from lightway.integration.notify.africastalking import AfricasTalkingSmsGateway
 from lightway.integration.notify.email_smtp import SmtpEmailSender
 from lightway.integration.notify.port import (
     NotifyNotConfigured,
@@ -19,8 +21,8 @@ from lightway.integration.notify.port import (
     NotifyTemporaryError,
     is_loopback_host,
 )
+from lightway.integration.notify.providers_sim import DEMO_AT_API_KEY, DEMO_AT_USERNAME
 from lightway.integration.notify.simulator import NotifySimulator
-from lightway.integration.notify.sms_client import HttpSmsGateway
 
 PHONE = "+256700123401"
 
@@ -33,10 +35,11 @@ def sim(notify_simulator):
 
 
 def _gateway(sim, **kw):
-    return HttpSmsGateway(
+    return AfricasTalkingSmsGateway(
         base_url=sim.base_url,
-        api_key=kw.pop("api_key", sim.api_key),
-        sender="LightWay",
+        username=DEMO_AT_USERNAME,
+        api_key=kw.pop("api_key", DEMO_AT_API_KEY),
+        sender_ids={"*": "LightWay"},
         **kw,
     )
 
@@ -50,25 +53,33 @@ def _free_port() -> int:
 # --- the SMS API ---------------------------------------------------------------------------
 
 
-def test_sms_api_answers_like_a_provider(sim):
-    url = f"{sim.base_url}/v1/messages"
-    body = {"to": PHONE, "text": "hello", "sender": "LightWay", "reference": "r-1"}
-    assert httpx.post(url, json=body).status_code == 401
-    wrong = httpx.post(url, json=body, headers={"X-API-Key": "nope"})
-    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "unauthorized")
-    headers = {"X-API-Key": sim.api_key}
-    bad = httpx.post(url, json={**body, "to": "+256000000000"}, headers=headers)
-    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_number")
-    empty = httpx.post(url, json={**body, "text": " "}, headers=headers)
-    assert empty.status_code == 400
-    ok = httpx.post(url, json=body, headers=headers)
-    assert ok.status_code == 202
-    assert ok.json() == {"id": "sim-sms-1", "status": "queued"}  # numbering restarts on reset
+def test_sms_api_answers_like_africastalking(sim):
+    url = f"{sim.base_url}/version1/messaging"
+    form = {"username": DEMO_AT_USERNAME, "to": PHONE, "message": "hello", "from": "LightWay"}
+    refused = httpx.post(url, data=form)
+    assert (refused.status_code, refused.text) == (401, "The supplied authentication is invalid")
+    headers = {"apiKey": DEMO_AT_API_KEY, "Accept": "application/json"}
+    missing = httpx.post(url, data={**form, "message": ""}, headers=headers)
+    assert (missing.status_code, missing.text) == (
+        400,
+        "Request is missing required form field 'message'",
+    )
+    bad = httpx.post(url, data={**form, "to": "+256000000000"}, headers=headers)
+    (recipient,) = bad.json()["SMSMessageData"]["Recipients"]
+    assert (bad.status_code, recipient["statusCode"]) == (201, 403)
+    ok = httpx.post(url, data=form, headers=headers)
+    assert ok.status_code == 201 and ok.headers["content-type"] == "application/json"
+    (recipient,) = ok.json()["SMSMessageData"]["Recipients"]
+    assert recipient["statusCode"] == 101
 
     listed = httpx.get(f"{sim.base_url}/_sim/messages", params={"to": PHONE}).json()["messages"]
-    assert [(m["to"], m["text"], m["reference"]) for m in listed] == [(PHONE, "hello", "r-1")]
+    assert [(m["to"], m["text"], m["reference"], m["provider"]) for m in listed] == [
+        (PHONE, "hello", recipient["messageId"], "africastalking")
+    ]
     other = httpx.get(f"{sim.base_url}/_sim/messages", params={"to": "+256700000001"})
     assert other.json() == {"messages": []}
+    # the project's earlier API of its own is gone (issue 15)
+    assert httpx.post(f"{sim.base_url}/v1/messages", json={}).status_code == 404
 
 
 def test_fault_profile_over_http(sim):
@@ -78,20 +89,20 @@ def test_fault_profile_over_http(sim):
     for _ in range(2):
         with pytest.raises(NotifyTemporaryError, match="answered 500"):
             gateway.send(to=PHONE, text="x", reference="r")
-    assert gateway.send(to=PHONE, text="x", reference="r").status == "queued"
+    assert gateway.send(to=PHONE, text="x", reference="r").status == "sent"
     refused = httpx.post(f"{sim.base_url}/_sim/faults", json={"teleport": 1})
     assert refused.status_code == 400
     httpx.post(f"{sim.base_url}/_sim/faults", json={"sms_errors": 5})
     httpx.post(f"{sim.base_url}/_sim/reset")
     assert httpx.get(f"{sim.base_url}/_sim/messages").json() == {"messages": []}
-    assert gateway.send(to=PHONE, text="x", reference="r").provider_id.startswith("sim-sms-")
+    assert gateway.send(to=PHONE, text="x", reference="r").provider_id.startswith("ATXid_")
 
 
 def test_rate_limit_is_temporary_and_bad_key_or_number_permanent(sim):
     sim.set_faults(sms_errors=1, sms_status=429)
     with pytest.raises(NotifyTemporaryError, match="429"):
         _gateway(sim).send(to=PHONE, text="x", reference="r")
-    with pytest.raises(NotifyPermanentError, match=r"API key \(401\)"):
+    with pytest.raises(NotifyPermanentError, match=r"credentials \(401\)"):
         _gateway(sim, api_key="wrong").send(to=PHONE, text="x", reference="r")
     with pytest.raises(NotifyPermanentError, match="invalid_number") as refused:
         _gateway(sim).send(to="+256000000000", text="x", reference="r")
@@ -112,22 +123,25 @@ def test_a_slow_provider_times_out_as_a_temporary_error(sim):
 
 
 def test_an_unreachable_provider_is_temporary():
-    gateway = HttpSmsGateway(
-        base_url=f"http://127.0.0.1:{_free_port()}", api_key="k", sender="LightWay"
+    gateway = AfricasTalkingSmsGateway(
+        base_url=f"http://127.0.0.1:{_free_port()}", username="u", api_key="k"
     )
     with pytest.raises(NotifyTemporaryError, match="unreachable"):
         gateway.send(to=PHONE, text="x", reference="r")
 
 
 def test_plain_http_only_for_loopback_hosts():
-    with pytest.raises(NotifyNotConfigured, match="SMS gateway not configured"):
-        HttpSmsGateway(base_url="", api_key="k", sender="s")
+    def make(url: str) -> AfricasTalkingSmsGateway:
+        return AfricasTalkingSmsGateway(base_url=url, username="u", api_key="k")
+
     with pytest.raises(NotifyNotConfigured, match="https"):
-        HttpSmsGateway(base_url="http://sms.example.com", api_key="k", sender="s")
+        make("")
+    with pytest.raises(NotifyNotConfigured, match="https"):
+        make("http://sms.example.com")
     with pytest.raises(NotifyNotConfigured):
-        HttpSmsGateway(base_url="ftp://127.0.0.1", api_key="k", sender="s")
+        make("ftp://127.0.0.1")
     for url in ("https://sms.example.com/api", "http://127.0.0.1:9", "http://localhost:9"):
-        assert HttpSmsGateway(base_url=url, api_key="k", sender="s").base_url == url
+        assert make(url).base_url == url
     assert is_loopback_host("[::1]") and is_loopback_host("127.9.9.9")
     assert not is_loopback_host("10.0.0.1") and not is_loopback_host("localhost.example.com")
 
@@ -234,17 +248,18 @@ def test_simulator_runs_as_a_process_and_stops_on_sigterm():
             "0",
             "--smtp-port",
             "0",
-            "--api-key",
-            "proc-key",
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "AFRICASTALKING_API_KEY": "proc-key"},
     )
     try:
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())
         assert ready["message"] == "notify simulator ready"
-        gateway = HttpSmsGateway(base_url=ready["sms_api"], api_key="proc-key", sender="LW")
+        gateway = AfricasTalkingSmsGateway(
+            base_url=ready["sms_api"], username=DEMO_AT_USERNAME, api_key="proc-key"
+        )
         gateway.send(to=PHONE, text="from a process", reference="r")
         assert "from a process" in httpx.get(ready["inbox"]).text
         host, _, port = ready["smtp"].rpartition(":")

@@ -67,7 +67,8 @@ def test_every_simulator_starts_and_writes_the_environment_for_up(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.1)
         env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        assert env["NOTIFY_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_NOTIFY_PORT']}"
+        notify = f"http://127.0.0.1:{ports['LIGHTWAY_SIM_NOTIFY_PORT']}"
+        assert env["AFRICASTALKING_BASE_URL"] == env["TWILIO_BASE_URL"] == notify
         assert env["SUMSUB_BASE_URL"] == f"http://127.0.0.1:{ports['LIGHTWAY_SIM_SUMSUB_PORT']}"
         assert env["LIGHTWAY_SMTP_PORT"] == ports["LIGHTWAY_SIM_SMTP_PORT"]
         # The rate feeds serve their formats at their real paths.

@@ -208,7 +208,7 @@ def test_africastalking_adapter_result_with_cost_and_sender_per_country(sim):
 def test_africastalking_adapter_maps_each_status_code(
     sim, status_code, error, code, recipient_fault
 ):
-    sim.set_faults(recipient_errors=1, at_status_code=status_code)
+    sim.set_faults(at_errors=1, at_status_code=status_code)
     with pytest.raises(error) as refused:
         _at(sim).send(to=UG, text=CODE_TEXT, reference="d", country="UG")
     assert refused.value.code == code and refused.value.unsent
@@ -266,7 +266,7 @@ def test_twilio_adapter_result_and_errors(sim):
     with pytest.raises(NotifyPermanentError) as invalid:
         _twilio(sim).send(to="+2330", text=CODE_TEXT, reference="d")
     assert invalid.value.code == "invalid_number" and invalid.value.recipient_fault
-    sim.set_faults(recipient_errors=1, twilio_error_code=21612)
+    sim.set_faults(twilio_errors=1, twilio_error_code=21612)
     with pytest.raises(NotifyTemporaryError) as route:
         _twilio(sim).send(to=GH, text=CODE_TEXT, reference="d")
     assert route.value.code == "could_not_route" and route.value.unsent
@@ -358,3 +358,38 @@ def test_simulator_config_and_faults_over_http(sim, receiver):
             break
         time.sleep(0.05)
     assert [r["status"] for r in listed["reports"]] == [200, 200]
+
+
+def test_a_report_the_platform_did_not_take_is_posted_again(sim):
+    """As the providers do: no 2xx answer → the report comes again, Africa's Talking's
+    retryCount counting up."""
+    seen: list[dict[str, str]] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append(dict(parse_qsl(self.rfile.read(length).decode())))
+            self.send_response(503 if len(seen) == 1 else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sim.configure(at_callback_url=f"http://127.0.0.1:{server.server_address[1]}/at")
+        sim.set_faults(dlr_delay_ms=10)
+        _at(sim).send(to=UG, text=CODE_TEXT, reference="d")
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(f["status"], f["retryCount"]) for f in seen] == [
+            ("Sent", "0"),
+            ("Success", "0"),
+            ("Sent", "1"),
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()

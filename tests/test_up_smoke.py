@@ -125,7 +125,8 @@ def test_up_serves_then_stops_cleanly_on_ctrl_c(var_dir, tmp_path):
         LIGHTWAY_SIM_SETTLEMENT_PORT=str(_free_port()),
     )
     for provider in (
-        "NOTIFY_BASE_URL",
+        "AFRICASTALKING_BASE_URL",
+        "TWILIO_BASE_URL",
         "SUMSUB_BASE_URL",
         "MOMO_BASE_URL",
         "FX_ECB_BASE_URL",

@@ -130,6 +130,25 @@ momo_float_low_total = Counter(
     ["product"],
 )
 
+# SMS providers (docs/notifications.md, issue 15): each hand-over by provider and outcome
+# (accepted, refused, unknown, skipped: circuit open), the cost the providers reported, and
+# delivery reports by provider and what processing made of them.
+sms_attempts_total = Counter(
+    "lightway_sms_attempts_total",
+    "SMS hand-overs to a provider, by provider and outcome.",
+    ["provider", "outcome"],
+)
+sms_cost_micros_total = Counter(
+    "lightway_sms_cost_micros_total",
+    "What the SMS providers said the messages cost, in millionths of the currency.",
+    ["provider", "currency"],
+)
+sms_reports_total = Counter(
+    "lightway_sms_reports_total",
+    "SMS delivery reports received, by provider and result (applied, stale, unknown).",
+    ["provider", "result"],
+)
+
 # FX (docs/fx.md). The age of each watched pair's rate is a gauge read from the database at
 # scrape time (interfaces/web/health.py, ``FxRateCollector``), not a per-process sample.
 fx_feed_runs_total = Counter(

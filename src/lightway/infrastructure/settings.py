@@ -252,24 +252,49 @@ LIGHTWAY_PROXY_HOPS = Env.int("LIGHTWAY_PROXY_HOPS", 0)
 LIGHTWAY_WEBHOOK_RATE_MOMO = Env.str("LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60")
 LIGHTWAY_WEBHOOK_RATE_SUMSUB = Env.str("LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60")
 LIGHTWAY_WEBHOOK_RATE_SETTLEMENT = Env.str("LIGHTWAY_WEBHOOK_RATE_SETTLEMENT", "120/60")
+LIGHTWAY_WEBHOOK_RATE_SMS = Env.str("LIGHTWAY_WEBHOOK_RATE_SMS", "1200/60")
 LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE = Env.int("LIGHTWAY_MOMO_CALLBACKS_PER_REFERENCE", 10)
 LIGHTWAY_JSON_MAX_DEPTH = Env.int("LIGHTWAY_JSON_MAX_DEPTH", 64)
 for _name in (
     "LIGHTWAY_WEBHOOK_RATE_MOMO",
     "LIGHTWAY_WEBHOOK_RATE_SUMSUB",
     "LIGHTWAY_WEBHOOK_RATE_SETTLEMENT",
+    "LIGHTWAY_WEBHOOK_RATE_SMS",
 ):
     if not re.fullmatch(r"\d+/[1-9]\d*", globals()[_name].strip()):
         raise ImproperlyConfigured(f"{_name} must look like '600/60' (requests/seconds)")
 
-# Notifications (docs/notifications.md). SMS go to the HTTP provider at NOTIFY_BASE_URL
-# ("" = not configured: SMS deliveries fail with "SMS gateway not configured"; the demo
-# points it at the notify simulator). https:// is required except for loopback hosts.
+# Notifications (docs/notifications.md). SMS go through Africa's Talking and Twilio
+# (issue 15): a provider takes part once its base URL is set ("" = not configured; https://
+# is required except for loopback hosts, i.e. the simulator); LIGHTWAY_SMS_ROUTES names the
+# providers to try per country, in order ("UG=africastalking,twilio;*=twilio"; "*" for
+# every other country). A provider's circuit opens after BREAKER_FAILURES consecutive
+# temporary failures and lets one trial through every BREAKER_SECONDS.
 # Email goes over SMTP to LIGHTWAY_SMTP_HOST ("" = not configured).
-NOTIFY_BASE_URL = Env.str("NOTIFY_BASE_URL", "")
-NOTIFY_SMS_API_KEY = Env.str("NOTIFY_SMS_API_KEY", "lightway-demo-sms-key")  # simulator's key
-NOTIFY_SMS_SENDER = Env.str("NOTIFY_SMS_SENDER", "LightWay")
-NOTIFY_SMS_TIMEOUT_SECONDS = Env.int("NOTIFY_SMS_TIMEOUT_SECONDS", 10)
+LIGHTWAY_SMS_ROUTES = Env.str("LIGHTWAY_SMS_ROUTES", "*=africastalking,twilio")
+LIGHTWAY_SMS_TIMEOUT_SECONDS = Env.int("LIGHTWAY_SMS_TIMEOUT_SECONDS", 10)
+LIGHTWAY_SMS_BREAKER_FAILURES = Env.int("LIGHTWAY_SMS_BREAKER_FAILURES", 5)
+LIGHTWAY_SMS_BREAKER_SECONDS = Env.int("LIGHTWAY_SMS_BREAKER_SECONDS", 60)
+# Africa's Talking: live https://api.africastalking.com, sandbox
+# https://api.sandbox.africastalking.com (username "sandbox"). Sender ids per country
+# ("UG=LIGHTWAY;*=LightWay"). Delivery reports: set the account's callback URL to
+# <public base>/webhooks/sms/africastalking/<AFRICASTALKING_WEBHOOK_TOKEN>.
+AFRICASTALKING_BASE_URL = Env.str("AFRICASTALKING_BASE_URL", "")
+AFRICASTALKING_USERNAME = Env.str("AFRICASTALKING_USERNAME", "sandbox")
+AFRICASTALKING_API_KEY = Env.str("AFRICASTALKING_API_KEY", "lightway-demo-africastalking-key")
+AFRICASTALKING_SENDER_IDS = Env.str("AFRICASTALKING_SENDER_IDS", "*=LightWay")
+AFRICASTALKING_WEBHOOK_TOKEN = Env.str(
+    "AFRICASTALKING_WEBHOOK_TOKEN", "lightway-demo-africastalking-webhook-token"
+)
+# Twilio: https://api.twilio.com. Senders per country (a number or an alphanumeric id),
+# or a Messaging Service. Delivery reports come to TWILIO_STATUS_CALLBACK_URL, which must
+# be exactly <public base>/webhooks/sms/twilio: the signature covers the URL.
+TWILIO_BASE_URL = Env.str("TWILIO_BASE_URL", "")
+TWILIO_ACCOUNT_SID = Env.str("TWILIO_ACCOUNT_SID", "AC" + "1ac0ffee" * 4)
+TWILIO_AUTH_TOKEN = Env.str("TWILIO_AUTH_TOKEN", "lightway-demo-twilio-token")
+TWILIO_SENDERS = Env.str("TWILIO_SENDERS", "*=LightWay")
+TWILIO_MESSAGING_SERVICE_SID = Env.str("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_STATUS_CALLBACK_URL = Env.str("TWILIO_STATUS_CALLBACK_URL", "")
 LIGHTWAY_SMTP_HOST = Env.str("LIGHTWAY_SMTP_HOST", "")
 LIGHTWAY_SMTP_PORT = Env.int("LIGHTWAY_SMTP_PORT", 1025)  # the simulator's SMTP port
 LIGHTWAY_SMTP_USER = Env.str("LIGHTWAY_SMTP_USER", "")

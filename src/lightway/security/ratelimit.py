@@ -76,6 +76,8 @@ WEBHOOK_LIMITS = {
     "momo": Limit("webhook_momo", "LIGHTWAY_WEBHOOK_RATE_MOMO", "600/60"),
     "sumsub": Limit("webhook_sumsub", "LIGHTWAY_WEBHOOK_RATE_SUMSUB", "120/60"),
     "settlement": Limit("webhook_settlement", "LIGHTWAY_WEBHOOK_RATE_SETTLEMENT", "120/60"),
+    # SMS delivery reports (issue 15): one or two per message sent, in bursts
+    "sms": Limit("webhook_sms", "LIGHTWAY_WEBHOOK_RATE_SMS", "1200/60"),
 }
 
 

@@ -31,6 +31,7 @@ from django.template import Context, Engine
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import ValidationFailed
 from lightway.application.identity.profiles import profile_pii
+from lightway.application.notifications.routing import sms_send_routed
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile
 from lightway.data.notify.models import (
@@ -58,7 +59,7 @@ from lightway.data.notify.services import (
     preference_set,
 )
 from lightway.infrastructure.jobs import job_enqueue
-from lightway.integration.notify.gateways import email_sender, sms_gateway
+from lightway.integration.notify.gateways import email_sender
 from lightway.integration.notify.port import NotifyError, NotifyTemporaryError
 from lightway.security.crypto import CryptoError, blind_index, decrypt, encrypt
 from lightway.security.masking import SECRET_MASK, mask_email, mask_phone
@@ -355,19 +356,23 @@ def _max_attempts() -> int:
     return max(int(settings.LIGHTWAY_NOTIFY_MAX_ATTEMPTS), 1)
 
 
-def _send(delivery: Delivery) -> str:
-    """Hand the delivery to its provider; return the provider's id (or raise NotifyError)."""
+def _send(delivery: Delivery, now: datetime) -> str:
+    """Hand the delivery to its provider; return the provider's id (or raise NotifyError).
+    SMS go through the routing (providers per country, failover, circuit breakers)."""
     recipient = decrypt(bytes(delivery.recipient_ct), context=recipient_context(delivery.pk))
     if delivery.body_ct is None:
         raise CryptoError("the body was erased")
     body = decrypt(bytes(delivery.body_ct), context=body_context(delivery.pk))
     reference = delivery_reference(delivery.pk)
     if delivery.channel == Channel.SMS:
-        return sms_gateway().send(to=recipient, text=body, reference=reference).provider_id
-    result = email_sender().send(
+        sent = sms_send_routed(
+            delivery_id=delivery.pk, to=recipient, text=body, reference=reference, now=now
+        )
+        return sent.provider_id
+    mailed = email_sender().send(
         to=recipient, subject=delivery.subject, text=body, reference=reference
     )
-    return result.provider_id
+    return mailed.provider_id
 
 
 def notification_deliver(*, delivery_id: int, now: datetime) -> str:
@@ -387,7 +392,7 @@ def notification_deliver(*, delivery_id: int, now: datetime) -> str:
         "attempt": delivery.attempts,
     }
     try:
-        provider_id = _send(delivery)
+        provider_id = _send(delivery, now)
     except NotifyError as exc:
         return _failure(delivery, exc, now=now, log=log)
     except CryptoError:

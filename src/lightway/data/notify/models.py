@@ -168,3 +168,153 @@ class NotificationPreference(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"user {self.user_id} {self.channel}/{self.category} {state}"
+
+
+# --- SMS providers (issue 15) --------------------------------------------------------------
+
+
+class SmsOutcome(models.TextChoices):
+    PENDING = "pending", "Being handed over"  # written before the call: a crash leaves this
+    ACCEPTED = "accepted", "Accepted by the provider"
+    REFUSED = "refused", "Refused (provably not sent)"
+    UNKNOWN = "unknown", "Unknown (timed out: may have been sent)"
+
+
+class ReportStatus(models.TextChoices):
+    """A delivery report's status, normalised across providers, with its rank: a report
+    never moves a message to a lower rank, and nothing moves it off a final one."""
+
+    QUEUED = "queued", "Queued at the provider"  # rank 1
+    SENT = "sent", "Sent to the network"  # rank 2
+    DELIVERED = "delivered", "Delivered"  # rank 3, final
+    FAILED = "failed", "Not delivered"  # rank 3, final
+
+
+REPORT_RANK = {
+    ReportStatus.QUEUED: 1,
+    ReportStatus.SENT: 2,
+    ReportStatus.DELIVERED: 3,
+    ReportStatus.FAILED: 3,
+}
+
+
+class SmsAttempt(models.Model):
+    """One hand-over of an SMS delivery to one provider, and what its delivery reports said.
+
+    The routing (``application/notifications/routing.py``) writes the row ``pending``
+    before it calls the provider, so a worker that dies mid-call leaves evidence that the
+    message may have left; an ``unknown`` or ``pending`` attempt pins the delivery to that
+    provider (a one-time code never goes out twice through two providers unless the first
+    provably failed)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="sms_attempts")
+    provider = models.CharField(max_length=20)
+    country = models.CharField(max_length=2, blank=True)
+    outcome = models.CharField(max_length=8, choices=SmsOutcome.choices)
+    error_code = models.CharField(max_length=40, blank=True)
+    provider_message_id = models.CharField(max_length=100, null=True, blank=True)
+    cost_micros = models.BigIntegerField(null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True)
+    started_at = models.DateTimeField()
+    report_status = models.CharField(
+        max_length=9, choices=ReportStatus.choices, null=True, blank=True
+    )
+    report_final = models.BooleanField(default=False)
+    report_error = models.CharField(max_length=60, blank=True)  # provider's reason code
+    network_code = models.CharField(max_length=10, blank=True)
+    report_at = models.DateTimeField(null=True, blank=True)
+    reports = models.PositiveIntegerField(default=0)  # reports received (duplicates too)
+
+    class Meta:
+        db_table = "notify_sms_attempt"
+        ordering = ["delivery_id", "id"]
+        indexes = [models.Index(fields=["delivery", "id"], name="notify_sms_attempt_delivery")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="notify_sms_attempt_message_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=[o.value for o in SmsOutcome]),
+                name="notify_sms_attempt_outcome_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(report_status__isnull=True)
+                | Q(report_status__in=[s.value for s in ReportStatus]),
+                name="notify_sms_attempt_report_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome=SmsOutcome.ACCEPTED) | Q(provider_message_id__isnull=False),
+                name="notify_sms_attempt_accepted_has_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(report_final=False)
+                | Q(report_status__in=[ReportStatus.DELIVERED, ReportStatus.FAILED]),
+                name="notify_sms_attempt_final_is_final_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_micros__isnull=True) | Q(cost_micros__gte=0),
+                name="notify_sms_attempt_cost_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sms attempt #{self.pk} {self.provider} {self.outcome}"
+
+
+class SmsProviderCircuit(models.Model):
+    """A provider's circuit breaker: ``failures`` consecutive temporary failures; open
+    (skipped) until ``open_until``; after that one trial call is let through (half-open)."""
+
+    provider = models.CharField(max_length=20, primary_key=True)
+    failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "notify_sms_circuit"
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.failures} failures"
+
+
+class SmsUnknownReport(models.Model):
+    """A delivery report for a message id the platform never sent (bounded evidence: the
+    newest ``UNKNOWN_REPORTS_KEPT`` are kept; no personal data: the number is masked)."""
+
+    provider = models.CharField(max_length=20)
+    provider_message_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=30)
+    recipient_masked = models.CharField(max_length=40, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "notify_sms_unknown_report"
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"unknown {self.provider} report {self.provider_message_id}"
+
+
+class SmsCostDay(models.Model):
+    """What the providers said the SMS cost, per day, provider and currency; kept by the
+    attempt's own transaction (an analytics rollup, read without scanning attempts)."""
+
+    day = models.DateField()
+    provider = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    messages = models.PositiveIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "notify_sms_cost_day"
+        ordering = ["-day", "provider", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "provider", "currency"], name="notify_sms_cost_day_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.provider} {self.currency}: {self.messages}"

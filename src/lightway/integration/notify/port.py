@@ -57,7 +57,7 @@ class NotifyPermanentError(NotifyError):
 
 
 class NotifyNotConfigured(NotifyPermanentError):
-    """The channel has no provider configured (e.g. NOTIFY_BASE_URL is empty)."""
+    """The channel has no provider configured (e.g. no SMS provider for a country)."""
 
 
 @dataclass(frozen=True)

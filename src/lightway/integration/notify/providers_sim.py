@@ -22,8 +22,11 @@ Talking posts ``id``, ``status`` (``Sent`` then ``Success``, or ``Failed`` with 
 URL of the account (``at_callback_url``); Twilio posts ``MessageSid``, ``MessageStatus``
 (``sent`` then ``delivered``, or ``undelivered``/``failed`` with an ``ErrorCode``),
 ``AccountSid``, ``From``, ``To`` and ``ApiVersion`` to the message's ``StatusCallback``,
-signed with ``X-Twilio-Signature``. Knobs (``POST /_sim/faults``): ``recipient_errors`` N
-with ``at_status_code`` / ``twilio_error_code`` refuse the next N messages per recipient;
+signed with ``X-Twilio-Signature``. A report the platform does not take (no 2xx answer
+within 5 s) is posted again after 0.5, 2 and 5 s (Africa's Talking's ``retryCount``
+counts up). Knobs (``POST /_sim/faults``): ``at_errors`` N with
+``at_status_code`` refuse Africa's Talking's next N recipients, ``twilio_errors`` N with
+``twilio_error_code`` Twilio's next N messages;
 ``dlr_delay_ms`` delays reports; ``dlr_lose`` N sends no report for the next N messages,
 ``dlr_duplicate`` N sends each report twice, ``dlr_fail`` N ends the next N messages
 failed, ``dlr_reverse`` N sends the final report before the intermediate one.
@@ -110,8 +113,9 @@ def country_of(number: str) -> str:
 
 @dataclass
 class ProviderFaults:
-    recipient_errors: int = 0
+    at_errors: int = 0  # the next N Africa's Talking recipients get at_status_code
     at_status_code: int = 403
+    twilio_errors: int = 0  # the next N Twilio messages get twilio_error_code
     twilio_error_code: int = 21211
     dlr_delay_ms: int = 200
     dlr_lose: int = 0
@@ -128,6 +132,12 @@ class Report:
     headers: dict[str, str] = field(default_factory=dict)
     status: int | None = None  # the platform's HTTP answer, once posted
     error: str = ""
+    tries: int = 0
+
+
+# A report the platform did not take (no answer, or not 2xx) is posted again after these
+# delays, as the providers do (Africa's Talking counts them in ``retryCount``).
+REPORT_RETRY_SECONDS = (0.5, 2.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,19 @@ class ReportSender:
             heapq.heappush(self._due, (time.monotonic() + delay_ms / 1000, self._order, report))
             self._lock.notify_all()
 
+    def _retry(self, report: Report) -> None:
+        form = dict(report.form)
+        if "retryCount" in form:
+            form["retryCount"] = str(int(form["retryCount"] or 0) + 1)
+        again = Report(
+            provider=report.provider,
+            url=report.url,
+            form=form,
+            headers=report.headers,
+            tries=report.tries,
+        )
+        self.schedule(again, delay_ms=int(REPORT_RETRY_SECONDS[report.tries - 1] * 1000))
+
     def pending(self) -> int:
         with self._lock:
             return len(self._due)
@@ -179,6 +202,7 @@ class ReportSender:
             self.sent.clear()
 
     def _run(self) -> None:
+        """Post due reports; ``sent`` lists each report once it was taken or given up."""
         with httpx.Client(timeout=5.0, follow_redirects=False) as client:
             while True:
                 with self._lock:
@@ -190,11 +214,16 @@ class ReportSender:
                     if self._stopping:
                         return
                     _due, _n, report = heapq.heappop(self._due)
+                report.tries += 1
                 try:
                     answer = client.post(report.url, data=report.form, headers=report.headers)
-                    report.status = answer.status_code
+                    report.status, report.error = answer.status_code, ""
                 except httpx.HTTPError as exc:
-                    report.error = type(exc).__name__
+                    report.status, report.error = None, type(exc).__name__
+                taken = report.status is not None and 200 <= report.status < 300
+                if not taken and report.tries <= len(REPORT_RETRY_SECONDS):
+                    self._retry(report)
+                    continue
                 with self._lock:
                     self.sent.append(report)
                     del self.sent[:-1000]
@@ -247,7 +276,7 @@ class ProviderWire:
         sent = 0
         for number in form["to"].split(","):
             number = number.strip()
-            refused = self._take("recipient_errors")
+            refused = self._take("at_errors")
             code = self.faults.at_status_code if refused else 101
             if not refused and not _valid(number):
                 code = 403
@@ -327,7 +356,7 @@ class ProviderWire:
         sender = form.get("From") or form.get("MessagingServiceSid")
         if not sender:
             return 400, _twilio_error(21603, 400, "A 'From' phone number is required.")
-        if self._take("recipient_errors"):
+        if self._take("twilio_errors"):
             code = self.faults.twilio_error_code
             status, text = TWILIO_ERRORS.get(code, (400, "Refused"))
             return status, _twilio_error(code, status, text)

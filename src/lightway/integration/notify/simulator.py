@@ -1,20 +1,20 @@
-"""A local simulator of the notification providers: an SMS HTTP API and an SMTP sink.
+"""A local simulator of the notification providers: Africa's Talking's and Twilio's SMS
+APIs, and an SMTP sink.
 
 One object, two servers, both on loopback by default and both in background threads:
 
-- **SMS provider API** (stdlib ``ThreadingHTTPServer``) — what ``HttpSmsGateway`` talks to:
+- **SMS provider APIs** (stdlib ``ThreadingHTTPServer``) — what the platform's adapters
+  (``africastalking.py``, ``twilio.py``) and the providers' own client libraries talk to:
 
-  - ``POST /v1/messages`` JSON ``{to, text, sender, reference}`` with the key in
-    ``X-API-Key`` → ``202 {"id", "status": "queued"}``; ``401`` for a wrong key,
-    ``400 {"error": {"code": "invalid_number"}}`` when ``to`` is not a valid E.164 number;
+  - Africa's Talking's ``POST /version1/messaging`` and Twilio's ``POST
+    /2010-04-01/Accounts/{AccountSid}/Messages.json``, with their delivery reports, as
+    described in ``providers_sim.py``;
   - ``POST /_sim/faults`` JSON ``{"sms_errors": N, "sms_status": 503, "sms_delay_ms": 0,
     "smtp_errors": N, "smtp_code": 451}``: the next N SMS requests fail with that status
     (503 by default, 429 works too), each request waits ``sms_delay_ms`` first, the next N
     SMTP messages are refused with that reply code; ``{}`` clears the faults;
   - ``POST /_sim/reset`` forgets every message and fault;
-  - Africa's Talking's ``POST /version1/messaging`` and Twilio's ``POST
-    /2010-04-01/Accounts/{AccountSid}/Messages.json``, with their delivery reports, as
-    described in ``providers_sim.py``; ``GET /_sim/reports`` lists the reports posted (and
+  - ``GET /_sim/reports`` lists the reports posted (and
     the platform's answers), ``POST /_sim/config {"at_callback_url": URL}`` sets Africa's
     Talking's callback URL (the account setting a real dashboard holds);
   - ``GET /_sim/messages?to=...&channel=sms|email`` → ``{"messages": [...]}``, newest first;
@@ -31,9 +31,11 @@ Run it as a process::
 
     python -m lightway.integration.notify.simulator --port 8025 --smtp-port 1025
 
-and point the platform at it with ``NOTIFY_BASE_URL=http://127.0.0.1:8025``,
-``NOTIFY_SMS_API_KEY`` (same key as ``--api-key``), ``LIGHTWAY_SMTP_HOST=127.0.0.1`` and
-``LIGHTWAY_SMTP_PORT=1025``.
+and point the platform at it with ``AFRICASTALKING_BASE_URL=http://127.0.0.1:8025`` and
+``TWILIO_BASE_URL=http://127.0.0.1:8025`` (the demo credentials are the settings'
+defaults), ``LIGHTWAY_SMTP_HOST=127.0.0.1`` and ``LIGHTWAY_SMTP_PORT=1025``.
+The project's earlier SMS API of its own (``POST /v1/messages``) is gone: no provider
+offers it, and both real wire formats now serve the demo (issue 15).
 """
 
 from __future__ import annotations
@@ -72,8 +74,6 @@ from lightway.integration.notify.providers_sim import (
     ReportSender,
 )
 
-DEMO_SMS_API_KEY = "lightway-demo-sms-key"
-API_KEY_HEADER = "X-API-Key"
 MAX_BODY_BYTES = 64 * 1024
 BODY_RULE = "body must be JSON (at most 64 KiB)"
 MAX_MESSAGES = 2000
@@ -197,7 +197,6 @@ class _Handler(sim_http.SimHandler):
     json_type = "application/json"
     # request_log stays None: request lines would carry phone numbers in query strings.
     store: _Store
-    api_key: str
     wire: ProviderWire
 
     def refusal(self, status: int, message: str) -> _NotifyError:
@@ -241,9 +240,7 @@ class _Handler(sim_http.SimHandler):
             raise _NotifyError(404, "not_found", "no such page")
 
     def _post(self, path: str, body: Any) -> None:
-        if path == "/v1/messages":
-            self._sms(body)
-        elif path == "/_sim/faults":
+        if path == "/_sim/faults":
             values = body if isinstance(body, dict) else {}
             wire_names = set(asdict(ProviderFaults()))
             try:
@@ -297,30 +294,6 @@ class _Handler(sim_http.SimHandler):
             return
         status, payload = self.wire.twilio(path, _basic_auth(self.headers), form)
         self.send_json(status, payload)
-
-    def _sms(self, body: Any) -> None:
-        if self.headers.get(API_KEY_HEADER) != self.api_key:
-            raise _NotifyError(401, "unauthorized", "missing or wrong API key")
-        delay_ms, failing = self.store.take_sms_fault()
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
-        if failing is not None:
-            raise _NotifyError(failing, "simulated_fault", HTTPStatus(failing).phrase)
-        if not isinstance(body, dict):
-            raise _NotifyError(400, "invalid_request", "body must be a JSON object")
-        if not valid_number(body.get("to")):
-            raise _NotifyError(400, "invalid_number", "'to' must be a valid E.164 phone number")
-        text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise _NotifyError(400, "invalid_request", "'text' must be a non-empty string")
-        message = self.store.add(
-            "sms",
-            to=body["to"],
-            sender=str(body.get("sender") or ""),
-            text=text,
-            reference=str(body.get("reference") or ""),
-        )
-        self.send_json(202, {"id": message.id, "status": "queued"})
 
 
 def _basic_auth(headers: Any) -> tuple[str, str] | None:
@@ -436,13 +409,12 @@ class NotifySimulator:
         host: str = "127.0.0.1",
         http_port: int = 0,
         smtp_port: int = 0,
-        api_key: str = DEMO_SMS_API_KEY,
         accounts: ProviderAccounts | None = None,
     ) -> None:
         self.host = host
         self.http_port = http_port
         self.smtp_port = smtp_port
-        self.api_key = api_key
+        self.web_base = ""  # the platform's base URL, when a runner knows it
         self.store = _Store()
         self.reports = ReportSender()
         self.wire = ProviderWire(
@@ -465,7 +437,7 @@ class NotifySimulator:
             self.http_port,
             _Handler,
             name="notify-sim-http",
-            attrs={"store": self.store, "api_key": self.api_key, "wire": self.wire},
+            attrs={"store": self.store, "wire": self.wire},
         )
         self.http_port = self._http.port
         self._http.start()
@@ -526,22 +498,41 @@ class NotifySimulator:
         return message
 
 
+def sim_accounts(*, at_callback_url: str = "") -> ProviderAccounts:
+    """The simulator's provider accounts: the platform's configured credentials when the
+    environment names them (so ``make run`` and the simulator agree), else the demo's."""
+    defaults = ProviderAccounts()
+    return ProviderAccounts(
+        at_username=os.environ.get("AFRICASTALKING_USERNAME") or defaults.at_username,
+        at_api_key=os.environ.get("AFRICASTALKING_API_KEY") or defaults.at_api_key,
+        at_callback_url=at_callback_url,
+        twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or defaults.twilio_account_sid,
+        twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or defaults.twilio_auth_token,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lightway.integration.notify.simulator",
-        description="Simulated SMS provider API, SMTP sink and inbox page (memory only).",
+        description=(
+            "Simulated SMS providers (Africa's Talking, Twilio), SMTP sink and inbox page"
+            " (memory only)."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=port_arg, default=8025, help="HTTP port (0 = any)")
     parser.add_argument("--smtp-port", type=port_arg, default=1025, help="SMTP port (0 = any)")
     parser.add_argument(
-        "--api-key",
-        default=os.environ.get("NOTIFY_SMS_API_KEY") or DEMO_SMS_API_KEY,
-        help="key the SMS API expects in X-API-Key (default: $NOTIFY_SMS_API_KEY or the demo key)",
+        "--at-callback-url",
+        default="",
+        help="where Africa's Talking delivery reports go (the account's callback URL)",
     )
     args = parser.parse_args(argv)
     simulator = NotifySimulator(
-        host=args.host, http_port=args.port, smtp_port=args.smtp_port, api_key=args.api_key
+        host=args.host,
+        http_port=args.port,
+        smtp_port=args.smtp_port,
+        accounts=sim_accounts(at_callback_url=args.at_callback_url),
     )
     return sim_http.simulator_main(
         simulator,

@@ -25,7 +25,8 @@ EXTERNAL_SYSTEMS: list[tuple[str, str]] = [
     ("momo", "MOMO_BASE_URL"),
     ("sumsub", "SUMSUB_BASE_URL"),
     ("settlement", "SETTLEMENT_BASE_URL"),
-    ("notify", "NOTIFY_BASE_URL"),
+    ("sms-africastalking", "AFRICASTALKING_BASE_URL"),
+    ("sms-twilio", "TWILIO_BASE_URL"),
 ]
 HTTP_TIMEOUT_S = 3.0
 
@@ -183,6 +184,24 @@ def check_http(name: str, setting: str) -> Check:
     return run
 
 
+def check_sms_routes() -> CheckResult:
+    """``LIGHTWAY_SMS_ROUTES`` parses, and every route has a configured provider."""
+    from lightway.integration.notify.gateways import sms_provider_configured, sms_routes
+
+    routes = sms_routes()  # NotifyNotConfigured (a FAIL with its reason) when malformed
+    shown = []
+    empty = []
+    for country, chain in sorted(routes.items()):
+        usable = [name for name in chain if sms_provider_configured(name)]
+        shown.append(f"{country}: {' > '.join(usable) or 'none'}")
+        if not usable:
+            empty.append(country)
+    detail = "; ".join(shown) or "no route"
+    if empty or not routes:
+        return CheckResult("sms_routes", "WARN", f"{detail} (no configured provider: SMS fail)")
+    return CheckResult("sms_routes", "OK", detail)
+
+
 def check_data_keys() -> CheckResult:
     """Personal data must be sealed with configured keys, not the built-in development ones."""
     from lightway.security.crypto import CryptoError, blind_key, keyring, using_development_keys
@@ -264,6 +283,7 @@ def checks_all() -> list[Check]:
         check_worker,
         check_jobs,
         *(check_http(name, setting) for name, setting in EXTERNAL_SYSTEMS),
+        check_sms_routes,
         check_momo_auth,
     ]
 

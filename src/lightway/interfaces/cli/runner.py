@@ -469,9 +469,17 @@ def simulators_start(children: list[Child], base_url: str) -> SimulatorsUp:
 
     from lightway.interfaces.cli.simulators import PROVIDER_URL_SETTING, SIMULATORS
 
-    wanted = [name for name, setting in PROVIDER_URL_SETTING.items() if not os.environ.get(setting)]
+    # a simulator serving several providers (notify: Africa's Talking and Twilio) names
+    # their settings as "A|B": any of them configured means the real providers are used
+    wanted = [
+        name
+        for name, setting in PROVIDER_URL_SETTING.items()
+        if not any(os.environ.get(one) for one in setting.split("|"))
+    ]
     real = {
-        name: str(getattr(settings, setting))
+        name: ", ".join(
+            str(getattr(settings, one)) for one in setting.split("|") if getattr(settings, one)
+        )
         for name, setting in PROVIDER_URL_SETTING.items()
         if name not in wanted
     }

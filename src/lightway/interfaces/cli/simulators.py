@@ -39,17 +39,32 @@ class SimulatorSpec:
 def _notify_start(host: str, port: int, web_base: str) -> Any:
     from django.conf import settings
 
+    from lightway.integration.notify.providers_sim import ProviderAccounts
     from lightway.integration.notify.simulator import NotifySimulator
 
     smtp_port = Env.int("LIGHTWAY_SIM_SMTP_PORT", port + 1 if port else 0)
-    return NotifySimulator(
-        host=host, http_port=port, smtp_port=smtp_port, api_key=settings.NOTIFY_SMS_API_KEY
-    ).start()
+    token = str(settings.AFRICASTALKING_WEBHOOK_TOKEN)
+    callback = f"{web_base}/webhooks/sms/africastalking/{token}" if web_base else ""
+    accounts = ProviderAccounts(
+        at_username=str(settings.AFRICASTALKING_USERNAME),
+        at_api_key=str(settings.AFRICASTALKING_API_KEY),
+        at_callback_url=callback,
+        twilio_account_sid=str(settings.TWILIO_ACCOUNT_SID),
+        twilio_auth_token=str(settings.TWILIO_AUTH_TOKEN),
+    )
+    simulator = NotifySimulator(host=host, http_port=port, smtp_port=smtp_port, accounts=accounts)
+    simulator.web_base = web_base  # for the environment below
+    return simulator.start()
 
 
 def _notify_env(sim: Any) -> dict[str, str]:
+    """Both SMS providers at the simulator (Africa's Talking first, Twilio the fallback),
+    their delivery reports back to the web server, email to its SMTP sink."""
+    web_base = getattr(sim, "web_base", "")
     return {
-        "NOTIFY_BASE_URL": sim.base_url,
+        "AFRICASTALKING_BASE_URL": sim.base_url,
+        "TWILIO_BASE_URL": sim.base_url,
+        "TWILIO_STATUS_CALLBACK_URL": f"{web_base}/webhooks/sms/twilio" if web_base else "",
         "LIGHTWAY_SMTP_HOST": "127.0.0.1",
         "LIGHTWAY_SMTP_PORT": str(sim.smtp_port),
     }
@@ -269,7 +284,7 @@ SIMULATORS: dict[str, SimulatorSpec] = {
 
 # The setting that, when set, means "use the real provider": up then skips the simulator.
 PROVIDER_URL_SETTING = {
-    "notify": "NOTIFY_BASE_URL",
+    "notify": "AFRICASTALKING_BASE_URL|TWILIO_BASE_URL",
     "sumsub": "SUMSUB_BASE_URL",
     "momo": "MOMO_BASE_URL",
     "ecb": "FX_ECB_BASE_URL",

@@ -141,7 +141,7 @@ def _demo_inbox_url() -> str:
     """The notify simulator's inbox when SMS go to it (a local demo), else empty."""
     from urllib.parse import urlsplit
 
-    base = str(getattr(settings, "NOTIFY_BASE_URL", "") or "")
+    base = str(getattr(settings, "AFRICASTALKING_BASE_URL", "") or "")
     host = urlsplit(base).hostname or ""
     return f"{base.rstrip('/')}/inbox" if host in {"127.0.0.1", "localhost", "::1"} else ""
 

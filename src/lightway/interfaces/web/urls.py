@@ -14,7 +14,7 @@ from lightway.interfaces.api.v1 import api
 from lightway.interfaces.panels import urls as panel_urls
 from lightway.interfaces.panels.customer_kyc import kyc_urlpatterns
 from lightway.interfaces.panels.lightway import urls as policy_urls
-from lightway.interfaces.web import health, settlement_webhook, webhooks
+from lightway.interfaces.web import health, settlement_webhook, sms_webhooks, webhooks
 from lightway.interfaces.web.authz import public
 
 urlpatterns = [
@@ -27,6 +27,13 @@ urlpatterns = [
     path("webhooks/sumsub", webhooks.sumsub_webhook, name="webhook-sumsub"),
     # MTN MoMo callbacks: <MOMO_CALLBACK_URL>/<reference_id>, PUT or POST (docs/momo.md)
     path("webhooks/momo/<str:reference_id>", webhooks.momo_callback, name="webhook-momo"),
+    # SMS delivery reports (docs/notifications.md "Delivery reports")
+    path(
+        "webhooks/sms/africastalking/<str:token>",
+        sms_webhooks.africastalking_report,
+        name="webhook-sms-africastalking",
+    ),
+    path("webhooks/sms/twilio", sms_webhooks.twilio_report, name="webhook-sms-twilio"),
     # LightWay Finance Settlement API confirmations (docs/settlement.md)
     path(
         "webhooks/settlement",
