@@ -218,6 +218,11 @@ OTP_TOTP_ISSUER = "LightWay MoMo"
 # `lightway check` reports as a warning; production must set both.
 LIGHTWAY_DATA_KEYS = Env.str("LIGHTWAY_DATA_KEYS", "")
 LIGHTWAY_BLIND_INDEX_KEY = Env.str("LIGHTWAY_BLIND_INDEX_KEY", "")
+# Backups (docs/operations.md, "Backup and restore"): the key that seals `lightway backup
+# --encrypt` (base64 of 32 bytes; kept apart from the backups) and where backups go
+# ("" = var/backups).
+LIGHTWAY_BACKUP_KEY = Env.str("LIGHTWAY_BACKUP_KEY", "")
+LIGHTWAY_BACKUP_DIR = Env.str("LIGHTWAY_BACKUP_DIR", "")
 # Benchmark only (docs/performance.md, "HTTP floor"): mounts POST /api/v1/bench/floor-transfer,
 # which moves money between any two UGX ledger accounts with no check but the ledger's. Off by
 # default; refused when LIGHTWAY_DEBUG is off and data keys are configured (what production

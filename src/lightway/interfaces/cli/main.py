@@ -32,6 +32,9 @@
     lightway settlement status [--market M] [--sweep]          settlement windows, instructions
     lightway settlement close --market M | --window ID         close a window (positions, pay)
     lightway settlement abort|party|statement|reconcile ...    see `lightway settlement -h`
+    lightway backup [--out DIR] [--encrypt]                    pg_dump + manifest + fingerprint
+    lightway backup drill | pitr-drill | keygen                restore drills (logical, PITR)
+    lightway restore --from DIR --database NAME [--replace]    restore a backup (checked first)
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -541,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.settlement import add_settlement_commands
 
     add_settlement_commands(sub, _Parser)  # lightway settlement status, close, abort, ...
+    from lightway.interfaces.cli.backup import add_backup_commands
+
+    add_backup_commands(sub, _Parser)  # lightway backup [drill|pitr-drill|keygen], restore
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"
