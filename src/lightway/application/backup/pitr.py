@@ -70,7 +70,7 @@ class PitrResult:
     server_version: str = ""
     target_time: str = ""
     at_backup: Fingerprint | None = None
-    expected: Fingerprint | None = None  # type: ignore[assignment]
+    expected: Fingerprint | None = None
     found: Fingerprint | None = None
     differences: list[str] = field(default_factory=list)
     timeline_before: int = 0
@@ -370,7 +370,9 @@ def _timed(timings: dict[str, float], name: str, progress: Progress) -> Iterator
     timings[name] = round(time.monotonic() - mark, 2)
 
 
-def pitr_drill(*, payments: int = 200, keep: bool = False, progress: Progress = _noop) -> PitrResult:
+def pitr_drill(
+    *, payments: int = 200, keep: bool = False, progress: Progress = _noop
+) -> PitrResult:
     """Run the drill (module docstring); the result's ``differences`` is empty on success.
     Raises PitrError when a step cannot be carried out."""
     bindir = server_bindir()

@@ -190,8 +190,9 @@ def cmd_backup_pitr_drill(args: argparse.Namespace) -> int:
     progress.finish("done")
     say(f"Cluster:   PostgreSQL {result.server_version} on port {result.port}, {result.directory}")
     say(f"Target:    {result.target_time} (before the bad change)")
-    for line in fingerprint_lines(result.expected):
-        say(line)
+    if result.expected is not None:
+        for line in fingerprint_lines(result.expected):
+            say(line)
     say(f"Timeline:  {result.timeline_before} -> {result.timeline_after} after the restore")
     say(f"Backups:   {', '.join(result.backups)}")
     say("Timings:   " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
