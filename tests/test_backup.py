@@ -264,3 +264,28 @@ def test_pitr_drill_restores_the_moment_before_the_bad_change():
     for step in ("full_backup", "bad_change", "restore", "recovery", "new_full_backup"):
         assert step in result.timings
     assert not result.directory.exists()  # the cluster was removed
+
+
+# --- the right pg_dump for the server -------------------------------------------------------
+
+
+def test_pg_dump_is_the_closest_version_at_least_the_servers(tmp_path, monkeypatch):
+    from lightway.infrastructure import pgtools
+
+    dirs = []
+    for version in ("15.20", "18.4", "16.14"):
+        bindir = tmp_path / version / "bin"
+        bindir.mkdir(parents=True)
+        program = bindir / "pg_dump"
+        program.write_text(f"#!/bin/sh\necho 'pg_dump (PostgreSQL) {version}'\n")
+        program.chmod(0o755)
+        dirs.append(bindir)
+    monkeypatch.setattr(pgtools, "_bindirs", lambda: dirs)
+    assert pgtools.pg_program("pg_dump", server_major=15).version == "15.20"
+    assert pgtools.pg_program("pg_dump", server_major=16).version == "16.14"
+    assert pgtools.pg_program("pg_dump", server_major=17).version == "18.4"
+    assert pgtools.pg_program("pg_dump").version == "18.4"
+    with pytest.raises(pgtools.PgToolError, match="older than the server"):
+        pgtools.pg_program("pg_dump", server_major=19)
+    with pytest.raises(pgtools.PgToolError, match="pg_restore not found"):
+        pgtools.pg_program("pg_restore", server_major=15)
