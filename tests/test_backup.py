@@ -289,3 +289,23 @@ def test_pg_dump_is_the_closest_version_at_least_the_servers(tmp_path, monkeypat
         pgtools.pg_program("pg_dump", server_major=19)
     with pytest.raises(pgtools.PgToolError, match="pg_restore not found"):
         pgtools.pg_program("pg_restore", server_major=15)
+
+
+def test_a_database_without_the_schema_is_refused_and_nothing_is_left(seeded, tmp_path):
+    empty = "lightway_empty_" + os.urandom(3).hex()
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {empty}")
+    try:
+        with pytest.raises(BackupError, match="not a migrated platform database"):
+            backup_create(
+                source_url=url_with_database(seeded, empty),
+                out_dir=tmp_path / "b",
+                now=timezone.now(),
+            )
+        assert not (tmp_path / "b").exists()  # no half-made backup left behind
+    finally:
+        database_drop(url_with_database(seeded, empty))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "other").write_text("x")
+    with pytest.raises(BackupError, match="not an empty directory"):
+        backup_create(source_url=seeded, out_dir=tmp_path / "full", now=timezone.now())

@@ -269,14 +269,33 @@ def backup_create(
     progress: Progress = _noop,
 ) -> BackupResult:
     """Dump the database ``source_url`` names into ``out_dir`` (created; must be empty) with
-    its manifest and fingerprint, from one snapshot; sealed when ``key`` is given."""
-    started = time.monotonic()
+    its manifest and fingerprint, from one snapshot; sealed when ``key`` is given. A backup
+    that fails leaves nothing behind (no half-written dump)."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise BackupError(f"{out_dir} exists and is not an empty directory")
+    made = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        return _backup_into(
+            source_url=source_url, out_dir=out_dir, now=now, key=key, progress=progress
+        )
+    except BaseException:
+        for path in out_dir.iterdir():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if made:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+def _backup_into(
+    *, source_url: str, out_dir: Path, now: datetime, key: bytes | None, progress: Progress
+) -> BackupResult:
+    started = time.monotonic()
     dump = out_dir / DUMP
     timings: dict[str, float] = {}
     with _connect(source_url) as conn:
@@ -297,7 +316,7 @@ def backup_create(
             tables = int((cursor.fetchone() or (0,))[0])
             progress("fingerprint of the snapshot")
             mark = time.monotonic()
-            fingerprint = fingerprint_read(cursor)
+            fingerprint = _fingerprint_in(cursor, source_url)
             timings["fingerprint"] = round(time.monotonic() - mark, 3)
         mark = time.monotonic()
         _run_with_progress(
@@ -459,17 +478,23 @@ def _table_count(pg_restore: Path, dump: Path) -> int:
     return sum(1 for line in done.stdout.splitlines() if " TABLE DATA " in line)
 
 
+def _fingerprint_in(cursor: psycopg.Cursor[Any], url: str) -> Fingerprint:
+    try:
+        return fingerprint_read(cursor)
+    except psycopg.errors.UndefinedTable as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise BackupError(
+            f"{database_name(url)} is not a migrated platform database ({reason}):"
+            " run `lightway migrate` first"
+        ) from exc
+
+
 def fingerprint_of(url: str) -> Fingerprint:
     """The fingerprint of a database, read in one snapshot."""
     with _connect(url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         with conn.cursor() as cursor:
-            try:
-                result = fingerprint_read(cursor)
-            except psycopg.errors.UndefinedTable as exc:
-                raise BackupError(
-                    f"{database_name(url)} is not a platform database: {exc}"
-                ) from exc
+            result = _fingerprint_in(cursor, url)
         conn.rollback()
     return result
 
