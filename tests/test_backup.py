@@ -185,6 +185,19 @@ def test_restore_refuses_a_non_empty_database_unless_told(seeded, tmp_path):
         )
         assert again.created
         assert fingerprint_of(scratch_url) == fingerprint_of(seeded)
+        with psycopg.connect(seeded) as conn:  # the staging database was renamed
+            row = conn.execute(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE %s",
+                (scratch + "_restoring_%",),
+            ).fetchone()
+        assert row == (0,)
+        # the old database is kept when it cannot be dropped (someone is connected)
+        with psycopg.connect(scratch_url) as busy:
+            with pytest.raises(BackupError, match="is in use"):
+                backup_restore(
+                    directory=tmp_path / "b", source_url=seeded, database=scratch, replace=True
+                )
+            assert busy.execute("SELECT count(*) FROM wallets_transfer").fetchone() == (60,)
     finally:
         database_drop(scratch_url)
     with pytest.raises(BackupError, match="not a database name"):
@@ -309,3 +322,13 @@ def test_a_database_without_the_schema_is_refused_and_nothing_is_left(seeded, tm
     (tmp_path / "full" / "other").write_text("x")
     with pytest.raises(BackupError, match="not an empty directory"):
         backup_create(source_url=seeded, out_dir=tmp_path / "full", now=timezone.now())
+
+
+def test_passwords_go_to_pg_dump_in_the_environment_not_the_command_line():
+    from lightway.application.backup.logical import _libpq
+
+    url, env = _libpq("postgresql://owner:s%40cret@db.internal:5433/lightway")
+    assert url == "postgresql://owner@db.internal:5433/lightway"
+    assert env["PGPASSWORD"] == "s@cret"
+    plain = "postgresql://postgres@/lightway?host=/run/postgresql"
+    assert _libpq(plain)[0] == plain

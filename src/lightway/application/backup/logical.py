@@ -229,14 +229,38 @@ _DUMPING = re.compile(r'dumping contents of table "?([^"\s]+)"?')
 _RESTORING = re.compile(r'processing data for table "?([^"\s]+)"?')
 
 
+def _libpq(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its password, and the environment that carries it (PGPASSWORD): a
+    password on a command line is visible to every user of the machine (ps)."""
+    parsed = urlparse(url)
+    env = dict(os.environ)
+    if parsed.password is None:
+        return url, env
+    env["PGPASSWORD"] = unquote(parsed.password)
+    user = quote(unquote(parsed.username or ""), safe="")
+    host = parsed.netloc.rpartition("@")[2]
+    return parsed._replace(netloc=f"{user}@{host}" if user else host).geturl(), env
+
+
 def _run_with_progress(
-    args: list[str], *, what: str, pattern: re.Pattern[str], total: int, progress: Progress
+    args: list[str],
+    *,
+    what: str,
+    pattern: re.Pattern[str],
+    total: int,
+    progress: Progress,
+    env: dict[str, str] | None = None,
 ) -> None:
     done = 0
     tail: list[str] = []
     try:
         proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=env,
         )
     except OSError as exc:
         raise BackupError(f"{what}: cannot run {args[0]}: {exc.strerror or exc}") from exc
@@ -319,6 +343,7 @@ def _backup_into(
             fingerprint = _fingerprint_in(cursor, source_url)
             timings["fingerprint"] = round(time.monotonic() - mark, 3)
         mark = time.monotonic()
+        url, env = _libpq(source_url)
         _run_with_progress(
             [
                 str(pg_dump.path),
@@ -326,12 +351,13 @@ def _backup_into(
                 f"--snapshot={snapshot}",
                 "--verbose",
                 f"--file={dump}",
-                f"--dbname={source_url}",
+                f"--dbname={url}",
             ],
             what="pg_dump",
             pattern=_DUMPING,
             total=tables,
             progress=progress,
+            env=env,
         )
         timings["dump"] = round(time.monotonic() - mark, 3)
         conn.rollback()
@@ -416,62 +442,91 @@ def backup_restore(
 ) -> RestoreResult:
     """Restore the backup in ``directory`` into ``database`` (a name on the server of
     ``source_url``, made when missing, or a URL). A database that holds anything is refused
-    unless ``replace``, which drops and re-creates it."""
+    unless ``replace``: then the backup is restored into a new database first, and only once
+    that succeeded is the old one dropped and the new one renamed in its place, so a failed
+    restore loses nothing."""
     started = time.monotonic()
     manifest = backup_verify(directory)
     progress("checksum verified")
     target = _target_url(source_url, database)
     name = database_name(target)
     admin = url_with_database(target, "postgres")
-    created = False
-    if not _database_exists(admin, name):
+    into = target
+    made = False  # a database this call created: dropped again if the restore fails
+    if _database_exists(admin, name):
+        if not database_is_empty(target):
+            if not replace:
+                raise BackupError(
+                    f"database {name} is not empty: restore into a new database, or give"
+                    " --replace to restore beside it and then swap it in its place"
+                )
+            staging = f"{name[:40]}_restoring_{secrets.token_hex(4)}"
+            _database_create(admin, staging)
+            into, made = url_with_database(target, staging), True
+    else:
         _database_create(admin, name)
-        created = True
-    elif not database_is_empty(target):
-        if not replace:
-            raise BackupError(
-                f"database {name} is not empty: restore into a new database, or give"
-                " --replace to drop it and restore in its place"
-            )
-        database_drop(target)
-        _database_create(admin, name)
-        created = True
+        made = True
     try:
-        with _plain_dump(directory, manifest, key) as dump:
-            with _connect(target) as conn:
-                major = _server_major(conn)
-            try:
-                pg_restore = pg_program("pg_restore", server_major=major)
-            except PgToolError as exc:
-                raise BackupError(str(exc)) from exc
-            tables = _table_count(pg_restore.path, dump)
-            _run_with_progress(
-                [
-                    str(pg_restore.path),
-                    "--no-owner",
-                    "--exit-on-error",
-                    "--single-transaction",
-                    "--verbose",
-                    f"--dbname={target}",
-                    str(dump),
-                ],
-                what="pg_restore",
-                pattern=_RESTORING,
-                total=tables,
-                progress=progress,
-            )
+        _pg_restore(directory, manifest, key, into, progress)
     except BaseException:
-        if created:
+        if made:
             with contextlib.suppress(BackupError, psycopg.Error):
-                database_drop(target)
+                database_drop(into)
         raise
-    return RestoreResult(database=name, created=created, seconds=time.monotonic() - started)
+    if into != target:
+        try:
+            database_drop(target)  # refused while anyone is connected to it
+        except BackupError:
+            with contextlib.suppress(BackupError, psycopg.Error):
+                database_drop(into)
+            raise
+        with _connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(database_name(into)), sql.Identifier(name)
+                )
+            )
+    return RestoreResult(database=name, created=made, seconds=time.monotonic() - started)
+
+
+def _pg_restore(
+    directory: Path,
+    manifest: dict[str, Any],
+    key: bytes | None,
+    into: str,
+    progress: Progress,
+) -> None:
+    with _plain_dump(directory, manifest, key) as dump:
+        with _connect(into) as conn:
+            major = _server_major(conn)
+        try:
+            pg_restore = pg_program("pg_restore", server_major=major)
+        except PgToolError as exc:
+            raise BackupError(str(exc)) from exc
+        tables = _table_count(pg_restore.path, dump)
+        url, env = _libpq(into)
+        _run_with_progress(
+            [
+                str(pg_restore.path),
+                "--no-owner",
+                "--exit-on-error",
+                "--single-transaction",
+                "--verbose",
+                f"--dbname={url}",
+                str(dump),
+            ],
+            what="pg_restore",
+            pattern=_RESTORING,
+            total=tables,
+            progress=progress,
+            env=env,
+        )
 
 
 def _table_count(pg_restore: Path, dump: Path) -> int:
     done = subprocess.run(
         [str(pg_restore), "--list", str(dump)], capture_output=True, text=True, check=False
-    )
+    )  # reads the file only: no connection
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
         raise BackupError(f"pg_restore cannot read the dump: {tail}")

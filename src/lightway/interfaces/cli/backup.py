@@ -282,6 +282,7 @@ def add_backup_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -
     r.add_argument(
         "--replace",
         action="store_true",
-        help="drop a non-empty DATABASE and restore in its place (stop its processes first)",
+        help="restore beside a non-empty DATABASE, then drop it and rename the restored one"
+        " in its place (stop its processes first)",
     )
     r.set_defaults(handler=cmd_restore)
