@@ -249,6 +249,14 @@ def test_cli_backup_drill_and_bad_input(seeded, tmp_path):
     done = _cli("backup", "--out", str(tmp_path / "b"), env=env)
     assert done.returncode == 0, done.stderr
     assert "SHA-256:" in done.stdout and (tmp_path / "b" / "manifest.json").is_file()
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    from lightway.data.audit.models import AuditRecord
+
+    made = AuditRecord.objects.get(action="backup.create")  # audited, after the snapshot
+    assert made.object_id == manifest["sha256"] and made.actor == "system:cli"
+    assert made.data["audit_head_seq"] == manifest["fingerprint"]["audit_head_seq"]
+    drilled = AuditRecord.objects.get(action="backup.drill")
+    assert drilled.data["differences"] == 0
     refused = _cli("restore", "--from", str(tmp_path / "b"), "--database", "x y", env=env)
     assert refused.returncode == 1
     assert "is not a database name" in refused.stderr

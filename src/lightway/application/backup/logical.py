@@ -404,6 +404,35 @@ def _backup_into(
     )
 
 
+def backup_audit(
+    *, action: str, manifest: dict[str, Any], actor: str, now: datetime, **extra: Any
+) -> None:
+    """Record a backup (``backup.create``) or a drill (``backup.drill``) in the platform's audit
+    trail, through the application's own connection: a copy of every record is an export.
+    Written after the snapshot, so the backup it describes does not contain it."""
+    from django.db import transaction
+
+    from lightway.data.audit.services import audit_record
+
+    encryption = manifest.get("encryption") or {}
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            object_type="backup",
+            object_id=str(manifest["sha256"]),
+            data={
+                "database": manifest["database"],
+                "file": manifest["file"],
+                "size": manifest["size"],
+                "encrypted_key_id": encryption.get("key_id", ""),
+                "audit_head_seq": manifest["fingerprint"]["audit_head_seq"],
+                **extra,
+            },
+            now=now,
+        )
+
+
 # --- restore ------------------------------------------------------------------------------
 
 

@@ -77,6 +77,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     from lightway.application.backup.logical import (
         BackupError,
+        backup_audit,
         backup_create,
         backup_directory_default,
     )
@@ -98,6 +99,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     progress.finish(f"{result.manifest['size']:,} bytes")
     manifest = result.manifest
+    backup_audit(action="backup.create", manifest=manifest, actor="system:cli", now=now)
     say(f"Backup:    {result.directory}")
     say(
         f"Database:  {manifest['database']} (PostgreSQL {manifest['server_version']},"
@@ -143,7 +145,7 @@ def cmd_backup_drill(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
-    from lightway.application.backup.logical import BackupError, backup_drill
+    from lightway.application.backup.logical import BackupError, backup_audit, backup_drill
     from lightway.data.backup.fingerprint import fingerprint_lines
 
     key = _key(args.encrypt)
@@ -162,6 +164,13 @@ def cmd_backup_drill(args: argparse.Namespace) -> int:
     except BackupError as exc:
         raise CommandError(str(exc)) from exc
     progress.finish("compared")
+    backup_audit(
+        action="backup.drill",
+        manifest=result.backup.manifest,
+        actor="system:cli",
+        now=timezone.now(),
+        differences=len(result.differences),
+    )
     source = result.backup.manifest["database"]
     say(f"Source:    {source}; scratch database {result.scratch} (dropped)")
     for line in fingerprint_lines(result.fingerprint):
