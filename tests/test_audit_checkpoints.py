@@ -21,6 +21,7 @@ from test_audit import in_thread, join, linked, sql, triggers_off, write
 
 from lightway.data.audit import selectors
 from lightway.data.audit.chain import RecordContent, record_hash
+from lightway.data.audit.models import AuditCheckpoint
 from lightway.data.audit.selectors import audit_checkpoints_check, audit_verify
 from lightway.data.audit.services import CHAIN_LOCK_KEY, ChainHead, audit_chain_link
 from lightway.infrastructure.audit_checkpoints import (
@@ -33,7 +34,10 @@ from lightway.interfaces.cli.main import main
 from lightway.interfaces.cli.worker import AuditLinker
 from lightway.interfaces.tasks import audit_link_once
 
-LINE_RE = re.compile(r"[1-9][0-9]* [0-9a-f]{64} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+LINE_RE = re.compile(
+    r"[1-9][0-9]* [0-9a-f]{64} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+    r" [0-9a-f]{16} [A-Za-z0-9+/]{86}=="
+)
 
 
 @pytest.fixture
@@ -122,7 +126,9 @@ def test_checkpoints_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv(ENV_VAR, "")
     write(2, now)
     assert audit_link_once() == 2
-    assert list(tmp_path.rglob("*")) == []
+    # No checkpoint file; the signed head is still stored in the database.
+    assert list(tmp_path.rglob("*.log")) == []
+    assert AuditCheckpoint.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -419,7 +425,7 @@ def test_checkpoint_file_errors(db: None, checkpoint_file: Path, tmp_path, now, 
         file.write("not a checkpoint\n")
     code, _out, err = verify(capsys=capsys)
     assert code == 1
-    assert "line 2 is not 'SEQ HASH LINKED_AT'" in err
+    assert "line 2 is not 'SEQ HASH LINKED_AT [KEY_ID SIGNATURE]'" in err
 
     code, _out, err = verify("--checkpoints", str(tmp_path / "missing.log"), capsys=capsys)
     assert code == 1 and "does not exist" in err

@@ -37,6 +37,7 @@ STRONG = {
     "MOMO_SUBSCRIPTION_KEY_COLLECTION": "3f9a1c0b7d2e4a51b6c8d0e2f4a6b8c1",
     "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT": "8e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b",
     "MOMO_SUBSCRIPTION_KEY_REMITTANCE": "0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d",
+    "LIGHTWAY_AUDIT_SIGNING_KEY": "CzBVep/E6Q4zWH2ix+wRNluApcrvFDleg6jN8hc8YYY=",  # an Ed25519 seed
 }
 
 
@@ -83,6 +84,7 @@ def test_every_default_or_short_secret_is_named_and_no_value_is_shown(production
         "MOMO_SUBSCRIPTION_KEY_DISBURSEMENT is a public default",
         "MOMO_SUBSCRIPTION_KEY_REMITTANCE is a public default",
         "LIGHTWAY_METRICS_TOKEN has fewer than 8 different characters",
+        "LIGHTWAY_AUDIT_SIGNING_KEY is not set",
     ):
         assert name in problems
     assert "lightway-demo" not in problems and DEFAULT_SECRET_KEY not in problems
@@ -110,6 +112,7 @@ def test_every_secret_setting_is_listed():
         "SETTLEMENT_KEY_ID",  # names the secret, is not one
         "SETTLEMENT_CALLBACK_KEY_ID",  # idem
         "LIGHTWAY_WEBHOOK_KEY_OVERLAP_SECONDS",  # how long an old webhook key lives: a duration
+        "LIGHTWAY_AUDIT_VERIFY_KEYS",  # public keys
     }
     named = {n for n in vars(module) if n.isupper() and any(w in n for w in words)} - exempt
     assert named <= {s.setting for s in SECRETS}, named - {s.setting for s in SECRETS}
@@ -166,6 +169,7 @@ def test_the_wsgi_application_refuses_to_load_with_a_default_secret():
             **production_env,
             "LIGHTWAY_SECRET_KEY": STRONG["SECRET_KEY"],
             "SUMSUB_WEBHOOK_SECRET": STRONG["SUMSUB_WEBHOOK_SECRET"],
+            "LIGHTWAY_AUDIT_SIGNING_KEY": STRONG["LIGHTWAY_AUDIT_SIGNING_KEY"],
         }
     )
     assert allowed.returncode == 0, allowed.stderr

@@ -64,6 +64,10 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("seq", "prev_hash", "hash"),
     ),
+    "audit_checkpoint": TableRule(
+        "append-only: a signed chain head is written once (trigger audit_checkpoint_guard)",
+        update=False,
+    ),
     "wallets_wallet": TableRule("wallets are never deleted"),
     "wallets_transfer": TableRule("transfers are never deleted"),
     "momo_request": TableRule("stored before it is sent; never deleted"),

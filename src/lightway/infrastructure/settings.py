@@ -385,6 +385,11 @@ if LIGHTWAY_WEB_SERVER not in ("gunicorn", "granian"):
 LIGHTWAY_WEB_TIMEOUT = Env.int("LIGHTWAY_WEB_TIMEOUT", 30)
 LIGHTWAY_WORKER_CONCURRENCY = Env.int("LIGHTWAY_WORKER_CONCURRENCY", 4)
 LIGHTWAY_AUDIT_LINK_INTERVAL_MS = Env.int("LIGHTWAY_AUDIT_LINK_INTERVAL_MS", 500)
+# Signed audit checkpoints (docs/security.md, "Signed checkpoints"): the Ed25519 private key
+# (PKCS#8 PEM or base64 of the 32-byte seed; unset = a development key under var/audit/) and
+# older public keys still accepted when verifying (comma-separated; key rotation).
+LIGHTWAY_AUDIT_SIGNING_KEY = Env.str("LIGHTWAY_AUDIT_SIGNING_KEY", "")
+LIGHTWAY_AUDIT_VERIFY_KEYS = Env.str("LIGHTWAY_AUDIT_VERIFY_KEYS", "")
 LIGHTWAY_JOBS_KEEP_HOURS = Env.int("LIGHTWAY_JOBS_KEEP_HOURS", 72)
 # Admin lists count at most this many rows ("10000+"), so no page reads a whole table.
 LIGHTWAY_ADMIN_COUNT_CAP = Env.int("LIGHTWAY_ADMIN_COUNT_CAP", 10_000)

@@ -43,22 +43,24 @@ def audit_link_once() -> int:
     """Link committed audit records, checkpointing each new head; return how many.
 
     The one linking entry point of the worker (its in-process linker thread) and of the
-    ``audit_link`` task. Each batch's new head is appended to the checkpoint file
-    (``LIGHTWAY_AUDIT_CHECKPOINT_FILE``, see ``infrastructure/audit_checkpoints.py``) after
+    ``audit_link`` task. Each batch's new head is signed (Ed25519,
+    ``LIGHTWAY_AUDIT_SIGNING_KEY``), stored in the ``audit_checkpoint`` table and appended to
+    the checkpoint file (``LIGHTWAY_AUDIT_CHECKPOINT_FILE``, when not turned off; see
+    ``application/audit/checkpoints.py``) after
     the batch committed and while the chain lock is still held, so the file lists committed
     heads in chain order even with several workers on one host. A failed write raises
     (the batch stays linked; the caller logs and retries).
     """
+    from lightway.application.audit.checkpoints import checkpoint_signed
     from lightway.data.audit.services import ChainHead, audit_chain_link
-    from lightway.infrastructure.audit_checkpoints import checkpoint_append, checkpoint_path
+    from lightway.infrastructure.audit_checkpoints import checkpoint_path
 
     path = checkpoint_path()
 
     def checkpoint(head: ChainHead) -> None:
-        assert path is not None
-        checkpoint_append(path, seq=head.seq, hash=head.hash, linked_at=head.linked_at)
+        checkpoint_signed(head, path=path)
 
-    count = int(audit_chain_link(on_linked=checkpoint if path is not None else None) or 0)
+    count = int(audit_chain_link(on_linked=checkpoint) or 0)
     if count:
         metrics.audit_linked_total.inc(count)
     return count

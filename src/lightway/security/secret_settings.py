@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from lightway.security.audit_signing import AuditKeyError, private_key_parse
 from lightway.security.crypto import CryptoError, blind_key, keyring, using_development_keys
 
 MIN_DISTINCT = 8
@@ -83,6 +84,9 @@ SECRETS: tuple[Secret, ...] = (
     # The LightWay Finance Settlement API: our request signatures and its callbacks'.
     Secret("SETTLEMENT_SECRET", 32, used_when="SETTLEMENT_BASE_URL"),
     Secret("SETTLEMENT_CALLBACK_SECRET", 32, used_when="SETTLEMENT_BASE_URL"),
+    # Signs the audit chain's checkpoints (security/audit_signing.py); unset = a development
+    # key file under var/, which production must not rely on.
+    Secret("LIGHTWAY_AUDIT_SIGNING_KEY", 32),
 )
 
 
@@ -132,6 +136,12 @@ def secret_problems() -> list[str]:
         blind_key()
     except CryptoError as exc:
         problems.append(str(exc))
+    signing = str(getattr(settings, "LIGHTWAY_AUDIT_SIGNING_KEY", "") or "")
+    if signing:
+        try:
+            private_key_parse(signing)
+        except AuditKeyError as exc:
+            problems.append(str(exc))
     if using_development_keys():
         problems.append("LIGHTWAY_DATA_KEYS / LIGHTWAY_BLIND_INDEX_KEY are the development keys")
     return problems

@@ -79,3 +79,43 @@ class AuditRecord(models.Model):
     def __str__(self) -> str:
         where = f"#{self.seq}" if self.seq is not None else "unlinked"
         return f"audit {self.id} ({where}) {self.action} by {self.actor}"
+
+
+B64_SIGNATURE = r"^[A-Za-z0-9+/]{86}==$"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed chain head (``security/audit_signing.py``): the record at ``seq`` had
+    ``hash`` when it was linked at ``linked_at``; ``signature`` is the Ed25519 signature of
+    the canonical message by the key ``key_id``. Append-only (migrations/0004): a row is
+    never updated or deleted. A rewrite of this table by someone with database access
+    cannot forge signatures, so ``lightway audit verify --checkpoints`` catches it."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    hash = models.CharField(max_length=64)
+    # Kept as the exact string that was signed (``YYYY-MM-DDTHH:MM:SS.ffffffZ``).
+    linked_at = models.CharField(max_length=27)
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=88)
+
+    class Meta:
+        db_table = "audit_checkpoint"
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=1), name="audit_checkpoint_seq_positive"),
+            models.CheckConstraint(
+                condition=Q(hash__regex=HEX64), name="audit_checkpoint_hash_hex"
+            ),
+            models.CheckConstraint(
+                condition=Q(linked_at__regex=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"),
+                name="audit_checkpoint_linked_at_utc",
+            ),
+            models.CheckConstraint(
+                condition=Q(key_id__regex=r"^[0-9a-f]{16}$"), name="audit_checkpoint_key_id_hex"
+            ),
+            models.CheckConstraint(
+                condition=Q(signature__regex=B64_SIGNATURE), name="audit_checkpoint_signature_b64"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} by key {self.key_id}"

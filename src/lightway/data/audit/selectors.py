@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Min, Q
 
 from lightway.data.audit.chain import CONTENT_FIELDS, GENESIS_HASH, RecordContent, record_hash
-from lightway.data.audit.models import AuditRecord
+from lightway.data.audit.models import AuditCheckpoint, AuditRecord
 
 # Records read per query while walking the chain (keyset pagination on the seq index).
 VERIFY_BATCH_SIZE = 5000
@@ -286,3 +286,37 @@ def audit_checkpoints_check(
         head_seq=head_seq,
         last_good=last_good,
     )
+
+
+def audit_checkpoint_rows(
+    batch: int = CHECKPOINT_BATCH_SIZE,
+) -> Iterator[tuple[int, str, str, str, str]]:
+    """Every signed checkpoint row ``(seq, hash, linked_at, key_id, signature)`` by seq,
+    streamed in keyset pages on the primary key."""
+    last = 0
+    while True:
+        rows = list(
+            AuditCheckpoint.objects.filter(seq__gt=last)
+            .order_by("seq")
+            .values_list("seq", "hash", "linked_at", "key_id", "signature")[:batch]
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
+def audit_checkpoint_last() -> AuditCheckpoint | None:
+    """The newest signed checkpoint (highest seq), or None."""
+    return AuditCheckpoint.objects.order_by("-seq").first()
+
+
+def audit_chain_head() -> tuple[int, str | None]:
+    """The highest linked seq and its hash ((0, None) for an empty chain); one index read."""
+    row = (
+        AuditRecord.objects.filter(seq__isnull=False)
+        .order_by("-seq")
+        .values_list("seq", "hash")
+        .first()
+    )
+    return (int(row[0] or 0), row[1]) if row else (0, None)

@@ -247,3 +247,17 @@ def audit_chain_link(*, batch: int = 1000, on_linked: OnLinked | None = None) ->
         total += linked
         if linked < batch:
             return total
+
+
+def audit_checkpoint_store(
+    *, seq: int, hash: str, linked_at: str, key_id: str, signature: str
+) -> None:
+    """Insert one signed chain head into ``audit_checkpoint`` (append-only; its own short
+    transaction, as the linker calls it after the batch committed)."""
+    from lightway.data.audit.models import AuditCheckpoint
+
+    alias = router.db_for_write(AuditCheckpoint)
+    with transaction.atomic(using=alias):
+        AuditCheckpoint.objects.using(alias).create(
+            seq=seq, hash=hash, linked_at=linked_at, key_id=key_id, signature=signature
+        )

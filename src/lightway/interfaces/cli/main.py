@@ -9,8 +9,9 @@
                                                                1,000,000 payments for perf work
     lightway check                                             is everything reachable?
     lightway ledger verify                                     ledger invariants hold?
-    lightway audit verify [--checkpoints FILE] [--expect-head SEQ:HASH] [--full]
+    lightway audit verify [--checkpoints [FILE]] [--expect-head SEQ:HASH] [--full]
                                                                audit hash chain intact?
+    lightway audit public-key                                  the checkpoint signing key (PEM)
     lightway simulators [--only NAME] [--port P]               local MoMo/Sumsub/SMS/email stand-ins
     lightway demo-totp USER                                    a demo staff user's current 2FA code
     lightway keys status                                       values per data-key version
@@ -198,28 +199,42 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
+    from lightway.application.audit.checkpoints import checkpoints_verify
     from lightway.data.audit.selectors import audit_checkpoints_check, audit_verify
     from lightway.infrastructure.audit_checkpoints import (
         CheckpointFileError,
         checkpoint_path,
         checkpoints_read,
     )
+    from lightway.security.audit_signing import AuditKeyError
 
-    checkpoint_file = _checkpoint_file(args.checkpoints, checkpoint_path())
-    anchors: list[Iterable[Checkpoint]] = []
-    if checkpoint_file is not None:
-        anchors.append(checkpoints_read(checkpoint_file))
-    if args.expect_head is not None:
-        anchors.append([args.expect_head])
+    signed_mode = args.checkpoints is not None
+    checkpoint_file = _checkpoint_file(args.checkpoints or None, checkpoint_path())
+    expected = [args.expect_head] if args.expect_head is not None else []
     anchored = None
-    if anchors:
-        # First the checkpoints: the last one that matches is where the walk may resume.
+    signed = None
+    if signed_mode:
+        # Every signature first (table and file), then each signed head against the chain.
         try:
-            anchored = audit_checkpoints_check(itertools.chain.from_iterable(anchors))
-        except (CheckpointFileError, OSError) as exc:
-            raise CommandError(f"cannot read the checkpoints: {exc}") from exc
+            signed = checkpoints_verify(file=checkpoint_file, extra=expected)
+        except (CheckpointFileError, OSError, AuditKeyError) as exc:
+            raise CommandError(f"cannot verify the signed checkpoints: {exc}") from exc
+        anchored = signed.chain
+    else:
+        anchors: list[Iterable[Checkpoint]] = []
+        if checkpoint_file is not None:
+            anchors.append(checkpoints_read(checkpoint_file))
+        if expected:
+            anchors.append(expected)
+        if anchors:
+            # First the checkpoints: the last one that matches is where the walk may resume.
+            try:
+                anchored = audit_checkpoints_check(itertools.chain.from_iterable(anchors))
+            except (CheckpointFileError, OSError) as exc:
+                raise CommandError(f"cannot read the checkpoints: {exc}") from exc
     resume = None
-    if anchored is not None and anchored.ok and not args.full:
+    anchors_ok = anchored is not None and anchored.ok and (signed is None or signed.ok)
+    if anchors_ok and anchored is not None and not args.full:
         resume = anchored.last_good
     progress = Progress("Verifying audit chain")
     result = audit_verify(now=timezone.now(), progress=progress, after=resume)
@@ -235,7 +250,31 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     problems = list(result.problems)
     first_bad = result.first_bad_seq
-    if anchored is not None:
+    if signed is not None:
+        say(
+            f"Signed checkpoints: {signed.signed_ok} signature(s) verified with key(s)"
+            f" {', '.join(signed.key_ids)}; {signed.bad_signatures} refused"
+        )
+        if signed.unsigned:
+            say(
+                f"Unsigned checkpoints: {signed.unsigned} old file line(s) without a signature,"
+                " compared but trusted only as far as the file is"
+            )
+        say(
+            f"Checkpoints: {signed.chain.checked} compared with the chain (audit_checkpoint"
+            + (f", {checkpoint_file}" if checkpoint_file else "")
+            + (", --expect-head" if expected else "")
+            + ")"
+        )
+        if signed.uncovered:
+            say(
+                f"Not yet covered: {signed.uncovered} linked record(s) after the last signed"
+                f" checkpoint seq {signed.last_signed_seq}"
+            )
+        problems += signed.problems
+        bad_seqs = [seq for seq in (first_bad, signed.first_bad_seq) if seq is not None]
+        first_bad = min(bad_seqs) if bad_seqs else None
+    elif anchored is not None:
         source = ", ".join(
             ([str(checkpoint_file)] if checkpoint_file else [])
             + (["--expect-head"] if args.expect_head else [])
@@ -248,9 +287,23 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         say(
             "Checkpoints: none compared (no checkpoint file): an edited and re-hashed chain, or"
             " one cut short, is only caught against checkpoints kept outside the database"
+            " (--checkpoints verifies the signed ones)"
         )
     detail = f"; first bad seq {first_bad}" if first_bad is not None else ""
     return _verify_report("audit chain", not problems, result.checked, problems, detail)
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    ops.bootstrap(database=False)
+    from lightway.security.audit_signing import AuditKeyError, public_pem, signing_key
+
+    try:
+        key = signing_key()
+    except AuditKeyError as exc:
+        raise CommandError(str(exc)) from exc
+    note(f"Audit checkpoint key id {key.key_id} (from {key.source})")
+    sys.stdout.write(public_pem(key.public))
+    return 0
 
 
 def cmd_simulators(args: argparse.Namespace) -> int:
@@ -515,8 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoints",
         metavar="FILE",
-        help="checkpoint file to compare with (default: LIGHTWAY_AUDIT_CHECKPOINT_FILE,"
-        " var/audit/checkpoints.log, when it exists)",
+        nargs="?",
+        const="",
+        help="verify the signed checkpoints (the audit_checkpoint table and the checkpoint"
+        " file) against the published key(s), then compare them with the chain; FILE"
+        " (default: LIGHTWAY_AUDIT_CHECKPOINT_FILE, var/audit/checkpoints.log, when it exists)",
     )
     p.add_argument(
         "--expect-head",
@@ -532,6 +588,12 @@ def build_parser() -> argparse.ArgumentParser:
         " that matches (when every checkpoint does)",
     )
     p.set_defaults(handler=cmd_audit_verify)
+    audit.add_parser(
+        "public-key",
+        help="print the public key that signs the audit checkpoints (PEM)",
+        description="Print the Ed25519 public key of LIGHTWAY_AUDIT_SIGNING_KEY as PEM (its"
+        " key id on stderr); it is also served at /.well-known/lightway-audit-key.pem.",
+    ).set_defaults(handler=cmd_audit_public_key)
     _add_keys_commands(sub)
     _add_partner_key_commands(sub)
     _add_integration_key_commands(sub)

@@ -14,7 +14,7 @@ from lightway.interfaces.api.v1 import api
 from lightway.interfaces.panels import urls as panel_urls
 from lightway.interfaces.panels.customer_kyc import kyc_urlpatterns
 from lightway.interfaces.panels.lightway import urls as policy_urls
-from lightway.interfaces.web import health, settlement_webhook, sms_webhooks, webhooks
+from lightway.interfaces.web import audit_key, health, settlement_webhook, sms_webhooks, webhooks
 from lightway.interfaces.web.authz import public
 
 urlpatterns = [
@@ -24,6 +24,12 @@ urlpatterns = [
     path("healthz", public(health.healthz), name="healthz"),
     path("readyz", public(health.readyz), name="readyz"),
     path("metrics", public(health.metrics_view), name="metrics"),  # own token, if set
+    # The audit checkpoints' public key(s), PEM (docs/security.md, "Signed checkpoints")
+    path(
+        ".well-known/lightway-audit-key.pem",
+        public(audit_key.audit_public_key),
+        name="audit-public-key",
+    ),
     path("webhooks/sumsub", webhooks.sumsub_webhook, name="webhook-sumsub"),
     # MTN MoMo callbacks: <MOMO_CALLBACK_URL>/<reference_id>, PUT or POST (docs/momo.md)
     path("webhooks/momo/<str:reference_id>", webhooks.momo_callback, name="webhook-momo"),
