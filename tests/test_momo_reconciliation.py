@@ -15,6 +15,7 @@ flows at ``timezone.now()`` (not the fixed ``now`` fixture) to keep both sides i
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -634,6 +635,10 @@ def test_staff_pages_runs_report_downloads_upload_and_cases(momo, client, t0, no
     csv_resp = client.get(f"/staff/reconciliation/runs/{run.pk}/report.csv")
     assert csv_resp.status_code == 200 and csv_resp["Content-Type"].startswith("text/csv")
     assert ghost_fin in csv_resp.content.decode()
+    exported = AuditRecord.objects.filter(action="data_access.export").latest("id")
+    assert (exported.actor, exported.object_id) == (f"staff:{uid}", str(run.pk))
+    assert exported.data["what"] == "reconciliation.report.csv"
+    assert exported.data["sha256"] == hashlib.sha256(csv_resp.content).hexdigest()
     js = client.get(f"/staff/reconciliation/runs/{run.pk}/report.json")
     assert json.loads(js.content)["items"][0]["financial_transaction_id"] == ghost_fin
 

@@ -4,6 +4,7 @@ abort, re-issue, reconcile) and the statement downloads; the CLI's status and cl
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -66,6 +67,10 @@ def test_finance_closes_downloads_aborts_and_operations_only_reads(now):
     assert csv_response.status_code == 200
     body = b"".join(csv_response.streaming_content).decode()
     assert body.startswith("section,key,value") and "\nposition,commission,1," in body
+    exported = AuditRecord.objects.filter(action="data_access.export").latest("id")
+    assert exported.data["what"] == "settlement.statement.csv"
+    assert exported.data["sha256"] == hashlib.sha256(body.encode()).hexdigest()
+    assert exported.data["counterparty"] == "mtn" and exported.object_id == str(window.pk)
     as_json = json.loads(
         finance.get(f"/staff/settlement/windows/{window.pk}/statement/mtn/json/").content
     )

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lightway.application.audit.access import audit_data_access, sha256_hex
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.momo.reconciliation.cases import case_assign, case_assignees, case_resolve
 from lightway.application.momo.reconciliation.classification import CATEGORIES
@@ -329,7 +330,7 @@ def _report_page(request: HttpRequest, run_id: int, base: str, manage: bool) -> 
     return _no_store(render(request, "panels/staff/reconciliation/report.html", context))
 
 
-def _download(run_id: int, kind: str, category: str | None) -> HttpResponse:
+def _download(request: HttpRequest, run_id: int, kind: str, category: str | None) -> HttpResponse:
     try:
         report: Report = recon_report(run_id=run_id, category=category)
     except NotFound:
@@ -337,10 +338,22 @@ def _download(run_id: int, kind: str, category: str | None) -> HttpResponse:
     suffix = f"-{category}" if category else ""
     name = f"momo-reconciliation-{run_id}{suffix}.{kind}"
     if kind == "csv":
-        response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
+        body = report_csv(report)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     else:
         body = json.dumps(report_json(report), cls=DjangoJSONEncoder, indent=2)
         response = HttpResponse(body, content_type="application/json")
+    audit_data_access(
+        actor=f"staff:{request.user.pk}",
+        kind="export",
+        what=f"reconciliation.report.{kind}",
+        rows=len(report.rows),
+        sha256=sha256_hex(response.content),
+        object_type="momo.recon_run",
+        object_id=str(run_id),
+        details={"category": category or ""},
+        now=now(),
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return _no_store(response)
 
@@ -360,25 +373,25 @@ def mtn_report(request: HttpRequest, run_id: int) -> HttpResponse:
 @requires(Action.RECON_MANAGE)
 @require_GET
 def staff_report_csv(request: HttpRequest, run_id: int) -> HttpResponse:
-    return _download(run_id, "csv", _category(request))
+    return _download(request, run_id, "csv", _category(request))
 
 
 @requires(Action.RECON_MANAGE)
 @require_GET
 def staff_report_json(request: HttpRequest, run_id: int) -> HttpResponse:
-    return _download(run_id, "json", _category(request))
+    return _download(request, run_id, "json", _category(request))
 
 
 @requires(Action.REPORTS_VIEW)
 @require_GET
 def mtn_report_csv(request: HttpRequest, run_id: int) -> HttpResponse:
-    return _download(run_id, "csv", _category(request))
+    return _download(request, run_id, "csv", _category(request))
 
 
 @requires(Action.REPORTS_VIEW)
 @require_GET
 def mtn_report_json(request: HttpRequest, run_id: int) -> HttpResponse:
-    return _download(run_id, "json", _category(request))
+    return _download(request, run_id, "json", _category(request))
 
 
 # --- statement upload ----------------------------------------------------------------------

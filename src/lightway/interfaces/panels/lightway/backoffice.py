@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from lightway.application.audit.access import audited_export
 from lightway.application.backoffice.actions import (
     action_approve,
     action_reject,
@@ -177,10 +178,11 @@ def transactions_export(request: HttpRequest) -> HttpResponse:
                 status=400,
             )
         )
-    lines = transactions_csv(
-        filters=_filters(form), actor=f"staff:{_uid(request)}", now=timezone.now()
-    )
-    response = StreamingHttpResponse(lines, content_type="text/csv")
+    actor = f"staff:{_uid(request)}"
+    lines = transactions_csv(filters=_filters(form), actor=actor, now=timezone.now())
+    # When the stream ends: one more record with the rows sent and their SHA-256.
+    audited = audited_export(lines, actor=actor, what="transactions.csv", clock=timezone.now)
+    response = StreamingHttpResponse(audited, content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="transactions.csv"'
     response["Cache-Control"] = "no-store"
     return response  # type: ignore[return-value]

@@ -27,6 +27,7 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from lightway.application.audit.access import audit_data_access, audited_export, sha256_hex
 from lightway.application.errors import DomainError, NotFound
 from lightway.application.settlement.config import markets
 from lightway.application.settlement.instructions import instruction_reissue
@@ -248,14 +249,35 @@ def statement_download(
     except NotFound:
         return _no_store(render(request, "panels/staff/settlement/missing.html", status=404))
     name = f"settlement-{window_id}-{counterparty.replace(':', '-')}"
+    actor, ref = _actor(request), {"counterparty": counterparty}
     if fmt == "json":
         body = json.dumps(statement_json(statement), cls=DjangoJSONEncoder, indent=2)
         response: HttpResponse | StreamingHttpResponse = HttpResponse(
             body, content_type="application/json"
         )
+        audit_data_access(
+            actor=actor,
+            kind="export",
+            what="settlement.statement.json",
+            rows=None,
+            sha256=sha256_hex(body),
+            object_type="settlement.window",
+            object_id=str(window_id),
+            details=ref,
+            now=now(),
+        )
         response["Content-Disposition"] = f'attachment; filename="{name}.json"'
     else:
-        response = StreamingHttpResponse(statement_csv(statement), content_type="text/csv")
+        lines = audited_export(
+            statement_csv(statement),
+            actor=actor,
+            what="settlement.statement.csv",
+            clock=now,
+            object_type="settlement.window",
+            object_id=str(window_id),
+            details=ref,
+        )
+        response = StreamingHttpResponse(lines, content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     response["Cache-Control"] = "no-store"
     return response

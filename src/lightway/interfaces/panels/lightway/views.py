@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lightway.application.audit.access import audit_data_access
 from lightway.application.authentication.mfa_reset import (
     mfa_reset_approve,
     mfa_reset_pending,
@@ -345,6 +346,15 @@ def customers(request: HttpRequest) -> HttpResponse:
         results = customer_search(
             query=form.cleaned_data["q"], country=form.cleaned_data["country"] or ""
         )
+        # One record per search; the search term itself is personal data and stays out.
+        audit_data_access(
+            actor=_actor(request),
+            kind="search",
+            what="customers.search",
+            rows=len(results),
+            details={"subjects": [c.subject for c in results[:20]]},
+            now=timezone.now(),
+        )
     return _no_store(
         render(
             request,
@@ -391,7 +401,18 @@ def _customer_page(
 @requires(Action.CUSTOMERS_VIEW)
 @require_GET
 def customer(request: HttpRequest, subject: str) -> HttpResponse:
-    return _customer_page(request, subject)
+    response = _customer_page(request, subject)
+    if response.status_code == 200:
+        audit_data_access(
+            actor=_actor(request),
+            kind="view",
+            what="customer",
+            rows=1,
+            object_type="identity.profile",
+            object_id=subject,
+            now=timezone.now(),
+        )
+    return response
 
 
 @requires(Action.PII_REVEAL)
