@@ -37,6 +37,7 @@ from lightway.application.momo import flows
 from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.settlement.reconciliation import statement_reconcile
 from lightway.application.staff.accounts import role_grant
+from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
 from lightway.data.settlement.models import SettlementWindow
@@ -107,6 +108,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "staff/customers/": ("staff", "/staff/customers/"),
     "staff/customers/<str:subject>/": ("staff", "/staff/customers/{subject}/"),
     "staff/transactions/": ("staff", "/staff/transactions/"),
+    "staff/audit/": ("staff", "/staff/audit/"),
+    "staff/audit/<int:record_id>/": ("staff", "/staff/audit/{audit_record}/"),
     "staff/transactions/<uuid:transfer_id>/": ("staff", "/staff/transactions/{transfer}/"),
     "staff/approvals/": ("staff", "/staff/approvals/"),
     "staff/integration-keys/": ("staff", "/staff/integration-keys/"),
@@ -181,6 +184,7 @@ EXCLUDED: dict[str, str] = {
     "staff/customers/<str:subject>/resend-code/": POST_ONLY,
     "staff/transactions/<uuid:transfer_id>/actions/": POST_ONLY,
     "staff/transactions/export.csv": "the filtered transaction list as CSV",
+    "staff/audit/export.csv": "the filtered audit records as CSV",
     "staff/approvals/<int:request_id>/approve/": POST_ONLY,
     "staff/approvals/<int:request_id>/reject/": POST_ONLY,
     "staff/customers/<str:subject>/tier/": POST_ONLY,
@@ -319,6 +323,7 @@ def _world(momo: Any) -> dict[str, str]:
         "remittance": str(remittance),
         "momo_request": str(MomoRequest.objects.get(transfer_id=deposit.id).reference_id),
         "run": str(run.pk),
+        "audit_record": str(AuditRecord.objects.order_by("-id").values_list("id", flat=True)[0]),
     }
 
 

@@ -114,7 +114,11 @@ class Action(models.TextChoices):
     FEES_EDIT = "fees.edit", "Edit fee schedules and commission splits (audited)"
     LEDGER_VIEW = "ledger.view", "See ledger accounts, entries, holds, commission records"
     ACCOUNTS_FREEZE = "accounts.freeze", "Freeze and unfreeze ledger accounts (audited)"
-    AUDIT_VIEW = "audit.view", "Read the audit trail"
+    AUDIT_VIEW = "audit.view", "Read the audit trail (the audit viewer; reads are audited)"
+    AUDIT_EXPORT = (
+        "audit.export",
+        "Export a filtered selection of the audit trail as CSV, masked (audited with its SHA-256)",
+    )
     TRANSACTIONS_VIEW = "transactions.view", "See all transactions"
     TRANSACTIONS_VIEW_MOMO = (
         "transactions.view_momo",
@@ -298,6 +302,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.KYC_LIMITS_VIEW,
             A.KYC_LIMITS_EDIT,
             A.AUDIT_VIEW,
+            A.AUDIT_EXPORT,
             A.TRANSACTIONS_VIEW,
             A.TRANSACTIONS_VIEW_MOMO,
             A.ACCOUNTS_FREEZE,

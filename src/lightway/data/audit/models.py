@@ -70,10 +70,19 @@ class AuditRecord(models.Model):
             models.Index(
                 fields=["id"], condition=Q(seq__isnull=True), name="audit_record_unlinked"
             ),
-            models.Index(fields=["object_type", "object_id"], name="audit_record_object"),
             # The admin's search by object id or by actor (newest first for one actor).
             models.Index(fields=["object_id"], name="audit_record_object_id"),
             models.Index(fields=["actor", "id"], name="audit_record_actor"),
+            # The audit viewer (/staff/audit/, newest first by (occurred_at, id)): one index
+            # per filter, each ending with the keyset's columns so no page is ever sorted
+            # (migrations/0005; the object one also serves lookups by type and id).
+            models.Index(fields=["occurred_at", "id"], name="audit_record_time"),
+            models.Index(fields=["actor", "occurred_at", "id"], name="audit_record_actor_time"),
+            models.Index(fields=["action", "occurred_at", "id"], name="audit_record_action_time"),
+            models.Index(
+                fields=["object_type", "object_id", "occurred_at", "id"],
+                name="audit_record_object_time",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,8 @@ STAFF_NAV_ACTIONS += ("partner_limits.manage",)
 STAFF_NAV_ACTIONS += ("remittances.view",)
 # Back office: transactions and maker-checker approvals (panels/lightway/backoffice.py)
 STAFF_NAV_ACTIONS += ("transactions.view", "backoffice.approve")
+# The audit-log viewer (panels/lightway/audit.py)
+STAFF_NAV_ACTIONS += ("audit.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.urls import path
 
 from lightway.interfaces.panels.lightway import (
+    audit,
     backoffice,
     fx,
     partner_limits,
@@ -68,6 +69,13 @@ transactions_patterns = [
         backoffice.transaction_action,
         name="staff-transaction-action",
     ),
+]
+
+# The audit-log viewer (panels/lightway/audit.py), under staff/audit/.
+audit_patterns = [
+    path("", audit.audit_list, name="staff-audit"),
+    path("export.csv", audit.audit_export, name="staff-audit-export"),
+    path("<int:record_id>/", audit.audit_detail, name="staff-audit-record"),
 ]
 
 approvals_patterns = [
