@@ -4,7 +4,7 @@ The detail is what the customer may know of one of their payments: kind, state, 
 and fee, what left or reached their wallet, the FX rate of an exchange, the counterparty
 masked, the references (LightWay's transfer id, MoMo's X-Reference-Id and financial
 transaction id), and the timeline of its states from the audit trail (index
-``audit_record_object``). A payment someone else made toward the customer shows no
+``audit_record_object_time``). A payment someone else made toward the customer shows no
 fee (the payer's business). Anyone else's payment is "not found".
 """
 
