@@ -616,6 +616,13 @@ FORMS: tuple[BadSubmit, ...] = (
     ),
     BadSubmit(
         "staff",
+        "/staff/audit/",
+        "main form",
+        {"#id_actor": "Bob Smith", "#id_since": "yesterday"},
+        keep=("#id_actor", "#id_since"),
+    ),
+    BadSubmit(
+        "staff",
         "/staff/roles/",
         "form[action='/staff/roles/create/']",
         {"#id_username": "new.member", "#id_email": "not-an-email"},

@@ -47,7 +47,7 @@ CSV_HEADER = (
     "hash",
 )
 
-_PHONE_RE = re.compile(r"\+?\d{9,15}")
+_PHONE_RE = re.compile(r"\+\d{9,15}")  # E.164; bare digits are often ids (MoMo)
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _KEY_MASKERS: tuple[tuple[tuple[str, ...], Callable[[str | None], str]], ...] = (
     (("phone", "msisdn", "mobile"), mask_phone),
