@@ -65,6 +65,8 @@ SECRETS: tuple[Secret, ...] = (
     Secret("SECRET_KEY", 50),
     Secret("LIGHTWAY_ACCESS_TOKEN_KEY", 0, optional=True, base64_bytes=32),
     Secret("LIGHTWAY_METRICS_TOKEN", 32, optional=True),
+    # Encrypts logical backups (`lightway backup --encrypt`, docs/operations.md).
+    Secret("LIGHTWAY_BACKUP_KEY", 0, optional=True, base64_bytes=32),
     # Verifies every inbound Sumsub webhook: the endpoint is always mounted.
     Secret("SUMSUB_WEBHOOK_SECRET", 32),
     Secret("SUMSUB_APP_TOKEN", 32, used_when="SUMSUB_BASE_URL"),
