@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "lightway.data.remittances",
     "lightway.data.analytics",
     "lightway.data.backoffice",
+    "lightway.data.goaml",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

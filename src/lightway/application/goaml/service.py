@@ -1,0 +1,370 @@
+"""goAML export use cases: generate, validate, seal, record, list, download.
+
+- :func:`goaml_export` builds the STR (from a :class:`SuspicionInput`) or the CTRs of a
+  period (transfers at or above the FIU's threshold, one report per ``ctr_batch_size``
+  transactions), validates **every** file against the FIU's XSD and only then releases
+  them: all files of one export are stored in one transaction, so a period is released
+  whole or not at all. A file that does not validate raises :class:`SchemaInvalid` with
+  the violations; nothing is stored.
+- Stored files are sealed at rest (AES-256-GCM envelope of ``lightway.security.crypto``,
+  associated data ``goaml.file:<reference>``); their SHA-256 (of the clear bytes) is in
+  the row and in the ``goaml.file.create`` audit record.
+- :func:`goaml_file_open` unseals a file for download, checks its SHA-256 again and writes
+  a ``goaml.file.download`` audit record (only the compliance role reaches it: the
+  ``goaml.export`` permission).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.goaml.build import Header, Txn, report_xml
+from lightway.application.goaml.config import fiu_config_in_force
+from lightway.application.goaml.facts import (
+    ctr_transfers,
+    period_bounds,
+    transactions_resolve,
+    transfers_by_id,
+)
+from lightway.application.goaml.schema import schema_validate
+from lightway.application.suspicion import SuspicionInput
+from lightway.data.audit.services import audit_record
+from lightway.data.goaml.models import FileKind, FiuConfig, GoamlFile
+from lightway.data.wallets.models import Transfer
+from lightway.security.crypto import seal, unseal
+
+MAX_PERIOD_DAYS = 366
+XML_TYPE = "application/xml"
+CSV_TYPE = "text/csv; charset=utf-8"
+
+Progress = Callable[[int], None]
+
+
+def file_context(reference: str) -> str:
+    return f"goaml.file:{reference}"
+
+
+@dataclass(frozen=True)
+class Released:
+    id: int
+    reference: str
+    kind: str
+    filename: str
+    transactions: int
+    size: int
+    sha256: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class _Pending:
+    reference: str
+    kind: str
+    filename: str
+    content_type: str
+    content: bytes
+    transactions: int
+    amount_total: int
+    case_reference: str = ""
+
+
+def period_check(*, start: date, end: date) -> None:
+    if end < start:
+        raise ValidationFailed(
+            f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+            details={"field": "end"},
+        )
+    if (end - start).days + 1 > MAX_PERIOD_DAYS:
+        raise ValidationFailed(
+            f"at most {MAX_PERIOD_DAYS} days at a time", details={"field": "end"}
+        )
+
+
+def _reference(report: str, fiu: str, middle: str) -> str:
+    return f"LW-{report}-{fiu}-{middle}-{secrets.token_hex(3).upper()}"[:100]
+
+
+def _store(
+    *,
+    pending: Sequence[_Pending],
+    config: FiuConfig,
+    start: date,
+    end: date,
+    actor: str,
+    now: datetime,
+) -> list[Released]:
+    released: list[Released] = []
+    with transaction.atomic():
+        for item in pending:
+            digest = hashlib.sha256(item.content).hexdigest()
+            row = GoamlFile.objects.create(
+                reference=item.reference,
+                fiu=config.fiu,
+                config=config,
+                kind=item.kind,
+                content_type=item.content_type,
+                filename=item.filename,
+                period_start=start,
+                period_end=end,
+                case_reference=item.case_reference,
+                transactions=item.transactions,
+                currency=config.currency_code_local,
+                amount_total=item.amount_total,
+                size=len(item.content),
+                sha256=digest,
+                content_ct=seal(item.content, context=file_context(item.reference)),
+                created_at=now,
+                created_by=actor,
+            )
+            audit_record(
+                actor=actor,
+                action="goaml.file.create",
+                object_type="goaml.file",
+                object_id=str(row.pk),
+                data={
+                    "reference": row.reference,
+                    "fiu": row.fiu,
+                    "config": config.pk,
+                    "kind": row.kind,
+                    "period": [start.isoformat(), end.isoformat()],
+                    "transactions": row.transactions,
+                    "size": row.size,
+                    "sha256": digest,
+                    "case_reference": row.case_reference,
+                },
+                now=now,
+            )
+            released.append(
+                Released(
+                    id=row.pk,
+                    reference=row.reference,
+                    kind=row.kind,
+                    filename=row.filename,
+                    transactions=row.transactions,
+                    size=row.size,
+                    sha256=digest,
+                    content=item.content,
+                )
+            )
+    return released
+
+
+def _local_total(txns: Sequence[Txn], code: str) -> int:
+    return sum(t.amount for t in txns if t.currency == code)
+
+
+def _indicators(config: FiuConfig, platform: Sequence[str]) -> tuple[str, ...]:
+    mapping: dict[str, list[str]] = dict(config.indicator_codes)
+    missing = [code for code in platform if code not in mapping]
+    if missing:
+        raise ValidationFailed(
+            f"FIU {config.fiu!r} has no indicator code for {', '.join(missing)}: add them to"
+            " its indicator mapping (a new configuration version)",
+            details={"unmapped": missing},
+        )
+    out: list[str] = []
+    for code in platform:
+        for fiu_code in mapping[code]:
+            if fiu_code not in out:
+                out.append(fiu_code)
+    return tuple(out)
+
+
+def _require_indicators(config: FiuConfig, indicators: Sequence[str], report: str) -> None:
+    if config.schema_version.startswith("5.") and not indicators:
+        raise ValidationFailed(
+            f"FIU {config.fiu!r} ({config.xsd_file}) requires report indicators and the {report}"
+            " has none: map its indicators (or set the CTR indicators) in the configuration"
+        )
+
+
+def goaml_export_ctr(
+    *,
+    fiu: str,
+    start: date,
+    end: date,
+    actor: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> list[Released]:
+    """The CTRs of [start, end] (local days of the FIU, end included); [] when no transfer
+    reached the threshold."""
+    period_check(start=start, end=end)
+    config = fiu_config_in_force(fiu=fiu, on=end)
+    local = config.currency_code_local
+    thresholds: dict[str, int] = dict(config.ctr_thresholds)
+    if local not in thresholds:
+        raise ValidationFailed(f"FIU {fiu!r} has no CTR threshold for its currency {local}")
+    indicators = tuple(config.ctr_indicators)
+    _require_indicators(config, indicators, "CTR")
+    tz = ZoneInfo(config.timezone)
+    lo, hi = period_bounds(start=start, end=end, tz=tz)
+    pending: list[_Pending] = []
+    batch: list[Transfer] = []
+    seen = 0
+
+    def flush() -> None:
+        txns = transactions_resolve(batch)
+        batch.clear()
+        if not txns:
+            return
+        n = len(pending) + 1
+        reference = _reference("CTR", fiu, f"{start:%Y%m%d}-{end:%Y%m%d}-{n:03d}")
+        header = Header(report="CTR", reference=reference, submitted_at=now, indicators=indicators)
+        content = report_xml(config=config, header=header, transactions=txns)
+        schema_validate(xsd_file=config.xsd_file, document=content)
+        pending.append(
+            _Pending(
+                reference=reference,
+                kind=FileKind.CTR,
+                filename=f"{reference}.xml",
+                content_type=XML_TYPE,
+                content=content,
+                transactions=len(txns),
+                amount_total=_local_total(txns, local),
+            )
+        )
+
+    for transfer in ctr_transfers(currency=local, threshold=thresholds[local], start=lo, end=hi):
+        batch.append(transfer)
+        seen += 1
+        if progress is not None:
+            progress(seen)
+        if len(batch) >= config.ctr_batch_size:
+            flush()
+    if batch:
+        flush()
+    if not pending:
+        return []
+    return _store(pending=pending, config=config, start=start, end=end, actor=actor, now=now)
+
+
+def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: datetime) -> Released:
+    """The STR of one approved filing (its transactions, reason, action and indicators)."""
+    if not suspicion.transfer_ids:
+        raise ValidationFailed(
+            f"case {suspicion.case_reference} lists no transaction: an STR without"
+            " transactions (goAML <activity>) is not supported yet"
+        )
+    if suspicion.proposed_by == suspicion.approved_by:
+        raise ValidationFailed(
+            f"case {suspicion.case_reference}: the filing was approved by the person who"
+            " proposed it"
+        )
+    transfers = transfers_by_id(list(suspicion.transfer_ids))
+    config = fiu_config_in_force(fiu=fiu, on=now.astimezone(ZoneInfo("UTC")).date())
+    tz = ZoneInfo(config.timezone)
+    indicators = _indicators(config, suspicion.indicators)
+    _require_indicators(config, indicators, "STR")
+    txns = transactions_resolve(transfers)
+    reference = _reference("STR", fiu, suspicion.case_reference)
+    header = Header(
+        report="STR",
+        reference=reference,
+        submitted_at=now,
+        reason=suspicion.reason,
+        action=suspicion.action,
+        indicators=indicators,
+    )
+    content = report_xml(config=config, header=header, transactions=txns)
+    schema_validate(xsd_file=config.xsd_file, document=content)
+    days = [t.at.astimezone(tz).date() for t in txns]
+    released = _store(
+        pending=[
+            _Pending(
+                reference=reference,
+                kind=FileKind.STR,
+                filename=f"{reference}.xml",
+                content_type=XML_TYPE,
+                content=content,
+                transactions=len(txns),
+                amount_total=_local_total(txns, config.currency_code_local),
+                case_reference=suspicion.case_reference[:40],
+            )
+        ],
+        config=config,
+        start=min(days),
+        end=max(days),
+        actor=actor,
+        now=now,
+    )
+    return released[0]
+
+
+def goaml_store_return(
+    *,
+    fiu: str,
+    kind: str,
+    start: date,
+    end: date,
+    content: bytes,
+    rows: int,
+    actor: str,
+    now: datetime,
+) -> Released:
+    """Seal and record a CSV return (built by :mod:`lightway.application.goaml.returns`)."""
+    config = fiu_config_in_force(fiu=fiu, on=end)
+    reference = _reference("RET", fiu, f"{kind}-{start:%Y%m%d}-{end:%Y%m%d}")
+    return _store(
+        pending=[
+            _Pending(
+                reference=reference,
+                kind=kind,
+                filename=f"{reference}.csv",
+                content_type=CSV_TYPE,
+                content=content,
+                transactions=rows,
+                amount_total=0,
+            )
+        ],
+        config=config,
+        start=start,
+        end=end,
+        actor=actor,
+        now=now,
+    )[0]
+
+
+def goaml_file_open(*, file_id: int, actor: str, now: datetime) -> tuple[GoamlFile, bytes]:
+    """A released file's clear bytes for download, its SHA-256 checked; audited."""
+    with transaction.atomic():
+        row = GoamlFile.objects.filter(pk=file_id).first()
+        if row is None:
+            raise NotFound(f"no goAML file {file_id}")
+        content = unseal(bytes(row.content_ct), context=file_context(row.reference))
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != row.sha256:
+            raise ValidationFailed(f"goAML file {row.reference} does not match its SHA-256")
+        audit_record(
+            actor=actor,
+            action="goaml.file.download",
+            object_type="goaml.file",
+            object_id=str(row.pk),
+            data={"reference": row.reference, "sha256": digest},
+            now=now,
+        )
+    return row, content
+
+
+def goaml_files_page(
+    *, after: tuple[datetime, int] | None = None, limit: int = 50
+) -> tuple[list[GoamlFile], tuple[datetime, int] | None]:
+    """Files newest first, one keyset page (an index range of ``goaml_file_recent``), and
+    the cursor of the next page (None on the last)."""
+    rows = GoamlFile.objects.defer("content_ct").order_by("-created_at", "-id")
+    if after is not None:
+        at, pk = after
+        from django.db.models import Q
+
+        rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
+    page = list(rows[: limit + 1])
+    cursor = (page[limit - 1].created_at, page[limit - 1].pk) if len(page) > limit else None
+    return page[:limit], cursor
