@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from lightway.application import demo
+from lightway.application.goaml import demo as goaml_demo
 from lightway.data.audit.models import AuditRecord
 from lightway.data.audit.services import AuditInputError
 from lightway.data.ledger.models import JournalEntry
@@ -27,7 +28,9 @@ def test_every_opening_balance_entry_has_one_audit_record(now: datetime) -> None
         for username, _d, _t, per in demo.CUSTOMERS
         for code, amount in per.items()
     }
-    assert len(records) == len(expected) == 6
+    # the goAML demo's two customers (application/goaml/demo.py), UGX only
+    expected.update({(c[0], "UGX"): c[-1] for c in goaml_demo.DEMO_CUSTOMERS})
+    assert len(records) == len(expected) == 8
     seen = set()
     for record in records:
         wallet = Wallet.objects.select_related("owner").get(pk=record.object_id)
@@ -58,7 +61,7 @@ def test_every_opening_balance_entry_has_one_audit_record(now: datetime) -> None
 
     # Seeding again creates no money and writes no further record.
     demo.demo_seed(now=now)
-    assert AuditRecord.objects.filter(action="ledger.opening_balance").count() == 6 + len(
+    assert AuditRecord.objects.filter(action="ledger.opening_balance").count() == 8 + len(
         demo.DEMO_PREFUND
     )
 

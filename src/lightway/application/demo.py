@@ -390,6 +390,10 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     )
     windows_open_ensure(now=now)
     say("settlement accounts and windows")
+    from lightway.application.goaml.demo import goaml_demo_seed
+
+    result.created += goaml_demo_seed(now=now)
+    say("goAML: the demo FIU and large transfers for a CTR")
     return result
 
 

@@ -213,6 +213,11 @@ class Action(models.TextChoices):
         "transactions.export",
         "Download the filtered transaction list as CSV, personal data masked (audited)",
     )
+    GOAML_EXPORT = (
+        "goaml.export",
+        "Generate goAML reports (STR, CTR) and central-bank returns, list and download them"
+        " (audited)",
+    )
 
 
 A = Action
@@ -314,6 +319,9 @@ MATRIX: dict[str, frozenset[str]] = {
             A.BACKOFFICE_REQUEST,
             A.BACKOFFICE_APPROVE,
             A.TRANSACTIONS_EXPORT,
+            # Regulatory filings: compliance only (tipping-off rules keep STR data away
+            # from front-line roles).
+            A.GOAML_EXPORT,
         }
     ),
     Role.LW_SUPPORT: frozenset(

@@ -77,6 +77,7 @@ _REGISTERING_MODULES = (
     "lightway.application.momo.flows",
     "lightway.application.momo.callbacks",
     "lightway.application.kyc.verification",
+    "lightway.application.goaml.service",
 )
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import NotFound, ValidationFailed
 from lightway.application.goaml.build import Header, Txn, report_xml
 from lightway.application.goaml.config import fiu_config_in_force
@@ -42,6 +43,7 @@ from lightway.data.wallets.models import Transfer
 from lightway.security.crypto import seal, unseal
 
 MAX_PERIOD_DAYS = 366
+PROGRESS_EVERY = 500  # transfers read between two progress reports
 XML_TYPE = "application/xml"
 CSV_TYPE = "text/csv; charset=utf-8"
 
@@ -50,6 +52,13 @@ Progress = Callable[[int], None]
 
 def file_context(reference: str) -> str:
     return f"goaml.file:{reference}"
+
+
+# Key rotation (``lightway keys rotate``) re-seals the files too (the guard of migration
+# goaml 0002 lets exactly that column change).
+encrypted_column_register(
+    EncryptedColumn("goaml.GoamlFile", "content_ct", lambda row: file_context(row.reference))
+)
 
 
 @dataclass(frozen=True)
@@ -236,7 +245,7 @@ def goaml_export_ctr(
     for transfer in ctr_transfers(currency=local, threshold=thresholds[local], start=lo, end=hi):
         batch.append(transfer)
         seen += 1
-        if progress is not None:
+        if progress is not None and seen % PROGRESS_EVERY == 0:
             progress(seen)
         if len(batch) >= config.ctr_batch_size:
             flush()

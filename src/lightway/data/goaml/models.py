@@ -99,8 +99,8 @@ class GoamlFile(models.Model):
         indexes = [
             # The staff page lists files newest first, a keyset page at a time.
             models.Index(fields=["-created_at", "-id"], name="goaml_file_recent"),
-            # The STR register: one FIU's STRs in a period.
-            models.Index(fields=["fiu", "kind", "period_end"], name="goaml_file_fiu_kind"),
+            # The STR register: the STRs filed for one FIU in a period.
+            models.Index(fields=["fiu", "kind", "created_at"], name="goaml_file_fiu_kind"),
         ]
         constraints = [
             models.CheckConstraint(

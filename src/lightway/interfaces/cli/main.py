@@ -36,6 +36,10 @@
     lightway backup [--out DIR] [--encrypt]                    pg_dump + manifest + fingerprint
     lightway backup drill | pitr-drill | keygen                restore drills (logical, PITR)
     lightway restore --from DIR --database NAME [--replace]    restore a backup (checked first)
+    lightway export goaml --report STR|CTR --fiu NAME --from DATE --to DATE --out FILE
+                                                               goAML XML, validated (audited)
+    lightway export return --kind large-transactions|str-register --fiu NAME
+                           --from DATE --to DATE --out FILE    a central-bank CSV return
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -609,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.backup import add_backup_commands
 
     add_backup_commands(sub, _Parser)  # lightway backup [drill|pitr-drill|keygen], restore
+    from lightway.interfaces.cli.export import add_export_commands
+
+    add_export_commands(sub, _Parser)  # lightway export goaml, lightway export return
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"
