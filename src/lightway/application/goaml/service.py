@@ -17,13 +17,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.db.models import Q
 
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import NotFound, ValidationFailed
@@ -308,6 +310,31 @@ def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: da
     return released[0]
 
 
+SUSPICION_SOURCE = "lightway.application.aml.filing"
+
+
+def goaml_export_strs(
+    *, fiu: str, start: date, end: date, actor: str, now: datetime
+) -> list[Released]:
+    """The STRs of the filings approved in the period, from the AML case workflow
+    (``lightway.application.aml.filing.suspicion_inputs``, imported when needed: the case
+    workflow is its own package); [] when none is due."""
+    period_check(start=start, end=end)
+    fiu_config_in_force(fiu=fiu, on=end)  # an unknown FIU fails before any work
+    try:
+        source = importlib.import_module(SUSPICION_SOURCE)
+    except ImportError:
+        raise ValidationFailed(
+            "STR export needs the AML case workflow (lightway.application.aml), which is not"
+            " installed here"
+        ) from None
+    suspicions: list[SuspicionInput] = list(source.suspicion_inputs(start=start, end=end))
+    return [
+        goaml_export_str(fiu=fiu, suspicion=suspicion, actor=actor, now=now)
+        for suspicion in suspicions
+    ]
+
+
 def goaml_store_return(
     *,
     fiu: str,
@@ -363,17 +390,47 @@ def goaml_file_open(*, file_id: int, actor: str, now: datetime) -> tuple[GoamlFi
     return row, content
 
 
-def goaml_files_page(
-    *, after: tuple[datetime, int] | None = None, limit: int = 50
-) -> tuple[list[GoamlFile], tuple[datetime, int] | None]:
-    """Files newest first, one keyset page (an index range of ``goaml_file_recent``), and
-    the cursor of the next page (None on the last)."""
-    rows = GoamlFile.objects.defer("content_ct").order_by("-created_at", "-id")
-    if after is not None:
-        at, pk = after
-        from django.db.models import Q
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
+
+def files_cursor_text(created_at: datetime, file_id: int) -> str:
+    """A page cursor safe in a URL: microseconds since the epoch and the id."""
+    return f"{(created_at - _EPOCH) // _MICRO}-{file_id}"
+
+
+def files_cursor_parse(text: str) -> tuple[datetime, int] | None:
+    """The cursor's position, or None for anything that is not one (a bad link shows the
+    first page rather than an error)."""
+    micros, sep, file_id = (text or "").partition("-")
+    if not sep or not micros.isdigit() or not file_id.isdigit() or len(text) > 40:
+        return None
+    try:
+        return _EPOCH + int(micros) * _MICRO, int(file_id)
+    except OverflowError:
+        return None
+
+
+@dataclass(frozen=True)
+class FilesPage:
+    rows: list[GoamlFile]
+    next_cursor: str  # "" on the last page
+    first: bool
+
+
+def goaml_files_page(*, before: str = "", limit: int = 25) -> FilesPage:
+    """Released files newest first, one keyset page after ``before`` (an index range of
+    ``goaml_file_recent``: the same cost on the first page and the thousandth)."""
+    rows = GoamlFile.objects.defer("content_ct").order_by("-created_at", "-id")
+    position = files_cursor_parse(before) if before else None
+    if position is not None:
+        at, pk = position
         rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
     page = list(rows[: limit + 1])
-    cursor = (page[limit - 1].created_at, page[limit - 1].pk) if len(page) > limit else None
-    return page[:limit], cursor
+    more = len(page) > limit
+    shown = page[:limit]
+    return FilesPage(
+        rows=shown,
+        next_cursor=files_cursor_text(shown[-1].created_at, shown[-1].pk) if more else "",
+        first=position is None,
+    )

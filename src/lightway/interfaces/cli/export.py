@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -28,8 +27,6 @@ from lightway.interfaces.cli.progress import Progress, say
 
 REPORTS = ("STR", "CTR")
 RETURN_KINDS = ("large-transactions", "str-register")
-# The AML case workflow provides the approved filings (lightway.application.aml).
-SUSPICION_SOURCE = "lightway.application.aml.filing"
 
 
 def _date(raw: str) -> date:
@@ -78,7 +75,7 @@ def cmd_export_goaml(args: argparse.Namespace) -> int:
     from lightway.application.goaml.service import (
         Released,
         goaml_export_ctr,
-        goaml_export_str,
+        goaml_export_strs,
         period_check,
     )
 
@@ -99,10 +96,9 @@ def cmd_export_goaml(args: argparse.Namespace) -> int:
             )
             progress.finish(f"{sum(r.transactions for r in released)} transaction(s)")
         else:
-            for suspicion in _suspicions(args.start, args.end):
-                released.append(
-                    goaml_export_str(fiu=args.fiu, suspicion=suspicion, actor="system:cli", now=now)
-                )
+            released = goaml_export_strs(
+                fiu=args.fiu, start=args.start, end=args.end, actor="system:cli", now=now
+            )
     except DomainError as exc:
         raise CommandError(exc.message) from exc
     if not released:
@@ -120,19 +116,6 @@ def cmd_export_goaml(args: argparse.Namespace) -> int:
         say(f"  SHA-256:      {item.sha256}")
     say(f"Files: {len(released)}, transactions: {sum(r.transactions for r in released)}")
     return 0
-
-
-def _suspicions(start: date, end: date) -> list[Any]:
-    """The approved filings of the period, from the AML case workflow (imported lazily: it
-    is a separate package)."""
-    try:
-        module = importlib.import_module(SUSPICION_SOURCE)
-    except ImportError:
-        raise CommandError(
-            "STR export needs the AML case workflow (lightway.application.aml), which is not"
-            " installed here"
-        ) from None
-    return list(module.suspicion_inputs(start=start, end=end))
 
 
 def cmd_export_return(args: argparse.Namespace) -> int:

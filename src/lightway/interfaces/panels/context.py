@@ -35,6 +35,8 @@ STAFF_NAV_ACTIONS += ("remittances.view",)
 STAFF_NAV_ACTIONS += ("transactions.view", "backoffice.approve")
 # The audit-log viewer (panels/lightway/audit.py)
 STAFF_NAV_ACTIONS += ("audit.view",)
+# goAML regulatory export (panels/lightway/goaml.py)
+STAFF_NAV_ACTIONS += ("goaml.export",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
 under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/``, ``staff/fx/``,
 ``staff/settlement/``, ``staff/partners/``, ``staff/partner-limits/`` and
-``staff/remittances/`` (before the panels' ``staff/``)."""
+``staff/remittances/``, ``staff/compliance/goaml/`` (before the panels' ``staff/``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from lightway.interfaces.panels.lightway import (
     audit,
     backoffice,
     fx,
+    goaml,
     partner_limits,
     partners,
     remittances,
@@ -187,4 +188,10 @@ remittances_patterns = [
         remittances.reversal_reject,
         name="staff-remittance-reversal-reject",
     ),
+]
+
+# goAML regulatory export (goaml.py): compliance officers only (goaml.export).
+goaml_patterns = [
+    path("", goaml.goaml_page, name="staff-goaml"),
+    path("<int:file_id>/download", goaml.goaml_download, name="staff-goaml-download"),
 ]
