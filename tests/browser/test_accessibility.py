@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -32,6 +33,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from lightway.application.demo import DEMO_PASSWORD, demo_seed
+from lightway.application.goaml.service import goaml_export_ctr
 from lightway.application.identity.profiles import profile_set_pii
 from lightway.application.momo import flows
 from lightway.application.momo.reconciliation.runs import reconcile
@@ -141,6 +143,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "staff/reconciliation/statements/": ("staff", "/staff/reconciliation/statements/"),
     "staff/reconciliation/cases/": ("staff", "/staff/reconciliation/cases/"),
     "staff/commission/": ("staff", "/staff/commission/"),
+    "staff/compliance/goaml/": ("staff", "/staff/compliance/goaml/"),
     "staff/logout/": ("staff", "/staff/logout/"),
     # the MTN portal
     "mtn/": ("mtn", "/mtn/"),
@@ -185,6 +188,7 @@ EXCLUDED: dict[str, str] = {
     "staff/transactions/<uuid:transfer_id>/actions/": POST_ONLY,
     "staff/transactions/export.csv": "the filtered transaction list as CSV",
     "staff/audit/export.csv": "the filtered audit records as CSV",
+    "staff/compliance/goaml/<int:file_id>/download": "a goAML file (XML) or return (CSV)",
     "staff/approvals/<int:request_id>/approve/": POST_ONLY,
     "staff/approvals/<int:request_id>/reject/": POST_ONLY,
     "staff/customers/<str:subject>/tier/": POST_ONLY,
@@ -313,6 +317,9 @@ def _world(momo: Any) -> dict[str, str]:
         actor="test",
         now=now,
     ).statement
+    # a released goAML file, so its page lists one (the demo FIU's transfers of today)
+    kampala = timezone.localtime(now, timezone=ZoneInfo("Africa/Kampala")).date()
+    goaml_export_ctr(fiu="demo", start=kampala, end=kampala, actor="system:test", now=now)
     return {
         "token": "not-a-real-token",
         "transfer": str(deposit.id),
@@ -693,6 +700,13 @@ FORMS: tuple[BadSubmit, ...] = (
         keep=("#id_amount",),
     ),
     BadSubmit("staff", "/staff/commission/", "[data-testid=statement-form]", {}),
+    BadSubmit(
+        "staff",
+        "/staff/compliance/goaml/",
+        "[data-testid=goaml-form]",
+        {"#id_start": "2026-03-02", "#id_end": "2026-03-01"},
+        keep=("#id_start", "#id_end"),
+    ),
     BadSubmit("mtn", "/mtn/commission/", "[data-testid=statement-form]", {}),
 )
 
