@@ -263,3 +263,78 @@ def test_a_backwards_period_is_refused(now):
             actor="system:test",
             now=now,
         )
+
+
+def test_a_case_filed_again_returns_the_first_file(now):
+    config = make_config(now, UAE)
+    a, b = two_customers(now)
+    t1 = p2p(now, a, b, 900_000, "s1")
+    first = goaml_export_str(
+        fiu=config.fiu, suspicion=_suspicion([t1.id]), actor="staff:2", now=now
+    )
+    again = goaml_export_str(
+        fiu=config.fiu,
+        suspicion=_suspicion([t1.id]),
+        actor="staff:2",
+        now=now + timedelta(hours=1),
+    )
+    assert (again.id, again.sha256, again.content) == (first.id, first.sha256, first.content)
+    assert GoamlFile.objects.filter(kind="STR").count() == 1
+
+
+def test_the_one_who_proposed_a_filing_cannot_be_its_approver(now):
+    config = make_config(now, UAE)
+    a, b = two_customers(now)
+    t1 = p2p(now, a, b, 900_000, "s1")
+    from dataclasses import replace
+
+    same = replace(_suspicion([t1.id]), approved_by=1)
+    with pytest.raises(ValidationFailed, match="approved by the person who proposed it"):
+        goaml_export_str(fiu=config.fiu, suspicion=same, actor="staff:2", now=now)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Дмитрий Иванов", "Dmitriy Ivanov"),
+        ("José Ssempala-Müller", "Jose Ssempala-Muller"),
+        ("Côte d\u2019Ivoire Ọlá", "Cote d'Ivoire Ola"),
+        ("N'Guessan Aké", "N'Guessan Ake"),
+        ("  Zoë\t\nO\u2019Brien  ", "Zoe O'Brien"),
+        ("<script>alert(1)</script>", "script alert 1 script"),
+    ],
+)
+def test_names_are_transliterated_to_the_schema_alphabet(raw, expected):
+    from lightway.application.goaml.text import name_latin
+
+    assert name_latin(raw) == expected
+
+
+def test_arabic_names_become_latin_and_stay_within_the_pattern_and_length():
+    import re
+
+    from lightway.application.goaml.text import name_latin, name_split
+
+    for raw in ("محمد علي", "فاطمة الزهراء", "عبد الله" * 30):
+        latin = name_latin(raw)
+        assert latin and re.fullmatch(r"[a-zA-Z0-9 .'-]*", latin), latin
+        assert len(latin) <= 100
+        first, last = name_split(raw)
+        assert first and last and len(first) <= 100 and len(last) <= 100
+    assert name_latin("محمد") == "mhmd"
+
+
+def test_an_arabic_named_customer_s_ctr_validates(now):
+    from tests.factories import funded_wallet
+    from tests.goaml_support import person
+
+    config = make_config(now, UAE)
+    a, _b = two_customers(now)
+    uid = person("goaml-fatima", now, name="فاطمة الزهراء", phone="+256772100003")
+    c = funded_wallet(uid, "UGX", 0, now)
+    p2p(now, a, c, 1_500_000, "ar")
+    files = goaml_export_ctr(
+        fiu=config.fiu, start=now.date(), end=now.date(), actor="system:test", now=now
+    )
+    assert schema_violations(xsd_file=V5, document=files[0].content) == []
+    assert "فاطمة الزهراء" in files[0].content.decode()  # the original kept in comments

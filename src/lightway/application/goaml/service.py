@@ -259,7 +259,9 @@ def goaml_export_ctr(
 
 
 def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: datetime) -> Released:
-    """The STR of one approved filing (its transactions, reason, action and indicators)."""
+    """The STR of one approved filing (its transactions, reason, action and indicators).
+    Idempotent per (FIU, case): a case filed before returns the file released then (the
+    database allows one STR per case and FIU)."""
     if not suspicion.transfer_ids:
         raise ValidationFailed(
             f"case {suspicion.case_reference} lists no transaction: an STR without"
@@ -269,6 +271,20 @@ def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: da
         raise ValidationFailed(
             f"case {suspicion.case_reference}: the filing was approved by the person who"
             " proposed it"
+        )
+    case = suspicion.case_reference[:40]
+    filed = GoamlFile.objects.filter(fiu=fiu, kind=FileKind.STR, case_reference=case).first()
+    if filed is not None:  # the case was filed already: the same file, not a second STR
+        content = unseal(bytes(filed.content_ct), context=file_context(filed.reference))
+        return Released(
+            id=filed.pk,
+            reference=filed.reference,
+            kind=filed.kind,
+            filename=filed.filename,
+            transactions=filed.transactions,
+            size=filed.size,
+            sha256=filed.sha256,
+            content=content,
         )
     transfers = transfers_by_id(list(suspicion.transfer_ids))
     config = fiu_config_in_force(fiu=fiu, on=now.astimezone(ZoneInfo("UTC")).date())
@@ -298,7 +314,7 @@ def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: da
                 content=content,
                 transactions=len(txns),
                 amount_total=_local_total(txns, config.currency_code_local),
-                case_reference=suspicion.case_reference[:40],
+                case_reference=case,
             )
         ],
         config=config,

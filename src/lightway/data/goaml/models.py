@@ -114,6 +114,12 @@ class GoamlFile(models.Model):
                 name="goaml_file_period_order",
             ),
             models.CheckConstraint(condition=Q(size__gte=1), name="goaml_file_not_empty"),
+            # One STR per case and FIU: a case filed again returns the file released first.
+            models.UniqueConstraint(
+                fields=["fiu", "case_reference"],
+                condition=Q(kind="STR"),
+                name="goaml_file_one_str_per_case",
+            ),
         ]
 
     def __str__(self) -> str:
