@@ -138,6 +138,13 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("state", "decided_by_id", "decided_at", "decision_note", "result"),
     ),
+    "reports_run": TableRule(
+        "report runs move queued -> running -> done | failed and are never deleted"
+        " (trigger reports_run_guard)"
+    ),
+    "reports_file": TableRule(
+        "a report's file is written once (trigger reports_file_guard)", update=False
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "lightway.data.analytics",
     "lightway.data.backoffice",
     "lightway.data.goaml",
+    "lightway.data.reports",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

@@ -487,3 +487,36 @@ def remittances_expire(timestamp: int | None = None) -> int:
     if expired:
         logger.info("remittances expired", extra={"count": expired})
     return expired
+
+
+# Reports (application/reports/runs.py, docs/reports.md): a run asked on the staff page
+# (or by the schedule) is produced by this job; yesterday's volumes at 00:15 UTC every day
+# and last month's commission at 00:30 UTC on the 1st, at most one run per period.
+REPORTS_DAILY_CRON = "15 0 * * *"
+REPORTS_MONTHLY_CRON = "30 0 1 * *"
+
+
+@app.task(name="report_run")
+def report_run(run_id: int) -> str:
+    """Produce report run ``run_id``'s file; returns the state it ended in."""
+    from lightway.application.reports.runs import report_run_execute
+
+    return str(report_run_execute(run_id=run_id, clock=timezone.now).status)
+
+
+@app.periodic(cron=REPORTS_DAILY_CRON)
+@app.task(name="reports_daily", queue=PERIODIC_QUEUE, queueing_lock="reports_daily")
+def reports_daily(timestamp: int | None = None) -> int:
+    """Queue yesterday's volumes report (once); returns how many runs were queued."""
+    from lightway.application.reports.runs import report_schedule_daily
+
+    return int(report_schedule_daily(now=timezone.now()) is not None)
+
+
+@app.periodic(cron=REPORTS_MONTHLY_CRON)
+@app.task(name="reports_monthly", queue=PERIODIC_QUEUE, queueing_lock="reports_monthly")
+def reports_monthly(timestamp: int | None = None) -> int:
+    """Queue last month's commission report (once); returns how many runs were queued."""
+    from lightway.application.reports.runs import report_schedule_monthly
+
+    return int(report_schedule_monthly(now=timezone.now()) is not None)

@@ -218,6 +218,11 @@ class Action(models.TextChoices):
         "Generate goAML reports (STR, CTR) and central-bank returns, list and download them"
         " (audited)",
     )
+    REPORTS_RUN = (
+        "reports.run",
+        "Request the platform's reports (volumes, commission, KYC, failures, floats) and"
+        " download any report run (audited)",
+    )
 
 
 A = Action
@@ -294,6 +299,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.REMITTANCE_REVERSAL_APPROVE,
             A.BACKOFFICE_APPROVE,
             A.TRANSACTIONS_EXPORT,
+            A.REPORTS_RUN,
         }
     ),
     Role.LW_COMPLIANCE: frozenset(
@@ -319,6 +325,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.BACKOFFICE_REQUEST,
             A.BACKOFFICE_APPROVE,
             A.TRANSACTIONS_EXPORT,
+            A.REPORTS_RUN,
             # Regulatory filings: compliance only (tipping-off rules keep STR data away
             # from front-line roles).
             A.GOAML_EXPORT,

@@ -30,6 +30,9 @@
     lightway commission statement --party mtn|lightway|partner:CODE
                              (--month YYYY-MM | --from DATE --to DATE) [--format csv|pdf|json]
                              --out FILE                        a commission statement (audited)
+    lightway report run KIND --from DATE --to DATE [--format csv|xlsx|pdf] [--out FILE]
+                             [--market M] [--currency C] [--partner CODE]
+                                                               a report now (progress, SHA-256)
     lightway settlement status [--market M] [--sweep]          settlement windows, instructions
     lightway settlement close --market M | --window ID         close a window (positions, pay)
     lightway settlement abort|party|statement|reconcile ...    see `lightway settlement -h`
@@ -607,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.commission import add_commission_commands
 
     add_commission_commands(sub, _Parser)  # lightway commission statement
+    from lightway.interfaces.cli.reports import add_report_commands
+
+    add_report_commands(sub, _Parser)  # lightway report run
     from lightway.interfaces.cli.settlement import add_settlement_commands
 
     add_settlement_commands(sub, _Parser)  # lightway settlement status, close, abort, ...

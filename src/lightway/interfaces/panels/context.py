@@ -37,6 +37,8 @@ STAFF_NAV_ACTIONS += ("transactions.view", "backoffice.approve")
 STAFF_NAV_ACTIONS += ("audit.view",)
 # goAML regulatory export (panels/lightway/goaml.py)
 STAFF_NAV_ACTIONS += ("goaml.export",)
+# The platform's reports (panels/lightway/reports.py)
+STAFF_NAV_ACTIONS += ("reports.run",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

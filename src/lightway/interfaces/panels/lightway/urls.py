@@ -1,7 +1,8 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
 under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/``, ``staff/fx/``,
 ``staff/settlement/``, ``staff/partners/``, ``staff/partner-limits/`` and
-``staff/remittances/``, ``staff/compliance/goaml/`` (before the panels' ``staff/``)."""
+``staff/remittances/``, ``staff/compliance/goaml/``, ``staff/reports/`` (before the panels'
+``staff/``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lightway.interfaces.panels.lightway import (
     partner_limits,
     partners,
     remittances,
+    reports,
     settlement,
     views,
 )
@@ -194,4 +196,10 @@ remittances_patterns = [
 goaml_patterns = [
     path("", goaml.goaml_page, name="staff-goaml"),
     path("<int:file_id>/download", goaml.goaml_download, name="staff-goaml-download"),
+# The platform's reports (reports.py) under staff/reports/
+reports_patterns = [
+    path("", reports.reports, name="staff-reports"),
+    path("<int:run_id>/", reports.run_page, name="staff-report-run"),
+    path("<int:run_id>/status/", reports.run_status, name="staff-report-status"),
+    path("<int:run_id>/download/", reports.run_download, name="staff-report-download"),
 ]
