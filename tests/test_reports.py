@@ -667,3 +667,17 @@ def test_download_rechecks_the_sha256_and_refuses_a_changed_file(client, owner_d
     assert refused.actor == f"staff:{uid}"
     assert refused.data["sha256"] == hashlib.sha256(content).hexdigest()
     assert refused.data["found_sha256"] == hashlib.sha256(b"p2p,9").hexdigest()
+
+
+def test_demo_makes_one_finished_example_run(now):
+    from lightway.application.demo import _demo_report
+
+    assert _demo_report(now) == 1
+    assert _demo_report(now) == 0
+    (run,) = ReportRun.objects.all()
+    assert (run.kind, run.format, run.status, run.requested_by) == (
+        "floats",
+        "pdf",
+        "done",
+        "system:demo",
+    )

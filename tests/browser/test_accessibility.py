@@ -42,6 +42,7 @@ from lightway.application.staff.accounts import role_grant
 from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
+from lightway.data.reports.models import ReportRun
 from lightway.data.settlement.models import SettlementWindow
 from lightway.integration.settlement import iso20022 as iso
 from lightway.security.mfa.totp import totp_device_new
@@ -144,6 +145,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "staff/reconciliation/cases/": ("staff", "/staff/reconciliation/cases/"),
     "staff/commission/": ("staff", "/staff/commission/"),
     "staff/compliance/goaml/": ("staff", "/staff/compliance/goaml/"),
+    "staff/reports/": ("staff", "/staff/reports/"),
+    "staff/reports/<int:run_id>/": ("staff", "/staff/reports/{report_run}/"),
     "staff/logout/": ("staff", "/staff/logout/"),
     # the MTN portal
     "mtn/": ("mtn", "/mtn/"),
@@ -228,6 +231,10 @@ EXCLUDED: dict[str, str] = {
     "staff/reconciliation/runs/<int:run_id>/report.json": "a report file (JSON)",
     "staff/reconciliation/cases/<int:case_id>/assign/": POST_ONLY,
     "staff/reconciliation/cases/<int:case_id>/resolve/": POST_ONLY,
+    "staff/reports/<int:run_id>/status/": (
+        "the progress part of a report run's page, fetched by HTMX and checked inside it"
+    ),
+    "staff/reports/<int:run_id>/download/": "a report file (PDF, XLSX or CSV download)",
     "mtn/reconciliation/runs/<int:run_id>/report.csv": "a report file (CSV)",
     "mtn/reconciliation/runs/<int:run_id>/report.json": "a report file (JSON)",
 }
@@ -331,6 +338,8 @@ def _world(momo: Any) -> dict[str, str]:
         "momo_request": str(MomoRequest.objects.get(transfer_id=deposit.id).reference_id),
         "run": str(run.pk),
         "audit_record": str(AuditRecord.objects.order_by("-id").values_list("id", flat=True)[0]),
+        # the demo's example report run (application/demo.py)
+        "report_run": str(ReportRun.objects.filter(requested_by="system:demo").get().pk),
     }
 
 
@@ -627,6 +636,13 @@ FORMS: tuple[BadSubmit, ...] = (
         "main form",
         {"#id_actor": "Bob Smith", "#id_since": "yesterday"},
         keep=("#id_actor", "#id_since"),
+    ),
+    BadSubmit(
+        "staff",
+        "/staff/reports/",
+        "[data-testid=report-form]",
+        {"#id_start": "2026-11-22", "#id_end": "2026-11-20", "#id_currency": "UGX"},
+        keep=("#id_start", "#id_end", "#id_currency"),
     ),
     BadSubmit(
         "staff",

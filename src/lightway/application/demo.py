@@ -394,7 +394,33 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
 
     result.created += goaml_demo_seed(now=now)
     say("goAML: the demo FIU and large transfers for a CTR")
+    result.created += _demo_report(now)
+    say("an example report")
     return result
+
+
+DEMO_REPORT_BY = "system:demo"
+
+
+def _demo_report(now: datetime) -> int:
+    """One finished report run (float positions of the last seven days, PDF) so that
+    /staff/reports/ is not empty; made once."""
+    from datetime import timedelta
+
+    from lightway.application.reports.runs import (
+        report_params,
+        report_run_execute,
+        report_run_request,
+    )
+    from lightway.data.reports.models import ReportRun
+
+    if ReportRun.objects.filter(requested_by=DEMO_REPORT_BY).exists():
+        return 0
+    today = now.date()
+    params = report_params(kind="floats", start=today - timedelta(days=6), end=today, fmt="pdf")
+    run = report_run_request(params=params, requested_by=DEMO_REPORT_BY, now=now, enqueue=False)
+    report_run_execute(run_id=int(run.pk), clock=lambda: now)
+    return 1
 
 
 # The demo partner's remittance set-up (docs/partner-api.md): a fixed API key (demo only,

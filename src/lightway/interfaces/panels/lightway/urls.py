@@ -196,6 +196,8 @@ remittances_patterns = [
 goaml_patterns = [
     path("", goaml.goaml_page, name="staff-goaml"),
     path("<int:file_id>/download", goaml.goaml_download, name="staff-goaml-download"),
+]
+
 # The platform's reports (reports.py) under staff/reports/
 reports_patterns = [
     path("", reports.reports, name="staff-reports"),
