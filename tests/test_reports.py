@@ -590,6 +590,9 @@ def test_page_keeps_bad_input_and_says_what_is_wrong(client, now):
     )
     assert response.status_code == 400
     assert b"before it starts" in response.content
+    assert response.context["form"].errors["end"] == [
+        "the period ends (2026-11-20) before it starts (2026-11-22)"
+    ]
     assert b'value="2026-11-22"' in response.content
     response = client.post(
         "/staff/reports/",

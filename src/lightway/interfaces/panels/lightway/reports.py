@@ -35,7 +35,7 @@ from lightway.application.reports.runs import (
 )
 from lightway.data.identity.models import Partner
 from lightway.data.reports.selectors import report_run_get, report_runs_page
-from lightway.interfaces.panels.common import apply_errors, now
+from lightway.interfaces.panels.common import now
 from lightway.interfaces.panels.forms import AccessibleForm
 from lightway.interfaces.web.authz import requires
 from lightway.security.policy import Action
@@ -156,7 +156,8 @@ def reports(request: HttpRequest) -> HttpResponse:
             )
         except DomainError as exc:
             field = str(exc.details.get("field") or "kind")
-            apply_errors(form, exc, default_field={"from": "start", "to": "end"}.get(field, field))
+            field = {"from": "start", "to": "end"}.get(field, field)
+            form.add_error(field if field in form.fields else None, exc.message)
         else:
             run = report_run_request(params=params, requested_by=_actor(request), now=now())
             return HttpResponseRedirect(f"/staff/reports/{run.pk}/")
