@@ -580,6 +580,12 @@ def test_page_requests_a_run_and_downloads_it_audited(client, dataset, now):
     assert record.data["sha256"] == run.sha256
     listing = client.get("/staff/reports/")
     assert f"/staff/reports/{run.pk}/".encode() in listing.content
+    # A page cursor that names no run: 400, said on the page, the newest runs shown.
+    bad = client.get("/staff/reports/?after=999999")
+    assert bad.status_code == 400 and b"That page of runs does not exist" in bad.content
+    assert client.get("/staff/reports/?after=x' OR 1=1").status_code == 400
+    assert client.get("/staff/reports/424242/").status_code == 404
+    assert client.get("/staff/reports/424242/download/").status_code == 404
 
 
 def test_page_keeps_bad_input_and_says_what_is_wrong(client, now):
