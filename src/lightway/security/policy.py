@@ -220,8 +220,7 @@ class Action(models.TextChoices):
     )
     REPORTS_RUN = (
         "reports.run",
-        "Request the platform's reports (volumes, commission, KYC, failures, floats) and"
-        " download any report run (audited)",
+        "Request the platform's reports and download any report run (audited)",
     )
 
 
