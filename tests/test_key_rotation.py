@@ -50,18 +50,21 @@ def _people(now, n: int) -> list[int]:
 def test_rotation_reseals_everything_and_values_still_open(ring, now):
     settings, k1, k2 = ring
     ids = _people(now, 7)
-    assert keys_status()["identity.Profile.phone_ct"] == {"v1": 7}
+    # Personal data is sealed with each person's own key, and those keys under the KEK.
+    assert keys_status()["identity.Profile.phone_ct"] == {"person": 7}
+    assert keys_status()["identity.PersonKey.key_ct"] == {"v1": 7}
 
     settings.LIGHTWAY_DATA_KEYS = f"v2:{k2},v1:{k1}"
     crypto.keyring_cache_clear()
     seen: list[tuple[int, int, str]] = []
     result = keys_rotate(now=now, batch=3, progress=lambda d, t, c: seen.append((d, t, c)))
-    # phone, email and name are set for each of the 7 people (no other encrypted rows).
-    assert (result.examined, result.resealed) == (21, 21)
+    # phone, email and name of each of the 7 people stay as they are (under their person's
+    # key); the 7 person keys are re-wrapped under v2 (no other encrypted rows).
+    assert (result.examined, result.resealed) == (28, 7)
     assert (3, 7, "identity.Profile.phone_ct") in seen  # batches report progress
     status = keys_status()
-    assert status["identity.Profile.phone_ct"] == {"v2": 7}
-    assert status["identity.Profile.email_ct"] == {"v2": 7}
+    assert status["identity.Profile.phone_ct"] == {"person": 7}
+    assert status["identity.PersonKey.key_ct"] == {"v2": 7}
 
     # The old key can now leave the configuration; everything still opens and is found.
     settings.LIGHTWAY_DATA_KEYS = f"v2:{k2}"
@@ -79,8 +82,8 @@ def test_rotation_reseals_everything_and_values_still_open(ring, now):
     assert keys_rotate(now=now).resealed == 0
     records = AuditRecord.objects.filter(action="keys.rotate").order_by("id")
     assert [r.data for r in records] == [
-        {"examined": 21, "resealed": 21},
-        {"examined": 21, "resealed": 0},
+        {"examined": 28, "resealed": 7},
+        {"examined": 28, "resealed": 0},
     ]
 
 

@@ -197,6 +197,23 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("status", "processed_at", "outcome"),
     ),
+    # Retention (data/retention/migrations/0002, identity 0006; docs/retention.md).
+    "identity_person_key": TableRule(
+        "a person's key is re-wrapped by rotation or destroyed once by erasure, never deleted"
+        " (triggers identity_person_key_guard, identity_person_key_hold)",
+        update=False,
+        update_only=("key_ct", "destroyed_at", "destroyed_reason"),
+    ),
+    "retention_policy": TableRule(
+        "policy versions are never changed or deleted (trigger retention_policy_guard)",
+        update=False,
+    ),
+    "retention_legal_hold": TableRule(
+        "a legal hold is released once, by another person, never deleted (trigger)",
+        update=False,
+        update_only=("released_at", "released_by_id", "release_reason"),
+    ),
+    "retention_run": TableRule("retention runs are history", delete=False),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),

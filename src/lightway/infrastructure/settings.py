@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "lightway.data.backoffice",
     "lightway.data.goaml",
     "lightway.data.reports",
+    "lightway.data.retention",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",

@@ -19,6 +19,13 @@ An *opaque token* (``pii_token``) is a short keyed hash with a kind prefix, for 
 that need a stable reference to a person or a phone number (ledger descriptions, logs,
 analytics) and must not carry the value itself.
 
+*Per-person sealing* (``lightway.security.personkeys``): a person's personal data is sealed
+with that person's own random key instead of a fresh DEK wrapped by the KEK. Blob layout:
+``b"LP1" | user id (8 bytes, big-endian) | nonce(12) | ciphertext+tag``, the associated
+data being ``context`` plus the user id. The person's key is itself stored sealed under the
+KEK (so ``lightway keys rotate`` re-wraps it); destroying it erases every value sealed with
+it at once ("crypto-shredding"): :func:`unseal` then raises :class:`PersonDataErased`.
+
 Development defaults derive from a fixed string and are refused by ``lightway check``
 outside ``LIGHTWAY_DEBUG``-free production checks (see docs/security.md).
 """
@@ -30,6 +37,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -43,6 +51,66 @@ DEV_KEY_SEED = "lightway-development-only-data-key"
 
 class CryptoError(Exception):
     """A value cannot be sealed or opened (bad configuration, wrong key, tampered blob)."""
+
+
+class PersonDataErased(CryptoError):
+    """The value was sealed with a person's key that retention destroyed (erased)."""
+
+
+PERSON_MAGIC = b"LP1"
+PERSON_VERSION = "person"
+# user id -> the person's raw key, None when destroyed (KeyError-free: unknown -> None);
+# set by lightway.security.personkeys when it is imported.
+_person_key_resolver: Callable[[int], bytes | None] | None = None
+
+
+def person_key_resolver_set(resolver: Callable[[int], bytes | None]) -> None:
+    global _person_key_resolver
+    _person_key_resolver = resolver
+
+
+def _person_aad(context: str, user_id: int) -> bytes:
+    return f"{context}|person:{user_id}".encode()
+
+
+def person_seal(data: bytes, *, key: bytes, user_id: int, context: str) -> bytes:
+    """Seal ``data`` with a person's own key (see the module docstring)."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(nonce, bytes(data), _person_aad(context, user_id))
+    return PERSON_MAGIC + user_id.to_bytes(8, "big") + nonce + sealed
+
+
+def is_person_sealed(blob: bytes) -> bool:
+    return len(blob) > 11 and bytes(blob[:3]) == PERSON_MAGIC
+
+
+def person_of(blob: bytes) -> int:
+    """The user whose key sealed ``blob``."""
+    if not is_person_sealed(blob):
+        raise CryptoError("not a per-person sealed value")
+    return int.from_bytes(bytes(blob[3:11]), "big")
+
+
+def _person_unseal(blob: bytes, context: str) -> bytes:
+    blob = bytes(blob)
+    if len(blob) < 3 + 8 + 12 + 16:
+        raise CryptoError("encrypted value is truncated")
+    user_id = person_of(blob)
+    resolver = _person_key_resolver
+    if resolver is None:
+        import importlib
+
+        importlib.import_module("lightway.security.personkeys")
+        resolver = _person_key_resolver
+    assert resolver is not None
+    key = resolver(user_id)
+    if key is None:
+        raise PersonDataErased(f"personal data of user {user_id} was erased")
+    try:
+        return AESGCM(key).decrypt(blob[11:23], blob[23:], _person_aad(context, user_id))
+    except InvalidTag:
+        msg = "encrypted value does not open (wrong key or context, or tampered)"
+        raise CryptoError(msg) from None
 
 
 @dataclass(frozen=True)
@@ -142,18 +210,24 @@ def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes, bytes]:
 
 
 def is_sealed(blob: bytes) -> bool:
-    """Whether ``blob`` looks like a sealed value (the magic and a version length)."""
-    return len(blob) > 4 and bytes(blob[:3]) == MAGIC
+    """Whether ``blob`` looks like a sealed value (the magic and a version length), under
+    the KEK or a person's key."""
+    return (len(blob) > 4 and bytes(blob[:3]) == MAGIC) or is_person_sealed(blob)
 
 
 def key_version(blob: bytes) -> str:
-    """The KEK version a blob was sealed under (for rotation)."""
+    """The KEK version a blob was sealed under (for rotation); ``"person"`` for a value
+    sealed with a person's key (rotation re-wraps that key, not the value)."""
+    if is_person_sealed(blob):
+        return PERSON_VERSION
     return _split(blob)[0]
 
 
 def unseal(blob: bytes, *, context: str) -> bytes:
     """The bytes :func:`seal` sealed; :class:`CryptoError` for a wrong key, context or a
-    tampered blob."""
+    tampered blob; :class:`PersonDataErased` when the person's key was destroyed."""
+    if is_person_sealed(blob):
+        return _person_unseal(blob, context)
     version, wrap_nonce, wrapped, nonce, sealed = _split(blob)
     kek = keyring().keys.get(version)
     if kek is None:
@@ -179,8 +253,9 @@ def decrypt_optional(blob: bytes | memoryview | None, *, context: str) -> str | 
 
 
 def reencrypt(blob: bytes, *, context: str) -> bytes | None:
-    """The blob sealed under the current KEK, or None when it already is."""
-    if key_version(blob) == keyring().current:
+    """The blob sealed under the current KEK, or None when it already is (or is sealed with
+    a person's key: rotation re-wraps the person's key instead)."""
+    if key_version(blob) in (keyring().current, PERSON_VERSION):
         return None
     return seal(unseal(blob, context=context), context=context)
 

@@ -21,7 +21,17 @@ from django.db import transaction
 
 from lightway.application.identity.profiles import PII_FIELDS, pii_context
 from lightway.data.audit.services import audit_record
-from lightway.security.crypto import is_sealed, key_version, keyring, reencrypt, seal
+from lightway.security.crypto import (
+    is_person_sealed,
+    is_sealed,
+    key_version,
+    keyring,
+    person_seal,
+    reencrypt,
+    seal,
+    unseal,
+)
+from lightway.security.personkeys import person_key_context, person_key_ensure
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,12 @@ class EncryptedColumn:
     # A raw-payload column that held clear bytes before sealing existed (MoMo callbacks,
     # Sumsub webhooks): rotation seals such values (``keys_status`` counts them "clear").
     seals_clear: bool = False
+    # Personal data of one person (``row -> user id``, None for a row of nobody): sealed with
+    # that person's own key (``lightway.security.personkeys``). Rotation moves a value still
+    # sealed under a KEK to the person's key (the re-seal of data written before per-person
+    # keys existed); a value already under the person's key stays as it is (rotating the
+    # KEK re-wraps the person's key instead).
+    person: str | None = None  # the row's attribute holding the user id ("user_id")
 
 
 CLEAR = "clear"
@@ -43,10 +59,18 @@ def _version(col: EncryptedColumn, blob: bytes) -> str:
     return key_version(blob)
 
 
-def _reseal(col: EncryptedColumn, row: Any) -> bytes | None:
+def _reseal(col: EncryptedColumn, row: Any, now: datetime) -> bytes | None:
     blob = bytes(getattr(row, col.column))
     if col.seals_clear and not is_sealed(blob):
         return seal(blob, context=col.context(row))
+    if col.person is not None and not is_person_sealed(blob):
+        user_id = getattr(row, col.person)
+        if user_id is not None:
+            key = person_key_ensure(user_id=user_id, now=now)
+            if key is not None:
+                context = col.context(row)
+                clear = unseal(blob, context=context)
+                return person_seal(clear, key=key, user_id=user_id, context=context)
     return reencrypt(blob, context=col.context(row))
 
 
@@ -54,10 +78,16 @@ def _profile_column(field: str) -> EncryptedColumn:
     def context(row: Any) -> str:
         return pii_context(field, row.user_id)
 
-    return EncryptedColumn("identity.Profile", f"{field}_ct", context)
+    return EncryptedColumn("identity.Profile", f"{field}_ct", context, person="user_id")
 
 
-ENCRYPTED_COLUMNS: list[EncryptedColumn] = [_profile_column(f) for f in PII_FIELDS]
+ENCRYPTED_COLUMNS: list[EncryptedColumn] = [
+    *(_profile_column(f) for f in PII_FIELDS),
+    # The per-person keys themselves, wrapped by the KEK (a destroyed key is NULL: skipped).
+    EncryptedColumn(
+        "identity.PersonKey", "key_ct", lambda row: person_key_context(int(row.user_id))
+    ),
+]
 
 
 def encrypted_column_register(column: EncryptedColumn) -> None:
@@ -117,13 +147,23 @@ def keys_rotate(
     now: datetime,
     batch: int = 500,
     progress: Callable[[int, int, str], None] | None = None,
+    person_only: bool = False,
+    user_id: int | None = None,
 ) -> RotationResult:
+    """Re-seal every registered column (``person_only``: only the columns of personal data
+    sealed per person, moving values written before per-person keys to them)."""
     result = RotationResult(by_column={})
     current = keyring().current
     for col in encrypted_columns():
+        if person_only and col.person is None:
+            continue
         model = apps.get_model(col.model)
         pk = model._meta.pk.attname
         base = model.objects.exclude(**{f"{col.column}__isnull": True})
+        if user_id is not None:
+            if col.person is None:
+                continue
+            base = base.filter(**{col.person: user_id})
         total = base.count()
         done = resealed = 0
         last: Any = None
@@ -137,7 +177,7 @@ def keys_rotate(
                     break
                 changed = []
                 for row in rows:
-                    new = _reseal(col, row)
+                    new = _reseal(col, row, now)
                     if new is not None:
                         setattr(row, col.column, new)
                         changed.append(row)
@@ -152,10 +192,12 @@ def keys_rotate(
         result.resealed += resealed
         assert result.by_column is not None
         result.by_column[f"{col.model}.{col.column}"] = resealed
+    if user_id is not None:
+        return result  # one person's values, inside the caller's erasure (audited there)
     with transaction.atomic():
         audit_record(
             actor="system",
-            action="keys.rotate",
+            action="keys.reseal_person" if person_only else "keys.rotate",
             object_type="security.data_key",
             object_id=current,
             data={"examined": result.examined, "resealed": result.resealed},

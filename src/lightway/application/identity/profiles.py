@@ -18,8 +18,9 @@ from django.utils.translation import gettext
 
 from lightway.application.errors import ValidationFailed
 from lightway.data.identity.models import Profile
-from lightway.security.crypto import blind_index, decrypt_optional, encrypt_optional
+from lightway.security.crypto import PersonDataErased, blind_index, decrypt_optional
 from lightway.security.masking import mask_email, mask_id_number, mask_name, mask_phone
+from lightway.security.personkeys import person_encrypt_optional
 
 # field -> (blind index kind or None)
 PII_FIELDS: dict[str, str | None] = {
@@ -46,8 +47,12 @@ class PersonalData:
     name: str | None = None
     id_number: str | None = None
     birth_date: str | None = None
+    # Erased after retention (the person's key was destroyed): every field is None.
+    erased: bool = False
 
     def masked(self) -> dict[str, str]:
+        if self.erased:
+            return {field: ERASED for field in ("phone", "email", "name", "id_number")}
         return {
             "phone": mask_phone(self.phone),
             "email": mask_email(self.email),
@@ -56,7 +61,11 @@ class PersonalData:
         }
 
 
-def _apply(profile: Profile, values: dict[str, str | None]) -> list[str]:
+# What pages show in place of a person's erased personal data.
+ERASED = "erased"
+
+
+def _apply(profile: Profile, values: dict[str, str | None], now: datetime) -> list[str]:
     changed: list[str] = []
     for field, value in values.items():
         if field not in PII_FIELDS:
@@ -64,7 +73,9 @@ def _apply(profile: Profile, values: dict[str, str | None]) -> list[str]:
         setattr(
             profile,
             f"{field}_ct",
-            encrypt_optional(value, context=pii_context(field, profile.user_id)),
+            person_encrypt_optional(
+                value, user_id=profile.user_id, context=pii_context(field, profile.user_id), now=now
+            ),
         )
         changed.append(f"{field}_ct")
         kind = PII_FIELDS[field]
@@ -97,28 +108,37 @@ def profile_create(
         created_at=now,
         updated_at=now,
     )
-    _apply(profile, pii)
+    _apply(profile, pii, now)
     profile.save(force_insert=True)
     return profile
 
 
 def profile_set_pii(*, user_id: int, now: datetime, **pii: str | None) -> Profile:
     profile = Profile.objects.get(user_id=user_id)
-    changed = _apply(profile, pii)
+    changed = _apply(profile, pii, now)
     profile.updated_at = now
     profile.save(update_fields=[*changed, "updated_at"])
     return profile
 
 
 def profile_pii(profile: Profile) -> PersonalData:
-    """Decrypt a profile's personal data (callers show it masked unless revealed)."""
-    return PersonalData(
-        **{
+    """Decrypt a profile's personal data (callers show it masked unless revealed);
+    ``erased`` and no values once retention erased the person."""
+    try:
+        values = {
             field: decrypt_optional(
                 getattr(profile, f"{field}_ct"), context=pii_context(field, profile.user_id)
             )
             for field in PII_FIELDS
         }
+    except PersonDataErased:
+        return PersonalData(erased=True)
+    return PersonalData(
+        phone=values["phone"],
+        email=values["email"],
+        name=values["name"],
+        id_number=values["id_number"],
+        birth_date=values["birth_date"],
     )
 
 

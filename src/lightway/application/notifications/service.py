@@ -30,7 +30,7 @@ from django.template import Context, Engine
 
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import ValidationFailed
-from lightway.application.identity.profiles import profile_pii
+from lightway.application.identity.profiles import ERASED, profile_pii
 from lightway.application.notifications.routing import sms_send_routed
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile
@@ -61,9 +61,10 @@ from lightway.data.notify.services import (
 from lightway.infrastructure.jobs import job_enqueue
 from lightway.integration.notify.gateways import email_sender
 from lightway.integration.notify.port import NotifyError, NotifyTemporaryError
-from lightway.security.crypto import CryptoError, blind_index, decrypt, encrypt
+from lightway.security.crypto import CryptoError, PersonDataErased, blind_index, decrypt, encrypt
 from lightway.security.masking import SECRET_MASK, mask_email, mask_phone
 from lightway.security.models import RoleAssignment
+from lightway.security.personkeys import person_encrypt
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +133,25 @@ def inbox_context(delivery_id: int) -> str:
 
 
 # Key rotation (``lightway keys rotate``) re-seals these too.
+# A delivery to an account is sealed with that person's key (rotation moves older ones).
+_delivery_person = "user_id"
 encrypted_column_register(
-    EncryptedColumn("notify.Delivery", "recipient_ct", lambda row: recipient_context(row.pk))
+    EncryptedColumn(
+        "notify.Delivery",
+        "recipient_ct",
+        lambda row: recipient_context(row.pk),
+        person=_delivery_person,
+    )
 )
 encrypted_column_register(
-    EncryptedColumn("notify.Delivery", "body_ct", lambda row: body_context(row.pk))
+    EncryptedColumn(
+        "notify.Delivery", "body_ct", lambda row: body_context(row.pk), person=_delivery_person
+    )
 )
 encrypted_column_register(
-    EncryptedColumn("notify.Delivery", "inbox_ct", lambda row: inbox_context(row.pk))
+    EncryptedColumn(
+        "notify.Delivery", "inbox_ct", lambda row: inbox_context(row.pk), person=_delivery_person
+    )
 )
 
 MASK = SECRET_MASK
@@ -288,6 +300,14 @@ def _inbox_text(text: str, spec: TemplateSpec, context: dict[str, Any]) -> str:
     return text
 
 
+def _seal(text: str, user_id: int | None, context: str, now: datetime) -> bytes:
+    """A message to a person is their personal data: sealed with their own key, so erasing
+    them (docs/retention.md) erases it too; a message to no account uses the keyring."""
+    if user_id is None:
+        return encrypt(text, context=context)
+    return person_encrypt(text, user_id=user_id, context=context, now=now)
+
+
 def _delivery_queue(
     *,
     channel: str,
@@ -312,12 +332,12 @@ def _delivery_queue(
         category=category,
         language=language,
         user_id=user_id,
-        recipient_ct=encrypt(recipient, context=recipient_context(delivery_id)),
+        recipient_ct=_seal(recipient, user_id, recipient_context(delivery_id), now),
         recipient_bidx=bidx,
         recipient_masked=masked[:80],
-        body_ct=encrypt(rendered.text, context=body_context(delivery_id)),
+        body_ct=_seal(rendered.text, user_id, body_context(delivery_id), now),
         inbox_ct=(
-            encrypt(inbox_text, context=inbox_context(delivery_id))
+            _seal(inbox_text, user_id, inbox_context(delivery_id), now)
             if inbox_text is not None
             else None
         ),
@@ -609,6 +629,8 @@ def inbox_page(*, user_id: int, before_id: int | None = None, limit: int = 20) -
         if row.inbox_ct is not None:
             try:
                 text = decrypt(bytes(row.inbox_ct), context=inbox_context(row.pk))
+            except PersonDataErased:
+                text = ERASED
             except CryptoError:
                 logger.error("inbox copy does not decrypt", extra={"delivery_id": row.pk})
         messages.append(

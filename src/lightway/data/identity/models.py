@@ -152,11 +152,21 @@ class Profile(models.Model):
     terms_version = models.CharField(max_length=20, blank=True)
     terms_accepted_at = models.DateTimeField(null=True, blank=True)
     kyc_tier = models.PositiveSmallIntegerField(choices=KycTier.choices, default=KycTier.REGISTERED)
+    # The end of the business relationship (retention counts from here; docs/retention.md).
+    closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     class Meta:
         db_table = "identity_profile"
+        indexes = [
+            # Retention finds closed relationships by date: a range probe, not a scan.
+            models.Index(
+                fields=["country", "closed_at"],
+                condition=Q(closed_at__isnull=False),
+                name="identity_profile_closed",
+            )
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(realm__in=[r.value for r in Realm]), name="profile_realm_known"
@@ -238,3 +248,34 @@ class KycTierLimit(models.Model):
         return (
             f"{self.country} {self.currency} tier {self.tier} from {self.effective_from:%Y-%m-%d}"
         )
+
+
+class PersonKey(models.Model):
+    """A person's own data key (docs/retention.md): 32 random bytes, stored sealed under the
+    keyring's current KEK (``key_ct``, re-wrapped by ``lightway keys rotate``). The person's
+    personal data is sealed with it (``lightway.security.personkeys``). Erasure destroys it:
+    ``key_ct`` becomes NULL and ``destroyed_at`` is set, once and for good (trigger in
+    migration 0006; a subject under legal hold is refused by retention's trigger)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    key_ct = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+    destroyed_reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        db_table = "identity_person_key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(key_ct__isnull=False) & Q(destroyed_at__isnull=True))
+                | (
+                    Q(key_ct__isnull=True) & Q(destroyed_at__isnull=False) & ~Q(destroyed_reason="")
+                ),
+                name="person_key_live_or_destroyed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"person key of user {self.user_id}"
