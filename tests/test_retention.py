@@ -26,7 +26,7 @@ from lightway.application.retention.policies import policy_add, policy_in_force
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.audit.selectors import audit_verify
-from lightway.data.audit.services import audit_chain_link
+from lightway.data.audit.services import AuditInputError, audit_chain_link, audit_record
 from lightway.data.identity.models import PersonKey, Profile
 from lightway.data.ledger.models import Account
 from lightway.data.ledger.verify import ledger_verify
@@ -391,3 +391,64 @@ def test_run_records_and_audits(now):
 def _default_policies(db):
     """A transactional test's flush empties the seeded policies: put them back."""
     policies_seed(RetentionPolicy)
+
+
+@pytest.mark.parametrize(
+    ("data", "object_id"),
+    [
+        ({"to": "+256772000111"}, "1"),
+        ({"nested": {"contacts": ["ana@example.com"]}}, "1"),
+        ({}, "+256772000111"),
+    ],
+)
+def test_the_audit_chain_refuses_personal_data_in_clear(now, data, object_id):
+    """compliance.md §5.3: a hashed record cannot be erased, so it never holds PII."""
+    with pytest.raises(AuditInputError, match="no personal data in clear"):
+        with transaction.atomic():
+            audit_record(
+                actor="system", action="t.x", object_type="t", object_id=object_id,
+                data=data, now=now,
+            )  # fmt: skip
+
+
+def test_the_staff_page_places_and_releases_holds(client, now):
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    ana = _closed(now, "ana")
+    subject = Profile.objects.get(pk=ana).subject
+    ops = staff("ops1", ["lw_operations"], now)
+    first = staff("comp1", ["lw_compliance"], now)
+    second = staff("comp2", ["lw_compliance"], now)
+    page_url = "/staff/compliance/retention/"
+    client.force_login(users.get(pk=ops))
+    assert client.get(page_url).status_code == 403
+    assert client.post(page_url + "holds/", {"reason": "x"}).status_code == 403
+    client.force_login(users.get(pk=first))
+    page = client.get(page_url)
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="retention-policies"' in html
+    assert "Ghana AML Act 2020" in html
+    # Bad input: 400, the message beside its field, the input kept.
+    bad = client.post(page_url + "holds/", {"subject": "sub_nobody", "reason": "FIU letter"})
+    html = bad.content.decode()
+    assert bad.status_code == 400 and "no customer has this subject reference" in html
+    assert 'value="sub_nobody"' in html and "FIU letter" in html
+    assert client.post(page_url + "holds/", {"subject": "", "reason": ""}).status_code == 400
+    ok = client.post(page_url + "holds/", {"subject": subject, "reason": "FIU letter 12"})
+    assert ok.status_code == 302
+    hold = ana_hold = Profile.objects.get(pk=ana).user.legal_holds.get()
+    # The one who placed it cannot release it; another officer can.
+    mine = client.post(
+        page_url + "holds/release/", {"hold": hold.pk, "release_reason": "no longer needed"}
+    )
+    assert mine.status_code == 400 and "another compliance officer" in mine.content.decode()
+    junk = client.post(page_url + "holds/release/", {"hold": "abc", "release_reason": ""})
+    assert junk.status_code == 400
+    client.force_login(users.get(pk=second))
+    done = client.post(
+        page_url + "holds/release/", {"hold": ana_hold.pk, "release_reason": "no longer needed"}
+    )
+    assert done.status_code == 302
+    ana_hold.refresh_from_db()
+    assert ana_hold.released_by_id == second

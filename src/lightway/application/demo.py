@@ -421,6 +421,43 @@ def _demo_report(now: datetime) -> int:
     run = report_run_request(params=params, requested_by=DEMO_REPORT_BY, now=now, enqueue=False)
     report_run_execute(run_id=int(run.pk), clock=lambda: now)
     return 1
+    result.created += _demo_retention(result, now)
+    say("retention policies, a closed customer due for erasure and one under legal hold")
+
+
+# Retention (docs/retention.md): two former customers whose accounts closed 11 years ago,
+# one due for erasure (``lightway retention plan`` counts it), one under a legal hold placed
+# by the demo compliance officer (shown on /staff/compliance/retention/).
+DEMO_FORMER = (("demo.former", "Former Customer"), ("demo.held", "Held Customer"))
+
+
+def _demo_retention(result: DemoSeedResult, now: datetime) -> int:
+
+    from lightway.application.retention.erasure import customer_close
+    from lightway.application.retention.holds import hold_place
+    from lightway.data.retention.defaults import policies_seed
+    from lightway.data.retention.models import LegalHold, RetentionPolicy
+
+    created = policies_seed(RetentionPolicy)
+    closed = now - timedelta(days=366 * 11)
+    for username, name in DEMO_FORMER:
+        user = _demo_user(result, username, None, now, {})
+        _demo_profile(user.pk, Realm.CUSTOMER, now, country="UG", name=name)
+        if Profile.objects.filter(user_id=user.pk, closed_at__isnull=True).exists():
+            customer_close(user_id=user.pk, actor="system", now=closed)
+            created += 1
+    held = get_user_model().objects.get(username=DEMO_FORMER[1][0])
+    if not LegalHold.objects.filter(user_id=held.pk).exists():
+        officer = get_user_model().objects.get(username="compliance")
+        hold_place(
+            subject=Profile.objects.get(user_id=held.pk).subject,
+            case_ref="DEMO-AML-1",
+            reason="Demo: records requested by the FIU",
+            placed_by=officer.pk,
+            now=now,
+        )
+        created += 1
+    return created
 
 
 # The demo partner's remittance set-up (docs/partner-api.md): a fixed API key (demo only,

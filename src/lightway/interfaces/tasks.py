@@ -157,6 +157,19 @@ def sessions_prune(timestamp: int | None = None) -> None:
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
 
 
+RETENTION_RUN_CRON = "41 3 * * *"
+
+
+@app.periodic(cron=RETENTION_RUN_CRON)
+@app.task(name="retention_run", queue=PERIODIC_QUEUE, queueing_lock="retention_run")
+def retention_run(timestamp: int | None = None) -> int:
+    """Erase personal data and delete rows whose retention elapsed, daily
+    (docs/retention.md); returns how many people and rows."""
+    from lightway.application.retention.jobs import retention_run as run
+
+    return run(now=timezone.now(), actor="system:retention").total
+
+
 @app.periodic(cron=JOBS_RETRY_STALLED_CRON)
 @app.task(
     name="jobs_retry_stalled",

@@ -222,6 +222,14 @@ class Action(models.TextChoices):
         "reports.run",
         "Request the platform's reports and download any report run (audited)",
     )
+    RETENTION_VIEW = (
+        "retention.view",
+        "See the retention policies in force, legal holds and the retention job's runs",
+    )
+    RETENTION_MANAGE = (
+        "retention.manage",
+        "Place a legal hold, or release another officer's hold (audited)",
+    )
 
 
 A = Action
@@ -323,6 +331,8 @@ MATRIX: dict[str, frozenset[str]] = {
             A.CUSTOMERS_NOTES,
             A.BACKOFFICE_REQUEST,
             A.BACKOFFICE_APPROVE,
+            A.RETENTION_VIEW,
+            A.RETENTION_MANAGE,
             A.TRANSACTIONS_EXPORT,
             A.REPORTS_RUN,
             # Regulatory filings: compliance only (tipping-off rules keep STR data away

@@ -51,6 +51,30 @@ _ACTOR_RE = re.compile(r"[a-z][a-z0-9_]*(:[A-Za-z0-9_.\-]+)?")
 _ACTION_RE = re.compile(r"[a-z0-9_\-]+(\.[a-z0-9_\-]+)*")
 _OBJECT_TYPE_RE = re.compile(r"([a-z0-9_\-]+(\.[a-z0-9_\-]+)*)?")
 _OBJECT_ID_RE = re.compile(r"[\x21-\x7e]*")  # printable ASCII, no spaces
+# Personal data that must never enter the chain in clear (compliance.md §5.3: a hashed
+# record cannot be erased later): a phone number in international form, an email address.
+_PII_PATTERNS = (
+    ("a phone number", re.compile(r"\+\d{8,15}\b")),
+    ("an email address", re.compile(r"[^\s@\"']+@[^\s@\"']+\.[A-Za-z]{2,}")),
+)
+
+
+def _refuse_personal_data(value: object, path: str) -> None:
+    """Walk the normalized payload; a string that holds a phone number or email address is
+    refused (log an id, a blind-index token or a masked value instead)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_personal_data(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_personal_data(item, f"{path}[{i}]")
+    elif isinstance(value, str):
+        for what, pattern in _PII_PATTERNS:
+            if pattern.search(value):
+                raise AuditInputError(
+                    f"audit {path} holds {what}: the chain keeps no personal data in clear"
+                    " (record an id or a pii_token instead)"
+                )
 
 
 class AuditError(Exception):
@@ -112,6 +136,8 @@ def audit_record(
         payload = normalize_data(data or {})
     except (TypeError, ValueError) as exc:
         raise AuditInputError(str(exc)) from exc
+    _refuse_personal_data(payload, "data")
+    _refuse_personal_data(object_id, "object_id")
     record = AuditRecord(
         occurred_at=now,
         actor=actor,

@@ -43,6 +43,7 @@
                                                                goAML XML, validated (audited)
     lightway export return --kind large-transactions|str-register --fiu NAME
                            --from DATE --to DATE --out FILE    a central-bank CSV return
+    lightway retention policies|plan|run|reseal                retention (docs/retention.md)
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -622,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.export import add_export_commands
 
     add_export_commands(sub, _Parser)  # lightway export goaml, lightway export return
+    from lightway.interfaces.cli.retention import add_retention_commands
+
+    add_retention_commands(sub, _Parser)  # lightway retention policies, plan, run, reseal
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"

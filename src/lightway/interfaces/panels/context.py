@@ -39,6 +39,8 @@ STAFF_NAV_ACTIONS += ("audit.view",)
 STAFF_NAV_ACTIONS += ("goaml.export",)
 # The platform's reports (panels/lightway/reports.py)
 STAFF_NAV_ACTIONS += ("reports.run",)
+# Retention: policies, legal holds, runs (panels/lightway/retention.py)
+STAFF_NAV_ACTIONS += ("retention.view",)
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

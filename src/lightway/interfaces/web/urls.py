@@ -64,6 +64,7 @@ urlpatterns = [
     path("staff/audit/", include(policy_urls.audit_patterns)),
     path("staff/compliance/goaml/", include(policy_urls.goaml_patterns)),
     path("staff/reports/", include(policy_urls.reports_patterns)),
+    path("staff/compliance/retention/", include(policy_urls.retention_patterns)),
     path("staff/", include(panel_urls.staff_patterns)),
     path("mtn/", include(panel_urls.mtn_patterns)),
     path("favicon.ico", panel_urls.favicon, name="favicon"),

@@ -1,8 +1,8 @@
 """URL patterns of the policy's staff pages, included by ``lightway.interfaces.web.urls``
 under ``staff/roles/``, ``staff/customers/``, ``staff/integration-keys/``, ``staff/fx/``,
 ``staff/settlement/``, ``staff/partners/``, ``staff/partner-limits/`` and
-``staff/remittances/``, ``staff/compliance/goaml/``, ``staff/reports/`` (before the panels'
-``staff/``)."""
+``staff/remittances/``, ``staff/compliance/goaml/``, ``staff/reports/``,
+``staff/compliance/retention/`` (before the panels' ``staff/``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from lightway.interfaces.panels.lightway import (
     partners,
     remittances,
     reports,
+    retention,
     settlement,
     views,
 )
@@ -204,4 +205,11 @@ reports_patterns = [
     path("<int:run_id>/", reports.run_page, name="staff-report-run"),
     path("<int:run_id>/status/", reports.run_status, name="staff-report-status"),
     path("<int:run_id>/download/", reports.run_download, name="staff-report-download"),
+]
+
+# Retention: policies, legal holds, runs (retention.py), under staff/compliance/retention/
+retention_patterns = [
+    path("", retention.retention_page, name="staff-retention"),
+    path("holds/", retention.hold_place_view, name="staff-retention-hold-place"),
+    path("holds/release/", retention.hold_release_view, name="staff-retention-hold-release"),
 ]
