@@ -44,6 +44,11 @@ def _resolve(user_id: int) -> bytes | None:
 person_key_resolver_set(_resolve)
 
 
+def person_key_get(*, user_id: int) -> bytes | None:
+    """The person's key (one primary-key lookup), None when destroyed or never made."""
+    return _resolve(user_id)
+
+
 def person_key_ensure(*, user_id: int, now: datetime) -> bytes | None:
     """The person's key, created when they have none; None when it was destroyed."""
     row = PersonKey.objects.filter(user_id=user_id).only("user_id", "key_ct").first()

@@ -18,9 +18,14 @@ from django.utils.translation import gettext
 
 from lightway.application.errors import ValidationFailed
 from lightway.data.identity.models import Profile
-from lightway.security.crypto import PersonDataErased, blind_index, decrypt_optional
+from lightway.security.crypto import (
+    blind_index,
+    decrypt_optional,
+    is_person_sealed,
+    person_decrypt_with,
+)
 from lightway.security.masking import mask_email, mask_id_number, mask_name, mask_phone
-from lightway.security.personkeys import person_encrypt_optional
+from lightway.security.personkeys import person_encrypt_optional, person_key_get
 
 # field -> (blind index kind or None)
 PII_FIELDS: dict[str, str | None] = {
@@ -124,15 +129,21 @@ def profile_set_pii(*, user_id: int, now: datetime, **pii: str | None) -> Profil
 def profile_pii(profile: Profile) -> PersonalData:
     """Decrypt a profile's personal data (callers show it masked unless revealed);
     ``erased`` and no values once retention erased the person."""
-    try:
-        values = {
-            field: decrypt_optional(
-                getattr(profile, f"{field}_ct"), context=pii_context(field, profile.user_id)
-            )
-            for field in PII_FIELDS
-        }
-    except PersonDataErased:
-        return PersonalData(erased=True)
+    blobs = {field: getattr(profile, f"{field}_ct") for field in PII_FIELDS}
+    key: bytes | None = None
+    if any(b is not None and is_person_sealed(bytes(b)) for b in blobs.values()):
+        key = person_key_get(user_id=profile.user_id)  # one lookup for every field
+        if key is None:
+            return PersonalData(erased=True)
+    values: dict[str, str | None] = {}
+    for field, blob in blobs.items():
+        context = pii_context(field, profile.user_id)
+        if blob is None:
+            values[field] = None
+        elif key is not None and is_person_sealed(bytes(blob)):
+            values[field] = person_decrypt_with(bytes(blob), key=key, context=context)
+        else:
+            values[field] = decrypt_optional(blob, context=context)
     return PersonalData(
         phone=values["phone"],
         email=values["email"],
