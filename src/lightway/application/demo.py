@@ -396,6 +396,8 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     say("goAML: the demo FIU and large transfers for a CTR")
     result.created += _demo_report(now)
     say("an example report")
+    result.created += _demo_retention(result, now)
+    say("retention policies, a closed customer due for erasure and one under legal hold")
     return result
 
 
@@ -421,8 +423,6 @@ def _demo_report(now: datetime) -> int:
     run = report_run_request(params=params, requested_by=DEMO_REPORT_BY, now=now, enqueue=False)
     report_run_execute(run_id=int(run.pk), clock=lambda: now)
     return 1
-    result.created += _demo_retention(result, now)
-    say("retention policies, a closed customer due for erasure and one under legal hold")
 
 
 # Retention (docs/retention.md): two former customers whose accounts closed 11 years ago,
@@ -432,6 +432,7 @@ DEMO_FORMER = (("demo.former", "Former Customer"), ("demo.held", "Held Customer"
 
 
 def _demo_retention(result: DemoSeedResult, now: datetime) -> int:
+    from datetime import timedelta
 
     from lightway.application.retention.erasure import customer_close
     from lightway.application.retention.holds import hold_place
