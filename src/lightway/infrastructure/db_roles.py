@@ -214,6 +214,10 @@ TABLE_RULES: dict[str, TableRule] = {
         update_only=("released_at", "released_by_id", "release_reason"),
     ),
     "retention_run": TableRule("retention runs are history", delete=False),
+    "archive_partitioned_table": TableRule(
+        "written by the migration that partitions a table", insert=False, update=False
+    ),
+    "archive_manifest": TableRule("archived months are history (trigger)"),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),
@@ -279,6 +283,18 @@ def runtime_grant(cursor: Cursor, *, role: str) -> int:
         " GROUP BY c.relname ORDER BY c.relname"
     )
     tables = [(name, list(columns)) for name, columns in cursor.fetchall()]
+    # Monthly partitions (attached, detached or restored: lightway.data.archive) are reached
+    # only through their partitioned table, whose privileges and triggers guard them.
+    cursor.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind = 'r' AND (c.relispartition"
+        "  OR (to_regclass('archive_partitioned_table') IS NOT NULL AND c.relname ~ ANY ("
+        "   SELECT '^' || t.relname || '_p([0-9]{4}_[0-9]{2}|default)$' FROM pg_class t"
+        "    JOIN pg_partitioned_table p ON p.partrelid = t.oid"
+        "    WHERE t.relnamespace = n.oid)))"
+    )
+    partitions = {name for (name,) in cursor.fetchall()}
+    tables = [(name, columns) for name, columns in tables if name not in partitions]
     statements = [
         f"REVOKE CREATE ON SCHEMA {schema} FROM {grantee}",
         f"GRANT USAGE ON SCHEMA {schema} TO {grantee}",
@@ -293,6 +309,10 @@ def runtime_grant(cursor: Cursor, *, role: str) -> int:
             f"GRANT {privilege} ON TABLE {table} TO {grantee}"
             for privilege in table_privileges(name, columns)
         )
+    statements.extend(
+        f"REVOKE ALL ON TABLE {schema}.{quote_ident(name)} FROM {grantee}"
+        for name in sorted(partitions)
+    )
     for statement in statements:
         cursor.execute(statement)
     return len(tables)

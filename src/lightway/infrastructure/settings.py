@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "lightway.data.goaml",
     "lightway.data.reports",
     "lightway.data.retention",
+    "lightway.data.archive",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
@@ -531,3 +532,12 @@ LIGHTWAY_SETTLEMENT_CUTOFFS = Env.str("LIGHTWAY_SETTLEMENT_CUTOFFS", "")
 REMITTANCE_QUOTE_SECONDS = Env.int("REMITTANCE_QUOTE_SECONDS", 1800)
 # How long a beneficiary validation may be cited by a new remittance.
 REMITTANCE_VALIDATION_SECONDS = Env.int("REMITTANCE_VALIDATION_SECONDS", 900)
+
+# Monthly partitions and archival (docs/operations.md "Partitions and archival"): where the
+# archive files go, how many months ahead the partitions exist, which closed months the
+# periodic job archives (older than this many months), and how long a detached month is
+# kept in the database before it is dropped.
+LIGHTWAY_ARCHIVE_DIR = Env.str("LIGHTWAY_ARCHIVE_DIR", str(embedded_pg.var_dir() / "archive"))
+LIGHTWAY_PARTITIONS_AHEAD_MONTHS = Env.int("LIGHTWAY_PARTITIONS_AHEAD_MONTHS", 3)
+LIGHTWAY_ARCHIVE_AFTER_MONTHS = Env.int("LIGHTWAY_ARCHIVE_AFTER_MONTHS", 13)
+LIGHTWAY_ARCHIVE_DROP_GRACE_DAYS = Env.int("LIGHTWAY_ARCHIVE_DROP_GRACE_DAYS", 30)

@@ -199,6 +199,36 @@ async def jobs_prune(context: JobContext, timestamp: int | None = None) -> None:
     await builtin_tasks.remove_old_jobs(context, max_hours=settings.LIGHTWAY_JOBS_KEEP_HOURS)
 
 
+# Monthly partitions and archival (application/archive/service.py, docs/operations.md):
+# daily, make sure this month's and the next LIGHTWAY_PARTITIONS_AHEAD_MONTHS months'
+# partitions exist (and warn about rows in a default partition); nightly, archive the
+# months older than LIGHTWAY_ARCHIVE_AFTER_MONTHS and drop detached ones past the grace.
+PARTITIONS_ENSURE_CRON = "7 3 * * *"
+ARCHIVE_CLOSED_MONTHS_CRON = "37 3 * * *"
+
+
+@app.periodic(cron=PARTITIONS_ENSURE_CRON)
+@app.task(name="partitions_ensure", queue=PERIODIC_QUEUE, queueing_lock="partitions_ensure")
+def partitions_ensure(timestamp: int | None = None) -> int:
+    """Create the coming months' partitions; log rows found in a default partition."""
+    from lightway.application.archive.service import default_partition_strays
+    from lightway.application.archive.service import partitions_ensure as ensure
+
+    made = ensure(now=timezone.now())
+    for table, rows in default_partition_strays().items():
+        logger.warning("rows in a default partition", extra={"table": table, "rows": rows})
+    return made
+
+
+@app.periodic(cron=ARCHIVE_CLOSED_MONTHS_CRON)
+@app.task(name="archive_closed_months", queue=PERIODIC_QUEUE, queueing_lock="archive_closed_months")
+def archive_closed_months(timestamp: int | None = None) -> int:
+    """Export, verify and detach old months; drop detached months after the grace."""
+    from lightway.application.archive.service import archive_closed_months as run
+
+    return len(run(now=timezone.now()))
+
+
 # Notifications (docs/notifications.md). The delivery row is the source of truth: the sweep
 # re-enqueues every queued delivery that is due (retries after backoff, and any job that was
 # lost) and takes back deliveries left "sending" by a worker that died.

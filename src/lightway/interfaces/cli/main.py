@@ -44,6 +44,10 @@
     lightway export return --kind large-transactions|str-register --fiu NAME
                            --from DATE --to DATE --out FILE    a central-bank CSV return
     lightway retention policies|plan|run|reseal                retention (docs/retention.md)
+    lightway archive list | run --month YYYY-MM | verify [--month YYYY-MM]
+                     | restore --month YYYY-MM [--table T] | drop --month YYYY-MM
+                                                               archive closed months
+    lightway partitions ensure [--months-ahead N]              create months ahead
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -626,6 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.retention import add_retention_commands
 
     add_retention_commands(sub, _Parser)  # lightway retention policies, plan, run, reseal
+    from lightway.interfaces.cli.archive import add_archive_commands
+
+    add_archive_commands(sub, _Parser)  # lightway archive list|run|verify|restore|drop, partitions
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"

@@ -1,0 +1,1 @@
+"""Monthly partitions and archival of closed months (see service.py)."""
