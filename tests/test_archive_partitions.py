@@ -8,6 +8,7 @@ import gzip
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
@@ -344,3 +345,133 @@ def test_the_periodic_jobs_are_registered_and_run():
     assert schedules["archive_closed_months"] == "37 3 * * *"
     assert tasks.partitions_ensure(timestamp=0) >= 0
     assert tasks.archive_closed_months(timestamp=0) == 0  # nothing 13 months old yet
+
+
+# --- ledger postings -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ledger_accounts():
+    from lightway.data.ledger.kinds import OPENING_BALANCE
+    from lightway.data.ledger.models import AccountKind
+    from lightway.data.ledger.services import Leg, account_open, entry_post, house_account
+
+    at = datetime(2026, 10, 3, tzinfo=UTC)
+    with connection.cursor() as cur:
+        cur.execute("SELECT archive_partitions_ensure('ledger_posting', %s, 1)", [OCTOBER])
+    equity = house_account(kind=AccountKind.EQUITY, currency="UGX", now=at)
+    a = account_open(code="wallet:pa", kind=AccountKind.WALLET, currency="UGX", now=at)
+    b = account_open(code="wallet:pb", kind=AccountKind.WALLET, currency="UGX", now=at)
+    entry_post(
+        kind=OPENING_BALANCE, currency="UGX", legs=[Leg(equity.pk, -1000), Leg(a.pk, 1000)], now=at
+    )
+    return equity, a, b
+
+
+def _posting_partitions(entry_id: int) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT tableoid::regclass::text FROM ledger_posting WHERE entry_id = %s ORDER BY id",
+            [entry_id],
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_postings_route_by_month_and_balances_read_across_months(ledger_accounts):
+    from lightway.data.ledger.selectors import account_balance
+    from lightway.data.ledger.services import Leg, entry_post
+
+    equity, a, b = ledger_accounts
+    this_month = datetime.now(UTC)
+    entry = entry_post(
+        kind="t", currency="UGX", legs=[Leg(a.pk, -300), Leg(b.pk, 300)], now=this_month
+    )
+    assert _posting_partitions(entry.pk) == [f"ledger_posting_p{this_month:%Y_%m}"] * 2
+    a.refresh_from_db()
+    assert a.balance == 700
+    assert account_balance(account=equity) == -1000  # derived: summed over the months
+
+
+def test_a_posting_id_always_comes_from_the_sequence(ledger_accounts):
+    _, a, b = ledger_accounts
+    with connection.cursor() as cur:
+        cur.execute("SELECT min(id) FROM ledger_posting")
+        taken = cur.fetchone()[0]
+        cur.execute(
+            "WITH e AS (INSERT INTO ledger_journal_entry (kind, reference, description,"
+            " posting_count, created_at) VALUES ('t', '', '', 2, now()) RETURNING id)"
+            " INSERT INTO ledger_posting (id, entry_id, account_id, currency, amount, leg,"
+            " created_at) SELECT %s, e.id, x.acc, 'UGX', x.amt, '', now()"
+            " FROM e, (VALUES (%s::bigint, -1::bigint), (%s, 1)) x(acc, amt) RETURNING id",
+            [taken, a.pk, b.pk],
+        )
+        ids = [r[0] for r in cur.fetchall()]
+    assert taken not in ids and len(set(ids)) == 2
+
+
+def test_an_entry_spanning_months_must_still_balance(ledger_accounts):
+    _, a, b = ledger_accounts
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "WITH e AS (INSERT INTO ledger_journal_entry (kind, reference, description,"
+                " posting_count, created_at) VALUES ('t', '', '', 2, now()) RETURNING id)"
+                " INSERT INTO ledger_posting (entry_id, account_id, currency, amount, leg,"
+                " created_at) SELECT e.id, x.acc, 'UGX', x.amt, '', x.at"
+                " FROM e, (VALUES (%s::bigint, -5::bigint, %s::timestamptz),"
+                " (%s, 4, now())) x(acc, amt, at)",
+                [a.pk, datetime(2026, 10, 9, tzinfo=UTC), b.pk],
+            )
+
+
+def test_posting_guards_hold_on_every_partition(ledger_accounts):
+    # the runtime role: no UPDATE or DELETE privilege on postings (nor on any partition)
+    for statement in (
+        "UPDATE ledger_posting SET amount = amount + 1 WHERE true",
+        "DELETE FROM ledger_posting WHERE true",
+        "UPDATE ledger_posting_p2026_10 SET amount = amount + 1 WHERE true",
+    ):
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(statement)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'ledger_posting'::regclass AND NOT EXISTS ("
+            "  SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid"
+            "   AND t.tgname = 'ledger_posting_no_truncate')"
+        )
+        assert cur.fetchall() == []  # every month refuses TRUNCATE, even for its owner
+
+
+def test_the_owner_meets_the_same_guards_on_a_partition(owner_db):
+    from lightway.data.ledger.models import AccountKind
+    from lightway.data.ledger.services import Leg, entry_post, house_account
+
+    at = datetime.now(UTC)
+    equity = house_account(kind=AccountKind.EQUITY, currency="UGX", now=at)
+    fees = house_account(kind=AccountKind.FEE_REVENUE, currency="UGX", now=at)
+    entry_post(kind="t", currency="UGX", legs=[Leg(equity.pk, -5), Leg(fees.pk, 5)], now=at)
+    part = f"ledger_posting_p{at:%Y_%m}"
+    for statement, refusal in (
+        (f"UPDATE {part} SET amount = amount + 1", "append-only: UPDATE"),
+        (f"DELETE FROM {part}", "append-only: DELETE"),
+        (f"TRUNCATE {part}", "append-only: TRUNCATE"),
+        ("TRUNCATE ledger_posting", "append-only: TRUNCATE"),
+    ):
+        with pytest.raises(psycopg.Error, match=refusal), owner_db.transaction():
+            owner_db.execute(statement)
+
+
+def test_posting_months_are_archived_but_stay_attached(ledger_accounts, archive_dir):
+    results = {r.table: r for r in archive_month_run(month=OCTOBER, now=NOW)}
+    kept = results["ledger_posting"]
+    assert (kept.rows, kept.state) == (2, "verified") and "boundary snapshots" in kept.note
+    with pytest.raises(ArchiveError, match="keeps its months attached"):
+        archive_month_detach(table="ledger_posting", month=OCTOBER)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM ledger_posting WHERE created_at >= %s AND created_at < %s",
+            [datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)],
+        )
+        assert cur.fetchone()[0] == 2

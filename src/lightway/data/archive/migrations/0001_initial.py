@@ -182,7 +182,7 @@ BEGIN
   END LOOP;
 
   IF p_id_mode = 'assign' THEN
-    EXECUTE format('ALTER TABLE %I ALTER COLUMN id DROP DEFAULT', p_table);
+    -- (the column keeps its default: a row inserted with triggers off still gets an id)
     EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %I FOR EACH ROW'
                    ' EXECUTE FUNCTION archive_id_assign(%L)', p_table || '_id_assign',
                    p_table, seq);
