@@ -61,10 +61,12 @@ audit: install
 	fi
 
 # First 30 s of live payments against the running `make run` platform (its dashboards
-# move; skipped when none answers), then the transfers benchmark on a database of its own.
+# move; skipped when none answers), then the transfers benchmark on a database of its own,
+# then the P2P API on partitioned tables against the tables before partitioning.
 bench: install
 	$(BIN)/python benchmarks/live.py --seconds 30 --if-running
 	$(BIN)/python benchmarks/transfers.py
+	$(BIN)/python benchmarks/partitions.py
 
 bench-live: install
 	$(BIN)/python benchmarks/live.py

@@ -21,8 +21,9 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bench_database_url(name: str) -> str:
-    """A fresh, empty database ``name`` on the same server the platform uses."""
+def bench_database_url(name: str, *, create: bool = True) -> str:
+    """A fresh, empty database ``name`` on the same server the platform uses (with
+    ``create=False``: the URL of the one a previous run left)."""
     import psycopg
 
     base = os.environ.get("DATABASE_URL")
@@ -33,6 +34,8 @@ def bench_database_url(name: str) -> str:
         base = embedded_pg.ensure_urls().owner
     parsed = urlparse(base)
     admin_url = urlunparse(parsed._replace(path="/postgres"))
+    if not create:
+        return urlunparse(parsed._replace(path=f"/{name}"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -77,9 +80,16 @@ class Server:
     """``lightway serve`` as a child process on a free port."""
 
     def __init__(
-        self, env: dict[str, str], workers: int, threads: int, server: str = "granian"
+        self,
+        env: dict[str, str],
+        workers: int,
+        threads: int,
+        server: str = "granian",
+        *,
+        ready_seconds: float = 60,
     ) -> None:
         self.port = free_port()
+        self.ready_seconds = ready_seconds
         self.env = env
         self.args = [
             str(Path(sys.executable).parent / "lightway"),
@@ -98,7 +108,7 @@ class Server:
 
     def __enter__(self) -> Server:
         self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}")
@@ -112,7 +122,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError("server did not become ready in 60 s")
+        raise RuntimeError(f"server did not become ready in {self.ready_seconds:g} s")
 
     def __exit__(self, *exc: object) -> None:
         if self.proc and self.proc.poll() is None:
