@@ -475,3 +475,19 @@ def test_posting_months_are_archived_but_stay_attached(ledger_accounts, archive_
             [datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)],
         )
         assert cur.fetchone()[0] == 2
+
+
+def test_seed_volume_gives_its_window_partitions_and_survives_strays():
+    from lightway.application.volume import _partitions_for_window
+
+    _delivery(datetime(2026, 7, 9, tzinfo=UTC), n=3)  # a stray: July has no partition yet
+    _partitions_for_window(datetime(2026, 8, 15, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC))
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_class WHERE relname IN ('ledger_posting_p2026_08',"
+            " 'ledger_posting_p2026_09', 'notify_delivery_p2026_08', 'notify_delivery_p2026_11')"
+        )
+        assert cur.fetchone()[0] == 4
+    # July's rows sit in the default partition: no partition for July, a warning, no crash
+    _partitions_for_window(datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC))
+    assert default_partition_strays() == {"notify_delivery": 1}
