@@ -469,6 +469,9 @@ def test_posting_months_are_archived_but_stay_attached(ledger_accounts, archive_
     assert (kept.rows, kept.state) == (2, "verified") and "boundary snapshots" in kept.note
     with pytest.raises(ArchiveError, match="keeps its months attached"):
         archive_month_detach(table="ledger_posting", month=OCTOBER)
+    again = {r.table: r for r in archive_month_run(month=OCTOBER, now=NOW)}
+    assert again["ledger_posting"].note == "already verified"  # not exported every night
+    assert archive_month_verify(table="ledger_posting", month=OCTOBER, now=NOW).state == "verified"
     with connection.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM ledger_posting WHERE created_at >= %s AND created_at < %s",
@@ -491,3 +494,15 @@ def test_seed_volume_gives_its_window_partitions_and_survives_strays():
     # July's rows sit in the default partition: no partition for July, a warning, no crash
     _partitions_for_window(datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC))
     assert default_partition_strays() == {"notify_delivery": 1}
+
+
+def test_ledger_verify_sees_a_trigger_disabled_on_one_month(owner_db):
+    from lightway.data.ledger.verify import ledger_verify
+
+    part = f"ledger_posting_p{datetime.now(UTC):%Y_%m}"
+    owner_db.execute(f"ALTER TABLE {part} DISABLE TRIGGER ledger_posting_apply")
+    try:
+        problems = "\n".join(ledger_verify().problems)
+    finally:
+        owner_db.execute(f"ALTER TABLE {part} ENABLE TRIGGER ledger_posting_apply")
+    assert f"trigger ledger_posting_apply on {part} is disabled" in problems

@@ -534,6 +534,11 @@ def archive_month_run(
         if not _attached(table, month):
             results.append(MonthResult(table, 0, "none", "no partition for this month"))
             continue
+        if done is not None and done.state == ManifestState.VERIFIED and not reg.detachable:
+            # kept attached and already archived: the nightly job does not export it again
+            # (``lightway archive verify`` re-checks the file against the rows)
+            results.append(MonthResult(table, done.row_count, done.state, "already verified"))
+            continue
         progress(f"{table}: export")
         archive_month_export(table=table, month=month, now=now)
         progress(f"{table}: verify")
