@@ -207,7 +207,13 @@ class SmsAttempt(models.Model):
     provider (a one-time code never goes out twice through two providers unless the first
     provably failed)."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="sms_attempts")
+    # No database foreign key: notify_delivery is partitioned by month (archive app), and a
+    # partitioned table's unique keys include the month, so ``id`` alone cannot be
+    # referenced; delivery ids stay unique across months by trigger, and attempts are only
+    # ever written by the routing for a delivery it holds.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.PROTECT, related_name="sms_attempts", db_constraint=False
+    )
     provider = models.CharField(max_length=20)
     country = models.CharField(max_length=2, blank=True)
     outcome = models.CharField(max_length=8, choices=SmsOutcome.choices)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notify", "0002_inbox"),
+        ("notify", "0003_partition_by_month"),
     ]
 
     operations = [
@@ -130,6 +130,7 @@ class Migration(migrations.Migration):
                 (
                     "delivery",
                     models.ForeignKey(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="sms_attempts",
                         to="notify.delivery",
