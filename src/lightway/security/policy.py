@@ -209,6 +209,10 @@ class Action(models.TextChoices):
         "backoffice.approve",
         "Approve or reject another person's back-office action; approval carries it out (audited)",
     )
+    CUSTOMERS_LIMITS_OVERRIDE = (
+        "customers.limits_override",
+        "Ask for a customer's limit override; another person approves it (audited)",
+    )
     TRANSACTIONS_EXPORT = (
         "transactions.export",
         "Download the filtered transaction list as CSV, personal data masked (audited)",
@@ -276,6 +280,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.CUSTOMERS_CODE_RESEND,
             A.BACKOFFICE_REQUEST,
             A.BACKOFFICE_APPROVE,
+            A.CUSTOMERS_LIMITS_OVERRIDE,
             A.TRANSACTIONS_EXPORT,
         }
     ),
@@ -333,6 +338,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.BACKOFFICE_APPROVE,
             A.RETENTION_VIEW,
             A.RETENTION_MANAGE,
+            A.CUSTOMERS_LIMITS_OVERRIDE,
             A.TRANSACTIONS_EXPORT,
             A.REPORTS_RUN,
             # Regulatory filings: compliance only (tipping-off rules keep STR data away

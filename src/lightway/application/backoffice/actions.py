@@ -17,7 +17,11 @@ Kinds (``lightway.data.backoffice.models.ActionKind``):
   audited as ``backoffice.transfer_retry.done``;
 - ``transfer_reverse``: a succeeded wallet-to-wallet payment or MoMo deposit, through the
   payment skeleton's ``payment_reverse`` (the mirror entry, ``succeeded -> reversed``).
-  A remittance has its own maker-checker reversal (``/staff/remittances/``).
+  A remittance has its own maker-checker reversal (``/staff/remittances/``);
+- ``limit_override``: new limits for one of the customer's currencies
+  (``application/backoffice/limits.py`` validates the proposal, kept in ``params``). The
+  approved request is the override: ``payments_limits_lookup`` applies it from its decision
+  until its expiry. An override whose expiry passed before anyone approved it is refused.
 
 The database refuses a decision by the requester (``backoffice_action_guard``); the
 services refuse it first with a clear message. Each step is audited:
@@ -87,6 +91,7 @@ class ActionView:
     decided_at: datetime | None
     decision_note: str
     result: dict[str, object]
+    summary: str = ""  # what a limit override asks for, in one line
 
 
 def _actor(user_id: int) -> str:
@@ -136,17 +141,24 @@ def action_request(
     now: datetime,
     subject: str = "",
     transfer_id: uuid.UUID | None = None,
+    params: dict[str, object] | None = None,
 ) -> ActionRequest:
     """Propose ``kind`` for the customer ``subject`` or the transfer ``transfer_id``, with
-    a reason (10 to 300 characters). Another person decides. Audited."""
+    a reason (10 to 300 characters). Another person decides. Audited. ``params``: what a
+    limit override asks for (``limits.limit_override_request`` builds and checks it)."""
     if kind not in ActionKind.values:
         raise ValidationFailed("Choose an action.", details={"field": "kind"})
+    if (kind == ActionKind.LIMIT_OVERRIDE) != (params is not None):
+        raise ValidationFailed(
+            "a limit override is asked for with its limits (and only it)",
+            details={"field": "kind"},
+        )
     text = reason_clean(reason, purpose="why")
     fields: dict[str, object] = {}
     if kind in CUSTOMER_KINDS:
         customer = customer_get(subject=subject)
         if (
-            kind != ActionKind.MFA_RESET
+            kind in (ActionKind.WALLETS_FREEZE, ActionKind.WALLETS_UNFREEZE)
             and not Wallet.objects.filter(owner_id=customer.user_id).exists()
         ):
             raise RequestRefused("no_wallets", "this customer has no wallet yet")
@@ -164,14 +176,24 @@ def action_request(
     try:
         with transaction.atomic():
             row = ActionRequest.objects.create(
-                kind=kind, reason=text, requested_by_id=actor_id, requested_at=now, **fields
+                kind=kind,
+                reason=text,
+                requested_by_id=actor_id,
+                requested_at=now,
+                params=params or {},
+                **fields,
             )
             audit_record(
                 actor=_actor(actor_id),
                 action="backoffice.action.requested",
                 object_type=object_type,
                 object_id=object_id,
-                data={"request": row.pk, "kind": kind, "reason": text},
+                data={
+                    "request": row.pk,
+                    "kind": kind,
+                    "reason": text,
+                    **({"params": params} if params else {}),
+                },
                 now=now,
             )
     except IntegrityError:
@@ -227,6 +249,15 @@ def _carry_out(row: ActionRequest, actor: str, now: datetime) -> dict[str, objec
         return {"changed": list(done.changed), "unchanged": list(done.unchanged)}
     if kind == ActionKind.MFA_RESET:
         return {"removed": second_factor_remove_all(user_id=int(row.customer_id or 0))}
+    if kind == ActionKind.LIMIT_OVERRIDE:
+        expires = (row.params or {}).get("expires_at")
+        if expires and datetime.fromisoformat(str(expires)) <= now:
+            raise RequestRefused(
+                "expired",
+                "this limit override expired before it was approved: reject it and ask again",
+                details={"request_id": row.pk},
+            )
+        return {"effective_from": now.isoformat(), "currency": row.params.get("currency")}
     transfer = Transfer.objects.select_for_update().get(pk=str(row.transfer_id))
     refusal = _transfer_refusal(kind, transfer)
     if refusal:
@@ -330,6 +361,7 @@ def action_reject(*, request_id: int, actor_id: int, note: str, now: datetime) -
 
 
 def _views(rows: list[ActionRequest]) -> list[ActionView]:
+    from lightway.application.backoffice.limits import limit_override_summary
     from lightway.data.identity.models import Profile
 
     users = {r.requested_by_id for r in rows} | {r.decided_by_id for r in rows if r.decided_by_id}
@@ -354,6 +386,11 @@ def _views(rows: list[ActionRequest]) -> list[ActionView]:
             decided_at=r.decided_at,
             decision_note=r.decision_note,
             result=dict(r.result or {}),
+            summary=(
+                limit_override_summary(dict(r.params or {}))
+                if r.kind == ActionKind.LIMIT_OVERRIDE
+                else ""
+            ),
         )
         for r in rows
     ]

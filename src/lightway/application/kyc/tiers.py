@@ -99,6 +99,9 @@ class _Lookup:
     spent_month: int
     balance: int
     pending_in: int  # credit of deposits still on the way in
+    # the customer's approved limit override laid over the tier row (wallets migration 0013)
+    override_id: int | None = None
+    override_expires_at: datetime | None = None
 
 
 # One statement (the database function ``payments_limits_lookup``, wallets migration 0008,
@@ -126,6 +129,8 @@ _LOOKUP_FIELDS = (
     "spent_month",
     "balance",
     "pending_in",
+    "override_id",
+    "override_expires_at",
 )
 
 
@@ -153,6 +158,9 @@ def _found(values: dict[str, Any]) -> _Lookup | None:
     effective_from = values["effective_from"]
     if isinstance(effective_from, str):
         effective_from = datetime.fromisoformat(effective_from)
+    expires = values.get("override_expires_at")
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires)
     return _Lookup(
         tier=int(values["tier"]),
         country=str(values["country"] or ""),
@@ -168,6 +176,8 @@ def _found(values: dict[str, Any]) -> _Lookup | None:
         spent_month=int(values["spent_month"] or 0),
         balance=int(values["balance"] or 0),
         pending_in=int(values["pending_in"] or 0),
+        override_id=values.get("override_id"),
+        override_expires_at=expires,
     )
 
 
@@ -189,6 +199,25 @@ class LimitView:
     spent_today: int
     spent_month: int
     balance: int
+    # A limit override approved by a second member of staff (back office), if one applies:
+    # the request's id, its expiry (None: until replaced) and the tier's own amounts.
+    override_id: int | None = None
+    override_expires_at: datetime | None = None
+    defaults: dict[str, int | None] | None = None
+
+    @property
+    def overridden(self) -> dict[str, bool]:
+        """Which amounts the override changed."""
+        if self.defaults is None:
+            return {}
+        return {f: getattr(self, f) != self.defaults.get(f) for f in LIMIT_FIELDS}
+
+    @property
+    def default_text(self) -> dict[str, str]:
+        """The tier's own amounts, formatted (empty without an override)."""
+        if self.defaults is None:
+            return {}
+        return {f: _fmt(self.defaults.get(f), self.currency) for f in LIMIT_FIELDS}
 
     @property
     def tier_label(self) -> str:
@@ -236,6 +265,10 @@ def kyc_limits_for(*, user_id: int, now: datetime) -> list[LimitView]:
         found = _lookup(user_id=user_id, code=code, now=now)
         if found is None:
             continue
+        defaults = None
+        if found.override_id is not None and found.limit_id is not None:
+            row = KycTierLimit.objects.filter(pk=found.limit_id).values(*LIMIT_FIELDS).first()
+            defaults = dict(row) if row else None
         views.append(
             LimitView(
                 currency=code,
@@ -251,6 +284,9 @@ def kyc_limits_for(*, user_id: int, now: datetime) -> list[LimitView]:
                 spent_today=found.spent_today,
                 spent_month=found.spent_month,
                 balance=found.balance,
+                override_id=found.override_id,
+                override_expires_at=found.override_expires_at,
+                defaults=defaults,
             )
         )
     return views
@@ -336,6 +372,13 @@ class KycTierLimits:
         )
 
 
+def _basis(found: _Lookup) -> str:
+    """What set the limit: the KYC tier, or a limit override the back office approved."""
+    if found.override_id is not None:
+        return "a limit set for your account"
+    return f"KYC tier {found.tier}"
+
+
 # SQLSTATE of a payment refused by ``payments_limits_check``.
 LIMITS_SQLSTATE = "LW001"
 
@@ -377,7 +420,7 @@ def _limit_refusal(
         return _refuse(
             "per_transaction",
             f"{_fmt(value, code)} is above your per-transaction limit of "
-            f"{_fmt(found.per_transaction, code)} (KYC tier {found.tier}): you can send up "
+            f"{_fmt(found.per_transaction, code)} ({_basis(found)}): you can send up "
             f"to {_fmt(found.per_transaction, code)} in one payment",
             limit_amount=found.per_transaction,
             remaining=found.per_transaction,
@@ -395,7 +438,7 @@ def _limit_refusal(
         return _refuse(
             rule,
             f"this payment would go over your {LIMIT_NAMES[rule]} of {_fmt(limit, code)} "
-            f"(KYC tier {found.tier}): you can send {_fmt(remaining, code)} more {period}",
+            f"({_basis(found)}): you can send {_fmt(remaining, code)} more {period}",
             limit_amount=limit,
             remaining=remaining,
             **common,
@@ -410,7 +453,7 @@ def _limit_refusal(
         return _refuse(
             "max_balance",
             f"this would take your balance above your maximum balance of "
-            f"{_fmt(found.max_balance, code)} (KYC tier {found.tier}): you can receive "
+            f"{_fmt(found.max_balance, code)} ({_basis(found)}): you can receive "
             f"{_fmt(remaining, code)} more",
             limit_amount=found.max_balance,
             remaining=remaining,

@@ -7,7 +7,9 @@ What PostgreSQL enforces (migration 0002, tests in tests/test_backoffice.py):
 - an action request is born ``pending``; it is decided once (``approved`` or
   ``rejected``) by someone other than the staff member who asked (a check constraint and
   the trigger); nothing but the decision (state, who, when, note, result) is ever written;
-  nothing is deleted; at most one request of a kind waits per customer or per transfer.
+  nothing is deleted; at most one request of a kind waits per customer or per transfer;
+- a limit override's parameters have the right shape (migration 0003); an approved,
+  unexpired one is what ``payments_limits_lookup`` applies (wallets migration 0013).
 """
 
 from __future__ import annotations
@@ -52,9 +54,15 @@ class ActionKind(models.TextChoices):
     MFA_RESET = "mfa_reset", "Reset the customer's second factor"
     TRANSFER_RETRY = "transfer_retry", "Read the payment's outcome at MoMo again"
     TRANSFER_REVERSE = "transfer_reverse", "Reverse the payment"
+    LIMIT_OVERRIDE = "limit_override", "Override the customer's limits"
 
 
-CUSTOMER_KINDS = (ActionKind.WALLETS_FREEZE, ActionKind.WALLETS_UNFREEZE, ActionKind.MFA_RESET)
+CUSTOMER_KINDS = (
+    ActionKind.WALLETS_FREEZE,
+    ActionKind.WALLETS_UNFREEZE,
+    ActionKind.MFA_RESET,
+    ActionKind.LIMIT_OVERRIDE,
+)
 TRANSFER_KINDS = (ActionKind.TRANSFER_RETRY, ActionKind.TRANSFER_REVERSE)
 
 
@@ -97,6 +105,9 @@ class ActionRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=REASON_MAX, blank=True, default="")
     result = models.JSONField(default=dict, blank=True)
+    # What was asked, beside the kind: a limit override's currency, amounts (minor units,
+    # null = the default) and expiry (migration 0003 checks the shape). Never changes.
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "backoffice_action_request"

@@ -6,6 +6,7 @@ Thin: each view checks its action (``requires``), reads its form and makes one c
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from lightway.application.backoffice.actions import (
     actions_pending,
 )
 from lightway.application.backoffice.customers import customer_code_resend
+from lightway.application.backoffice.limits import OverrideProposal, limit_override_request
 from lightway.application.backoffice.notes import support_note_add
 from lightway.application.backoffice.transactions import (
     TransferFilter,
@@ -32,7 +34,9 @@ from lightway.application.backoffice.transactions import (
     transactions_list,
 )
 from lightway.application.errors import DomainError, NotFound
+from lightway.application.identity.pii import customer_get
 from lightway.interfaces.panels.common import apply_errors, safe_next
+from lightway.interfaces.panels.lightway.backoffice_context import limit_override_form
 from lightway.interfaces.panels.lightway.backoffice_forms import (
     CustomerActionForm,
     DecisionForm,
@@ -107,6 +111,49 @@ def customer_action(request: HttpRequest, subject: str) -> HttpResponse:
             messages.success(request, "Requested. A colleague must approve it before it is done.")
             return HttpResponseRedirect(_customer_url(subject) + "#actions-title")
     return _customer_page(request, subject, status=400, extra={"action_form": form})
+
+
+@requires(Action.CUSTOMERS_LIMITS_OVERRIDE)
+@require_POST
+def customer_limits(request: HttpRequest, subject: str) -> HttpResponse:
+    """Propose a limit override; a colleague approves it on /staff/approvals/."""
+    try:
+        form = limit_override_form(customer_get(subject=subject), request.POST)
+    except NotFound:
+        return _customer_page(request, subject)
+    if form.is_valid():
+        data = form.cleaned_data
+        last_day = data.get("last_day")
+        expires = (
+            datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+            if last_day
+            else None
+        )
+        try:
+            limit_override_request(
+                subject=subject,
+                proposal=OverrideProposal(
+                    currency=data["currency"],
+                    per_transaction=data["per_transaction"],
+                    daily=data["daily"],
+                    monthly=data["monthly"],
+                    max_balance=data["max_balance"],
+                    expires_at=expires,
+                ),
+                reason=data["reason"],
+                actor_id=_uid(request),
+                now=timezone.now(),
+            )
+        except NotFound:
+            return _customer_page(request, subject)
+        except DomainError as exc:
+            apply_errors(form, exc, default_field="per_transaction")
+        else:
+            messages.success(
+                request, "Limit override requested. A colleague must approve it before it applies."
+            )
+            return HttpResponseRedirect(_customer_url(subject) + "#limits-title")
+    return _customer_page(request, subject, status=400, extra={"limits_form": form})
 
 
 @requires(Action.CUSTOMERS_CODE_RESEND)

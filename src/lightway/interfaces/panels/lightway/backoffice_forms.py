@@ -3,12 +3,14 @@ in ``application/backoffice``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from lightway.data.backoffice.models import NOTE_MAX, ActionKind
 from lightway.data.money import CURRENCY_CODES
 from lightway.data.wallets.models import TransferKind, TransferStatus
-from lightway.interfaces.panels.forms import AccessibleForm, reason_field
+from lightway.interfaces.panels.forms import AccessibleForm, SharedPageForm, reason_field
 
 
 def _input(**extra: str) -> dict[str, str]:
@@ -105,3 +107,51 @@ class TransactionFilterForm(AccessibleForm):
         if start and end and start > end:
             self.add_error("date_to", "The last day comes on or after the first.")
         return data
+
+
+class LimitOverrideForm(SharedPageForm):
+    """A limit override for one of the customer's currencies (``application/backoffice/
+    limits.py`` parses the amounts and decides)."""
+
+    id_format = "limits_%s"
+
+    currency = forms.ChoiceField(label="Currency", widget=forms.Select(attrs=_input()))
+    per_transaction = forms.CharField(
+        label="Per payment",
+        required=False,
+        max_length=32,
+        help_text="In the currency's units, e.g. 8000000. Blank: the tier's limit.",
+        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    )
+    daily = forms.CharField(
+        label="Per day",
+        required=False,
+        max_length=32,
+        help_text="Blank: the tier's limit.",
+        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    )
+    monthly = forms.CharField(
+        label="Per month",
+        required=False,
+        max_length=32,
+        help_text="Blank: the tier's limit.",
+        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    )
+    max_balance = forms.CharField(
+        label="Maximum balance",
+        required=False,
+        max_length=32,
+        help_text="Blank: the tier's limit.",
+        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    )
+    last_day = forms.DateField(
+        label="Last day (UTC, optional)",
+        required=False,
+        help_text="The override ends at the end of this day. Blank: until replaced.",
+        widget=forms.DateInput(attrs=_input(type="date"), format="%Y-%m-%d"),
+    )
+    reason = reason_field(why="why the customer needs other limits", attrs=_input())
+
+    def __init__(self, *args: Any, currencies: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [(c, c) for c in currencies or []]  # type: ignore[attr-defined]

@@ -58,6 +58,7 @@ customers_patterns = [
     path("<str:subject>/tier/", views.customer_tier, name="staff-customer-tier"),
     path("<str:subject>/notes/", backoffice.customer_note, name="staff-customer-note"),
     path("<str:subject>/actions/", backoffice.customer_action, name="staff-customer-action"),
+    path("<str:subject>/limits/", backoffice.customer_limits, name="staff-customer-limits"),
     path("<str:subject>/resend-code/", backoffice.customer_resend, name="staff-customer-resend"),
 ]
 

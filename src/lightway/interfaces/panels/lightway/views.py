@@ -393,7 +393,7 @@ def _customer_page(
         "reveal_form": reveal_form or RevealForm(),
         "tier_form": tier_form or TierForm(initial={"tier": customer.kyc_tier}),
         "revealed": [(FIELD_LABELS[k], v) for k, v in (revealed or {}).items()],
-        **customer_backoffice_context(request, customer.user_id, extra),
+        **customer_backoffice_context(request, customer, extra),
     }
     return _no_store(render(request, "panels/staff/customer.html", context, status=status))
 
