@@ -334,7 +334,21 @@ def test_a_stale_review_is_checked_again_on_confirm(amara, client, momo):
 # --- send to a MoMo number -----------------------------------------------------------------------
 
 
-def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now):
+CHALLENGE_RE = re.compile(r'name="challenge" value="([^"]+)"')
+
+
+def confirm_with_code(client, path: str, data: dict[str, str], outbox):
+    """Confirm a reviewed MoMo payment; a payout to a new number (or a large amount) asks
+    for the SMS step-up code first (tests/test_momo_web_step_up.py), typed here."""
+    asked = client.post(path, {**data, "confirm": "1"})
+    found = CHALLENGE_RE.search(asked.content.decode()) if asked.status_code == 200 else None
+    if found is None:
+        return asked
+    code = outbox.latest_code(PHONE)
+    return client.post(path, {**data, "confirm": "1", "challenge": found.group(1), "code": code})
+
+
+def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now, outbox):
     momo.sim.set_wallet("256772555001", given_name="Kato", family_name="Musoke")
     page = client.get("/app/momo/send/")
     data = {
@@ -349,7 +363,7 @@ def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now):
     assert review.status_code == 200
     html = review.content.decode()
     assert "256772555001" in html and "Jane Other" in html and "UGX 10,500" in html
-    refused = client.post("/app/momo/send/", {**data, "confirm": "1"})
+    refused = confirm_with_code(client, "/app/momo/send/", data, outbox)
     assert refused.status_code == 302
     state = client.get(f"{refused['Location']}status.json").json()
     assert (state["phase"], state["failure_code"]) == ("failed", "beneficiary_name_mismatch")
@@ -358,8 +372,8 @@ def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now):
     assert not MomoRequest.objects.exists()  # MoMo was never asked to pay
 
     again = client.get("/app/momo/send/")
-    matched = {**data, "name": "kato MUSOKE", "key": key_of(again), "confirm": "1"}
-    sent = client.post("/app/momo/send/", matched)
+    matched = {**data, "name": "kato MUSOKE", "key": key_of(again)}
+    sent = confirm_with_code(client, "/app/momo/send/", matched, outbox)
     run_momo_jobs(timezone.now())
     settle(momo, client, timezone.now())
     state = client.get(f"{sent['Location']}status.json").json()
@@ -367,10 +381,12 @@ def test_send_checks_the_name_and_refuses_a_mismatch(amara, client, momo, now):
     assert balance(amara) == (WALLET - 10_500, WALLET - 10_500)
 
 
-def test_send_to_a_number_without_momo_fails_and_releases_the_money(amara, client, momo, now):
+def test_send_to_a_number_without_momo_fails_and_releases_the_money(
+    amara, client, momo, now, outbox
+):
     page = client.get("/app/momo/send/")
     data = {"msisdn": "46733123457", "currency": "UGX", "amount": "10000", "key": key_of(page)}
-    sent = client.post("/app/momo/send/", {**data, "confirm": "1"})
+    sent = confirm_with_code(client, "/app/momo/send/", data, outbox)
     assert sent.status_code == 302
     run_momo_jobs(timezone.now())
     settle(momo, client, timezone.now())

@@ -30,6 +30,12 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from lightway.application.authentication.errors import (
+    StepUpRejected,
+    StepUpRequired,
+    TooManyAttempts,
+)
+from lightway.application.authentication.step_up import StepUpProof, momo_payout_with_step_up
 from lightway.application.errors import (
     DomainError,
     IdempotencyConflict,
@@ -210,6 +216,14 @@ class MomoForm(AccessibleForm):
         widget=forms.TextInput(attrs=_attrs(inputmode="decimal", autocomplete="off")),
     )
     key = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
+    # The step-up (an SMS code, as the API asks for): the challenge and the code typed.
+    challenge = forms.CharField(max_length=1024, required=False, widget=forms.HiddenInput)
+    code = forms.CharField(
+        label=gettext_lazy("Code from the SMS"),
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs=_attrs(autocomplete="one-time-code", inputmode="numeric")),
+    )
 
     def __init__(
         self,
@@ -373,6 +387,8 @@ def _after_error(form: MomoForm, exc: DomainError) -> None:
         apply_errors(form, shown, default_field=None)
     data = form.data.copy()  # type: ignore[attr-defined]
     data["key"] = new_key()
+    data["challenge"] = ""
+    data["code"] = ""
     form.data = data
 
 
@@ -602,31 +618,113 @@ def _two_step(
     review = _review(form, kind, wallets, uid)
     if review is None:
         return _form_page(request, template, form)
+    hidden = _hidden(form)
     if "confirm" not in request.POST:
-        return _form_page(request, template, form, review=review, hidden=_hidden(form))
+        return _form_page(request, template, form, review=review, hidden=hidden)
+    data = form.cleaned_data
+    proof = None
+    if data.get("challenge") and data.get("code"):
+        proof = StepUpProof(challenge_id=str(data["challenge"]), code=str(data["code"]))
+    elif data.get("challenge"):
+        form.add_error("code", gettext("Enter the code we sent you by SMS."))
+        return _step_up_page(request, template, form, review, hidden, str(data["challenge"]))
     try:
-        transfer = start(uid, form)
+        transfer = start(uid, form, proof)
+    except StepUpRequired as exc:
+        challenge = str(exc.details.get("challenge_id", ""))
+        return _step_up_page(request, template, form, review, hidden, challenge, status=200)
+    except StepUpRejected:
+        form.add_error(
+            "code",
+            gettext(
+                "This code is wrong or has expired. Check the SMS and try again, or choose "
+                "Change and confirm again to get a new code."
+            ),
+        )
+        return _step_up_page(request, template, form, review, hidden, str(data["challenge"]))
+    except TooManyAttempts as exc:
+        form.add_error(
+            "code",
+            gettext("Too many wrong codes. Try again in %(minutes)d minutes.")
+            % {"minutes": max(1, -(-exc.retry_after // 60))},
+        )
+        return _step_up_page(request, template, form, review, hidden, str(data["challenge"]))
     except DomainError as exc:
         _after_error(form, exc)
         return _form_page(request, template, form)
     return HttpResponseRedirect(_status_url(transfer))
 
 
+def _step_up_page(
+    request: HttpRequest,
+    template: str,
+    form: MomoForm,
+    review: Review,
+    hidden: list[tuple[str, str]],
+    challenge: str,
+    status: int = 400,
+) -> HttpResponse:
+    """The review again, with the SMS code to type (the API's step-up, on the web):
+    ``status`` 200 when the code was just sent, 400 with the error beside the code."""
+    response = render(
+        request,
+        template,
+        {
+            "form": form,
+            "account": registration.account_overview(user_id=_uid(request)),
+            "review": review,
+            "hidden": hidden,
+            "step_up": True,
+            "challenge": challenge,
+        },
+        status=status,
+    )
+    return response
+
+
 def _hidden(form: MomoForm) -> list[tuple[str, str]]:
-    """The reviewed values, carried to the confirm step in hidden fields."""
-    return [(name, str(form.cleaned_data.get(name) or "")) for name in form.fields]
+    """The reviewed values, carried to the confirm step in hidden fields (not the step-up's
+    challenge and code: the code page carries those itself)."""
+    return [
+        (name, str(form.cleaned_data.get(name) or ""))
+        for name in form.fields
+        if name not in STEP_UP_FIELDS
+    ]
+
+
+STEP_UP_FIELDS = ("challenge", "code")
 
 
 @require_http_methods(["GET", "POST"])
 @requires("self.transfer")
 def withdraw(request: HttpRequest) -> HttpResponse:
-    def start(uid: int, form: MomoForm) -> Transfer:
-        return flows.withdrawal_start(
-            customer_id=uid,
-            currency=form.cleaned_data["currency"],
+    def start(uid: int, form: MomoForm, proof: StepUpProof | None) -> Transfer:
+        data, at = form.cleaned_data, now()
+        return momo_payout_with_step_up(
+            client_id=uid,
+            idempotency_key=data["key"],
+            kind="withdrawal",
+            currency=data["currency"],
             amount_minor=form.amount_minor,
-            idempotency_key=form.cleaned_data["key"],
-            now=now(),
+            msisdn=None,
+            interactive=True,
+            proof=proof,
+            now=at,
+            check=lambda: flows.outbound_check(
+                customer_id=uid,
+                kind="withdrawal",
+                currency=data["currency"],
+                amount_minor=form.amount_minor,
+                msisdn=None,
+                now=at,
+            ),
+            start=lambda: flows.withdrawal_start(
+                customer_id=uid,
+                currency=data["currency"],
+                amount_minor=form.amount_minor,
+                idempotency_key=data["key"],
+                now=at,
+            ),
         )
 
     return _two_step(
@@ -641,17 +739,36 @@ def withdraw(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @requires("self.transfer")
 def send(request: HttpRequest) -> HttpResponse:
-    def start(uid: int, form: MomoForm) -> Transfer:
-        data = form.cleaned_data
-        return flows.payout_start(
-            customer_id=uid,
+    def start(uid: int, form: MomoForm, proof: StepUpProof | None) -> Transfer:
+        data, at = form.cleaned_data, now()
+        return momo_payout_with_step_up(
+            client_id=uid,
+            idempotency_key=data["key"],
+            kind="payout",
             currency=data["currency"],
             amount_minor=form.amount_minor,
-            msisdn=data["msisdn"],
-            idempotency_key=data["key"],
-            now=now(),
-            note=data.get("note") or "",
-            beneficiary_name=data.get("name") or None,
+            msisdn=flows.msisdn_normalise(data["msisdn"]),
+            interactive=True,
+            proof=proof,
+            now=at,
+            check=lambda: flows.outbound_check(
+                customer_id=uid,
+                kind="payout",
+                currency=data["currency"],
+                amount_minor=form.amount_minor,
+                msisdn=data["msisdn"],
+                now=at,
+            ),
+            start=lambda: flows.payout_start(
+                customer_id=uid,
+                currency=data["currency"],
+                amount_minor=form.amount_minor,
+                msisdn=data["msisdn"],
+                idempotency_key=data["key"],
+                now=at,
+                note=data.get("note") or "",
+                beneficiary_name=data.get("name") or None,
+            ),
         )
 
     return _two_step(
