@@ -9,8 +9,10 @@ live server, the MoMo simulator over real HTTP and a job runner standing in for 
   page shows "Succeeded" without being reloaded.
 - Then "Withdraw to MoMo": the review shows the fee and the total, the customer confirms,
   the payout succeeds the same way, and the wallets page shows the new balance.
-- "Send to a MoMo number" to a number without a MoMo account fails with the reason in
-  plain words; nothing leaves the wallet.
+- "Send to a MoMo number" to a number without a MoMo account: a first payout to a number,
+  so the page asks for the SMS step-up code (from the SMS simulator; a wrong one first is
+  refused beside the field); then it fails with the reason in plain words; nothing leaves
+  the wallet.
 - No page logs a console error or breaks the Content-Security-Policy.
 
 Screenshots go to var/screenshots/momo-customer-*.png (docs/screenshots/ keeps copies).
@@ -149,7 +151,7 @@ def _watch_final(w: Watch, waiting_text: str, name: str) -> None:
     assert not page.locator("[data-refresh]").is_visible()
 
 
-def test_customer_deposits_from_momo_and_withdraws_to_momo(site, mobile, momo):
+def test_customer_deposits_from_momo_and_withdraws_to_momo(site, mobile, momo, outbox):
     uid = _customer()
     w = mobile
     page = w.page
@@ -212,6 +214,20 @@ def test_customer_deposits_from_momo_and_withdraws_to_momo(site, mobile, momo):
     page.fill("#id_msisdn", "46733123457")
     page.fill("#id_amount", "1000")
     page.click("main form button[type=submit]")
+    # a first payout to this number: the SMS step-up code, as the API asks for
+    with page.expect_navigation():
+        page.click("button[name=confirm]")
+    assert page.locator("[data-testid=step-up]").is_visible()
+    assert not Transfer.objects.filter(kind="payout").exists()
+    code = outbox.latest_code(PHONE)
+    page.fill("#id_code", "000000" if code != "000000" else "111111")
+    with page.expect_navigation():
+        page.click("button[name=confirm]")
+    assert "This code is wrong or has expired" in page.locator("#id_code_error").inner_text()
+    assert page.locator(".error-summary").is_visible()
+    w.fits_width()
+    w.shot("send-code")
+    page.fill("#id_code", code)
     page.click("button[name=confirm]")
     page.wait_for_url(f"{site}/app/momo/transfers/**")
     expect(page.locator("[data-testid=status]")).to_have_text("Failed", timeout=30_000)
