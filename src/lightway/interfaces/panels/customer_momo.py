@@ -61,7 +61,9 @@ from lightway.interfaces.api.momo_customer import (
 from lightway.interfaces.api.schemas import MAX_AMOUNT
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.common import apply_errors, now
+from lightway.interfaces.panels.customer_labels import refusal_text, says_nothing_moved
 from lightway.interfaces.panels.forms import AccessibleForm
+from lightway.interfaces.panels.templatetags.l10n_money import money as money_text
 from lightway.security.masking import mask_phone
 
 log = logging.getLogger(__name__)
@@ -80,19 +82,6 @@ KIND_LABELS: dict[str, str] = {
     TransferKind.REVERSAL: gettext_noop("Reversal"),
 }
 
-# Refusals recorded when a payment is asked for (the use cases' codes), in plain words.
-# A payment MoMo failed carries the use case's own plain message (failure_message).
-REFUSALS = {
-    "insufficient_funds": gettext_noop(
-        "Your wallet does not have enough money for this amount and its fee."
-    ),
-    "account_not_active": gettext_noop("Your wallet cannot make payments at the moment."),
-    "beneficiary_name_mismatch": (
-        gettext_noop(
-            "The name you entered does not match the name registered with MTN MoMo for this number."
-        )
-    ),
-}
 FAILED_HEADLINES: dict[str, str] = {
     TransferKind.DEPOSIT: gettext_noop("The deposit did not go through"),
     TransferKind.WITHDRAWAL: gettext_noop("The withdrawal did not go through"),
@@ -324,10 +313,8 @@ def _wallets(uid: int) -> list[WalletView]:
 
 
 def _text(amount: int, code: str) -> str:
-    try:
-        return Money.of(amount, code).format()
-    except MoneyError:
-        return f"{code} {amount}"
+    """An amount in the page's language ("UGX 1,234,500" / "1 234 500 UGX")."""
+    return money_text(amount, code)
 
 
 def _currency_choices(
@@ -575,13 +562,13 @@ def _review(form: MomoForm, kind: str, wallets: list[WalletView], uid: int) -> R
                 "currency": code,
                 "available": _text(available, code),
                 "total": _text(total, code),
-                "fee": quote.fee.format(),
+                "fee": _text(quote.fee.amount, code),
             },
         )
         return None
     return Review(
-        amount=money.format(),
-        fee=quote.fee.format(),
+        amount=_text(money.amount, code),
+        fee=_text(quote.fee.amount, code),
         total=_text(total, code),
         available=_text(available, code),
         fee_zero=quote.fee.amount == 0,
@@ -784,13 +771,12 @@ def send(request: HttpRequest) -> HttpResponse:
 
 
 def reason_text(transfer: Transfer, req: MomoRequest | None) -> str:
-    """Why a payment failed, in plain words."""
-    if transfer.failure_code in REFUSALS:
-        return gettext(REFUSALS[transfer.failure_code])
+    """Why a payment failed, in plain words, in the page's language (``refusal_text``)."""
     message = transfer.failure_message or (req.reason_message if req else "")
-    if message:
-        return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-    return gettext("The payment did not go through.")
+    if not transfer.failure_code and not message:
+        return gettext("The payment did not go through.")
+    text = refusal_text(transfer.failure_code, message)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def masked_number(req: MomoRequest | None) -> str:
@@ -863,7 +849,11 @@ def status_view(transfer: Transfer, req: MomoRequest | None, uid: int) -> dict[s
         )
         reason = reason_text(transfer, req)
         after_text = AFTER_FAILURE.get(kind, "")
-        after = "" if "money was moved" in reason or not after_text else gettext(after_text)
+        after = (
+            ""
+            if says_nothing_moved(transfer.failure_code) or not after_text
+            else gettext(after_text)
+        )
         detail = f"{reason} {after}".strip()
     labels = [gettext("Submitted"), middle, gettext("Failed") if phase == "failed" else final_ok]
     steps = [

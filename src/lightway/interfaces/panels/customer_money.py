@@ -41,7 +41,6 @@ from lightway.application.errors import (
 from lightway.application.fx.quotes import fx_quote_get
 from lightway.application.identity.phones import MARKETS
 from lightway.application.onboarding import registration
-from lightway.application.reports.cells import money_text
 from lightway.application.transactions.commission import fee_quote
 from lightway.application.transactions.fx_send import fx_send, fx_send_quote
 from lightway.application.transactions.history import (
@@ -67,8 +66,10 @@ from lightway.data.money import Money
 from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus
 from lightway.interfaces.panels.access import requires
 from lightway.interfaces.panels.common import apply_errors, now
+from lightway.interfaces.panels.customer_labels import refusal_text
 from lightway.interfaces.panels.customer_momo import new_key, parse_major
 from lightway.interfaces.panels.forms import AccessibleForm
+from lightway.interfaces.panels.templatetags.l10n_money import money as money_text
 
 HISTORY = "/app/history/"
 
@@ -333,12 +334,12 @@ def send(request: HttpRequest) -> HttpResponse:
         return _send_page(request, form)
     total = form.amount_minor + quote.fee.amount
     if total > wallet.available:
-        _short(form, wallet, total, quote.fee.format())
+        _short(form, wallet, total, money_text(quote.fee.amount, code))
         return _send_page(request, form)
     review = Review(
         recipient=recipient,
         amount=money_text(form.amount_minor, code),
-        fee=quote.fee.format(),
+        fee=money_text(quote.fee.amount, code),
         fee_zero=quote.fee.amount == 0,
         total=money_text(total, code),
         available=money_text(wallet.available, code),
@@ -424,7 +425,7 @@ def _confirm(
         message = exc.message[:1].upper() + exc.message[1:]
         if isinstance(exc, PaymentRefused):
             message = _("The payment was refused and no money moved: %(reason)s") % {
-                "reason": exc.message
+                "reason": refusal_text(exc.code, exc.message)
             }
         form.add_error(None, message)
         _fresh_key(form)
@@ -433,7 +434,7 @@ def _confirm(
         form.add_error(
             None,
             _("The payment was refused and no money moved: %(reason)s")
-            % {"reason": transfer.failure_message},
+            % {"reason": refusal_text(transfer.failure_code, transfer.failure_message)},
         )
         _fresh_key(form)
         return _send_page(request, form, refused_link=f"{HISTORY}{transfer.id}/")
@@ -492,12 +493,12 @@ def _send_fx(
         form.add_error(None, _("This price is for other currencies. Get a new price."))
         return _send_page(request, form, expired=True)
     if quote.send_amount > wallet.available:
-        _short(form, wallet, quote.send_amount, fee.fee.format())
+        _short(form, wallet, quote.send_amount, money_text(fee.fee.amount, code))
         return _send_page(request, form)
     review = FxReview(
         recipient=recipient,
         amount=money_text(form.amount_minor, receive),
-        fee=fee.fee.format(),
+        fee=money_text(fee.fee.amount, code),
         fee_zero=fee.fee.amount == 0,
         rate=_rate_text(quote.rate, code, receive),
         total=money_text(quote.send_amount, code),
@@ -648,7 +649,8 @@ def detail_fields(detail: PaymentDetail, view: RowView) -> list[tuple[str, str]]
     if t.description:
         fields.append((_("Description"), t.description))
     if detail.failure:
-        fields.append((_("Why"), detail.failure[:1].upper() + detail.failure[1:]))
+        why = refusal_text(t.failure_code, detail.failure)
+        fields.append((_("Why"), why[:1].upper() + why[1:]))
     fields.append((_("LightWay reference"), str(t.id)))
     momo = detail.row.momo
     if momo is not None:
