@@ -188,6 +188,7 @@ EXCLUDED: dict[str, str] = {
     "staff/customers/<str:subject>/reveal/": POST_ONLY,
     "staff/customers/<str:subject>/notes/": POST_ONLY,
     "staff/customers/<str:subject>/actions/": POST_ONLY,
+    "staff/customers/<str:subject>/limits/": POST_ONLY,
     "staff/customers/<str:subject>/resend-code/": POST_ONLY,
     "staff/transactions/<uuid:transfer_id>/actions/": POST_ONLY,
     "staff/transactions/export.csv": "the filtered transaction list as CSV",

@@ -31,7 +31,7 @@ from lightway.data.identity.models import Profile
 from lightway.data.ledger.models import Account
 from lightway.data.wallets.models import Transfer
 from lightway.security.policy import Role
-from tests.browser_support import Watch, staff_sign_in, staff_with_totp
+from tests.browser_support import SHOTS, Watch, staff_sign_in, staff_with_totp
 from tests.factories import customer, funded_wallet
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -179,3 +179,49 @@ def test_support_asks_operations_approves(site, desktop: Watch, mobile: Watch):
     mobile.visit(f"{site}/staff/customers/{subject}/")
     mobile.shot("customer-phone")
     mobile.clean()
+
+
+def test_operations_asks_for_a_limit_override_compliance_approves(site, desktop: Watch):
+    """A limit override on the customer page (docs/panels.md, "Limit overrides"): a
+    mistake first (a negative amount: the message beside the field, what was typed kept);
+    the asker has no decision button; a colleague approves on the approvals page and the
+    customer page shows the new limit beside the tier's, with its expiry."""
+    alice, _a_wallet, _payments = _data()
+    subject = Profile.objects.get(user_id=alice).subject
+    ops_key = staff_with_totp("olu.ops", Role.LW_OPERATIONS)
+    compliance_key = staff_with_totp("cleo.compliance", Role.LW_COMPLIANCE)
+    w, page = desktop, desktop.page
+
+    staff_sign_in(w, site, "olu.ops", ops_key, "/staff/")
+    w.visit(f"{site}/staff/customers/{subject}/")
+    page.select_option("#limits_currency", "UGX")
+    page.fill("#limits_per_transaction", "-5")
+    page.fill("#limits_daily", "30,000,000")
+    page.fill("#limits_reason", "ticket OPS-77: trader pays suppliers weekly")
+    _submit(w, "form[action$='/limits/']")
+    assert "cannot be negative" in page.locator("#limits_per_transaction_error").inner_text()
+    assert page.input_value("#limits_per_transaction") == "-5"
+    assert page.input_value("#limits_daily") == "30,000,000"
+    page.fill("#limits_per_transaction", "8,000,000")
+    page.fill("#limits_last_day", "2099-12-31")
+    _submit(w, "form[action$='/limits/']")
+    request = ActionRequest.objects.get(kind="limit_override")
+    assert request.state == "pending"
+    assert page.locator(f"[data-testid=request-{request.pk}] [data-testid=waiting]").is_visible()
+
+    w.context.clear_cookies()
+    staff_sign_in(w, site, "cleo.compliance", compliance_key, "/staff/")
+    page.click("nav >> text=Approvals")
+    page.wait_for_url(f"{site}/staff/approvals/")
+    summary = page.locator(f"[data-testid=request-{request.pk}] [data-testid=request-summary]")
+    assert "per-transaction limit UGX 8,000,000" in summary.inner_text()
+    _submit(w, f"[data-testid=request-{request.pk}] form")
+    assert "Approved" in page.locator(".messages").inner_text()
+
+    w.visit(f"{site}/staff/customers/{subject}/")
+    card = page.locator(f"[data-currency=UGX][data-override='{request.pk}']")
+    assert "UGX 8,000,000" in card.inner_text() and "tier UGX 5,000,000" in card.inner_text()
+    assert "2100-01-01 00:00 UTC" in card.inner_text()
+    section = page.locator("section[aria-labelledby=limits-title]")
+    section.screenshot(path=str(SHOTS / f"{SHOT_PREFIX}customer-limits.png"))
+    w.clean()
