@@ -236,6 +236,19 @@ def test_a_newer_override_replaces_the_older_and_the_lookup_reads_one_indexed_ro
     assert refused.failure_code == "limit_exceeded" and "daily limit" in refused.failure_message
     shown = kyc_limits_for(user_id=alice, now=later)[0]
     assert (shown.per_transaction, shown.daily) == (2_500_000, 0)
+    # Both at zero: payments stopped, said as such (not "verify your phone").
+    row = limit_override_request(
+        subject=_subject(alice),
+        proposal=OverrideProposal(currency="UGX", per_transaction="0", daily="0"),
+        reason=REASON,
+        actor_id=asker,
+        now=later,
+    )
+    action_approve(request_id=row.pk, actor_id=approver, now=later)
+    stopped = _pay(alice, wa, wb, 100_000, later + timedelta(minutes=1))
+    assert stopped.failure_message == (
+        "payments in UGX are stopped on your account (a limit set for your account)"
+    )
     scans = scans_without_seqscan(
         "SELECT r.id FROM backoffice_action_request r WHERE r.customer_id = %s"
         " AND (r.params->>'currency') = 'UGX' AND r.kind = 'limit_override'"

@@ -407,6 +407,14 @@ def _limit_refusal(
             f"KYC tier {found.tier}: payments in {code} are not available",
             **common,
         )
+    if rule == "unverified" and found.override_id is not None:
+        return _refuse(
+            "per_transaction",
+            f"payments in {code} are stopped on your account ({_basis(found)})",
+            limit_amount=0,
+            remaining=0,
+            **common,
+        )
     if rule == "unverified":
         return _refuse(
             "per_transaction",
