@@ -81,7 +81,7 @@ def test_customer_verifies_identity_in_the_browser(live_sim, live_server, browse
     websdk.get_by_role("button", name="Approve").click()
     websdk.get_by_text("Your identity has been verified").wait_for()
 
-    live_sim.wait_deliveries(3)
+    live_sim.wait_deliveries(4)  # created, pending, prechecked, reviewed
     run_kyc_jobs()
     with page.expect_navigation():  # the same URL again: wait for the new page itself
         page.click("#kyc-refresh")

@@ -434,12 +434,14 @@ def test_websdk_page_upload_and_sandbox_decision(client, sim, receiver):
     review = client.applicant_status(applicant_id=applicant.id)
     assert (review.review_answer, review.reject_type) == ("RED", "FINAL")
     assert "could not be verified" in httpx.get(client.websdk_url(token=token)).text
-    sim.wait_deliveries(5)
+    sim.wait_deliveries(7)
     assert [e["type"] for e in receiver.events()] == [
         "applicantCreated",
         "applicantPending",
+        "applicantPrechecked",
         "applicantReviewed",
         "applicantPending",
+        "applicantPrechecked",
         "applicantReviewed",
     ]
     # no document number or other personal data in any webhook
@@ -520,3 +522,277 @@ def test_simulator_command_line():
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+# --- issue 15 item 5: the current WebSDK link form, sandboxMode, the review events ---------
+
+
+def signed_post(sim, path: str, body: bytes, content_type: str = "application/json"):
+    """A request signed by hand, as a third-party client (sumsub-node-sdk) sends it."""
+    ts = str(int(time.time()))
+    return httpx.post(
+        f"{sim.base_url}{path}",
+        content=body,
+        headers={
+            "Content-Type": content_type,
+            "X-App-Token": DEFAULT_APP_TOKEN,
+            "X-App-Access-Ts": ts,
+            "X-App-Access-Sig": request_signature(
+                secret_key=DEFAULT_SECRET_KEY,
+                ts=ts,
+                method="POST",
+                path_with_query=path.encode(),
+                body=body,
+            ),
+        },
+    )
+
+
+def test_client_asks_for_the_websdk_link_in_the_documented_form(client, sim):
+    """Regression: the client used the older form (level in the path, user in the query);
+    Sumsub documents ``levels/-/websdkLink`` with a JSON body today."""
+    client.websdk_link(external_user_id="sub_form", level_name=SPECIAL_LEVEL, ttl_seconds=90)
+    method, target = sim.requests[-1]
+    assert (method, target) == ("POST", "/resources/sdkIntegrations/levels/-/websdkLink?lang=en")
+    token = next(t for t in sim.tokens.values() if t.user_id == "sub_form")
+    assert token.level_name == SPECIAL_LEVEL
+    assert 80 <= token.expires - time.time() <= 90
+
+
+def test_websdk_link_json_form_as_a_third_party_client_sends_it(sim):
+    body = json.dumps(
+        {
+            "levelName": DEFAULT_LEVEL,
+            "userId": "sub_node",
+            "applicantIdentifiers": {"email": "node@example.test", "phone": "+256700000777"},
+            "ttlInSecs": 1800,
+            "redirect": {"successUrl": "https://example.test/ok"},
+        }
+    ).encode()
+    path = "/resources/sdkIntegrations/levels/-/websdkLink?lang=en"
+    response = signed_post(sim, path, body)
+    assert response.status_code == 200, response.text
+    url = response.json()["url"]
+    assert url.startswith(f"{sim.base_url}/websdk/?token=_act-")
+    page = httpx.get(url)
+    assert page.status_code == 200 and "Submit document" in page.text
+    applicant = sim.applicant_by_external("sub_node")  # the WebSDK made it, with identifiers
+    assert applicant is not None and applicant.level_name == DEFAULT_LEVEL
+    assert (applicant.email, applicant.phone) == ("node@example.test", "+256700000777")
+
+
+def test_websdk_link_older_form_still_served(client, sim):
+    level = SPECIAL_LEVEL.replace(" ", "%20").replace("+", "%2B").replace("@", "%40")
+    data = client.request(
+        "POST",
+        f"/resources/sdkIntegrations/levels/{level}/websdkLink",
+        params={"externalUserId": "sub_old", "ttlInSecs": "60"},
+    )
+    assert httpx.get(data["url"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b'{"userId": "u"}', "application/json", 400, "levelName is required"),
+        (b'{"levelName": "nope", "userId": "u"}', "application/json", 404, "not found"),
+        (b'{"levelName": "basic-kyc-level"}', "application/json", 400, "userId is required"),
+        (
+            b'{"levelName": "basic-kyc-level", "userId": "u", "applicantIdentifiers": ["x"]}',
+            "application/json",
+            400,
+            "applicantIdentifiers",
+        ),
+        (
+            b'{"levelName": "basic-kyc-level", "userId": "u", "ttlInSecs": "long"}',
+            "application/json",
+            400,
+            "ttlInSecs",
+        ),
+        (b"{not json", "application/json", 400, ""),
+        (b"levelName=basic-kyc-level", "application/x-www-form-urlencoded", 415, "JSON"),
+    ],
+)
+def test_websdk_link_json_form_bad_input(sim, body, content_type, status, message):
+    response = signed_post(
+        sim, "/resources/sdkIntegrations/levels/-/websdkLink", body, content_type
+    )
+    assert response.status_code == status
+    error = response.json()
+    assert error["code"] == status and message.lower() in error["description"].lower()
+
+
+def test_sandbox_mode_follows_the_app_token(receiver):
+    """``sandboxMode`` is true for applicants of a sandbox (``sbx:``) token only."""
+    production = SumsubSimulator(
+        app_token="prd:lightway-test-token",
+        secret_key="prd-test-secret",
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+    ).start()
+    sandbox = SumsubSimulator(webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET).start()
+    try:
+        for sim, token, secret in (
+            (production, "prd:lightway-test-token", "prd-test-secret"),
+            (sandbox, DEFAULT_APP_TOKEN, DEFAULT_SECRET_KEY),
+        ):
+            c = SumsubClient(base_url=sim.base_url, app_token=token, secret_key=secret)
+            c.applicant_create(applicant=new(f"sub_{token[:3]}"))
+            # the WebSDK makes the applicant for a token's user: same environment
+            sdk = c.access_token_sdk(external_user_id=f"sdk_{token[:3]}", level_name=DEFAULT_LEVEL)
+            assert httpx.get(c.websdk_url(token=sdk.token)).status_code == 200
+            c.close()
+        production.wait_deliveries(2)
+        sandbox.wait_deliveries(2)
+        assert [e["sandboxMode"] for e in production.events] == [False, False]
+        assert [e["sandboxMode"] for e in sandbox.events] == [True, True]
+        assert sorted(e["sandboxMode"] for e in receiver.events()) == [False, False, True, True]
+    finally:
+        production.stop()
+        sandbox.stop()
+
+
+def submitted(client, sim, external: str, level: str = DEFAULT_LEVEL):
+    applicant = client.applicant_create(applicant=new(external, level))
+    sim.doc_add(sim.applicants[applicant.id], {"idDocType": "PASSPORT", "country": "GHA"})
+    client.applicant_request_check(applicant_id=applicant.id)
+    return applicant
+
+
+def test_review_runs_through_prechecked_and_on_hold(client, sim, receiver):
+    applicant = submitted(client, sim, "sub_states")
+    assert client.applicant_status(applicant_id=applicant.id).review_status == "pending"
+    base = f"{sim.base_url}/_sim/applicants/{applicant.id}"
+    response = httpx.post(f"{base}/precheck")
+    assert response.status_code == 200 and response.json()["reviewStatus"] == "prechecked"
+    assert httpx.post(f"{base}/precheck").status_code == 409  # only from pending
+    response = httpx.post(f"{base}/hold")
+    assert response.status_code == 200 and response.json()["reviewStatus"] == "onHold"
+    assert client.applicant_status(applicant_id=applicant.id).review_status == "onHold"
+    with pytest.raises(SumsubConflict):  # no reset while on hold
+        client.applicant_reset(applicant_id=applicant.id)
+    client.applicant_test_completed(
+        applicant_id=applicant.id, review_answer="GREEN", reject_labels=[], reject_type=None
+    )
+    sim.wait_deliveries(5)
+    events = receiver.events()
+    assert [(e["type"], e["reviewStatus"]) for e in events] == [
+        ("applicantCreated", "init"),
+        ("applicantPending", "pending"),
+        ("applicantPrechecked", "prechecked"),
+        ("applicantOnHold", "onHold"),
+        ("applicantReviewed", "completed"),
+    ]
+    assert [("reviewResult" in e) for e in events] == [False, False, False, False, True]
+    for headers, body in receiver.received:
+        assert payload_digest_valid(
+            secret=WEBHOOK_SECRET,
+            body=body,
+            digest=headers["x-payload-digest"],
+            alg=headers["x-payload-digest-alg"],
+        )
+    assert httpx.post(f"{base}/hold").status_code == 409  # completed: nothing to hold
+    assert httpx.post(f"{sim.base_url}/_sim/applicants/{'0' * 24}/hold").status_code == 404
+
+
+def test_a_decision_on_a_pending_applicant_passes_through_prechecked(client, sim, receiver):
+    applicant = submitted(client, sim, "sub_direct")
+    client.applicant_test_completed(
+        applicant_id=applicant.id,
+        review_answer="RED",
+        reject_labels=["FORGERY"],
+        reject_type="FINAL",
+    )
+    sim.wait_deliveries(4)
+    assert [e["type"] for e in receiver.events()][-3:] == [
+        "applicantPending",
+        "applicantPrechecked",
+        "applicantReviewed",
+    ]
+
+
+def test_workflow_level_completes_the_workflow_after_the_review(receiver):
+    sim = SumsubSimulator(webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET).start()
+    try:
+        response = httpx.post(
+            f"{sim.base_url}/_sim/levels", json={"name": "flow-level", "workflow": True}
+        )
+        assert response.status_code == 200 and response.json()["workflowLevels"] == ["flow-level"]
+        for bad in ({"name": ""}, {"name": "x", "workflow": "yes"}, {"name": 3}):
+            assert httpx.post(f"{sim.base_url}/_sim/levels", json=bad).status_code == 400
+        c = SumsubClient(
+            base_url=sim.base_url, app_token=DEFAULT_APP_TOKEN, secret_key=DEFAULT_SECRET_KEY
+        )
+        applicant = submitted(c, sim, "sub_flow", "flow-level")
+        c.applicant_test_completed(
+            applicant_id=applicant.id,
+            review_answer="RED",
+            reject_labels=["UNSATISFACTORY_PHOTOS"],
+            reject_type="RETRY",
+            moderation_comment="Retake the photo.",
+        )
+        c.close()
+        sim.wait_deliveries(5)
+        reviewed, completed = receiver.events()[-2:]
+        assert (reviewed["type"], completed["type"]) == (
+            "applicantReviewed",
+            "applicantWorkflowCompleted",
+        )
+        assert completed["reviewStatus"] == "completed"
+        assert completed["levelName"] == "flow-level"
+        assert completed["reviewResult"] == reviewed["reviewResult"]
+        assert completed["reviewResult"]["reviewRejectType"] == "RETRY"
+        assert completed["createdAtMs"] > reviewed["createdAtMs"]
+    finally:
+        sim.stop()
+
+
+def test_move_to_level_fires_level_changed(client, sim, receiver):
+    applicant = submitted(client, sim, "sub_move")
+    path = f"/resources/applicants/{applicant.id}/moveToLevel"
+    with pytest.raises(SumsubConflict):  # not while being checked
+        client.request("POST", path, params={"name": SPECIAL_LEVEL})
+    client.applicant_test_completed(
+        applicant_id=applicant.id, review_answer="GREEN", reject_labels=[], reject_type=None
+    )
+    with pytest.raises(SumsubNotFound):
+        client.request("POST", path, params={"name": "no-such-level"})
+    moved = client.request("POST", path, params={"name": SPECIAL_LEVEL})
+    assert moved["review"]["levelName"] == SPECIAL_LEVEL
+    assert moved["review"]["reviewStatus"] == "init" and "reviewResult" not in moved["review"]
+    client.request("POST", path, params={"name": SPECIAL_LEVEL})  # same level: no event
+    sim.wait_deliveries(5)
+    time.sleep(0.2)
+    changed = receiver.events()[-1]
+    assert [e["type"] for e in receiver.events()].count("applicantLevelChanged") == 1
+    assert changed["type"] == "applicantLevelChanged"
+    assert (changed["levelName"], changed["previousLevelName"]) == (SPECIAL_LEVEL, DEFAULT_LEVEL)
+    assert changed["reviewStatus"] == "init" and "reviewResult" not in changed
+    # and the sandbox's own control endpoint does the same
+    response = httpx.post(
+        f"{sim.base_url}/_sim/applicants/{applicant.id}/level", json={"levelName": DEFAULT_LEVEL}
+    )
+    assert response.status_code == 200 and response.json()["levelName"] == DEFAULT_LEVEL
+    base = f"{sim.base_url}/_sim/applicants/{applicant.id}/level"
+    assert httpx.post(base, json={}).status_code == 400
+    assert httpx.post(base, json={"levelName": "nope"}).status_code == 404
+
+
+def test_websdk_page_offers_precheck_and_hold(client, sim):
+    sdk = client.access_token_sdk(external_user_id="sub_page", level_name=DEFAULT_LEVEL)
+    url = client.websdk_url(token=sdk.token)
+    response = httpx.post(
+        f"{sim.base_url}/websdk/submit",
+        data={"token": sdk.token, "idDocType": "ID_CARD", "country": "GHA", "number": "G1"},
+    )
+    assert response.status_code == 303
+    page = httpx.get(url).text
+    for choice in ("Approve", "Reject (retry)", "Reject (final)", "Precheck only", "Put on hold"):
+        assert choice in page
+    decide = f"{sim.base_url}/websdk/decide"
+    assert httpx.post(decide, data={"token": sdk.token, "decision": "HOLD"}).status_code == 303
+    page = httpx.get(url).text
+    assert "on hold" in page and "Put on hold" not in page and "Approve" in page
+    assert httpx.post(decide, data={"token": sdk.token, "decision": "PRECHECK"}).status_code == 409
+    assert httpx.post(decide, data={"token": sdk.token, "decision": "MAYBE"}).status_code == 400
+    assert sim.applicant_by_external("sub_page").review_status == "onHold"

@@ -8,10 +8,18 @@ signs each delivery with ``X-Payload-Digest`` / ``X-Payload-Digest-Alg`` and ret
 failure. Fault knobs (duplicate, reorder, delay, drop deliveries; 5xx; slow answers; clock
 skew) are switched with ``POST /_sim/config``.
 
+The review runs like Sumsub's: ``init`` → ``pending`` (``applicantPending``) →
+``prechecked`` (``applicantPrechecked``) → optionally ``onHold`` (``applicantOnHold``) →
+``completed`` (``applicantReviewed``; on a *workflow level* then
+``applicantWorkflowCompleted``). Moving an applicant to another level (``moveToLevel``, or
+``POST /_sim/applicants/{id}/level`` in the sandbox) fires ``applicantLevelChanged``.
+Webhooks say ``sandboxMode: true`` only for applicants made with a sandbox (``sbx:``) token.
+
 Sandbox has no automatic decisions, so the simulator serves a *simulated WebSDK page*:
 ``GET /websdk/?token=_act-...`` lets the applicant "upload" an ID document and then choose the
-sandbox decision (Approve / Reject-retry / Reject-final), which has ``testCompleted``
-semantics and fires ``applicantReviewed``.
+sandbox decision (Approve / Reject-retry / Reject-final, or Precheck only / Put on hold),
+which has ``testCompleted`` semantics. ``POST /_sim/applicants/{id}/precheck``, ``.../hold``
+and ``.../level`` drive the same transitions without the page.
 
 Webhook payloads carry ids and statuses only, never personal data (as Sumsub's).
 
@@ -63,7 +71,9 @@ DEFAULT_PORT = 8092
 CLOCK_TOLERANCE_SECONDS = 60
 MAX_BODY_BYTES = 10 * 1024 * 1024
 CLIENT_ID = "lightway-sim"
-BUSY_STATES = frozenset({"pending", "queued", "prechecked"})
+BUSY_STATES = frozenset({"pending", "queued", "prechecked", "onHold"})
+SANDBOX_PREFIX = "sbx:"
+REVIEW_RESULT_EVENTS = frozenset({"applicantReviewed", "applicantWorkflowCompleted"})
 ID_DOC_TYPES = ("ID_CARD", "PASSPORT", "DRIVERS", "RESIDENCE_PERMIT")
 COUNTRIES = ("UGA", "GHA", "RWA", "ZMB", "CIV", "CMR")
 
@@ -143,6 +153,8 @@ class SimApplicant:
     attempt_cnt: int = 0
     create_date: datetime | None = None
     review_date: datetime | None = None
+    sandbox: bool = True  # made with a sandbox (``sbx:``) app token: webhooks say sandboxMode
+    previous_level_name: str | None = None  # the level before the last moveToLevel
 
     def review_json(self) -> dict[str, Any]:
         review: dict[str, Any] = {
@@ -182,6 +194,17 @@ class SimApplicant:
             if getattr(self, key):
                 body[key] = getattr(self, key)
         return body
+
+
+@dataclass
+class SimToken:
+    """A WebSDK access token (``_act-...``) or the token behind a WebSDK link."""
+
+    user_id: str
+    level_name: str
+    expires: float
+    sandbox: bool
+    identifiers: dict[str, str] = field(default_factory=dict)  # applicantIdentifiers
 
 
 @dataclass
@@ -253,6 +276,7 @@ class SumsubSimulator:
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         webhook_alg: str = "HMAC_SHA256_HEX",
         levels: tuple[str, ...] = (DEFAULT_LEVEL,),
+        workflow_levels: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.host = host
@@ -260,14 +284,16 @@ class SumsubSimulator:
         self.secrets: dict[str, str] = {app_token: secret_key}
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        self.levels: set[str] = set(levels)
+        self.levels: set[str] = set(levels) | set(workflow_levels)
+        # Levels run as a workflow: the review is followed by applicantWorkflowCompleted.
+        self.workflow_levels: set[str] = set(workflow_levels)
         self.config = SimConfig(webhook_alg=webhook_alg)
         self.config.update({"webhook_alg": webhook_alg})
         self._clock = clock
         self._lock = threading.RLock()
         self.applicants: dict[str, SimApplicant] = {}
         self._by_external: dict[str, str] = {}
-        self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (userId, level, expiry)
+        self.tokens: dict[str, SimToken] = {}
         self._rate: dict[tuple[str, str], deque[float]] = {}
         self._last_event_ms = 0
         self.events: list[dict[str, Any]] = []  # every webhook payload emitted, in order
@@ -366,8 +392,24 @@ class SumsubSimulator:
             raise SimError(404, f"Level '{name}' not found")
         return name
 
+    def level_add(self, name: str, *, workflow: bool = False) -> None:
+        """Create a level (as in the dashboard); ``workflow``: it ends with a workflow."""
+        if not re.fullmatch(r"[A-Za-z0-9 ._@+-]{1,64}", name):
+            raise SimError(400, "A level name is 1 to 64 letters, digits or ' ._@+-'")
+        with self._lock:
+            self.levels.add(name)
+            if workflow:
+                self.workflow_levels.add(name)
+            else:
+                self.workflow_levels.discard(name)
+
     def applicant_create(
-        self, *, external_user_id: str, level_name: str, body: dict[str, Any] | None = None
+        self,
+        *,
+        external_user_id: str,
+        level_name: str,
+        body: dict[str, Any] | None = None,
+        sandbox: bool = True,
     ) -> SimApplicant:
         body = body or {}
         with self._lock:
@@ -387,6 +429,7 @@ class SumsubSimulator:
                 phone=body.get("phone"),
                 lang=body.get("lang"),
                 fixed_info=dict(body.get("fixedInfo") or {}),
+                sandbox=sandbox,
             )
             self.applicants[applicant.id] = applicant
             self._by_external[external_user_id] = applicant.id
@@ -445,6 +488,52 @@ class SumsubSimulator:
             if self.config.auto_review:
                 self.decide(applicant, self.config.auto_review)
 
+    def precheck(self, applicant: SimApplicant) -> None:
+        """``pending`` → ``prechecked``: the automatic checks are done (``applicantPrechecked``)."""
+        with self._lock:
+            if applicant.review_status != "pending":
+                raise SimError(
+                    409,
+                    f"Only a pending applicant can be prechecked; it is {applicant.review_status}",
+                )
+            applicant.review_status = "prechecked"
+            self._emit("applicantPrechecked", applicant)
+
+    def hold(self, applicant: SimApplicant) -> None:
+        """Put the check on hold for a compliance officer (``onHold``, ``applicantOnHold``)."""
+        with self._lock:
+            if applicant.review_status == "pending":
+                self.precheck(applicant)
+            if applicant.review_status not in ("prechecked", "queued"):
+                raise SimError(
+                    409,
+                    "Only an applicant being checked can be put on hold; it is "
+                    f"{applicant.review_status}",
+                )
+            applicant.review_status = "onHold"
+            self._emit("applicantOnHold", applicant)
+
+    def move_to_level(self, applicant: SimApplicant, level_name: str | None) -> bool:
+        """``moveToLevel``: the applicant now needs the other level's steps (``init``), and
+        an answer given on the old level no longer holds. Fires ``applicantLevelChanged``;
+        answers False (no event) when the applicant is on that level already."""
+        with self._lock:
+            level = self._level(level_name)
+            if applicant.review_status in ("pending", "prechecked", "queued"):
+                raise SimError(
+                    409, f"Cannot change the level while the applicant is {applicant.review_status}"
+                )
+            if level == applicant.level_name:
+                return False
+            applicant.previous_level_name = applicant.level_name
+            applicant.level_name = level
+            applicant.review_status = "init"
+            applicant.review_result = None
+            applicant.review_date = None
+            applicant.review_id = secrets.token_hex(3)
+            self._emit("applicantLevelChanged", applicant)
+            return True
+
     def review_complete(
         self,
         applicant: SimApplicant,
@@ -456,6 +545,8 @@ class SumsubSimulator:
         client_comment: str | None = None,
     ) -> None:
         with self._lock:
+            if applicant.review_status == "pending":
+                self.precheck(applicant)  # as at Sumsub: never pending straight to completed
             result: dict[str, Any] = {"reviewAnswer": answer}
             if answer == "RED":
                 result["rejectLabels"] = list(labels)
@@ -470,6 +561,8 @@ class SumsubSimulator:
             applicant.review_result = result
             applicant.review_date = self._now_dt()
             self._emit("applicantReviewed", applicant)
+            if applicant.level_name in self.workflow_levels:
+                self._emit("applicantWorkflowCompleted", applicant)
 
     def decide(self, applicant: SimApplicant, decision: str) -> None:
         answer, reject_type, labels, comment = DECISIONS[decision]
@@ -494,22 +587,36 @@ class SumsubSimulator:
             applicant.review_id = secrets.token_hex(3)
             self._emit("applicantReset", applicant)
 
-    def token_issue(self, *, user_id: str, level_name: str, ttl: int) -> str:
+    def token_issue(
+        self,
+        *,
+        user_id: str,
+        level_name: str,
+        ttl: int,
+        sandbox: bool = True,
+        identifiers: dict[str, str] | None = None,
+    ) -> str:
         token = f"_act-{uuid.uuid4()}"
         with self._lock:
-            self.tokens[token] = (user_id, level_name, self.now() + ttl)
+            self.tokens[token] = SimToken(
+                user_id, level_name, self.now() + ttl, sandbox, dict(identifiers or {})
+            )
         return token
 
     def token_applicant(self, token: str) -> SimApplicant:
         """The applicant of a WebSDK token; the SDK creates it when none exists yet."""
         with self._lock:
             entry = self.tokens.get(token)
-            if entry is None or entry[2] < self.now():
+            if entry is None or entry.expires < self.now():
                 raise SimError(401, "Access token is expired or unknown")
-            user_id, level_name, _expiry = entry
-            applicant = self.applicant_by_external(user_id)
+            applicant = self.applicant_by_external(entry.user_id)
             if applicant is None:
-                applicant = self.applicant_create(external_user_id=user_id, level_name=level_name)
+                applicant = self.applicant_create(
+                    external_user_id=entry.user_id,
+                    level_name=entry.level_name,
+                    body=entry.identifiers,
+                    sandbox=entry.sandbox,
+                )
             return applicant
 
     # -- webhooks ------------------------------------------------------------------------
@@ -528,7 +635,7 @@ class SumsubSimulator:
             "applicantType": "individual",
             "correlationId": f"req-{uuid.uuid4()}",
             "levelName": applicant.level_name,
-            "sandboxMode": True,
+            "sandboxMode": applicant.sandbox,
             "externalUserId": applicant.external_user_id,
             "type": event_type,
             "reviewStatus": applicant.review_status,
@@ -537,8 +644,10 @@ class SumsubSimulator:
             + f"{moment.microsecond // 1000:03d}",
             "clientId": CLIENT_ID,
         }
-        if event_type == "applicantReviewed" and applicant.review_result is not None:
+        if event_type in REVIEW_RESULT_EVENTS and applicant.review_result is not None:
             payload["reviewResult"] = dict(applicant.review_result)
+        if event_type == "applicantLevelChanged" and applicant.previous_level_name:
+            payload["previousLevelName"] = applicant.previous_level_name
         self.events.append(payload)
         if not self.webhook_url:
             return
@@ -730,7 +839,12 @@ def _h_create(
         raise SimError(400, "externalUserId must be a string")
     if data.get("type", "individual") != "individual":
         raise SimError(400, "Level is for individual applicants")
-    applicant = sim.applicant_create(external_user_id=external, level_name=level, body=data)
+    applicant = sim.applicant_create(
+        external_user_id=external,
+        level_name=level,
+        body=data,
+        sandbox=token.startswith(SANDBOX_PREFIX),
+    )
     return 200, applicant.json(), {}
 
 
@@ -882,30 +996,99 @@ def _h_token_sdk(
     if not isinstance(user_id, str) or not user_id:
         raise SimError(400, "userId is required")
     level = sim._level(data.get("levelName"))
-    act = sim.token_issue(user_id=user_id, level_name=level, ttl=_ttl(data.get("ttlInSecs")))
+    act = sim.token_issue(
+        user_id=user_id,
+        level_name=level,
+        ttl=_ttl(data.get("ttlInSecs")),
+        sandbox=token.startswith(SANDBOX_PREFIX),
+        identifiers=_identifiers(data.get("applicantIdentifiers")),
+    )
     return 200, {"token": act, "userId": user_id}, {}
 
 
+def _identifiers(raw: Any) -> dict[str, str]:
+    """``applicantIdentifiers``: the email and phone the WebSDK creates the applicant with."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(
+        key in ("email", "phone") and isinstance(value, str) for key, value in raw.items()
+    ):
+        raise SimError(400, "applicantIdentifiers must be an object with email and/or phone")
+    return {key: value for key, value in raw.items() if value}
+
+
 def _h_token_legacy(
-    sim: SumsubSimulator, m: re.Match[str], params: dict[str, str], *_: Any
+    sim: SumsubSimulator,
+    m: re.Match[str],
+    params: dict[str, str],
+    headers: Any,
+    body: bytes,
+    token: str,
 ) -> tuple[int, Any, dict[str, str]]:
     user_id = params.get("userId")
     if not user_id:
         raise SimError(400, "userId is required")
     level = sim._level(params.get("levelName"))
-    act = sim.token_issue(user_id=user_id, level_name=level, ttl=_ttl(params.get("ttlInSecs")))
+    act = sim.token_issue(
+        user_id=user_id,
+        level_name=level,
+        ttl=_ttl(params.get("ttlInSecs")),
+        sandbox=token.startswith(SANDBOX_PREFIX),
+    )
     return 200, {"token": act, "userId": user_id}, {}
 
 
 def _h_websdk_link(
+    sim: SumsubSimulator,
+    m: re.Match[str],
+    params: dict[str, str],
+    headers: Any,
+    body: bytes,
+    token: str,
+) -> tuple[int, Any, dict[str, str]]:
+    """The WebSDK link: today's form ``levels/-/websdkLink`` with a JSON body (``levelName``,
+    ``userId``, ``applicantIdentifiers``, ``ttlInSecs``, ``redirect``), and the older one
+    with the level in the path and ``externalUserId`` / ``ttlInSecs`` in the query."""
+    path_level = unquote(m.group(1))
+    identifiers: dict[str, str] = {}
+    if path_level == "-":
+        if "json" not in (headers.get("Content-Type") or ""):
+            raise SimError(415, "Content-Type must be application/json")
+        data = sim_http.json_object(body)
+        level = sim._level(data.get("levelName"))
+        user_id = data.get("userId")
+        if not isinstance(user_id, str) or not user_id:
+            raise SimError(400, "userId is required")
+        if data.get("externalActionId") is not None:
+            raise SimError(400, "Applicant actions (externalActionId) are not simulated")
+        redirect = data.get("redirect")
+        if redirect is not None and not isinstance(redirect, dict):
+            raise SimError(400, "redirect must be an object")
+        identifiers = _identifiers(data.get("applicantIdentifiers"))
+        ttl = _ttl(data.get("ttlInSecs", params.get("ttlInSecs")))
+    else:
+        level = sim._level(path_level)
+        user_id = params.get("externalUserId")
+        if not user_id:
+            raise SimError(400, "externalUserId is required")
+        ttl = _ttl(params.get("ttlInSecs"))
+    act = sim.token_issue(
+        user_id=user_id,
+        level_name=level,
+        ttl=ttl,
+        sandbox=token.startswith(SANDBOX_PREFIX),
+        identifiers=identifiers,
+    )
+    return 200, {"url": f"{sim.base_url}/websdk/?token={quote(act)}"}, {}
+
+
+def _h_move_to_level(
     sim: SumsubSimulator, m: re.Match[str], params: dict[str, str], *_: Any
 ) -> tuple[int, Any, dict[str, str]]:
-    level = sim._level(unquote(m.group(1)))
-    user_id = params.get("externalUserId")
-    if not user_id:
-        raise SimError(400, "externalUserId is required")
-    act = sim.token_issue(user_id=user_id, level_name=level, ttl=_ttl(params.get("ttlInSecs")))
-    return 200, {"url": f"{sim.base_url}/websdk/?token={quote(act)}"}, {}
+    applicant = sim.applicant(m.group(1))
+    sim.move_to_level(applicant, params.get("name"))
+    with sim._lock:
+        return 200, applicant.json(), {}
 
 
 def _h_levels(sim: SumsubSimulator, *_: Any) -> tuple[int, Any, dict[str, str]]:
@@ -930,6 +1113,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Callable[..., tuple[int, Any, dic
     (re.compile(rf"/resources/applicants/{_ID}/status/pending"), {"POST": _h_pending}),
     (re.compile(rf"/resources/applicants/{_ID}/status/testCompleted"), {"POST": _h_test_completed}),
     (re.compile(rf"/resources/applicants/{_ID}/reset"), {"POST": _h_reset}),
+    (re.compile(rf"/resources/applicants/{_ID}/moveToLevel"), {"POST": _h_move_to_level}),
     (re.compile(r"/resources/accessTokens/sdk"), {"POST": _h_token_sdk}),
     (re.compile(r"/resources/accessTokens"), {"POST": _h_token_legacy}),
     (
@@ -976,16 +1160,21 @@ def _websdk_html(token: str, applicant: SimApplicant, message: str = "") -> str:
         label = "rejected"
         parts.append("<p>Your identity could not be verified.</p>")
     elif status in BUSY_STATES:
-        label = "submitted, waiting for review"
+        label = (
+            "on hold for a compliance officer"
+            if status == "onHold"
+            else ("submitted, waiting for review")
+        )
         parts.append(
             "<p>Your document was submitted. The sandbox makes no automatic decision: choose"
             " one.</p>"
         )
-        for decision, text in (
-            ("GREEN", "Approve"),
-            ("RETRY", "Reject (retry)"),
-            ("FINAL", "Reject (final)"),
-        ):
+        choices = [("GREEN", "Approve"), ("RETRY", "Reject (retry)"), ("FINAL", "Reject (final)")]
+        if status == "pending":
+            choices.append(("PRECHECK", "Precheck only"))
+        if status in ("pending", "prechecked", "queued"):
+            choices.append(("HOLD", "Put on hold"))
+        for decision, text in choices:
             parts.append(
                 f'<form method="post" action="/websdk/decide" style="display:inline">{hidden}'
                 f'<input type="hidden" name="decision" value="{decision}">'
@@ -1077,11 +1266,16 @@ class _Handler(sim_http.SimHandler):
             self.sim.submit(applicant)
         else:
             decision = form.get("decision", "")
-            if decision not in DECISIONS:
+            if decision not in (*DECISIONS, "PRECHECK", "HOLD"):
                 raise SimError(400, "Unknown decision")
             if applicant.review_status not in BUSY_STATES:
                 raise SimError(409, "Submit a document before choosing a decision")
-            self.sim.decide(applicant, decision)
+            if decision == "PRECHECK":
+                self.sim.precheck(applicant)
+            elif decision == "HOLD":
+                self.sim.hold(applicant)
+            else:
+                self.sim.decide(applicant, decision)
         self.send_body(303, b"", "text/plain", {"Location": f"/websdk/?token={quote(token)}"})
 
     def _sim_control(self, method: str, target: str, body: bytes) -> None:
@@ -1097,8 +1291,42 @@ class _Handler(sim_http.SimHandler):
         elif path == "/_sim/deliveries" and method == "GET":
             with self.sim._lock:
                 self.send_json(200, {"events": self.sim.events, "deliveries": self.sim.deliveries})
+        elif path == "/_sim/levels" and method == "POST":
+            data = sim_http.json_object(body)
+            workflow = data.get("workflow", False)
+            if not isinstance(workflow, bool):
+                raise SimError(400, "workflow must be true or false")
+            name = data.get("name")
+            if not isinstance(name, str):
+                raise SimError(400, "name is required")
+            self.sim.level_add(name, workflow=workflow)
+            with self.sim._lock:
+                self.send_json(
+                    200,
+                    {
+                        "levels": sorted(self.sim.levels),
+                        "workflowLevels": sorted(self.sim.workflow_levels),
+                    },
+                )
+        elif (found := _SIM_APPLICANT.fullmatch(path)) is not None and method == "POST":
+            applicant = self.sim.applicant(found.group(1))
+            action = found.group(2)
+            if action == "precheck":
+                self.sim.precheck(applicant)
+            elif action == "hold":
+                self.sim.hold(applicant)
+            else:
+                level = sim_http.json_object(body).get("levelName")
+                if not isinstance(level, str):
+                    raise SimError(400, "levelName is required")
+                self.sim.move_to_level(applicant, level)
+            with self.sim._lock:
+                self.send_json(200, applicant.review_json())
         else:
             raise SimError(404, "Not found")
+
+
+_SIM_APPLICANT = re.compile(rf"/_sim/applicants/{_ID}/(precheck|hold|level)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1122,6 +1350,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--level", action="append", default=None, help=f"a level name (default {DEFAULT_LEVEL})"
     )
+    parser.add_argument(
+        "--workflow-level",
+        action="append",
+        default=[],
+        help="a level run as a workflow: applicantWorkflowCompleted follows each review",
+    )
     args = parser.parse_args(argv)
     levels = tuple(args.level or (Env.str("SUMSUB_LEVEL_NAME", DEFAULT_LEVEL),))
     sim = SumsubSimulator(
@@ -1133,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook_secret=args.webhook_secret,
         webhook_alg=args.webhook_alg,
         levels=levels,
+        workflow_levels=tuple(args.workflow_level),
     )
     return sim_http.simulator_main(
         sim,
