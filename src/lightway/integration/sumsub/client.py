@@ -303,13 +303,17 @@ class SumsubClient:
     def websdk_link(
         self, *, external_user_id: str, level_name: str, ttl_seconds: int = 600, lang: str = "en"
     ) -> str:
+        # The form Sumsub documents today: the level and user travel in a JSON body, the
+        # path names no level ("-"). The older form (level in the path, user in the query)
+        # is the one the 2024 API description still shows.
         data = self.request(
             "POST",
-            f"/resources/sdkIntegrations/levels/{quote(level_name, safe='')}/websdkLink",
-            params={
-                "ttlInSecs": str(ttl_seconds),
-                "externalUserId": external_user_id,
-                "lang": lang,
+            "/resources/sdkIntegrations/levels/-/websdkLink",
+            params={"lang": lang},
+            json_body={
+                "levelName": level_name,
+                "userId": external_user_id,
+                "ttlInSecs": ttl_seconds,
             },
         )
         url = str(data.get("url") or "")
