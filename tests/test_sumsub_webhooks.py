@@ -542,3 +542,51 @@ def test_applicant_created_by_the_sdk_is_attached_by_subject(sim, customer, now)
     assert run_kyc_jobs() == [WebhookStatus.PROCESSED]
     assert KycApplicant.objects.get(user_id=customer).applicant_id == applicant.id
     assert kyc_start(user_id=customer, now=now).applicant_id == applicant.id
+
+
+# --- applicantLevelChanged (issue 15 item 5) ---------------------------------------------
+
+
+def test_level_change_moves_later_decisions_to_the_new_level(sim, customer, now):
+    """Regression: the platform kept the old level after ``applicantLevelChanged``, so the
+    approval on the new level was refused as "for another level" and the customer could
+    never reach tier 3; the RETRY answer of the old level also stayed in place."""
+    sim.levels.add("enhanced-kyc-level")
+    session = kyc_start(user_id=customer, now=now)
+    applicant = sim.applicants[session.applicant_id]
+    submit(sim, session.applicant_id)
+    sim.decide(applicant, "RETRY")
+    sim.move_to_level(applicant, "enhanced-kyc-level")
+    submit(sim, session.applicant_id)
+    assert [e["type"] for e in sim.events[3:]] == [
+        "applicantReviewed",
+        "applicantLevelChanged",
+        "applicantPending",
+    ]
+    for payload in sim.events[:5]:  # up to the level change; not the new attempt yet
+        receive(payload)
+    run_kyc_jobs(now)
+    kyc = KycApplicant.objects.get(user_id=customer)
+    assert kyc.level_name == "enhanced-kyc-level"
+    assert (kyc.review_status, kyc.review_answer, kyc.reject_type) == ("init", "", "")
+    assert kyc_status(user_id=customer).state == KycState.IN_PROGRESS
+    assert audit_actions()[-2:] == ["kyc.level_changed", "kyc.event"]
+    sim.decide(applicant, "GREEN")
+    for payload in sim.events[5:]:  # pending, prechecked, reviewed on the new level
+        receive(payload)
+    run_kyc_jobs(now)
+    assert tier(customer) == KycTier.SUMSUB_VERIFIED
+    assert KycApplicant.objects.get(user_id=customer).review_answer == "GREEN"
+
+
+def test_level_change_without_a_level_name_changes_nothing(sim, customer, now):
+    session = kyc_start(user_id=customer, now=now)
+    created = events(sim, "applicantCreated")[0]
+    forged = dict(created, type="applicantLevelChanged", levelName=["x"])
+    forged["createdAtMs"] = created["createdAtMs"][:-3] + "999"
+    assert receive(forged).outcome == WebhookOutcome.ACCEPTED
+    run_kyc_jobs(now)
+    assert KycApplicant.objects.get(applicant_id=session.applicant_id).level_name == (
+        "basic-kyc-level"
+    )
+    assert "kyc.level_changed" not in audit_actions()

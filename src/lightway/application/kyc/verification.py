@@ -544,7 +544,9 @@ def kyc_event_process(*, event_id: int, now: datetime) -> str:
             status = payload.get("reviewStatus") or EVENT_STATUS.get(event_type)
             if isinstance(status, str) and status:
                 kyc.review_status = status[:24]
-            if event_type == "applicantReset" or kyc.review_status in IN_REVIEW:
+            if event_type == "applicantLevelChanged":
+                _level_change(kyc, payload, event=event, now=now)
+            elif event_type == "applicantReset" or kyc.review_status in IN_REVIEW:
                 # A new attempt: the previous answer no longer describes the applicant. A
                 # FINAL rejection stays recorded (final_rejected_at): only staff lift it.
                 kyc.review_answer = ReviewAnswer.NONE
@@ -599,6 +601,42 @@ def _applicant_for_event(payload: Mapping[str, Any], *, now: datetime) -> KycApp
     except Conflict:
         return None
     return KycApplicant.objects.select_for_update().get(applicant_id=applicant_id)
+
+
+def _level_change(
+    kyc: KycApplicant, payload: Mapping[str, Any], *, event: SumsubWebhookEvent, now: datetime
+) -> None:
+    """``applicantLevelChanged``: Sumsub (an operator, or a level-change rule) moved the
+    applicant to another level. Later decisions are checked against the new level, and an
+    answer given on the old level no longer describes the applicant. A FINAL rejection stays
+    recorded (``final_rejected_at``): only staff lift it. A tier already granted stays."""
+    level = payload.get("levelName")
+    if not isinstance(level, str) or not level or len(level) > 100:
+        logger.warning(
+            "kyc level change without a usable level name, not applied",
+            extra={"applicant_id": kyc.applicant_id, "event_id": event.pk},
+        )
+        return
+    previous = kyc.level_name
+    kyc.review_answer = ReviewAnswer.NONE
+    kyc.reject_type = RejectType.NONE
+    kyc.reject_labels = []
+    kyc.moderation_comment = ""
+    if level == previous:
+        return
+    kyc.level_name = level
+    audit_record(
+        actor=ACTOR_SUMSUB,
+        action="kyc.level_changed",
+        object_type="kyc.applicant",
+        object_id=kyc.applicant_id,
+        data={"event_id": event.pk, "previous_level": previous[:100], "level": level},
+        now=now,
+    )
+    logger.info(
+        "kyc level changed",
+        extra={"applicant_id": kyc.applicant_id, "event_id": event.pk},
+    )
 
 
 def _review_apply(
