@@ -581,6 +581,14 @@ def test_websdk_link_json_form_as_a_third_party_client_sends_it(sim):
     assert (applicant.email, applicant.phone) == ("node@example.test", "+256700000777")
 
 
+def test_websdk_link_json_form_with_external_user_id(sim):
+    body = b'{"levelName": "basic-kyc-level", "externalUserId": "sub_ext"}'
+    response = signed_post(sim, "/resources/sdkIntegrations/levels/-/websdkLink", body)
+    assert response.status_code == 200, response.text
+    assert httpx.get(response.json()["url"]).status_code == 200
+    assert sim.applicant_by_external("sub_ext") is not None
+
+
 def test_websdk_link_older_form_still_served(client, sim):
     level = SPECIAL_LEVEL.replace(" ", "%20").replace("+", "%2B").replace("@", "%40")
     data = client.request(

@@ -1047,7 +1047,8 @@ def _h_websdk_link(
     token: str,
 ) -> tuple[int, Any, dict[str, str]]:
     """The WebSDK link: today's form ``levels/-/websdkLink`` with a JSON body (``levelName``,
-    ``userId``, ``applicantIdentifiers``, ``ttlInSecs``, ``redirect``), and the older one
+    ``userId`` or ``externalUserId``, ``applicantIdentifiers``, ``ttlInSecs``, ``redirect``),
+    and the older one
     with the level in the path and ``externalUserId`` / ``ttlInSecs`` in the query."""
     path_level = unquote(m.group(1))
     identifiers: dict[str, str] = {}
@@ -1056,7 +1057,8 @@ def _h_websdk_link(
             raise SimError(415, "Content-Type must be application/json")
         data = sim_http.json_object(body)
         level = sim._level(data.get("levelName"))
-        user_id = data.get("userId")
+        # ``userId`` in Sumsub's documentation; some clients name it ``externalUserId``.
+        user_id = data.get("userId") or data.get("externalUserId")
         if not isinstance(user_id, str) or not user_id:
             raise SimError(400, "userId is required")
         if data.get("externalActionId") is not None:
