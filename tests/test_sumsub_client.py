@@ -506,6 +506,8 @@ def test_simulator_command_line():
             "0",
             "--webhook-alg",
             "HMAC_SHA1_HEX",
+            "--workflow-level",
+            "flow-level",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -519,6 +521,9 @@ def test_simulator_command_line():
         )
         assert cli_client.request("GET", "/resources/status/api") == {"ok": 1}
         assert httpx.get(f"{base_url}/_sim/config").json()["webhook_alg"] == "HMAC_SHA1_HEX"
+        levels = httpx.post(f"{base_url}/_sim/levels", json={"name": "extra-level"}).json()
+        assert levels["workflowLevels"] == ["flow-level"]
+        assert set(levels["levels"]) >= {"flow-level", "extra-level"}
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
