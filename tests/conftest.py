@@ -16,6 +16,7 @@ from django.test.client import ClientHandler
 # LIGHTWAY_AUDIT_CHECKPOINT_FILE at a temporary file themselves).
 os.environ.setdefault("LIGHTWAY_AUDIT_CHECKPOINT_FILE", "")
 
+from lightway.application.aml.inline import aml_caches_clear
 from lightway.data.commission.selectors import fee_schedule_cache_clear
 from lightway.data.ledger.services import house_account_cache_clear
 from lightway.infrastructure.config import url_from_database
@@ -29,9 +30,11 @@ def _fresh_process_caches(settings):
     settings.LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = 0
     house_account_cache_clear()
     fee_schedule_cache_clear()
+    aml_caches_clear()
     yield
     house_account_cache_clear()
     fee_schedule_cache_clear()
+    aml_caches_clear()
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "lightway.data.reports",
     "lightway.data.retention",
     "lightway.data.archive",
+    "lightway.data.aml",
     "lightway.security",
     "lightway.security.apiauth",
     "lightway.security.mfa",
@@ -362,6 +363,10 @@ LIGHTWAY_LIMITS_POLICY = Env.str("LIGHTWAY_LIMITS_POLICY", "")
 LIGHTWAY_MAX_AMOUNT_MINOR = Env.int("LIGHTWAY_MAX_AMOUNT_MINOR", 10**15)
 # Seconds a process keeps the fee schedules of a scope (0 = read them on every transaction).
 LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS", 5)
+# AML (docs/aml.md): the inline rules inside every payment (off only to measure their
+# cost, benchmarks/transfers.py) and how long a process keeps the rules in force.
+LIGHTWAY_AML_INLINE = Env.bool("LIGHTWAY_AML_INLINE", True)
+LIGHTWAY_AML_CACHE_SECONDS = Env.int("LIGHTWAY_AML_CACHE_SECONDS", 10)
 
 # LIGHTWAY_LOG_FORMAT (json | console), LIGHTWAY_LOG_FILE, LIGHTWAY_LOG_CONSOLE_LEVEL:
 # infrastructure/logs.py and docs/operations.md, "Logs".

@@ -558,6 +558,12 @@ def kyc_tier_set(
             data={"from": old, "to": int(new), "reason": reason[:200]},
             now=now,
         )
+        if new > old and new >= KycTier.BASIC_IDENTITY:
+            # KYC approval screens the customer's name against the sanctions list (an open
+            # hit blocks their payments; docs/aml.md)
+            from lightway.application.aml.sanctions import customer_screen
+
+            customer_screen(user_id=user_id, now=now)
         if new > old and announce:
             from lightway.application.notifications.service import notify
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from lightway.application.aml.inline import findings_record, inline_check
 from lightway.application.errors import IdempotencyConflict, PaymentRefused, ValidationFailed
 from lightway.application.payments.limits import (
     DatabaseLimits,
@@ -299,11 +300,24 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
         "now": now,
     }
     refused = plan.refusal
+    aml = None
     if refused is None:
+        # The inline AML rules (cached per process, no query unless one fires): a refusal is
+        # recorded like any other, a flag writes its alert in the payment's transaction.
+        aml = inline_check(
+            kind=plan.kind,
+            client_id=plan.client_id,
+            money=plan.money,
+            recipient_id=plan.recipient_id,
+            now=now,
+        )
+        refused = aml.refusal
+    if refused is None:
+        assert aml is not None
         policy = limits_policy() if plan.check_limits else None
         try:
             in_database = database_limits(policy)
-            if _in_one_statement(plan, policy, in_database):
+            if not aml.flags and _in_one_statement(plan, policy, in_database):
                 return _record_posted(plan, fields, in_database)
             with transaction.atomic():
                 late = isinstance(plan.movement, HoldFunds) and plan.movement.last
@@ -314,6 +328,8 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
                 transfer = transfer_insert(status=plan.status, entry_id=recorded.entry_id, **fields)
                 if policy is not None:
                     _limits_check(policy, plan, transfer_id, now)
+                if aml.flags:
+                    findings_record(aml, transfer_id=transfer.id, now=now)
                 if recorded.entry_id is not None and plan.fee_amount:
                     commission_records_create(
                         entry_id=recorded.entry_id,
@@ -346,6 +362,8 @@ def _record(plan: PaymentPlan, key: str, digest: str, now: datetime) -> Transfer
             **fields,
         )
         _audit(plan, transfer, now, Recorded(), {})
+        if aml is not None and aml.refusal is refused and aml.flags:
+            findings_record(aml, transfer_id=transfer.id, now=now)
     return transfer
 
 
