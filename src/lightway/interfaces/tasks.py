@@ -143,6 +143,29 @@ def rate_counters_prune(timestamp: int | None = None) -> int:
     return prune(now=timezone.now())
 
 
+AML_BATCH_CRON = "7 * * * *"
+# How far back each hourly run looks: every window that ended in that time is (re)checked,
+# which costs nothing for windows already alerted (the alerts' unique key).
+AML_BATCH_LOOKBACK_HOURS = 24 * 4
+
+
+@app.periodic(cron=AML_BATCH_CRON)
+@app.task(name="aml_batch", queue=PERIODIC_QUEUE, queueing_lock="aml_batch")
+def aml_batch(timestamp: int | None = None) -> int:
+    """The batch AML rules over the windows that ended in the last four days (docs/aml.md);
+    the number of new alerts."""
+    from datetime import timedelta
+
+    from lightway.application.aml.batch import aml_run
+
+    now = timezone.now()
+    result = aml_run(
+        start=now - timedelta(hours=AML_BATCH_LOOKBACK_HOURS), end=now, now=now, complete_only=True
+    )
+    logger.info("aml batch", extra={"windows": result.windows, "alerts": result.alerts})
+    return result.alerts
+
+
 SESSIONS_PRUNE_CRON = "23 * * * *"
 
 

@@ -234,6 +234,18 @@ class Action(models.TextChoices):
         "retention.manage",
         "Place a legal hold, or release another officer's hold (audited)",
     )
+    AML_CASES_VIEW = "aml.cases.view", "See AML alerts, cases, their evidence and timeline"
+    AML_CASES_WORK = (
+        "aml.cases.work",
+        "Work AML cases: assign, note, escalate, propose an STR filing, close (audited)",
+    )
+    AML_FILING_APPROVE = (
+        "aml.filing.approve",
+        "Approve or send back another officer's STR filing proposal (audited)",
+    )
+    AML_RULES_VIEW = "aml.rules.view", "See the AML rules and their versions"
+    AML_RULES_EDIT = "aml.rules.edit", "Add a version of an AML rule (audited)"
+    AML_SANCTIONS_IMPORT = "aml.sanctions.import", "Import a sanctions list file (audited)"
 
 
 A = Action
@@ -253,6 +265,7 @@ MATRIX: dict[str, frozenset[str]] = {
             A.PARTNER_WEBHOOKS_REDELIVER,
             A.INTEGRATION_KEYS_MANAGE,
             A.KYC_LIMITS_VIEW,
+            A.AML_RULES_VIEW,
         }
     ),
     Role.LW_OPERATIONS: frozenset(
@@ -344,6 +357,13 @@ MATRIX: dict[str, frozenset[str]] = {
             # Regulatory filings: compliance only (tipping-off rules keep STR data away
             # from front-line roles).
             A.GOAML_EXPORT,
+            # AML: maker-checker on STR filings (docs/aml.md)
+            A.AML_CASES_VIEW,
+            A.AML_CASES_WORK,
+            A.AML_FILING_APPROVE,
+            A.AML_RULES_VIEW,
+            A.AML_RULES_EDIT,
+            A.AML_SANCTIONS_IMPORT,
         }
     ),
     Role.LW_SUPPORT: frozenset(

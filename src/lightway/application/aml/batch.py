@@ -355,9 +355,11 @@ def aml_run(
     end: datetime,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    complete_only: bool = False,
 ) -> RunResult:
     """Run every batch rule over ``[start, end)`` (see the module docstring). ``progress``
-    is called with (windows done, windows in all)."""
+    is called with (windows done, windows in all). ``complete_only``: only windows that
+    ended by ``now`` (the periodic job: a window's alert is raised once it is whole)."""
     codes = sorted(
         set(
             RuleVersion.objects.filter(mode=RuleMode.BATCH, kind__in=BATCH_KINDS).values_list(
@@ -369,7 +371,11 @@ def aml_run(
     for code in codes:
         latest = rule_in_force(code=code, at=min(end, now))
         hours = int(latest.parameters.get("window_hours", 24)) if latest else 24
-        plan.extend((code, ws, we) for ws, we in windows(start, end, hours))
+        plan.extend(
+            (code, ws, we)
+            for ws, we in windows(start, end, hours)
+            if not complete_only or we <= now
+        )
     plan.sort(key=lambda item: (item[1], item[2], item[0]))
     result = RunResult()
     cache: dict[tuple[datetime, datetime], list[Move]] = {}

@@ -48,6 +48,8 @@
                      | restore --month YYYY-MM [--table T] | drop --month YYYY-MM
                                                                archive closed months
     lightway partitions ensure [--months-ahead N]              create months ahead
+    lightway aml run --from DATE --to DATE                     batch AML rules over a period
+    lightway aml import-sanctions FILE                         import a UN sanctions list XML
 
 Results go to stdout, progress to stderr. Exit code 0 means success; any failure prints one
 line ``lightway: error: <reason>`` and exits non-zero (2 for a usage error).
@@ -633,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lightway.interfaces.cli.archive import add_archive_commands
 
     add_archive_commands(sub, _Parser)  # lightway archive list|run|verify|restore|drop, partitions
+    from lightway.interfaces.cli.aml import add_aml_commands
+
+    add_aml_commands(sub, _Parser)  # lightway aml run, import-sanctions, screen, seed-rules
 
     p = sub.add_parser(
         "simulators", help="run the simulators of the external systems and print their URLs"

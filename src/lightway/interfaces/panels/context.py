@@ -41,6 +41,9 @@ STAFF_NAV_ACTIONS += ("goaml.export",)
 STAFF_NAV_ACTIONS += ("reports.run",)
 # Retention: policies, legal holds, runs (panels/lightway/retention.py)
 STAFF_NAV_ACTIONS += ("retention.view",)
+# AML alerts, cases, rules and sanctions lists (panels/lightway/aml.py)
+STAFF_NAV_ACTIONS += ("aml.cases.view", "aml.cases.work", "aml.filing.approve", "aml.rules.view")
+STAFF_NAV_ACTIONS += ("aml.rules.edit", "aml.sanctions.import")
 
 
 def _panel(request: HttpRequest) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from lightway.interfaces.admin import ledger as _ledger_admin  # noqa: F401
 from lightway.interfaces.api.v1 import api
 from lightway.interfaces.panels import urls as panel_urls
 from lightway.interfaces.panels.customer_kyc import kyc_urlpatterns
+from lightway.interfaces.panels.lightway import aml as aml_panel
 from lightway.interfaces.panels.lightway import urls as policy_urls
 from lightway.interfaces.web import audit_key, health, settlement_webhook, sms_webhooks, webhooks
 from lightway.interfaces.web.authz import public
@@ -65,6 +66,7 @@ urlpatterns = [
     path("staff/compliance/goaml/", include(policy_urls.goaml_patterns)),
     path("staff/reports/", include(policy_urls.reports_patterns)),
     path("staff/compliance/retention/", include(policy_urls.retention_patterns)),
+    path("staff/compliance/", include(aml_panel.compliance_patterns)),
     path("staff/", include(panel_urls.staff_patterns)),
     path("mtn/", include(panel_urls.mtn_patterns)),
     path("favicon.ico", panel_urls.favicon, name="favicon"),

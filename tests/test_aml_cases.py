@@ -1,0 +1,325 @@
+"""AML cases: the maker-checker workflow (the service and the database both refuse a
+self-approval), every step audited with a timeline, the filing's SuspicionInput, the
+compliance pages (permissions, bad input -> 400 with the input kept, keyset paging) and
+the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from lightway.application.aml import cases
+from lightway.application.aml.alerts import AlertInput, alert_raise
+from lightway.application.aml.filing import case_suspicion, suspicion_inputs
+from lightway.application.errors import Conflict, ValidationFailed
+from lightway.data.aml.models import Alert, Case, CaseEvent
+from lightway.data.audit.models import AuditRecord
+from lightway.interfaces.cli.main import main as cli_main
+from tests.aml_support import rule
+from tests.conftest import VerifiedClient
+from tests.factories import customer, staff
+
+pytestmark = pytest.mark.django_db
+
+_n = itertools.count()
+REASON = "Structured deposits just below the reporting threshold, three days running."
+
+
+def _as(role: str, now):
+    client = VerifiedClient()
+    user_id = staff(f"aml{next(_n)}.{role}", [role], now)
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    return client, user_id
+
+
+def _case(now, *, code="VELO", dedupe="w1") -> Case:
+    version = rule(code, "velocity", {"max_count": 2}, now)
+    user_id, _ = customer(f"c{next(_n)}", now)
+    transfer_id = uuid.uuid4()
+    alert = alert_raise(
+        AlertInput(
+            rule=version,
+            subject_ref=f"user:{user_id}",
+            subject_user_id=user_id,
+            dedupe=dedupe,
+            evidence={"count": 3},
+            transfer_ids=(transfer_id,),
+            score=3.0,
+        ),
+        now=now,
+    )
+    assert alert is not None
+    return alert.case
+
+
+def test_alerts_join_the_subjects_open_case_and_are_not_duplicated(now):
+    case = _case(now)
+    version = rule("FAN", "fan_in", {"min_counterparties": 3}, now)
+    again = AlertInput(
+        rule=version,
+        subject_ref=case.subject_ref,
+        subject_user_id=case.subject_user_id,
+        dedupe="w1",
+        evidence={},
+    )
+    first = alert_raise(again, now=now)
+    assert first is not None and first.case_id == case.pk
+    assert alert_raise(again, now=now) is None
+    assert Case.objects.count() == 1 and Alert.objects.count() == 2
+
+
+def test_the_full_workflow_with_two_officers(now):
+    case = _case(now)
+    a = staff("officer.a", ["lw_compliance"], now)
+    b = staff("officer.b", ["lw_compliance"], now)
+    ref = case.reference
+    cases.case_assign(reference=ref, assignee_id=a, actor_id=a, now=now)
+    cases.case_note(reference=ref, text="Looked at the wallet history.", actor_id=a, now=now)
+    cases.case_escalate(reference=ref, reason="Pattern continues this week.", actor_id=a, now=now)
+    cases.case_propose_filing(
+        reference=ref, reason=REASON, action="account frozen", actor_id=a, now=now
+    )
+    with pytest.raises(Conflict, match="cannot approve"):
+        cases.case_approve_filing(reference=ref, actor_id=a, now=now)
+    approved = cases.case_approve_filing(reference=ref, actor_id=b, now=now + timedelta(minutes=5))
+    assert approved.state == "filing_approved" and approved.approved_by_id == b
+    kinds = list(CaseEvent.objects.filter(case=case).order_by("id").values_list("kind", flat=True))
+    assert kinds == [
+        "opened",
+        "alert",
+        "assign",
+        "note",
+        "escalate",
+        "propose_filing",
+        "approve_filing",
+    ]
+    actions = set(
+        AuditRecord.objects.filter(object_type="aml.case", object_id=ref).values_list(
+            "action", flat=True
+        )
+    )
+    assert {"aml.case.open", "aml.case.note", "aml.case.approve_filing"} <= actions
+    suspicion = case_suspicion(case.pk)
+    assert suspicion.case_reference == ref and suspicion.reason == REASON
+    assert suspicion.action == "account frozen" and suspicion.indicators == ("VELO",)
+    assert suspicion.proposed_by == a and suspicion.approved_by == b
+    assert suspicion.subject_user_ids == (case.subject_user_id,)
+    assert len(suspicion.transfer_ids) == 1
+    assert [
+        s.case_reference for s in suspicion_inputs(start=now, end=now + timedelta(hours=1))
+    ] == [ref]
+    assert suspicion_inputs(start=now + timedelta(hours=1), end=now + timedelta(hours=2)) == []
+    closed = cases.case_close(reference=ref, reason="STR filed with the FIU.", actor_id=b, now=now)
+    assert closed.state == "closed"
+    with pytest.raises(Conflict):
+        cases.case_note(reference=ref, text="late", actor_id=a, now=now)
+
+
+def test_self_approval_is_refused_by_the_database(now):
+    case = _case(now)
+    a = staff("officer.a", ["lw_compliance"], now)
+    cases.case_propose_filing(
+        reference=case.reference, reason=REASON, action="none yet", actor_id=a, now=now
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE aml_case SET state = 'filing_approved', approved_by_id = proposed_by_id,"
+                " approved_at = now() WHERE id = %s",
+                [case.pk],
+            )
+    # nor approved without a proposal, nor events rewritten, nor a case deleted
+    other = _case(now, code="VELO2")
+    b = staff("officer.b", ["lw_compliance"], now)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE aml_case SET state = 'filing_approved', approved_by_id = %s,"
+                " approved_at = now() WHERE id = %s",
+                [b, other.pk],
+            )
+    for statement in (
+        "UPDATE aml_case_event SET text = 'x'",
+        f"DELETE FROM aml_case WHERE id = {case.pk}",
+        f"UPDATE aml_case SET state = 'closed', closed_reason = '' WHERE id = {case.pk}",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute(statement)
+
+
+def test_reasons_are_required(now):
+    case = _case(now)
+    a = staff("officer.a", ["lw_compliance"], now)
+    with pytest.raises(ValidationFailed, match="reason"):
+        cases.case_close(reference=case.reference, reason="  ", actor_id=a, now=now)
+    with pytest.raises(ValidationFailed, match="reason for the filing"):
+        cases.case_propose_filing(
+            reference=case.reference, reason="short", action="frozen", actor_id=a, now=now
+        )
+    assert Case.objects.get(pk=case.pk).state == "open"
+
+
+def test_a_case_without_an_approved_filing_has_no_suspicion(now):
+    case = _case(now)
+    with pytest.raises(Conflict):
+        case_suspicion(case.pk)
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+def test_pages_need_the_compliance_role(now):
+    case = _case(now)
+    for role in ("lw_support", "lw_operations", "lw_finance"):
+        client, _ = _as(role, now)
+        assert client.get("/staff/compliance/").status_code == 403
+        assert client.get(f"/staff/compliance/cases/{case.reference}/").status_code == 403
+    admin, _ = _as("lw_admin", now)
+    assert admin.get("/staff/compliance/rules/").status_code == 200
+    assert admin.get("/staff/compliance/").status_code == 403
+    assert admin.post("/staff/compliance/rules/add/", {}).status_code == 403
+
+
+def test_officer_a_proposes_and_officer_b_approves_through_the_pages(now):
+    case = _case(now)
+    a, a_id = _as("lw_compliance", now)
+    b, _ = _as("lw_compliance", now)
+    page = a.get("/staff/compliance/")
+    assert page.status_code == 200 and case.reference in page.content.decode()
+    detail = a.get(f"/staff/compliance/cases/{case.reference}/")
+    assert detail.status_code == 200 and "Alerts and evidence" in detail.content.decode()
+    # bad input: 400, the input kept
+    bad = a.post(
+        f"/staff/compliance/cases/{case.reference}/propose/",
+        {"reason": "too short", "action": "frozen"},
+    )
+    assert bad.status_code == 400
+    assert "too short" in bad.content.decode() and "at least" in bad.content.decode()
+    ok = a.post(
+        f"/staff/compliance/cases/{case.reference}/propose/",
+        {"reason": REASON, "action": "account frozen"},
+    )
+    assert ok.status_code == 302
+    own = a.post(f"/staff/compliance/cases/{case.reference}/approve/")
+    assert own.status_code == 409 and "cannot approve" in own.content.decode()
+    assert b.post(f"/staff/compliance/cases/{case.reference}/approve/").status_code == 302
+    assert Case.objects.get(pk=case.pk).state == "filing_approved"
+    missing = a.get("/staff/compliance/cases/AML-999999/")
+    assert missing.status_code == 404
+
+
+def test_the_alert_queue_pages_by_keyset_and_filters(now):
+    version = rule("VELO", "velocity", {"max_count": 2}, now)
+    user_id, _ = customer("many", now)
+    for i in range(30):
+        alert_raise(
+            AlertInput(
+                rule=version,
+                subject_ref=f"user:{user_id}",
+                subject_user_id=user_id,
+                dedupe=f"w{i}",
+                evidence={},
+            ),
+            now=now + timedelta(minutes=i),
+        )
+    first = cases.alerts_page(limit=25)
+    second = cases.alerts_page(after=first.next_cursor, limit=25)
+    assert len(first.alerts) == 25 and len(second.alerts) == 5 and not second.next_cursor
+    assert {a.pk for a in first.alerts}.isdisjoint({a.pk for a in second.alerts})
+    assert cases.alerts_page(rule_code="NOPE").alerts == []
+    client, _ = _as("lw_compliance", now)
+    assert client.get("/staff/compliance/?after=!!garbage").status_code == 400
+    assert client.get("/staff/compliance/?state=bogus").status_code == 400
+    assert client.get(f"/staff/compliance/?after={first.next_cursor}").status_code == 200
+
+
+def test_rule_form_validates_and_keeps_the_input(now):
+    client, _ = _as("lw_compliance", now)
+    bad = client.post(
+        "/staff/compliance/rules/add/",
+        {
+            "code": "BIG",
+            "kind": "threshold",
+            "mode": "inline",
+            "action": "flag",
+            "effective_from": "2030-01-01 00:00",
+            "enabled": "on",
+            "parameters": '{"countries": {"XX": {"amount": 5}}}',
+        },
+    )
+    assert bad.status_code == 400 and "unknown market" in bad.content.decode()
+    assert "2030-01-01" in bad.content.decode()
+    broken = client.post(
+        "/staff/compliance/rules/add/",
+        {
+            "code": "BIG",
+            "kind": "threshold",
+            "mode": "inline",
+            "action": "flag",
+            "effective_from": "2030-01-01 00:00",
+            "parameters": "{not json",
+        },
+    )
+    assert broken.status_code == 400 and "Not valid JSON" in broken.content.decode()
+    good = client.post(
+        "/staff/compliance/rules/add/",
+        {
+            "code": "BIG",
+            "kind": "threshold",
+            "mode": "inline",
+            "action": "flag",
+            "effective_from": "2030-01-01 00:00",
+            "enabled": "on",
+            "parameters": '{"countries": {"UG": {"amount": 5000000}}}',
+        },
+    )
+    assert good.status_code == 302
+    assert "BIG" in client.get("/staff/compliance/rules/").content.decode()
+
+
+def test_sanctions_upload_form(now):
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client, _ = _as("lw_compliance", now)
+    bad = client.post(
+        "/staff/compliance/sanctions/upload/",
+        {"file": SimpleUploadedFile("list.xml", b"<nope>", content_type="text/xml")},
+    )
+    assert bad.status_code == 400 and "not well-formed" in bad.content.decode()
+    data = (Path(__file__).parent / "data" / "un_consolidated_small.xml").read_bytes()
+    good = client.post(
+        "/staff/compliance/sanctions/upload/",
+        {"file": SimpleUploadedFile("list.xml", data, content_type="text/xml")},
+    )
+    assert good.status_code == 302
+    assert "4 entries" in client.get("/staff/compliance/sanctions/").content.decode()
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_run_and_import(now, capsys, tmp_path, settings):
+    from pathlib import Path
+
+    assert cli_main(["aml", "run", "--from", "2026-11-20", "--to", "2026-11-19"]) == 1
+    assert "--to must be after --from" in capsys.readouterr().err
+    assert cli_main(["aml", "run", "--from", "2026-11-20", "--to", "2026-11-25"]) == 0
+    assert "new alerts" in capsys.readouterr().out
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<CONSOLIDATED_LIST/>")
+    assert cli_main(["aml", "import-sanctions", str(bad)]) == 1
+    assert "previous list stays active" in capsys.readouterr().err
+    good = Path(__file__).parent / "data" / "un_consolidated_small.xml"
+    assert cli_main(["aml", "import-sanctions", str(good)]) == 0
+    assert "4 entries" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli_main(["aml", "run", "--from", "yesterday", "--to", "2026-11-25"])
