@@ -16,11 +16,18 @@ In one run, on a fresh database (``lightway_bench``) on the same PostgreSQL serv
      api:   POST /api/v1/transfers (random payer and payee, fresh Idempotency-Key);
      fresh: the same, sent only by the 20 fresh payers (100-1,000 UGX);
      history: the same, sent only by the 20 history payers;
-  4. runs the ledger verification, prints every figure with its target and PASS/FAIL and
+  4. inline AML: the default AML rules are configured (the inline single-payment
+     threshold per market and the sanctioned-party check, with one customer carrying an
+     open sanctions hit), then the api phase runs again on servers started with the inline
+     rules off (``LIGHTWAY_AML_INLINE=0``) and on, alternating, ``--aml-rounds`` times each;
+     aml_ratio = on / off (summed rates);
+  5. runs the ledger verification, prints every figure with its target and PASS/FAIL and
      writes var/bench/transfers.json.
 
 Usage: python benchmarks/transfers.py [--wallets 1000] [--concurrency 32] [--seconds 15]
-       [--history-payments 50000] [--database lightway_bench]
+       [--history-payments 50000] [--database lightway_bench] [--aml-rounds 2] [--aml-only]
+
+``--aml-only`` seeds the wallets and runs step 4 alone (no history, baseline or floor).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ TARGETS = {
     "stack_ratio": 0.25,  # floor_tps / baseline_tps >=
     "p99_ms": 100.0,  # api p99 <
     "history_ratio": 0.9,  # history_tps / fresh_tps >=
+    "aml_ratio": 0.9,  # api with inline AML on / off >= (issue 14)
 }
 
 
@@ -488,6 +496,100 @@ def api_phase(port: int, wallets: Sequence[Customer], args: argparse.Namespace) 
     )
 
 
+def aml_configure(wallets: Sequence[Customer]) -> None:
+    """The default AML rules in force (seed-demo's), and an open sanctions hit on one extra
+    customer (not among ``wallets``), so the inline check has a non-empty sanctioned set to
+    look payers and payees up in."""
+    from django.utils import timezone
+
+    from lightway.application.aml.demo import DEMO_LIST
+    from lightway.application.aml.rules import rules_seed_defaults
+    from lightway.application.aml.sanctions import sanctions_import
+    from lightway.data.aml.models import SanctionsEntry, SanctionsHit
+
+    now = timezone.now()
+    rules_seed_defaults(effective_from=now - timedelta(days=1), now=now)
+    listed = sanctions_import(data=DEMO_LIST.read_bytes(), file_name=DEMO_LIST.name, now=now)
+    [listed_customer] = customers_seed(1, prefix="sanctioned")
+    entry = SanctionsEntry.objects.filter(sanctions_list=listed).first()
+    SanctionsHit.objects.create(
+        sanctions_list=listed,
+        entry=entry,
+        subject_type="customer",
+        subject_ref=f"user:{listed_customer.user_id}",
+        user_id=listed_customer.user_id,
+        subject_normalised="bench",
+        entry_name=entry.primary_name,
+        entry_normalised="bench",
+        name_source="primary",
+        scorer="bench",
+        score=100.0,
+        threshold=88.0,
+        created_at=now,
+    )
+
+
+def aml_phases(
+    env: dict[str, str], wallets: Sequence[Customer], args: argparse.Namespace
+) -> tuple[list[Phase], list[Phase]]:
+    """The api phase on servers with the inline AML rules off and on, alternating."""
+    off: list[Phase] = []
+    on: list[Phase] = []
+    for round_ in range(args.aml_rounds):
+        for flag, out in (("0", off), ("1", on)):
+            name = f"aml_{'on' if flag == '1' else 'off'}_{round_ + 1}"
+            with Server(
+                {**env, "LIGHTWAY_AML_INLINE": flag}, args.workers, args.threads, args.server
+            ) as server:
+                out.append(
+                    run_phase(
+                        server.port,
+                        name,
+                        f"api, inline AML {'on ' if flag == '1' else 'off'} (round {round_ + 1})",
+                        transfer_requests(wallets, wallets, (500, 50_000)),
+                        args,
+                    )
+                )
+    return off, on
+
+
+def aml_ratio(off: Sequence[Phase], on: Sequence[Phase]) -> float:
+    total_off = sum(p.result.rate for p in off)
+    return round(sum(p.result.rate for p in on) / total_off, 3) if total_off else 0.0
+
+
+def aml_only(url: str, args: argparse.Namespace) -> int:
+    wallets = seed(args.wallets)
+    aml_configure(wallets)
+    env = {**os.environ, "DATABASE_URL": url, "LIGHTWAY_LOG_LEVEL": "WARNING"}
+    off, on = aml_phases(env, wallets, args)
+    ratio = aml_ratio(off, on)
+    errors = sum(p.result.errors for p in [*off, *on])
+    out = ROOT / "var" / "bench" / "transfers_aml.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "wallets": args.wallets,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "aml_off_tps": [round(p.result.rate, 1) for p in off],
+        "aml_on_tps": [round(p.result.rate, 1) for p in on],
+        "aml_on_p99_ms": [p.result.summary()["p99_ms"] for p in on],
+        "aml_off_p99_ms": [p.result.summary()["p99_ms"] for p in off],
+        "aml_ratio": ratio,
+        "errors": errors,
+        "targets": {"aml_ratio_min": TARGETS["aml_ratio"]},
+    }
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print()
+    for phase in [*off, *on]:
+        p = phase.result.summary()
+        print(f"{phase.label:40} {phase.result.rate:9.1f}/s  p99 {p['p99_ms']} ms")
+    ok = ratio >= TARGETS["aml_ratio"]
+    print(f"{'aml_ratio = on / off':40} {ratio:9.3f}  >= {TARGETS['aml_ratio']}  {verdict(ok)}")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0 if errors == 0 else 1
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -508,6 +610,12 @@ def main() -> int:
     )
     parser.add_argument("--history-payments", type=int, default=50_000, help="per payer")
     parser.add_argument(
+        "--aml-rounds", type=int, default=2, help="inline AML off/on api phases, each (2)"
+    )
+    parser.add_argument(
+        "--aml-only", action="store_true", help="only the inline AML on/off comparison"
+    )
+    parser.add_argument(
         "--database",
         default=os.environ.get("BENCH_DATABASE", "lightway_bench"),
         help="name of the throw-away database (dropped and created; BENCH_DATABASE)",
@@ -518,8 +626,13 @@ def main() -> int:
     if args.history_payments < 1:
         parser.error("need --history-payments >= 1")
 
+    if args.aml_rounds < 1:
+        parser.error("need --aml-rounds >= 1")
+
     url = bench_database_url(args.database)
     setup_django(url)
+    if args.aml_only:
+        return aml_only(url, args)
     from django.utils import timezone
 
     wallets = seed(args.wallets)
@@ -566,6 +679,10 @@ def main() -> int:
             args,
         )
 
+    aml_configure(wallets)
+    aml_off, aml_on = aml_phases(env, wallets, args)
+    aml = aml_ratio(aml_off, aml_on)
+
     say("verifying the ledger ...")
     from django.db import connection
 
@@ -574,7 +691,7 @@ def main() -> int:
     for problem in verified.problems:
         say(f"  PROBLEM: {problem}")
 
-    phases = [floor, api, fresh_phase, history_phase]
+    phases = [floor, api, fresh_phase, history_phase, *aml_off, *aml_on]
     errors = base.errors + sum(p.result.errors for p in phases)
 
     def ratio(a: float, b: float) -> float:
@@ -589,6 +706,7 @@ def main() -> int:
         "stack_ratio": stack_ratio >= TARGETS["stack_ratio"],
         "p99_ms": s["p99_ms"] < TARGETS["p99_ms"],
         "history_ratio": history_ratio >= TARGETS["history_ratio"],
+        "aml_ratio": aml >= TARGETS["aml_ratio"],
         "errors": errors == 0,
         "ledger_verified": verified.ok,
     }
@@ -616,6 +734,9 @@ def main() -> int:
         "history_tps": round(history_phase.result.rate, 1),
         "history_p99_ms": history_phase.result.summary()["p99_ms"],
         "history_ratio": history_ratio,
+        "aml_off_tps": [round(p.result.rate, 1) for p in aml_off],
+        "aml_on_tps": [round(p.result.rate, 1) for p in aml_on],
+        "aml_ratio": aml,
         "errors": errors,
         "ledger_verified": verified.ok,
         "targets": {
@@ -623,6 +744,7 @@ def main() -> int:
             "stack_ratio_min": TARGETS["stack_ratio"],
             "p99_ms_max": TARGETS["p99_ms"],
             "history_ratio_min": TARGETS["history_ratio"],
+            "aml_ratio_min": TARGETS["aml_ratio"],
             "errors": 0,
             "ledger_verified": True,
         },
@@ -662,6 +784,12 @@ def main() -> int:
             f"{history_ratio:.3f}",
             f">= {TARGETS['history_ratio']}",
             "history_ratio",
+        ),
+        (
+            "aml_ratio = inline AML on / off",
+            f"{aml:.3f}",
+            f">= {TARGETS['aml_ratio']}",
+            "aml_ratio",
         ),
         ("errors", f"{errors}", "0", "errors"),
         ("ledger verified", f"{verified.ok}", "True", "ledger_verified"),

@@ -188,7 +188,7 @@ def test_pages_need_the_compliance_role(now):
 
 def test_officer_a_proposes_and_officer_b_approves_through_the_pages(now):
     case = _case(now)
-    a, a_id = _as("lw_compliance", now)
+    a, _ = _as("lw_compliance", now)
     b, _ = _as("lw_compliance", now)
     page = a.get("/staff/compliance/")
     assert page.status_code == 200 and case.reference in page.content.decode()
@@ -197,13 +197,13 @@ def test_officer_a_proposes_and_officer_b_approves_through_the_pages(now):
     # bad input: 400, the input kept
     bad = a.post(
         f"/staff/compliance/cases/{case.reference}/propose/",
-        {"reason": "too short", "action": "frozen"},
+        {"propose-reason": "too short", "propose-action": "frozen"},
     )
     assert bad.status_code == 400
     assert "too short" in bad.content.decode() and "at least" in bad.content.decode()
     ok = a.post(
         f"/staff/compliance/cases/{case.reference}/propose/",
-        {"reason": REASON, "action": "account frozen"},
+        {"propose-reason": REASON, "propose-action": "account frozen"},
     )
     assert ok.status_code == 302
     own = a.post(f"/staff/compliance/cases/{case.reference}/approve/")
@@ -323,3 +323,25 @@ def test_cli_run_and_import(now, capsys, tmp_path, settings):
     assert "4 entries" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli_main(["aml", "run", "--from", "yesterday", "--to", "2026-11-25"])
+
+
+def test_the_demo_seed_leaves_an_open_case_and_an_approved_filing(now):
+    from lightway.application.aml.demo import aml_demo_seed
+    from tests.factories import funded_wallet
+
+    users = {}
+    for name in ("amara", "kofi"):
+        users[name], _ = customer(name, now)
+        funded_wallet(users[name], "UGX", 1_000_000, now)
+    maker = staff("compliance", ["lw_compliance"], now)
+    checker = staff("compliance2", ["lw_compliance"], now)
+    assert aml_demo_seed(users=users, maker_id=maker, checker_id=checker, now=now) > 0
+    assert aml_demo_seed(users=users, maker_id=maker, checker_id=checker, now=now) == 0
+    states = dict(Case.objects.values_list("subject_ref", "state"))
+    assert states == {
+        f"user:{users['amara']}": "open",
+        f"user:{users['kofi']}": "filing_approved",
+    }
+    [suspicion] = suspicion_inputs(start=now - timedelta(days=1), end=now + timedelta(days=1))
+    assert suspicion.proposed_by == maker and suspicion.approved_by == checker
+    assert len(suspicion.transfer_ids) == 3

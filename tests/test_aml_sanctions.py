@@ -233,3 +233,46 @@ def test_a_10k_list_is_screened_through_the_blocking_index(now, monkeypatch):
     print(
         f"\n10k-entry list: {len(scored) / 100:.0f} names scored, {per_name * 1000:.2f} ms per name"
     )
+
+
+def test_a_sanctioned_remittance_beneficiary_is_refused_inline(momo, client, now):
+    from django.utils import timezone
+
+    from lightway.data.remittances.models import Remittance
+    from tests.remit_support import error, fx_rate, new_key, remit_partner, remittance_body, signed
+
+    t0 = timezone.now()
+    partner = remit_partner("acme-remit", t0, prefund={"USD": 1_000_000})
+    fx_rate("USD", "UGX", "3700", 100, t0)
+    load(t0)
+    api = "/api/v1/partner"
+
+    def quote():
+        body = {
+            "send_currency": "USD",
+            "receive_currency": "UGX",
+            "amount": 10_000,
+            "amount_type": "SEND",
+        }
+        resp = signed(client, partner, "POST", f"{api}/quotes", body)
+        assert resp.status_code == 201, resp.content
+        return resp.json()["id"]
+
+    body = remittance_body(quote(), "ACME-S1")
+    body["beneficiary"]["name"] = "Abdulla Yousuf Al Qarawi"
+    refused = signed(client, partner, "POST", f"{api}/remittances", body, key=new_key())
+    err = error(refused, 422, "beneficiary_refused")
+    assert "Qarawi" not in err["message"] and "sanction" not in err["message"]
+    assert not Remittance.objects.exists()
+    hit = SanctionsHit.objects.get()
+    assert hit.subject_type == "beneficiary" and hit.subject_ref.endswith(":ACME-S1")
+    # an unrelated beneficiary passes
+    ok = signed(
+        client,
+        partner,
+        "POST",
+        f"{api}/remittances",
+        remittance_body(quote(), "ACME-S2"),
+        key=new_key(),
+    )
+    assert ok.status_code == 201, ok.content

@@ -40,6 +40,7 @@ from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.settlement.reconciliation import statement_reconcile
 from lightway.application.staff.accounts import role_grant
 from lightway.data.audit.models import AuditRecord
+from lightway.data.aml.models import Case
 from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
 from lightway.data.reports.models import ReportRun
@@ -148,6 +149,10 @@ PAGES: dict[str, tuple[str, str]] = {
     "staff/compliance/goaml/": ("staff", "/staff/compliance/goaml/"),
     "staff/reports/": ("staff", "/staff/reports/"),
     "staff/reports/<int:run_id>/": ("staff", "/staff/reports/{report_run}/"),
+    "staff/compliance/": ("staff", "/staff/compliance/"),
+    "staff/compliance/rules/": ("staff", "/staff/compliance/rules/"),
+    "staff/compliance/sanctions/": ("staff", "/staff/compliance/sanctions/"),
+    "staff/compliance/cases/<str:reference>/": ("staff", "/staff/compliance/cases/{case}/"),
     "staff/logout/": ("staff", "/staff/logout/"),
     # the MTN portal
     "mtn/": ("mtn", "/mtn/"),
@@ -239,6 +244,15 @@ EXCLUDED: dict[str, str] = {
         "the progress part of a report run's page, fetched by HTMX and checked inside it"
     ),
     "staff/reports/<int:run_id>/download/": "a report file (PDF, XLSX or CSV download)",
+    "staff/compliance/rules/add/": POST_ONLY,
+    "staff/compliance/sanctions/upload/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/assign/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/note/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/escalate/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/propose/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/approve/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/reject/": POST_ONLY,
+    "staff/compliance/cases/<str:reference>/close/": POST_ONLY,
     "mtn/reconciliation/runs/<int:run_id>/report.csv": "a report file (CSV)",
     "mtn/reconciliation/runs/<int:run_id>/report.json": "a report file (JSON)",
 }
@@ -344,6 +358,8 @@ def _world(momo: Any) -> dict[str, str]:
         "audit_record": str(AuditRecord.objects.order_by("-id").values_list("id", flat=True)[0]),
         # the demo's example report run (application/demo.py)
         "report_run": str(ReportRun.objects.filter(requested_by="system:demo").get().pk),
+        # the demo's open AML case (seed-demo)
+        "case": Case.objects.filter(state="open").order_by("id").first().reference,
     }
 
 
@@ -725,6 +741,13 @@ FORMS: tuple[BadSubmit, ...] = (
         "[data-testid=hold-form]",
         {"#id_subject": "sub_nobody", "#id_reason": "FIU letter"},
         keep=("#id_subject", "#id_reason"),
+    ),
+    BadSubmit(
+        "staff",
+        "/staff/compliance/rules/",
+        "[data-testid=rule-form]",
+        {"#id_code": "BIG", "#id_effective_from": "2030-01-01 00:00", "#id_parameters": "{"},
+        keep=("#id_code", "#id_effective_from", "#id_parameters"),
     ),
     BadSubmit("staff", "/staff/commission/", "[data-testid=statement-form]", {}),
     BadSubmit(

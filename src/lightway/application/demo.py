@@ -67,6 +67,8 @@ STAFF_ROLES: tuple[tuple[str, str], ...] = (
     ("ops", "lw_operations"),
     ("finance", "lw_finance"),
     ("compliance", "lw_compliance"),
+    # a second compliance officer: STR filings are proposed by one and approved by another
+    ("compliance2", "lw_compliance"),
     ("support", "lw_support"),
     ("kyc", "lw_kyc_reviewer"),
     ("mtnadmin", "mtn_admin"),
@@ -398,6 +400,17 @@ def demo_seed(*, now: datetime, progress: Callable[[str], None] | None = None) -
     say("an example report")
     result.created += _demo_retention(result, now)
     say("retention policies, a closed customer due for erasure and one under legal hold")
+
+    from django.contrib.auth import get_user_model
+
+    from lightway.application.aml.demo import aml_demo_seed
+
+    names = [name for name, *_ in CUSTOMERS] + ["compliance", "compliance2"]
+    ids = dict(get_user_model().objects.filter(username__in=names).values_list("username", "pk"))
+    result.created += aml_demo_seed(
+        users=ids, maker_id=ids["compliance"], checker_id=ids["compliance2"], now=now
+    )
+    say("AML rules, sanctions list, alerts and cases")
     return result
 
 

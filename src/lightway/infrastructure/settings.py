@@ -367,6 +367,8 @@ LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECON
 # cost, benchmarks/transfers.py) and how long a process keeps the rules in force.
 LIGHTWAY_AML_INLINE = Env.bool("LIGHTWAY_AML_INLINE", True)
 LIGHTWAY_AML_CACHE_SECONDS = Env.int("LIGHTWAY_AML_CACHE_SECONDS", 10)
+# Sanctions name matching threshold (0-100) when no sanctions_screening rule is in force.
+LIGHTWAY_AML_SANCTIONS_THRESHOLD = Env.int("LIGHTWAY_AML_SANCTIONS_THRESHOLD", 88)
 
 # LIGHTWAY_LOG_FORMAT (json | console), LIGHTWAY_LOG_FILE, LIGHTWAY_LOG_CONSOLE_LEVEL:
 # infrastructure/logs.py and docs/operations.md, "Logs".

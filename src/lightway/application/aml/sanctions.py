@@ -51,11 +51,11 @@ from django.db import transaction
 from lxml import etree
 from rapidfuzz import fuzz
 
-from lightway.application.aml import inline, rules
+from lightway.application.aml import inline
 from lightway.application.aml.alerts import AlertInput, alert_raise
 from lightway.application.errors import ValidationFailed
 from lightway.application.identity.profiles import profile_pii
-from lightway.data.aml.models import SanctionsEntry, SanctionsHit, SanctionsList
+from lightway.data.aml.models import RuleVersion, SanctionsEntry, SanctionsHit, SanctionsList
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 
@@ -400,12 +400,21 @@ def names_match(name: str, index: ListIndex, *, threshold: float) -> list[Match]
     return sorted(best.values(), key=lambda m: -m.score)
 
 
-def screening_threshold(now: datetime) -> tuple[float, object]:
+def screening_threshold(now: datetime) -> tuple[float, RuleVersion | None]:
     """The threshold of the ``sanctions_screening`` rule in force (and the rule), else the
-    setting ``LIGHTWAY_AML_SANCTIONS_THRESHOLD`` (default 88)."""
-    for version in rules.rules_in_force(at=now, mode="batch"):
-        if version.kind == SCREENING_RULE_KIND:
-            return float(version.parameters.get("threshold", DEFAULT_THRESHOLD)), version
+    setting ``LIGHTWAY_AML_SANCTIONS_THRESHOLD`` (default 88). One query on the small
+    rules table (it runs inline for each remittance)."""
+    version = (
+        RuleVersion.objects.filter(kind=SCREENING_RULE_KIND, effective_from__lte=now)
+        .order_by("-effective_from", "-version")
+        .first()
+    )
+    if (
+        version is not None
+        and version.enabled
+        and (version.effective_to is None or version.effective_to > now)
+    ):
+        return float(version.parameters.get("threshold", DEFAULT_THRESHOLD)), version
     return float(getattr(settings, "LIGHTWAY_AML_SANCTIONS_THRESHOLD", DEFAULT_THRESHOLD)), None
 
 

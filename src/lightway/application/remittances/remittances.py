@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 
+from lightway.application.aml.sanctions import beneficiary_screen
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import (
     Conflict,
@@ -298,6 +299,16 @@ def remittance_create(
     if replay is not None:
         return replay, True
     partner = partner_active(partner_id=partner_id)
+    # The beneficiary's name against the sanctions list (docs/aml.md): a hit is recorded
+    # (an alert and a case for compliance) and the remittance refused, without saying why.
+    if beneficiary_screen(
+        name=name, subject_ref=f"remittance:{partner_id}:{external_id}"[:64], now=now
+    ):
+        raise RequestRefused(
+            "beneficiary_refused",
+            "this beneficiary cannot be paid through this service",
+            details={"field": "beneficiary.name"},
+        )
     sender = _sender(request.sender)
     validation = None
     if request.beneficiary_validation_id is not None:

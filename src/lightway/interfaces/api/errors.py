@@ -25,6 +25,9 @@ STATUS_BY_CODE = {
     "insufficient_funds": 422,
     "limit_exceeded": 422,
     "account_not_active": 422,
+    # AML (docs/aml.md): an inline rule refused the payment / a sanctioned beneficiary
+    "aml_refused": 422,
+    "beneficiary_refused": 422,
     "fee_unavailable": 503,  # our fee configuration is incomplete: not the client's fault
     "forbidden": 403,  # authenticated, but the policy does not allow it (web/authz.py)
     # authentication (interfaces/api/auth.py, partner.py) and step-up
@@ -99,6 +102,8 @@ CATEGORY_BY_CODE = {
     "beneficiary_not_found": "payee",
     "beneficiary_barred": "payee",
     "beneficiary_name_mismatch": "payee",
+    "aml_refused": "payer",
+    "beneficiary_refused": "payee",
     "fee_unavailable": "server",
     "fx_rate_unavailable": "server",
     "fx_rate_stale": "server",

@@ -208,7 +208,7 @@ def _case_page(
                 "name": mask_name(pii.name),
             }
         )
-    forms_ = {name: cls() for name, cls in FORMS.items()}
+    forms_ = {name: cls(prefix=name) for name, cls in FORMS.items()}
     forms_.update(bound or {})
     user_id = int(request.user.pk)
     context = {
@@ -242,7 +242,8 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
 def _case_action(name: str, run: Callable[..., object], done: str) -> Callable:
     def view(request: HttpRequest, reference: str) -> HttpResponse:
         form_class = FORMS.get(name)
-        form = form_class(request.POST) if form_class else None
+        # each form of the page has its own prefix (unique ids: "close-reason", ...)
+        form = form_class(request.POST, prefix=name) if form_class else None
         url = f"/staff/compliance/cases/{reference}/"
         try:
             cases.case_get(reference=reference)
