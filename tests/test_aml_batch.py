@@ -162,3 +162,12 @@ def test_a_disabled_or_future_rule_raises_nothing(people, now):
     pay(ann, people[2], 1000, now)
     run(now)
     assert alerts("FANOUT") == []
+
+
+def test_round_trip_needs_each_hop_later_than_the_one_before(people, now):
+    ann, ben = people[:2]
+    rule("ROUND", "round_trip", {"max_hops": 3, "window_hours": 24}, now)
+    pay(ann, ben, 1000, now)
+    pay(ben, ann, 1000, now)  # the same instant: not "after"
+    run(now)
+    assert alerts("ROUND") == []

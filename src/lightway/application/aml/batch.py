@@ -36,6 +36,7 @@ from lightway.data.wallets.models import Transfer, TransferKind, TransferStatus,
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OUTGOING = {TransferKind.P2P, TransferKind.WITHDRAWAL, TransferKind.PAYOUT}
+Window = tuple[datetime, datetime]
 BATCH_KINDS = ("structuring", "velocity", "fan_in", "fan_out", "round_trip", "dormant")
 
 
@@ -89,7 +90,7 @@ def window_moves(start: datetime, end: datetime) -> list[Move]:
 def _alert(
     rule: RuleVersion,
     user_id: int,
-    window: tuple[datetime, datetime],
+    window: Window,
     evidence: dict[str, object],
     moves: list[Move],
     *,
@@ -117,7 +118,7 @@ def _alert(
 # --- the rules -----------------------------------------------------------------------------------
 
 
-def structuring(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
+def structuring(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     p = rule.parameters
     by_payer: dict[tuple[int, str], list[Move]] = defaultdict(list)
     for m in moves:
@@ -148,7 +149,7 @@ def structuring(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput
     ]
 
 
-def velocity(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
+def velocity(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     p = rule.parameters
     by_payer: dict[int, list[Move]] = defaultdict(list)
     for m in moves:
@@ -184,7 +185,9 @@ def velocity(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
     return out
 
 
-def _fan(rule: RuleVersion, window, moves: list[Move], *, inbound: bool) -> list[AlertInput]:
+def _fan(
+    rule: RuleVersion, window: Window, moves: list[Move], *, inbound: bool
+) -> list[AlertInput]:
     p = rule.parameters
     groups: dict[int, dict[int, list[Move]]] = defaultdict(lambda: defaultdict(list))
     for m in moves:
@@ -213,15 +216,15 @@ def _fan(rule: RuleVersion, window, moves: list[Move], *, inbound: bool) -> list
     return out
 
 
-def fan_in(rule, window, moves):
+def fan_in(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     return _fan(rule, window, moves, inbound=True)
 
 
-def fan_out(rule, window, moves):
+def fan_out(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     return _fan(rule, window, moves, inbound=False)
 
 
-def round_trip(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
+def round_trip(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     """Cycles A -> ... -> A of P2P payments, each hop after the previous one."""
     max_hops = rule.parameters["max_hops"]
     edges: dict[int, list[Move]] = defaultdict(list)
@@ -235,7 +238,8 @@ def round_trip(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]
         if len(path) >= max_hops:
             return None
         for m in edges.get(node, ()):
-            if m.at < after or any(m.id == x.id for x in path):
+            # each hop strictly after the one before (the first one: in the window)
+            if m.at < after or (path and m.at <= after) or any(m.id == x.id for x in path):
                 continue
             if m.payee == origin and path:
                 return [*path, m]
@@ -270,7 +274,7 @@ def round_trip(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]
     ]
 
 
-def dormant(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
+def dormant(rule: RuleVersion, window: Window, moves: list[Move]) -> list[AlertInput]:
     p = rule.parameters
     quiet_since = window[0] - timedelta(days=p["dormant_days"])
     by_user: dict[int, list[Move]] = defaultdict(list)
@@ -329,7 +333,7 @@ def dormant(rule: RuleVersion, window, moves: list[Move]) -> list[AlertInput]:
     return out
 
 
-RULES: dict[str, Callable[[RuleVersion, tuple[datetime, datetime], list[Move]], list]] = {
+RULES: dict[str, Callable[[RuleVersion, Window, list[Move]], list[AlertInput]]] = {
     "structuring": structuring,
     "velocity": velocity,
     "fan_in": fan_in,

@@ -39,7 +39,13 @@ def _locked(reference: str) -> Case:
 
 
 def _event(
-    case: Case, *, actor_id: int, kind: str, text: str, now: datetime, data: dict | None = None
+    case: Case,
+    *,
+    actor_id: int,
+    kind: str,
+    text: str,
+    now: datetime,
+    data: dict[str, object] | None = None,
 ) -> None:
     CaseEvent.objects.create(
         case=case, actor_id=actor_id, kind=kind, text=text, data=data or {}, created_at=now

@@ -36,12 +36,13 @@ FILING_REASON = (
 
 def aml_demo_seed(*, users: dict[str, int], maker_id: int, checker_id: int, now: datetime) -> int:
     """``users``: the demo customers' ids by user name. Returns how many records it made."""
-    created = rules_seed_defaults(effective_from=now - timedelta(days=1), now=now)
+    # in force over the periodic job's look-back (four days), so it checks the demo's past
+    created = rules_seed_defaults(effective_from=now - timedelta(days=4), now=now)
     if not RuleVersion.objects.filter(code=DEMO_RULE).exists():
         rule_version_add(
             code=DEMO_RULE,
             kind="velocity",
-            effective_from=now - timedelta(days=1),
+            effective_from=now - timedelta(days=4),
             mode="batch",
             action="flag",
             parameters={"max_count": 2, "window_hours": 24},

@@ -52,7 +52,9 @@ def _number(value: object, name: str, *, minimum: float, maximum: float) -> floa
     return float(value)
 
 
-def _countries(params: Mapping[str, Any], keys: tuple[str, ...], *, required: bool = True) -> dict:
+def _countries(
+    params: Mapping[str, Any], keys: tuple[str, ...], *, required: bool = True
+) -> dict[str, Any]:
     raw = params.get("countries", {})
     if not isinstance(raw, dict) or (required and not raw):
         raise ValidationFailed(
@@ -91,22 +93,22 @@ def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _threshold(p: Mapping[str, Any]) -> dict:
+def _threshold(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"countries"})
     return {"countries": _countries(p, ("amount",))}
 
 
-def _sanctioned_party(p: Mapping[str, Any]) -> dict:
+def _sanctioned_party(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, set())
     return {}
 
 
-def _screening(p: Mapping[str, Any]) -> dict:
+def _screening(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"threshold"})
     return {"threshold": _number(p.get("threshold", 88), "threshold", minimum=50, maximum=100)}
 
 
-def _structuring(p: Mapping[str, Any]) -> dict:
+def _structuring(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"countries", "band_percent", "min_count", "window_hours"})
     return {
         "countries": _countries(p, ("threshold",)),
@@ -116,7 +118,7 @@ def _structuring(p: Mapping[str, Any]) -> dict:
     }
 
 
-def _velocity(p: Mapping[str, Any]) -> dict:
+def _velocity(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"countries", "max_count", "window_hours"})
     return {
         "countries": _countries(p, ("max_value",), required=False),
@@ -125,7 +127,7 @@ def _velocity(p: Mapping[str, Any]) -> dict:
     }
 
 
-def _fan(p: Mapping[str, Any]) -> dict:
+def _fan(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"min_counterparties", "window_hours"})
     return {
         "min_counterparties": _int(
@@ -135,7 +137,7 @@ def _fan(p: Mapping[str, Any]) -> dict:
     }
 
 
-def _round_trip(p: Mapping[str, Any]) -> dict:
+def _round_trip(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"max_hops", "window_hours"})
     return {
         "max_hops": _int(p.get("max_hops", 4), "max_hops", minimum=2, maximum=6),
@@ -143,7 +145,7 @@ def _round_trip(p: Mapping[str, Any]) -> dict:
     }
 
 
-def _dormant(p: Mapping[str, Any]) -> dict:
+def _dormant(p: Mapping[str, Any]) -> dict[str, Any]:
     _only(p, {"countries", "dormant_days", "window_hours"})
     return {
         "countries": _countries(p, ("min_value",)),
@@ -154,7 +156,7 @@ def _dormant(p: Mapping[str, Any]) -> dict:
 
 @dataclass(frozen=True)
 class Kind:
-    validate: Callable[[Mapping[str, Any]], dict]
+    validate: Callable[[Mapping[str, Any]], dict[str, Any]]
     modes: tuple[str, ...]
     actions: tuple[str, ...]
     title: str
@@ -177,7 +179,7 @@ KINDS: dict[str, Kind] = {
 CODE_MAX = 40
 
 
-def parameters_validate(kind: str, parameters: object) -> dict:
+def parameters_validate(kind: str, parameters: object) -> dict[str, Any]:
     if kind not in KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", details={"field": "kind"})
     if not isinstance(parameters, dict):

@@ -51,6 +51,10 @@ _INPUT = {"class": "input"}
 _AREA = {"class": "input", "rows": "3"}
 
 
+def _me(request: HttpRequest) -> int:
+    return int(str(request.user.pk))
+
+
 # --- forms ---------------------------------------------------------------------------------------
 
 
@@ -210,7 +214,7 @@ def _case_page(
         )
     forms_ = {name: cls(prefix=name) for name, cls in FORMS.items()}
     forms_.update(bound or {})
-    user_id = int(request.user.pk)
+    user_id = _me(request)
     context = {
         "case": case,
         "alerts": [
@@ -239,7 +243,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
         )
 
 
-def _case_action(name: str, run: Callable[..., object], done: str) -> Callable:
+def _case_action(
+    name: str, run: Callable[..., object], done: str
+) -> Callable[[HttpRequest, str], HttpResponse]:
     def view(request: HttpRequest, reference: str) -> HttpResponse:
         form_class = FORMS.get(name)
         # each form of the page has its own prefix (unique ids: "close-reason", ...)
@@ -259,7 +265,7 @@ def _case_action(name: str, run: Callable[..., object], done: str) -> Callable:
         try:
             run(
                 reference=reference,
-                actor_id=int(request.user.pk),
+                actor_id=_me(request),
                 now=now(),
                 **(form.cleaned_data if form is not None else {}),
             )
@@ -351,7 +357,7 @@ def rule_add(request: HttpRequest) -> HttpResponse:
             enabled=data["enabled"],
             parameters=data["parameters"],
             note=data["note"],
-            actor_id=int(request.user.pk),
+            actor_id=_me(request),
             now=now(),
         )
     except DomainError as exc:
@@ -394,7 +400,7 @@ def sanctions_upload(request: HttpRequest) -> HttpResponse:
         return _sanctions_page(request, form, status=400)
     try:
         listed = sanctions.sanctions_import(
-            data=upload.read(), file_name=upload.name, now=now(), actor_id=int(request.user.pk)
+            data=upload.read(), file_name=upload.name, now=now(), actor_id=_me(request)
         )
     except DomainError as exc:
         apply_errors(form, exc, default_field="file")
