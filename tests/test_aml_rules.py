@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -63,15 +64,34 @@ def test_the_version_in_force_follows_effective_dates(now):
 
 def test_a_version_in_force_or_past_is_frozen_by_the_database(now):
     v1 = rule("BIG", "threshold", THRESHOLD, now, mode="inline")
-    for statement in (
-        f"UPDATE aml_rule_version SET parameters = '{{}}' WHERE id = {v1.pk}",
-        f"UPDATE aml_rule_version SET enabled = false WHERE id = {v1.pk}",
-        f"DELETE FROM aml_rule_version WHERE id = {v1.pk}",
+    for statement, refusal in (
+        (f"UPDATE aml_rule_version SET parameters = '{{}}' WHERE id = {v1.pk}", "in force"),
+        (f"UPDATE aml_rule_version SET enabled = false WHERE id = {v1.pk}", "in force"),
+        # the runtime role may not delete at all (db_roles.TABLE_RULES)
+        (f"DELETE FROM aml_rule_version WHERE id = {v1.pk}", "permission denied"),
     ):
-        with pytest.raises(DatabaseError, match="in force or past"), transaction.atomic():
+        with pytest.raises(DatabaseError, match=refusal), transaction.atomic():
             with connection.cursor() as cur:
                 cur.execute(statement)
     assert RuleVersion.objects.get(pk=v1.pk).enabled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_cannot_delete_a_version_in_force_either(now, owner_db):
+    v1 = rule("BIG", "threshold", THRESHOLD, now, mode="inline")
+    with pytest.raises(psycopg.errors.RestrictViolation, match="in force or past"):
+        owner_db.execute("DELETE FROM aml_rule_version WHERE id = %s", [v1.pk])
+    # a version that starts later may still be corrected
+    later = rule_version_add(
+        code="BIG",
+        kind="threshold",
+        effective_from=now + timedelta(days=3650),
+        mode="inline",
+        action="flag",
+        parameters=THRESHOLD,
+        now=now,
+    )
+    owner_db.execute("UPDATE aml_rule_version SET note = 'typo fixed' WHERE id = %s", [later.pk])
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,25 @@ TABLE_RULES: dict[str, TableRule] = {
     "reports_file": TableRule(
         "a report's file is written once (trigger reports_file_guard)", update=False
     ),
+    # AML (docs/aml.md, aml migration 0002)
+    "aml_rule_version": TableRule(
+        "a change is a new version; one in force or past is frozen (trigger"
+        " aml_rule_version_frozen); never deleted"
+    ),
+    "aml_sanctions_list": TableRule(
+        "an imported list only changes its active flag (trigger aml_sanctions_list_guard)",
+        update=False,
+        update_only=("active",),
+    ),
+    "aml_sanctions_entry": TableRule(
+        "imported entries are kept as imported (trigger aml_append_only)", update=False
+    ),
+    "aml_sanctions_hit": TableRule("hits are dismissed, never deleted (evidence)"),
+    "aml_alert": TableRule("alerts are evidence: joined to a case, never deleted"),
+    "aml_case": TableRule("cases are closed with a reason, never deleted (trigger aml_case_guard)"),
+    "aml_case_event": TableRule(
+        "a case's timeline is append-only (trigger aml_append_only)", update=False
+    ),
     "recon_statement_line": TableRule(
         "imported statement lines are kept as imported", update=False
     ),
