@@ -301,6 +301,16 @@ def test_sanctions_upload_form(now):
     )
     assert good.status_code == 302
     assert "4 entries" in client.get("/staff/compliance/sanctions/").content.decode()
+    # every customer is screened by a background job (at most one waits)
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    assert (
+        ProcrastinateJob.objects.filter(task_name="aml_screen_customers", status="todo").count()
+        == 1
+    )
+    from lightway.interfaces.tasks import aml_screen_customers
+
+    aml_screen_customers()
 
 
 # --- CLI -----------------------------------------------------------------------------------------

@@ -166,6 +166,17 @@ def aml_batch(timestamp: int | None = None) -> int:
     return result.alerts
 
 
+@app.task(name="aml_screen_customers", queueing_lock="aml_screen_customers")
+def aml_screen_customers() -> int:
+    """Screen every customer against the active sanctions list (queued by an upload of a
+    new list, docs/aml.md); the number of new hits. Safe to retry: a hit is recorded once."""
+    from lightway.application.aml.sanctions import customers_screen
+
+    screened, hits = customers_screen(now=timezone.now())
+    logger.info("aml screening", extra={"screened": screened, "hits": hits})
+    return hits
+
+
 SESSIONS_PRUNE_CRON = "23 * * * *"
 
 

@@ -58,6 +58,7 @@ from lightway.application.identity.profiles import profile_pii
 from lightway.data.aml.models import RuleVersion, SanctionsEntry, SanctionsHit, SanctionsList
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
+from lightway.infrastructure.jobs import job_enqueue
 
 DEFAULT_THRESHOLD = 88.0
 SCORER = "max(token_sort_ratio,token_alignment)"
@@ -287,6 +288,16 @@ def sanctions_import(
         )
     new.active = True
     return new
+
+
+SCREEN_TASK = "aml_screen_customers"
+
+
+def customers_screen_enqueue() -> int:
+    """Queue the screening of every customer against the active list (the worker's
+    ``aml_screen_customers`` job; at most one waits): what the upload form does, so the
+    request's cost does not grow with the number of customers."""
+    return job_enqueue(SCREEN_TASK, queueing_lock=SCREEN_TASK)
 
 
 def active_list() -> SanctionsList | None:

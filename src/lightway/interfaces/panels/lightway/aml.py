@@ -405,10 +405,11 @@ def sanctions_upload(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         apply_errors(form, exc, default_field="file")
         return _sanctions_page(request, form, status=400)
-    screened, hits = sanctions.customers_screen(now=now())
+    sanctions.customers_screen_enqueue()
     messages.success(
         request,
-        f"Imported {listed.entries} entries; {screened} customers screened, {hits} new hits.",
+        f"Imported {listed.entries} entries. Every customer is being screened against the new"
+        " list (a background job); hits appear below and in the alert queue.",
     )
     return HttpResponseRedirect("/staff/compliance/sanctions/")
 
