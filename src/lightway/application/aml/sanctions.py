@@ -495,7 +495,8 @@ def _hits_record(
                         "matched_name": match.entry_name,
                         "name_source": match.name_source,
                         "entry_normalised": match.entry_normalised,
-                        "subject_normalised": match.subject_normalised,
+                        # the subject's own (normalised) name stays in the hit record,
+                        # shown masked: the evidence names the hit
                         "scorer": SCORER,
                         "score": match.score,
                         "threshold": match.threshold,

@@ -376,7 +376,11 @@ def _sanctions_page(
     context = {
         "active": sanctions.active_list(),
         "lists": list(SanctionsList.objects.order_by("-id")[:10]),
-        "hits": list(SanctionsHit.objects.select_related("entry").order_by("-id")[:50]),
+        # the subject's name masked, as every customer's personal data on staff pages
+        "hits": [
+            {"hit": hit, "subject_name": mask_name(hit.subject_normalised)}
+            for hit in SanctionsHit.objects.select_related("entry").order_by("-id")[:50]
+        ],
         "form": form or SanctionsUploadForm(),
     }
     return render(request, "panels/staff/aml/sanctions.html", context, status=status)
