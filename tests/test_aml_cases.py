@@ -73,7 +73,8 @@ def test_alerts_join_the_subjects_open_case_and_are_not_duplicated(now):
     assert Case.objects.count() == 1 and Alert.objects.count() == 2
 
 
-def test_the_full_workflow_with_two_officers(now):
+def test_the_full_workflow_with_two_officers(now, settings):
+    settings.LIGHTWAY_AML_STR_FIU = ""  # no goAML release here (its own test below)
     case = _case(now)
     a = staff("officer.a", ["lw_compliance"], now)
     b = staff("officer.b", ["lw_compliance"], now)
@@ -106,7 +107,7 @@ def test_the_full_workflow_with_two_officers(now):
     assert {"aml.case.open", "aml.case.note", "aml.case.approve_filing"} <= actions
     suspicion = case_suspicion(case.pk)
     assert suspicion.case_reference == ref and suspicion.reason == REASON
-    assert suspicion.action == "account frozen" and suspicion.indicators == ("VELO",)
+    assert suspicion.action == "account frozen" and suspicion.indicators == ("velocity",)
     assert suspicion.proposed_by == a and suspicion.approved_by == b
     assert suspicion.subject_user_ids == (case.subject_user_id,)
     assert len(suspicion.transfer_ids) == 1
@@ -355,3 +356,49 @@ def test_the_demo_seed_leaves_an_open_case_and_an_approved_filing(now):
     [suspicion] = suspicion_inputs(start=now - timedelta(days=1), end=now + timedelta(days=1))
     assert suspicion.proposed_by == maker and suspicion.approved_by == checker
     assert len(suspicion.transfer_ids) == 3
+
+
+def test_an_approved_filing_becomes_a_validated_goaml_str(now, settings):
+    """On the demo data: the second officer's approval releases the case's goAML STR for
+    LIGHTWAY_AML_STR_FIU (validated against the FIU's XSD, sealed, audited), named in the
+    case's timeline; without an FIU configuration the approval stands and says why."""
+    from lightway.application.aml.demo import aml_demo_seed
+    from lightway.application.goaml.demo import goaml_demo_seed
+    from lightway.application.goaml.schema import schema_validate
+    from lightway.application.goaml.service import goaml_export_strs, goaml_file_open
+    from lightway.data.goaml.models import FiuConfig, GoamlFile
+    from tests.factories import funded_wallet
+
+    settings.LIGHTWAY_AML_STR_FIU = "demo"
+    goaml_demo_seed(now=now)
+    users = {}
+    for name in ("amara", "kofi"):
+        users[name], _ = customer(name, now)
+        funded_wallet(users[name], "UGX", 1_000_000, now)
+    maker = staff("compliance", ["lw_compliance"], now)
+    checker = staff("compliance2", ["lw_compliance"], now)
+    aml_demo_seed(users=users, maker_id=maker, checker_id=checker, now=now)
+    case = Case.objects.get(state="filing_approved")
+    released = CaseEvent.objects.get(case=case, kind="str_released")
+    stored = GoamlFile.objects.get(reference=released.data["file"])
+    assert stored.kind == "STR" and stored.sha256 == released.data["sha256"]
+    _row, content = goaml_file_open(file_id=stored.pk, actor=f"staff:{maker}", now=now)
+    config = FiuConfig.objects.get(fiu="demo")
+    schema_validate(xsd_file=config.xsd_file, document=content)  # raises if invalid
+    assert case.reference.encode() in content
+    # the export command's path finds the same filing (and returns its file, not a second)
+    day = now.date()
+    again = goaml_export_strs(fiu="demo", start=day, end=day, actor="cli", now=now)
+    assert [r.reference for r in again] == [stored.reference]
+
+    settings.LIGHTWAY_AML_STR_FIU = "no-such-fiu"
+    other = _case(now, code="FANO", dedupe="w2")
+    a = staff("officer.c", ["lw_compliance"], now)
+    b = staff("officer.d", ["lw_compliance"], now)
+    cases.case_propose_filing(
+        reference=other.reference, reason=REASON, action="none", actor_id=a, now=now
+    )
+    approved = cases.case_approve_filing(reference=other.reference, actor_id=b, now=now)
+    assert approved.state == "filing_approved"
+    note = CaseEvent.objects.get(case=other, kind="str_not_released")
+    assert "no-such-fiu" in note.text or note.data["fiu"] == "no-such-fiu"

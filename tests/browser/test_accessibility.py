@@ -39,8 +39,8 @@ from lightway.application.momo import flows
 from lightway.application.momo.reconciliation.runs import reconcile
 from lightway.application.settlement.reconciliation import statement_reconcile
 from lightway.application.staff.accounts import role_grant
-from lightway.data.audit.models import AuditRecord
 from lightway.data.aml.models import Case
+from lightway.data.audit.models import AuditRecord
 from lightway.data.identity.models import Profile
 from lightway.data.momo.models import MomoRequest
 from lightway.data.reports.models import ReportRun

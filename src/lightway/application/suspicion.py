@@ -16,7 +16,7 @@ class SuspicionInput:
     case_reference: str  # the case's human reference, e.g. "AML-000012"
     reason: str  # the officer's narrative: why this is suspicious
     action: str  # what the platform did (account frozen, payment refused, ...)
-    indicators: tuple[str, ...]  # platform indicator codes (AML rule codes), mapped per FIU
+    indicators: tuple[str, ...]  # platform indicators (AML rule kinds), mapped per FIU
     transfer_ids: tuple[uuid.UUID, ...]  # the transfers the report covers (Transfer.transfer_id)
     subject_user_ids: tuple[int, ...]  # the customers under suspicion (auth user ids)
     proposed_by: int  # staff user id who proposed the filing

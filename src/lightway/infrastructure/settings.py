@@ -367,6 +367,9 @@ LIGHTWAY_FEE_SCHEDULE_CACHE_SECONDS = Env.int("LIGHTWAY_FEE_SCHEDULE_CACHE_SECON
 # cost, benchmarks/transfers.py) and how long a process keeps the rules in force.
 LIGHTWAY_AML_INLINE = Env.bool("LIGHTWAY_AML_INLINE", True)
 LIGHTWAY_AML_CACHE_SECONDS = Env.int("LIGHTWAY_AML_CACHE_SECONDS", 10)
+# The FIU whose goAML STR an approved filing becomes at once (docs/aml.md; "" = none: STRs
+# are generated from /staff/compliance/goaml/ or `lightway export goaml --report STR`).
+LIGHTWAY_AML_STR_FIU = Env.str("LIGHTWAY_AML_STR_FIU", "demo")
 # Sanctions name matching threshold (0-100) when no sanctions_screening rule is in force.
 LIGHTWAY_AML_SANCTIONS_THRESHOLD = Env.int("LIGHTWAY_AML_SANCTIONS_THRESHOLD", 88)
 

@@ -189,7 +189,47 @@ def case_approve_filing(*, reference: str, actor_id: int, now: datetime) -> Case
         raise MakerChecker(
             "the database refused the approval (maker-checker)", details={"case": reference[:20]}
         ) from exc
+    _str_release(case, actor_id=actor_id, now=now)
     return case
+
+
+def _str_release(case: Case, *, actor_id: int, now: datetime) -> None:
+    """The approved filing becomes its goAML STR at once (validated, sealed, audited) for
+    the FIU ``LIGHTWAY_AML_STR_FIU``; the timeline says which file, or why none was made
+    (the approval stands either way: the STR can be generated again from the goAML page)."""
+    from django.conf import settings
+
+    from lightway.application.aml.filing import case_suspicion
+    from lightway.application.errors import DomainError
+    from lightway.application.goaml.service import goaml_export_str
+
+    fiu = str(getattr(settings, "LIGHTWAY_AML_STR_FIU", "") or "")
+    if not fiu:
+        return
+    try:
+        released = goaml_export_str(
+            fiu=fiu, suspicion=case_suspicion(case.pk), actor=f"staff:{actor_id}", now=now
+        )
+    except DomainError as exc:
+        with transaction.atomic():
+            _event(
+                case,
+                actor_id=actor_id,
+                kind="str_not_released",
+                text=exc.message[:500],
+                now=now,
+                data={"fiu": fiu},
+            )
+        return
+    with transaction.atomic():
+        _event(
+            case,
+            actor_id=actor_id,
+            kind="str_released",
+            text=f"goAML STR {released.reference} for {fiu}",
+            now=now,
+            data={"fiu": fiu, "file": released.reference, "sha256": released.sha256},
+        )
 
 
 def case_reject_filing(*, reference: str, reason: str, actor_id: int, now: datetime) -> Case:

@@ -19,14 +19,16 @@ def _input(case: Case) -> SuspicionInput:
     alerts = list(
         Alert.objects.filter(case_id=case.pk)
         .order_by("created_at", "id")
-        .values_list("rule_code", "transfer_ids", "subject_user_id")
+        .values_list("rule__kind", "transfer_ids", "subject_user_id")
     )
     indicators: list[str] = []
     transfers: list[uuid.UUID] = []
     subjects: list[int] = []
-    for code, transfer_ids, user_id in alerts:
-        if code not in indicators:
-            indicators.append(code)
+    # indicators are the rules' kinds (structuring, velocity, ...): a stable vocabulary
+    # each FIU configuration maps to its own codes, whatever a rule's code is called
+    for kind, transfer_ids, user_id in alerts:
+        if kind not in indicators:
+            indicators.append(kind)
         for tid in transfer_ids:
             if tid not in transfers:
                 transfers.append(tid)

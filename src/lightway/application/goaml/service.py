@@ -336,7 +336,7 @@ def goaml_export_strs(
     (``lightway.application.aml.filing.suspicion_inputs``, imported when needed: the case
     workflow is its own package); [] when none is due."""
     period_check(start=start, end=end)
-    fiu_config_in_force(fiu=fiu, on=end)  # an unknown FIU fails before any work
+    config = fiu_config_in_force(fiu=fiu, on=end)  # an unknown FIU fails before any work
     try:
         source = importlib.import_module(SUSPICION_SOURCE)
     except ImportError:
@@ -344,7 +344,9 @@ def goaml_export_strs(
             "STR export needs the AML case workflow (lightway.application.aml), which is not"
             " installed here"
         ) from None
-    suspicions: list[SuspicionInput] = list(source.suspicion_inputs(start=start, end=end))
+    # the FIU's local days as [first day 00:00, day after the last 00:00)
+    lo, hi = period_bounds(start=start, end=end, tz=ZoneInfo(config.timezone))
+    suspicions: list[SuspicionInput] = list(source.suspicion_inputs(start=lo, end=hi))
     return [
         goaml_export_str(fiu=fiu, suspicion=suspicion, actor=actor, now=now)
         for suspicion in suspicions
