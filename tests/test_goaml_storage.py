@@ -266,10 +266,6 @@ def test_cli_says_when_a_period_has_no_data_and_exits_zero(now, tmp_path, capsys
             ["--report", "XTR", "--fiu", "demo-uae", "--from", "2026-03-01", "--to", "2026-03-02"],
             "invalid choice",
         ),
-        (
-            ["--report", "STR", "--fiu", "demo-uae", "--from", "2026-03-01", "--to", "2026-03-02"],
-            "AML case workflow",
-        ),
     ],
 )
 def test_cli_errors_are_one_clear_line(now, tmp_path, capsys, args, message):
