@@ -169,7 +169,10 @@ def test_lockout_with_backoff_and_retry_after(client, settings):
         error(login(client, password="wrong-password-1"), 401, "login_failed")
     resp = login(client)  # even the right password is refused while locked
     err = error(resp, 429, "too_many_attempts")
-    assert resp["Retry-After"] == "30" and err["details"]["retry_after_seconds"] == 30
+    # the real clock runs between the lock and this request (a second or more on a loaded
+    # machine); the exact value is checked with a passed clock below
+    assert resp["Retry-After"] == str(err["details"]["retry_after_seconds"])
+    assert 25 <= err["details"]["retry_after_seconds"] <= 30
     # unknown logins are throttled too
     for _ in range(6):
         error(login(client, login="+256772999999"), 401, "login_failed")
