@@ -135,6 +135,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "staff/partners/<slug:code>/edit/": ("staff", "/staff/partners/{partner}/edit/"),
     "staff/partner-limits/": ("staff", "/staff/partner-limits/"),
     "staff/compliance/retention/": ("staff", "/staff/compliance/retention/"),
+    "staff/notifications/": ("staff", "/staff/notifications/"),
     "staff/remittances/": ("staff", "/staff/remittances/"),
     "staff/remittances/<uuid:remittance_id>/": ("staff", "/staff/remittances/{remittance}/"),
     "staff/momo/": ("staff", "/staff/momo/"),

@@ -7,7 +7,7 @@ called, so the record survives the worker dying mid-call.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 
@@ -15,6 +15,7 @@ from lightway.data.notify.models import (
     REPORT_RANK,
     ReportStatus,
     SmsAttempt,
+    SmsCostDay,
     SmsOutcome,
     SmsProviderCircuit,
     SmsUnknownReport,
@@ -215,3 +216,24 @@ def sms_circuit_failure(*, provider: str, now: datetime, threshold: int, open_se
 
 def sms_circuits() -> list[SmsProviderCircuit]:
     return list(SmsProviderCircuit.objects.order_by("provider"))
+
+
+def sms_latest_attempts(delivery_ids: list[int]) -> dict[int, SmsAttempt]:
+    """The last attempt of each of these deliveries (a page of the log: one indexed query)."""
+    latest: dict[int, SmsAttempt] = {}
+    if not delivery_ids:
+        return latest
+    for attempt in SmsAttempt.objects.filter(delivery_id__in=delivery_ids).order_by(
+        "delivery_id", "id"
+    ):
+        latest[attempt.delivery_id] = attempt
+    return latest
+
+
+def sms_cost_days(*, since: date) -> list[SmsCostDay]:
+    """The daily cost rows from ``since`` (the rollup table: days x providers x currencies)."""
+    return list(SmsCostDay.objects.filter(day__gte=since).order_by("-day", "provider", "currency"))
+
+
+def sms_unknown_reports_recent(limit: int = 10) -> list[SmsUnknownReport]:
+    return list(SmsUnknownReport.objects.order_by("-id")[:limit])

@@ -66,6 +66,7 @@ urlpatterns = [
     path("staff/compliance/goaml/", include(policy_urls.goaml_patterns)),
     path("staff/reports/", include(policy_urls.reports_patterns)),
     path("staff/compliance/retention/", include(policy_urls.retention_patterns)),
+    path("staff/notifications/", policy_urls.notifications_page, name="staff-notifications"),
     path("staff/compliance/", include(aml_panel.compliance_patterns)),
     path("staff/", include(panel_urls.staff_patterns)),
     path("mtn/", include(panel_urls.mtn_patterns)),

@@ -13,6 +13,7 @@ from lightway.interfaces.panels.lightway import (
     backoffice,
     fx,
     goaml,
+    notifications,
     partner_limits,
     partners,
     remittances,
@@ -214,3 +215,6 @@ retention_patterns = [
     path("holds/", retention.hold_place_view, name="staff-retention-hold-place"),
     path("holds/release/", retention.hold_release_view, name="staff-retention-hold-release"),
 ]
+
+# The notification delivery log (notifications.py) at staff/notifications/
+notifications_page = notifications.delivery_log_page
