@@ -87,6 +87,26 @@ def base_url_check(base_url: str, *, setting: str) -> str:
     return base_url.rstrip("/")
 
 
+def form_post(
+    client: httpx.Client, path: str, form: dict[str, str], *, provider: str
+) -> httpx.Response:
+    """POST a form to an SMS provider; transport failures become the port's errors: a
+    connection never made is provably unsent, a timeout or a broken exchange is not (the
+    provider may have taken the message)."""
+    try:
+        return client.post(path, data=form)
+    except httpx.ConnectError:
+        raise NotifyTemporaryError(
+            f"{provider} unreachable (connect)", code="unreachable", unsent=True
+        ) from None
+    except httpx.TimeoutException:
+        raise NotifyTemporaryError(f"{provider} timed out", code="timeout") from None
+    except httpx.TransportError as exc:
+        raise NotifyTemporaryError(
+            f"{provider} unreachable ({type(exc).__name__})", code="unreachable"
+        ) from None
+
+
 def cost_parse(text: object) -> tuple[int | None, str]:
     """``"UGX 25.0000"`` → ``(25_000_000, "UGX")`` (millionths); anything else → None."""
     if not isinstance(text, str):
@@ -150,20 +170,7 @@ class AfricasTalkingSmsGateway:
         sender = self.sender_for(country)
         if sender:
             form["from"] = sender
-        try:
-            response = self._client.post(PATH, data=form)
-        except httpx.ConnectError:
-            # never reached the provider: the message provably did not leave
-            raise NotifyTemporaryError(
-                "Africa's Talking unreachable (connect)", code="unreachable", unsent=True
-            ) from None
-        except httpx.TimeoutException:
-            raise NotifyTemporaryError("Africa's Talking timed out", code="timeout") from None
-        except httpx.TransportError as exc:
-            raise NotifyTemporaryError(
-                f"Africa's Talking unreachable ({type(exc).__name__})", code="unreachable"
-            ) from None
-        return self._result(response)
+        return self._result(form_post(self._client, PATH, form, provider="Africa's Talking"))
 
     def _result(self, response: httpx.Response) -> SmsResult:
         status = response.status_code

@@ -46,7 +46,7 @@ from typing import Any
 
 import httpx
 
-from lightway.integration.notify.africastalking import base_url_check
+from lightway.integration.notify.africastalking import base_url_check, form_post
 from lightway.integration.notify.port import (
     NotifyNotConfigured,
     NotifyPermanentError,
@@ -160,19 +160,7 @@ class TwilioSmsGateway:
             form["From"] = sender
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
-        try:
-            response = self._client.post(self.path, data=form)
-        except httpx.ConnectError:
-            raise NotifyTemporaryError(
-                "Twilio unreachable (connect)", code="unreachable", unsent=True
-            ) from None
-        except httpx.TimeoutException:
-            raise NotifyTemporaryError("Twilio timed out", code="timeout") from None
-        except httpx.TransportError as exc:
-            raise NotifyTemporaryError(
-                f"Twilio unreachable ({type(exc).__name__})", code="unreachable"
-            ) from None
-        return self._result(response)
+        return self._result(form_post(self._client, self.path, form, provider="Twilio"))
 
     def _result(self, response: httpx.Response) -> SmsResult:
         status = response.status_code
