@@ -206,7 +206,16 @@ def test_bad_filters_are_400_with_the_form_kept(now, query: dict[str, str], mess
         assert officer.get("/staff/audit/export.csv", query).status_code == 400
 
 
-def test_a_record_page_masks_personal_data(now) -> None:
+def _before_the_guard(monkeypatch) -> None:
+    """Records written before the chain refused personal data in clear (retention,
+    docs/retention.md): the viewer must still mask what older records hold."""
+    from lightway.data.audit import services as audit_services
+
+    monkeypatch.setattr(audit_services, "_refuse_personal_data", lambda value, path: None)
+
+
+def test_a_record_page_masks_personal_data(now, monkeypatch) -> None:
+    _before_the_guard(monkeypatch)
     [record_id] = _write(
         1,
         data={
@@ -238,6 +247,7 @@ def test_the_chain_status_shows_the_last_signed_checkpoint(now) -> None:
 
 
 def test_the_export_is_bounded_masked_and_audited_with_its_sha256(now, monkeypatch) -> None:
+    _before_the_guard(monkeypatch)
     _write(5, data={"phone": "+256772123401"})
     officer, officer_id = _as(Role.LW_COMPLIANCE, now)
     monkeypatch.setattr(viewer, "EXPORT_MAX", 3)

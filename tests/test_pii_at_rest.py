@@ -139,10 +139,13 @@ def test_demo_seed_leaves_no_personal_data_in_clear_in_a_dump(owner_db, now):
         assert profile is not None and profile.user.username == username
         pii = profile_pii(profile)
         assert (pii.phone, pii.email, pii.id_number) == (phone, email, id_number)
-    # ... and the two former customers of the retention demo (closed accounts, names only).
+    # ... and the two former customers of the retention demo (closed accounts, names only)
+    # and the goAML demo's two customers (their names need transliteration).
+    from lightway.application.goaml.demo import DEMO_CUSTOMERS as GOAML_CUSTOMERS
+
     assert Profile.objects.filter(realm="customer").count() == len(demo.IDENTITIES) + len(
         demo.DEMO_FORMER
-    )
+    ) + len(GOAML_CUSTOMERS)
 
     dump = _dump(owner_db)
     assert "COPY public.identity_profile" in dump  # the dump really covers the profiles
@@ -154,6 +157,8 @@ def test_demo_seed_leaves_no_personal_data_in_clear_in_a_dump(owner_db, now):
         if form in dump
     ]
     leaks += [name for _username, name in demo.DEMO_FORMER if name in dump]
+    for _username, name, phone, _birth, id_number, _balance in GOAML_CUSTOMERS:
+        leaks += [value for value in (name, phone, phone[4:], id_number) if value in dump]
     assert leaks == []
 
 
