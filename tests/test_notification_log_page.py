@@ -1,18 +1,26 @@
 """The staff delivery log (/staff/notifications/, issue 15): deliveries with the SMS
 provider that took each, its delivery report and cost; costs per day; circuits; unknown
-reports; masked; filters refuse bad values with 400; only notifications.log holders."""
+reports; masked; filters refuse bad values with 400; only notifications.log holders; every
+filter a range of an index in the page's order, so a rare status reads its rows only."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 
 from lightway.application.notifications import deliverylog
 from lightway.application.notifications.service import notification_deliver, notify
-from lightway.data.notify.models import ReportStatus, SmsAttempt
+from lightway.data.notify.models import Delivery, ReportStatus, SmsAttempt
+from lightway.data.notify.selectors import deliveries_query
 from lightway.data.notify.sms import sms_report_apply, sms_unknown_report_store
 from tests.conftest import VerifiedClient
 from tests.factories import staff
+from tests.query_cost import rows_read
 
 pytestmark = pytest.mark.django_db
 PHONE = "+256772123777"
@@ -78,3 +86,114 @@ def test_micros_text():
     assert deliverylog.micros_text(25_000_000, "UGX") == "UGX 25.0000"
     assert deliverylog.micros_text(75_000, "USD") == "USD 0.0750"
     assert deliverylog.micros_text(None, "USD") == ""
+
+
+# --- the page's plan: every filter is an index range in id order (docs/performance.md) ----
+
+T0 = datetime(2026, 12, 20, 8, 0, tzinfo=UTC)
+
+
+def _deliveries(n: int, *, channel: str, status: str, start: datetime = T0) -> list[int]:
+    """``n`` deliveries written as the log holds them (no provider, no ciphertext worth
+    reading: the plan tests only need rows), one a minute from ``start``."""
+    rows = [
+        Delivery(
+            channel=channel,
+            template="kyc_approved",
+            category="kyc",
+            language="en",
+            recipient_ct=b"\x00",
+            recipient_bidx=f"bidx{i}",
+            recipient_masked="+256 •••••••00",
+            status=status,
+            attempts=0 if status in ("queued", "sending", "failed") else 1,
+            next_attempt_at=start if status == "queued" else None,
+            last_attempt_at=start if status == "sending" else None,
+            created_at=start + timedelta(minutes=i),
+            sent_at=start if status == "sent" else None,
+        )
+        for i in range(n)
+    ]
+    return [int(d.pk) for d in Delivery.objects.bulk_create(rows)]
+
+
+def _history() -> None:
+    """Common rows in three months (three partitions: the page is a Merge Append of one
+    index scan per month) and a few rare ones in the middle of them."""
+    for start in (T0 - timedelta(days=40), T0, T0 + timedelta(days=30)):
+        _deliveries(60, channel="sms", status="sent", start=start)
+        _deliveries(20, channel="email", status="sent", start=start)
+    _deliveries(3, channel="sms", status="failed", start=T0 - timedelta(days=3))
+    _deliveries(2, channel="email", status="dead", start=T0 + timedelta(days=2))
+
+
+def _plan(sql: str, params: Any) -> dict[str, Any]:
+    # As tests/test_audit_viewer.py: on a test's few rows the planner would rather read
+    # everything and sort it; with whole-table scans, bitmap scans and sorts as a last
+    # resort (the page query itself runs with the last two off), the plan shows which index
+    # gives the order and whether the filter is a range of it.
+    with transaction.atomic(), connection.cursor() as cur:
+        for knob in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cur.execute(f"SET LOCAL {knob} = off")
+        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cur.fetchone()[0]
+    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [node]
+    for child in node.get("Plans", []):
+        out += _nodes(child)
+    return out
+
+
+def _root_index(name: str) -> str:
+    """A month's index -> the partitioned index on notify_delivery it belongs to."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_partition_root(%s::regclass)::text", [name])
+        return str(cur.fetchone()[0])
+
+
+LOG_FILTERS = {
+    # the form's filters (LogFilterForm: channel, status) and the index each one walks
+    "none": ({}, "notify_delivery_pkey"),
+    "status": ({"status": "failed"}, "notify_delivery_status_id"),
+    "channel": ({"channel": "email"}, "notify_delivery_channel_id"),
+    "channel+status": ({"channel": "email", "status": "dead"}, "notify_delivery_chan_stat_id"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOG_FILTERS))
+def test_every_filter_combination_walks_an_index_and_never_sorts(name: str) -> None:
+    _history()
+    filters, index = LOG_FILTERS[name]
+    newest = Delivery.objects.order_by("-id").values_list("id", flat=True).first()
+    for before in (None, newest, newest - 100):  # first page, next pages
+        query = deliveries_query(**filters, before_id=before)[: deliverylog.PAGE_SIZE + 1]
+        nodes = _nodes(_plan(*query.query.sql_with_params()))
+        kinds = {n["Node Type"] for n in nodes}
+        assert "Sort" not in kinds and "Incremental Sort" not in kinds, (name, kinds)
+        assert "Seq Scan" not in kinds and "Bitmap Heap Scan" not in kinds, (name, kinds)
+        scans = [n for n in nodes if n.get("Index Name")]
+        assert scans, (name, kinds)
+        for scan in scans:
+            # every month's scan is a range of the filter's index: the filter is its
+            # condition, not a test of each row walked newest first
+            assert _root_index(scan["Index Name"]) == index, (name, scan["Index Name"])
+            assert "Filter" not in scan, (name, scan["Index Name"], scan["Filter"])
+
+
+@pytest.mark.parametrize("status", ["failed", "dead"])
+def test_a_rare_status_reads_its_rows_not_the_log(status: str) -> None:
+    """The whole page (log, attempts, costs, circuits, unknown reports) read as on a large
+    table: a rare status costs its few rows, not the 240 deliveries that were sent."""
+    _history()
+    read = rows_read(
+        lambda: deliverylog.delivery_log(status=status, today=T0.date()),
+        as_on_a_large_table=True,
+    )
+    months = {t for t in read if t.startswith("notify_delivery_p")}  # its partitions
+    matches = Delivery.objects.filter(status=status).count()
+    assert 0 < matches < 5 and months
+    assert sum(read[t] for t in months) <= matches, read
+    assert all(read[t] <= deliverylog.PAGE_SIZE + 1 for t in read if t not in months), read

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -36,3 +37,16 @@ def retry_transient(fn: Callable[[], T], *, attempts: int = 3, pause: float = 0.
             log.warning("transient database conflict, retrying", extra={"attempt": attempt})
             time.sleep(pause * attempt)
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def index_order() -> Iterator[None]:
+    """Run a keyset page's query with sorts and bitmap scans as a last resort (``SET LOCAL``,
+    this transaction only). On a selective filter with stale statistics the planner may
+    guess that fetching every match and sorting it is cheaper; then a filter value with many
+    rows would sort them all. When an index ends with the page's order, this keeps each page
+    a walk of at most ``limit + 1`` matches from the cursor (docs/performance.md)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_sort = off")
+        cur.execute("SET LOCAL enable_bitmapscan = off")
+        yield

@@ -16,7 +16,7 @@ from lightway.data.notify.models import (
     SmsProviderCircuit,
     SmsUnknownReport,
 )
-from lightway.data.notify.selectors import deliveries_query
+from lightway.data.notify.selectors import deliveries_log_page
 from lightway.data.notify.sms import (
     sms_circuits,
     sms_cost_days,
@@ -81,10 +81,8 @@ def delivery_log(
         if not before.isdigit() or len(before) > 18:
             raise ValidationFailed("not a page of this log", details={"field": "before"})
         before_id = int(before)
-    found = list(
-        deliveries_query(channel=channel or None, status=status or None, before_id=before_id)[
-            : PAGE_SIZE + 1
-        ]
+    found = deliveries_log_page(
+        channel=channel or None, status=status or None, before_id=before_id, limit=PAGE_SIZE + 1
     )
     page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     attempts = sms_latest_attempts([d.pk for d in page if d.channel == Channel.SMS])

@@ -12,15 +12,15 @@ of every combination).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from lightway.data.audit.models import AuditRecord
+from lightway.infrastructure.db import index_order
 
 
 @dataclass(frozen=True)
@@ -89,19 +89,6 @@ def audit_query(filters: AuditFilter, cursor: Cursor | None = None) -> QuerySet[
     return _before(_filtered(filters), cursor, filters.until).order_by("-occurred_at", "-id")
 
 
-@contextmanager
-def _index_order() -> Iterator[None]:
-    """Run the page query with sorts and bitmap scans as a last resort (``SET LOCAL``, this
-    transaction only). On a selective filter with stale statistics the planner may guess
-    that fetching every match and sorting it is cheaper; then a filter value with many
-    rows (an actor like ``system``) would sort them all. The indexes give the order, so
-    this keeps each page a walk of at most ``limit + 1`` matches from the cursor."""
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_sort = off")
-        cur.execute("SET LOCAL enable_bitmapscan = off")
-        yield
-
-
 @dataclass(frozen=True)
 class AuditPage:
     records: list[AuditRecord]
@@ -110,7 +97,7 @@ class AuditPage:
 
 def audit_page(filters: AuditFilter, cursor: Cursor | None = None, *, limit: int = 50) -> AuditPage:
     """One page of at most ``limit`` records older than ``cursor``."""
-    with _index_order():
+    with index_order():
         rows = list(audit_query(filters, cursor)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -154,7 +141,7 @@ def audit_stream(
     sent = 0
     while sent < max_rows:
         want = min(chunk, max_rows - sent)
-        with _index_order():
+        with index_order():
             rows = list(audit_query(filters, cursor)[:want])
         yield from rows
         sent += len(rows)

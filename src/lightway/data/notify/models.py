@@ -98,6 +98,11 @@ class Delivery(models.Model):
             ),
             models.Index(fields=["recipient_bidx"], name="notify_delivery_recipient"),
             models.Index(fields=["-created_at"], name="notify_delivery_created"),
+            # the staff delivery log (/staff/notifications/): newest first by id, filtered
+            # by status, channel or both; each filter a range of one of these (notify 0006)
+            models.Index(fields=["status", "id"], name="notify_delivery_status_id"),
+            models.Index(fields=["channel", "id"], name="notify_delivery_channel_id"),
+            models.Index(fields=["channel", "status", "id"], name="notify_delivery_chan_stat_id"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from lightway.data.notify.models import Delivery, DeliveryStatus, NotificationPreference
+from lightway.infrastructure.db import index_order
 
 
 def deliveries_due(*, now: datetime, limit: int = 500) -> list[int]:
@@ -45,6 +46,18 @@ def deliveries_query(
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     return query
+
+
+def deliveries_log_page(
+    *, channel: str | None, status: str | None, before_id: int | None, limit: int
+) -> list[Delivery]:
+    """The staff delivery log's page: ``limit`` deliveries older than ``before_id``, newest
+    first. Each filter (status, channel, both) is a range of an index ending with the id
+    (``notify_delivery_status_id``, ``_channel_id``, ``_chan_stat_id``; none: the primary
+    key), one per month, merged; planned with sorts and bitmap scans as a last resort, so a
+    page reads at most ``limit`` matches per month whatever the statistics say."""
+    with index_order():
+        return list(deliveries_query(channel=channel, status=status, before_id=before_id)[:limit])
 
 
 def preferences_of(*, user_id: int) -> dict[tuple[str, str], bool]:
