@@ -45,15 +45,43 @@ def _input(**extra: str) -> dict[str, str]:
     return {"class": "input", **extra}
 
 
-class AuditFilterForm(AccessibleForm):
-    actor = forms.RegexField(
-        label="Actor",
-        help_text="Exactly as recorded: staff:3, user:12, partner:7, system.",
+def _pattern_field(
+    label: str, *, regex: str, invalid: str, max_length: int = 100, help_text: str = ""
+) -> forms.RegexField:
+    """An optional exact-match filter typed as text, checked against ``regex``."""
+    return forms.RegexField(
+        label=label,
+        help_text=help_text,
         required=False,
+        max_length=max_length,
+        regex=regex,
+        error_messages={"invalid": invalid},
+        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+    )
+
+
+def _utc_time_field(label: str) -> forms.DateTimeField:
+    """An optional UTC date (and time) typed as text."""
+    return forms.DateTimeField(
+        label=label,
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        error_messages={"invalid": "Write a date like 2026-11-24 or 2026-11-24T09:30."},
+        help_text="2026-11-24 or 2026-11-24T09:30.",
+        # A text box, not a date picker: what was typed comes back as typed, even when wrong.
+        widget=forms.DateTimeInput(
+            attrs=_input(autocomplete="off", inputmode="numeric"), format="%Y-%m-%dT%H:%M"
+        ),
+    )
+
+
+class AuditFilterForm(AccessibleForm):
+    actor = _pattern_field(
+        "Actor",
+        help_text="Exactly as recorded: staff:3, user:12, partner:7, system.",
         max_length=64,
         regex=r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.\-]+)?$",
-        error_messages={"invalid": "Write an actor like staff:3, user:12 or system."},
-        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+        invalid="Write an actor like staff:3, user:12 or system.",
     )
     action = forms.CharField(
         label="Action",
@@ -62,45 +90,19 @@ class AuditFilterForm(AccessibleForm):
         max_length=100,
         widget=forms.TextInput(attrs=_input(autocomplete="off", list="audit-actions")),
     )
-    object_type = forms.RegexField(
-        label="Object type",
-        required=False,
-        max_length=100,
+    object_type = _pattern_field(
+        "Object type",
         regex=r"^[a-z0-9_\-]+(\.[a-z0-9_\-]+)*$",
-        error_messages={"invalid": "Write an object type like transfer or identity.profile."},
-        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+        invalid="Write an object type like transfer or identity.profile.",
     )
-    object_id = forms.RegexField(
-        label="Object id",
+    object_id = _pattern_field(
+        "Object id",
         help_text="Needs the object type.",
-        required=False,
-        max_length=100,
         regex=r"^[\x21-\x7e]+$",
-        error_messages={"invalid": "An object id has no spaces."},
-        widget=forms.TextInput(attrs=_input(autocomplete="off")),
+        invalid="An object id has no spaces.",
     )
-    since = forms.DateTimeField(
-        label="From (UTC)",
-        required=False,
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
-        error_messages={"invalid": "Write a date like 2026-11-24 or 2026-11-24T09:30."},
-        help_text="2026-11-24 or 2026-11-24T09:30.",
-        # A text box, not a date picker: what was typed comes back as typed, even when wrong.
-        widget=forms.DateTimeInput(
-            attrs=_input(autocomplete="off", inputmode="numeric"), format="%Y-%m-%dT%H:%M"
-        ),
-    )
-    until = forms.DateTimeField(
-        label="Until (UTC, not included)",
-        required=False,
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
-        error_messages={"invalid": "Write a date like 2026-11-24 or 2026-11-24T09:30."},
-        help_text="2026-11-24 or 2026-11-24T09:30.",
-        # A text box, not a date picker: what was typed comes back as typed, even when wrong.
-        widget=forms.DateTimeInput(
-            attrs=_input(autocomplete="off", inputmode="numeric"), format="%Y-%m-%dT%H:%M"
-        ),
-    )
+    since = _utc_time_field("From (UTC)")
+    until = _utc_time_field("Until (UTC, not included)")
 
     def clean_action(self) -> str:
         action = str(self.cleaned_data.get("action") or "").strip()
