@@ -109,6 +109,17 @@ class TransactionFilterForm(AccessibleForm):
         return data
 
 
+def _limit_field(label: str, *, help_text: str = "Blank: the tier's limit.") -> forms.CharField:
+    """An optional limit amount as typed (``application/backoffice/limits.py`` parses it)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=32,
+        help_text=help_text,
+        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    )
+
+
 class LimitOverrideForm(SharedPageForm):
     """A limit override for one of the customer's currencies (``application/backoffice/
     limits.py`` parses the amounts and decides)."""
@@ -116,34 +127,12 @@ class LimitOverrideForm(SharedPageForm):
     id_format = "limits_%s"
 
     currency = forms.ChoiceField(label="Currency", widget=forms.Select(attrs=_input()))
-    per_transaction = forms.CharField(
-        label="Per payment",
-        required=False,
-        max_length=32,
-        help_text="In the currency's units, e.g. 8000000. Blank: the tier's limit.",
-        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
+    per_transaction = _limit_field(
+        "Per payment", help_text="In the currency's units, e.g. 8000000. Blank: the tier's limit."
     )
-    daily = forms.CharField(
-        label="Per day",
-        required=False,
-        max_length=32,
-        help_text="Blank: the tier's limit.",
-        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
-    )
-    monthly = forms.CharField(
-        label="Per month",
-        required=False,
-        max_length=32,
-        help_text="Blank: the tier's limit.",
-        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
-    )
-    max_balance = forms.CharField(
-        label="Maximum balance",
-        required=False,
-        max_length=32,
-        help_text="Blank: the tier's limit.",
-        widget=forms.TextInput(attrs=_input(inputmode="decimal", autocomplete="off")),
-    )
+    daily = _limit_field("Per day")
+    monthly = _limit_field("Per month")
+    max_balance = _limit_field("Maximum balance")
     last_day = forms.DateField(
         label="Last day (UTC, optional)",
         required=False,
