@@ -142,6 +142,14 @@ def _label(day: date) -> str:
     return day.strftime("%d %b")
 
 
+def _per_key(
+    chart: type[BarChart] | type[PieChart], title: str, counts: dict[str, int], unit: str
+) -> BarChart | PieChart:
+    """A chart of counts per key (a kind, a failure code), the keys in order."""
+    keys = sorted(counts)
+    return chart(title=title, labels=keys, values=[Decimal(counts[k]) for k in keys], unit=unit)
+
+
 def _params(
     kind: str, start: date, end: date, filters: Filters, now: datetime
 ) -> list[tuple[str, str]]:
@@ -243,14 +251,7 @@ def volumes_report(
                 unit=f"{code} (major units)",
             )
         )
-    charts.append(
-        PieChart(
-            title="Succeeded transfers per kind",
-            labels=sorted(per_kind),
-            values=[Decimal(per_kind[k]) for k in sorted(per_kind)],
-            unit="transactions",
-        )
-    )
+    charts.append(_per_key(PieChart, "Succeeded transfers per kind", per_kind, "transactions"))
     return ReportData(
         title="Volumes and values",
         parameters=_params("Volumes and values", start, end, filters, now),
@@ -538,12 +539,7 @@ def failures_report(
             values=[Decimal(per_day.get(d, 0)) for d in days],
             unit="transfers",
         ),
-        BarChart(
-            title="Failed transfers per failure code",
-            labels=sorted(per_code),
-            values=[Decimal(per_code[c]) for c in sorted(per_code)],
-            unit="transfers",
-        ),
+        _per_key(BarChart, "Failed transfers per failure code", per_code, "transfers"),
     ]
     return ReportData(
         title="Failures by reason",
