@@ -27,3 +27,17 @@ def rule(
         parameters=parameters,
         now=now,
     )
+
+
+def run_aml_jobs(now: datetime) -> list[tuple[str, str]]:
+    """Run the queued ``aml_str_release`` jobs as the worker would (at ``now``)."""
+    from lightway.application.aml.cases import case_str_release
+    from tests.momo_flow_support import jobs_run
+
+    return jobs_run(
+        {
+            "aml_str_release": lambda a: case_str_release(
+                case_id=a["case_id"], fiu=a["fiu"], actor_id=a["actor_id"], now=now
+            )
+        }
+    )

@@ -20,7 +20,7 @@ from lightway.application.errors import Conflict, ValidationFailed
 from lightway.data.aml.models import Alert, Case, CaseEvent
 from lightway.data.audit.models import AuditRecord
 from lightway.interfaces.cli.main import main as cli_main
-from tests.aml_support import rule
+from tests.aml_support import rule, run_aml_jobs
 from tests.conftest import VerifiedClient
 from tests.factories import customer, staff
 
@@ -359,9 +359,10 @@ def test_the_demo_seed_leaves_an_open_case_and_an_approved_filing(now):
 
 
 def test_an_approved_filing_becomes_a_validated_goaml_str(now, settings):
-    """On the demo data: the second officer's approval releases the case's goAML STR for
-    LIGHTWAY_AML_STR_FIU (validated against the FIU's XSD, sealed, audited), named in the
-    case's timeline; without an FIU configuration the approval stands and says why."""
+    """On the demo data: the second officer's approval queues the release of the case's
+    goAML STR for LIGHTWAY_AML_STR_FIU; the seed runs it (validated against the FIU's XSD,
+    sealed, audited), named in the case's timeline; without an FIU configuration the
+    approval stands and the job says why."""
     from lightway.application.aml.demo import aml_demo_seed
     from lightway.application.goaml.demo import goaml_demo_seed
     from lightway.application.goaml.schema import schema_validate
@@ -390,6 +391,10 @@ def test_an_approved_filing_becomes_a_validated_goaml_str(now, settings):
     day = now.date()
     again = goaml_export_strs(fiu="demo", start=day, end=day, actor="cli", now=now)
     assert [r.reference for r in again] == [stored.reference]
+    # the job the approval queued finds the STR released by the seed: nothing more
+    assert run_aml_jobs(now) == [("aml_str_release", "done")]
+    assert GoamlFile.objects.filter(kind="STR").count() == 1
+    assert CaseEvent.objects.filter(case=case, kind="str_released").count() == 1
 
     settings.LIGHTWAY_AML_STR_FIU = "no-such-fiu"
     other = _case(now, code="FANO", dedupe="w2")
@@ -400,5 +405,125 @@ def test_an_approved_filing_becomes_a_validated_goaml_str(now, settings):
     )
     approved = cases.case_approve_filing(reference=other.reference, actor_id=b, now=now)
     assert approved.state == "filing_approved"
+    assert run_aml_jobs(now) == [("aml_str_release", "str_not_released")]
     note = CaseEvent.objects.get(case=other, kind="str_not_released")
-    assert "no-such-fiu" in note.text or note.data["fiu"] == "no-such-fiu"
+    assert note.data["fiu"] == "no-such-fiu" and note.text
+
+
+def _approved_str_case(now, settings) -> tuple[Case, int]:
+    """A case of the demo FIU's data whose filing another officer just approved (its STR
+    release queued, not run); the approver's id."""
+    from lightway.application.goaml.demo import goaml_demo_seed
+    from tests.factories import funded_wallet
+
+    settings.LIGHTWAY_AML_STR_FIU = "demo"
+    goaml_demo_seed(now=now)
+    version = rule("VELO", "velocity", {"max_count": 2}, now)
+    payer, _ = customer(f"c{next(_n)}", now)
+    payee, _ = customer(f"c{next(_n)}", now)
+    funded_wallet(payer, "UGX", 1_000_000, now)
+    funded_wallet(payee, "UGX", 0, now)
+    from lightway.application.transactions.transfers import TransferRequest, transfer_create
+    from lightway.data.wallets.models import Wallet
+
+    outcome = transfer_create(
+        client_id=payer,
+        idempotency_key=f"str-{next(_n)}",
+        request=TransferRequest(
+            Wallet.objects.get(owner_id=payer).id,
+            Wallet.objects.get(owner_id=payee).id,
+            5_000,
+            "UGX",
+            "test",
+        ),
+        now=now,
+    )
+    alert = alert_raise(
+        AlertInput(
+            rule=version,
+            subject_ref=f"user:{payer}",
+            subject_user_id=payer,
+            dedupe=f"str{next(_n)}",
+            evidence={"count": 3},
+            transfer_ids=(outcome.transfer.id,),
+        ),
+        now=now,
+    )
+    assert alert is not None and alert.case is not None
+    maker = staff(f"maker{next(_n)}", ["lw_compliance"], now)
+    checker = staff(f"checker{next(_n)}", ["lw_compliance"], now)
+    ref = alert.case.reference
+    cases.case_propose_filing(reference=ref, reason=REASON, action="none", actor_id=maker, now=now)
+    return cases.case_approve_filing(reference=ref, actor_id=checker, now=now), checker
+
+
+def test_the_approval_queues_the_str_release_instead_of_running_it(now, settings):
+    """Issue 14 review finding 1: the approval used to generate, validate and seal the STR
+    inside the officer's request. It now commits the approval with a queued job (in the
+    same transaction) and a "being prepared" timeline entry; the job releases the STR."""
+    from lightway.data.goaml.models import GoamlFile
+    from tests.momo_flow_support import todo_jobs
+
+    case, checker = _approved_str_case(now, settings)
+    assert case.state == "filing_approved"
+    assert not GoamlFile.objects.filter(kind="STR").exists()
+    assert not CaseEvent.objects.filter(case=case, kind__in=cases.STR_OUTCOMES).exists()
+    queued = CaseEvent.objects.get(case=case, kind="str_queued")
+    assert queued.data == {"fiu": "demo"}
+    [(_id, task, args)] = todo_jobs(["aml_str_release"])
+    assert (task, args) == (
+        "aml_str_release",
+        {"case_id": case.pk, "fiu": "demo", "actor_id": checker},
+    )
+    assert run_aml_jobs(now) == [("aml_str_release", "str_released")]
+    released = CaseEvent.objects.get(case=case, kind="str_released")
+    stored = GoamlFile.objects.get(kind="STR")
+    assert released.data["file"] == stored.reference and stored.case_reference == case.reference
+
+
+def test_the_str_release_job_run_twice_releases_once(now, settings):
+    """The job is idempotent: run again (a retry, a duplicate) it finds the outcome in the
+    timeline under the case's lock and adds neither a file nor an event."""
+    from lightway.data.goaml.models import GoamlFile
+    from lightway.data.audit.models import AuditRecord
+
+    case, checker = _approved_str_case(now, settings)
+    run = {"case_id": case.pk, "fiu": "demo", "actor_id": checker, "now": now}
+    assert cases.case_str_release(**run) == "str_released"
+    assert cases.case_str_release(**run) == "done"
+    assert run_aml_jobs(now) == [("aml_str_release", "done")]
+    assert GoamlFile.objects.filter(kind="STR").count() == 1
+    assert CaseEvent.objects.filter(case=case, kind__in=cases.STR_OUTCOMES).count() == 1
+    assert AuditRecord.objects.filter(action="aml.case.str_released").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_the_str_release_at_once_release_once(now, settings):
+    """Two workers picking the same release at the same moment: the case's row lock orders
+    them; the second sees the first one's outcome."""
+    from lightway.data.goaml.models import GoamlFile
+    from tests.concurrency import run_concurrently
+
+    case, checker = _approved_str_case(now, settings)
+    outcomes = run_concurrently(
+        lambda: cases.case_str_release(case_id=case.pk, fiu="demo", actor_id=checker, now=now),
+        [(), ()],
+    )
+    assert sorted(outcomes) == ["done", "str_released"]
+    assert GoamlFile.objects.filter(kind="STR").count() == 1
+    assert CaseEvent.objects.filter(case=case, kind__in=cases.STR_OUTCOMES).count() == 1
+
+
+def test_the_case_page_says_the_str_is_being_prepared_then_released(now, settings):
+    from lightway.data.goaml.models import GoamlFile
+
+    case, _checker = _approved_str_case(now, settings)
+    client, _ = _as("lw_compliance", now)
+    page = client.get(f"/staff/compliance/cases/{case.reference}/")
+    assert page.status_code == 200
+    assert b'data-testid="str-status"' in page.content and b"Being prepared" in page.content
+    run_aml_jobs(now)
+    page = client.get(f"/staff/compliance/cases/{case.reference}/")
+    reference = GoamlFile.objects.get(kind="STR").reference
+    assert b"Being prepared" not in page.content
+    assert b"Released" in page.content and reference.encode() in page.content

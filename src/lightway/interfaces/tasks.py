@@ -597,3 +597,14 @@ def reports_monthly(timestamp: int | None = None) -> int:
     from lightway.application.reports.runs import report_schedule_monthly
 
     return int(report_schedule_monthly(now=timezone.now()) is not None)
+
+
+# AML filings (docs/aml.md, "Filing: the goAML STR"): an approval queues the release of its
+# STR (generation, XSD validation and sealing run here, not in the officer's request).
+# Idempotent under the case's row lock, so a retry after a crash is safe.
+@app.task(name="aml_str_release", retry=RetryStrategy(max_attempts=5, exponential_wait=2))
+def aml_str_release(case_id: int, fiu: str, actor_id: int) -> str:
+    """Release the goAML STR of an approved case for ``fiu`` (at most once)."""
+    from lightway.application.aml.cases import case_str_release
+
+    return case_str_release(case_id=case_id, fiu=fiu, actor_id=actor_id, now=timezone.now())

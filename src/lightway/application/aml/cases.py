@@ -21,6 +21,7 @@ from django.db.models import Q
 from lightway.application.errors import Conflict, NotFound, ValidationFailed
 from lightway.data.aml.models import Alert, Case, CaseEvent, CaseState
 from lightway.data.audit.services import audit_record
+from lightway.infrastructure.jobs import job_enqueue
 
 NOTE_MAX = 4000
 REASON_MIN = 10
@@ -159,9 +160,26 @@ def case_propose_filing(
     return case
 
 
+STR_RELEASE_TASK = "aml_str_release"  # lightway.interfaces.tasks
+# The timeline's STR events: queued at approval, then exactly one outcome per (case, FIU).
+STR_QUEUED, STR_RELEASED, STR_NOT_RELEASED = "str_queued", "str_released", "str_not_released"
+STR_OUTCOMES = (STR_RELEASED, STR_NOT_RELEASED)
+
+
+def str_fiu() -> str:
+    """The FIU an approved filing is reported to (``LIGHTWAY_AML_STR_FIU``; "" for none)."""
+    from django.conf import settings
+
+    return str(getattr(settings, "LIGHTWAY_AML_STR_FIU", "") or "")
+
+
 def case_approve_filing(*, reference: str, actor_id: int, now: datetime) -> Case:
     """Approve the proposed filing: only another officer than the proposer (the database
-    refuses it too: ``aml_case_maker_checker``)."""
+    refuses it too: ``aml_case_maker_checker``). With an FIU configured
+    (``LIGHTWAY_AML_STR_FIU``) the approval queues the STR's release (the job
+    ``aml_str_release``, in the approval's transaction: no approval without its job) and
+    returns; the job generates, validates and seals the goAML STR (:func:`case_str_release`)."""
+    fiu = str_fiu()
     try:
         with transaction.atomic():
             case = _locked(reference)
@@ -185,51 +203,75 @@ def case_approve_filing(*, reference: str, actor_id: int, now: datetime) -> Case
                 now=now,
                 data={"proposed_by": case.proposed_by_id},
             )
+            if fiu:
+                _event(
+                    case,
+                    actor_id=actor_id,
+                    kind=STR_QUEUED,
+                    text=f"goAML STR for {fiu} being prepared",
+                    now=now,
+                    data={"fiu": fiu},
+                )
+                job_enqueue(STR_RELEASE_TASK, case_id=case.pk, fiu=fiu, actor_id=actor_id)
     except IntegrityError as exc:
         raise MakerChecker(
             "the database refused the approval (maker-checker)", details={"case": reference[:20]}
         ) from exc
-    _str_release(case, actor_id=actor_id, now=now)
     return case
 
 
-def _str_release(case: Case, *, actor_id: int, now: datetime) -> None:
-    """The approved filing becomes its goAML STR at once (validated, sealed, audited) for
-    the FIU ``LIGHTWAY_AML_STR_FIU``; the timeline says which file, or why none was made
-    (the approval stands either way: the STR can be generated again from the goAML page)."""
-    from django.conf import settings
-
+def case_str_release(*, case_id: int, fiu: str, actor_id: int, now: datetime) -> str:
+    """The approved filing becomes its goAML STR for ``fiu`` (validated, sealed, audited):
+    the body of the ``aml_str_release`` job. The timeline says which file, or why none was
+    made (the approval stands either way: the STR can be generated again from the goAML
+    page). Idempotent: under the case's row lock, a case whose timeline already holds an
+    outcome for ``fiu`` is left alone, and the outcome is written in the same transaction
+    as the file, so a job run twice (or by two workers at once) releases one STR and writes
+    one outcome. Returns the outcome (``str_released``, ``str_not_released``, or
+    ``"done"`` when an earlier run had decided)."""
     from lightway.application.aml.filing import case_suspicion
     from lightway.application.errors import DomainError
     from lightway.application.goaml.service import goaml_export_str
 
-    fiu = str(getattr(settings, "LIGHTWAY_AML_STR_FIU", "") or "")
-    if not fiu:
-        return
-    try:
-        released = goaml_export_str(
-            fiu=fiu, suspicion=case_suspicion(case.pk), actor=f"staff:{actor_id}", now=now
-        )
-    except DomainError as exc:
-        with transaction.atomic():
+    with transaction.atomic():
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            raise NotFound("case not found", details={"case_id": case_id})
+        done = CaseEvent.objects.filter(
+            case_id=case.pk, kind__in=STR_OUTCOMES, data__fiu=fiu
+        ).exists()
+        if done:
+            return "done"
+        try:
+            with transaction.atomic():  # a savepoint: a refusal leaves the outcome writable
+                released = goaml_export_str(
+                    fiu=fiu, suspicion=case_suspicion(case.pk), actor=f"staff:{actor_id}", now=now
+                )
+        except DomainError as exc:
             _event(
                 case,
                 actor_id=actor_id,
-                kind="str_not_released",
+                kind=STR_NOT_RELEASED,
                 text=exc.message[:500],
                 now=now,
                 data={"fiu": fiu},
             )
-        return
-    with transaction.atomic():
+            return STR_NOT_RELEASED
         _event(
             case,
             actor_id=actor_id,
-            kind="str_released",
+            kind=STR_RELEASED,
             text=f"goAML STR {released.reference} for {fiu}",
             now=now,
             data={"fiu": fiu, "file": released.reference, "sha256": released.sha256},
         )
+    return STR_RELEASED
+
+
+def case_str_status(timeline: list[CaseEvent]) -> CaseEvent | None:
+    """The case's latest STR event (queued, released or not released), None without one."""
+    found = [e for e in timeline if e.kind in (STR_QUEUED, *STR_OUTCOMES)]
+    return found[-1] if found else None
 
 
 def case_reject_filing(*, reference: str, reason: str, actor_id: int, now: datetime) -> Case:

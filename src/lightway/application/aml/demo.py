@@ -3,7 +3,8 @@ UG, GH, RW, ZM, CI and CM), the demo sanctions list (fictitious names), a demo-o
 velocity rule with a low limit, a few small demo payments that trip it, and the two cases
 they open: one left open for a compliance officer to work, one whose STR filing the demo
 officers ``compliance`` (maker) and ``compliance2`` (checker) already proposed and
-approved, so an STR can be exported right after seeding."""
+approved, so an STR can be exported right after seeding (the seed releases it at once,
+as the queued ``aml_str_release`` job would)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from lightway.application.aml.cases import (
     case_approve_filing,
     case_note,
     case_propose_filing,
+    case_str_release,
+    str_fiu,
 )
 from lightway.application.aml.rules import rule_version_add, rules_seed_defaults
 from lightway.application.aml.sanctions import active_list, customers_screen, sanctions_import
@@ -88,4 +91,8 @@ def aml_demo_seed(*, users: dict[str, int], maker_id: int, checker_id: int, now:
     if case is not None and case.state == CaseState.FILING_PROPOSED:
         case_approve_filing(reference=case.reference, actor_id=checker_id, now=now)
         created += 1
+        if str_fiu():
+            # what the queued ``aml_str_release`` job does, done here so the STR is released
+            # right after seeding without a worker (the job then finds it done)
+            case_str_release(case_id=case.pk, fiu=str_fiu(), actor_id=checker_id, now=now)
     return created

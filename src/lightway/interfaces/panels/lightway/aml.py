@@ -215,6 +215,7 @@ def _case_page(
     forms_ = {name: cls(prefix=name) for name, cls in FORMS.items()}
     forms_.update(bound or {})
     user_id = _me(request)
+    timeline = cases.case_timeline(case)
     context = {
         "case": case,
         "alerts": [
@@ -223,7 +224,8 @@ def _case_page(
         ],
         "transfers": transfers,
         "parties": parties,
-        "timeline": cases.case_timeline(case),
+        "timeline": timeline,
+        "str_event": cases.case_str_status(timeline),
         "forms": forms_,
         "is_proposer": case.proposed_by_id == user_id,
         "open": case.state in cases.OPEN_STATES,
