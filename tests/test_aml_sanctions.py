@@ -48,7 +48,9 @@ def hit_for(user_id: int, now) -> SanctionsHit:
         subject_type="customer",
         subject_ref=f"user:{user_id}",
         user_id=user_id,
-        subject_normalised="x",
+        subject_name_ct=sanctions.hit_subject_seal(
+            "x", subject_ref=f"user:{user_id}", user_id=user_id, now=now
+        ),
         entry_name=entry.primary_name,
         entry_normalised="x",
         name_source="primary",
@@ -169,7 +171,7 @@ def test_customer_screening_records_why_and_opens_a_case(now):
     hit = SanctionsHit.objects.get()
     assert hit.user_id == user_id and hit.threshold == 90 and hit.score == 100
     assert hit.entry_name == "Иван Сергеевич Петровский" and hit.name_source == "original_script"
-    assert hit.subject_normalised == "ivan petrovskiy"
+    assert sanctions.hit_subject_name(hit) == "ivan petrovskiy"
     assert hit.entry_normalised == "ivan petrovskiy sergeevich"
     alert = Alert.objects.get()
     assert alert.rule_code == "SCREEN" and alert.subject_user_id == user_id
@@ -276,3 +278,120 @@ def test_a_sanctioned_remittance_beneficiary_is_refused_inline(momo, client, now
         key=new_key(),
     )
     assert ok.status_code == 201, ok.content
+
+
+def test_a_hits_subject_name_is_sealed_with_the_customers_key_and_erased_with_them(now):
+    """Issue 14 review finding 2: the hit's subject name is sealed with the customer's own
+    key (a beneficiary's under the keyring); erasing the customer shreds it, and the
+    sanctions page then says "erased"."""
+    from django.contrib.auth import get_user_model
+
+    from lightway.application.retention.erasure import customer_close, person_erase
+    from lightway.security.crypto import is_person_sealed, is_sealed, person_of
+    from tests.conftest import VerifiedClient
+    from tests.factories import staff
+
+    user_id, _ = customer("ivan", now)
+    profile_set_pii(user_id=user_id, now=now, name="Иван Петровский")
+    load(now)
+    assert customer_screen(user_id=user_id, now=now) == 1
+    hit = SanctionsHit.objects.get()
+    blob = bytes(hit.subject_name_ct)
+    assert is_person_sealed(blob) and person_of(blob) == user_id
+    assert b"ivan" not in blob and b"petrovsk" not in blob
+    assert sanctions.hit_subject_name(hit) == "ivan petrovskiy"
+    beneficiary = sanctions.beneficiary_screen(
+        name="Ivan Petrovskiy", subject_ref="remittance:p:1", now=now
+    )
+    assert beneficiary
+    other = SanctionsHit.objects.get(subject_type="beneficiary")
+    assert is_sealed(bytes(other.subject_name_ct))
+    assert not is_person_sealed(bytes(other.subject_name_ct))
+    assert sanctions.hit_subject_name(other) == "ivan petrovskiy"
+
+    officer = VerifiedClient()
+    officer.force_login(
+        get_user_model().objects.get(pk=staff("hits.viewer", ["lw_compliance"], now))
+    )
+    page = officer.get("/staff/compliance/sanctions/").content.decode()
+    # the subject's name masked (beside the list's own normalised name, which is public)
+    assert "i••• p••••••••• / ivan" in page and "ivan petrovskiy / ivan" not in page
+
+    customer_close(user_id=user_id, actor="test", now=now)
+    assert person_erase(user_id=user_id, actor="test", now=now, reason="retention elapsed")
+    hit.refresh_from_db()
+    assert sanctions.hit_subject_name(hit) is None
+    assert sanctions.hit_subject_name(other) == "ivan petrovskiy"  # nobody's key: kept
+    page = officer.get("/staff/compliance/sanctions/").content.decode()
+    assert "erased" in page
+
+
+def test_the_database_refuses_a_hit_with_a_clear_subject_name(now):
+    from django.db import IntegrityError, transaction
+
+    user_id, _ = customer("clear", now)
+    with pytest.raises(IntegrityError, match="aml_hit_subject_sealed"), transaction.atomic():
+        hit = hit_for(user_id, now)
+        SanctionsHit.objects.filter(pk=hit.pk).update(subject_name_ct=b"ivan petrovskiy")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0003_seals_the_subject_names_stored_in_clear(now, db_roles):
+    """The data migration: a hit stored in clear by the old schema is sealed under the
+    keyring (erasure or `lightway keys rotate` then move a customer's to their key), and
+    going back unseals it. Run as the owner inside one transaction that is rolled back."""
+    from django.db import connection, transaction
+    from django.db.migrations.executor import MigrationExecutor
+
+    from lightway.application.datakeys.rotation import keys_rotate
+    from lightway.security.crypto import is_person_sealed, is_sealed
+    from tests.conftest import _connect_default_as
+
+    user_id, _ = customer("legacy", now)
+    listed = load(now)
+    entry = SanctionsEntry.objects.filter(sanctions_list=listed).first()
+    _connect_default_as(db_roles.owner)
+
+    class Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            executor = MigrationExecutor(connection)
+            executor.migrate([("aml", "0002_guards")])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO aml_sanctions_hit (sanctions_list_id, entry_id, subject_type,"
+                    " subject_ref, user_id, subject_normalised, entry_name, entry_normalised,"
+                    " name_source, scorer, score, threshold, status, created_at) VALUES"
+                    " (%s, %s, 'customer', %s, %s, 'legacy person', 'x', 'x', 'primary', 's',"
+                    " 90, 88, 'open', now()) RETURNING id",
+                    [listed.pk, entry.pk, f"user:{user_id}", user_id],
+                )
+                (hit_id,) = cursor.fetchone()
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks
+            executor = MigrationExecutor(connection)
+            executor.loader.build_graph()
+            executor.migrate([("aml", "0003_sanctions_hit_subject_sealed")])
+            hit = SanctionsHit.objects.get(pk=hit_id)
+            blob = bytes(hit.subject_name_ct)
+            assert is_sealed(blob) and not is_person_sealed(blob) and b"legacy" not in blob
+            assert sanctions.hit_subject_name(hit) == "legacy person"
+            keys_rotate(now=now, person_only=True, user_id=user_id)  # what erasure does first
+            hit.refresh_from_db()
+            assert is_person_sealed(bytes(hit.subject_name_ct))
+            assert sanctions.hit_subject_name(hit) == "legacy person"
+            executor = MigrationExecutor(connection)
+            executor.loader.build_graph()
+            executor.migrate([("aml", "0002_guards")])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT subject_normalised FROM aml_sanctions_hit WHERE id = %s", [hit_id]
+                )
+                assert cursor.fetchone() == ("legacy person",)
+            raise Rollback
+    except Rollback:
+        pass
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM django_migrations WHERE app = 'aml' AND name LIKE '0003%%'")
+        assert cursor.fetchone() is not None  # the rollback left the schema as it was

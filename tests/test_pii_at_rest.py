@@ -162,6 +162,35 @@ def test_demo_seed_leaves_no_personal_data_in_clear_in_a_dump(owner_db, now):
     assert leaks == []
 
 
+def test_sanctions_hits_leave_no_subject_name_in_clear_in_a_dump(owner_db, now):
+    """Issue 14 review finding 2: a sanctions hit kept the matched subject's normalised name
+    in clear (``aml_sanctions_hit.subject_normalised``). On the demo's list: a customer and
+    a remittance beneficiary, each with a misspelt listed name (so the list's own public
+    names, which the dump holds, are not the subject's), hit; neither name is in the dump."""
+    from lightway.application.aml import sanctions
+    from lightway.application.identity.profiles import profile_set_pii
+    from lightway.data.aml.models import SanctionsEntry, SanctionsHit
+    from tests.factories import customer
+
+    demo.demo_seed(now=now)
+    user_id, _ = customer("sanctions.near", now)
+    profile_set_pii(user_id=user_id, now=now, name="Boris Kovalenka")
+    assert sanctions.customer_screen(user_id=user_id, now=now) == 1
+    assert sanctions.beneficiary_screen(
+        name="Hassan Ibrahim Al-Demuni", subject_ref="remittance:dump:1", now=now
+    )
+    assert SanctionsHit.objects.count() == 2
+    names = {sanctions.name_normalise(n) for n in ("Boris Kovalenka", "Hassan Ibrahim Al-Demuni")}
+    listed = " ".join(
+        str(n["normalised"]) for e in SanctionsEntry.objects.all() for n in e.names
+    )
+    assert not [n for n in names if n in listed]  # the list itself cannot leak them
+
+    dump = _dump(owner_db)
+    assert "COPY public.aml_sanctions_hit" in dump
+    assert sorted(n for n in names if n in dump) == []
+
+
 def test_a_registration_leaves_no_personal_data_or_code_in_clear_in_a_dump(owner_db, now, outbox):
     """The whole onboarding path: profile, one-time codes, notification deliveries (recipient
     and body), queued jobs and audit records all stay free of the person's data."""

@@ -28,7 +28,9 @@ index of each name token and its consonant skeleton, which survives vowel misspe
 never against the whole list.
 
 **Screening**: a hit records which entry and which of its names matched, both normalised
-forms, the scorer, the score and the threshold (:class:`SanctionsHit`); an open hit makes
+forms, the scorer, the score and the threshold (:class:`SanctionsHit`); the subject's own
+normalised name is personal data, sealed (``subject_name_ct``: with the customer's own key,
+so erasing them erases it too; a beneficiary's under the keyring); an open hit makes
 the ``sanctioned_party`` inline rule refuse the customer's payments until compliance
 dismisses it. Customers are screened at KYC approval (tier 2 and above) and all of them
 after each import (:func:`customers_screen`); remittance beneficiaries inline
@@ -53,12 +55,15 @@ from rapidfuzz import fuzz
 
 from lightway.application.aml import inline
 from lightway.application.aml.alerts import AlertInput, alert_raise
+from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
 from lightway.application.errors import ValidationFailed
 from lightway.application.identity.profiles import profile_pii
 from lightway.data.aml.models import RuleVersion, SanctionsEntry, SanctionsHit, SanctionsList
 from lightway.data.audit.services import audit_record
 from lightway.data.identity.models import Profile, Realm
 from lightway.infrastructure.jobs import job_enqueue
+from lightway.security.crypto import PersonDataErased, decrypt, encrypt
+from lightway.security.personkeys import person_encrypt
 
 DEFAULT_THRESHOLD = 88.0
 SCORER = "max(token_sort_ratio,token_alignment)"
@@ -429,6 +434,41 @@ def screening_threshold(now: datetime) -> tuple[float, RuleVersion | None]:
     return float(getattr(settings, "LIGHTWAY_AML_SANCTIONS_THRESHOLD", DEFAULT_THRESHOLD)), None
 
 
+def hit_subject_context(subject_ref: str) -> str:
+    """The associated data of a hit's sealed subject name (the subject it names)."""
+    return f"aml.sanctions_hit.subject_name:{subject_ref}"
+
+
+# A customer's hit is sealed with their own key (erasure shreds it with their other data);
+# rotation moves a value still under a KEK (hits sealed by aml migration 0003) to that key.
+encrypted_column_register(
+    EncryptedColumn(
+        "aml.SanctionsHit",
+        "subject_name_ct",
+        lambda row: hit_subject_context(row.subject_ref),
+        person="user_id",
+    )
+)
+
+
+def hit_subject_seal(
+    name: str, *, subject_ref: str, user_id: int | None, now: datetime
+) -> bytes:
+    context = hit_subject_context(subject_ref)
+    if user_id is None:
+        return encrypt(name, context=context)
+    return person_encrypt(name, user_id=user_id, context=context, now=now)
+
+
+def hit_subject_name(hit: SanctionsHit) -> str | None:
+    """The subject's normalised name as matched (unsealed; None once retention erased the
+    person: their key is destroyed). Callers show it masked."""
+    try:
+        return decrypt(bytes(hit.subject_name_ct), context=hit_subject_context(hit.subject_ref))
+    except PersonDataErased:
+        return None
+
+
 # --- screening -----------------------------------------------------------------------------------
 
 
@@ -451,7 +491,12 @@ def _hits_record(
             subject_ref=subject_ref,
             defaults={
                 "user_id": user_id,
-                "subject_normalised": match.subject_normalised[:400],
+                "subject_name_ct": hit_subject_seal(
+                    match.subject_normalised[:400],
+                    subject_ref=subject_ref,
+                    user_id=user_id,
+                    now=now,
+                ),
                 "entry_name": match.entry_name[:400],
                 "entry_normalised": match.entry_normalised[:400],
                 "name_source": match.name_source,

@@ -108,6 +108,7 @@ _REGISTERING_MODULES = (
     "lightway.application.momo.callbacks",
     "lightway.application.kyc.verification",
     "lightway.application.goaml.service",
+    "lightway.application.aml.sanctions",
 )
 
 

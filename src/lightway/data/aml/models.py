@@ -138,7 +138,10 @@ class HitStatus(models.TextChoices):
 
 class SanctionsHit(models.Model):
     """A name that matched a list entry, and why: which entry and which of its names, both
-    normalised forms, the score and the threshold in force."""
+    normalised forms, the score and the threshold in force. The subject's normalised name
+    is personal data: sealed in ``subject_name_ct`` (with the customer's own key, see
+    ``lightway.application.aml.sanctions``; a CHECK of migration 0003 refuses clear bytes).
+    ``entry_name``/``entry_normalised`` are the list's public names."""
 
     sanctions_list = models.ForeignKey(SanctionsList, on_delete=models.PROTECT, related_name="+")
     entry = models.ForeignKey(SanctionsEntry, on_delete=models.PROTECT, related_name="+")
@@ -152,7 +155,7 @@ class SanctionsHit(models.Model):
         related_name="+",
         db_index=False,
     )
-    subject_normalised = models.CharField(max_length=400)
+    subject_name_ct = models.BinaryField()
     entry_name = models.CharField(max_length=400)
     entry_normalised = models.CharField(max_length=400)
     name_source = models.CharField(max_length=16)

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lightway.application.aml import cases, sanctions
 from lightway.application.aml.rules import KINDS, rule_version_add, rule_versions
 from lightway.application.errors import DomainError, NotFound, ValidationFailed
-from lightway.application.identity.profiles import profile_pii
+from lightway.application.identity.profiles import ERASED, profile_pii
 from lightway.data.aml.models import (
     CaseState,
     RuleAction,
@@ -372,15 +372,21 @@ def rule_add(request: HttpRequest) -> HttpResponse:
 # --- sanctions -----------------------------------------------------------------------------------
 
 
+def _hit_name(hit: SanctionsHit) -> str:
+    name = sanctions.hit_subject_name(hit)
+    return ERASED if name is None else mask_name(name)
+
+
 def _sanctions_page(
     request: HttpRequest, form: SanctionsUploadForm | None = None, status: int = 200
 ) -> HttpResponse:
     context = {
         "active": sanctions.active_list(),
         "lists": list(SanctionsList.objects.order_by("-id")[:10]),
-        # the subject's name masked, as every customer's personal data on staff pages
+        # the subject's name (sealed at rest) masked, as every customer's personal data on
+        # staff pages; "erased" once retention erased the person
         "hits": [
-            {"hit": hit, "subject_name": mask_name(hit.subject_normalised)}
+            {"hit": hit, "subject_name": _hit_name(hit)}
             for hit in SanctionsHit.objects.select_related("entry").order_by("-id")[:50]
         ],
         "form": form or SanctionsUploadForm(),
