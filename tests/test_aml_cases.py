@@ -485,7 +485,6 @@ def test_the_str_release_job_run_twice_releases_once(now, settings):
     """The job is idempotent: run again (a retry, a duplicate) it finds the outcome in the
     timeline under the case's lock and adds neither a file nor an event."""
     from lightway.data.goaml.models import GoamlFile
-    from lightway.data.audit.models import AuditRecord
 
     case, checker = _approved_str_case(now, settings)
     run = {"case_id": case.pk, "fiu": "demo", "actor_id": checker, "now": now}

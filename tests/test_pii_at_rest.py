@@ -181,9 +181,7 @@ def test_sanctions_hits_leave_no_subject_name_in_clear_in_a_dump(owner_db, now):
     )
     assert SanctionsHit.objects.count() == 2
     names = {sanctions.name_normalise(n) for n in ("Boris Kovalenka", "Hassan Ibrahim Al-Demuni")}
-    listed = " ".join(
-        str(n["normalised"]) for e in SanctionsEntry.objects.all() for n in e.names
-    )
+    listed = " ".join(str(n["normalised"]) for e in SanctionsEntry.objects.all() for n in e.names)
     assert not [n for n in names if n in listed]  # the list itself cannot leak them
 
     dump = _dump(owner_db)

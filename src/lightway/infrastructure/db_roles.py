@@ -159,6 +159,9 @@ TABLE_RULES: dict[str, TableRule] = {
         "imported entries are kept as imported (trigger aml_append_only)", update=False
     ),
     "aml_sanctions_hit": TableRule("hits are dismissed, never deleted (evidence)"),
+    "goaml_ctr_day": TableRule(
+        "a released CTR day is kept as released (trigger goaml_ctr_day_frozen)", update=False
+    ),
     "aml_alert": TableRule("alerts are evidence: joined to a case, never deleted"),
     "aml_case": TableRule("cases are closed with a reason, never deleted (trigger aml_case_guard)"),
     "aml_case_event": TableRule(

@@ -608,3 +608,29 @@ def aml_str_release(case_id: int, fiu: str, actor_id: int) -> str:
     from lightway.application.aml.cases import case_str_release
 
     return case_str_release(case_id=case_id, fiu=fiu, actor_id=actor_id, now=timezone.now())
+
+
+# goAML (docs/goaml.md, "The daily CTR export"): hourly, each complete FIU-local day of the
+# last three whose FIU configuration opts in (``ctr_daily``) and is not released yet; a day
+# is released once (``goaml_ctr_day``), so the runs after the first cost a lookup each.
+GOAML_CTR_DAILY_CRON = "27 * * * *"
+
+
+@app.periodic(cron=GOAML_CTR_DAILY_CRON)
+@app.task(name="goaml_ctr_daily", queue=PERIODIC_QUEUE, queueing_lock="goaml_ctr_daily")
+def goaml_ctr_daily(timestamp: int | None = None) -> int:
+    """Export the past local days' CTRs of the opted-in FIUs; returns how many files."""
+    from lightway.application.goaml.service import goaml_ctr_daily as run
+
+    runs = run(now=timezone.now())
+    for r in runs:
+        logger.info(
+            "goaml daily CTRs",
+            extra={
+                "fiu": r.fiu,
+                "day": r.day.isoformat(),
+                "files": r.files,
+                "failed": bool(r.error),
+            },
+        )
+    return sum(r.files for r in runs)

@@ -451,9 +451,7 @@ encrypted_column_register(
 )
 
 
-def hit_subject_seal(
-    name: str, *, subject_ref: str, user_id: int | None, now: datetime
-) -> bytes:
+def hit_subject_seal(name: str, *, subject_ref: str, user_id: int | None, now: datetime) -> bytes:
     context = hit_subject_context(subject_ref)
     if user_id is None:
         return encrypt(name, context=context)

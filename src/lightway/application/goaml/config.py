@@ -77,6 +77,8 @@ class FiuConfigInput:
     rentity_branch: str = ""
     submission_code: str = "E"
     ctr_batch_size: int = 500
+    # the daily job (``goaml_ctr_daily``) exports each complete local day's CTRs
+    ctr_daily: bool = False
 
 
 def fiu_config_problems(data: FiuConfigInput) -> list[str]:
@@ -102,6 +104,8 @@ def fiu_config_problems(data: FiuConfigInput) -> list[str]:
         problems.append("rentity_id: must be at least 1")
     if not 1 <= data.ctr_batch_size <= 100_000:
         problems.append("ctr_batch_size: between 1 and 100000")
+    if not isinstance(data.ctr_daily, bool):
+        problems.append("ctr_daily: true or false")
     lookup("submission_type", data.submission_code, "submission_code")
     lookup("currency_type", data.currency_code_local, "currency_code_local")
     for report in REPORTS:
@@ -164,6 +168,7 @@ def fiu_config_create(*, data: FiuConfigInput, actor: str, now: datetime) -> Fiu
                 ctr_indicators=list(data.ctr_indicators),
                 ctr_thresholds=dict(data.ctr_thresholds),
                 ctr_batch_size=data.ctr_batch_size,
+                ctr_daily=data.ctr_daily,
                 codes=dict(data.codes),
                 created_at=now,
                 created_by=actor,
@@ -178,6 +183,7 @@ def fiu_config_create(*, data: FiuConfigInput, actor: str, now: datetime) -> Fiu
                     "effective_from": row.effective_from.isoformat(),
                     "schema_version": row.schema_version,
                     "xsd_file": row.xsd_file,
+                    "ctr_daily": row.ctr_daily,
                 },
                 now=now,
             )

@@ -52,6 +52,7 @@ DEMO_CONFIG: dict[str, object] = {
     "ctr_indicators": ["DPMSI"],
     "ctr_thresholds": {"UGX": 1_000_000, "GHS": 500_000},
     "ctr_batch_size": 500,
+    "ctr_daily": True,  # the daily job exports each past local day's CTRs
     "codes": {
         "institution_name": "LightWay Finance",
         "institution_code": "LWF-DEMO-001",

@@ -9,6 +9,15 @@
 - Stored files are sealed at rest (AES-256-GCM envelope of ``lightway.security.crypto``,
   associated data ``goaml.file:<reference>``); their SHA-256 (of the clear bytes) is in
   the row and in the ``goaml.file.create`` audit record.
+- A CTR day is reported once: every complete local day of a CTR export is recorded in
+  ``goaml_ctr_day`` (unique per FIU and day) with its files, in the files' transaction. An
+  export of one day already released returns that day's files; a longer period that
+  includes one is refused (:class:`CtrDaysReleased`). A day not over yet (FIU-local) is not
+  recorded: its export is preliminary, the daily job still reports the whole day.
+- :func:`goaml_ctr_daily` (the periodic job ``goaml_ctr_daily``) exports, for every FIU
+  whose configuration in force opts in (``ctr_daily``), each complete local day of the last
+  :data:`CTR_DAILY_LOOKBACK_DAYS` not recorded yet; a day with nothing to report is
+  recorded too (no file), so it is not tried again.
 - :func:`goaml_file_open` unseals a file for download, checks its SHA-256 again and writes
   a ``goaml.file.download`` audit record (only the compliance role reaches it: the
   ``goaml.export`` permission).
@@ -18,19 +27,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from lightway.application.datakeys.rotation import EncryptedColumn, encrypted_column_register
-from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.errors import Conflict, DomainError, NotFound, ValidationFailed
 from lightway.application.goaml.build import Header, Txn, report_xml
-from lightway.application.goaml.config import fiu_config_in_force
+from lightway.application.goaml.config import fiu_config_in_force, fiu_names
 from lightway.application.goaml.facts import (
     ctr_transfers,
     period_bounds,
@@ -40,11 +50,17 @@ from lightway.application.goaml.facts import (
 from lightway.application.goaml.schema import schema_validate
 from lightway.application.suspicion import SuspicionInput
 from lightway.data.audit.services import audit_record
-from lightway.data.goaml.models import FileKind, FiuConfig, GoamlFile
+from lightway.data.goaml.models import CtrDay, FileKind, FiuConfig, GoamlFile
 from lightway.data.wallets.models import Transfer
 from lightway.security.crypto import seal, unseal
 
+logger = logging.getLogger(__name__)
+
 MAX_PERIOD_DAYS = 366
+CTR_DAILY_ACTOR = "system:goaml-ctr-daily"
+# How many past local days each run of the daily job looks at: a worker stopped for up to
+# this long catches up; days already recorded cost one lookup.
+CTR_DAILY_LOOKBACK_DAYS = 3
 PROGRESS_EVERY = 500  # transfers read between two progress reports
 XML_TYPE = "application/xml"
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -103,6 +119,19 @@ def _reference(report: str, fiu: str, middle: str) -> str:
     return f"LW-{report}-{fiu}-{middle}-{secrets.token_hex(3).upper()}"[:100]
 
 
+class CtrDaysReleased(Conflict):
+    code = "ctr_days_released"
+
+
+def _days_taken(fiu: str, days: Sequence[date]) -> CtrDaysReleased:
+    shown = ", ".join(d.isoformat() for d in days[:10])
+    return CtrDaysReleased(
+        f"the CTRs of {fiu} for {shown} were released already (a day is reported once):"
+        " export the other days, or each of these days alone for its files",
+        details={"field": "start", "days": [d.isoformat() for d in days[:31]]},
+    )
+
+
 def _store(
     *,
     pending: Sequence[_Pending],
@@ -111,7 +140,10 @@ def _store(
     end: date,
     actor: str,
     now: datetime,
+    ctr_days: Sequence[date] = (),
 ) -> list[Released]:
+    """Store the files of one export in one transaction; with ``ctr_days``, record those
+    days as released with these files (:class:`CtrDaysReleased` when one already is)."""
     released: list[Released] = []
     with transaction.atomic():
         for item in pending:
@@ -165,7 +197,58 @@ def _store(
                     content=item.content,
                 )
             )
+        if ctr_days:
+            ids = [r.id for r in released]
+            try:
+                with transaction.atomic():  # a savepoint: the unique key decides a race
+                    CtrDay.objects.bulk_create(
+                        CtrDay(
+                            fiu=config.fiu,
+                            day=day,
+                            config=config,
+                            files=ids,
+                            created_at=now,
+                            created_by=actor,
+                        )
+                        for day in ctr_days
+                    )
+            except IntegrityError:
+                raise _days_taken(config.fiu, list(ctr_days)) from None
+            audit_record(
+                actor=actor,
+                action="goaml.ctr.days",
+                object_type="goaml.fiu",
+                object_id=config.fiu,
+                data={
+                    "days": [d.isoformat() for d in ctr_days],
+                    "files": [r.reference for r in released],
+                },
+                now=now,
+            )
     return released
+
+
+def _released_files(ids: Sequence[int]) -> list[Released]:
+    """The stored files ``ids`` (unsealed), oldest first: a day's CTRs exported again."""
+    out: list[Released] = []
+    for row in GoamlFile.objects.filter(pk__in=list(ids)).order_by("id"):
+        out.append(
+            Released(
+                id=row.pk,
+                reference=row.reference,
+                kind=row.kind,
+                filename=row.filename,
+                transactions=row.transactions,
+                size=row.size,
+                sha256=row.sha256,
+                content=unseal(bytes(row.content_ct), context=file_context(row.reference)),
+            )
+        )
+    return out
+
+
+def _ctr_days_released(fiu: str, start: date, end: date) -> list[CtrDay]:
+    return list(CtrDay.objects.filter(fiu=fiu, day__gte=start, day__lte=end).order_by("day"))
 
 
 def _local_total(txns: Sequence[Txn], code: str) -> int:
@@ -207,9 +290,15 @@ def goaml_export_ctr(
     progress: Progress | None = None,
 ) -> list[Released]:
     """The CTRs of [start, end] (local days of the FIU, end included); [] when no transfer
-    reached the threshold."""
+    reached the threshold. Each day is reported once (see the module docstring): one day
+    released before returns its files again; a period including one is refused."""
     period_check(start=start, end=end)
     config = fiu_config_in_force(fiu=fiu, on=end)
+    done = _ctr_days_released(fiu, start, end)
+    if done and start == end:
+        return _released_files(done[0].files)
+    if done:
+        raise _days_taken(fiu, [d.day for d in done])
     local = config.currency_code_local
     thresholds: dict[str, int] = dict(config.ctr_thresholds)
     if local not in thresholds:
@@ -253,9 +342,82 @@ def goaml_export_ctr(
             flush()
     if batch:
         flush()
-    if not pending:
+    today = now.astimezone(tz).date()
+    complete = [
+        start + timedelta(days=n)
+        for n in range((end - start).days + 1)
+        if start + timedelta(days=n) < today
+    ]
+    if not pending and not complete:
         return []
-    return _store(pending=pending, config=config, start=start, end=end, actor=actor, now=now)
+    try:
+        return _store(
+            pending=pending,
+            config=config,
+            start=start,
+            end=end,
+            actor=actor,
+            now=now,
+            ctr_days=complete,
+        )
+    except CtrDaysReleased:
+        # another export of the same day committed first: its files, not a second set
+        done = _ctr_days_released(fiu, start, end)
+        if done and start == end:
+            return _released_files(done[0].files)
+        raise
+
+
+@dataclass(frozen=True)
+class CtrDayRun:
+    fiu: str
+    day: date
+    files: int
+    error: str = ""
+
+
+def goaml_ctr_daily(
+    *, now: datetime, lookback_days: int = CTR_DAILY_LOOKBACK_DAYS
+) -> list[CtrDayRun]:
+    """The daily CTR export: for every FIU, each complete local day of the last
+    ``lookback_days`` whose configuration in force opts in (``ctr_daily``) and that is not
+    recorded yet is exported (actor ``system:goaml-ctr-daily``); a day with nothing to
+    report is recorded with no file. A day that fails (the FIU's configuration cannot make
+    a valid file) is logged and tried again by the next run; other FIUs go on."""
+    runs: list[CtrDayRun] = []
+    for fiu in fiu_names():
+        current = (
+            FiuConfig.objects.filter(fiu=fiu, effective_from__lte=now.date())
+            .order_by("-effective_from")
+            .first()
+        )
+        if current is None:
+            continue
+        today = now.astimezone(ZoneInfo(current.timezone)).date()
+        for back in range(lookback_days, 0, -1):
+            day = today - timedelta(days=back)
+            config = (
+                FiuConfig.objects.filter(fiu=fiu, effective_from__lte=day)
+                .order_by("-effective_from")
+                .first()
+            )
+            if config is None or not config.ctr_daily:
+                continue
+            if CtrDay.objects.filter(fiu=fiu, day=day).exists():
+                continue
+            try:
+                released = goaml_export_ctr(
+                    fiu=fiu, start=day, end=day, actor=CTR_DAILY_ACTOR, now=now
+                )
+            except DomainError as exc:
+                logger.warning(
+                    "goaml daily CTR export failed",
+                    extra={"fiu": fiu, "day": day.isoformat(), "code": exc.code},
+                )
+                runs.append(CtrDayRun(fiu, day, 0, exc.message[:300]))
+                continue
+            runs.append(CtrDayRun(fiu, day, len(released)))
+    return runs
 
 
 def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: datetime) -> Released:

@@ -11,10 +11,14 @@
   ``lightway.security.crypto`` with the file's reference as associated data), with the
   SHA-256 of its clear bytes, which the audit trail also carries. Only a re-seal under
   another data-key version may change a row (migration 0002); files are never deleted.
+- :class:`CtrDay`: one row per (FIU, local day) whose CTRs were released (its files, none
+  when nothing reached the threshold), so a day is reported once: by the daily job
+  (``goaml_ctr_daily``, for configurations with ``ctr_daily``) or by hand (migration 0003).
 """
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -41,6 +45,8 @@ class FiuConfig(models.Model):
     # currency -> threshold in minor units: a transfer at or above it goes into the CTR
     ctr_thresholds = models.JSONField()
     ctr_batch_size = models.PositiveIntegerField(default=500)
+    # the daily job exports each complete local day's CTRs for this FIU (docs/goaml.md)
+    ctr_daily = models.BooleanField(default=False)
     # lookup codes and fixed values the schema requires (application/goaml/config.py: CODES)
     codes = models.JSONField()
     created_at = models.DateTimeField()
@@ -124,3 +130,25 @@ class GoamlFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reference}"
+
+
+class CtrDay(models.Model):
+    """A local day of an FIU whose CTRs were released (``files``: the ids of the files
+    that report it, empty when no transfer reached the threshold). Unique per (FIU, day):
+    a day is never reported twice. Never changed or deleted (migration 0003)."""
+
+    fiu = models.SlugField(max_length=40)
+    day = models.DateField()
+    config = models.ForeignKey(FiuConfig, on_delete=models.PROTECT, related_name="+")
+    files = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "goaml_ctr_day"
+        constraints = [
+            models.UniqueConstraint(fields=["fiu", "day"], name="goaml_ctr_day_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"CTR {self.fiu} {self.day}"
