@@ -354,6 +354,34 @@ def test_the_float_page_data_has_every_account_its_latest_reading_and_series(two
     assert accounts["mtnghana:collection"].state == "unmonitored"
 
 
+def test_accounts_read_only_before_the_window_cost_the_same_few_queries(
+    two_markets, now, django_assert_max_num_queries
+):
+    """Accounts with no reading in the chart's window take their latest (and latest good)
+    reading from two batched queries, not two queries each (36 on a page of six markets)."""
+    sim = two_markets.sim
+    sim.set_balance("disbursement", "mtnuganda", "9000000")
+    float_check(now=now)
+    FloatReading.objects.create(
+        product="collection",
+        target_environment="mtnghana",
+        currency="GHS",
+        available_minor=None,
+        error="timeout",
+        read_at=now + timedelta(minutes=1),
+    )
+    later = now + timedelta(days=3)  # every reading is older than the 24 h window
+    with django_assert_max_num_queries(4):
+        accounts = {a.key: a for a in float_accounts(now=later)}
+    ug = accounts["mtnuganda:disbursement"]
+    assert (ug.latest_minor, ug.last_good_minor, ug.points) == (9_000_000, 9_000_000, ())
+    gh = accounts["mtnghana:collection"]
+    assert gh.latest_minor is None and gh.latest_error == "timeout"
+    assert gh.last_good_minor is not None and gh.last_good_at == now
+    # a reading after the moment asked about is not "latest" at that moment
+    assert float_accounts(now=now - timedelta(seconds=1))[0].latest_at is None
+
+
 # --- the periodic task and the demo ------------------------------------------------------------
 
 

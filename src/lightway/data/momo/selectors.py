@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from lightway.data.momo.models import (
     CallbackOutcome,
+    FloatReading,
     MomoCallback,
     MomoRequest,
     RequestStatus,
@@ -99,3 +100,30 @@ def transfers_recent_of(*, customer_id: int, limit: int) -> list[Transfer]:
         .select_related("momo_request", "destination_wallet")
         .order_by("-created_at", "-id")
     )
+
+
+# One index probe (``momo_float_recent``) per account, all in one round trip: a LATERAL
+# ``LIMIT 1`` per (product, environment) pair. A DISTINCT ON over the readings would walk
+# every reading ever taken (one per account every few minutes, for years).
+_LATEST_READINGS_SQL = """
+SELECT r.* FROM unnest(%s::text[], %s::text[]) AS k(product, environment)
+CROSS JOIN LATERAL (
+    SELECT * FROM momo_float_reading r
+    WHERE r.product = k.product AND r.target_environment = k.environment
+      AND r.read_at <= %s {good}
+    ORDER BY r.read_at DESC, r.id DESC
+    LIMIT 1
+) r
+"""
+
+
+def float_readings_latest(
+    *, keys: list[tuple[str, str]], now: datetime, good: bool = False
+) -> dict[tuple[str, str], FloatReading]:
+    """The latest reading at or before ``now`` of each (product, environment) in ``keys``
+    (only readings with a balance when ``good``); accounts never read are absent."""
+    if not keys:
+        return {}
+    sql = _LATEST_READINGS_SQL.format(good="AND r.available_minor IS NOT NULL" if good else "")
+    rows = FloatReading.objects.raw(sql, [[k[0] for k in keys], [k[1] for k in keys], now])
+    return {(r.product, r.target_environment): r for r in rows}
