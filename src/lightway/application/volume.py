@@ -52,7 +52,7 @@ from lightway.data.audit.services import audit_chain_link, audit_record
 from lightway.data.commission.models import FeeSchedule, TransactionKind
 from lightway.data.identity.models import KycTier, Profile, Realm
 from lightway.data.ledger.models import AccountKind
-from lightway.data.ledger.rollups import ledger_checkpoints_advance
+from lightway.data.ledger.rollups import ADVANCE_BATCH, ledger_checkpoints_advance
 from lightway.data.ledger.services import house_account_id
 from lightway.data.momo.models import Product
 from lightway.data.money import Money
@@ -106,6 +106,7 @@ def volume_seed(
     now: datetime,
     progress: Progress | None = None,
     batch: int = BATCH,
+    checkpoint_batch: int = ADVANCE_BATCH,
 ) -> VolumeSeedResult:
     """Write ``payments`` payments between ``customers`` new customers (module docstring).
 
@@ -181,8 +182,17 @@ def volume_seed(
             now=now,
         )
     audit_chain_link(batch=10_000)
-    step(done, payments, "balance checkpoints")
-    ledger_checkpoints_advance(every=1000, wait_seconds=5)
+    # Roll every balance up to the last posting, as the worker's job (every 10 s) keeps a
+    # running platform: one call rolls up at most batch x max_batches postings, so loop
+    # until a call comes back with nothing (a million payments write ~8 million postings;
+    # a single call left house accounts summing a tail of 600,000 on each page load).
+    rolled = 0
+    while True:
+        advanced = ledger_checkpoints_advance(every=1000, wait_seconds=5, batch=checkpoint_batch)
+        rolled += advanced.postings
+        step(done, payments, f"balance checkpoints ({rolled:,} postings rolled up)")
+        if not advanced.waited or advanced.postings == 0:
+            break
     _analyze()
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS vol_plan, vol_customer, vol_price")
