@@ -21,11 +21,12 @@ pages allow no change whatever the permissions). POST-only views are requested w
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -159,7 +160,10 @@ def declared_action(url: Url) -> str | None:
     return authz.view_action(url.callback)
 
 
+@functools.cache
 def _openapi() -> dict[str, Any]:
+    """The OpenAPI document, built once per test process (building it takes ~0.5 s; the
+    matrix used to rebuild it for each of its ~700 API requests). Callers only read it."""
     from lightway.interfaces.api.v1 import api
 
     return api.get_openapi_schema()  # type: ignore[no-any-return]
@@ -210,6 +214,8 @@ class World:
     integration_key: tuple[str, str]
     values: dict[str, str]
     objects: dict[str, Any]  # "app_label.model_name" -> an instance
+    # role -> the session data one force_login left (see _client)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _planted_token(user_id: int, now) -> str:
@@ -302,12 +308,52 @@ def _admin_objects(now, users, wallet) -> dict[str, Any]:
 
 
 def _client(world: World, role: str) -> Client:
+    """A new client with a fresh session signed in as ``role`` (staff: second factor passed).
+
+    Each role is signed in once with ``force_login``; each client then gets a new session
+    (its own key, its own row) holding a copy of exactly what that sign-in stored: the same
+    thing a ``force_login`` per client gives, without running the sign-in (its signals and
+    writes) for each of the ~8,000 requests. The copy is re-taken whenever the sign-in it was
+    taken from would no longer hold (a request changed the user's password hash or active
+    flag, or removed the staff user's verified device).
+    """
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.http import HttpRequest
+
     from tests.conftest import VerifiedClient
 
     client = VerifiedClient()
-    if role != ANONYMOUS:
-        client.force_login(world.users[role])
+    if role == ANONYMOUS:
+        return client
+    data = world.sessions.get(role)
+    if data is None or not _sign_in_still_valid(world.users[role], data):
+        signer = VerifiedClient()
+        signer.force_login(world.users[role])
+        data = world.sessions[role] = dict(signer.session.items())
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+    request.session.update(data)
+    request.session.create()  # a new session key, saved
+    client._set_login_cookies(request)
     return client
+
+
+def _sign_in_still_valid(user: Any, data: dict[str, Any]) -> bool:
+    from django.contrib.auth import HASH_SESSION_KEY
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    fresh = get_user_model().objects.filter(pk=user.pk).first()
+    if fresh is None or not fresh.is_active:
+        return False
+    if data.get(HASH_SESSION_KEY) != fresh.get_session_auth_hash():
+        return False
+    if DEVICE_ID_SESSION_KEY not in data:
+        return True
+    device = Device.from_persistent_id(data[DEVICE_ID_SESSION_KEY])
+    return device is not None and device.confirmed and device.user_id == user.pk
 
 
 def _is_login_redirect(response: Any) -> bool:
@@ -456,7 +502,7 @@ def _schema_example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
 
 
 def _api_request(world: World, role: str, method: str, path: str, op: dict[str, Any]) -> Any:
-    schema = _openapi()
+    schema = _openapi()  # cached
     components = schema.get("components", {}).get("schemas", {})
     headers: dict[str, str] = {}
     query: dict[str, str] = {}
