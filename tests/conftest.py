@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 
 import django.test
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 from django.test.client import ClientHandler
+from pytest_django.plugin import blocking_manager_key
 
 # Tests never append audit checkpoints to the checkout's var/ (tests of checkpoints point
 # LIGHTWAY_AUDIT_CHECKPOINT_FILE at a temporary file themselves).
@@ -123,6 +125,7 @@ def django_db_setup(django_db_setup, django_db_blocker, django_db_modify_db_sett
         owner_url = url_from_database({**connection.settings_dict, **roles.owner})
         settings.DATABASE_OWNER_URL = owner_url  # `lightway migrate` in tests
         os.environ["DATABASE_OWNER_URL"] = owner_url  # ... and in their subprocesses
+        _catalogs_remember()
         _connect_default_as(roles.runtime)
     yield
     with django_db_blocker.unblock():
@@ -134,9 +137,14 @@ def pytest_runtest_teardown(item, nextitem):
     """After a test's teardown (a transactional test's flush ran as the owner): back to the
     runtime role for the next test."""
     yield
+    quick_flush = connection.ops.__dict__.pop("sql_flush", None) is not None
     if _roles and connection.settings_dict.get("USER") != database_roles().runtime["USER"]:
         if not connection.in_atomic_block:
             _connect_default_as(database_roles().runtime)
+    if quick_flush and not _catalog_rows and not connection.in_atomic_block:
+        # the flush emptied them and post_migrate filled them again
+        with item.config.stash[blocking_manager_key].unblock():
+            _catalogs_remember()
 
 
 @pytest.fixture
@@ -191,6 +199,69 @@ def _flush_past_append_only(request):
     _connect_default_as(database_roles().owner)
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
+    connection.ops.sql_flush = _sql_flush_holding_rows  # removed in pytest_runtest_teardown
+
+
+# --- the flush: only the tables that hold rows (docs/performance.md "Test suite time") ------
+#
+# Django's flush TRUNCATEs all ~120 tables (~3 s: a new file for every table and index),
+# then post_migrate re-creates the content types and permissions. After most transactional
+# tests a handful of tables hold rows. The flush after them empties exactly those (one query
+# finds them: EXISTS per table, exact) with DELETE - the flush runs as the owner with
+# session_replication_role = replica, so no trigger (append-only, foreign keys) fires, as
+# none fires for TRUNCATE - and leaves the two tables post_migrate fills alone when they hold
+# exactly what post_migrate left in them (compared row by row; otherwise they are emptied and
+# refilled as by the full flush). Sequences are not reset by either (reset_sequences=False).
+# A flush that asks for more (sequences reset, cascade) gets Django's own SQL.
+
+_CATALOGS = ("django_content_type", "auth_permission")  # what post_migrate (re)fills
+_catalog_rows: dict[str, list[tuple[Any, ...]]] = {}  # ... as it last left them
+
+
+def _catalog_read() -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    with connection.cursor() as cursor:
+        for table in _CATALOGS:
+            cursor.execute(f'SELECT * FROM "{table}" ORDER BY id')
+            out[table] = cursor.fetchall()
+    return out
+
+
+def _catalogs_remember() -> None:
+    _catalog_rows.clear()
+    _catalog_rows.update(_catalog_read())
+
+
+def tables_holding_rows(tables: list[str]) -> set[str]:
+    """Which of ``tables`` hold at least one row (one query; a partitioned table counts its
+    partitions' rows)."""
+    if not tables:
+        return set()
+    qn = connection.ops.quote_name
+    query = " UNION ALL ".join(
+        f"SELECT %s WHERE EXISTS (SELECT 1 FROM {qn(table)})" for table in tables
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, list(tables))
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _sql_flush_holding_rows(style, tables, *, reset_sequences=False, allow_cascade=False):
+    ops = connection.ops
+    if reset_sequences or allow_cascade:
+        return type(ops).sql_flush(
+            ops, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+    holding = tables_holding_rows(list(tables))
+    catalogs = set(_CATALOGS) & set(tables)
+    if catalogs and _catalog_rows and _catalog_read() == _catalog_rows:
+        holding -= catalogs  # post_migrate will find every row it makes there: a no-op
+    elif catalogs:
+        holding |= catalogs  # changed (or not known): emptied and refilled by post_migrate
+        _catalog_rows.clear()  # ... and remembered again after that
+    # No statement at all: the flush command skips post_migrate, which could only have found
+    # its rows all there.
+    return [f"DELETE FROM {ops.quote_name(table)}" for table in sorted(holding)]
 
 
 @pytest.fixture
