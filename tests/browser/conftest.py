@@ -52,3 +52,7 @@ def site(live_server, settings) -> str:
     settings.LIGHTWAY_PUBLIC_URL = live_server.url
     settings.LIGHTWAY_WEBAUTHN_RP_ID = ""
     return str(live_server.url)
+
+
+# The accessibility tests' people, browser contexts and objects (two modules share them).
+from tests.browser.accessibility_support import realms, world  # noqa: E402, F401

@@ -1,4 +1,7 @@
-"""axe-core over every page of the customer app, the LightWay back office and the MTN portal,
+"""What the accessibility tests share (tests/browser/test_accessibility_pages.py and
+test_accessibility_forms.py: two modules, so the two long tests run on two workers).
+
+axe-core over every page of the customer app, the LightWay back office and the MTN portal,
 at desktop (1280x900) and phone (390x844) size, in real headless Chromium against a live
 server (docs/panels.md, "Accessibility").
 
@@ -67,8 +70,6 @@ from tests.factories import customer
 from tests.momo_flow_support import run_momo_jobs
 from tests.remit_support import remit_partner
 from tests.test_remittance_reversal import _created as remittance_created
-
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SHOT_PREFIX = "a11y-"
 PREFIXES = ("app/", "staff/", "mtn/")
@@ -272,20 +273,6 @@ def panel_routes() -> set[str]:
                 yield prefix + str(pattern.pattern)
 
     return {r for r in walk(get_resolver().url_patterns, "") if r.startswith(PREFIXES)}
-
-
-def test_every_panel_page_is_visited_or_excluded_with_a_reason() -> None:
-    routes = panel_routes()
-    both = set(PAGES) & set(EXCLUDED)
-    assert not both, f"both visited and excluded: {sorted(both)}"
-    missing = routes - set(PAGES) - set(EXCLUDED)
-    assert not missing, (
-        "pages the accessibility test neither visits nor excludes (add each to PAGES in "
-        f"tests/browser/test_accessibility.py, or to EXCLUDED with the reason): {sorted(missing)}"
-    )
-    stale = (set(PAGES) | set(EXCLUDED)) - routes
-    assert not stale, f"no such URL pattern any more: {sorted(stale)}"
-    assert all(len(reason) > 10 for reason in EXCLUDED.values())
 
 
 # --- the data every page needs ---------------------------------------------------------------
@@ -507,30 +494,6 @@ def _tables_cut(w: Watch, path: str) -> list[str]:
         ".map(t => t.parentElement.scrollWidth + '>' + t.parentElement.clientWidth)"
     )
     return [f"{path}: a table is wider than its box at 1280 px ({wide})"] if wide else []
-
-
-def test_every_page_passes_axe_core_at_desktop_and_phone_size(realms, world) -> None:
-    r = realms
-    problems: list[str] = []
-    visited = 0
-    for size in ("desktop", "phone"):
-        for route, (realm, template) in PAGES.items():
-            w = r.watch(realm, size)
-            path = template.format(**world)
-            response = w.page.goto(f"{r.site}{path}")  # (waits for the load event)
-            status = response.status if response else 0
-            if status >= 400 or not w.page.url.endswith(path):
-                problems.append(f"{route} ({realm}, {size}): {status} at {w.page.url}")
-                continue
-            visited += 1
-            problems += _page_problems(w, path, size)
-            if size == "desktop" and route in WHOLE_ON_DESKTOP:
-                problems += _tables_cut(w, path)
-    for w in r.watches.values():
-        problems += [p for p in w.problems if "status of 4" not in p]
-    problems += _keyboard_problems(r, world)
-    assert not problems, "\n".join(problems)
-    assert visited == 2 * len(PAGES)
 
 
 def _keyboard_problems(r: Realms, world: dict[str, str]) -> list[str]:
@@ -794,14 +757,3 @@ def _bad_submit(w: Watch, site: str, bad: BadSubmit, size: str) -> list[str]:
         if kept != bad.typed[selector]:
             problems.append(f"{where}: {selector} came back as {kept!r}, not as typed")
     return problems + _page_problems(w, bad.path, size)
-
-
-def test_every_form_rejects_bad_input_inline_and_keeps_it(realms) -> None:
-    r = realms
-    problems: list[str] = []
-    for size in ("desktop", "phone"):
-        for bad in FORMS:
-            problems += _bad_submit(r.watch(bad.realm, size), r.site, bad, size)
-    for w in r.watches.values():
-        problems += [p for p in w.problems if "status of 4" not in p]
-    assert not problems, "\n".join(problems)
