@@ -22,7 +22,11 @@ from lightway.application.identity.profiles import (
 from lightway.application.retention.erasure import customer_close, person_erase
 from lightway.application.retention.holds import hold_place, hold_release
 from lightway.application.retention.jobs import retention_plan, retention_run
-from lightway.application.retention.policies import policy_add, policy_in_force
+from lightway.application.retention.policies import (
+    policies_in_force,
+    policy_add,
+    policy_in_force,
+)
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
 from lightway.data.audit.models import AuditRecord
 from lightway.data.audit.selectors import audit_verify
@@ -72,6 +76,62 @@ def test_policy_in_force_by_country_and_date(now):
     assert policy_in_force(data_class="aml_records", country="GH", on=date(2026, 12, 31)).years == 5
     assert policy_in_force(data_class="aml_records", country="GH", on=date(2027, 1, 1)).years == 7
     assert AuditRecord.objects.filter(action="retention.policy_add").count() == 1
+
+
+def test_the_page_lists_the_version_in_force_of_each_class_and_country_in_two_queries(now):
+    """policies_in_force (the staff retention page, `lightway retention policies`) answers
+    exactly what policy_in_force answers for each class and country, in two queries however
+    many countries have versions of their own (it probed each class and country: ~60
+    queries, ~0.8 s a page under load)."""
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    from lightway.application.retention.policies import policy_countries
+    from lightway.data.retention.models import DataClass
+
+    on = now.date()
+    for country, years in (("KE", 6), ("ng", 8)):
+        policy_add(
+            data_class="aml_records",
+            country=country,
+            years=years,
+            days=0,
+            effective_from=on,
+            legal_source="test",
+            actor="staff:1",
+            now=now,
+        )
+    policy_add(  # not in force yet: the current one is listed
+        data_class="aml_records",
+        country="GH",
+        years=7,
+        days=0,
+        effective_from=on + timedelta(days=30),
+        legal_source="test",
+        actor="staff:1",
+        now=now,
+    )
+    expected = []
+    for country in ["", *policy_countries()]:
+        for data_class in DataClass:
+            row = policy_in_force(data_class=data_class.value, country=country, on=on)
+            if row is not None and not (country and row.country == ""):
+                expected.append((row.pk, row.country, row.data_class))
+    with CaptureQueriesContext(conn) as queries:
+        views = policies_in_force(on=on)
+    got = [
+        (
+            RetentionPolicy.objects.get(
+                data_class=v.data_class, country=v.country, effective_from=v.effective_from
+            ).pk,
+            v.country,
+            v.data_class,
+        )
+        for v in views
+    ]
+    assert got == expected
+    assert {("KE", "aml_records"), ("NG", "aml_records")} <= {(c, d) for _, c, d in got}
+    assert len(queries) == 2, [q["sql"] for q in queries.captured_queries]
 
 
 @pytest.mark.parametrize(

@@ -78,11 +78,25 @@ class PolicyView:
 
 
 def policies_in_force(*, on: date) -> list[PolicyView]:
-    """For the page: every class for the default and each country, the version in force."""
+    """For the page: every class for the default and each country, the version in force.
+
+    Two queries whatever the number of countries and classes (the countries, then the latest
+    started version of each (class, country): ``DISTINCT ON``); the choice per class and
+    country is ``policy_in_force``'s (the country's own version, else the default)."""
+    countries = ["", *policy_countries()]
+    codes = {country.upper() for country in countries}
+    latest = {
+        (row.data_class, row.country): row
+        for row in RetentionPolicy.objects.filter(effective_from__lte=on, country__in=codes)
+        .order_by("data_class", "country", "-effective_from")
+        .distinct("data_class", "country")
+    }
     out: list[PolicyView] = []
-    for country in ["", *policy_countries()]:
+    for country in countries:
         for data_class in DataClass:
-            row = policy_in_force(data_class=data_class.value, country=country, on=on)
+            row = latest.get((data_class.value, country.upper())) or latest.get(
+                (data_class.value, "")
+            )
             if row is None:
                 continue
             if country and row.country == "":
