@@ -504,7 +504,7 @@ def aml_configure(wallets: Sequence[Customer]) -> None:
 
     from lightway.application.aml.demo import DEMO_LIST
     from lightway.application.aml.rules import rules_seed_defaults
-    from lightway.application.aml.sanctions import sanctions_import
+    from lightway.application.aml.sanctions import hit_subject_seal, sanctions_import
     from lightway.data.aml.models import SanctionsEntry, SanctionsHit
 
     now = timezone.now()
@@ -518,7 +518,12 @@ def aml_configure(wallets: Sequence[Customer]) -> None:
         subject_type="customer",
         subject_ref=f"user:{listed_customer.user_id}",
         user_id=listed_customer.user_id,
-        subject_normalised="bench",
+        subject_name_ct=hit_subject_seal(
+            "bench",
+            subject_ref=f"user:{listed_customer.user_id}",
+            user_id=listed_customer.user_id,
+            now=now,
+        ),
         entry_name=entry.primary_name,
         entry_normalised="bench",
         name_source="primary",

@@ -242,6 +242,19 @@ def test_history_window_is_earlier_this_month_in_kampala():
     assert start < end < now
 
 
+def test_aml_configure_puts_the_rules_in_force_and_one_customer_under_a_sanctions_hit(tx_db, now):
+    """The inline-AML phase's set-up (``--aml-only`` and ``make bench``) runs on the current
+    schema: a model change once broke it with nothing in the suite noticing."""
+    from lightway.application.aml.sanctions import hit_subject_name
+    from lightway.data.aml.models import RuleVersion, SanctionsHit
+
+    bench = _benchmark_module()
+    bench.aml_configure([])
+    [hit] = SanctionsHit.objects.filter(status="open")
+    assert hit.subject_type == "customer" and hit_subject_name(hit) == "bench"
+    assert RuleVersion.objects.exists()
+
+
 def test_history_seed_writes_verified_succeeded_payments(tx_db, db_roles, now):
     from lightway.data.ledger.verify import ledger_verify
     from lightway.data.wallets.models import Transfer
