@@ -64,6 +64,16 @@ TABLE_RULES: dict[str, TableRule] = {
         update=False,
         update_only=("seq", "prev_hash", "hash"),
     ),
+    "audit_record_seq_taken": TableRule(
+        "the seqs of every month, kept by the owner's triggers (archive_unique_claim)",
+        insert=False,
+        update=False,
+    ),
+    "audit_archive_boundary": TableRule(
+        "written by the detach of an audit month (audit_record_detach_check)",
+        insert=False,
+        update=False,
+    ),
     "audit_checkpoint": TableRule(
         "append-only: a signed chain head is written once (trigger audit_checkpoint_guard)",
         update=False,

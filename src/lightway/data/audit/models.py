@@ -128,3 +128,42 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.seq} by key {self.key_id}"
+
+
+class AuditSeqTaken(models.Model):
+    """Every ``seq`` an audit record holds, in any month, attached or archived: the key
+    that keeps ``seq`` unique across the monthly partitions (a partitioned table cannot
+    have a unique index without its time column). Written only by the triggers
+    ``audit_record_seq_claim`` / ``_reclaim`` / ``_release`` (archive 0003,
+    ``archive_unique_claim``, ``ENABLE ALWAYS``); the runtime role only reads it. A seq of a
+    detached month stays taken."""
+
+    seq = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        db_table = "audit_record_seq_taken"
+
+    def __str__(self) -> str:
+        return f"seq {self.seq} taken"
+
+
+class AuditArchiveBoundary(models.Model):
+    """One archived (detached) month of the chain: its records, their seq range and the
+    signed checkpoint at or after its last seq that ``lightway audit verify`` starts from
+    while the month is archived. Written by ``audit_record_detach_check`` (migrations/0006)
+    when ``archive_partition_detach`` detaches the month; a restored month's row stays but
+    counts only while its manifest says detached or dropped."""
+
+    month = models.DateField(primary_key=True)
+    records = models.BigIntegerField()
+    first_seq = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    checkpoint_seq = models.BigIntegerField(null=True, blank=True)
+    checkpoint_hash = models.CharField(max_length=64, null=True, blank=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_archive_boundary"
+
+    def __str__(self) -> str:
+        return f"archived audit month {self.month:%Y-%m} (checkpoint {self.checkpoint_seq})"
