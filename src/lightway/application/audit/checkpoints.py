@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -28,8 +29,11 @@ from lightway.data.audit.selectors import (
     MAX_PROBLEMS,
     AuditCheckpointResult,
     audit_chain_head,
+    audit_checkpoint_at,
+    audit_checkpoint_covering,
     audit_checkpoint_rows,
     audit_checkpoints_check,
+    audit_month_last_seq,
 )
 from lightway.data.audit.services import ChainHead, audit_checkpoint_store
 from lightway.infrastructure.audit_checkpoints import (
@@ -170,3 +174,41 @@ def checkpoints_verify(
         uncovered=max(0, head_seq - last_signed),
         key_ids=sorted(keys),
     )
+
+
+def boundary_checkpoint_problem(
+    *, seq: int, hash: str, keys: dict[str, Ed25519PublicKey] | None = None
+) -> str | None:
+    """Why the signed checkpoint an archive boundary starts from cannot be trusted (missing,
+    another hash, a bad signature), or None. ``lightway audit verify`` checks it before
+    trusting the boundary it walks the chain from."""
+    row = audit_checkpoint_at(seq)
+    if row is None:
+        return f"the archive boundary's checkpoint seq={seq} is not in audit_checkpoint"
+    if row.hash != hash:
+        return f"the archive boundary's checkpoint seq={seq} now has hash {row.hash}, not {hash}"
+    problem = checkpoint_signature_problem(
+        seq=row.seq,
+        hash=row.hash,
+        linked_at=row.linked_at,
+        key_id=row.key_id,
+        signature=row.signature,
+        keys=verify_keys() if keys is None else keys,
+    )
+    return f"the archive boundary's checkpoint seq={seq}: {problem}" if problem else None
+
+
+def month_checkpoint_problem(
+    month_start: datetime, month_end: datetime, *, keys: dict[str, Ed25519PublicKey] | None = None
+) -> str | None:
+    """Before an audit month is detached: the signed checkpoint that will be its boundary
+    (the lowest at or after the month's last seq, as ``audit_record_detach_check`` picks
+    it) must carry a valid signature. The database checks the rest (it cannot check an
+    Ed25519 signature). None when the month has no linked record or the signature is good."""
+    last = audit_month_last_seq(month_start, month_end)
+    if last is None:
+        return None
+    row = audit_checkpoint_covering(last)
+    if row is None:
+        return f"no signed checkpoint at or after its last seq {last} yet"
+    return boundary_checkpoint_problem(seq=row.seq, hash=row.hash, keys=keys)

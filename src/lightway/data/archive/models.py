@@ -21,6 +21,9 @@ class PartitionedTable(models.Model):
     # False: the months are partitioned and exported, but never detached (``reason`` says why).
     detachable = models.BooleanField()
     reason = models.CharField(max_length=300, blank=True, default="")
+    # A database function (month) -> text that archive_partition_detach calls under its
+    # lock; a text refuses the detach with that reason (archive 0003). "" = none.
+    detach_check = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         db_table = "archive_partitioned_table"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Max, Min, Q
 
 from lightway.data.audit.chain import CONTENT_FIELDS, GENESIS_HASH, RecordContent, record_hash
-from lightway.data.audit.models import AuditCheckpoint, AuditRecord
+from lightway.data.audit.models import AuditArchiveBoundary, AuditCheckpoint, AuditRecord
 
 # Records read per query while walking the chain (keyset pagination on the seq index).
 VERIFY_BATCH_SIZE = 5000
@@ -40,6 +40,44 @@ class AuditVerifyResult:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     resumed_after: int = 0
+    archived_months: tuple[str, ...] = ()
+    boundary_seq: int = 0
+    boundary_hash: str = ""
+    below_boundary: int = 0
+
+
+@dataclass(frozen=True)
+class ArchiveBoundary:
+    """Where the chain in the database starts while its oldest months are archived: the
+    signed checkpoint ``(seq, hash)`` at or after the last seq of every archived month
+    (``audit_archive_boundary``, written at each detach), and those months."""
+
+    seq: int
+    hash: str
+    months: tuple[str, ...]
+
+
+def audit_archive_boundary() -> ArchiveBoundary | None:
+    """The archive boundary, or None when no month of the chain is archived (detached or
+    dropped; a restored month is back in the chain and verifies from the start)."""
+    from lightway.data.archive.models import ArchiveManifest, ManifestState
+
+    archived = ArchiveManifest.objects.filter(
+        table_name=AuditRecord._meta.db_table,
+        state__in=(ManifestState.DETACHED, ManifestState.DROPPED),
+    ).values_list("month", flat=True)
+    rows = list(
+        AuditArchiveBoundary.objects.filter(month__in=archived)
+        .order_by("month")
+        .values_list("month", "checkpoint_seq", "checkpoint_hash")
+    )
+    if not rows:
+        return None
+    covered = [(seq, hash) for _m, seq, hash in rows if seq is not None and hash is not None]
+    seq, hash = max(covered) if covered else (0, GENESIS_HASH)
+    return ArchiveBoundary(
+        seq=int(seq), hash=str(hash), months=tuple(f"{m:%Y-%m}" for m, *_ in rows)
+    )
 
 
 def audit_verify(
@@ -57,6 +95,14 @@ def audit_verify(
     re-hashed up to there is caught, but an edit of a record's content that left its stored
     hash alone is caught only by a full walk (run one periodically: ``--full``). The record
     at ``after``'s seq must still carry its hash, or that is reported and nothing is walked.
+
+    While the oldest months are archived (:func:`audit_archive_boundary`), the walk starts
+    from the signed checkpoint at their boundary (seq B, hash H: the chain's head when the
+    last archived record was covered): the records after B are walked as below from H. The
+    records at or below B still in the database (the first records of the next month that
+    were linked before the last ones of the archived month) are checked one by one: each
+    hash recomputed from its own prev_hash, each link to an attached predecessor, and the
+    record at B must have H. An ``after`` below B starts from B too.
 
     For each linked record, in seq order, it checks that:
 
@@ -89,6 +135,14 @@ def audit_verify(
     expected_prev = GENESIS_HASH
     last_seq: int | None = None
     linked = AuditRecord.objects.filter(seq__isnull=False).order_by("seq")
+    boundary = audit_archive_boundary()
+    boundary_seq = 0
+    if boundary is not None and (after is None or after[0] <= boundary.seq):
+        after = None
+        boundary_seq = boundary.seq
+        expected_seq, expected_prev = boundary.seq + 1, boundary.hash
+    below = 0
+    below_prev: tuple[int, str | None] = (0, GENESIS_HASH)
     if after is not None and after[0] > 0:
         start_seq, start_hash = after
         stored = linked.filter(seq=start_seq).values_list("hash", flat=True).first()
@@ -116,6 +170,28 @@ def audit_verify(
             checked += 1
             content = RecordContent(*content_values)
             wrong: list[str] = []
+            if seq <= boundary_seq:
+                # at or below the archive boundary: its neighbours may be archived
+                below += 1
+                if below_prev[0] == seq - 1 and prev_hash != below_prev[1]:
+                    wrong.append(f"prev_hash does not match the hash of seq {seq - 1}")
+                recomputed = record_hash(prev_hash=prev_hash or "", seq=seq, content=content)
+                if stored_hash != recomputed:
+                    wrong.append("hash mismatch: content, seq or prev_hash changed after linking")
+                if seq == boundary_seq and boundary is not None and stored_hash != boundary.hash:
+                    wrong.append(
+                        "its hash differs from the signed checkpoint at the archive boundary"
+                    )
+                below_prev = (seq, stored_hash)
+                if wrong:
+                    bad_records += 1
+                    if first_bad_seq is None:
+                        first_bad_seq, first_bad_id = seq, content.id
+                    if len(chain_problems) < MAX_PROBLEMS:
+                        chain_problems.append(
+                            f"record seq={seq} id={content.id}: " + "; ".join(wrong)
+                        )
+                continue
             if seq != expected_seq:
                 if seq > expected_seq:
                     missing = (
@@ -169,8 +245,9 @@ def audit_verify(
             "running?"
         )
     resumed_after = after[0] if after is not None and after[0] > 0 else 0
-    head_seq = expected_seq - 1 if checked or resumed_after else 0
-    head_hash = expected_prev if checked or resumed_after else GENESIS_HASH
+    walked = checked - below or resumed_after or boundary_seq
+    head_seq = expected_seq - 1 if walked else 0
+    head_hash = expected_prev if walked else GENESIS_HASH
     return AuditVerifyResult(
         ok=not problems,
         checked=checked,
@@ -183,6 +260,10 @@ def audit_verify(
         head_seq=head_seq,
         head_hash=head_hash,
         resumed_after=resumed_after,
+        archived_months=boundary.months if boundary is not None else (),
+        boundary_seq=boundary_seq,
+        boundary_hash=boundary.hash if boundary_seq and boundary is not None else "",
+        below_boundary=below,
     )
 
 
@@ -207,6 +288,7 @@ class AuditCheckpointResult:
     bad_checkpoints: int = 0
     head_seq: int = 0
     last_good: tuple[int, str] | None = None
+    archived: int = 0
 
 
 def audit_checkpoints_check(
@@ -221,6 +303,10 @@ def audit_checkpoints_check(
     means the record at that seq, or one before it, was rewritten and the rest re-hashed.
     Neither is visible to :func:`audit_verify` alone.
 
+    A checkpoint at or below the archive boundary (:func:`audit_archive_boundary`) whose
+    record is in an archived month is counted in ``archived``, not compared: the archive
+    holds its record, and the boundary's own checkpoint vouches for the chain up to there.
+
     Checkpoints may come in any order; they are looked up ``CHECKPOINT_BATCH_SIZE`` at a
     time, so memory stays flat on a long file. A checkpoint is only ever written after its
     head committed, and each page is looked up after it was read, so a chain that grows
@@ -233,9 +319,12 @@ def audit_checkpoints_check(
     head_seq = 0
     last_good: tuple[int, str] | None = None
     linked = AuditRecord.objects.filter(seq__isnull=False)
+    boundary = audit_archive_boundary()
+    archived_upto = boundary.seq if boundary is not None else 0
+    archived = 0
 
     def compare(page: list[tuple[int, str, str]]) -> None:
-        nonlocal checked, bad, first_bad_seq, head_seq, last_good
+        nonlocal checked, bad, first_bad_seq, head_seq, last_good, archived
         stored = dict(
             linked.filter(seq__in={seq for seq, _h, _w in page}).values_list("seq", "hash")
         )
@@ -247,6 +336,9 @@ def audit_checkpoints_check(
             if actual == expected:
                 if last_good is None or seq > last_good[0]:
                     last_good = (seq, expected)
+                continue
+            if actual is None and seq <= archived_upto:
+                archived += 1
                 continue
             if actual is None and seq > head_seq:
                 wrong = (
@@ -285,6 +377,7 @@ def audit_checkpoints_check(
         bad_checkpoints=bad,
         head_seq=head_seq,
         last_good=last_good,
+        archived=archived,
     )
 
 
@@ -320,3 +413,22 @@ def audit_chain_head() -> tuple[int, str | None]:
         .first()
     )
     return (int(row[0] or 0), row[1]) if row else (0, None)
+
+
+def audit_checkpoint_at(seq: int) -> AuditCheckpoint | None:
+    """The signed checkpoint at ``seq``, or None."""
+    return AuditCheckpoint.objects.filter(seq=seq).first()
+
+
+def audit_month_last_seq(month_start: datetime, month_end: datetime) -> int | None:
+    """The highest linked seq of the records that occurred in [month_start, month_end)."""
+    found = AuditRecord.objects.filter(
+        occurred_at__gte=month_start, occurred_at__lt=month_end, seq__isnull=False
+    ).aggregate(last=Max("seq"))["last"]
+    return int(found) if found is not None else None
+
+
+def audit_checkpoint_covering(seq: int) -> AuditCheckpoint | None:
+    """The lowest signed checkpoint at or after ``seq`` (the one an archived month's
+    detach records as its boundary)."""
+    return AuditCheckpoint.objects.filter(seq__gte=seq).order_by("seq").first()

@@ -213,7 +213,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     ops.bootstrap()
     from django.utils import timezone
 
-    from lightway.application.audit.checkpoints import checkpoints_verify
+    from lightway.application.audit.checkpoints import (
+        boundary_checkpoint_problem,
+        checkpoints_verify,
+    )
     from lightway.data.audit.selectors import audit_checkpoints_check, audit_verify
     from lightway.infrastructure.audit_checkpoints import (
         CheckpointFileError,
@@ -263,7 +266,30 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         say(f"{result.unlinked} record(s) not linked into the chain yet (the worker links them)")
 
     problems = list(result.problems)
+    boundary_bad: int | None = None
+    if result.archived_months and not result.boundary_seq:
+        say(f"Archived months {', '.join(result.archived_months)} (before the walk's start)")
+    elif result.archived_months:
+        say(
+            f"Archived months {', '.join(result.archived_months)}: the chain is walked from the"
+            f" signed checkpoint seq {result.boundary_seq} at their boundary (hash"
+            f" {result.boundary_hash}); {result.below_boundary} record(s) at or below it still"
+            " in the database checked one by one (`lightway archive verify` re-reads the"
+            " archived files; with no month archived the walk starts from the genesis hash)"
+        )
+        if result.boundary_seq:
+            try:
+                trouble = boundary_checkpoint_problem(
+                    seq=result.boundary_seq, hash=result.boundary_hash
+                )
+            except AuditKeyError as exc:
+                raise CommandError(f"cannot verify the boundary checkpoint: {exc}") from exc
+            if trouble is not None:
+                problems.append(trouble)
+                boundary_bad = result.boundary_seq
     first_bad = result.first_bad_seq
+    if boundary_bad is not None and (first_bad is None or boundary_bad < first_bad):
+        first_bad = boundary_bad
     if signed is not None:
         say(
             f"Signed checkpoints: {signed.signed_ok} signature(s) verified with key(s)"
@@ -279,6 +305,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             + (f", {checkpoint_file}" if checkpoint_file else "")
             + (", --expect-head" if expected else "")
             + ")"
+            + (
+                f"; {signed.chain.archived} of them in archived months, not compared"
+                if signed.chain.archived
+                else ""
+            )
         )
         if signed.uncovered:
             say(
