@@ -77,6 +77,14 @@ def _plan(filters: AuditFilter, cursor=None) -> dict[str, Any]:
     return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
 
 
+def _root_index(name: str) -> str:
+    """A partition's index by its partitioned index's name (audit_record is partitioned by
+    month: audit 0006)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_partition_root(%s::regclass)::regclass::text", [name])
+        return str(cur.fetchone()[0] or name)
+
+
 def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     out = [node]
     for child in node.get("Plans", []):
@@ -115,7 +123,8 @@ def test_every_filter_combination_walks_an_index_and_never_sorts(name: str) -> N
         kinds = {n["Node Type"] for n in nodes}
         assert "Sort" not in kinds and "Incremental Sort" not in kinds, (name, kinds)
         assert "Seq Scan" not in kinds, (name, kinds)
-        indexes = {n.get("Index Name") for n in nodes if n.get("Index Name")}
+        # each month's index of a partitioned index, by the partitioned index's name
+        indexes = {_root_index(n["Index Name"]) for n in nodes if n.get("Index Name")}
         assert indexes and indexes <= {
             "audit_record_time",
             "audit_record_actor_time",

@@ -21,6 +21,11 @@ What PostgreSQL enforces (migrations/0002_append_only.py; each rule has a test):
 - ``seq`` unique and >= 1; ``seq``, ``prev_hash`` and ``hash`` all set or all NULL; hashes are
   64 lowercase hex characters.
 
+The table is partitioned by month of ``occurred_at`` (migrations/0006, docs/partitions.md):
+every guard above holds on every month; ``seq`` is unique across months, archived ones too,
+by the key table ``audit_record_seq_taken`` (:class:`AuditSeqTaken`) instead of a unique
+index; a closed month is detached only when a signed checkpoint covers it.
+
 Never put personal data in ``actor``, ``object_id`` or ``data``: use opaque references
 (``user:12``), so erasure by key destruction elsewhere never touches a hashed byte.
 """
@@ -43,6 +48,8 @@ class AuditRecord(models.Model):
     object_type = models.CharField(max_length=100, blank=True, default="")
     object_id = models.CharField(max_length=100, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)  # references and field names only
+    # Unique across every month by the key table audit_record_seq_taken (migrations/0006:
+    # a partitioned table has no unique index without occurred_at; the index on seq stays).
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
     prev_hash = models.CharField(max_length=64, null=True, blank=True)
     hash = models.CharField(max_length=64, null=True, blank=True)
