@@ -7,12 +7,14 @@ The flat table is built in the same transaction like ``audit_record`` was before
 0006: identity id, unique ``seq``, the same checks and indexes, the append-only guard and a
 link check of its own. Each round inserts N records into each table in a PL/pgSQL loop
 (``clock_timestamp()`` around it: execution only, no network, no commit), then links them
-in batches of 1,000 in one UPDATE each, as the sequencer does; the order of the two tables
-alternates between rounds. ``--months`` attaches that many past months first (a year of
+in batches of 1,000 in one UPDATE each, as the sequencer does, then rolls back to a
+savepoint (every measurement starts from the same tables); the order of the two tables
+alternates between rounds. The link is joined on ``(id, occurred_at)`` as the sequencer's
+is. ``--months`` attaches that many past months first (a year of
 history: every link check and seq lookup descends one index per attached month).
 
 Usage: DATABASE_URL=postgresql://owner@host/db python benchmarks/audit_partitions.py
-       [--records 20000] [--rounds 3] [--months 12]
+       [--records 20000] [--rounds 3] [--months 12] [--without-seq-key]
 Needs a migrated database and the owner role (it creates a table, then rolls back).
 """
 
@@ -73,16 +75,20 @@ WITH head AS (
 ), prev AS (
   SELECT COALESCE((SELECT hash FROM {table} WHERE seq = (SELECT seq FROM head)),
                   repeat('0', 64)) AS hash
-), batch AS (
-  SELECT id, (SELECT seq FROM head) + row_number() OVER (ORDER BY id) AS seq
+), batch AS MATERIALIZED (
+  SELECT id, occurred_at, (SELECT seq FROM head) + row_number() OVER (ORDER BY id) AS seq
     FROM {table} WHERE seq IS NULL ORDER BY id LIMIT 1000
 )
 UPDATE {table} r
    SET seq = b.seq, hash = lpad(to_hex(b.seq), 64, '0'),
        prev_hash = CASE WHEN b.seq = (SELECT seq FROM head) + 1 THEN (SELECT hash FROM prev)
                         ELSE lpad(to_hex(b.seq - 1), 64, '0') END
-  FROM batch b WHERE r.id = b.id
+  FROM batch b WHERE r.id = b.id{by_time}
 """
+
+
+# As the sequencer does (data/audit/services.py): each row looked up in its own month only.
+BY_TIME = " AND r.occurred_at = b.occurred_at"
 
 
 def timed_insert(cur: psycopg.Cursor, table: str, n: int) -> float:
@@ -96,7 +102,7 @@ def timed_link(cur: psycopg.Cursor, table: str, n: int) -> float:
     start = cur.fetchone()[0]
     linked = 0
     while linked < n:
-        cur.execute(LINK_BATCH.format(table=table))
+        cur.execute(LINK_BATCH.format(table=table, by_time=BY_TIME))
         if cur.rowcount == 0:
             break
         linked += cur.rowcount
@@ -109,6 +115,11 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--months", type=int, default=12)
+    parser.add_argument(
+        "--without-seq-key",
+        action="store_true",
+        help="switch the seq key table's triggers off (rolled back): what the key costs",
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -117,17 +128,24 @@ def main() -> int:
     results: dict[str, dict[str, list[float]]] = {
         t: {"insert": [], "link": []} for t in ("audit_record", "bench_audit_flat")
     }
+    with psycopg.connect(url, autocommit=True) as conn:
+        # the rows earlier runs rolled back: the flat table starts empty, so must this one
+        conn.execute("VACUUM (ANALYZE) audit_record")
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM audit_record WHERE seq IS NULL")
         if cur.fetchone()[0]:
             print("audit_record has unlinked records: run on an idle database", file=sys.stderr)
             return 2
         cur.execute(FLAT_SQL)
-        cur.execute(
-            "SELECT archive_partitions_ensure('audit_record',"
-            " (date_trunc('month', now()) - make_interval(months => %s))::date, %s)",
-            [args.months, args.months],
-        )
+        if args.without_seq_key:
+            for trigger in ("claim", "reclaim", "release"):
+                cur.execute(f"ALTER TABLE audit_record DISABLE TRIGGER audit_record_seq_{trigger}")
+        if args.months > 0:
+            cur.execute(
+                "SELECT archive_partitions_ensure('audit_record',"
+                " (date_trunc('month', now()) - make_interval(months => %s))::date, %s)",
+                [args.months, args.months],
+            )
         cur.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_record'::regclass")
         partitions = cur.fetchone()[0]
         for rnd in range(args.rounds):
@@ -135,18 +153,29 @@ def main() -> int:
             if rnd % 2:
                 order.reverse()
             for table in order:
+                # every measurement starts from the same tables
+                cur.execute("SAVEPOINT measure")
                 results[table]["insert"].append(timed_insert(cur, table, args.records))
                 results[table]["link"].append(timed_link(cur, table, args.records))
+                cur.execute("ROLLBACK TO SAVEPOINT measure")
         conn.rollback()
     print(
         f"{args.records} records x {args.rounds} rounds; audit_record has {partitions} partitions"
+        + ("; seq key triggers off" if args.without_seq_key else "")
     )
     for what in ("insert", "link"):
         parted = statistics.median(results["audit_record"][what])
         flat = statistics.median(results["bench_audit_flat"][what])
+        ratios = sorted(
+            p / f
+            for p, f in zip(
+                results["audit_record"][what], results["bench_audit_flat"][what], strict=True
+            )
+        )
         print(
             f"{what:>6}: partitioned {parted:7.1f} us/record, flat {flat:7.1f} us/record,"
-            f" extra {parted - flat:+7.1f} us ({(parted / flat - 1) * 100:+.0f} %)"
+            f" extra {parted - flat:+7.1f} us ({(parted / flat - 1) * 100:+.0f} %);"
+            f" per-round ratios {', '.join(f'{r:.2f}' for r in ratios)}"
         )
     return 0
 

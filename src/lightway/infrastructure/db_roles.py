@@ -65,7 +65,7 @@ TABLE_RULES: dict[str, TableRule] = {
         update_only=("seq", "prev_hash", "hash"),
     ),
     "audit_record_seq_taken": TableRule(
-        "the seqs of every month, kept by the owner's triggers (archive_unique_claim)",
+        "the seqs of every month, kept by the owner's trigger function (..._taken_keep)",
         insert=False,
         update=False,
     ),

@@ -141,9 +141,9 @@ class AuditSeqTaken(models.Model):
     """Every ``seq`` an audit record holds, in any month, attached or archived: the key
     that keeps ``seq`` unique across the monthly partitions (a partitioned table cannot
     have a unique index without its time column). Written only by the triggers
-    ``audit_record_seq_claim`` / ``_reclaim`` / ``_release`` (archive 0003,
-    ``archive_unique_claim``, ``ENABLE ALWAYS``); the runtime role only reads it. A seq of a
-    detached month stays taken."""
+    ``audit_record_seq_claim`` / ``_reclaim`` / ``_release`` (archive 0003, function
+    ``audit_record_seq_taken_keep``, ``ENABLE ALWAYS``); the runtime role only reads it. A
+    seq of a detached month stays taken."""
 
     seq = models.BigIntegerField(primary_key=True)
 

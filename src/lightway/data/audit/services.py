@@ -211,6 +211,7 @@ def _link_locked(alias: str, batch: int) -> tuple[int, ChainHead | None]:
     if not rows:
         return 0, None
     ids: list[int] = []
+    times: list[datetime] = []
     seqs: list[int] = []
     prevs: list[str] = []
     hashes: list[str] = []
@@ -219,6 +220,7 @@ def _link_locked(alias: str, batch: int) -> tuple[int, ChainHead | None]:
         seq += 1
         digest = record_hash(prev_hash=prev, seq=seq, content=content)
         ids.append(content.id)
+        times.append(content.occurred_at)
         seqs.append(seq)
         prevs.append(prev)
         hashes.append(digest)
@@ -228,11 +230,13 @@ def _link_locked(alias: str, batch: int) -> tuple[int, ChainHead | None]:
             f"""
             UPDATE {table} AS r
                SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-              FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
-                   AS v(id, seq, prev_hash, hash)
-             WHERE r.id = v.id AND r.seq IS NULL
+              FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[])
+                   AS v(id, occurred_at, seq, prev_hash, hash)
+             WHERE r.id = v.id AND r.occurred_at = v.occurred_at AND r.seq IS NULL
             """,
-            [ids, seqs, prevs, hashes],
+            # occurred_at too: the table is partitioned by it, so each row is looked up in
+            # its own month only (not in every month's index)
+            [ids, times, seqs, prevs, hashes],
         )
         if cursor.rowcount != len(ids):
             raise AuditError(f"linked {cursor.rowcount} of {len(ids)} audit records")

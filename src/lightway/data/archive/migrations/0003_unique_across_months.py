@@ -7,7 +7,8 @@
   have a unique index without its time column, so each such column gets a key table
   ``<table>_<column>_taken`` (the column as its primary key) holding every value a row of
   the table holds, whatever its month, attached or archived. Three row triggers (insert,
-  update of the column, delete; ``archive_unique_claim``, the owner's function) keep it,
+  update of the column, delete) call ``<key table>_keep``, a ``SECURITY DEFINER``
+  function made for the column with static SQL (its plans cached); they keep it,
   ``ENABLE ALWAYS`` so they fire even with ``session_replication_role = replica``, as the
   unique index did. Two sessions claiming one value: the second waits on the key's index
   and is refused when the first commits, in every isolation level. The old unique index
@@ -156,17 +157,37 @@ BEGIN
     EXECUTE format('REVOKE ALL ON TABLE %I FROM PUBLIC', key_table);
     EXECUTE format('INSERT INTO %I SELECT %I FROM %I WHERE %I IS NOT NULL',
                    key_table, col, p_table, col);
+    -- the keeper: a function of its own per column, with static SQL (plans cached)
+    EXECUTE format($f$
+      CREATE FUNCTION %1$I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+      SET search_path FROM CURRENT AS $body$
+      BEGIN
+        IF TG_OP <> 'INSERT' AND OLD.%3$I IS NOT NULL THEN
+          DELETE FROM %2$I WHERE %3$I = OLD.%3$I;
+        END IF;
+        IF TG_OP = 'DELETE' THEN
+          RETURN OLD;
+        END IF;
+        IF NEW.%3$I IS NOT NULL THEN
+          INSERT INTO %2$I (%3$I) VALUES (NEW.%3$I) ON CONFLICT DO NOTHING;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION 'duplicate key value: %4$s.%3$s = %% is held by another row (unique across every month, archived ones included)',
+              NEW.%3$I USING ERRCODE = 'unique_violation', CONSTRAINT = %5$L, TABLE = %4$L,
+              COLUMN = %3$L;
+          END IF;
+        END IF;
+        RETURN NEW;
+      END $body$ $f$, key_table || '_keep', key_table, col, p_table, key_table || '_pkey');
     EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %I FOR EACH ROW WHEN (NEW.%I IS NOT NULL)'
-                   ' EXECUTE FUNCTION archive_unique_claim(%L, %L, %L)',
-                   p_table || '_' || col || '_claim', p_table, col, p_table, col, col_type);
+                   ' EXECUTE FUNCTION %I()',
+                   p_table || '_' || col || '_claim', p_table, col, key_table || '_keep');
     EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %I FOR EACH ROW'
-                   ' WHEN (NEW.%I IS DISTINCT FROM OLD.%I)'
-                   ' EXECUTE FUNCTION archive_unique_claim(%L, %L, %L)',
-                   p_table || '_' || col || '_reclaim', col, p_table, col, col, p_table, col,
-                   col_type);
+                   ' WHEN (NEW.%I IS DISTINCT FROM OLD.%I) EXECUTE FUNCTION %I()',
+                   p_table || '_' || col || '_reclaim', col, p_table, col, col,
+                   key_table || '_keep');
     EXECUTE format('CREATE TRIGGER %I BEFORE DELETE ON %I FOR EACH ROW WHEN (OLD.%I IS NOT NULL)'
-                   ' EXECUTE FUNCTION archive_unique_claim(%L, %L, %L)',
-                   p_table || '_' || col || '_release', p_table, col, p_table, col, col_type);
+                   ' EXECUTE FUNCTION %I()',
+                   p_table || '_' || col || '_release', p_table, col, key_table || '_keep');
     EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER %I', p_table,
                    p_table || '_' || col || '_claim');
     EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER %I', p_table,
@@ -184,35 +205,6 @@ BEGIN
   RETURN made;
 END $$;
 
-
--- Keep <table>_<column>_taken: TG_ARGV = (table, column, column type). Claims NEW's value
--- (refused if any row of any month holds it), releases OLD's.
-CREATE FUNCTION archive_unique_claim() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-SET search_path FROM CURRENT AS $$
-DECLARE
-  key_table text := TG_ARGV[0] || '_' || TG_ARGV[1] || '_taken';
-  claimed integer;
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND to_jsonb(OLD) ->> TG_ARGV[1] IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %I WHERE %I = $1::%s', key_table, TG_ARGV[1], TG_ARGV[2])
-      USING to_jsonb(OLD) ->> TG_ARGV[1];
-  END IF;
-  IF TG_OP = 'DELETE' THEN
-    RETURN OLD;
-  END IF;
-  IF to_jsonb(NEW) ->> TG_ARGV[1] IS NOT NULL THEN
-    EXECUTE format('INSERT INTO %I (%I) VALUES ($1::%s) ON CONFLICT DO NOTHING',
-                   key_table, TG_ARGV[1], TG_ARGV[2]) USING to_jsonb(NEW) ->> TG_ARGV[1];
-    GET DIAGNOSTICS claimed = ROW_COUNT;
-    IF claimed = 0 THEN
-      RAISE EXCEPTION 'duplicate key value: %.% = % is held by another row (unique across every month, archived ones included)',
-        TG_ARGV[0], TG_ARGV[1], to_jsonb(NEW) ->> TG_ARGV[1]
-        USING ERRCODE = 'unique_violation', CONSTRAINT = key_table || '_pkey',
-              TABLE = TG_ARGV[0], COLUMN = TG_ARGV[1];
-    END IF;
-  END IF;
-  RETURN NEW;
-END $$;
 
 CREATE OR REPLACE FUNCTION archive_partition_detach(p_table text, p_month date) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
