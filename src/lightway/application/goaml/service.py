@@ -90,6 +90,22 @@ class Released:
     sha256: str
     content: bytes
 
+    @classmethod
+    def of(cls, row: GoamlFile, *, sha256: str, content: bytes | None = None) -> Released:
+        """A stored file as released; ``content`` unsealed from the row when not given."""
+        if content is None:
+            content = unseal(bytes(row.content_ct), context=file_context(row.reference))
+        return cls(
+            id=row.pk,
+            reference=row.reference,
+            kind=row.kind,
+            filename=row.filename,
+            transactions=row.transactions,
+            size=row.size,
+            sha256=sha256,
+            content=content,
+        )
+
 
 @dataclass(frozen=True)
 class _Pending:
@@ -185,18 +201,7 @@ def _store(
                 },
                 now=now,
             )
-            released.append(
-                Released(
-                    id=row.pk,
-                    reference=row.reference,
-                    kind=row.kind,
-                    filename=row.filename,
-                    transactions=row.transactions,
-                    size=row.size,
-                    sha256=digest,
-                    content=item.content,
-                )
-            )
+            released.append(Released.of(row, sha256=digest, content=item.content))
         if ctr_days:
             ids = [r.id for r in released]
             try:
@@ -232,18 +237,7 @@ def _released_files(ids: Sequence[int]) -> list[Released]:
     """The stored files ``ids`` (unsealed), oldest first: a day's CTRs exported again."""
     out: list[Released] = []
     for row in GoamlFile.objects.filter(pk__in=list(ids)).order_by("id"):
-        out.append(
-            Released(
-                id=row.pk,
-                reference=row.reference,
-                kind=row.kind,
-                filename=row.filename,
-                transactions=row.transactions,
-                size=row.size,
-                sha256=row.sha256,
-                content=unseal(bytes(row.content_ct), context=file_context(row.reference)),
-            )
-        )
+        out.append(Released.of(row, sha256=row.sha256))
     return out
 
 
@@ -437,17 +431,7 @@ def goaml_export_str(*, fiu: str, suspicion: SuspicionInput, actor: str, now: da
     case = suspicion.case_reference[:40]
     filed = GoamlFile.objects.filter(fiu=fiu, kind=FileKind.STR, case_reference=case).first()
     if filed is not None:  # the case was filed already: the same file, not a second STR
-        content = unseal(bytes(filed.content_ct), context=file_context(filed.reference))
-        return Released(
-            id=filed.pk,
-            reference=filed.reference,
-            kind=filed.kind,
-            filename=filed.filename,
-            transactions=filed.transactions,
-            size=filed.size,
-            sha256=filed.sha256,
-            content=content,
-        )
+        return Released.of(filed, sha256=filed.sha256)
     transfers = transfers_by_id(list(suspicion.transfer_ids))
     config = fiu_config_in_force(fiu=fiu, on=now.astimezone(ZoneInfo("UTC")).date())
     tz = ZoneInfo(config.timezone)
