@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
-from conftest import owner_connection_params
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import DatabaseError, connection, transaction
 from test_audit import refused, triggers_off, write
@@ -35,6 +34,7 @@ from lightway.data.audit.selectors import audit_verify
 from lightway.data.audit.services import audit_chain_link
 from lightway.interfaces.cli.main import main
 from lightway.interfaces.tasks import audit_link_once
+from tests.conftest import owner_connection_params
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

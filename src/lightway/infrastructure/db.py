@@ -47,6 +47,16 @@ def index_order() -> Iterator[None]:
     rows would sort them all. When an index ends with the page's order, this keeps each page
     a walk of at most ``limit + 1`` matches from the cursor (docs/performance.md)."""
     with transaction.atomic(), connection.cursor() as cur:
+        # SET LOCAL lasts to the end of the outermost transaction, past the release of a
+        # savepoint: inside a request's (or a test's) transaction it would plan every later
+        # query without sorts. So the settings in force before are put back on the way out.
+        cur.execute("SELECT current_setting('enable_sort'), current_setting('enable_bitmapscan')")
+        sort, bitmap = cur.fetchone()
         cur.execute("SET LOCAL enable_sort = off")
         cur.execute("SET LOCAL enable_bitmapscan = off")
         yield
+        # (On an error the savepoint or transaction is rolled back, which undoes them too.)
+        cur.execute(
+            "SELECT set_config('enable_sort', %s, true), set_config('enable_bitmapscan', %s, true)",
+            [sort, bitmap],
+        )
