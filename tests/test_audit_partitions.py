@@ -34,7 +34,6 @@ from lightway.data.audit.selectors import audit_verify
 from lightway.data.audit.services import audit_chain_link
 from lightway.interfaces.cli.main import main
 from lightway.interfaces.tasks import audit_link_once
-from tests.conftest import owner_connection_params
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,18 +118,27 @@ def test_the_seq_key_holds_with_triggers_off(owner_db):
         )
 
 
-def test_two_sessions_claiming_one_seq_in_two_months_one_is_refused():
+def test_two_sessions_claiming_one_seq_in_two_months_one_is_refused(db_roles):
     """The second claim waits on the key's index until the first commits, then fails."""
+    owner = db_roles.owner
+    params = {
+        "dbname": connection.settings_dict["NAME"],
+        "user": owner["USER"],
+        "password": owner["PASSWORD"] or None,
+        "host": owner["HOST"] or None,
+        "port": owner["PORT"] or None,
+        "autocommit": True,
+    }
     first, second = write(1, _now())[0], write(1, IN_OCTOBER)[0]
     link = "UPDATE audit_record SET seq = 1, prev_hash = %s, hash = %s WHERE id = %s"
     outcome: list[BaseException] = []
-    with psycopg.connect(**owner_connection_params()) as one:
+    with psycopg.connect(**params) as one:
         one.autocommit = False
         one.execute(link, [GENESIS_HASH, "a" * 64, first])  # holds seq 1, not committed
 
         def other() -> None:
             try:
-                with psycopg.connect(**owner_connection_params()) as two:
+                with psycopg.connect(**params) as two:
                     two.execute(link, [GENESIS_HASH, "b" * 64, second])
             except BaseException as exc:
                 outcome.append(exc)
