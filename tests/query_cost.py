@@ -20,6 +20,57 @@ from django.test.utils import CaptureQueriesContext
 from lightway.data.ledger.rollups import ledger_checkpoints_advance
 
 
+class _Undo(Exception):
+    """Rolls the EXPLAIN's savepoint back, and with it every ``SET LOCAL`` made for it (a
+    released savepoint would leave them in force to the end of the test's transaction)."""
+
+
+def _explain(sql: str, params: Any, settings: tuple[str, ...], *, analyze: bool) -> Any:
+    plan: Any = None
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            for statement in settings:
+                cur.execute(statement)
+            options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
+            cur.execute(f"EXPLAIN ({options}) " + sql, params)
+            plan = cur.fetchone()[0]
+            raise _Undo
+    except _Undo:
+        pass
+    return json.loads(plan) if isinstance(plan, str) else plan
+
+
+# The planner settings each captured SELECT ran under: the ``SET LOCAL`` statements the code
+# made before it in its (sub)transaction, e.g. ``index_order()``'s sorts and bitmap scans
+# off. Re-planned without them, a query would be measured under another plan than it runs.
+_SETTINGS_OF: dict[str, tuple[str, ...]] = {}
+
+
+def _selects(captured: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...]]]:
+    levels: list[list[str]] = [[]]
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for query in captured:
+        sql = query["sql"].strip()
+        head = sql.upper()
+        if head.startswith("SAVEPOINT"):
+            levels.append([])
+        elif head.startswith("RELEASE SAVEPOINT"):
+            if len(levels) > 1:  # SET LOCAL outlives a released savepoint
+                done = levels.pop()
+                levels[-1].extend(done)
+        elif head.startswith("ROLLBACK TO SAVEPOINT"):
+            levels[-1].clear()  # ... and not one rolled back to
+        elif head.startswith("SET LOCAL"):
+            levels[-1].append(sql)
+        elif head.startswith("SELECT SET_CONFIG("):
+            levels[-1].clear()  # index_order() putting the settings back
+        elif head.startswith(("SELECT", "WITH")):
+            settings = tuple(statement for level in levels for statement in level)
+            _SETTINGS_OF[sql] = settings
+            out.append((sql, settings))
+    return out
+
+
 def _walk(node: dict[str, Any], rows: Counter[str]) -> None:
     relation = node.get("Relation Name")
     if relation:
@@ -36,11 +87,7 @@ def _walk(node: dict[str, Any], rows: Counter[str]) -> None:
 def plan_rows(sql: str, params: Any = None) -> Counter[str]:
     """Rows read per table by one query."""
     rows: Counter[str] = Counter()
-    with connection.cursor() as cur:
-        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-        plan = cur.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
+    plan = _explain(sql, params, _SETTINGS_OF.get(sql.strip(), ()), analyze=True)
     _walk(plan[0]["Plan"], rows)
     return rows
 
@@ -56,15 +103,11 @@ def rows_read(run: Callable[[], object], *, as_on_a_large_table: bool = False) -
     with CaptureQueriesContext(connection) as captured:
         run()
     total: Counter[str] = Counter()
-    for query in captured.captured_queries:
-        sql = query["sql"]
-        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
-            if as_on_a_large_table:
-                with transaction.atomic(), connection.cursor() as cur:
-                    cur.execute("SET LOCAL enable_seqscan = off")
-                    total.update(plan_rows(sql))
-            else:
-                total.update(plan_rows(sql))
+    for sql, settings in _selects(captured.captured_queries):
+        if as_on_a_large_table:
+            settings = (*settings, "SET LOCAL enable_seqscan = off")
+        plan = _explain(sql, None, settings, analyze=True)
+        _walk(plan[0]["Plan"], total)
     return total
 
 
@@ -80,12 +123,8 @@ def scans_without_seqscan(sql: str, params: Any = None) -> list[dict[str, Any]]:
     test's few rows the planner would rather read the whole table, so this shows which
     index the query *can* use (and that it has one) on a table of millions."""
     out: list[dict[str, Any]] = []
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_seqscan = off")
-        cur.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cur.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
+    settings = (*_SETTINGS_OF.get(sql.strip(), ()), "SET LOCAL enable_seqscan = off")
+    plan = _explain(sql, params, settings, analyze=False)
     _scans(plan[0]["Plan"], out)
     return out
 
@@ -94,11 +133,7 @@ def captured_selects(run: Callable[[], object], table: str) -> list[str]:
     """The SQL of every SELECT on ``table`` that ``run()`` sends."""
     with CaptureQueriesContext(connection) as captured:
         run()
-    return [
-        q["sql"]
-        for q in captured.captured_queries
-        if q["sql"].lstrip().upper().startswith(("SELECT", "WITH")) and f'"{table}"' in q["sql"]
-    ]
+    return [sql for sql, _settings in _selects(captured.captured_queries) if f'"{table}"' in sql]
 
 
 def checkpoints_roll_up(*, every: int) -> None:

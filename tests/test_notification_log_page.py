@@ -177,6 +177,10 @@ def test_every_filter_combination_walks_an_index_and_never_sorts(name: str) -> N
         scans = [n for n in nodes if n.get("Index Name")]
         assert scans, (name, kinds)
         for scan in scans:
+            if str(scan.get("Relation Name", "")).endswith("_pdefault"):
+                # the DEFAULT partition holds no month's rows (strays only; empty here): the
+                # planner's choice for it follows whatever statistics it was left with
+                continue
             # every month's scan is a range of the filter's index: the filter is its
             # condition, not a test of each row walked newest first
             assert _root_index(scan["Index Name"]) == index, (name, scan["Index Name"])
