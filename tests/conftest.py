@@ -167,6 +167,15 @@ def owner_connection_params() -> dict[str, object]:
 
 
 @pytest.fixture
+def owner_params(db_roles) -> dict[str, object]:
+    """psycopg.connect() keyword arguments for the test database as the owner, in a
+    transaction (for tests that open their own concurrent sessions)."""
+    params = owner_connection_params()
+    params.pop("autocommit")
+    return params
+
+
+@pytest.fixture
 def owner_db(transactional_db):
     """A connection to the current test database as the owner role (a superuser in the
     suite), for tests that deliberately act as one: switch triggers off, forge or edit

@@ -243,7 +243,7 @@ def test_a_run_reads_only_the_new_facts_never_the_history(now):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_fact_that_commits_after_a_later_one_is_still_counted(now, db_roles):
+def test_a_fact_that_commits_after_a_later_one_is_still_counted(now, owner_params):
     """A transaction that took its outbox id first but commits last (a slow payment) is
     invisible to the run in between; it is counted by the next run, exactly once."""
     payer, _ = customer("an-late", now)
@@ -262,14 +262,7 @@ def test_a_fact_that_commits_after_a_later_one_is_still_counted(now, db_roles):
             commit_now.wait(10)
             conn.commit()
 
-    owner = db_roles.owner
-    params = {
-        "dbname": connection.settings_dict["NAME"],
-        "user": owner["USER"],
-        "password": owner["PASSWORD"] or None,
-        "host": owner["HOST"] or None,
-        "port": owner["PORT"] or None,
-    }
+    params = owner_params
     worker = threading.Thread(target=slow_payment)
     worker.start()
     assert late_started.wait(10)
@@ -408,19 +401,12 @@ def test_the_job_queue_is_sampled_with_its_depth_and_lag(now):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_payments_recording_their_facts_never_wait_for_each_other(now, db_roles):
+def test_payments_recording_their_facts_never_wait_for_each_other(now, owner_params):
     """The only write the analytics add to a payment's transaction is one outbox insert:
     no shared row, so a second payment never waits for a first one still open (it would
     hit its lock timeout if it did). The rollup rows are written by the job alone."""
     payer, _ = customer("an-parallel", now)
-    owner = db_roles.owner
-    params = {
-        "dbname": connection.settings_dict["NAME"],
-        "user": owner["USER"],
-        "password": owner["PASSWORD"] or None,
-        "host": owner["HOST"] or None,
-        "port": owner["PORT"] or None,
-    }
+    params = owner_params
     insert = (
         "INSERT INTO wallets_transfer (id, kind, status, client_id, idempotency_key,"
         " request_hash, currency, amount, fee, description, failure_code, failure_message,"

@@ -118,17 +118,9 @@ def test_the_seq_key_holds_with_triggers_off(owner_db):
         )
 
 
-def test_two_sessions_claiming_one_seq_in_two_months_one_is_refused(db_roles):
+def test_two_sessions_claiming_one_seq_in_two_months_one_is_refused(owner_params):
     """The second claim waits on the key's index until the first commits, then fails."""
-    owner = db_roles.owner
-    params = {
-        "dbname": connection.settings_dict["NAME"],
-        "user": owner["USER"],
-        "password": owner["PASSWORD"] or None,
-        "host": owner["HOST"] or None,
-        "port": owner["PORT"] or None,
-        "autocommit": True,
-    }
+    params = {**owner_params, "autocommit": True}
     first, second = write(1, _now())[0], write(1, IN_OCTOBER)[0]
     link = "UPDATE audit_record SET seq = 1, prev_hash = %s, hash = %s WHERE id = %s"
     outcome: list[BaseException] = []
