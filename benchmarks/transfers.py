@@ -537,11 +537,15 @@ def aml_configure(wallets: Sequence[Customer]) -> None:
 def aml_phases(
     env: dict[str, str], wallets: Sequence[Customer], args: argparse.Namespace
 ) -> tuple[list[Phase], list[Phase]]:
-    """The api phase on servers with the inline AML rules off and on, alternating."""
+    """The api phase on servers with the inline AML rules off and on, alternating, and
+    the order swapped every round (off first in odd rounds, on first in even ones): every
+    phase adds payments, so the database grows through the run and a phase that always
+    went second would always meet the bigger one."""
     off: list[Phase] = []
     on: list[Phase] = []
     for round_ in range(args.aml_rounds):
-        for flag, out in (("0", off), ("1", on)):
+        pair = (("0", off), ("1", on))
+        for flag, out in pair if round_ % 2 == 0 else pair[::-1]:
             name = f"aml_{'on' if flag == '1' else 'off'}_{round_ + 1}"
             with Server(
                 {**env, "LIGHTWAY_AML_INLINE": flag}, args.workers, args.threads, args.server
