@@ -96,9 +96,11 @@ def test_derived_balance_reads_only_the_tail(ledger, now):
     ledger_checkpoints_advance(every=EVERY, wait_seconds=2)
     _pay(equity, wallet, 1, now)
     _pay(equity, wallet, 2, now)
-    read = rows_read(lambda: account_balance(account=equity))
+    # as on a large table: a month of a test's postings has no statistics, and the planner
+    # reads a partition without statistics whole
+    read = rows_read(lambda: account_balance(account=equity), as_on_a_large_table=True)
     assert account_balance(account=equity) == _full_sum(equity.pk)
-    assert read["ledger_posting"] <= 2  # the two postings after the checkpoint, not 62
+    assert read["ledger_posting"] <= 2, read  # the two postings after the checkpoint, not 62
 
 
 def test_statement_page_deep_in_history_reads_a_bounded_range(ledger, now):
@@ -109,9 +111,14 @@ def test_statement_page_deep_in_history_reads_a_bounded_range(ledger, now):
         Posting.objects.filter(account_id=wallet.pk).order_by("id").values_list("id", flat=True)
     )
     before = ids[15]  # 45 postings after the page
-    read = rows_read(lambda: account_statement(account=wallet, before_id=before, limit=5))
-    # the page (5 rows) and at most EVERY postings back to the nearest checkpoint
-    assert read["ledger_posting"] <= 5 + EVERY
+    read = rows_read(
+        lambda: account_statement(account=wallet, before_id=before, limit=5),
+        as_on_a_large_table=True,
+    )
+    # the page (5 rows) and at most EVERY postings back to the nearest checkpoint; the
+    # page's 5 entries, each found by id (one index probe per month: monthly partitions)
+    assert read["ledger_posting"] <= 5 + EVERY, read
+    assert read["ledger_journal_entry"] <= 5, read
 
 
 def test_a_checkpoint_must_follow_from_the_postings(ledger):

@@ -69,6 +69,26 @@ TABLE_RULES: dict[str, TableRule] = {
         insert=False,
         update=False,
     ),
+    # Key tables of partitioned tables (archive 0004, registry archive_key_table): each
+    # holds every value of a key that must stay unique across the monthly partitions, kept
+    # by the owner's trigger functions (..._taken_keep); the runtime role only reads them.
+    **{
+        key_table: TableRule(
+            "a key unique across monthly partitions, kept by the owner's trigger function",
+            insert=False,
+            update=False,
+        )
+        for key_table in (
+            "ledger_journal_entry_id_taken",
+            "ledger_journal_entry_idempotency_key_taken",
+            "wallets_transfer_id_taken",
+            "wallets_transfer_client_id_idempotency_key_taken",
+            "momo_request_id_taken",
+            "momo_request_reference_id_taken",
+            "momo_request_hold_id_taken",
+            "momo_request_transfer_id_taken",
+        )
+    },
     "audit_archive_boundary": TableRule(
         "written by the detach of an audit month (audit_record_detach_check)",
         insert=False,

@@ -273,7 +273,12 @@ def payment_record(
             raise
         replay = payment_replay(client_id=plan.client_id, key=idempotency_key, digest=digest)
         if replay is None:
-            raise
+            # the key is held by a transfer of an archived month (its key table keeps the
+            # keys of every month, docs/partitions.md): never a second payment
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used by a payment that is now archived;"
+                " send a new key for a new payment"
+            ) from None
         return PaymentOutcome(replay, replayed=True)
     transfers_total.labels(outcome=transfer.status, currency=transfer.currency).inc()
     return PaymentOutcome(transfer, replayed=False)

@@ -60,6 +60,9 @@ class ArchiveManifest(models.Model):
     detached_at = models.DateTimeField(null=True, blank=True)
     dropped_at = models.DateTimeField(null=True, blank=True)
     restored_at = models.DateTimeField(null=True, blank=True)
+    # archive_month_fingerprint of the rows at export (archive 0004): the detach and the
+    # re-attach refuse rows that changed since, which neither the count nor the id range shows
+    rows_fingerprint = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
 
     class Meta:
         db_table = "archive_manifest"

@@ -36,13 +36,22 @@ class StatementLine:
 # land concurrently (READ COMMITTED gives each statement its own snapshot). The balance
 # after the page's newest line is the sum of the postings before the cursor: the nearest
 # balance checkpoint below it plus the few postings in between (``rollups.py``), so a page
-# costs the same on the first day and after millions of postings.
+# costs the same on the first day and after millions of postings. The page of postings is
+# taken first (an index range on (account_id, id) that stops after the page), then each
+# line's entry by id (LATERAL: one lookup per line, whatever the statistics say; a plan
+# that hashed or materialised the entries would read them all).
 _STATEMENT_SQL = f"""
 SELECT p.id, p.entry_id, e.kind, p.leg, e.reference, e.description, p.amount, p.created_at,
   {BALANCE_BEFORE_SQL} AS balance_before_page
-FROM ledger_posting p JOIN ledger_journal_entry e ON e.id = p.entry_id
-WHERE p.account_id = %(account)s AND p.id < %(before)s
-ORDER BY p.id DESC LIMIT %(limit)s
+FROM (
+  SELECT id, entry_id, leg, amount, created_at FROM ledger_posting
+  WHERE account_id = %(account)s AND id < %(before)s
+  ORDER BY id DESC LIMIT %(limit)s
+) p CROSS JOIN LATERAL (
+  SELECT kind, reference, description FROM ledger_journal_entry
+  WHERE id = p.entry_id LIMIT 1
+) e
+ORDER BY p.id DESC
 """
 
 

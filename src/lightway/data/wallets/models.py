@@ -142,8 +142,10 @@ class Transfer(models.Model):
             ),
             # The MoMo-routed transfers newest first (the MTN panel), without indexing the
             # wallet-to-wallet transfers that are most of the table and of its inserts.
+            # (id too: the list's exact order, so on monthly partitions each month's walk
+            # needs no sort and the Merge Append of the months stops after a page)
             models.Index(
-                fields=["-created_at"],
+                fields=["-created_at", "-id"],
                 name="transfer_momo_recent",
                 condition=Q(kind__in=["deposit", "payout", "remittance", "withdrawal"]),
             ),
