@@ -57,6 +57,20 @@ TABLE_RULES: dict[str, TableRule] = {
         "append-only: each checkpoint follows from the one before", update=False
     ),
     "ledger_account": TableRule("accounts are closed, never deleted"),
+    "ledger_posting_snapshot": TableRule(
+        "boundary snapshots of archived posting months, written by the owner's function"
+        " ledger_posting_snapshot_take; append-only (trigger)",
+        insert=False,
+        update=False,
+    ),
+    "ledger_posting_snapshot_entry": TableRule(
+        "straddling entries of archived posting months, written with the snapshot",
+        insert=False,
+        update=False,
+    ),
+    "ledger_posting_boundary": TableRule(
+        "a view: the snapshots of the detached posting months", insert=False, update=False
+    ),
     "ledger_hold": TableRule("holds are committed, voided or expired, never deleted"),
     "commission_record": TableRule("append-only: records cite what was charged", update=False),
     "audit_record": TableRule(

@@ -550,7 +550,19 @@ def _db_call(query: str, params: list[Any]) -> Any:
 def _detach_precheck(table: str, month: date) -> None:
     """What the application checks before a detach that the database cannot: an audit
     month's boundary checkpoint must carry a valid Ed25519 signature (the database checks
-    that it exists, covers the month and matches the chain: ``audit_record_detach_check``)."""
+    that it exists, covers the month and matches the chain: ``audit_record_detach_check``).
+
+    A posting month first gets its boundary snapshot (``ledger_posting_snapshot_take``,
+    ledger 0010: per account the balance through its last posting of the month, and the
+    balance checkpoints that cover it), taken from the rows while they are attached; the
+    database's ``ledger_posting_detach_check`` then compares it with the rows under the
+    detach's lock."""
+    if table == "ledger_posting":
+        try:
+            _db_call("SELECT ledger_posting_snapshot_take(%s)", [month])
+        except ArchiveError as exc:
+            raise ArchiveError(f"{month_label(month)} of {table} stays attached: {exc}") from exc
+        return
     if table != "audit_record":
         return
     from lightway.application.audit.checkpoints import month_checkpoint_problem

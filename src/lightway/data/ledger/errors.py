@@ -21,3 +21,14 @@ class UnbalancedEntry(LedgerError):
 
 class HoldNotActive(LedgerError):
     code = "hold_not_active"
+
+
+class PostingsArchived(LedgerError):
+    """A balance or statement before an account's archive boundary: the postings it needs
+    are in a detached month (``lightway archive restore --month YYYY-MM`` brings them back)."""
+
+    code = "postings_archived"
+
+    def __init__(self, message: str, *, month: str) -> None:
+        super().__init__(message)
+        self.month = month

@@ -224,3 +224,57 @@ class BalanceCheckpoint(models.Model):
                 condition=Q(postings__gte=1), name="ledger_checkpoint_postings_positive"
             ),
         ]
+
+
+class PostingSnapshot(models.Model):
+    """An account's balance at the boundary of an archived month of postings (ledger 0010).
+
+    Written once per archived month and account that has postings in it, from the rows
+    before they leave (``ledger_posting_snapshot_take``): ``last_posting_id`` is the
+    account's last posting in the month, ``balance`` and ``postings`` the sum and count of
+    all the account's postings with ``id <= last_posting_id`` (like a balance checkpoint).
+    While the month is detached, balances, statements and ``lightway ledger verify`` start
+    from it (the view ``ledger_posting_boundary``); a restored month's rows stay as history
+    and are re-checked when it is detached again. Append-only; only the owner's functions
+    write it.
+    """
+
+    month = models.DateField()
+    account_id = models.BigIntegerField()
+    last_posting_id = models.BigIntegerField()
+    balance = models.BigIntegerField()
+    postings = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ledger_posting_snapshot"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "account_id"], name="ledger_posting_snapshot_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(postings__gte=1), name="ledger_posting_snapshot_postings_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account_id", "-last_posting_id"], name="ledger_snapshot_account")
+        ]
+
+
+class PostingSnapshotEntry(models.Model):
+    """The part of an entry that an archived month holds when the entry's postings straddle
+    the month's end (its other postings are in another month): count and sum, so
+    ``lightway ledger verify`` still checks the entry while the month is detached."""
+
+    month = models.DateField()
+    entry_id = models.BigIntegerField()
+    postings = models.BigIntegerField()
+    amount = models.BigIntegerField()
+
+    class Meta:
+        db_table = "ledger_posting_snapshot_entry"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "entry_id"], name="ledger_posting_snapshot_entry_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["entry_id"], name="ledger_snapshot_entry_id")]

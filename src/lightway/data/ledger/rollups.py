@@ -42,10 +42,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import BigIntegerField
 from django.db.models.expressions import RawSQL
+
+from lightway.data.ledger.errors import PostingsArchived
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +61,56 @@ _ADVANCE_LOCK_KEY = 0x6C6564677263
 
 
 # The balance of account %(account)s from its postings with id < %(before)s: the latest
-# checkpoint below that bound plus the postings after it (an index range on
-# ledger_posting (account_id, id), at most CHECKPOINT_EVERY rows plus the unrolled tail).
-# A scalar subquery, so callers embed it and read page and balance in one snapshot.
+# checkpoint below that bound, or the account's archive boundary (``ledger_posting_boundary``,
+# ledger 0010: its snapshot at its last posting of the newest detached month) if that is
+# later, plus the postings after it (an index range on ledger_posting (account_id, id), at
+# most CHECKPOINT_EVERY rows plus the unrolled tail). It never sums a posting at or below
+# the boundary; a bound at or below it is refused by the callers (``selectors.py``). A
+# scalar subquery, so callers embed it and read page and balance in one snapshot.
 BALANCE_BEFORE_SQL = """(
   SELECT COALESCE(c.balance, 0) + COALESCE((
       SELECT sum(p.amount) FROM ledger_posting p
       WHERE p.account_id = %(account)s AND p.id > COALESCE(c.posting_id, 0)
         AND p.id < %(before)s), 0)
   FROM (SELECT 1) AS one LEFT JOIN LATERAL (
-    SELECT posting_id, balance FROM ledger_balance_checkpoint
-    WHERE account_id = %(account)s AND posting_id < %(before)s
-    ORDER BY posting_id DESC LIMIT 1) c ON true
+    SELECT k.posting_id, k.balance FROM (
+      (SELECT posting_id, balance FROM ledger_balance_checkpoint
+       WHERE account_id = %(account)s AND posting_id < %(before)s
+       ORDER BY posting_id DESC LIMIT 1)
+      UNION ALL
+      SELECT last_posting_id, balance FROM ledger_posting_boundary
+      WHERE account_id = %(account)s AND last_posting_id < %(before)s
+    ) k ORDER BY k.posting_id DESC LIMIT 1) c ON true
 )"""
+
+# An account's archive boundary: (month, last posting id) of its snapshot in the newest
+# detached month, if any (ledger 0010).
+_BOUNDARY_SQL = """
+SELECT month, last_posting_id FROM ledger_posting_boundary WHERE account_id = %s
+"""
+
+
+def account_archive_boundary(*, account_id: int) -> tuple[date, int] | None:
+    """(month, last posting id) below which the account's postings are archived, or None."""
+    with connection.cursor() as cur:
+        cur.execute(_BOUNDARY_SQL, [account_id])
+        row = cur.fetchone()
+    return None if row is None else (row[0], int(row[1]))
+
+
+def archived_postings_check(*, account_id: int, before_id: int) -> None:
+    """Raise ``PostingsArchived`` when the balance before ``before_id`` needs postings of a
+    detached month (exactly at the boundary, ``before_id`` = last id + 1, the snapshot
+    answers)."""
+    boundary = account_archive_boundary(account_id=account_id)
+    if boundary is not None and before_id <= boundary[1]:
+        month = f"{boundary[0]:%Y-%m}"
+        raise PostingsArchived(
+            f"account {account_id}: its postings up to {boundary[1]} are in the archived"
+            f" month {month}; restore it first: lightway archive restore --month {month}",
+            month=month,
+        )
+
 
 NO_BOUND = 2**63 - 1
 
@@ -232,13 +272,21 @@ def ledger_checkpoints_advance(
 
 # --- verification (reads everything: for `lightway ledger verify`, never a request) ----------
 
+# While months of postings are archived, a checkpoint is recomputed from the account's
+# boundary snapshot (ledger 0010) plus the postings after it; checkpoints below the
+# boundary are not compared (their postings left with the month).
 _VERIFY_SQL = """
 SELECT c.posting_id, c.account_id, c.balance, c.postings, s.balance, s.postings
 FROM ledger_balance_checkpoint c
+LEFT JOIN ledger_posting_boundary b ON b.account_id = c.account_id
 JOIN LATERAL (
-  SELECT COALESCE(sum(p.amount), 0) AS balance, count(*) AS postings FROM ledger_posting p
-  WHERE p.account_id = c.account_id AND p.id <= c.posting_id) s ON true
-WHERE c.balance <> s.balance OR c.postings <> s.postings
+  SELECT COALESCE(b.balance, 0) + COALESCE(sum(p.amount), 0) AS balance,
+         COALESCE(b.postings, 0) + count(*) AS postings
+  FROM ledger_posting p
+  WHERE p.account_id = c.account_id AND p.id > COALESCE(b.last_posting_id, 0)
+    AND p.id <= c.posting_id) s ON true
+WHERE c.posting_id >= COALESCE(b.last_posting_id, 0)
+  AND (c.balance <> s.balance OR c.postings <> s.postings)
 ORDER BY c.posting_id
 LIMIT 20
 """

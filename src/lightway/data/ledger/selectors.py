@@ -8,7 +8,13 @@ from datetime import datetime
 from django.db import connection
 
 from lightway.data.ledger.models import Account
-from lightway.data.ledger.rollups import BALANCE_BEFORE_SQL, NO_BOUND, account_balance_before
+from lightway.data.ledger.rollups import (
+    BALANCE_BEFORE_SQL,
+    NO_BOUND,
+    account_archive_boundary,
+    account_balance_before,
+    archived_postings_check,
+)
 
 
 def account_balance(*, account: Account) -> int:
@@ -45,7 +51,7 @@ SELECT p.id, p.entry_id, e.kind, p.leg, e.reference, e.description, p.amount, p.
   {BALANCE_BEFORE_SQL} AS balance_before_page
 FROM (
   SELECT id, entry_id, leg, amount, created_at FROM ledger_posting
-  WHERE account_id = %(account)s AND id < %(before)s
+  WHERE account_id = %(account)s AND id < %(before)s AND id > %(floor)s
   ORDER BY id DESC LIMIT %(limit)s
 ) p CROSS JOIN LATERAL (
   SELECT kind, reference, description FROM ledger_journal_entry
@@ -58,8 +64,18 @@ ORDER BY p.id DESC
 def account_statement(
     *, account: Account, before_id: int | None = None, limit: int = 50
 ) -> list[StatementLine]:
-    """Postings newest first, each with the balance after it; page with ``before_id``."""
-    params = {"account": account.pk, "before": before_id or NO_BOUND, "limit": limit}
+    """Postings newest first, each with the balance after it; page with ``before_id``.
+
+    While months of postings are archived, the statement ends at the account's archive
+    boundary (its balance there comes from the boundary snapshot); a page before it
+    raises ``PostingsArchived`` naming the month to restore."""
+    before = before_id or NO_BOUND
+    boundary = account_archive_boundary(account_id=account.pk)
+    floor = 0
+    if boundary is not None:
+        archived_postings_check(account_id=account.pk, before_id=before)
+        floor = boundary[1]
+    params = {"account": account.pk, "before": before, "limit": limit, "floor": floor}
     with connection.cursor() as cur:
         cur.execute(_STATEMENT_SQL, params)
         rows = cur.fetchall()
@@ -106,7 +122,10 @@ def account_postings_range(
 ) -> tuple[int, list[RangePosting]]:
     """(the balance before the range, the account's postings with ``after < id <= upto``
     in id order); ``upto`` None: up to the newest posting. Its cost is the range's
-    postings plus at most ``CHECKPOINT_EVERY`` before it, whatever the ledger holds."""
+    postings plus at most ``CHECKPOINT_EVERY`` before it, whatever the ledger holds.
+    Raises ``PostingsArchived`` when ``after`` lies below the account's archive boundary
+    (at the boundary itself the opening balance is its snapshot)."""
+    archived_postings_check(account_id=account_id, before_id=after + 1)
     params = {
         "account": account_id,
         "after": after,

@@ -15,6 +15,8 @@ Each check is one set-based statement (joins and aggregates, no lookup per row).
 
 from __future__ import annotations
 
+from lightway.data.ledger.archived import archived
+
 SETTLEMENT_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("wallets_transfer", "settlement_transfer_posted"),
     ("wallets_transfer", "settlement_transfer_moved"),
@@ -59,11 +61,15 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
                    w.amount, g.amount, g.n
             FROM want w FULL JOIN got g
               ON g.entry_id = w.entry_id AND g.account_id = w.account_id
-            WHERE w.entry_id IS NULL OR g.entry_id IS NULL OR w.amount <> g.amount OR g.n <> 1""",
+            WHERE (w.entry_id IS NULL OR g.entry_id IS NULL OR w.amount <> g.amount OR g.n <> 1)
+              -- an entry of an archived month of postings: its postings left with it
+              AND NOT EXISTS (SELECT 1 FROM ledger_journal_entry ae
+                              WHERE ae.id = COALESCE(w.entry_id, g.entry_id)
+                                AND {archived("ae")})""",
     ),
     (
         "settlement entries are their settled instructions'",
-        """WITH expected AS (
+        f"""WITH expected AS (
               SELECT i.entry_id, p.account_id, 'position'::text AS leg, -p.amount AS amount
               FROM settlement_instruction i
               JOIN settlement_position p ON p.window_id = i.window_id
@@ -86,7 +92,10 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
             FROM expected w FULL JOIN got g
               ON g.entry_id = w.entry_id AND g.account_id = w.account_id AND g.leg = w.leg
              AND g.amount = w.amount
-            WHERE w.entry_id IS NULL OR g.entry_id IS NULL
+            WHERE (w.entry_id IS NULL OR g.entry_id IS NULL)
+              AND NOT EXISTS (SELECT 1 FROM ledger_journal_entry ae
+                              WHERE ae.id = COALESCE(w.entry_id, g.entry_id)
+                                AND {archived("ae")})
             UNION ALL
             SELECT e.id, NULL, 'reference ' || e.reference, NULL, NULL
             FROM ledger_journal_entry e
@@ -95,7 +104,7 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
     ),
     (
         "top-up entries are their top-ups'",
-        """WITH s AS (
+        f"""WITH s AS (
               SELECT t.id, count(p.id) AS n,
                      count(*) FILTER (WHERE a.code = 'house:settlement_bank:' || t.currency
                                         AND p.amount = -t.amount AND p.leg = 'bank') AS bank,
@@ -112,7 +121,8 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
             FROM settlement_topup t JOIN s ON s.id = t.id
             LEFT JOIN ledger_journal_entry e ON e.id = t.entry_id
             WHERE e.id IS NULL OR e.kind <> 'topup' OR e.reference <> t.bank_reference
-               OR s.n <> 2 OR s.bank <> 1 OR s.prefund <> 1
+               OR ((s.n <> 2 OR s.bank <> 1 OR s.prefund <> 1)
+                   AND NOT COALESCE({archived("e")}, false))
             UNION ALL
             SELECT e.reference, e.id, e.kind, NULL, NULL, NULL
             FROM ledger_journal_entry e LEFT JOIN settlement_topup t ON t.entry_id = e.id

@@ -201,11 +201,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     ops.bootstrap()
-    from lightway.data.ledger.verify import ledger_verify
+    from lightway.data.ledger.verify import boundary_note, ledger_verify
 
     progress = Progress("Verifying ledger")
     result = ledger_verify(progress=progress)
     progress.finish(f"{result.checked} checked")
+    if result.boundary_months:
+        say(boundary_note(result))
+    else:
+        say("No posting month is archived: every balance is verified from genesis")
     return _verify_report("ledger", result.ok, result.checked, list(result.problems))
 
 
