@@ -22,8 +22,10 @@ A month of a partitioned table leaves the database in four steps, each recorded 
 a drop) loads the verified file into a new table and attaches it.
 
 A table may also name its own condition (registry ``detach_check``, a database function):
-``audit_record`` detaches a month only when a signed chain checkpoint covers it, so the
-nightly run keeps such a month attached until then.
+``audit_record`` detaches a month only when a signed chain checkpoint covers it, and
+``ledger_posting`` only once its boundary snapshot (taken here just before the detach,
+``ledger_posting_snapshot_take``) matches the rows and a balance checkpoint covers every
+account of the month, so the nightly run keeps such a month attached until then.
 
 Tables whose months must stay attached (``detachable`` false in the registry, e.g. because
 balances or a hash chain are computed from their rows) are exported and verified only.
