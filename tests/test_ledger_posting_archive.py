@@ -23,7 +23,9 @@ from lightway.application.archive.service import (
     archive_month_run,
     archive_month_verify,
 )
+from lightway.application.errors import PeriodArchived
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
+from lightway.application.transactions.wallets import wallet_statement
 from lightway.data.archive.models import ArchiveManifest
 from lightway.data.ledger.errors import PostingsArchived
 from lightway.data.ledger.kinds import OPENING_BALANCE
@@ -102,6 +104,8 @@ class Book:
     b: Account
     alice_account: int
     straddle: int
+    alice: int
+    alice_wallet: Any
 
 
 @pytest.fixture
@@ -134,7 +138,7 @@ def book() -> Book:
     straddle = _straddling(equity, b, 300)
     _opening(equity, b, 70, datetime(2026, 11, 10, tzinfo=UTC))
     _opening(equity, a, 30, datetime(2026, 11, 12, tzinfo=UTC))
-    return Book(equity, fees, a, b, source.account_id, straddle)
+    return Book(equity, fees, a, b, source.account_id, straddle, alice, source.id)
 
 
 def _partition_attached(month: date) -> bool:
@@ -243,6 +247,10 @@ def test_round_trip_archive_detach_verify_restore(book, owner_db, restore_octobe
     with pytest.raises(PostingsArchived, match="archived month 2026-10"):
         account_postings_range(account_id=book.a.pk, after=last_a - 1, upto=None)
     opening, postings = account_postings_range(account_id=book.a.pk, after=last_a, upto=None)
+    # the application answers one error shape (410 period_archived in the API)
+    with pytest.raises(PeriodArchived, match="restore --month 2026-10") as refused:
+        wallet_statement(owner_id=book.alice, wallet_id=book.alice_wallet, before=1, limit=10)
+    assert refused.value.code == "period_archived" and refused.value.details == {"month": "2026-10"}
     assert opening == 1250  # exactly at the boundary: the snapshot answers
     assert [p.amount for p in postings] == [30]
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.utils.translation import gettext
+
+from lightway.data.ledger.errors import PostingsArchived
 
 
 class DomainError(Exception):
@@ -66,3 +71,19 @@ class PaymentRefused(DomainError):
     def __init__(self, code: str, message: str, *, details: dict[str, object] | None = None):
         super().__init__(message, details=details)
         self.code = code
+
+
+class PeriodArchived(DomainError):
+    """A statement or balance needs postings of an archived (detached) month: restore it
+    first (``lightway archive restore --month``; docs/partitions.md). Answered 410."""
+
+    code = "period_archived"
+
+
+@contextmanager
+def postings_archived_refused() -> Iterator[None]:
+    """Turn the ledger's ``PostingsArchived`` into ``PeriodArchived`` (one error shape)."""
+    try:
+        yield
+    except PostingsArchived as exc:
+        raise PeriodArchived(str(exc), details={"month": exc.month}) from exc

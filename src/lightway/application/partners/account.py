@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from lightway.application.errors import NotFound, RequestRefused
+from lightway.application.errors import NotFound, RequestRefused, postings_archived_refused
 from lightway.application.partners.prefund import partner_prefund_accounts
 from lightway.application.partners.webhooks import partner_event_payload
 from lightway.data.identity.models import Partner
@@ -156,7 +156,8 @@ def partner_movements(
     """The prefund's postings, newest first, with the balance after each; the next page
     is ``before`` = the last line's id."""
     account = _account(partner_id, currency)
-    lines = account_statement(account=account, before_id=before, limit=limit)
+    with postings_archived_refused():
+        lines = account_statement(account=account, before_id=before, limit=limit)
     external = _external_ids({line.reference for line in lines})
     return [
         MovementView(
@@ -230,9 +231,10 @@ def partner_statement(*, partner_id: int, currency: str, day: date) -> Statement
             "statement day",
             details={"date": day.isoformat()},
         )
-    opening, postings = account_postings_range(
-        account_id=account.pk, after=previous.last_posting_id, upto=cut.last_posting_id
-    )
+    with postings_archived_refused():
+        opening, postings = account_postings_range(
+            account_id=account.pk, after=previous.last_posting_id, upto=cut.last_posting_id
+        )
     external = _external_ids({p.reference for p in postings})
     entries: list[StatementEntry] = []
     balance = opening

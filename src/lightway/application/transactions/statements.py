@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils.translation import gettext as _
 
-from lightway.application.errors import NotFound, RequestRefused
+from lightway.application.errors import NotFound, RequestRefused, postings_archived_refused
 from lightway.application.reports.cells import csv_safe, money_text
 from lightway.application.reports.pdf import ReportDocument, ReportTable, Writable, pdf_write
 from lightway.data.ledger.selectors import account_postings_range
@@ -152,7 +152,10 @@ def wallet_statement_month(
             _("This month's statement is made shortly after the month ends. Try again later."),
             details={"field": "month"},
         )
-    opening, postings = account_postings_range(account_id=wallet.account_id, after=after, upto=upto)
+    with postings_archived_refused():
+        opening, postings = account_postings_range(
+            account_id=wallet.account_id, after=after, upto=upto
+        )
     balance = opening
     lines = []
     for p in postings:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from lightway.application.errors import NotFound, ValidationFailed
+from lightway.application.errors import NotFound, ValidationFailed, postings_archived_refused
 from lightway.data.audit.services import audit_record
 from lightway.data.ledger.models import AccountKind
 from lightway.data.ledger.selectors import StatementLine, account_balance, account_statement
@@ -90,4 +90,6 @@ def wallet_statement(
     *, owner_id: int, wallet_id: uuid.UUID, before: int | None, limit: int
 ) -> tuple[WalletView, list[StatementLine]]:
     view = wallet_get(owner_id=owner_id, wallet_id=wallet_id)
-    return view, account_statement(account=view.wallet.account, before_id=before, limit=limit)
+    with postings_archived_refused():
+        lines = account_statement(account=view.wallet.account, before_id=before, limit=limit)
+    return view, lines

@@ -70,6 +70,8 @@ STATUS_BY_CODE = {
     # partner account (interfaces/api/partner_account.py)
     "statement_not_ready": 409,  # the day has not ended and been cut yet: ask again later
     "statement_unavailable": 404,  # before the first statement day
+    # the postings a statement needs are in an archived month (docs/partitions.md)
+    "period_archived": 410,
     # the partner API: quotes, beneficiaries, remittances (docs/partner-api.md)
     "idempotency_conflict": 409,
     "currency_not_enabled": 422,
