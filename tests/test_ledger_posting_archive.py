@@ -398,3 +398,21 @@ def test_nightly_job_detaches_posting_months_or_says_why_not(book, restore_octob
     assert october().state == "detached"
     result = ledger_verify()
     assert result.ok, result.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_snapshot_waits_for_the_rollup_job(book, owner_params):
+    """Both append balance checkpoints: the snapshot takes the job's lock, so neither
+    appends one below the other's."""
+    from lightway.data.ledger.rollups import _ADVANCE_LOCK_KEY
+
+    ledger_checkpoints_advance(wait_seconds=5)
+    with psycopg.connect(**owner_params) as job:
+        job.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVANCE_LOCK_KEY])
+        with pytest.raises(DatabaseError, match="lock timeout"):
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SET LOCAL lock_timeout = '200ms'")
+                cur.execute("SELECT ledger_posting_snapshot_take(%s)", [OCTOBER])
+    with connection.cursor() as cur:
+        cur.execute("SELECT ledger_posting_snapshot_take(%s)", [OCTOBER])
+        assert cur.fetchone()[0] > 0

@@ -114,8 +114,9 @@ BEGIN
   IF refusal IS NOT NULL THEN
     RAISE EXCEPTION '%', refusal USING ERRCODE = 'restrict_violation';
   END IF;
-  -- one at a time with the roll-up job (both append checkpoints)
-  PERFORM pg_advisory_xact_lock(119111330886243);
+  -- one at a time with the roll-up job (both append checkpoints): its lock key ("ledgrcp",
+  -- rollups._ADVANCE_LOCK_KEY)
+  PERFORM pg_advisory_xact_lock(x'6C6564677263'::bigint);
   IF EXISTS (SELECT 1 FROM ledger_posting_snapshot WHERE month = p_month) THEN
     -- taken before (the month was restored): kept, the detach check compares it again
     SELECT count(*) INTO made FROM ledger_posting_snapshot WHERE month = p_month;
