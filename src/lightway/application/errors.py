@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.utils.translation import gettext
 
 from lightway.data.ledger.errors import PostingsArchived
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -86,4 +89,9 @@ def postings_archived_refused() -> Iterator[None]:
     try:
         yield
     except PostingsArchived as exc:
-        raise PeriodArchived(str(exc), details={"month": exc.month}) from exc
+        # what the ledger says (account, posting id, the restore command) is for operations
+        logger.info("statement refused: postings archived", extra={"month": exc.month})
+        message = gettext(
+            "The records of %(month)s are archived. Ask support to restore them to see this period."
+        ) % {"month": exc.month}
+        raise PeriodArchived(message, details={"month": exc.month}) from exc
