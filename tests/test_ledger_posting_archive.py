@@ -176,16 +176,17 @@ def _last_october_posting(account: Account) -> int:
 
 @pytest.fixture
 def restore_october() -> Iterator[None]:
-    """A transactional test that detaches October re-attaches it whatever happens (the
-    detached table would outlive the test's flush)."""
+    """A transactional test that detaches October (or November) re-attaches it whatever
+    happens (the detached table would outlive the test's flush)."""
     yield
-    if (
-        not _partition_attached(OCTOBER)
-        and ArchiveManifest.objects.filter(
-            table_name="ledger_posting", month=OCTOBER, state="detached"
-        ).exists()
-    ):
-        archive_month_restore(table="ledger_posting", month=OCTOBER, now=NOW)
+    for month in (NOVEMBER, OCTOBER):
+        if (
+            not _partition_attached(month)
+            and ArchiveManifest.objects.filter(
+                table_name="ledger_posting", month=month, state="detached"
+            ).exists()
+        ):
+            archive_month_restore(table="ledger_posting", month=month, now=NOW)
 
 
 # --- the round trip ---------------------------------------------------------------------------
@@ -419,3 +420,27 @@ def test_the_snapshot_waits_for_the_rollup_job(book, owner_params):
     with connection.cursor() as cur:
         cur.execute("SELECT ledger_posting_snapshot_take(%s)", [OCTOBER])
         assert cur.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_older_month_restored_while_a_newer_one_is_archived_still_verifies(
+    book, restore_october
+):
+    """Snapshots cut by id: with November detached and October restored, November's
+    snapshots are the boundary and October's attached postings lie below them (or, for an
+    account November did not touch, above its older boundary), so none counts twice."""
+    before = _balances(book)
+    last_october_a = _last_october_posting(book.a)
+    ledger_checkpoints_advance(wait_seconds=5)
+    for month in (OCTOBER, NOVEMBER):
+        results = {r.table: r for r in archive_month_run(month=month, now=NOW)}
+        assert results["ledger_posting"].state == "detached", results["ledger_posting"]
+    result = ledger_verify()
+    assert result.ok and result.boundary_months == ["2026-10", "2026-11"], result.problems
+    archive_month_restore(table="ledger_posting", month=OCTOBER, now=NOW)
+    result = ledger_verify()
+    assert result.ok and result.boundary_months == ["2026-11"], result.problems
+    assert _balances(book) == before
+    # a's boundary is now its last November posting: October's statement lines stay behind it
+    with pytest.raises(PostingsArchived, match="archived month 2026-11"):
+        account_statement(account=book.a, before_id=last_october_a)

@@ -11,6 +11,11 @@ ARCHIVED_MONTHS = """(SELECT month FROM archive_manifest WHERE table_name = 'led
 
 
 def archived(entry: str) -> str:
-    """SQL: the entry aliased ``entry`` is in an archived month of postings (or NULL)."""
+    """SQL: the entry aliased ``entry`` is in an archived month of postings, or part of
+    its postings is (an entry straddling a month's end, recorded with the month's
+    snapshot in ``ledger_posting_snapshot_entry``); NULL for no entry."""
     month = f"date_trunc('month', {entry}.created_at AT TIME ZONE 'UTC')::date"
-    return f"({month} IN {ARCHIVED_MONTHS})"
+    return (
+        f"({month} IN {ARCHIVED_MONTHS} OR EXISTS (SELECT 1 FROM ledger_posting_snapshot_entry"
+        f" se WHERE se.entry_id = {entry}.id AND se.month IN {ARCHIVED_MONTHS}))"
+    )
