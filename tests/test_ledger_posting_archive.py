@@ -444,3 +444,12 @@ def test_an_older_month_restored_while_a_newer_one_is_archived_still_verifies(
     # a's boundary is now its last November posting: October's statement lines stay behind it
     with pytest.raises(PostingsArchived, match="archived month 2026-11"):
         account_statement(account=book.a, before_id=last_october_a)
+    # archived again while November is out: a's 1 November posting (an id below October's
+    # last) is out of sight, so the snapshot no longer matches what the database sees
+    again = {r.table: r for r in archive_month_run(month=OCTOBER, now=NOW)}["ledger_posting"]
+    assert again.note.startswith("kept for now:") and "snapshot differs" in again.note, again
+    archive_month_restore(table="ledger_posting", month=NOVEMBER, now=NOW)
+    for month in (OCTOBER, NOVEMBER):
+        results = {r.table: r for r in archive_month_run(month=month, now=NOW)}
+        assert results["ledger_posting"].state == "detached", results["ledger_posting"]
+    assert ledger_verify().ok
