@@ -237,8 +237,8 @@ DROP TRIGGER ledger_posting_snapshot_append_only ON ledger_posting_snapshot;
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0008_partition_postings_by_month"),
-        ("archive", "0003_unique_across_months"),
+        ("ledger", "0009_partition_journal_entries_by_month"),
+        ("archive", "0004_referenced_tables"),
     ]
 
     operations = [
