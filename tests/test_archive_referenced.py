@@ -26,8 +26,10 @@ from lightway.application.archive.service import (
 from lightway.application.errors import IdempotencyConflict
 from lightway.application.momo.callbacks import callback_context
 from lightway.application.transactions.transfers import TransferRequest, transfer_create
-from lightway.data.ledger.models import JournalEntry
+from lightway.data.archive.models import ArchiveManifest
+from lightway.data.ledger.rollups import ledger_checkpoints_advance
 from lightway.data.ledger.services import Leg, entry_post
+from lightway.data.ledger.verify import ledger_verify
 from lightway.data.momo.models import MomoCallback, MomoRequest
 from lightway.data.momo.services import momo_callback_insert, momo_callback_next_id
 from lightway.data.wallets.models import Transfer
@@ -224,38 +226,56 @@ def test_referrers_are_archived_before_what_they_name():
     assert order.index("ledger_posting") < order.index("ledger_journal_entry")
 
 
-def test_a_month_stays_while_attached_rows_name_it(wallets):
+def test_a_month_of_transfers_waits_for_its_postings(wallets):
     _pay(wallets, "k1", IN_OCTOBER)
+    # the balance roll-up has not passed October: postings stay, and so do the transfers
     results = {r.table: r for r in archive_month_run(month=OCTOBER, now=NOW)}
-    # the entries are named by the postings (which stay attached) and by the transfer
+    assert results["ledger_posting"].note.startswith("kept for now"), results
+    transfers = results["wallets_transfer"]
+    assert transfers.state == "verified" and "postings leave first" in transfers.note
     entries = results["ledger_journal_entry"]
-    assert entries.state == "verified"
-    assert "kept for now" in entries.note and "still refer to its rows" in entries.note
-    with pytest.raises(ArchiveError, match=r"rows of (ledger_posting|wallets_transfer)"):
+    assert entries.state == "verified" and entries.note.startswith("kept: ledger verify")
+    with pytest.raises(ArchiveError, match="keeps its months attached"):
         archive_month_detach(table="ledger_journal_entry", month=OCTOBER)
-    # the transfer itself is final and nothing attached names it: it leaves
-    assert results["wallets_transfer"].state == "detached"
-    assert JournalEntry.objects.filter(created_at__lt=datetime(2026, 11, 1, tzinfo=UTC)).exists()
 
 
-def test_a_transfer_month_round_trip_keeps_its_keys_taken(transactional_db, wallets):
-    # committed (transactional): a table with pending deferred checks cannot be dropped
-    first = _pay(wallets, "rent-oct", IN_OCTOBER)
-    archive_month_export(table="wallets_transfer", month=OCTOBER, now=NOW)
-    manifest = archive_month_verify(table="wallets_transfer", month=OCTOBER, now=NOW)
-    assert (manifest.row_count, manifest.min_id, manifest.max_id) == (1, None, None)  # UUID ids
+@pytest.fixture
+def restored_after(transactional_db):
+    """A committed test that detaches months of the shared test database puts them back,
+    whatever happens (a detached month would be missing for the tests after it)."""
+    yield
+    for manifest in ArchiveManifest.objects.filter(state__in=("detached", "dropped")):
+        archive_month_restore(table=manifest.table_name, month=manifest.month, now=NOW)
+
+
+def test_a_paid_month_leaves_in_order_keeps_its_keys_and_comes_back(restored_after, wallets):
+    """A month with a P2P payment: its postings leave first (boundary snapshot), then its
+    transfer; its entries stay (kept, with the reason); the ledger verifies throughout; the
+    archived payment's key stays taken; a restore brings the payment back."""
+    paid = _pay(wallets, "rent-oct", IN_OCTOBER)
+    ledger_checkpoints_advance(wait_seconds=5)
+    results = {r.table: r for r in archive_month_run(month=OCTOBER, now=NOW)}
+    assert results["ledger_posting"].state == "detached", results["ledger_posting"]
+    assert results["wallets_transfer"].state == "detached", results["wallets_transfer"]
+    assert results["ledger_journal_entry"].note.startswith("kept: ledger verify")
+    manifest = ArchiveManifest.objects.get(table_name="wallets_transfer", month=OCTOBER)
+    assert (manifest.row_count, manifest.min_id, manifest.max_id) == (1, None, None)  # UUIDs
     assert manifest.rows_fingerprint is not None
-    assert archive_month_detach(table="wallets_transfer", month=OCTOBER) == 1
-    assert not Transfer.objects.filter(id=first.id).exists()
+    assert not Transfer.objects.filter(id=paid.id).exists()
+    verified = ledger_verify()
+    assert verified.ok, verified.problems
     # the archived payment's key stays taken: a retry is refused with a clear answer, never
     # paid twice
     with pytest.raises(IdempotencyConflict, match="now archived"):
         _pay(wallets, "rent-oct", NOW)
     assert archive_month_drop(table="wallets_transfer", month=OCTOBER, grace=timedelta(0)) == 1
     assert archive_month_restore(table="wallets_transfer", month=OCTOBER, now=NOW) == 1
-    back = Transfer.objects.get(id=first.id)
-    assert (back.status, back.amount, back.entry_id) == ("succeeded", 1_000, first.entry_id)
-    assert _pay(wallets, "rent-oct", NOW).id == first.id  # a replay again
+    back = Transfer.objects.get(id=paid.id)
+    assert (back.status, back.amount, back.entry_id) == ("succeeded", 1_000, paid.entry_id)
+    assert _pay(wallets, "rent-oct", NOW).id == paid.id  # a replay again
+    archive_month_restore(table="ledger_posting", month=OCTOBER, now=NOW)
+    verified = ledger_verify()
+    assert verified.ok, verified.problems
 
 
 def test_a_transfer_in_flight_or_changed_after_export_stops_the_detach(wallets, owner_db):

@@ -50,7 +50,14 @@ from typing import Any
 from django.db import connection, transaction
 
 from lightway.data.commission.selectors import COMMISSION_TRIGGERS, commission_records_check
-from lightway.data.ledger.archived import ARCHIVED_MONTHS, archived
+from lightway.data.ledger.archived import (
+    ARCHIVED_MONTHS,
+    archived,
+    request_of_hold_archived,
+    request_of_transfer_archived,
+    transfer_archived,
+    transfer_of_reference_archived,
+)
 from lightway.data.ledger.kinds import EQUITY_KINDS, OPENING_BALANCE, REVERSAL, STANDALONE_KINDS
 from lightway.data.ledger.rollups import ledger_checkpoints_verify
 from lightway.data.settlement.selectors import SETTLEMENT_CHECKS, SETTLEMENT_TRIGGERS
@@ -292,6 +299,8 @@ LEFT JOIN wallets_transfer xt
 LEFT JOIN ledger_account a ON a.id = d.account_id
 LEFT JOIN ledger_journal_entry te ON te.id = COALESCE(t.entry_id, r.entry_id, xt.entry_id)
 WHERE NOT COALESCE({archived("te")}, false)
+  -- its MoMo request (which names the float account) is in an archived month
+  AND NOT COALESCE({request_of_transfer_archived("COALESCE(t.id, r.id, xt.id)")}, false)
 ORDER BY d.entry_id, d.leg
 """
 # Each expected posting (entry, account, leg, amount) is matched with an actual one. The
@@ -608,8 +617,9 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
                  FROM commission_record GROUP BY entry_id) c
            FULL JOIN (SELECT * FROM wallets_transfer
                       WHERE status IN {_MOVED} AND fee <> 0) t ON t.entry_id = c.entry_id
-           WHERE t.id IS NULL OR c.entry_id IS NULL OR c.total <> t.fee OR NOT c.same
-              OR c.reference <> t.id::text OR c.currency <> t.currency""",
+           WHERE (t.id IS NULL OR c.entry_id IS NULL OR c.total <> t.fee OR NOT c.same
+                  OR c.reference <> t.id::text OR c.currency <> t.currency)
+             AND NOT (t.id IS NULL AND {transfer_of_reference_archived("c.reference")})""",
         lambda r: (
             f"transfer {r[0]}: fee {r[2]}, but the commission records of entry {r[1]}"
             f" add up to {r[3]}"
@@ -621,7 +631,8 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         f"""SELECT q.id, q.transfer_id, t.kind, t.status FROM fx_quote q
            LEFT JOIN wallets_transfer t ON t.id = q.transfer_id
            WHERE q.state = 'used'
-             AND (t.id IS NULL OR t.kind <> 'exchange' OR t.status NOT IN {_MOVED})""",
+             AND (t.id IS NULL OR t.kind <> 'exchange' OR t.status NOT IN {_MOVED})
+             AND NOT (t.id IS NULL AND {transfer_archived("q.transfer_id")})""",
         lambda r: f"FX quote {r[0]}: used by transfer {r[1]}, which is a {r[2]} {r[3]} transfer",
     ),
     (
@@ -633,6 +644,7 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
     (
         "holds agree with their entries and transfers",
         _problems(f"""SELECT h.id, h.status, h.amount, a.code, CASE
+             WHEN r.id IS NULL AND {request_of_hold_archived("h.id")} THEN NULL
              WHEN r.id IS NULL THEN 'belongs to no MoMo request'
              WHEN h.status = 'committed' AND h.entry_id IS NULL
                THEN 'is committed but no entry spent it'
@@ -700,7 +712,8 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
         "MoMo transfers that moved money or are open have their request",
         f"""SELECT t.id, t.kind, t.status FROM wallets_transfer t
            LEFT JOIN momo_request r ON r.transfer_id = t.id
-           WHERE t.kind IN {_MOMO_KINDS} AND t.status <> 'failed' AND r.id IS NULL""",
+           WHERE t.kind IN {_MOMO_KINDS} AND t.status <> 'failed' AND r.id IS NULL
+             AND NOT {request_of_transfer_archived("t.id")}""",
         lambda r: f"transfer {r[0]} ({r[1]}, {r[2]}): no MoMo request carries it",
     ),
     (
@@ -716,7 +729,8 @@ _CHECKS: tuple[tuple[str, str, Callable[[tuple[Any, ...]], str]], ...] = (
              AND NOT EXISTS (SELECT 1 FROM ledger_hold h
                              WHERE h.entry_id = e.id AND h.status = 'committed')
              AND NOT EXISTS (SELECT 1 FROM remittances_remittance x
-                             WHERE x.fx_entry_id = e.id OR x.fx_reversal_entry_id = e.id)""",
+                             WHERE x.fx_entry_id = e.id OR x.fx_reversal_entry_id = e.id)
+             AND NOT {transfer_of_reference_archived("e.reference")}""",
         lambda r: (
             f"entry {r[0]} ({r[1]}, reference {r[2]!r}): belongs to no transfer or"
             " hold, and its kind is not a standalone kind"

@@ -15,7 +15,7 @@ Each check is one set-based statement (joins and aggregates, no lookup per row).
 
 from __future__ import annotations
 
-from lightway.data.ledger.archived import archived
+from lightway.data.ledger.archived import archived, transfer_of_reference_archived
 
 SETTLEMENT_TRIGGERS: tuple[tuple[str, str], ...] = (
     ("wallets_transfer", "settlement_transfer_posted"),
@@ -65,7 +65,11 @@ SETTLEMENT_CHECKS: tuple[tuple[str, str], ...] = (
               -- an entry of an archived month of postings: its postings left with it
               AND NOT EXISTS (SELECT 1 FROM ledger_journal_entry ae
                               WHERE ae.id = COALESCE(w.entry_id, g.entry_id)
-                                AND {archived("ae")})""",
+                                AND {archived("ae")})
+              -- ... or of a transfer of an archived month (its transfer left with it)
+              AND NOT EXISTS (SELECT 1 FROM ledger_journal_entry ae
+                              WHERE ae.id = COALESCE(w.entry_id, g.entry_id)
+                                AND {transfer_of_reference_archived("ae.reference")})""",
     ),
     (
         "settlement entries are their settled instructions'",

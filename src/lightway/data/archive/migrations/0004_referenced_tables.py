@@ -357,7 +357,13 @@ BEGIN
               FROM pg_constraint c
               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
              WHERE c.confrelid = (p_table || '_id_taken')::regclass AND c.contype = 'f'
-               AND c.conparentid = 0 ORDER BY 1, 2 LOOP
+               AND c.conparentid = 0
+               -- a detached month of a referencing table keeps its own copy of the key
+               -- (no longer a partition's clone): its rows are archived, not attached
+               AND NOT EXISTS (SELECT 1 FROM archive_partitioned_table t
+                                WHERE c.conrelid::regclass::text
+                                      ~ ('^' || t.table_name || '_p([0-9]{4}_[0-9]{2}|default)$'))
+             ORDER BY 1, 2 LOOP
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s r WHERE r.%I IN (SELECT id FROM %I))',
                    fk.rel, fk.col, p_part) INTO named;
     IF named THEN

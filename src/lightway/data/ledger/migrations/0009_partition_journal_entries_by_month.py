@@ -13,17 +13,19 @@ The foreign keys that named an entry (postings, holds, transfers and their rever
 commission records, remittances' FX entries) now reference the id's key table, under their
 own names: an entry a row names exists in some month, attached or archived.
 
-A closed month is archived like the others; it is detached only when no attached row of
-those tables still names one of its entries (``archive_month_referrers``).
+A closed month is exported and verified like the others but stays attached (registry:
+``detachable`` false): ``ledger verify`` and the settlement checks find entries by id from
+rows that are not partitioned (position deltas, commission records, holds), and must first
+learn to start from the archive boundary, as they do for postings.
 """
 
 from django.db import migrations
 
 SQL = """
 SELECT archive_partition_table(
-  'ledger_journal_entry', 'created_at', 'key', true,
-  'a month leaves once no attached posting, hold, transfer, commission record or remittance'
-  ' names its entries',
+  'ledger_journal_entry', 'created_at', 'key', false,
+  'ledger verify and the settlement checks name entries by id (position deltas, commission'
+  ' records, holds): they must first learn to start from the archive boundary',
   ARRAY['id', 'idempotency_key'])
 """
 

@@ -10,8 +10,9 @@ Kept unique across months, archived ones included, by key tables: the id
 ``X-Reference-Id`` (``momo_request_reference_id_taken``: a reference is never reused, even
 after its month is archived), the hold and the transfer (one request each).
 
-A closed month is detached only when every request of it is final
-(``momo_request_detach_check``) and no attached callback or reconciliation item names one.
+A closed month is detached only when every request of it is final, its month of postings
+has left (``momo_request_detach_check``), and no attached callback or reconciliation item
+names one.
 """
 
 from django.db import migrations
@@ -26,6 +27,12 @@ BEGIN
                  archive_partition_name('momo_request', p_month)) INTO open_count;
   IF open_count > 0 THEN
     RETURN format('%s request(s) of the month have no final status yet', open_count);
+  END IF;
+  -- ledger verify checks a request's transfer and hold against their entries' postings:
+  -- those of an archived month of postings are skipped, so the postings leave first
+  IF NOT EXISTS (SELECT 1 FROM archive_manifest WHERE table_name = 'ledger_posting'
+                  AND month = p_month AND state IN ('detached', 'dropped')) THEN
+    RETURN 'its month of postings is still attached: postings leave first';
   END IF;
   RETURN NULL;
 END $$;

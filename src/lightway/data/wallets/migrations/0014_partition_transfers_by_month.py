@@ -13,8 +13,9 @@ back-office requests now reference) and the client's idempotency key
 (``wallets_transfer_client_id_idempotency_key_taken``; a duplicate is still reported as
 ``transfer_idempotency``, which the payment skeleton recognises as a replay).
 
-A closed month is detached only when none of its transfers is still in flight
-(``wallets_transfer_detach_check``) and no attached row names one of them.
+A closed month is detached only when none of its transfers is still in flight, its month
+of postings has left (``wallets_transfer_detach_check``), and no attached row names one of
+its transfers.
 """
 
 from django.db import migrations
@@ -30,6 +31,12 @@ BEGIN
                  archive_partition_name('wallets_transfer', p_month)) INTO open_count;
   IF open_count > 0 THEN
     RETURN format('%s transfer(s) of the month are still in flight', open_count);
+  END IF;
+  -- ledger verify checks a transfer against its entry's postings: those of an archived
+  -- month of postings are skipped, so the postings leave first
+  IF NOT EXISTS (SELECT 1 FROM archive_manifest WHERE table_name = 'ledger_posting'
+                  AND month = p_month AND state IN ('detached', 'dropped')) THEN
+    RETURN 'its month of postings is still attached: postings leave first';
   END IF;
   RETURN NULL;
 END $$;
