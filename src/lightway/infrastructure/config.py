@@ -31,6 +31,14 @@ def database_from_url(url: str) -> dict[str, object]:
         "CONN_HEALTH_CHECKS": os.environ.get("DB_CONN_HEALTH_CHECKS", "").lower() in TRUTHY,
         "ATOMIC_REQUESTS": False,
         "TEST": {"NAME": os.environ.get("TEST_DATABASE_NAME") or None},
+        # Opt-in: parameters bound by the server, so psycopg prepares a query it has run
+        # five times on a connection and the server plans it once (docs/performance.md,
+        # "Partitioned tables": planning dominates a lookup on a partitioned table).
+        "OPTIONS": (
+            {"server_side_binding": True}
+            if os.environ.get("DB_SERVER_SIDE_BINDING", "").lower() in TRUTHY
+            else {}
+        ),
     }
 
 
