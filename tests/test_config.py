@@ -36,3 +36,11 @@ def test_defaults_fill_missing_parts() -> None:
 def test_a_non_postgresql_url_is_refused_with_its_scheme() -> None:
     with pytest.raises(ValueError, match="'mysql'"):
         database_from_url("mysql://root@localhost/x")
+
+
+def test_server_side_binding_is_opt_in(monkeypatch):
+    url = "postgresql://postgres@127.0.0.1:5432/lw"
+    monkeypatch.delenv("DB_SERVER_SIDE_BINDING", raising=False)
+    assert database_from_url(url)["OPTIONS"] == {}
+    monkeypatch.setenv("DB_SERVER_SIDE_BINDING", "1")
+    assert database_from_url(url)["OPTIONS"] == {"server_side_binding": True}
