@@ -444,3 +444,11 @@ def admin_client(db, admin_user):
 # --- settlement: the Settlement API simulator and its harness (docs/settlement.md) ---------
 
 from tests.settlement_support import settlement, settlement_simulator  # noqa: E402, F401
+
+
+@pytest.fixture
+def archive_dir(settings, tmp_path):
+    """The archive directory of one test (``LIGHTWAY_ARCHIVE_DIR``), for the archival tests
+    (``pytest.mark.usefixtures("archive_dir")``)."""
+    settings.LIGHTWAY_ARCHIVE_DIR = str(tmp_path / "archive")
+    return tmp_path / "archive"

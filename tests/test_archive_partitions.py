@@ -31,16 +31,10 @@ from lightway.data.archive.models import ArchiveManifest
 from lightway.data.notify.models import Delivery
 from lightway.interfaces.cli.main import main
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("archive_dir")]
 
 OCTOBER = date(2026, 10, 1)
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # the test database's months are real ones
-
-
-@pytest.fixture(autouse=True)
-def archive_dir(settings, tmp_path):
-    settings.LIGHTWAY_ARCHIVE_DIR = str(tmp_path / "archive")
-    return tmp_path / "archive"
 
 
 def _delivery(at: datetime, *, id: int | None = None, n: int = 0) -> Delivery:

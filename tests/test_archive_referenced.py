@@ -36,18 +36,12 @@ from lightway.data.wallets.models import Transfer
 from lightway.security.crypto import seal
 from tests.factories import customer, funded_wallet
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("archive_dir")]
 
 OCTOBER = date(2026, 10, 1)
 IN_OCTOBER = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)  # the test database's months are real ones
 TABLES = ("ledger_journal_entry", "ledger_posting", "wallets_transfer", "momo_request")
-
-
-@pytest.fixture(autouse=True)
-def archive_dir(settings, tmp_path):
-    settings.LIGHTWAY_ARCHIVE_DIR = str(tmp_path / "archive")
-    return tmp_path / "archive"
 
 
 @pytest.fixture

@@ -47,11 +47,7 @@ NOVEMBER = date(2026, 11, 1)
 # the clock the archive is given (the database's own clock only checks the month is closed)
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def archive_dir(settings, tmp_path):
-    settings.LIGHTWAY_ARCHIVE_DIR = str(tmp_path / "archive")
-    return tmp_path / "archive"
+pytestmark = pytest.mark.usefixtures("archive_dir")
 
 
 def _months() -> None:
