@@ -284,6 +284,11 @@ TABLE_RULES: dict[str, TableRule] = {
         "written by the migration that partitions a table", insert=False, update=False
     ),
     "archive_manifest": TableRule("archived months are history (trigger)"),
+    "archive_key_table": TableRule(
+        "the key tables of partitioned tables: written by the migrations that partition them",
+        insert=False,
+        update=False,
+    ),
     "django_migrations": TableRule(
         "only migrations, run as the owner, write it", update=False, insert=False
     ),
